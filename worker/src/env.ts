@@ -1,0 +1,10 @@
+/** Bindings of the local Worker app (wrangler.jsonc). */
+export interface Env {
+  DB: D1Database;
+  /** Better Auth's signing secret; a dev value lives in wrangler.jsonc vars. */
+  BETTER_AUTH_SECRET: string;
+  /** Optional public origin of the Worker; Better Auth infers it from the request when unset. */
+  BETTER_AUTH_URL?: string;
+  /** Comma-separated keys accepted in X-Internal-Api-Key (several during a rotation). */
+  INTERNAL_API_KEYS: string;
+}

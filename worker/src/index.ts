@@ -1,0 +1,21 @@
+/**
+ * A small Worker app: Better Auth at /api/auth/* and the internal API at /api/internal/*.
+ * The platform's existing Worker mounts the same two pieces (see README).
+ */
+import { Hono } from "hono";
+import { createAuth } from "./auth";
+import type { Env } from "./env";
+import { createInternalApi } from "./internal";
+
+const app = new Hono<{ Bindings: Env }>();
+
+app.on(["GET", "POST"], "/api/auth/*", (c) => createAuth(c.env).handler(c.req.raw));
+
+app.route(
+  "/api/internal",
+  createInternalApi<Env>({
+    getSession: (env, headers) => createAuth(env).api.getSession({ headers }),
+  }),
+);
+
+export default app;

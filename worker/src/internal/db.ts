@@ -1,0 +1,209 @@
+/**
+ * Every SQL statement of the internal API. Writes that must not interleave with other
+ * writers (the account compare-and-set, the synced_at ordering) are single statements;
+ * the reads that follow a no-op only explain it.
+ */
+import type { ConnectStatus, OnboardingStep, OrganizationUpdates } from "./schemas";
+
+/** A row of `organizations` as this API reads it. */
+export interface OrganizationRow {
+  id: string;
+  name: string;
+  slug: string;
+  stripe_connect_account_id: string | null;
+  stripe_connect_status: string | null;
+  platform_fee_percent: number | null;
+  onboarding_step: string | null;
+  onboarding_rejection_reason: string | null;
+  stripe_connect_synced_at: string | null;
+}
+
+/** The organization object of the contract. */
+export interface Organization {
+  id: string;
+  name: string;
+  slug: string;
+  stripe_connect_account_id: string | null;
+  stripe_connect_status: ConnectStatus | null;
+  platform_fee_percent: number;
+  onboarding_step: OnboardingStep;
+  onboarding_rejection_reason: string | null;
+  stripe_connect_synced_at: string | null;
+}
+
+const COLUMNS = [
+  "id",
+  "name",
+  "slug",
+  "stripe_connect_account_id",
+  "stripe_connect_status",
+  "platform_fee_percent",
+  "onboarding_step",
+  "onboarding_rejection_reason",
+  "stripe_connect_synced_at",
+] as const;
+const ORG_COLUMNS = COLUMNS.join(", ");
+const ORG_COLUMNS_O = COLUMNS.map((c) => `o.${c}`).join(", ");
+
+/** The columns `update-organization` may write, keyed by the request's field names. */
+const UPDATABLE: ReadonlyArray<readonly [keyof OrganizationUpdates, string]> = [
+  ["stripe_connect_status", "stripe_connect_status"],
+  ["onboarding_step", "onboarding_step"],
+  ["onboarding_rejection_reason", "onboarding_rejection_reason"],
+  ["platform_fee_percent", "platform_fee_percent"],
+];
+
+/** Stored timestamps are normalised ISO 8601 UTC with milliseconds, so text order is time order. */
+export function toIsoUtc(value: string | Date): string {
+  return (value instanceof Date ? value : new Date(value)).toISOString();
+}
+
+function isoOrNull(value: string | null): string | null {
+  if (value === null) return null;
+  const parsed = new Date(value);
+  return Number.isNaN(parsed.getTime()) ? value : parsed.toISOString();
+}
+
+/** Maps a row to the contract's object, filling the column defaults for rows that predate them. */
+export function toOrganization(row: OrganizationRow): Organization {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    stripe_connect_account_id: row.stripe_connect_account_id,
+    stripe_connect_status: row.stripe_connect_status as ConnectStatus | null,
+    platform_fee_percent: row.platform_fee_percent ?? 10.0,
+    onboarding_step: (row.onboarding_step ?? "account_creation") as OnboardingStep,
+    onboarding_rejection_reason: row.onboarding_rejection_reason,
+    stripe_connect_synced_at: isoOrNull(row.stripe_connect_synced_at),
+  };
+}
+
+/** A trivial query that proves D1 answers. */
+export async function ping(db: D1Database): Promise<void> {
+  await db.prepare("SELECT 1 AS ok").first();
+}
+
+export function getOrganization(db: D1Database, id: string): Promise<OrganizationRow | null> {
+  return db
+    .prepare(`SELECT ${ORG_COLUMNS} FROM organizations WHERE id = ?1`)
+    .bind(id)
+    .first<OrganizationRow>();
+}
+
+export function getOrganizationByAccount(
+  db: D1Database,
+  accountId: string,
+): Promise<OrganizationRow | null> {
+  return db
+    .prepare(`SELECT ${ORG_COLUMNS} FROM organizations WHERE stripe_connect_account_id = ?1`)
+    .bind(accountId)
+    .first<OrganizationRow>();
+}
+
+/** The organization and the user's `member.role` in it (null when not a member); null when no such organization. */
+export async function getOrganizationForUser(
+  db: D1Database,
+  organizationId: string,
+  userId: string,
+): Promise<{ organization: OrganizationRow; memberRole: string | null } | null> {
+  const row = await db
+    .prepare(
+      `SELECT ${ORG_COLUMNS_O}, m.role AS member_role
+         FROM organizations o
+         LEFT JOIN member m ON m.organizationId = o.id AND m.userId = ?2
+        WHERE o.id = ?1
+        LIMIT 1`,
+    )
+    .bind(organizationId, userId)
+    .first<OrganizationRow & { member_role: string | null }>();
+  if (!row) return null;
+  const { member_role, ...organization } = row;
+  return { organization, memberRole: member_role };
+}
+
+/**
+ * Applies `updates` in one statement. With `syncedAt`, the row is written (and its
+ * `stripe_connect_synced_at` set) only when the stored value is null or older.
+ * Returns the row after the write, or null when nothing was written.
+ */
+export async function updateOrganization(
+  db: D1Database,
+  id: string,
+  updates: OrganizationUpdates,
+  syncedAt: string | null,
+): Promise<OrganizationRow | null> {
+  const sets: string[] = [];
+  const values: unknown[] = [];
+  for (const [field, column] of UPDATABLE) {
+    if (field in updates) {
+      sets.push(`${column} = ?`);
+      values.push(updates[field] ?? null);
+    }
+  }
+  if (syncedAt !== null) {
+    sets.push("stripe_connect_synced_at = ?");
+    values.push(syncedAt);
+  }
+  let sql = `UPDATE organizations SET ${sets.join(", ")} WHERE id = ?`;
+  values.push(id);
+  if (syncedAt !== null) {
+    sql += " AND (stripe_connect_synced_at IS NULL OR stripe_connect_synced_at < ?)";
+    values.push(syncedAt);
+  }
+  sql += ` RETURNING ${ORG_COLUMNS}`;
+  return db
+    .prepare(sql)
+    .bind(...values)
+    .first<OrganizationRow>();
+}
+
+/**
+ * Compare-and-set in one statement: links `accountId` to the organization only when it
+ * holds no account yet and no other organization holds `accountId`. Returns the row
+ * after the write, or null when nothing was written (see `explainLink`). The unique
+ * partial index is the last guard; its violation surfaces as `isUniqueViolation`.
+ */
+export function linkConnectAccount(
+  db: D1Database,
+  id: string,
+  accountId: string,
+): Promise<OrganizationRow | null> {
+  return db
+    .prepare(
+      `UPDATE organizations
+          SET stripe_connect_account_id = ?2,
+              stripe_connect_status = 'pending',
+              onboarding_step = 'details_submission',
+              onboarding_rejection_reason = NULL
+        WHERE id = ?1
+          AND stripe_connect_account_id IS NULL
+          AND NOT EXISTS (SELECT 1 FROM organizations WHERE stripe_connect_account_id = ?2)
+        RETURNING ${ORG_COLUMNS}`,
+    )
+    .bind(id, accountId)
+    .first<OrganizationRow>();
+}
+
+/** After a no-op link: the organization itself and the one (if any) holding `accountId`. */
+export async function explainLink(
+  db: D1Database,
+  id: string,
+  accountId: string,
+): Promise<{ organization: OrganizationRow | null; holder: OrganizationRow | null }> {
+  const { results } = await db
+    .prepare(
+      `SELECT ${ORG_COLUMNS} FROM organizations WHERE id = ?1 OR stripe_connect_account_id = ?2`,
+    )
+    .bind(id, accountId)
+    .all<OrganizationRow>();
+  return {
+    organization: results.find((row) => row.id === id) ?? null,
+    holder: results.find((row) => row.stripe_connect_account_id === accountId) ?? null,
+  };
+}
+
+/** True for D1's error on the unique index over `stripe_connect_account_id`. */
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && /UNIQUE constraint failed/i.test(error.message);
+}

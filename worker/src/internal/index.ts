@@ -1,0 +1,230 @@
+/**
+ * The Worker's internal API (/api/internal/*), used by the Connect backend. A self-contained
+ * Hono sub-app: mount it with `app.route("/api/internal", createInternalApi({...}))`.
+ * Contract: contract/worker-internal-api.openapi.json.
+ */
+import { Hono, type Context } from "hono";
+import type { z } from "zod";
+import * as db from "./db";
+import { errorResponse } from "./errors";
+import { consoleLogger, requestLog, requireApiKey, type InternalVariables, type Logger } from "./middleware";
+import {
+  MEMBER_ROLES,
+  createConnectAccountRequest,
+  describeIssue,
+  updateOrganizationRequest,
+  verifyUserContextRequest,
+  type MemberRole,
+} from "./schemas";
+
+export type { Organization } from "./db";
+export { parseKeys, matchesAnyKey } from "./middleware";
+
+/** The bindings the module reads by default. */
+export interface InternalBindings {
+  DB: D1Database;
+  INTERNAL_API_KEYS?: string;
+}
+
+/** What the module needs to know of a Better Auth session. */
+export interface SessionInfo {
+  user: { id: string; email: string; name: string; role?: string | null | undefined };
+  session: { id: string; expiresAt: Date | string };
+}
+
+export interface InternalApiOptions<E> {
+  /**
+   * Resolves the session named by `headers` (`Authorization: Bearer <token>`) as Better
+   * Auth does, e.g. `(env, headers) => createAuth(env).api.getSession({ headers })`;
+   * null when the token is unknown, expired or revoked.
+   */
+  getSession: (env: E, headers: Headers) => Promise<SessionInfo | null>;
+  /** The D1 database holding Better Auth's tables; defaults to `env.DB`. */
+  database?: (env: E) => D1Database;
+  /** The comma-separated accepted API keys; defaults to `env.INTERNAL_API_KEYS`. */
+  apiKeys?: (env: E) => string | undefined;
+  /** Where the JSON log lines go; defaults to console.log. */
+  log?: Logger;
+}
+
+type AppEnv<E> = { Bindings: E; Variables: InternalVariables };
+
+/** Builds the /api/internal/* sub-app. */
+export function createInternalApi<E extends InternalBindings>(
+  options: InternalApiOptions<E>,
+): Hono<AppEnv<E>> {
+  const log = options.log ?? consoleLogger;
+  const database = options.database ?? ((env: E) => env.DB);
+  const apiKeys = options.apiKeys ?? ((env: E) => env.INTERNAL_API_KEYS);
+  const app = new Hono<AppEnv<E>>();
+
+  app.use("*", requestLog(log));
+  app.use("*", requireApiKey<E>(apiKeys, log));
+
+  app.onError((err, c) => {
+    log({
+      event: "internal.error",
+      request_id: c.get("requestId"),
+      path: c.req.path,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return errorResponse(c, 500, "internal_error", "internal error");
+  });
+
+  app.get("/health", async (c) => {
+    try {
+      await db.ping(database(c.env));
+    } catch (err) {
+      log({ event: "internal.health.d1_failed", request_id: c.get("requestId"), error: String(err) });
+      return errorResponse(c, 503, "d1_unavailable", "D1 did not answer");
+    }
+    return c.json({ status: "ok", d1: "ok" });
+  });
+
+  app.post("/verify-user-context", async (c) => {
+    const body = await readBody(c, verifyUserContextRequest);
+    if (body instanceof Response) return body;
+
+    const headers = new Headers({ Authorization: `Bearer ${body.session_token}` });
+    const found = await resolveSession(options.getSession, c.env, headers);
+    if (!found) return errorResponse(c, 401, "invalid_session", "session is unknown, expired or revoked");
+
+    const user = {
+      id: found.user.id,
+      email: found.user.email,
+      name: found.user.name,
+      role: found.user.role ?? "user",
+    };
+    const session = { id: found.session.id, expires_at: db.toIsoUtc(found.session.expiresAt) };
+    const organizationId = body.organization_id ?? null;
+    if (organizationId === null) {
+      return c.json({ user, session, organization: null, member_role: null });
+    }
+
+    const access = await db.getOrganizationForUser(database(c.env), organizationId, user.id);
+    const memberRole = access ? toMemberRole(access.memberRole) : null;
+    // An unknown organization answers like one the user is not in; admins see existing ones.
+    if (!access || (memberRole === null && user.role !== "admin")) {
+      return errorResponse(c, 403, "not_a_member", "user is not a member of this organization");
+    }
+    return c.json({
+      user,
+      session,
+      organization: db.toOrganization(access.organization),
+      member_role: memberRole,
+    });
+  });
+
+  app.get("/organization/:id", async (c) => {
+    const row = await db.getOrganization(database(c.env), c.req.param("id"));
+    if (!row) return errorResponse(c, 404, "not_found", "organization not found");
+    return c.json({ organization: db.toOrganization(row) });
+  });
+
+  app.get("/organization-by-account/:account_id", async (c) => {
+    const row = await db.getOrganizationByAccount(database(c.env), c.req.param("account_id"));
+    if (!row) return errorResponse(c, 404, "not_found", "no organization is linked to this account");
+    return c.json({ organization: db.toOrganization(row) });
+  });
+
+  app.post("/update-organization", async (c) => {
+    const body = await readBody(c, updateOrganizationRequest);
+    if (body instanceof Response) return body;
+    const d1 = database(c.env);
+    const syncedAt = body.synced_at ? db.toIsoUtc(body.synced_at) : null;
+
+    const written = await db.updateOrganization(d1, body.organization_id, body.updates, syncedAt);
+    if (written) return c.json({ organization: db.toOrganization(written), applied: true });
+
+    const current = await db.getOrganization(d1, body.organization_id);
+    if (!current) return errorResponse(c, 404, "not_found", "organization not found");
+    log({
+      event: "internal.update_organization.stale",
+      request_id: c.get("requestId"),
+      organization_id: body.organization_id,
+      synced_at: syncedAt,
+      stored_synced_at: current.stripe_connect_synced_at,
+    });
+    return c.json({ organization: db.toOrganization(current), applied: false });
+  });
+
+  app.post("/create-connect-account", async (c) => {
+    const body = await readBody(c, createConnectAccountRequest);
+    if (body instanceof Response) return body;
+    const d1 = database(c.env);
+    const { organization_id: id, stripe_connect_account_id: accountId } = body;
+
+    // A second try covers the one interleaving the explanation cannot name: the account
+    // was released by its holder between the compare-and-set and the read.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let linked: db.OrganizationRow | null;
+      try {
+        linked = await db.linkConnectAccount(d1, id, accountId);
+      } catch (err) {
+        if (!db.isUniqueViolation(err)) throw err;
+        linked = null;
+      }
+      if (linked) {
+        log({ event: "internal.connect_account.linked", request_id: c.get("requestId"), organization_id: id, account_id: accountId });
+        return c.json({ organization: db.toOrganization(linked), created: true });
+      }
+
+      const { organization, holder } = await db.explainLink(d1, id, accountId);
+      if (!organization) return errorResponse(c, 404, "not_found", "organization not found");
+      if (organization.stripe_connect_account_id === accountId) {
+        return c.json({ organization: db.toOrganization(organization), created: false });
+      }
+      if (organization.stripe_connect_account_id !== null) {
+        return errorResponse(c, 409, "already_linked", "organization is already linked to another account", {
+          organization: db.toOrganization(organization),
+        });
+      }
+      if (holder) {
+        return errorResponse(c, 409, "account_in_use", "account is linked to another organization");
+      }
+    }
+    return errorResponse(c, 409, "account_in_use", "account is linked to another organization");
+  });
+
+  app.all("*", (c) => errorResponse(c, 404, "not_found", "no such endpoint"));
+
+  return app;
+}
+
+/** Parses and validates the JSON body; a Response (400 `invalid_request`) when it does not match. */
+async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Response> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await c.req.text());
+  } catch {
+    return errorResponse(c, 400, "invalid_request", 'invalid field "body": not valid JSON');
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) return errorResponse(c, 400, "invalid_request", describeIssue(parsed.error));
+  return parsed.data;
+}
+
+/** Better Auth answers an unusable token with null, or with a 401 APIError for some malformed ones. */
+async function resolveSession<E>(
+  getSession: InternalApiOptions<E>["getSession"],
+  env: E,
+  headers: Headers,
+): Promise<SessionInfo | null> {
+  try {
+    return await getSession(env, headers);
+  } catch (err) {
+    const status = (err as { statusCode?: unknown; status?: unknown } | null)?.statusCode;
+    if (status === 401 || (err as { status?: unknown } | null)?.status === "UNAUTHORIZED") return null;
+    throw err;
+  }
+}
+
+/**
+ * Better Auth stores a member's roles as a comma-separated list; the contract names one:
+ * the highest of owner > admin > member (any other role counts as member).
+ */
+function toMemberRole(stored: string | null): MemberRole | null {
+  if (stored === null) return null;
+  const roles = stored.split(",").map((role) => role.trim());
+  return MEMBER_ROLES.find((role) => roles.includes(role)) ?? "member";
+}

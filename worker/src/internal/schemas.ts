@@ -1,0 +1,68 @@
+import { z } from "zod";
+
+/** Contract enums (worker-internal-api.md). */
+export const CONNECT_STATUSES = ["pending", "active", "disabled"] as const;
+export const ONBOARDING_STEPS = [
+  "account_creation",
+  "details_submission",
+  "under_review",
+  "action_required",
+  "complete",
+  "rejected",
+  "deauthorized",
+] as const;
+export const MEMBER_ROLES = ["owner", "admin", "member"] as const;
+
+export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
+export type OnboardingStep = (typeof ONBOARDING_STEPS)[number];
+export type MemberRole = (typeof MEMBER_ROLES)[number];
+
+const id = z.string().min(1).max(255);
+const utcTimestamp = z.iso.datetime({ offset: true });
+
+export const verifyUserContextRequest = z.strictObject({
+  session_token: z.string().min(1).max(4096),
+  organization_id: id.nullable().optional(),
+});
+
+export const organizationUpdates = z
+  .strictObject({
+    stripe_connect_status: z.enum(CONNECT_STATUSES).nullable().optional(),
+    onboarding_step: z.enum(ONBOARDING_STEPS).optional(),
+    onboarding_rejection_reason: z.string().max(1000).nullable().optional(),
+    platform_fee_percent: z.number().min(0).max(100).optional(),
+  })
+  .refine((updates) => Object.keys(updates).length > 0, {
+    message: "must hold at least one field",
+  });
+
+export const updateOrganizationRequest = z.strictObject({
+  organization_id: id,
+  updates: organizationUpdates,
+  synced_at: utcTimestamp.nullable().optional(),
+});
+
+export const createConnectAccountRequest = z.strictObject({
+  organization_id: id,
+  stripe_connect_account_id: z
+    .string()
+    .max(255)
+    .regex(/^acct_[A-Za-z0-9_]+$/, "must look like acct_…"),
+});
+
+export type VerifyUserContextRequest = z.infer<typeof verifyUserContextRequest>;
+export type OrganizationUpdates = z.infer<typeof organizationUpdates>;
+export type UpdateOrganizationRequest = z.infer<typeof updateOrganizationRequest>;
+export type CreateConnectAccountRequest = z.infer<typeof createConnectAccountRequest>;
+
+/** One line naming the first offending field, e.g. `invalid field "updates.platform_fee_percent": …`. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "invalid request body";
+  const path = issue.path.map(String);
+  if (issue.code === "unrecognized_keys") {
+    return `invalid field "${[...path, issue.keys[0]].join(".")}": unknown field`;
+  }
+  const field = path.length > 0 ? path.join(".") : "body";
+  return `invalid field "${field}": ${issue.message}`;
+}

@@ -1,0 +1,189 @@
+"""Who is calling and what they may do: every call is verified through the Worker.
+
+The client's claims (`X-User-ID`, `X-Org-ID`, `organization_id`) only *name* things; the Worker's
+`verify-user-context` decides who the caller is and their role. Successful checks are cached
+for `SESSION_CACHE_TTL_SECONDS` per (token, organization) — the identity and role only, never
+the organization's data, which is read fresh on every call. Failures are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from connect_backend import log
+from connect_backend.deps import WorkerDep
+from connect_backend.errors import BadRequest, Forbidden, InvalidSession
+from connect_backend.worker import MemberRole, Organization, User, WorkerClient
+
+
+class Action(StrEnum):
+    """What a route does, for the roles table of the product spec."""
+
+    READ_STATUS = "read_status"
+    READ_BALANCE = "read_balance"
+    MANAGE_ACCOUNT = "manage_account"  # onboard, dashboard link, payout, payout schedule
+    MOVE_PLATFORM_MONEY = "move_platform_money"  # transfer, platform fee
+
+
+def allowed(action: Action, *, member_role: MemberRole | None, platform_admin: bool) -> bool:
+    """The roles table: may someone with this membership and platform role do `action`?"""
+    org_admin = member_role in ("owner", "admin")
+    match action:
+        case Action.READ_STATUS:
+            return member_role is not None or platform_admin
+        case Action.READ_BALANCE:
+            return org_admin or platform_admin
+        case Action.MANAGE_ACCOUNT:
+            return org_admin
+        case Action.MOVE_PLATFORM_MONEY:
+            # An organization's admin must never move platform money to their own account.
+            return platform_admin
+
+
+@dataclass(frozen=True, slots=True)
+class OrgContext:
+    """A verified caller acting on one organization, as D1 holds it now."""
+
+    user: User
+    organization: Organization
+    member_role: MemberRole | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    user: User
+    member_role: MemberRole | None
+    expires: float
+
+
+class SessionCache:
+    """A bounded, time-limited cache of successful session checks."""
+
+    def __init__(self, *, ttl: float, max_entries: int = 10_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._entries: OrderedDict[tuple[str, str], _Verified] = OrderedDict()
+
+    @staticmethod
+    def _key(token: str, organization_id: str) -> tuple[str, str]:
+        # The token itself is never kept: only a digest of it.
+        return hashlib.sha256(token.encode()).hexdigest(), organization_id
+
+    def get(self, token: str, organization_id: str) -> _Verified | None:
+        """The cached check, or None when absent or expired."""
+        if self._ttl <= 0:
+            return None
+        key = self._key(token, organization_id)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= time.monotonic():
+            del self._entries[key]
+            return None
+        return entry
+
+    def put(self, token: str, organization_id: str, user: User, role: MemberRole | None) -> None:
+        """Remember a successful check; the oldest entry goes when full."""
+        if self._ttl <= 0:
+            return
+        key = self._key(token, organization_id)
+        self._entries[key] = _Verified(user, role, time.monotonic() + self._ttl)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _bearer(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 4096:
+        raise InvalidSession("A Bearer session token is required.", code="missing_token")
+    return token
+
+
+class Caller:
+    """The request's credentials and claims, resolved into an `OrgContext` per route."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        claimed_user_id: str | None,
+        header_org_id: str | None,
+        worker: WorkerClient,
+        cache: SessionCache,
+    ) -> None:
+        self._token = token
+        self._claimed_user_id = claimed_user_id
+        self._header_org_id = header_org_id
+        self._worker = worker
+        self._cache = cache
+
+    def organization_id(self, *named: str | None) -> str:
+        """The one organization named by path, body and `X-Org-ID`; 400 if they differ."""
+        names = {n for n in (*named, self._header_org_id) if n}
+        if len(names) > 1:
+            raise BadRequest(
+                "The organization named in the request is ambiguous.", code="organization_mismatch"
+            )
+        if not names:
+            raise BadRequest(
+                "Name the organization (path, organization_id or X-Org-ID).",
+                code="organization_required",
+            )
+        return names.pop()
+
+    async def authorize(self, action: Action, *named: str | None) -> OrgContext:
+        """Verify the session through the Worker and check `action` against the roles table."""
+        org_id = self.organization_id(*named)
+        request_id = log.request_id.get()
+        cached = self._cache.get(self._token, org_id)
+        if cached is not None:
+            user, role = cached.user, cached.member_role
+            organization = await self._worker.get_organization(org_id, request_id=request_id)
+        else:
+            context = await self._worker.verify_user_context(
+                session_token=self._token, organization_id=org_id, request_id=request_id
+            )
+            if context.organization is None:  # the Worker must name the org it checked
+                raise Forbidden("You are not a member of this organization.", code="not_a_member")
+            user, role, organization = context.user, context.member_role, context.organization
+        log.user_id.set(user.id)
+        log.organization_id.set(org_id)
+        if self._claimed_user_id is not None and self._claimed_user_id != user.id:
+            raise Forbidden("X-User-ID does not match the session's user.", code="user_mismatch")
+        if cached is None:
+            self._cache.put(self._token, org_id, user, role)
+        if not allowed(action, member_role=role, platform_admin=user.is_platform_admin):
+            log.info("auth.forbidden", action=action.value, member_role=role)
+            raise Forbidden("Your role does not allow this action.")
+        return OrgContext(user=user, organization=organization, member_role=role)
+
+
+def _caller(
+    request: Request,
+    worker: WorkerDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_user_id: Annotated[str | None, Header(max_length=255)] = None,
+    x_org_id: Annotated[str | None, Header(max_length=255)] = None,
+) -> Caller:
+    return Caller(
+        token=_bearer(authorization),
+        claimed_user_id=x_user_id,
+        header_org_id=x_org_id,
+        worker=worker,
+        cache=request.state.session_cache,
+    )
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]

@@ -1,0 +1,43 @@
+"""The long-lived objects the lifespan builds, and the `Annotated` aliases routes declare."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, TypedDict
+
+from fastapi import Depends, Request
+
+from connect_backend.settings import Settings
+from connect_backend.stripe_gateway import StripeGateway
+from connect_backend.worker import WorkerClient
+
+if TYPE_CHECKING:
+    from connect_backend.auth import SessionCache
+
+
+class State(TypedDict):
+    """What `lifespan` yields; Starlette exposes it as `request.state`."""
+
+    settings: Settings
+    worker: WorkerClient
+    stripe: StripeGateway
+    session_cache: SessionCache
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.state.settings
+    return settings
+
+
+def _worker(request: Request) -> WorkerClient:
+    worker: WorkerClient = request.state.worker
+    return worker
+
+
+def _stripe(request: Request) -> StripeGateway:
+    gateway: StripeGateway = request.state.stripe
+    return gateway
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+WorkerDep = Annotated[WorkerClient, Depends(_worker)]
+StripeDep = Annotated[StripeGateway, Depends(_stripe)]

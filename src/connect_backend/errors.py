@@ -1,0 +1,138 @@
+"""The service's errors: every expected failure is a `ConnectError` with a status and a code.
+
+    ConnectError                      any expected failure; never a 500
+    ├── BadRequest (400)              organization_mismatch, invalid_redirect_url, …
+    ├── Unauthorized (401)
+    │   └── InvalidSession            missing_token, invalid_session
+    ├── Forbidden (403)               forbidden, user_mismatch
+    │   └── NotAMember                not_a_member
+    ├── NotFound (404)                not_found
+    ├── Conflict (409)                not_onboarded, account_not_active, insufficient_balance, …
+    │   ├── AccountAlreadyLinked      already_linked (carries the linked organization)
+    │   ├── AccountInUse              account_in_use
+    │   └── AccountInaccessible       account_inaccessible (deauthorized from the platform)
+    ├── PayloadTooLarge (413)         payload_too_large
+    ├── StripeFailure (502, or Stripe's own 4xx where the caller can act)
+    └── UpstreamUnavailable (503)     upstream_unavailable: the Worker (or Stripe) cannot answer
+
+One handler (`connect_backend.app`) turns them into
+`{"error": {"code", "message", "request_id"}}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from connect_backend.worker import Organization
+
+
+class ConnectError(Exception):
+    """Base of every expected failure: an HTTP status, a stable code and a safe message."""
+
+    status_code: ClassVar[int] = 400
+    default_code: ClassVar[str] = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status_code: int | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.status = status_code or self.status_code
+        self.details = details
+        self.headers = dict(headers or {})
+
+
+class BadRequest(ConnectError):
+    """The request cannot be served as sent."""
+
+
+class Unauthorized(ConnectError):
+    """No valid credentials."""
+
+    status_code = 401
+    default_code = "unauthorized"
+
+
+class InvalidSession(Unauthorized):
+    """The session token is unknown, expired or revoked."""
+
+    default_code = "invalid_session"
+
+
+class Forbidden(ConnectError):
+    """Authenticated, but not allowed to do this."""
+
+    status_code = 403
+    default_code = "forbidden"
+
+
+class NotAMember(Forbidden):
+    """The user is not a member of the organization (or it does not exist)."""
+
+    default_code = "not_a_member"
+
+
+class NotFound(ConnectError):
+    """No such resource."""
+
+    status_code = 404
+    default_code = "not_found"
+
+
+class Conflict(ConnectError):
+    """The resource's state does not allow the operation."""
+
+    status_code = 409
+    default_code = "conflict"
+
+
+class AccountAlreadyLinked(Conflict):
+    """The organization already holds another Stripe account (which it carries)."""
+
+    default_code = "already_linked"
+
+    def __init__(self, message: str, *, organization: Organization) -> None:
+        super().__init__(message)
+        self.organization = organization
+
+
+class AccountInUse(Conflict):
+    """The Stripe account is linked to another organization."""
+
+    default_code = "account_in_use"
+
+
+class AccountInaccessible(Conflict):
+    """Stripe no longer lets the platform read or act on the account (deauthorized)."""
+
+    default_code = "account_inaccessible"
+
+
+class PayloadTooLarge(ConnectError):
+    """The body is over the route's limit."""
+
+    status_code = 413
+    default_code = "payload_too_large"
+
+
+class StripeFailure(ConnectError):
+    """Stripe refused or failed; 502 unless Stripe's answer is one the caller can act on."""
+
+    status_code = 502
+    default_code = "stripe_error"
+
+
+class UpstreamUnavailable(ConnectError):
+    """A dependency (the Worker, or Stripe's network) cannot answer now; try again later."""
+
+    status_code = 503
+    default_code = "upstream_unavailable"

@@ -1,0 +1,81 @@
+"""JSON-line logs with the request's context (request id, route, organization, user).
+
+Callers log dotted event names with structured fields and never pass secrets; as a second
+line of defence every line is scrubbed of anything shaped like a Stripe key, webhook secret
+or bearer token before it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any
+
+import orjson
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+organization_id: ContextVar[str | None] = ContextVar("organization_id", default=None)
+user_id: ContextVar[str | None] = ContextVar("user_id", default=None)
+
+_logger = logging.getLogger("connect_backend")
+_SECRET = re.compile(
+    r"(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]+|whsec_[A-Za-z0-9+/=_-]+|(?i:bearer)\s+[^\s\"]+"
+)
+
+
+def configure(level: str) -> None:
+    """Send the service's logs, one JSON object a line, to stdout."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    _logger.handlers[:] = [handler]
+    _logger.setLevel(level.upper())
+    _logger.propagate = False
+
+
+def scrub(text: str) -> str:
+    """`text` with anything shaped like a key, a webhook secret or a bearer token masked."""
+    return _SECRET.sub("[redacted]", text)
+
+
+def _emit(level: int, event: str, fields: dict[str, Any]) -> None:
+    if not _logger.isEnabledFor(level):
+        return
+    record: dict[str, Any] = {
+        "ts": round(time.time(), 3),
+        "level": logging.getLevelName(level).lower(),
+        "event": event,
+    }
+    for name, var in (
+        ("request_id", request_id),
+        ("organization_id", organization_id),
+        ("user_id", user_id),
+    ):
+        value = var.get()
+        if value is not None:
+            record[name] = value
+    record.update(fields)
+    line = orjson.dumps(record, default=str).decode()
+    _logger.log(level, scrub(line))
+
+
+def debug(event: str, **fields: Any) -> None:
+    """Log a debug event."""
+    _emit(logging.DEBUG, event, fields)
+
+
+def info(event: str, **fields: Any) -> None:
+    """Log an info event."""
+    _emit(logging.INFO, event, fields)
+
+
+def warning(event: str, **fields: Any) -> None:
+    """Log a warning event."""
+    _emit(logging.WARNING, event, fields)
+
+
+def error(event: str, **fields: Any) -> None:
+    """Log an error event."""
+    _emit(logging.ERROR, event, fields)

@@ -1,0 +1,303 @@
+"""The `/api/connect/*` routes: thin; they authorize, then call the flows and the gateway."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+
+from connect_backend import accounts, log
+from connect_backend.auth import Action, Caller, CallerDep
+from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
+from connect_backend.errors import BadRequest, Conflict
+from connect_backend.money import split_fee
+from connect_backend.schemas import (
+    BalanceView,
+    DashboardLink,
+    MoneyAmount,
+    Onboard,
+    OnboardCreate,
+    OrganizationRef,
+    PayoutCreate,
+    PayoutScheduleUpdate,
+    PayoutScheduleView,
+    PayoutView,
+    PlatformFeeUpdate,
+    Status,
+    TransferCreate,
+    TransferView,
+)
+from connect_backend.settings import Settings, origin_of
+from connect_backend.stripe_gateway import Payout, PayoutSchedule, StripeGateway
+from connect_backend.worker import Organization, WorkerClient
+
+router = APIRouter(prefix="/api/connect", tags=["connect"])
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Required: a retry with the same key never moves money twice.",
+    ),
+]
+
+
+def _redirect(url: str | None, default: str, settings: Settings) -> str:
+    if url is None:
+        return default
+    try:
+        origin = origin_of(url)
+    except ValueError:
+        origin = None
+    if origin not in settings.allowed_origins:
+        raise BadRequest(
+            "Redirect URLs must point at an allowed origin.", code="invalid_redirect_url"
+        )
+    return url
+
+
+@router.post("/onboard", response_model=Onboard)
+async def onboard(
+    body: OnboardCreate,
+    caller: CallerDep,
+    settings: SettingsDep,
+    worker: WorkerDep,
+    stripe: StripeDep,
+) -> Onboard:
+    """Create the organization's Express account if needed and return a fresh onboarding link."""
+    base = settings.frontend_url + "/settings/payments?connect="
+    return_url = _redirect(body.return_url, base + "return", settings)
+    refresh_url = _redirect(body.refresh_url, base + "refresh", settings)
+    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
+    organization = ctx.organization
+    if organization.stripe_connect_account_id is None:
+        organization = await accounts.link_new_account(
+            organization,
+            email=ctx.user.email,
+            country=(body.country or settings.connect_default_country).upper(),
+            worker=worker,
+            gateway=stripe,
+        )
+    account_id = accounts.require_account(organization)
+    link = await stripe.create_account_link(
+        account_id=account_id, refresh_url=refresh_url, return_url=return_url
+    )
+    return Onboard(
+        url=link.url,
+        expires_at=link.expires_at,
+        account_id=account_id,
+        status=organization.stripe_connect_status or "pending",
+    )
+
+
+async def _status(
+    caller: Caller, worker: WorkerClient, stripe: StripeGateway, org_id: str | None, refresh: bool
+) -> Status:
+    ctx = await caller.authorize(Action.READ_STATUS, org_id)
+    organization = ctx.organization
+    account_id = organization.stripe_connect_account_id
+    if not refresh or account_id is None or organization.onboarding_step == "deauthorized":
+        return accounts.status_view(organization)
+    organization, account = await accounts.sync_account(
+        organization, account_id, worker=worker, gateway=stripe
+    )
+    return accounts.status_view(organization, account)
+
+
+Refresh = Annotated[bool, Query(description="Read the account from Stripe and sync D1 first.")]
+
+
+@router.get("/status", response_model=Status)
+async def status_of_header_org(
+    caller: CallerDep, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
+) -> Status:
+    """Onboarding status of the organization named by `X-Org-ID`."""
+    return await _status(caller, worker, stripe, None, refresh)
+
+
+@router.get("/status/{org_id}", response_model=Status)
+async def status(
+    org_id: str, caller: CallerDep, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
+) -> Status:
+    """Onboarding status of an organization."""
+    return await _status(caller, worker, stripe, org_id, refresh)
+
+
+async def _balance(caller: Caller, stripe: StripeGateway, org_id: str | None) -> BalanceView:
+    ctx = await caller.authorize(Action.READ_BALANCE, org_id)
+    account_id = accounts.require_account(ctx.organization)
+    balance = await stripe.retrieve_balance(account_id)
+    return BalanceView(
+        organization_id=ctx.organization.id,
+        account_id=account_id,
+        available=[MoneyAmount(amount=m.amount, currency=m.currency) for m in balance.available],
+        pending=[MoneyAmount(amount=m.amount, currency=m.currency) for m in balance.pending],
+    )
+
+
+@router.get("/balance", response_model=BalanceView)
+async def balance_of_header_org(caller: CallerDep, stripe: StripeDep) -> BalanceView:
+    """Balance of the organization named by `X-Org-ID`."""
+    return await _balance(caller, stripe, None)
+
+
+@router.get("/balance/{org_id}", response_model=BalanceView)
+async def balance(org_id: str, caller: CallerDep, stripe: StripeDep) -> BalanceView:
+    """Balance of an organization's connected account, read from Stripe."""
+    return await _balance(caller, stripe, org_id)
+
+
+def _require_active(organization: Organization) -> str:
+    account_id = accounts.require_account(organization)
+    if organization.stripe_connect_status != "active":
+        raise Conflict(
+            "The organization's Stripe account is not active yet.", code="account_not_active"
+        )
+    return account_id
+
+
+@router.post("/transfer", response_model=TransferView)
+async def transfer(
+    body: TransferCreate, idempotency_key: IdempotencyKey, caller: CallerDep, stripe: StripeDep
+) -> TransferView:
+    """Platform admins: transfer `amount` less the platform fee to the organization."""
+    ctx = await caller.authorize(Action.MOVE_PLATFORM_MONEY, body.organization_id)
+    organization = ctx.organization
+    account_id = _require_active(organization)
+    split = split_fee(body.amount, organization.platform_fee_percent)
+    if split.net <= 0:
+        raise BadRequest(
+            "Nothing is left to transfer after the platform fee.", code="amount_too_small"
+        )
+    currency = body.currency.lower()
+    made = await stripe.create_transfer(
+        organization_id=organization.id,
+        account_id=account_id,
+        split=split,
+        currency=currency,
+        caller_key=idempotency_key,
+        source_transaction=body.source_transaction,
+        transfer_group=body.transfer_group,
+        description=body.description,
+    )
+    return TransferView(
+        transfer_id=made.id,
+        organization_id=organization.id,
+        account_id=account_id,
+        currency=currency,
+        gross_amount=split.gross,
+        fee_amount=split.fee,
+        transfer_amount=split.net,
+        platform_fee_percent=float(split.percent),
+    )
+
+
+# What a retry of a payout that went through meets: the balance it emptied, or its own key.
+_REPLAYABLE_REFUSALS = ("insufficient_balance", "balance_insufficient", "idempotency_conflict")
+
+
+def _payout_view(payout: Payout) -> PayoutView:
+    return PayoutView(
+        payout_id=payout.id,
+        amount=payout.amount,
+        currency=payout.currency,
+        status=payout.status,
+        arrival_date=payout.arrival_date,
+    )
+
+
+@router.post("/payout", response_model=PayoutView)
+async def payout(
+    body: PayoutCreate, idempotency_key: IdempotencyKey, caller: CallerDep, stripe: StripeDep
+) -> PayoutView:
+    """Owners/admins: pay out `amount`, or all that is available, to the organization's bank.
+
+    A retry with the same key returns the first payout, even when the balance it emptied now
+    reads zero: the payout made with that key is looked up before refusing.
+    """
+    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
+    account_id = accounts.require_account(ctx.organization)
+    currency = body.currency.lower()
+    available = (await stripe.retrieve_balance(account_id)).available_in(currency)
+    amount = body.amount if body.amount is not None else available
+    try:
+        if amount <= 0 or amount > available:
+            raise Conflict(
+                f"Not enough available balance in {currency} for this payout.",
+                code="insufficient_balance",
+            )
+        made = await stripe.create_payout(
+            organization_id=ctx.organization.id,
+            account_id=account_id,
+            amount=amount,
+            currency=currency,
+            caller_key=idempotency_key,
+        )
+    except Conflict as refused:
+        if refused.code not in _REPLAYABLE_REFUSALS:
+            raise
+        earlier = await stripe.find_payout(account_id=account_id, caller_key=idempotency_key)
+        if earlier is None or (body.amount is not None and earlier.amount != body.amount):
+            if refused.code == "balance_insufficient":
+                refused.code = "insufficient_balance"
+            raise
+        log.info("connect.payout.replayed", payout_id=earlier.id)
+        made = earlier
+    return _payout_view(made)
+
+
+@router.put("/payout-schedule", response_model=PayoutScheduleView)
+async def payout_schedule(
+    body: PayoutScheduleUpdate, caller: CallerDep, stripe: StripeDep
+) -> PayoutScheduleView:
+    """Owners/admins: switch the account between manual, daily, weekly and monthly payouts."""
+    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
+    account_id = accounts.require_account(ctx.organization)
+    held = await stripe.update_payout_schedule(
+        account_id=account_id,
+        schedule=PayoutSchedule(
+            interval=body.interval,
+            weekly_anchor=body.weekly_anchor,
+            monthly_anchor=body.monthly_anchor,
+            delay_days=body.delay_days,
+        ),
+    )
+    return PayoutScheduleView(
+        organization_id=ctx.organization.id,
+        account_id=account_id,
+        interval=held.interval,
+        weekly_anchor=held.weekly_anchor,
+        monthly_anchor=held.monthly_anchor,
+        delay_days=held.delay_days,
+    )
+
+
+@router.post("/dashboard-link", response_model=DashboardLink)
+async def dashboard_link(
+    caller: CallerDep, stripe: StripeDep, body: OrganizationRef | None = None
+) -> DashboardLink:
+    """Owners/admins: a login link to the Express dashboard."""
+    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id if body else None)
+    account_id = accounts.require_account(ctx.organization)
+    if stripe.account_type != "express":
+        raise Conflict(
+            "Only Express accounts have a Stripe dashboard to log in to.", code="not_supported"
+        )
+    return DashboardLink(url=await stripe.create_login_link(account_id))
+
+
+@router.put("/platform-fee/{org_id}", response_model=Status)
+async def platform_fee(
+    org_id: str, body: PlatformFeeUpdate, caller: CallerDep, worker: WorkerDep
+) -> Status:
+    """Platform admins: set the organization's platform fee percent."""
+    ctx = await caller.authorize(Action.MOVE_PLATFORM_MONEY, org_id)
+    result = await worker.update_organization(
+        organization_id=ctx.organization.id,
+        updates={"platform_fee_percent": body.platform_fee_percent},
+        request_id=log.request_id.get(),
+    )
+    log.info("connect.platform_fee.set", platform_fee_percent=body.platform_fee_percent)
+    return accounts.status_view(result.organization)

@@ -1,0 +1,39 @@
+"""`/health` (liveness, no upstream calls) and `/ready` (the Worker answers with our key)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter
+
+from connect_backend import log
+from connect_backend.deps import WorkerDep
+from connect_backend.errors import ConnectError, UpstreamUnavailable
+from connect_backend.schemas import Health, Ready
+
+router = APIRouter(tags=["health"])
+
+try:
+    VERSION = version("connect-backend")
+except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+    VERSION = "0.0.0"
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    """Liveness: the process answers."""
+    return Health(version=VERSION)
+
+
+@router.get("/ready", response_model=Ready)
+async def ready(worker: WorkerDep) -> Ready:
+    """Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key."""
+    try:
+        await worker.health(request_id=log.request_id.get(), timeout=2.0)
+    except ConnectError as exc:
+        raise UpstreamUnavailable(
+            "Not ready: the worker dependency is failing.",
+            code="not_ready",
+            details=[{"dependency": "worker", "reason": exc.code}],
+        ) from None
+    return Ready(checks={"worker": "ok"})

@@ -1,0 +1,191 @@
+"""`POST /api/connect/webhook`: Stripe's deliveries, verified over the raw body.
+
+The answer is 2xx only once D1 holds the result; when the Worker or Stripe fails the answer
+is 5xx and Stripe delivers again. Handling an event twice, or out of order, changes nothing:
+the account is always re-read from Stripe and D1 keeps the newest view (`synced_at`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+
+from connect_backend import accounts, log
+from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
+from connect_backend.errors import (
+    AccountAlreadyLinked,
+    AccountInUse,
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+)
+from connect_backend.onboarding import DEAUTHORIZED
+from connect_backend.schemas import WebhookAck
+from connect_backend.stripe_gateway import StripeGateway
+from connect_backend.worker import Organization, WorkerClient
+
+MAX_BODY = 1024 * 1024
+ACCOUNT_EVENTS = ("account.updated", "capability.updated")
+ACCOUNT_EVENT_PREFIXES = ("account.external_account.", "person.")
+DEAUTHORIZED_EVENT = "account.application.deauthorized"
+
+router = APIRouter(prefix="/api/connect", tags=["webhooks"])
+
+
+async def read_limited(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The raw body, refused with 413 as soon as it grows past `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge("The body is larger than 1 MiB.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("The body is larger than 1 MiB.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def verify_signature(
+    body: bytes, header: str | None, secrets: Sequence[str], *, tolerance: int, now: float
+) -> None:
+    """Accept the body if any `v1` signature matches any secret within the time tolerance."""
+    if not header:
+        raise BadRequest("The Stripe-Signature header is missing.", code="missing_signature")
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        if name == "t" and value.isdigit():
+            timestamp = int(value)
+        elif name == "v1" and value:
+            signatures.append(value)
+    if timestamp is None or not signatures:
+        raise BadRequest("The Stripe-Signature header is malformed.", code="invalid_signature")
+    if abs(now - timestamp) > tolerance:
+        raise BadRequest(
+            "The signature's timestamp is outside the tolerance.", code="invalid_signature"
+        )
+    signed = str(timestamp).encode() + b"." + body
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        if any(hmac.compare_digest(expected, candidate) for candidate in signatures):
+            return
+    raise BadRequest("No signature matches.", code="invalid_signature")
+
+
+def _event(body: bytes) -> dict[str, Any]:
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("The body is not JSON.", code="invalid_payload") from None
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("id"), str)
+        or not isinstance(event.get("type"), str)
+        or not isinstance(event.get("data"), dict)
+        or not isinstance(event["data"].get("object"), dict)
+    ):
+        raise BadRequest("The body is not a Stripe event.", code="invalid_payload")
+    return event
+
+
+def account_of(event: dict[str, Any]) -> str | None:
+    """The connected account an event is about."""
+    obj = event["data"]["object"]
+    candidates = (
+        event.get("account"),
+        obj.get("account"),
+        obj.get("id") if obj.get("object") == "account" else None,
+    )
+    return next((c for c in candidates if isinstance(c, str) and c.startswith("acct_")), None)
+
+
+@router.post("/webhook", response_model=WebhookAck)
+async def webhook(
+    request: Request, settings: SettingsDep, worker: WorkerDep, stripe: StripeDep
+) -> WebhookAck:
+    """Verify a Stripe delivery and bring D1 up to date with what it announces."""
+    body = await read_limited(request)
+    verify_signature(
+        body,
+        request.headers.get("stripe-signature"),
+        settings.webhook_secrets,
+        tolerance=settings.webhook_tolerance_seconds,
+        now=time.time(),
+    )
+    event = _event(body)
+    event_id, kind = event["id"], event["type"]
+    account_id = account_of(event)
+    fields = {"event_id": event_id, "event_type": kind, "account_id": account_id}
+    if bool(event.get("livemode")) != settings.livemode:
+        log.info("webhook.ignored.livemode", **fields)
+        return WebhookAck(event_id=event_id, action="ignored")
+    is_account_event = kind in ACCOUNT_EVENTS or kind.startswith(ACCOUNT_EVENT_PREFIXES)
+    if account_id is None or not (is_account_event or kind == DEAUTHORIZED_EVENT):
+        obj = event["data"]["object"]
+        log.info(
+            "webhook.logged",
+            **fields,
+            amount=obj.get("amount"),
+            currency=obj.get("currency"),
+            object_id=obj.get("id"),
+        )
+        return WebhookAck(event_id=event_id, action="logged")
+
+    if kind == DEAUTHORIZED_EVENT:
+        organization = await worker.get_organization_by_account(account_id)
+        if organization is None:
+            log.warning("webhook.unlinked", **fields)
+            return WebhookAck(event_id=event_id, action="unlinked")
+        log.organization_id.set(organization.id)
+        # Stamped now, so it always applies: no later view of the account can exist, since
+        # the platform can no longer read it.
+        await accounts.store_onboarding(
+            organization.id, DEAUTHORIZED, datetime.now(UTC), worker=worker
+        )
+        log.info("webhook.deauthorized", **fields)
+        return WebhookAck(event_id=event_id, action="deauthorized")
+
+    organization = await _organization_for(account_id, worker=worker, gateway=stripe)
+    if organization is None:
+        log.warning("webhook.unlinked", **fields)
+        return WebhookAck(event_id=event_id, action="unlinked")
+    log.organization_id.set(organization.id)
+    await accounts.sync_account(organization, account_id, worker=worker, gateway=stripe)
+    log.info("webhook.synced", **fields)
+    return WebhookAck(event_id=event_id, action="synced")
+
+
+async def _organization_for(
+    account_id: str, *, worker: WorkerClient, gateway: StripeGateway
+) -> Organization | None:
+    """The organization linked to the account in D1, healing a link whose write was lost.
+
+    D1's link decides. Only when no organization holds the account does the account's own
+    `metadata.organization_id` count, and then only to link it to an organization that holds
+    no account yet (an onboarding whose D1 write failed after Stripe created the account).
+    """
+    linked = await worker.get_organization_by_account(account_id)
+    if linked is not None:
+        return linked
+    account = await gateway.retrieve_account(account_id)
+    claimed = account.metadata.get("organization_id")
+    if not claimed:
+        return None
+    try:
+        result = await worker.create_connect_account(
+            organization_id=claimed, account_id=account_id, request_id=log.request_id.get()
+        )
+    except (AccountAlreadyLinked, AccountInUse, NotFound):
+        return None
+    log.info("connect.account.relinked", account_id=account_id)
+    return result.organization

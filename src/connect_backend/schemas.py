@@ -1,0 +1,215 @@
+"""Request and response bodies of the `/api/connect/*` routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from connect_backend.money import MAX_AMOUNT
+from connect_backend.onboarding import Requirements
+from connect_backend.worker import OnboardingStep
+
+Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units.")]
+Currency = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. usd (case-insensitive)."),
+]
+OrganizationId = Annotated[str, Field(min_length=1, max_length=255)]
+ConnectStatusName = Literal["not_started", "pending", "active", "disabled"]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OnboardCreate(_Input):
+    """Start (or continue) Stripe onboarding for an organization."""
+
+    organization_id: OrganizationId | None = None
+    return_url: str | None = Field(default=None, max_length=2048)
+    refresh_url: str | None = Field(default=None, max_length=2048)
+    country: str | None = Field(
+        default=None, pattern=r"^[A-Za-z]{2}$", description="Two-letter country of the account."
+    )
+
+
+class Onboard(_Output):
+    """A fresh Account Link to Stripe-hosted onboarding."""
+
+    url: str
+    expires_at: datetime
+    account_id: str
+    status: ConnectStatusName
+
+
+class Status(_Output):
+    """Where an organization's onboarding stands."""
+
+    organization_id: str
+    account_id: str | None
+    status: ConnectStatusName
+    onboarding_step: OnboardingStep
+    rejection_reason: str | None
+    charges_enabled: bool | None = Field(description="Null unless read live (?refresh=true).")
+    payouts_enabled: bool | None = Field(description="Null unless read live (?refresh=true).")
+    details_submitted: bool | None = Field(description="Null unless read live (?refresh=true).")
+    requirements: Requirements | None = Field(description="Null unless read live.")
+    platform_fee_percent: float
+    synced_at: datetime | None
+
+
+class MoneyAmount(_Output):
+    """An amount in minor units of a currency."""
+
+    amount: int
+    currency: str
+
+
+class BalanceView(_Output):
+    """A connected account's balance as Stripe holds it now."""
+
+    organization_id: str
+    account_id: str
+    available: list[MoneyAmount]
+    pending: list[MoneyAmount]
+
+
+class TransferCreate(_Input):
+    """Send a gross amount, less the platform fee, to an organization's account."""
+
+    organization_id: OrganizationId
+    amount: Amount
+    currency: Currency
+    source_transaction: str | None = Field(default=None, min_length=1, max_length=255)
+    transfer_group: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class TransferView(_Output):
+    """The transfer made, with the fee arithmetic that produced it."""
+
+    transfer_id: str
+    organization_id: str
+    account_id: str
+    currency: str
+    gross_amount: int
+    fee_amount: int
+    transfer_amount: int
+    platform_fee_percent: float
+
+
+class PayoutCreate(_Input):
+    """Pay money out of the organization's account; all that is available without `amount`."""
+
+    organization_id: OrganizationId | None = None
+    currency: Currency
+    amount: Amount | None = None
+
+
+class PayoutView(_Output):
+    """The payout as Stripe created it."""
+
+    payout_id: str
+    amount: int
+    currency: str
+    status: str
+    arrival_date: datetime | None
+
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class PayoutScheduleUpdate(_Input):
+    """How often Stripe pays the account out; an interval's anchor is required for it."""
+
+    organization_id: OrganizationId | None = None
+    interval: Literal["manual", "daily", "weekly", "monthly"]
+    weekly_anchor: Weekday | None = None
+    monthly_anchor: StrictInt | None = Field(default=None, ge=1, le=31)
+    delay_days: StrictInt | None = Field(default=None, ge=2, le=365)
+
+    @model_validator(mode="after")
+    def _anchor_fits_interval(self) -> PayoutScheduleUpdate:
+        if self.interval == "weekly" and self.weekly_anchor is None:
+            raise ValueError("weekly_anchor is required for a weekly schedule")
+        if self.interval == "monthly" and self.monthly_anchor is None:
+            raise ValueError("monthly_anchor is required for a monthly schedule")
+        if self.interval != "weekly" and self.weekly_anchor is not None:
+            raise ValueError("weekly_anchor applies only to a weekly schedule")
+        if self.interval != "monthly" and self.monthly_anchor is not None:
+            raise ValueError("monthly_anchor applies only to a monthly schedule")
+        if self.interval == "manual" and self.delay_days is not None:
+            raise ValueError("delay_days does not apply to manual payouts")
+        return self
+
+
+class PayoutScheduleView(_Output):
+    """The payout schedule as Stripe now holds it."""
+
+    organization_id: str
+    account_id: str
+    interval: str
+    weekly_anchor: str | None
+    monthly_anchor: int | None
+    delay_days: int | None
+
+
+class OrganizationRef(_Input):
+    """Names the organization (else `X-Org-ID` does)."""
+
+    organization_id: OrganizationId | None = None
+
+
+class DashboardLink(_Output):
+    """A single-use login link to the Express dashboard."""
+
+    url: str
+
+
+class PlatformFeeUpdate(_Input):
+    """The organization's platform fee."""
+
+    platform_fee_percent: float = Field(ge=0, le=100, allow_inf_nan=False)
+
+
+class WebhookAck(_Output):
+    """Stripe's delivery was handled (or deliberately ignored)."""
+
+    received: Literal[True] = True
+    event_id: str
+    action: Literal["synced", "deauthorized", "ignored", "logged", "unlinked"]
+
+
+class Health(_Output):
+    """Liveness."""
+
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class Ready(_Output):
+    """Readiness: the dependencies answered."""
+
+    status: Literal["ready"] = "ready"
+    checks: dict[str, str]
+
+
+class ErrorDetail(_Output):
+    """The error itself."""
+
+    code: str = Field(description="Stable, snake_case; switch on this.")
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorBody(_Output):
+    """Every error response."""
+
+    error: ErrorDetail

@@ -1,0 +1,116 @@
+"""Service configuration, read from the environment (and `.env`) by pydantic-settings."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_STRIPE_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$")
+_WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
+_CAPABILITY = re.compile(r"^[a-z][a-z0-9_]*$")
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of an absolute http(s) URL, lower-cased; ValueError otherwise."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; secrets are `SecretStr`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    stripe_secret_key: SecretStr = Field(description="sk_test_…, sk_live_… or rk_… key")
+    stripe_webhook_secret: SecretStr = Field(description="whsec_…; comma-separated for several")
+    stripe_api_base: str = "https://api.stripe.com"
+    worker_base_url: str
+    worker_api_key: SecretStr
+    frontend_url: str
+    allowed_origins: CommaList = Field(default_factory=list)
+    connect_account_type: Literal["express", "custom"] = "express"
+    connect_capabilities: CommaList = Field(default_factory=lambda: ["transfers"])
+    connect_default_country: str = "US"
+    session_cache_ttl_seconds: float = Field(default=10.0, ge=0)
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("stripe_secret_key")
+    @classmethod
+    def _stripe_key_shape(cls, value: SecretStr) -> SecretStr:
+        if not _STRIPE_KEY.match(value.get_secret_value()):
+            raise ValueError("must look like sk_test_…, sk_live_…, rk_test_… or rk_live_…")
+        return value
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _webhook_secrets_shape(cls, value: SecretStr) -> SecretStr:
+        secrets = [s.strip() for s in value.get_secret_value().split(",") if s.strip()]
+        if not secrets or not all(_WEBHOOK_SECRET.match(s) for s in secrets):
+            raise ValueError("must be one or more comma-separated whsec_… secrets")
+        return value
+
+    @field_validator("worker_api_key")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("stripe_api_base", "worker_base_url", "frontend_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        origin_of(value)
+        return value.strip().rstrip("/")
+
+    @field_validator("allowed_origins", "connect_capabilities", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("connect_capabilities")
+    @classmethod
+    def _capability_names(cls, value: list[str]) -> list[str]:
+        if not value or not all(_CAPABILITY.match(name) for name in value):
+            raise ValueError("must be comma-separated capability names, e.g. transfers")
+        return value
+
+    @field_validator("connect_default_country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise ValueError("must be a two-letter country code")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _default_origins(self) -> Settings:
+        origins = [origin_of(o) for o in self.allowed_origins] or [origin_of(self.frontend_url)]
+        object.__setattr__(self, "allowed_origins", origins)
+        return self
+
+    @cached_property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """Every configured webhook signing secret, in order."""
+        return tuple(s.strip() for s in self.stripe_webhook_secret.get_secret_value().split(","))
+
+    @property
+    def livemode(self) -> bool:
+        """Whether the Stripe key is a live-mode key (events of the other mode are ignored)."""
+        return "_live_" in self.stripe_secret_key.get_secret_value()

@@ -1,0 +1,437 @@
+"""The only module that talks to Stripe: one method per operation, deterministic idempotency keys.
+
+Every call is an `_async` method of one `StripeClient`, over one long-lived `httpx.AsyncClient`.
+stripe-python retries network failures, 409s, 429s and 5xx itself, and re-sends the same
+`Idempotency-Key` when it does; every POST that creates something carries a key built from
+ids, so a retry of ours (or the caller's) replays the first result instead of moving money
+or creating an account twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, NoReturn
+
+import httpx
+import orjson
+import stripe
+from stripe import HTTPXClient, StripeClient
+
+from connect_backend import log
+from connect_backend.errors import (
+    AccountInaccessible,
+    BadRequest,
+    Conflict,
+    ConnectError,
+    StripeFailure,
+    UpstreamUnavailable,
+)
+from connect_backend.money import FeeSplit
+from connect_backend.onboarding import AccountSnapshot
+
+API_VERSION = "2026-10-28.endive"
+"""Pinned, so a Stripe-side default change cannot alter the objects we read."""
+
+PayoutInterval = Literal["manual", "daily", "weekly", "monthly"]
+
+# Stripe codes the caller can act on, passed through with their status; everything else is a
+# 502 `stripe_error` (or 503 when Stripe cannot be reached).
+_ACTIONABLE: Mapping[str, int] = {
+    "balance_insufficient": 409,
+    "insufficient_funds": 409,
+    "amount_too_small": 400,
+    "amount_too_large": 400,
+    "resource_missing": 400,
+    "payouts_not_allowed": 409,
+    "transfers_not_allowed": 409,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLink:
+    """A single-use link to Stripe-hosted onboarding."""
+
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in minor units of a currency."""
+
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A connected account's balance, per currency."""
+
+    available: list[Money]
+    pending: list[Money]
+
+    def available_in(self, currency: str) -> int:
+        """What is available in `currency` (0 when Stripe lists none)."""
+        return sum(m.amount for m in self.available if m.currency == currency)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer from the platform to a connected account."""
+
+    id: str
+    amount: int
+    currency: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    """A payout from a connected account to its bank."""
+
+    id: str
+    amount: int
+    currency: str
+    status: str
+    arrival_date: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutSchedule:
+    """How often a connected account is paid out."""
+
+    interval: str
+    weekly_anchor: str | None = None
+    monthly_anchor: int | None = None
+    delay_days: int | None = None
+
+
+class _SharedHTTPXClient(HTTPXClient):
+    """stripe-python's async HTTP client, over an `httpx.AsyncClient` we own and tune."""
+
+    def __init__(self, http: httpx.AsyncClient, *, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self._unused = self._client_async
+        self._client_async = http
+
+    def _get_request_args_kwargs(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any
+    ) -> list[Any]:
+        # stripe-python hands httpx an encoded form as `data=`, which httpx deprecates for
+        # raw bytes; `content=` sends the very same body.
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        kwargs["content"] = kwargs.pop("data") or None
+        return [args, kwargs]
+
+    async def close_async(self) -> None:
+        await self._unused.aclose()
+
+
+def idempotency_key(kind: str, *parts: str) -> str:
+    """`kind:part:…`, hashed when it would exceed Stripe's 255 characters."""
+    key = ":".join((kind, *parts))
+    if len(key) <= 255:
+        return key
+    return f"{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _params_digest(params: Mapping[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(params, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def _timestamp(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+
+
+class StripeGateway:
+    """Every Stripe operation the service performs."""
+
+    def __init__(
+        self,
+        client: StripeClient,
+        *,
+        account_type: Literal["express", "custom"],
+        capabilities: list[str],
+    ) -> None:
+        self._stripe = client.v1
+        self.account_type = account_type
+        self.capabilities = tuple(capabilities)
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        api_key: str,
+        api_base: str,
+        http: httpx.AsyncClient,
+        account_type: Literal["express", "custom"],
+        capabilities: list[str],
+        timeout: float = 20.0,
+    ) -> tuple[StripeGateway, _SharedHTTPXClient]:
+        """A gateway and its HTTP client (close it on shutdown)."""
+        transport = _SharedHTTPXClient(http, timeout=timeout)
+        client = StripeClient(
+            api_key,
+            stripe_version=API_VERSION,
+            base_addresses={"api": api_base, "connect": api_base},
+            http_client=transport,
+            max_network_retries=2,
+        )
+        return cls(client, account_type=account_type, capabilities=capabilities), transport
+
+    def account_params(
+        self, *, organization_id: str, organization_name: str, email: str, country: str
+    ) -> dict[str, Any]:
+        """The one place that decides how connected accounts are created."""
+        params: dict[str, Any] = {
+            "type": self.account_type,
+            "country": country,
+            "email": email,
+            "business_profile": {"name": organization_name},
+            "metadata": {"organization_id": organization_id},
+            "capabilities": {name: {"requested": True} for name in self.capabilities},
+            "settings": {"payouts": {"schedule": {"interval": "manual"}}},
+        }
+        if self.account_type == "custom":
+            # Custom accounts never see Stripe's terms themselves; the platform collects them.
+            params["tos_acceptance"] = {"service_agreement": "full"}
+        return params
+
+    async def create_account(self, params: dict[str, Any]) -> AccountSnapshot:
+        """Create a connected account; the same parameters for an organization replay it."""
+        org_id = params["metadata"]["organization_id"]
+        key = idempotency_key("connect-account", org_id, _params_digest(params))
+        async with _mapped("accounts.create"):
+            account = await self._stripe.accounts.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": key},
+            )
+        log.info("stripe.account.created", account_id=account.id)
+        return AccountSnapshot.from_stripe(account.to_dict())
+
+    async def delete_account(self, account_id: str) -> None:
+        """Remove an account that lost the race to be linked (best effort, logged)."""
+        try:
+            async with _mapped("accounts.delete"):
+                await self._stripe.accounts.delete_async(account_id)
+            log.info("stripe.account.deleted", account_id=account_id)
+        except ConnectError as exc:
+            log.warning("stripe.account.delete_failed", account_id=account_id, code=exc.code)
+
+    async def retrieve_account(self, account_id: str) -> AccountSnapshot:
+        """The account as Stripe holds it now."""
+        async with _mapped("accounts.retrieve"):
+            account = await self._stripe.accounts.retrieve_async(account_id)
+        return AccountSnapshot.from_stripe(account.to_dict())
+
+    async def create_account_link(
+        self, *, account_id: str, refresh_url: str, return_url: str
+    ) -> AccountLink:
+        """A fresh onboarding link (single use, short-lived; a new one each time is harmless)."""
+        async with _mapped("account_links.create"):
+            link = await self._stripe.account_links.create_async(
+                params={
+                    "account": account_id,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                }
+            )
+        return AccountLink(url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, UTC))
+
+    async def create_login_link(self, account_id: str) -> str:
+        """A login link to the Express dashboard."""
+        async with _mapped("login_links.create"):
+            link = await self._stripe.accounts.login_links.create_async(account_id)
+        return link.url
+
+    async def retrieve_balance(self, account_id: str) -> Balance:
+        """The connected account's available and pending balance."""
+        async with _mapped("balance.retrieve"):
+            balance = await self._stripe.balance.retrieve_async(
+                options={"stripe_account": account_id}
+            )
+        data = balance.to_dict()
+
+        return Balance(available=_money(data.get("available")), pending=_money(data.get("pending")))
+
+    async def create_transfer(
+        self,
+        *,
+        organization_id: str,
+        account_id: str,
+        split: FeeSplit,
+        currency: str,
+        caller_key: str,
+        source_transaction: str | None = None,
+        transfer_group: str | None = None,
+        description: str | None = None,
+    ) -> Transfer:
+        """Transfer `split.net` to the account; the caller's key makes a retry a replay."""
+        params: dict[str, Any] = {
+            "amount": split.net,
+            "currency": currency,
+            "destination": account_id,
+            "metadata": {
+                "organization_id": organization_id,
+                "gross_amount": str(split.gross),
+                "fee_amount": str(split.fee),
+                "platform_fee_percent": str(split.percent),
+                "idempotency_key": caller_key,
+            },
+        }
+        optional = {
+            "source_transaction": source_transaction,
+            "transfer_group": transfer_group,
+            "description": description,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        key = idempotency_key("transfer", organization_id, caller_key)
+        async with _mapped("transfers.create"):
+            transfer = await self._stripe.transfers.create_async(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": key},
+            )
+        log.info(
+            "stripe.transfer.created",
+            transfer_id=transfer.id,
+            account_id=account_id,
+            amount=transfer.amount,
+            currency=transfer.currency,
+            fee=split.fee,
+        )
+        return Transfer(
+            id=transfer.id,
+            amount=transfer.amount,
+            currency=transfer.currency,
+            destination=account_id,
+        )
+
+    async def create_payout(
+        self,
+        *,
+        organization_id: str,
+        account_id: str,
+        amount: int,
+        currency: str,
+        caller_key: str,
+    ) -> Payout:
+        """Pay `amount` out of the account's available balance to its bank."""
+        key = idempotency_key("payout", organization_id, caller_key)
+        async with _mapped("payouts.create"):
+            payout = await self._stripe.payouts.create_async(
+                params={
+                    "amount": amount,
+                    "currency": currency,
+                    "metadata": {"organization_id": organization_id, "idempotency_key": caller_key},
+                },
+                options={"stripe_account": account_id, "idempotency_key": key},
+            )
+        log.info("stripe.payout.created", payout_id=payout.id, account_id=account_id, amount=amount)
+        return _payout(payout.to_dict())
+
+    async def find_payout(self, *, account_id: str, caller_key: str) -> Payout | None:
+        """A recent payout made with the caller's idempotency key, if any."""
+        async with _mapped("payouts.list"):
+            page = await self._stripe.payouts.list_async(
+                params={"limit": 100}, options={"stripe_account": account_id}
+            )
+        for payout in page.data:
+            if payout.to_dict().get("metadata", {}).get("idempotency_key") == caller_key:
+                return _payout(payout.to_dict())
+        return None
+
+    async def update_payout_schedule(
+        self, *, account_id: str, schedule: PayoutSchedule
+    ) -> PayoutSchedule:
+        """Set the account's payout schedule; returns it as Stripe now holds it."""
+        wanted: dict[str, Any] = {"interval": schedule.interval}
+        if schedule.weekly_anchor is not None:
+            wanted["weekly_anchor"] = schedule.weekly_anchor
+        if schedule.monthly_anchor is not None:
+            wanted["monthly_anchor"] = schedule.monthly_anchor
+        if schedule.delay_days is not None:
+            wanted["delay_days"] = schedule.delay_days
+        async with _mapped("accounts.update"):
+            account = await self._stripe.accounts.update_async(
+                account_id,
+                params={"settings": {"payouts": {"schedule": wanted}}},  # type: ignore[arg-type]
+            )
+        held = (account.to_dict().get("settings") or {}).get("payouts", {}).get("schedule", {})
+        return PayoutSchedule(
+            interval=str(held.get("interval", schedule.interval)),
+            weekly_anchor=held.get("weekly_anchor"),
+            monthly_anchor=held.get("monthly_anchor"),
+            delay_days=held.get("delay_days"),
+        )
+
+
+def _money(items: Any) -> list[Money]:
+    return [Money(amount=int(i["amount"]), currency=str(i["currency"])) for i in items or []]
+
+
+def _payout(data: Mapping[str, Any]) -> Payout:
+    return Payout(
+        id=str(data["id"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        status=str(data.get("status", "pending")),
+        arrival_date=_timestamp(data.get("arrival_date")),
+    )
+
+
+class _mapped:
+    """Turn stripe-python's exceptions into the service's errors, in one place."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: Any
+    ) -> bool:
+        if isinstance(exc, stripe.StripeError):
+            _raise_mapped(self.operation, exc)
+        return False
+
+
+def _raise_mapped(operation: str, exc: stripe.StripeError) -> NoReturn:
+    status = exc.http_status
+    code = exc.code
+    fields = {
+        "operation": operation,
+        "status": status,
+        "stripe_code": code,
+        "stripe_request_id": exc.request_id,
+    }
+    if isinstance(exc, stripe.IdempotencyError):
+        log.warning("stripe.idempotency_conflict", **fields)
+        raise Conflict(
+            "This Idempotency-Key was already used with other parameters.",
+            code="idempotency_conflict",
+        ) from None
+    if isinstance(exc, stripe.PermissionError) or code == "account_invalid":
+        log.warning("stripe.account_inaccessible", **fields)
+        raise AccountInaccessible(
+            "The platform can no longer access this Stripe account."
+        ) from None
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        log.warning("stripe.unavailable", **fields)
+        raise UpstreamUnavailable("Stripe cannot be reached right now; try again.") from None
+    if isinstance(exc, stripe.CardError):
+        log.info("stripe.refused", **fields)
+        raise ConnectError(
+            exc.user_message or "Stripe declined.", code=code or "card_error", status_code=402
+        ) from None
+    if isinstance(exc, stripe.InvalidRequestError) and code is not None and code in _ACTIONABLE:
+        log.info("stripe.refused", **fields)
+        raise (BadRequest if _ACTIONABLE[code] == 400 else Conflict)(
+            exc.user_message or "Stripe refused the request.", code=code
+        ) from None
+    log.error("stripe.failed", **fields)
+    raise StripeFailure("Stripe could not complete the request.") from None

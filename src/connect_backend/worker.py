@@ -1,0 +1,317 @@
+"""The Worker's internal API (`/api/internal/*`), typed: the only module that speaks to the Worker.
+
+Every call carries the API key and the request id, has a timeout, and is retried on transport
+errors, 429 and 5xx. Every endpoint of the contract is safe to repeat (reads, a
+compare-and-set, writes ordered by `synced_at` or setting a value), so all of them retry,
+bounded in attempts and total time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from connect_backend import log
+from connect_backend.errors import (
+    AccountAlreadyLinked,
+    AccountInUse,
+    ConnectError,
+    InvalidSession,
+    NotAMember,
+    NotFound,
+    UpstreamUnavailable,
+)
+
+ConnectStatus = Literal["pending", "active", "disabled"]
+OnboardingStep = Literal[
+    "account_creation",
+    "details_submission",
+    "under_review",
+    "action_required",
+    "complete",
+    "rejected",
+    "deauthorized",
+]
+MemberRole = Literal["owner", "admin", "member"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class _Answer(BaseModel):
+    # Answers are read leniently (a newer Worker may add fields); requests are strict.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Organization(_Answer):
+    """An organization as D1 holds it."""
+
+    id: str
+    name: str
+    slug: str | None = None
+    stripe_connect_account_id: str | None = None
+    stripe_connect_status: ConnectStatus | None = None
+    platform_fee_percent: float = 10.0
+    onboarding_step: OnboardingStep | None = "account_creation"
+    onboarding_rejection_reason: str | None = None
+    stripe_connect_synced_at: datetime | None = None
+
+
+class User(_Answer):
+    """The verified user behind a session."""
+
+    id: str
+    email: str
+    name: str | None = None
+    role: str | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        """Better Auth's admin plugin marks platform admins with role `admin`."""
+        return self.role == "admin"
+
+
+class Session(_Answer):
+    """The verified session."""
+
+    id: str
+    expires_at: datetime
+
+
+class UserContext(_Answer):
+    """`verify-user-context`'s answer: who the caller is and their role in the organization."""
+
+    user: User
+    session: Session
+    organization: Organization | None = None
+    member_role: MemberRole | None = None
+
+
+class UpdateResult(_Answer):
+    """`update-organization`'s answer; `applied` is false when a newer view was already stored."""
+
+    organization: Organization
+    applied: bool
+
+
+class LinkResult(_Answer):
+    """`create-connect-account`'s answer; `created` is false when the same id was already held."""
+
+    organization: Organization
+    created: bool
+
+
+class OrganizationUpdates(BaseModel):
+    """The fields `update-organization` may change (unset ones are left alone)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stripe_connect_status: ConnectStatus | None = None
+    onboarding_step: OnboardingStep | None = None
+    onboarding_rejection_reason: str | None = None
+    platform_fee_percent: float | None = Field(default=None, ge=0, le=100)
+
+
+class _OrganizationAnswer(_Answer):
+    organization: Organization
+
+
+class _Transient(Exception):
+    """A failure worth another attempt (transport error, 429, 5xx)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class WorkerClient:
+    """Typed client of the Worker's internal API over one shared `httpx.AsyncClient`."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout: float = 5.0,
+        attempts: int = 3,
+        retry_budget: float = 8.0,
+    ) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/") + "/api/internal"
+        self._api_key = api_key
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+        self._attempts = attempts
+        self._retry_budget = retry_budget
+
+    async def verify_user_context(
+        self, *, session_token: str, organization_id: str | None, request_id: str | None = None
+    ) -> UserContext:
+        """Who holds this session token, and their role in `organization_id` (if given)."""
+        body = {"session_token": session_token, "organization_id": organization_id}
+        data = await self._call("POST", "/verify-user-context", json=body, request_id=request_id)
+        return self._parse(UserContext, data)
+
+    async def get_organization(
+        self, organization_id: str, *, request_id: str | None = None
+    ) -> Organization:
+        """The organization; `NotFound` when D1 has none."""
+        path = f"/organization/{_segment(organization_id)}"
+        data = await self._call("GET", path, request_id=request_id)
+        return self._parse(_OrganizationAnswer, data).organization
+
+    async def get_organization_by_account(
+        self, account_id: str, *, request_id: str | None = None
+    ) -> Organization | None:
+        """The organization linked to a Stripe account, or None."""
+        path = f"/organization-by-account/{_segment(account_id)}"
+        try:
+            data = await self._call("GET", path, request_id=request_id)
+        except NotFound:
+            return None
+        return self._parse(_OrganizationAnswer, data).organization
+
+    async def update_organization(
+        self,
+        *,
+        organization_id: str,
+        updates: OrganizationUpdates | Mapping[str, Any],
+        synced_at: datetime | None = None,
+        request_id: str | None = None,
+    ) -> UpdateResult:
+        """Write some fields; with `synced_at`, only if D1 holds no newer view."""
+        if not isinstance(updates, OrganizationUpdates):
+            updates = OrganizationUpdates.model_validate(updates)
+        body: dict[str, Any] = {
+            "organization_id": organization_id,
+            "updates": updates.model_dump(exclude_unset=True),
+        }
+        if synced_at is not None:
+            body["synced_at"] = _iso(synced_at)
+        data = await self._call("POST", "/update-organization", json=body, request_id=request_id)
+        return self._parse(UpdateResult, data)
+
+    async def create_connect_account(
+        self, *, organization_id: str, account_id: str, request_id: str | None = None
+    ) -> LinkResult:
+        """Link a Stripe account to an organization that has none (compare-and-set)."""
+        body = {"organization_id": organization_id, "stripe_connect_account_id": account_id}
+        data = await self._call("POST", "/create-connect-account", json=body, request_id=request_id)
+        return self._parse(LinkResult, data)
+
+    async def health(self, *, request_id: str | None = None, timeout: float = 2.0) -> None:
+        """One quick, unretried call: `UpstreamUnavailable` unless the Worker and D1 answer.
+
+        Its `code` says why: `worker_unreachable` (no answer in time, 5xx) or `worker_refused`
+        (any other refusal, e.g. our API key).
+        """
+        try:
+            await self._send("GET", "/health", json=None, request_id=request_id, timeout=timeout)
+        except _Transient:
+            raise UpstreamUnavailable(
+                "The Worker is unreachable.", code="worker_unreachable"
+            ) from None
+        except ConnectError:
+            raise UpstreamUnavailable("The Worker refused.", code="worker_refused") from None
+
+    async def _call(
+        self, method: str, path: str, *, json: object = None, request_id: str | None
+    ) -> Any:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
+            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._retry_budget),
+            wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._send(method, path, json=json, request_id=request_id)
+        except _Transient as exc:
+            log.warning("worker.unavailable", path=path.split("/")[1], reason=exc.reason)
+            raise UpstreamUnavailable("The organization service is unavailable.") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object,
+        request_id: str | None,
+        timeout: float | None = None,
+    ) -> Any:
+        headers = {"X-Internal-Api-Key": self._api_key}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        try:
+            response = await self._http.request(
+                method,
+                self._base + path,
+                json=json,
+                headers=headers,
+                timeout=self._timeout if timeout is None else timeout,
+            )
+        except httpx.TransportError as exc:
+            raise _Transient(type(exc).__name__) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Transient(f"status {response.status_code}")
+        try:
+            data = response.json()
+        except ValueError:
+            raise _Transient(f"non-JSON answer, status {response.status_code}") from None
+        if response.is_success:
+            return data
+        raise self._error(response.status_code, data, path)
+
+    def _error(self, status: int, data: Any, path: str) -> ConnectError:
+        error = data.get("error") if isinstance(data, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        if status == 401 and code == "invalid_session":
+            return InvalidSession("The session is invalid or has expired.")
+        if status == 403 and code == "not_a_member":
+            return NotAMember("You are not a member of this organization.")
+        if status == 404:
+            return NotFound("Organization not found.")
+        if status == 409 and code == "already_linked":
+            org = data.get("organization") or (error or {}).get("organization")
+            linked = self._parse(Organization, org)
+            return AccountAlreadyLinked(
+                "The organization is linked to another Stripe account.", organization=linked
+            )
+        if status == 409 and code == "account_in_use":
+            return AccountInUse("This Stripe account is linked to another organization.")
+        # 401 unauthorized (our API key), 400 invalid_request (our request): our fault, not
+        # the caller's. Logged for the operator; the caller sees a dependency failure.
+        log.error("worker.refused", path=path.split("/")[1], status=status, code=str(code))
+        return UpstreamUnavailable("The organization service refused the request.")
+
+    @staticmethod
+    def _parse(model: type[_Model], data: Any) -> _Model:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            log.error("worker.bad_answer", model=model.__name__, errors=exc.error_count())
+            raise UpstreamUnavailable(
+                "The organization service gave an unexpected answer."
+            ) from None
+
+
+def _segment(value: str) -> str:
+    """A path segment, percent-encoded, so an id can never change the path."""
+    return quote(value, safe="")

@@ -1,0 +1,88 @@
+"""Fixtures: the service in process (ASGI, lifespan run), the fake Worker and fake Stripe."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from pydantic import SecretStr
+
+from connect_backend.app import create_app
+from connect_backend.settings import Settings
+from tests.service.fakes import STRIPE_URL, WORKER_KEY, WORKER_URL, FakeStripe, FakeWorker
+
+WEBHOOK_SECRET = "whsec_test_platform"
+SECOND_WEBHOOK_SECRET = "whsec_test_connect"
+FRONTEND = "https://app.example.com"
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "stripe_secret_key": SecretStr("sk_test_service123"),
+        "stripe_webhook_secret": SecretStr(f"{WEBHOOK_SECRET},{SECOND_WEBHOOK_SECRET}"),
+        "stripe_api_base": STRIPE_URL,
+        "worker_base_url": WORKER_URL,
+        "worker_api_key": SecretStr(WORKER_KEY),
+        "frontend_url": FRONTEND,
+        "session_cache_ttl_seconds": 0,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def worker() -> FakeWorker:
+    return FakeWorker()
+
+
+@pytest.fixture
+def stripe() -> FakeStripe:
+    return FakeStripe()
+
+
+@pytest.fixture
+def upstreams(worker: FakeWorker, stripe: FakeStripe) -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        worker.install(mock)
+        stripe.install(mock)
+        yield mock
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, upstreams: respx.MockRouter
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Any, receive: Any, send: Any) -> None:
+            scope["state"] = dict(state)
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+            yield http
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    """Headers for a call made with a session token."""
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def signed(body: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None) -> dict[str, str]:
+    """A `Stripe-Signature` header for `body`, as Stripe computes it."""
+    timestamp = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={timestamp},v1={mac}", "Content-Type": "application/json"}

@@ -1,0 +1,428 @@
+"""Stateful fakes of the Worker's internal API and of Stripe, served on the wire by respx.
+
+They speak the real formats (JSON for the Worker; form-encoded parameters, `Stripe-Account`,
+`Idempotency-Key` and Stripe's error bodies for Stripe) and record every request, so tests
+assert both on the service's answer and on what each upstream received.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import respx
+
+WORKER_URL = "https://worker.test"
+STRIPE_URL = "https://stripe.test"
+WORKER_KEY = "test-internal-key"
+NOW_ISO = "2026-11-26T10:00:00.000Z"
+
+
+def form_to_nested(body: bytes) -> dict[str, Any]:
+    """Decode Stripe's form encoding (`a[b][c]=1`, `a[0]=x`) into nested dicts."""
+    result: dict[str, Any] = {}
+    for key, value in parse_qsl(body.decode(), keep_blank_values=True):
+        parts = re.findall(r"[^\[\]]+", key)
+        node = result
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return result
+
+
+def organization(org_id: str, **overrides: Any) -> dict[str, Any]:
+    """An organization object exactly as the contract shapes it."""
+    org: dict[str, Any] = {
+        "id": org_id,
+        "name": f"Org {org_id}",
+        "slug": org_id,
+        "stripe_connect_account_id": None,
+        "stripe_connect_status": None,
+        "platform_fee_percent": 10.0,
+        "onboarding_step": "account_creation",
+        "onboarding_rejection_reason": None,
+        "stripe_connect_synced_at": None,
+    }
+    org.update(overrides)
+    return org
+
+
+@dataclass
+class Person:
+    """A signed-in user: a session token, and memberships by organization id."""
+
+    id: str
+    token: str
+    email: str
+    role: str = "user"
+    memberships: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeWorker:
+    """The Worker's internal API over an in-memory D1."""
+
+    organizations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    fail_with: int | Exception | None = None  # every call answers this while set
+
+    def add_org(self, org_id: str, **overrides: Any) -> dict[str, Any]:
+        self.organizations[org_id] = organization(org_id, **overrides)
+        return self.organizations[org_id]
+
+    def add_person(self, name: str, *, role: str = "user", **memberships: str) -> Person:
+        person = Person(
+            id=f"usr_{name}",
+            token=f"tok_{name}",
+            email=f"{name}@example.com",
+            role=role,
+            memberships=memberships,
+        )
+        self.people[person.token] = person
+        return person
+
+    def calls(self, path: str) -> list[httpx.Request]:
+        return [r for r in self.requests if r.url.path == "/api/internal/" + path]
+
+    def install(self, mock: respx.MockRouter) -> None:
+        mock.route(host="worker.test").mock(side_effect=self._handle)
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if isinstance(self.fail_with, Exception):
+            raise self.fail_with
+        if self.fail_with is not None:
+            return _error(self.fail_with, "boom", "injected")
+        if request.headers.get("x-internal-api-key") != WORKER_KEY:
+            return _error(401, "unauthorized", "bad key")
+        path = request.url.path.removeprefix("/api/internal")
+        body = json.loads(request.content) if request.content else {}
+        if path == "/verify-user-context":
+            return self._verify(body)
+        if path == "/health":
+            return httpx.Response(200, json={"status": "ok", "d1": "ok"})
+        if m := re.fullmatch(r"/organization/(.+)", path):
+            org = self.organizations.get(m[1])
+            return _org(org) if org else _error(404, "not_found", "no org")
+        if m := re.fullmatch(r"/organization-by-account/(.+)", path):
+            found = [
+                o for o in self.organizations.values() if o["stripe_connect_account_id"] == m[1]
+            ]
+            return _org(found[0]) if found else _error(404, "not_found", "no org")
+        if path == "/update-organization":
+            return self._update(body)
+        if path == "/create-connect-account":
+            return self._link(body)
+        return _error(404, "not_found", "no route")
+
+    def _verify(self, body: dict[str, Any]) -> httpx.Response:
+        person = self.people.get(body["session_token"])
+        if person is None:
+            return _error(401, "invalid_session", "no session")
+        org_id = body.get("organization_id")
+        org = self.organizations.get(org_id) if org_id else None
+        role = person.memberships.get(org_id) if org_id else None
+        if org_id and (org is None or (role is None and person.role != "admin")):
+            return _error(403, "not_a_member", "not a member")
+        return httpx.Response(
+            200,
+            json={
+                "user": {
+                    "id": person.id,
+                    "email": person.email,
+                    "name": person.id,
+                    "role": person.role,
+                },
+                "session": {"id": "ses_" + person.id, "expires_at": "2026-12-03T10:00:00.000Z"},
+                "organization": copy.deepcopy(org),
+                "member_role": role,
+            },
+        )
+
+    def _update(self, body: dict[str, Any]) -> httpx.Response:
+        org = self.organizations.get(body["organization_id"])
+        if org is None:
+            return _error(404, "not_found", "no org")
+        synced_at = body.get("synced_at")
+        stored = org["stripe_connect_synced_at"]
+        if synced_at is not None and stored is not None and stored >= synced_at:
+            return httpx.Response(200, json={"organization": org, "applied": False})
+        org.update(body["updates"])
+        if synced_at is not None:
+            org["stripe_connect_synced_at"] = synced_at
+        return httpx.Response(200, json={"organization": org, "applied": True})
+
+    def _link(self, body: dict[str, Any]) -> httpx.Response:
+        org = self.organizations.get(body["organization_id"])
+        if org is None:
+            return _error(404, "not_found", "no org")
+        account_id = body["stripe_connect_account_id"]
+        held = org["stripe_connect_account_id"]
+        if held == account_id:
+            return httpx.Response(200, json={"organization": org, "created": False})
+        if held is not None:
+            return httpx.Response(
+                409,
+                json={
+                    "error": {"code": "already_linked", "message": "linked"},
+                    "organization": org,
+                },
+            )
+        if any(o["stripe_connect_account_id"] == account_id for o in self.organizations.values()):
+            return _error(409, "account_in_use", "in use")
+        org.update(
+            stripe_connect_account_id=account_id,
+            stripe_connect_status="pending",
+            onboarding_step="details_submission",
+        )
+        return httpx.Response(200, json={"organization": org, "created": True})
+
+
+def _org(org: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(200, json={"organization": org})
+
+
+def _error(status: int, code: str, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": code, "message": message}})
+
+
+def stripe_error(
+    status: int,
+    *,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
+    message: str = "Stripe says no.",
+) -> httpx.Response:
+    """A response in Stripe's error format."""
+    error: dict[str, Any] = {"type": type_, "message": message}
+    if code is not None:
+        error["code"] = code
+    return httpx.Response(status, json={"error": error}, headers={"Request-Id": "req_fake"})
+
+
+def stripe_account(
+    account_id: str,
+    *,
+    organization_id: str | None = None,
+    state: str = "new",
+    capabilities: tuple[str, ...] = ("transfers",),
+) -> dict[str, Any]:
+    """A Stripe Account object shaped like Stripe's fixture, in one of a few states."""
+    requirements: dict[str, Any] = {
+        "alternatives": [],
+        "current_deadline": None,
+        "currently_due": [],
+        "disabled_reason": None,
+        "errors": [],
+        "eventually_due": [],
+        "past_due": [],
+        "pending_verification": [],
+    }
+    account: dict[str, Any] = {
+        "id": account_id,
+        "object": "account",
+        "type": "express",
+        "country": "US",
+        "business_profile": {"name": None},
+        "charges_enabled": False,
+        "payouts_enabled": False,
+        "details_submitted": False,
+        "created": 1764150000,
+        "default_currency": "usd",
+        "email": "owner@example.com",
+        "capabilities": {c: "inactive" for c in capabilities},
+        "metadata": {"organization_id": organization_id} if organization_id else {},
+        "requirements": requirements,
+        "future_requirements": dict(requirements),
+        "settings": {"payouts": {"schedule": {"interval": "manual", "delay_days": 2}}},
+        "controller": {"type": "application"},
+    }
+    if state == "new":
+        requirements["currently_due"] = ["external_account", "tos_acceptance.date"]
+        requirements["disabled_reason"] = "requirements.past_due"
+    elif state == "active":
+        account.update(
+            charges_enabled=True,
+            payouts_enabled=True,
+            details_submitted=True,
+            capabilities={c: "active" for c in capabilities},
+        )
+    elif state == "due":
+        account["details_submitted"] = True
+        requirements["currently_due"] = ["individual.verification.document"]
+    elif state == "rejected":
+        account["details_submitted"] = True
+        requirements["disabled_reason"] = "rejected.fraud"
+    return account
+
+
+@dataclass
+class FakeStripe:
+    """Enough of Stripe's API, on the wire, for the service's calls."""
+
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payouts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    requests: list[httpx.Request] = field(default_factory=list)
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    overrides: list[tuple[str, str, Callable[[httpx.Request], httpx.Response]]] = field(
+        default_factory=list
+    )
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def fail(
+        self, method: str, path_re: str, response: Callable[[httpx.Request], httpx.Response]
+    ) -> None:
+        """Answer matching requests with `response` instead of the fake's own behaviour."""
+        self.overrides.append((method, path_re, response))
+
+    def calls(self, method: str, path_re: str) -> list[httpx.Request]:
+        return [
+            r for r in self.requests if r.method == method and re.fullmatch(path_re, r.url.path)
+        ]
+
+    def install(self, mock: respx.MockRouter) -> None:
+        mock.route(host="stripe.test").mock(side_effect=self._handle)
+
+    def _next(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._ids):016d}"
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        for method, path_re, response in self.overrides:
+            if request.method == method and re.fullmatch(path_re, path):
+                return response(request)
+        params = form_to_nested(request.content) if request.method == "POST" else {}
+        key = request.headers.get("idempotency-key")
+        if request.method == "POST" and key:
+            scope = f"{request.headers.get('stripe-account')}:{key}"
+            earlier = self.replies.get(scope)
+            if earlier is not None:
+                if earlier["params"] != params:
+                    return stripe_error(
+                        400,
+                        type_="idempotency_error",
+                        message="Keys for idempotent requests can only be used "
+                        "with the same parameters.",
+                    )
+                return httpx.Response(
+                    earlier["status"], json=earlier["body"], headers={"Idempotent-Replayed": "true"}
+                )
+        response = self._route(request, path, params)
+        if request.method == "POST" and key:
+            self.replies[scope] = {
+                "params": params,
+                "status": response.status_code,
+                "body": json.loads(response.content),
+            }
+        return response
+
+    def _route(self, request: httpx.Request, path: str, params: dict[str, Any]) -> httpx.Response:
+        on_behalf = request.headers.get("stripe-account")
+        if request.method == "POST" and path == "/v1/accounts":
+            account_id = self._next("acct")
+            account = stripe_account(
+                account_id,
+                organization_id=params.get("metadata", {}).get("organization_id"),
+                capabilities=tuple(params.get("capabilities", {"transfers": 1})),
+            )
+            account["email"] = params.get("email")
+            account["business_profile"]["name"] = params.get("business_profile", {}).get("name")
+            self.accounts[account_id] = account
+            return httpx.Response(200, json=account)
+        if m := re.fullmatch(r"/v1/accounts/(acct_\w+)", path):
+            account = self.accounts.get(m[1])
+            if account is None:
+                return stripe_error(404, code="resource_missing", message="No such account")
+            if request.method == "DELETE":
+                del self.accounts[m[1]]
+                return httpx.Response(200, json={"id": m[1], "object": "account", "deleted": True})
+            if request.method == "POST":
+                schedule = params.get("settings", {}).get("payouts", {}).get("schedule", {})
+                held = account["settings"]["payouts"]["schedule"]
+                held.clear()
+                held.update(
+                    {
+                        k: int(v) if k in ("monthly_anchor", "delay_days") else v
+                        for k, v in schedule.items()
+                    }
+                )
+            return httpx.Response(200, json=account)
+        if path == "/v1/account_links":
+            return httpx.Response(
+                200,
+                json={
+                    "object": "account_link",
+                    "created": 1764150000,
+                    "expires_at": 1764150300,
+                    "url": f"https://connect.stripe.test/setup/{params['account']}/{self._next('la')}",
+                },
+            )
+        if m := re.fullmatch(r"/v1/accounts/(acct_\w+)/login_links", path):
+            return httpx.Response(
+                200,
+                json={
+                    "object": "login_link",
+                    "created": 1764150000,
+                    "url": f"https://connect.stripe.test/express/{m[1]}",
+                },
+            )
+        if path == "/v1/balance":
+            balance = self.balances.get(
+                on_behalf or "platform",
+                {
+                    "available": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
+                    "pending": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
+                },
+            )
+            return httpx.Response(200, json={"object": "balance", "livemode": False, **balance})
+        if path == "/v1/transfers":
+            return httpx.Response(
+                200,
+                json={
+                    "id": self._next("tr"),
+                    "object": "transfer",
+                    "amount": int(params["amount"]),
+                    "currency": params["currency"],
+                    "destination": params["destination"],
+                    "metadata": params.get("metadata", {}),
+                    "reversed": False,
+                    "source_transaction": params.get("source_transaction"),
+                    "transfer_group": params.get("transfer_group"),
+                },
+            )
+        if path == "/v1/payouts" and request.method == "POST":
+            payout = {
+                "id": self._next("po"),
+                "object": "payout",
+                "amount": int(params["amount"]),
+                "currency": params["currency"],
+                "status": "pending",
+                "arrival_date": 1764300000,
+                "metadata": params.get("metadata", {}),
+            }
+            self.payouts.setdefault(on_behalf or "platform", []).insert(0, payout)
+            for entry in self.balances.get(on_behalf or "", {}).get("available", []):
+                if entry["currency"] == payout["currency"]:
+                    entry["amount"] -= payout["amount"]
+            return httpx.Response(200, json=payout)
+        if path == "/v1/payouts" and request.method == "GET":
+            return httpx.Response(
+                200,
+                json={
+                    "object": "list",
+                    "has_more": False,
+                    "url": "/v1/payouts",
+                    "data": self.payouts.get(on_behalf or "platform", []),
+                },
+            )
+        return stripe_error(404, code="resource_missing", message=f"Unrecognized {path}")

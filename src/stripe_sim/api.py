@@ -1,0 +1,562 @@
+"""The ``/v1`` routes: Stripe's wire format around the store's operations.
+
+Every call goes through :meth:`StripeApi.endpoint`: authentication, fault injection,
+``Stripe-Account``, form decoding, idempotency, latency, parameter validation, the handler,
+then Stripe's error body and headers (``Request-Id`` on every answer). Handlers are plain
+synchronous functions of a :class:`Call`, so a state change never interleaves with another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from stripe_sim import ids, objects
+from stripe_sim.errors import (
+    StripeError,
+    account_access,
+    from_status,
+    invalid_api_key,
+    invalid_request,
+    missing_api_key,
+    parameter_invalid,
+)
+from stripe_sim.faults import Chaos
+from stripe_sim.forms import parse_pairs
+from stripe_sim.idempotency import IdempotencyStore, SavedResponse
+from stripe_sim.params import (
+    EXPAND,
+    Anything,
+    Bool,
+    Enum,
+    Int,
+    IntOrEnum,
+    ListOf,
+    MapOf,
+    Metadata,
+    Obj,
+    Spec,
+    Str,
+    Url,
+)
+from stripe_sim.store import AccountRecord, Origin, OwnedObject, Store
+
+log = logging.getLogger("stripe_sim.api")
+Json = dict[str, Any]
+KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
+
+
+@dataclass
+class Call:
+    """One authenticated ``/v1`` call, as a handler sees it."""
+
+    key: str
+    livemode: bool
+    account: AccountRecord | None  # from Stripe-Account; None: the platform itself
+    params: Json
+    path_params: dict[str, str]
+    origin: Origin
+    method: str = "GET"
+    path: str = "/"
+
+    def path_account(self, store: Store) -> AccountRecord:
+        """The connected account named in the path, or Stripe's 403."""
+        account_id = self.path_params["account"]
+        record = store.account(account_id, self.livemode)
+        if record is None:
+            raise account_access(self.key, account_id)
+        return record
+
+
+Handler = Callable[[Call], Json]
+
+_SCHEDULE = Obj(
+    {
+        "delay_days": IntOrEnum(Int(minimum=0, maximum=365), "minimum"),
+        "interval": Enum("manual", "daily", "weekly", "monthly"),
+        "monthly_anchor": Int(minimum=1, maximum=31),
+        "weekly_anchor": Enum(
+            "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+        ),
+    }
+)
+_SETTINGS = Obj(
+    {
+        "payouts": Obj(
+            {
+                "schedule": _SCHEDULE,
+                "statement_descriptor": Str(22),
+                "debit_negative_balances": Bool(),
+            }
+        ),
+        "payments": Obj({"statement_descriptor": Str(22)}),
+        "dashboard": Obj({"display_name": Str(), "timezone": Str()}),
+        "branding": Anything(),
+        "card_payments": Anything(),
+    }
+)
+_BUSINESS_PROFILE = Obj(
+    {
+        name: Str()
+        for name in (
+            "name", "url", "mcc", "product_description", "support_email",
+            "support_phone", "support_url",
+        )
+    }
+    | {"support_address": Anything(), "annual_revenue": Anything()}
+)  # fmt: skip
+_CAPABILITIES = MapOf(Obj({"requested": Bool()}), keys=objects.CAPABILITIES)
+_TOS = Obj(
+    {
+        "date": Int(minimum=0),
+        "ip": Str(),
+        "user_agent": Str(),
+        "service_agreement": Enum("full", "recipient"),
+    }
+)
+_ACCOUNT_COMMON = {
+    "business_profile": _BUSINESS_PROFILE,
+    "business_type": Enum("company", "government_entity", "individual", "non_profit"),
+    "capabilities": _CAPABILITIES,
+    "company": Anything(),
+    "individual": Anything(),
+    "default_currency": Str(3),
+    "email": Str(),
+    "external_account": Anything(),
+    "metadata": Metadata(),
+    "settings": _SETTINGS,
+    "tos_acceptance": _TOS,
+    "expand": EXPAND,
+}
+ACCOUNT_CREATE = Obj(
+    _ACCOUNT_COMMON
+    | {
+        "type": Enum("custom", "express", "standard"),
+        "country": Str(2),
+        "controller": Obj(
+            {
+                "fees": Obj({"payer": Enum("account", "application")}),
+                "losses": Obj({"payments": Enum("application", "stripe")}),
+                "requirement_collection": Enum("application", "stripe"),
+                "stripe_dashboard": Obj({"type": Enum("express", "full", "none")}),
+            }
+        ),
+    }
+)
+ACCOUNT_UPDATE = Obj(_ACCOUNT_COMMON)
+ACCOUNT_LINK_CREATE = Obj(
+    {
+        "account": Str(),
+        "refresh_url": Url(),
+        "return_url": Url(),
+        "type": Enum("account_onboarding", "account_update"),
+        "collect": Enum("currently_due", "eventually_due"),
+        "collection_options": Obj(
+            {
+                "fields": Enum("currently_due", "eventually_due"),
+                "future_requirements": Enum("include", "omit"),
+            }
+        ),
+        "expand": EXPAND,
+    },
+    required=("account", "type"),
+)
+TRANSFER_CREATE = Obj(
+    {
+        "amount": Int(minimum=1),
+        "currency": Str(3),
+        "destination": Str(),
+        "description": Str(),
+        "metadata": Metadata(),
+        "source_transaction": Str(),
+        "source_type": Enum("bank_account", "card", "fpx"),
+        "transfer_group": Str(),
+        "expand": EXPAND,
+    },
+    required=("amount", "currency", "destination"),
+)
+PAYOUT_CREATE = Obj(
+    {
+        "amount": Int(minimum=1),
+        "currency": Str(3),
+        "description": Str(),
+        "destination": Str(),
+        "metadata": Metadata(),
+        "method": Enum("instant", "standard"),
+        "source_type": Enum("bank_account", "card", "fpx"),
+        "statement_descriptor": Str(22),
+        "expand": EXPAND,
+    },
+    required=("amount", "currency"),
+)
+RETRIEVE = Obj({"expand": EXPAND})
+LIST = Obj(
+    {
+        "limit": Int(minimum=1, maximum=100),
+        "starting_after": Str(),
+        "ending_before": Str(),
+        "created": Anything(),
+        "expand": EXPAND,
+    }
+)
+EVENT_LIST = Obj(LIST.fields | {"type": Str(), "types": ListOf(Str())})
+
+
+def _expand(
+    data: Json, wanted: list[str] | None, expandable: dict[str, Callable[[Any], Any]]
+) -> Json:
+    """Replace ids by objects for ``expand[]`` (only what the simulator can expand)."""
+    if not wanted:
+        return data
+    out = dict(data)
+    for path in wanted:
+        field_name = path.removeprefix("data.")
+        resolve = expandable.get(field_name)
+        if resolve is None:
+            raise parameter_invalid(f"This property cannot be expanded ({path}).", "expand")
+        out[field_name] = resolve(out[field_name])
+    return out
+
+
+def _page(items: list[Json], params: Json, url: str) -> Json:
+    """A Stripe list: newest first, ``limit`` (default 10), cursor by id."""
+    items = sorted(items, key=lambda item: item.get("created", 0), reverse=True)
+    after, before = params.get("starting_after"), params.get("ending_before")
+    ids_in_order = [item["id"] for item in items]
+    if after is not None:
+        if after not in ids_in_order:
+            raise invalid_request(
+                f"No such object: '{after}'", code="resource_missing", param="starting_after"
+            )
+        items = items[ids_in_order.index(after) + 1 :]
+    elif before is not None:
+        if before not in ids_in_order:
+            raise invalid_request(
+                f"No such object: '{before}'", code="resource_missing", param="ending_before"
+            )
+        items = items[: ids_in_order.index(before)]
+    limit = params.get("limit") or 10
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
+
+
+class StripeApi:
+    """The ``/v1`` routes over one store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        chaos: Chaos,
+        idempotency: IdempotencyStore,
+        api_keys: list[str] | None = None,
+    ) -> None:
+        self.store = store
+        self.chaos = chaos
+        self.idempotency = idempotency
+        self.api_keys = frozenset(api_keys) if api_keys is not None else None
+
+    def routes(self) -> list[Route]:
+        """Starlette routes for every endpoint the simulator implements."""
+        table: list[tuple[str, str, Obj, Handler]] = [
+            ("/v1/accounts", "POST", ACCOUNT_CREATE, self.create_account),
+            ("/v1/accounts", "GET", LIST, self.list_accounts),
+            ("/v1/accounts/{account}", "GET", RETRIEVE, self.retrieve_account),
+            ("/v1/accounts/{account}", "POST", ACCOUNT_UPDATE, self.update_account),
+            ("/v1/accounts/{account}/capabilities", "GET", RETRIEVE, self.list_capabilities),
+            (
+                "/v1/accounts/{account}/capabilities/{capability}",
+                "GET",
+                RETRIEVE,
+                self.retrieve_capability,
+            ),
+            ("/v1/accounts/{account}/login_links", "POST", RETRIEVE, self.create_login_link),
+            ("/v1/account", "GET", RETRIEVE, self.retrieve_current_account),
+            ("/v1/account_links", "POST", ACCOUNT_LINK_CREATE, self.create_account_link),
+            ("/v1/balance", "GET", RETRIEVE, self.retrieve_balance),
+            ("/v1/transfers", "POST", TRANSFER_CREATE, self.create_transfer),
+            ("/v1/transfers", "GET", LIST, self.list_transfers),
+            ("/v1/transfers/{id}", "GET", RETRIEVE, self.retrieve_transfer),
+            ("/v1/payouts", "POST", PAYOUT_CREATE, self.create_payout),
+            ("/v1/payouts", "GET", LIST, self.list_payouts),
+            ("/v1/payouts/{id}", "GET", RETRIEVE, self.retrieve_payout),
+            ("/v1/events", "GET", EVENT_LIST, self.list_events),
+            ("/v1/events/{id}", "GET", RETRIEVE, self.retrieve_event),
+        ]
+        routes = [
+            Route(path, self.endpoint(handler, spec), methods=[method])
+            for path, method, spec, handler in table
+        ]
+        routes.append(Route("/v1/{rest:path}", self.endpoint(self.unknown, Anything())))
+        return routes
+
+    # ----------------------------------------------------------------- pipeline
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The API key from ``Authorization`` (Bearer, or Basic with the key as user)."""
+        if not authorization:
+            raise missing_api_key()
+        scheme, _, credentials = authorization.partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "basic":
+            try:
+                credentials = base64.b64decode(credentials).decode().partition(":")[0]
+            except (binascii.Error, UnicodeDecodeError):
+                raise invalid_api_key(credentials) from None
+        elif scheme.lower() != "bearer":
+            raise invalid_api_key(authorization)
+        if not credentials:
+            raise missing_api_key()
+        if not credentials.startswith(KEY_PREFIXES) or len(credentials) <= len("sk_test_"):
+            raise invalid_api_key(credentials)
+        if self.api_keys is not None and credentials not in self.api_keys:
+            raise invalid_api_key(credentials)
+        return credentials
+
+    def endpoint(self, handler: Handler, spec: Spec) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a handler in Stripe's request pipeline."""
+        store, chaos, idempotency = self.store, self.chaos, self.idempotency
+
+        async def run(request: Request) -> Response:
+            request_id = ids.request_id()
+            method = request.method
+            path = request.url.path
+            headers = request.headers
+            livemode = False
+            claimed: tuple[str, str, str] | None = None
+            idempotency_key: str | None = None
+            extra = {"Stripe-Version": headers.get("stripe-version") or objects.API_VERSION}
+            try:
+                key = self.authenticate(headers.get("authorization"))
+                livemode = key.startswith(("sk_live_", "rk_live_"))
+                rule = chaos.fault(method, path, "before")
+                if rule is not None:
+                    raise from_status(rule.status)
+                account: AccountRecord | None = None
+                stripe_account = headers.get("stripe-account")
+                if stripe_account and stripe_account != store.platforms[livemode].data["id"]:
+                    account = store.account(stripe_account, livemode)
+                    if account is None:
+                        raise account_access(key, stripe_account)
+                if method == "GET":
+                    pairs = parse_qsl(request.url.query, keep_blank_values=True)
+                else:
+                    body = await request.body()
+                    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+                form = parse_pairs(pairs)
+                if method == "POST":
+                    idempotency_key = headers.get("idempotency-key")
+                if idempotency_key:
+                    extra["Idempotency-Key"] = idempotency_key
+                    scope = (key, stripe_account or "", idempotency_key)
+                    saved = idempotency.begin(scope, path, pairs)
+                    if saved is not None:
+                        await _sleep(chaos.latency())
+                        return _replay(saved, request_id, idempotency_key)
+                    claimed = scope
+                await _sleep(chaos.latency())
+                call = Call(
+                    key=key,
+                    livemode=livemode,
+                    account=account,
+                    params=spec.parse(form, "") or {},
+                    path_params=dict(request.path_params),
+                    origin=Origin(request_id, idempotency_key),
+                    method=method,
+                    path=path,
+                )
+                status, payload = 200, handler(call)
+                replayable = True
+            except StripeError as error:
+                status, payload = error.status, error.body(request_id, livemode=livemode)
+                replayable = error.replayable
+                extra.update(error.headers)
+            except Exception:  # a simulator bug answers like Stripe's 500, never a traceback
+                log.exception("handler failed")
+                crash = from_status(500)
+                status, payload = 500, crash.body(request_id, livemode=livemode)
+                replayable = False
+            encoded = orjson.dumps(payload)
+            if claimed is not None:
+                idempotency.finish(
+                    claimed, SavedResponse(status, encoded, request_id) if replayable else None
+                )
+            if status < 400:
+                after = chaos.fault(method, path, "after")
+                if after is not None:
+                    lost = from_status(after.status)
+                    status = after.status
+                    encoded = orjson.dumps(lost.body(request_id, livemode=livemode))
+                    extra.update(lost.headers)
+            await _sleep(chaos.timeout())
+            return _response(encoded, status, request_id, extra)
+
+        run.__name__ = f"{handler.__name__}_endpoint"
+        return run
+
+    # ----------------------------------------------------------------- handlers
+
+    def unknown(self, call: Call) -> Json:
+        raise invalid_request(
+            f"Unrecognized request URL ({call.method}: {call.path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+            status=404,
+        )
+
+    def create_account(self, call: Call) -> Json:
+        record = self.store.create_account(call.params, livemode=call.livemode, origin=call.origin)
+        return record.data
+
+    def list_accounts(self, call: Call) -> Json:
+        items = [
+            record.data
+            for record in self.store.accounts.values()
+            if record.livemode == call.livemode and not record.deauthorized
+        ]
+        return _page(items, call.params, "/v1/accounts")
+
+    def retrieve_account(self, call: Call) -> Json:
+        return call.path_account(self.store).data
+
+    def retrieve_current_account(self, call: Call) -> Json:
+        if call.account is not None:
+            return call.account.data
+        return self.store.platforms[call.livemode].data
+
+    def update_account(self, call: Call) -> Json:
+        record = call.path_account(self.store)
+        return self.store.update_account(record, call.params, origin=call.origin)
+
+    def list_capabilities(self, call: Call) -> Json:
+        record = call.path_account(self.store)
+        data = [self.store.capability(record, name) for name in sorted(record.data["capabilities"])]
+        return {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "url": f"/v1/accounts/{record.id}/capabilities",
+        }
+
+    def retrieve_capability(self, call: Call) -> Json:
+        record = call.path_account(self.store)
+        name = call.path_params["capability"]
+        if name not in record.data["capabilities"]:
+            raise invalid_request(
+                f"No such capability: '{name}'", code="resource_missing", param="capability",
+                status=404,
+            )  # fmt: skip
+        return self.store.capability(record, name)
+
+    def create_login_link(self, call: Call) -> Json:
+        return self.store.create_login_link(call.path_account(self.store))
+
+    def create_account_link(self, call: Call) -> Json:
+        return self.store.create_account_link(call.params, livemode=call.livemode)
+
+    def retrieve_balance(self, call: Call) -> Json:
+        return self.store.balance(call.account, call.livemode)
+
+    def _expand_transfer(self, data: Json, call: Call) -> Json:
+        def destination(account_id: Any) -> Any:
+            record = self.store.accounts.get(str(account_id))
+            return record.data if record is not None else account_id
+
+        return _expand(data, call.params.get("expand"), {"destination": destination})
+
+    def create_transfer(self, call: Call) -> Json:
+        data = self.store.create_transfer(
+            call.account, call.params, livemode=call.livemode, origin=call.origin
+        )
+        return self._expand_transfer(data, call)
+
+    def _owned(self, table: dict[str, OwnedObject], kind: str, call: Call) -> Json:
+        return self.store.get_owned(
+            table, kind, call.path_params["id"], call.account, call.livemode
+        ).data
+
+    def _owned_list(self, table: dict[str, OwnedObject], call: Call) -> list[Json]:
+        owner = call.account.id if call.account is not None else None
+        return [o.data for o in table.values() if o.owner == owner and o.livemode == call.livemode]
+
+    def retrieve_transfer(self, call: Call) -> Json:
+        return self._expand_transfer(self._owned(self.store.transfers, "transfer", call), call)
+
+    def list_transfers(self, call: Call) -> Json:
+        return _page(self._owned_list(self.store.transfers, call), call.params, "/v1/transfers")
+
+    def create_payout(self, call: Call) -> Json:
+        return self.store.create_payout(
+            call.account, call.params, livemode=call.livemode, origin=call.origin
+        )
+
+    def retrieve_payout(self, call: Call) -> Json:
+        return self._owned(self.store.payouts, "payout", call)
+
+    def list_payouts(self, call: Call) -> Json:
+        return _page(self._owned_list(self.store.payouts, call), call.params, "/v1/payouts")
+
+    def _visible_events(self, call: Call) -> list[Json]:
+        owner = call.account.id if call.account is not None else None
+        return [
+            event
+            for event in self.store.events.values()
+            if event.get("account") == owner and event["livemode"] == call.livemode
+        ]
+
+    def retrieve_event(self, call: Call) -> Json:
+        event_id = call.path_params["id"]
+        for event in self._visible_events(call):
+            if event["id"] == event_id:
+                return event
+        raise invalid_request(
+            f"No such event: '{event_id}'", code="resource_missing", param="id", status=404
+        )
+
+    def list_events(self, call: Call) -> Json:
+        events = self._visible_events(call)
+        types = call.params.get("types") or []
+        if call.params.get("type"):
+            types = [*types, call.params["type"]]
+        if types:
+            events = [e for e in events if any(_type_matches(t, e["type"]) for t in types)]
+        return _page(events, call.params, "/v1/events")
+
+
+def _type_matches(pattern: str, event_type: str) -> bool:
+    if pattern.endswith(".*"):
+        return event_type.startswith(pattern[:-1])
+    return pattern == event_type
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def _response(body: bytes, status: int, request_id: str, extra: dict[str, str]) -> Response:
+    headers = {"Request-Id": request_id, "Cache-Control": "no-cache, no-store", **extra}
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _replay(saved: SavedResponse, request_id: str, idempotency_key: str) -> Response:
+    return _response(
+        saved.body,
+        saved.status,
+        request_id,
+        {
+            "Stripe-Version": objects.API_VERSION,
+            "Idempotency-Key": idempotency_key,
+            "Idempotent-Replayed": "true",
+            "Original-Request": saved.request_id,
+        },
+    )

@@ -1,0 +1,76 @@
+"""``create_app(config)``: the simulator as one Starlette application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+
+from stripe_sim.admin import AdminRoutes
+from stripe_sim.api import StripeApi
+from stripe_sim.config import SimConfig
+from stripe_sim.faults import Chaos
+from stripe_sim.hosted import HostedPages
+from stripe_sim.idempotency import IdempotencyStore
+from stripe_sim.store import Store
+from stripe_sim.webhooks import WebhookDispatcher
+
+
+class Simulator:
+    """The simulator's parts: state, webhook dispatcher, chaos settings, idempotency keys."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.dispatcher = WebhookDispatcher(config)
+        self.store = Store(
+            public_url=config.public_url,
+            on_event=self.dispatcher.on_event,
+            max_events=config.max_events,
+        )
+        self.chaos = Chaos(config)
+        self.idempotency = IdempotencyStore(max_entries=config.max_idempotency_keys)
+
+    def reset(self) -> None:
+        """Back to a fresh start: no accounts, money, events, keys, faults or latency.
+
+        Webhook endpoints stay (those configured at start and those added since).
+        """
+        self.dispatcher.reset()
+        self.store.reset()
+        self.idempotency.clear()
+        self.chaos.configure_from(self.config)
+
+
+def create_app(
+    config: SimConfig | None = None, *, http_client: httpx.AsyncClient | None = None
+) -> Starlette:
+    """Build the simulator app; ``app.state.sim`` is its :class:`Simulator`.
+
+    Webhook delivery starts with the app's lifespan, over ``http_client`` if given (the
+    caller then closes it) or over a client the app creates and closes itself.
+    """
+    sim = Simulator(config or SimConfig())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await sim.dispatcher.start(http_client)
+        try:
+            yield
+        finally:
+            await sim.dispatcher.stop()
+
+    routes = [
+        *StripeApi(
+            store=sim.store,
+            chaos=sim.chaos,
+            idempotency=sim.idempotency,
+            api_keys=sim.config.api_keys,
+        ).routes(),
+        *HostedPages(sim.store).routes(),
+        *AdminRoutes(sim).routes(),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.sim = sim
+    return app

@@ -1,0 +1,455 @@
+"""Builders for Stripe objects, shaped after Stripe's own example objects (fixtures3.json)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from stripe_sim import ids
+
+API_VERSION = "2026-10-28.endive"
+
+DEFAULT_CURRENCY = {
+    "US": "usd", "CA": "cad", "GB": "gbp", "AU": "aud", "NZ": "nzd", "JP": "jpy",
+    "SG": "sgd", "HK": "hkd", "CH": "chf", "SE": "sek", "NO": "nok", "DK": "dkk",
+    "PL": "pln", "CZ": "czk", "MX": "mxn", "BR": "brl", "IN": "inr", "AE": "aed",
+}  # fmt: skip
+EURO_COUNTRIES = frozenset(
+    {
+        "AT", "BE", "CY", "DE", "EE", "ES", "FI", "FR", "GR", "HR",
+        "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PT", "SI", "SK",
+    }
+)  # fmt: skip
+SUPPORTED_COUNTRIES = frozenset(DEFAULT_CURRENCY) | EURO_COUNTRIES
+CAPABILITIES = frozenset(
+    {
+        "acss_debit_payments", "affirm_payments", "afterpay_clearpay_payments",
+        "bancontact_payments", "card_issuing", "card_payments", "cartes_bancaires_payments",
+        "eps_payments", "giropay_payments", "ideal_payments", "klarna_payments",
+        "legacy_payments", "link_payments", "p24_payments", "sepa_debit_payments",
+        "sofort_payments", "tax_reporting_us_1099_k", "tax_reporting_us_1099_misc",
+        "transfers", "treasury", "us_bank_account_ach_payments",
+    }
+)  # fmt: skip
+# Minimum payout delay per country; Stripe's standard for most countries is 2 days.
+MIN_DELAY_DAYS = {"JP": 4, "BR": 30, "IN": 3}
+
+FRESH_DUE = [
+    "business_profile.mcc",
+    "business_profile.url",
+    "business_type",
+    "external_account",
+    "representative.first_name",
+    "representative.last_name",
+    "tos_acceptance.date",
+    "tos_acceptance.ip",
+]
+
+CONTROLLERS: dict[str, dict[str, Any]] = {
+    "express": {
+        "fees": {"payer": "application"},
+        "is_controller": True,
+        "losses": {"payments": "application"},
+        "requirement_collection": "stripe",
+        "stripe_dashboard": {"type": "express"},
+        "type": "application",
+    },
+    "custom": {
+        "fees": {"payer": "application"},
+        "is_controller": True,
+        "losses": {"payments": "application"},
+        "requirement_collection": "application",
+        "stripe_dashboard": {"type": "none"},
+        "type": "application",
+    },
+    "standard": {
+        "fees": {"payer": "account"},
+        "is_controller": True,
+        "losses": {"payments": "stripe"},
+        "requirement_collection": "stripe",
+        "stripe_dashboard": {"type": "full"},
+        "type": "application",
+    },
+}
+
+
+def default_currency(country: str) -> str:
+    """The account's default currency for its country."""
+    if country in EURO_COUNTRIES:
+        return "eur"
+    return DEFAULT_CURRENCY.get(country, "usd")
+
+
+def requirements(
+    *,
+    currently_due: list[str] | None = None,
+    past_due: list[str] | None = None,
+    eventually_due: list[str] | None = None,
+    pending_verification: list[str] | None = None,
+    disabled_reason: str | None = None,
+    current_deadline: int | None = None,
+) -> dict[str, Any]:
+    """A requirements hash (account, capability or future requirements)."""
+    return {
+        "alternatives": [],
+        "current_deadline": current_deadline,
+        "currently_due": list(currently_due or []),
+        "disabled_reason": disabled_reason,
+        "errors": [],
+        "eventually_due": list(eventually_due or []),
+        "past_due": list(past_due or []),
+        "pending_verification": list(pending_verification or []),
+    }
+
+
+def payout_schedule(
+    interval: str,
+    delay_days: int,
+    weekly_anchor: str | None = None,
+    monthly_anchor: int | None = None,
+) -> dict[str, Any]:
+    """``settings.payouts.schedule`` as the account object shows it."""
+    schedule: dict[str, Any] = {"delay_days": delay_days, "interval": interval}
+    if interval == "weekly":
+        schedule["weekly_anchor"] = weekly_anchor
+    if interval == "monthly":
+        schedule["monthly_anchor"] = monthly_anchor
+    return schedule
+
+
+def account(
+    *,
+    account_id: str,
+    account_type: str,
+    controller: dict[str, Any],
+    country: str,
+    created: int,
+    email: str | None,
+    business_name: str | None,
+    capabilities: dict[str, str],
+    metadata: dict[str, str],
+    currency: str,
+    schedule: dict[str, Any],
+) -> dict[str, Any]:
+    """A fresh connected account: nothing submitted, requirements past due, all disabled."""
+    return {
+        "business_profile": {
+            "annual_revenue": None,
+            "estimated_worker_count": None,
+            "mcc": None,
+            "minority_owned_business_designation": None,
+            "name": business_name,
+            "product_description": None,
+            "support_address": None,
+            "support_email": None,
+            "support_phone": None,
+            "support_url": None,
+            "url": None,
+        },
+        "business_type": None,
+        "capabilities": capabilities,
+        "charges_enabled": False,
+        "controller": controller,
+        "country": country,
+        "created": created,
+        "default_currency": currency,
+        "details_submitted": False,
+        "email": email,
+        "external_accounts": {
+            "data": [],
+            "has_more": False,
+            "object": "list",
+            "total_count": 0,
+            "url": f"/v1/accounts/{account_id}/external_accounts",
+        },
+        "future_requirements": requirements(),
+        "id": account_id,
+        "metadata": metadata,
+        "object": "account",
+        "payouts_enabled": False,
+        "requirements": requirements(
+            currently_due=FRESH_DUE,
+            past_due=FRESH_DUE,
+            eventually_due=FRESH_DUE,
+            disabled_reason="requirements.past_due",
+        ),
+        "settings": {
+            "bacs_debit_payments": {"display_name": None, "service_user_number": None},
+            "branding": {
+                "icon": None,
+                "logo": None,
+                "primary_color": None,
+                "secondary_color": None,
+            },
+            "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
+            "card_payments": {
+                "decline_on": {"avs_failure": False, "cvc_failure": False},
+                "statement_descriptor_prefix": None,
+                "statement_descriptor_prefix_kana": None,
+                "statement_descriptor_prefix_kanji": None,
+            },
+            "dashboard": {"display_name": business_name, "timezone": "Etc/UTC"},
+            "invoices": {"default_account_tax_ids": None, "hosted_payment_method_save": None},
+            "payments": {
+                "statement_descriptor": None,
+                "statement_descriptor_kana": None,
+                "statement_descriptor_kanji": None,
+            },
+            "payouts": {
+                "debit_negative_balances": True,
+                "schedule": schedule,
+                "statement_descriptor": None,
+            },
+            "sepa_debit_payments": {},
+        },
+        "tos_acceptance": {"date": None, "ip": None, "user_agent": None},
+        "type": account_type,
+    }
+
+
+def platform_account(account_id: str, created: int, livemode: bool) -> dict[str, Any]:
+    """The platform's own account, as ``GET /v1/account`` shows it."""
+    data = account(
+        account_id=account_id,
+        account_type="standard",
+        controller={"type": "account"},
+        country="US",
+        created=created,
+        email="platform@example.com",
+        business_name="Simulated Platform",
+        capabilities={"card_payments": "active", "transfers": "active"},
+        metadata={},
+        currency="usd",
+        schedule=payout_schedule("daily", 2),
+    )
+    data.update(charges_enabled=True, payouts_enabled=True, details_submitted=True)
+    data["requirements"] = requirements()
+    data["settings"]["dashboard"]["display_name"] = "Simulated Platform"
+    del data["controller"]
+    return data
+
+
+def capability(
+    *,
+    name: str,
+    account_id: str,
+    status: str,
+    requested_at: int,
+    account_requirements: dict[str, Any],
+) -> dict[str, Any]:
+    """A capability object; its requirements follow the account's while it is not active."""
+    if status == "active":
+        reqs = requirements()
+    else:
+        reqs = {**account_requirements, "alternatives": [], "errors": []}
+    return {
+        "account": account_id,
+        "future_requirements": requirements(),
+        "id": name,
+        "object": "capability",
+        "requested": True,
+        "requested_at": requested_at,
+        "requirements": reqs,
+        "status": status,
+    }
+
+
+def bank_account(account_id: str, country: str, currency: str) -> dict[str, Any]:
+    """A test bank account (Stripe's test routing number, last4 6789)."""
+    return {
+        "account": account_id,
+        "account_holder_name": None,
+        "account_holder_type": None,
+        "account_type": None,
+        "available_payout_methods": ["standard"],
+        "bank_name": "STRIPE TEST BANK",
+        "country": country,
+        "currency": currency,
+        "default_for_currency": True,
+        "fingerprint": ids.random_chars(16),
+        "future_requirements": requirements(),
+        "id": ids.new_id("ba"),
+        "last4": "6789",
+        "metadata": {},
+        "object": "bank_account",
+        "requirements": requirements(),
+        "routing_number": "110000000",
+        "status": "new",
+    }
+
+
+def balance_entries(amounts: dict[str, int], with_source_types: bool) -> list[dict[str, Any]]:
+    """``available`` / ``pending`` lists, one entry per currency."""
+    entries: list[dict[str, Any]] = []
+    for currency in sorted(amounts):
+        entry: dict[str, Any] = {"amount": amounts[currency], "currency": currency}
+        if with_source_types:
+            entry["source_types"] = {"card": amounts[currency]}
+        entries.append(entry)
+    return entries
+
+
+def balance(
+    available: dict[str, int], pending: dict[str, int], *, livemode: bool, platform: bool
+) -> dict[str, Any]:
+    """A balance object; the platform's also lists ``connect_reserved``."""
+    data: dict[str, Any] = {
+        "available": balance_entries(available, True),
+        "livemode": livemode,
+        "object": "balance",
+        "pending": balance_entries(pending, True),
+    }
+    if platform:
+        data["connect_reserved"] = [{"amount": 0, "currency": c} for c in sorted(available)]
+    return data
+
+
+def transfer(
+    *,
+    amount: int,
+    currency: str,
+    destination: str,
+    created: int,
+    livemode: bool,
+    description: str | None,
+    metadata: dict[str, str],
+    source_transaction: str | None,
+    transfer_group: str | None,
+) -> dict[str, Any]:
+    """A transfer to a connected account."""
+    transfer_id = ids.new_id("tr")
+    return {
+        "amount": amount,
+        "amount_reversed": 0,
+        "balance_transaction": ids.new_id("txn"),
+        "created": created,
+        "currency": currency,
+        "description": description,
+        "destination": destination,
+        "destination_payment": ids.new_id("py", 14),
+        "id": transfer_id,
+        "livemode": livemode,
+        "metadata": metadata,
+        "object": "transfer",
+        "reversals": {
+            "data": [],
+            "has_more": False,
+            "object": "list",
+            "total_count": 0,
+            "url": f"/v1/transfers/{transfer_id}/reversals",
+        },
+        "reversed": False,
+        "source_transaction": source_transaction,
+        "source_type": "card",
+        "transfer_group": transfer_group,
+    }
+
+
+def arrival_date(created: int, days: int = 2) -> int:
+    """Midnight UTC ``days`` business days after ``created``, as Stripe reports it."""
+    day = dt.datetime.fromtimestamp(created, tz=dt.UTC).date()
+    remaining = days
+    while remaining:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            remaining -= 1
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+
+
+def payout(
+    *,
+    amount: int,
+    currency: str,
+    destination: str,
+    created: int,
+    livemode: bool,
+    description: str | None,
+    metadata: dict[str, str],
+    statement_descriptor: str | None,
+    method: str,
+) -> dict[str, Any]:
+    """A manual payout to the account's bank account, starting ``pending``."""
+    return {
+        "amount": amount,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "arrival_date": arrival_date(created),
+        "automatic": False,
+        "balance_transaction": ids.new_id("txn"),
+        "created": created,
+        "currency": currency,
+        "description": description,
+        "destination": destination,
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "failure_message": None,
+        "id": ids.new_id("po"),
+        "livemode": livemode,
+        "metadata": metadata,
+        "method": method,
+        "object": "payout",
+        "original_payout": None,
+        "payout_method": None,
+        "reconciliation_status": "not_applicable",
+        "reversed_by": None,
+        "source_type": "card",
+        "statement_descriptor": statement_descriptor,
+        "status": "pending",
+        "trace_id": {"status": "pending", "value": None},
+        "type": "bank_account",
+    }
+
+
+def application(application_id: str) -> dict[str, Any]:
+    """The platform's Connect application (``account.application.deauthorized``)."""
+    return {"id": application_id, "name": "Simulated Platform", "object": "application"}
+
+
+def event(
+    *,
+    event_type: str,
+    obj: dict[str, Any],
+    created: int,
+    livemode: bool,
+    account_id: str | None,
+    previous_attributes: dict[str, Any] | None,
+    request_id: str | None,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    """An event; ``account`` is set for events that happened on a connected account."""
+    data: dict[str, Any] = {"object": obj}
+    if previous_attributes is not None:
+        data["previous_attributes"] = previous_attributes
+    evt: dict[str, Any] = {"id": ids.new_id("evt"), "object": "event"}
+    if account_id is not None:
+        evt["account"] = account_id
+    evt.update(
+        api_version=API_VERSION,
+        context=account_id,
+        created=created,
+        data=data,
+        livemode=livemode,
+        pending_webhooks=0,
+        request={"id": request_id, "idempotency_key": idempotency_key},
+        type=event_type,
+    )
+    if account_id is None:
+        del evt["context"]
+    return evt
+
+
+def diff(before: Any, after: Any) -> dict[str, Any] | None:
+    """Stripe's ``previous_attributes``: the old value of every key that changed, nested."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return None
+    changed: dict[str, Any] = {}
+    for key in before.keys() | after.keys():
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            nested = diff(old, new)
+            changed[key] = nested if nested else old
+        else:
+            changed[key] = old
+    return changed

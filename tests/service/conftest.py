@@ -86,3 +86,47 @@ def signed(body: bytes, *, secret: str = WEBHOOK_SECRET, at: int | None = None) 
     timestamp = int(time.time()) if at is None else at
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return {"Stripe-Signature": f"t={timestamp},v1={mac}", "Content-Type": "application/json"}
+
+
+def onboarded(
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    org_id: str,
+    *,
+    state: str = "active",
+    available: int = 0,
+    currency: str = "usd",
+    **org: Any,
+) -> str:
+    """An organization whose Stripe account exists (in `state`) and is linked in D1."""
+    from tests.service.fakes import stripe_account
+
+    account_id = f"acct_{org_id.removeprefix('org_')}0000000000"
+    stripe.accounts[account_id] = stripe_account(account_id, organization_id=org_id, state=state)
+    stripe.balances[account_id] = {
+        "available": [{"amount": available, "currency": currency, "source_types": {"card": 0}}],
+        "pending": [{"amount": 0, "currency": currency, "source_types": {"card": 0}}],
+    }
+    status = {"active": "active", "rejected": "disabled"}.get(state, "pending")
+    step = {"active": "complete", "rejected": "rejected", "due": "action_required"}.get(
+        state, "details_submission"
+    )
+    worker.add_org(
+        org_id,
+        **{
+            "stripe_connect_account_id": account_id,
+            "stripe_connect_status": status,
+            "onboarding_step": step,
+            **org,
+        },
+    )
+    return account_id
+
+
+@pytest.fixture
+def fast_stripe_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stripe-python's own retry back-off, shrunk so retried failures keep the suite fast."""
+    from stripe._http_client import HTTPClient
+
+    monkeypatch.setattr(HTTPClient, "INITIAL_DELAY", 0.001)
+    monkeypatch.setattr(HTTPClient, "MAX_DELAY", 0.002)

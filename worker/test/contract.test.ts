@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import contract from "../../contract/worker-internal-api.openapi.json";
+import { createInternalApi } from "../src/internal";
+import { matches } from "./contract";
+
+const organization = {
+  id: "org_1",
+  name: "Acme",
+  slug: "acme",
+  stripe_connect_account_id: null,
+  stripe_connect_status: null,
+  platform_fee_percent: 10,
+  onboarding_step: "account_creation",
+  onboarding_rejection_reason: null,
+  stripe_connect_synced_at: null,
+};
+
+describe("the contract file", () => {
+  it("describes exactly the routes the module serves", () => {
+    const app = createInternalApi({ getSession: async () => null });
+    const served = app.routes
+      .filter((route) => route.method !== "ALL")
+      .map((route) => `${route.method} /api/internal${route.path.replace(/:(\w+)/g, "{$1}")}`)
+      .sort();
+    const described = Object.entries(contract.paths)
+      .flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`))
+      .sort();
+    expect(served).toEqual(described);
+  });
+
+  it("names the components the Python client validates against", () => {
+    for (const name of [
+      "Organization",
+      "VerifyUserContextRequest",
+      "VerifyUserContextResponse",
+      "OrganizationResponse",
+      "UpdateOrganizationRequest",
+      "UpdateOrganizationResponse",
+      "CreateConnectAccountRequest",
+      "CreateConnectAccountResponse",
+      "HealthResponse",
+      "Error",
+      "AlreadyLinkedError",
+    ]) {
+      expect(contract.components.schemas).toHaveProperty(name);
+    }
+  });
+
+  // The validator the tests rely on must reject what the contract forbids.
+  it("accepts a well-formed organization", () => {
+    expect(matches("Organization", organization)).toBe(true);
+    expect(matches("Organization", { ...organization, stripe_connect_status: "active", stripe_connect_synced_at: "2026-11-26T10:00:00.000Z" })).toBe(true);
+  });
+
+  it.each([
+    ["a missing field", (({ slug: _slug, ...rest }) => rest)(organization)],
+    ["an extra field", { ...organization, logo: null }],
+    ["an unknown status", { ...organization, stripe_connect_status: "paused" }],
+    ["an unknown step", { ...organization, onboarding_step: "done" }],
+    ["a fee as text", { ...organization, platform_fee_percent: "10" }],
+    ["a timestamp without milliseconds", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00Z" }],
+    ["a timestamp with an offset", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00.000+01:00" }],
+  ])("rejects an organization with %s", (_what, value) => {
+    expect(matches("Organization", value)).toBe(false);
+  });
+
+  it("rejects error bodies of another shape", () => {
+    expect(matches("Error", { error: { code: "not_found", message: "x" } })).toBe(true);
+    expect(matches("Error", { error: { code: "not_found" } })).toBe(false);
+    expect(matches("Error", { error: { code: "teapot", message: "x" } })).toBe(false);
+    expect(matches("Error", { code: "not_found", message: "x" })).toBe(false);
+    expect(matches("AlreadyLinkedError", { error: { code: "already_linked", message: "x" } })).toBe(false);
+  });
+
+  it("checks requests too", () => {
+    expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 5 } })).toBe(true);
+    expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: {} })).toBe(false);
+    expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 101 } })).toBe(false);
+    expect(matches("CreateConnectAccountRequest", { organization_id: "o", stripe_connect_account_id: "cus_1" })).toBe(false);
+  });
+});

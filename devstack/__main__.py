@@ -1,0 +1,117 @@
+"""`./scripts/dev`: run the whole system locally, seeded with a demo, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from devstack.stack import ROOT, BetterAuth, Member, Stack, StackConfig
+
+PASSWORD = "demo-password-123"  # noqa: S105 - a local demo account's password
+PEOPLE = {"admin": "Platform Admin", "owner": "Olive Owner", "member": "Max Member"}
+
+
+def _seed(stack: Stack, auth: BetterAuth, marker: Path) -> tuple[dict[str, Member], str]:
+    """Sign the demo people up (first run) or in (later runs); return them and the org id."""
+    emails = {role: f"{role}@example.com" for role in PEOPLE}
+    if marker.exists():
+        people = {role: auth.sign_in(email, PASSWORD) for role, email in emails.items()}
+        return people, marker.read_text().strip()
+    people = {role: auth.sign_up(emails[role], PASSWORD, name) for role, name in PEOPLE.items()}
+    stack.d1(f"UPDATE user SET role = 'admin' WHERE email = '{emails['admin']}'")  # noqa: S608
+    org_id = auth.create_organization(people["owner"], "Acme", "acme")
+    auth.add_member(people["owner"], people["member"], org_id, "member")
+    marker.write_text(org_id)
+    return people, org_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="scripts/dev", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".state" / "dev")
+    parser.add_argument("--fresh", action="store_true", help="wipe the local D1 first")
+    parser.add_argument("--worker-port", type=int, default=8787)
+    parser.add_argument("--sim-port", type=int, default=12111)
+    parser.add_argument("--service-port", type=int, default=8000)
+    args = parser.parse_args()
+    if args.fresh:
+        shutil.rmtree(args.state_dir, ignore_errors=True)
+
+    real_key = os.environ.get("STRIPE_SECRET_KEY", "")
+    config = StackConfig(
+        state_dir=args.state_dir,
+        worker_port=args.worker_port,
+        sim_port=args.sim_port,
+        service_port=args.service_port,
+    )
+    if real_key.startswith(("sk_test_", "rk_test_")):
+        secret = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+        if not secret:
+            sys.exit("With STRIPE_SECRET_KEY set, set STRIPE_WEBHOOK_SECRET too (stripe listen).")
+        config.use_simulator = False
+        config.stripe_secret_key = real_key
+        config.webhook_secret = secret
+
+    stack = Stack(config)
+    print("Starting the Worker, the Stripe simulator and the Connect backend …", flush=True)
+    with stack:
+        auth = BetterAuth(config.worker_url)
+        try:
+            people, org_id = _seed(stack, auth, args.state_dir / "seeded-org")
+        finally:
+            auth.close()
+        c = config
+        token = people["owner"].token
+        stripe_line = (
+            f"Stripe simulator   {c.sim_url}   (test double; /_sim/ helpers)"
+            if c.use_simulator
+            else "Stripe             test mode (your sk_test_ key)"
+        )
+        print(
+            f"""
+The system is running (logs in {args.state_dir / "logs"}):
+  Connect backend    {c.service_url}   (API docs: {c.service_url}/docs)
+  Worker             {c.worker_url}   (Better Auth at /api/auth, internal API at /api/internal)
+  {stripe_line}
+
+Demo organization "Acme" ({org_id}); every password is {PASSWORD}:
+  admin@example.com   platform admin
+  owner@example.com   owner of Acme
+  member@example.com  member of Acme
+
+Sign in to get a session token:
+  curl -s {c.worker_url}/api/auth/sign-in/email -H 'Content-Type: application/json' \\
+       -d '{{"email": "owner@example.com", "password": "{PASSWORD}"}}'
+
+The owner's token right now: {token}
+  curl -s {c.service_url}/api/connect/status/{org_id} \\
+       -H 'Authorization: Bearer {token}'
+  curl -s -X POST {c.service_url}/api/connect/onboard \\
+       -H 'Authorization: Bearer {token}' \\
+       -H 'Content-Type: application/json' -d '{{"organization_id": "{org_id}"}}'
+Open the "url" it returns in a browser to complete onboarding on the simulator.
+
+Press Ctrl-C to stop everything.""",
+            flush=True,
+        )
+        stopped = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stopped.set())
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        while not stopped.wait(1.0):
+            for process in (stack.worker, stack.sim, stack.service):
+                if (
+                    process.argv
+                    and not process.running
+                    and (process is not stack.sim or c.use_simulator)
+                ):
+                    print(f"{process.name} exited; its log:\n{process.tail()}", file=sys.stderr)
+                    stopped.set()
+        print("Stopping …", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Child processes in their own process groups, stopped as a whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Process:
+    """One service: started in a new session (so its children stop with it), logging to a file."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.cwd = cwd
+        self.env = {**os.environ, **(env or {})}
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it (again)."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._popen = subprocess.Popen(  # noqa: S603 - our own, fixed command lines
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def running(self) -> bool:
+        """Whether it has not exited."""
+        return self._popen is not None and self._popen.poll() is None
+
+    def wait_http(self, url: str, *, timeout: float = 60.0, ok: tuple[int, ...] = (200,)) -> None:
+        """Wait until `url` answers with one of `ok`; RuntimeError with the log's tail if not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                break
+            try:
+                if httpx.get(url, timeout=1.0).status_code in ok:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not become ready at {url}:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        """The last lines of its log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGINT, then SIGKILL, to its whole process group."""
+        popen, self._popen = self._popen, None
+        if popen is None:
+            return
+        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(popen.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                popen.wait(wait)
+                # The leader is gone; make sure no child (workerd) outlives it.
+                os.killpg(popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            break
+        popen.wait()

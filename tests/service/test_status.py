@@ -1,0 +1,273 @@
+"""`GET /api/connect/status[/{orgId}]`: D1's view, or Stripe's live one with `?refresh=true`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service.conftest import bearer, onboarded
+from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_error
+
+ACCOUNT = "acct_a0000000000"
+
+
+def _d1_view(**overrides: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "organization_id": "org_a",
+        "account_id": ACCOUNT,
+        "status": "pending",
+        "onboarding_step": "details_submission",
+        "rejection_reason": None,
+        "charges_enabled": None,
+        "payouts_enabled": None,
+        "details_submitted": None,
+        "requirements": None,
+        "platform_fee_percent": 10.0,
+        "synced_at": None,
+    }
+    view.update(overrides)
+    return view
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/api/connect/status/org_a", {}), ("/api/connect/status", {"X-Org-ID": "org_a"})],
+    ids=["path", "x-org-id"],
+)
+async def test_status_reads_d1_without_calling_stripe(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    path: str,
+    headers: dict[str, str],
+) -> None:
+    onboarded(worker, stripe, "org_a", state="new")
+    member = worker.add_person("mia", org_a="member")
+
+    r = await client.get(path, headers=bearer(member.token, **headers))
+
+    assert r.status_code == 200, r.text
+    assert r.json() == _d1_view()
+    assert stripe.requests == []
+    assert worker.calls("update-organization") == []
+
+
+async def test_status_without_an_account_is_not_started(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a", platform_fee_percent=12.5)
+    member = worker.add_person("mia", org_a="member")
+
+    r = await client.get("/api/connect/status/org_a", headers=bearer(member.token))
+
+    assert r.json() == _d1_view(
+        account_id=None,
+        status="not_started",
+        onboarding_step="account_creation",
+        platform_fee_percent=12.5,
+    )
+
+
+async def test_status_refresh_without_an_account_calls_no_one(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a")
+    member = worker.add_person("mia", org_a="member")
+
+    r = await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(member.token))
+
+    assert r.json()["status"] == "not_started"
+    assert stripe.requests == []
+    assert worker.calls("update-organization") == []
+
+
+async def test_status_shows_the_stored_sync_time_and_rejection(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(
+        worker,
+        stripe,
+        "org_a",
+        state="rejected",
+        onboarding_rejection_reason="rejected.fraud",
+        stripe_connect_synced_at="2026-11-26T10:00:00.000Z",
+    )
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.get("/api/connect/status/org_a", headers=bearer(owner.token))
+
+    assert r.json() == _d1_view(
+        status="disabled",
+        onboarding_step="rejected",
+        rejection_reason="rejected.fraud",
+        synced_at="2026-11-26T10:00:00Z",
+    )
+
+
+async def test_status_refresh_retrieves_the_account_and_returns_the_live_view(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", state="active", stripe_connect_status="pending")
+    stripe.accounts[ACCOUNT]["requirements"].update(
+        eventually_due=["individual.id_number"], current_deadline=1767225600
+    )
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
+    assert [req.url.path for req in stripe.requests] == [f"/v1/accounts/{ACCOUNT}"]
+    [write] = worker.calls("update-organization")
+    body = r.json()
+    assert datetime.fromisoformat(body.pop("synced_at")) == datetime.fromisoformat(
+        json.loads(write.content)["synced_at"]
+    )
+    expected = _d1_view(
+        status="active",
+        onboarding_step="complete",
+        charges_enabled=True,
+        payouts_enabled=True,
+        details_submitted=True,
+        requirements={
+            "currently_due": [],
+            "past_due": [],
+            "eventually_due": ["individual.id_number"],
+            "pending_verification": [],
+            "disabled_reason": None,
+            "current_deadline": "2026-01-01T00:00:00Z",
+        },
+    )
+    del expected["synced_at"]
+    assert body == expected
+
+
+async def test_status_refresh_writes_the_derived_status_with_synced_at(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", state="due", stripe_connect_status="pending")
+    owner = worker.add_person("olive", org_a="owner")
+
+    await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+
+    [write] = worker.calls("update-organization")
+    body = json.loads(write.content)
+    assert body["organization_id"] == "org_a"
+    assert body["updates"] == {
+        "stripe_connect_status": "pending",
+        "onboarding_step": "action_required",
+        "onboarding_rejection_reason": None,
+    }
+    assert body["synced_at"].endswith("Z")
+    assert worker.organizations["org_a"]["onboarding_step"] == "action_required"
+    assert worker.organizations["org_a"]["stripe_connect_synced_at"] == body["synced_at"]
+
+
+async def test_status_refresh_by_x_org_id(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", state="rejected", stripe_connect_status="pending")
+    member = worker.add_person("mia", org_a="member")
+
+    r = await client.get(
+        "/api/connect/status?refresh=true", headers=bearer(member.token, **{"X-Org-ID": "org_a"})
+    )
+
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["onboarding_step"], r.json()["rejection_reason"]) == (
+        "disabled",
+        "rejected",
+        "rejected.fraud",
+    )
+    assert r.json()["requirements"]["disabled_reason"] == "rejected.fraud"
+
+
+async def test_status_refresh_never_overwrites_a_newer_stored_view(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(
+        worker,
+        stripe,
+        "org_a",
+        state="new",
+        stripe_connect_status="active",
+        onboarding_step="complete",
+        stripe_connect_synced_at="2999-01-01T00:00:00.000Z",
+    )
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+
+    assert (r.json()["status"], r.json()["onboarding_step"]) == ("active", "complete")
+    assert worker.organizations["org_a"]["stripe_connect_status"] == "active"
+
+
+async def test_status_refresh_of_a_deauthorized_account_stores_deauthorized(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", state="active")
+    stripe.fail(
+        "GET",
+        r"/v1/accounts/.+",
+        lambda _: stripe_error(403, type_="invalid_request_error", code="account_invalid"),
+    )
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["onboarding_step"], r.json()["rejection_reason"]) == (
+        "disabled",
+        "deauthorized",
+        "deauthorized",
+    )
+    assert r.json()["requirements"] is None
+    assert worker.organizations["org_a"]["onboarding_step"] == "deauthorized"
+
+
+async def test_status_refresh_of_a_deauthorized_organization_does_not_ask_stripe(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(
+        worker,
+        stripe,
+        "org_a",
+        stripe_connect_status="disabled",
+        onboarding_step="deauthorized",
+        onboarding_rejection_reason="deauthorized",
+    )
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+
+    assert r.json()["onboarding_step"] == "deauthorized"
+    assert stripe.requests == []
+
+
+async def test_every_worker_call_carries_the_api_key(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    owner = worker.add_person("olive", org_a="owner")
+
+    await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+
+    paths = [r.url.path for r in worker.requests]
+    assert paths == ["/api/internal/verify-user-context", "/api/internal/update-organization"]
+    assert {r.headers["X-Internal-Api-Key"] for r in worker.requests} == {WORKER_KEY}
+
+
+async def test_status_rejects_a_non_boolean_refresh(
+    client: httpx.AsyncClient, worker: FakeWorker
+) -> None:
+    worker.add_org("org_a")
+    member = worker.add_person("mia", org_a="member")
+
+    r = await client.get("/api/connect/status/org_a?refresh=maybe", headers=bearer(member.token))
+
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "validation_error"
+    assert r.json()["error"]["details"][0]["loc"] == ["query", "refresh"]

@@ -7,6 +7,8 @@ assert both on the service's answer and on what each upstream received.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import itertools
 import json
@@ -73,6 +75,8 @@ class FakeWorker:
     people: dict[str, Person] = field(default_factory=dict)
     requests: list[httpx.Request] = field(default_factory=list)
     fail_with: int | Exception | None = None  # every call answers this while set
+    faults: dict[str, int | Exception] = field(default_factory=dict)  # by path, until healed
+    gates: dict[str, Gate] = field(default_factory=dict)  # by path: hold calls, see `Gate`
 
     def add_org(self, org_id: str, **overrides: Any) -> dict[str, Any]:
         self.organizations[org_id] = organization(org_id, **overrides)
@@ -93,7 +97,31 @@ class FakeWorker:
         return [r for r in self.requests if r.url.path == "/api/internal/" + path]
 
     def install(self, mock: respx.MockRouter) -> None:
-        mock.route(host="worker.test").mock(side_effect=self._handle)
+        mock.route(host="worker.test").mock(side_effect=self._dispatch)
+
+    def fail_path(self, path: str, answer: int | Exception = 503) -> None:
+        """Every call to one path (e.g. "create-connect-account") fails until `heal(path)`."""
+        self.faults[path] = answer
+
+    def heal(self, path: str) -> None:
+        self.faults.pop(path, None)
+
+    async def _dispatch(self, request: httpx.Request) -> httpx.Response:
+        name = request.url.path.removeprefix("/api/internal/")
+        fault = self.faults.get(name)
+        if fault is not None:
+            self.requests.append(request)
+            if isinstance(fault, Exception):
+                raise fault
+            return _error(fault, "boom", "injected")
+        gate = self.gates.get(name)
+        if gate is None:
+            return self._handle(request)
+        turn = await gate.enter()
+        try:
+            return self._handle(request)
+        finally:
+            gate.leave(turn)
 
     def _handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -186,6 +214,39 @@ class FakeWorker:
         return httpx.Response(200, json={"organization": org, "created": True})
 
 
+class Gate:
+    """Holds Worker calls on one path, to force an interleaving of concurrent requests.
+
+    `Gate(parties=n)`: every call waits until `n` calls have arrived (all race past the
+    steps before this one). `Gate(hold_first=True)`: the first call waits until a later
+    call has been answered (the first one's write lands last). Never waits past `timeout`.
+    """
+
+    def __init__(self, *, parties: int = 1, hold_first: bool = False, timeout: float = 3.0):
+        self.parties = parties
+        self.hold_first = hold_first
+        self.timeout = timeout
+        self.arrived = 0
+        self._all_here = asyncio.Event()
+        self._later_answered = asyncio.Event()
+
+    async def enter(self) -> int:
+        self.arrived += 1
+        turn = self.arrived
+        if turn >= self.parties:
+            self._all_here.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timeout):
+                await self._all_here.wait()
+                if self.hold_first and turn == 1:
+                    await self._later_answered.wait()
+        return turn
+
+    def leave(self, turn: int) -> None:
+        if turn > 1:
+            self._later_answered.set()
+
+
 def _org(org: dict[str, Any]) -> httpx.Response:
     return httpx.Response(200, json={"organization": org})
 
@@ -238,7 +299,7 @@ def stripe_account(
         "created": 1764150000,
         "default_currency": "usd",
         "email": "owner@example.com",
-        "capabilities": {c: "inactive" for c in capabilities},
+        "capabilities": dict.fromkeys(capabilities, "inactive"),
         "metadata": {"organization_id": organization_id} if organization_id else {},
         "requirements": requirements,
         "future_requirements": dict(requirements),
@@ -253,7 +314,7 @@ def stripe_account(
             charges_enabled=True,
             payouts_enabled=True,
             details_submitted=True,
-            capabilities={c: "active" for c in capabilities},
+            capabilities=dict.fromkeys(capabilities, "active"),
         )
     elif state == "due":
         account["details_submitted"] = True

@@ -21,6 +21,7 @@ from connect_backend import accounts, log
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
 from connect_backend.errors import (
     AccountAlreadyLinked,
+    AccountInaccessible,
     AccountInUse,
     BadRequest,
     NotFound,
@@ -177,7 +178,12 @@ async def _organization_for(
     linked = await worker.get_organization_by_account(account_id)
     if linked is not None:
         return linked
-    account = await gateway.retrieve_account(account_id)
+    try:
+        account = await gateway.retrieve_account(account_id)
+    except AccountInaccessible:
+        # Not ours (any more) and unreadable: nothing to link or sync; acknowledge it, since
+        # a 4xx would only make Stripe deliver it again and again.
+        return None
     claimed = account.metadata.get("organization_id")
     if not claimed:
         return None

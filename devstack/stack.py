@@ -31,6 +31,7 @@ class StackConfig:
     sim_latency_ms: int = 0
     worker_latency_ms: int = 0
     frontend_url: str = "http://localhost:5173"
+    sim_args: list[str] = field(default_factory=list)
     service_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -94,6 +95,7 @@ class Stack:
                 c.webhook_secret,
                 "--latency-ms",
                 str(c.sim_latency_ms),
+                *c.sim_args,
             ],
             log_path=logs / "stripe-sim.log",
         )

@@ -1,0 +1,105 @@
+"""The whole system as real processes on loopback: Worker, Stripe simulator, service."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.stack import BetterAuth, Member, Stack, StackConfig
+
+_serial = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig(
+        state_dir=tmp_path_factory.mktemp("stack"),
+        # Redeliver refused webhooks quickly, as Stripe does (with backoff), but in seconds.
+        sim_args=["--webhook-retry-base", "0.2", "--webhook-max-attempts", "12"],
+    )
+    with Stack(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def better_auth(stack: Stack) -> Iterator[BetterAuth]:
+    auth = BetterAuth(stack.config.worker_url)
+    yield auth
+    auth.close()
+
+
+@pytest.fixture
+async def service(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.config.service_url, timeout=30.0) as http:
+        yield http
+
+
+@pytest.fixture
+async def sim(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.config.sim_url, timeout=30.0) as http:
+        yield http
+
+
+@pytest.fixture
+async def internal(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The Worker's internal API, to read what D1 holds."""
+    headers = {"X-Internal-Api-Key": stack.config.internal_api_key}
+    async with httpx.AsyncClient(
+        base_url=f"{stack.config.worker_url}/api/internal", headers=headers, timeout=30.0
+    ) as http:
+        yield http
+
+
+@dataclass
+class Team:
+    """An organization with its owner, a member and the platform admin."""
+
+    org_id: str
+    owner: Member
+    member: Member
+    admin: Member
+
+
+@pytest.fixture(scope="session")
+def platform_admin(stack: Stack, better_auth: BetterAuth) -> Member:
+    admin = better_auth.sign_up("root@platform.test", "admin-password-123", "Root")
+    stack.d1("UPDATE user SET role = 'admin' WHERE email = 'root@platform.test'")
+    return admin
+
+
+@pytest.fixture
+def team(better_auth: BetterAuth, platform_admin: Member) -> Team:
+    """A fresh organization per test (D1 is shared by the whole session)."""
+    n = next(_serial)
+    owner = better_auth.sign_up(f"owner{n}@org.test", "owner-password-123", f"Owner {n}")
+    member = better_auth.sign_up(f"member{n}@org.test", "member-password-123", f"Member {n}")
+    org_id = better_auth.create_organization(owner, f"Org {n}", f"org-{n}")
+    better_auth.add_member(owner, member, org_id, "member")
+    return Team(org_id=org_id, owner=owner, member=member, admin=platform_admin)
+
+
+def auth(member: Member, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {member.token}", **headers}
+
+
+async def d1_org(internal: httpx.AsyncClient, org_id: str) -> dict[str, Any]:
+    response = await internal.get(f"/organization/{org_id}")
+    assert response.status_code == 200, response.text
+    organization: dict[str, Any] = response.json()["organization"]
+    return organization
+
+
+async def settle(sim: httpx.AsyncClient, timeout: float = 20.0) -> None:
+    """Wait until the simulator has delivered (and had acknowledged) every webhook."""
+    response = await sim.post("/_sim/webhooks/flush", params={"timeout": str(timeout)})
+    assert response.status_code == 200, response.text
+
+
+def state_dir(stack: Stack) -> Path:
+    return stack.config.state_dir

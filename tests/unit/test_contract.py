@@ -1,0 +1,164 @@
+"""The service's side of the Worker contract (contract/worker-internal-api.openapi.json).
+
+What the Worker client sends must validate against the contract's request schemas; its typed
+models must know exactly the contract's fields and enum values; and the fake Worker the service
+tests use must answer in the contract's shapes, so the fakes cannot drift from the real Worker
+(whose own tests validate its answers against the same file).
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel
+
+from connect_backend import worker as client_module
+from connect_backend.worker import WorkerClient
+from tests.service.fakes import WORKER_KEY, WORKER_URL, FakeWorker
+
+CONTRACT = json.loads(
+    (
+        Path(__file__).resolve().parents[2] / "contract" / "worker-internal-api.openapi.json"
+    ).read_text()
+)
+SCHEMAS = CONTRACT["components"]["schemas"]
+
+
+def validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator({**CONTRACT, "$ref": f"#/components/schemas/{name}"})
+
+
+def enum_values(name: str) -> set[str]:
+    schema = SCHEMAS[name]
+    values = schema.get("enum") or [option["const"] for option in schema.get("oneOf", [])]
+    return set(values)
+
+
+@pytest.mark.parametrize(
+    ("model", "schema"),
+    [
+        (client_module.Organization, "Organization"),
+        (client_module.User, "User"),
+        (client_module.Session, "Session"),
+        (client_module.UserContext, "VerifyUserContextResponse"),
+        (client_module.UpdateResult, "UpdateOrganizationResponse"),
+        (client_module.LinkResult, "CreateConnectAccountResponse"),
+        (client_module.OrganizationUpdates, "OrganizationUpdates"),
+    ],
+)
+def test_client_models_have_exactly_the_contract_fields(
+    model: type[BaseModel], schema: str
+) -> None:
+    assert set(model.model_fields) == set(SCHEMAS[schema]["properties"])
+
+
+@pytest.mark.parametrize(
+    ("literal", "schema"),
+    [
+        (client_module.ConnectStatus, "ConnectStatus"),
+        (client_module.OnboardingStep, "OnboardingStep"),
+        (client_module.MemberRole, "MemberRole"),
+    ],
+)
+def test_client_enums_match_the_contract(literal: Any, schema: str) -> None:
+    assert set(typing.get_args(literal)) == enum_values(schema)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeWorker]:
+    fake = FakeWorker()
+    fake.add_org("org_1")
+    fake.add_person("ada", org_1="owner")
+    with respx.mock(assert_all_called=False) as mock:
+        fake.install(mock)
+        yield fake
+
+
+REQUESTS = {
+    "/api/internal/verify-user-context": "VerifyUserContextRequest",
+    "/api/internal/update-organization": "UpdateOrganizationRequest",
+    "/api/internal/create-connect-account": "CreateConnectAccountRequest",
+}
+ANSWERS = {
+    "/api/internal/verify-user-context": "VerifyUserContextResponse",
+    "/api/internal/update-organization": "UpdateOrganizationResponse",
+    "/api/internal/create-connect-account": "CreateConnectAccountResponse",
+    "/api/internal/organization/org_1": "OrganizationResponse",
+    "/api/internal/organization-by-account/acct_1": "OrganizationResponse",
+    "/api/internal/health": "HealthResponse",
+}
+
+
+async def _drive_every_endpoint(fake: FakeWorker) -> list[httpx.Response]:
+    seen: list[httpx.Response] = []
+
+    async def record(response: httpx.Response) -> None:
+        await response.aread()
+        seen.append(response)
+
+    async with httpx.AsyncClient(event_hooks={"response": [record]}) as http:
+        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+        await client.verify_user_context(session_token="tok_ada", organization_id="org_1")
+        await client.verify_user_context(session_token="tok_ada", organization_id=None)
+        await client.create_connect_account(organization_id="org_1", account_id="acct_1")
+        await client.update_organization(
+            organization_id="org_1",
+            updates={
+                "stripe_connect_status": "active",
+                "onboarding_step": "complete",
+                "onboarding_rejection_reason": None,
+            },
+            synced_at=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+        )
+        await client.update_organization(
+            organization_id="org_1", updates={"platform_fee_percent": 12.5}
+        )
+        await client.get_organization("org_1")
+        await client.get_organization_by_account("acct_1")
+        await client.health()
+    return seen
+
+
+async def test_every_request_the_client_sends_matches_the_contract(fake: FakeWorker) -> None:
+    await _drive_every_endpoint(fake)
+    checked = 0
+    for request in fake.requests:
+        assert request.headers["x-internal-api-key"] == WORKER_KEY
+        schema = REQUESTS.get(request.url.path)
+        if schema is not None:
+            validator(schema).validate(json.loads(request.content))
+            checked += 1
+    assert checked == 5
+
+
+async def test_the_fake_worker_answers_in_the_contract_shapes(fake: FakeWorker) -> None:
+    responses = await _drive_every_endpoint(fake)
+    assert len(responses) == 8
+    for response in responses:
+        assert response.status_code == 200
+        validator(ANSWERS[response.request.url.path]).validate(response.json())
+
+
+async def test_the_fake_worker_errors_match_the_contract(fake: FakeWorker) -> None:
+    async with httpx.AsyncClient() as http:
+        for method, path, body in [
+            ("POST", "verify-user-context", {"session_token": "nope", "organization_id": None}),
+            ("GET", "organization/org_missing", None),
+        ]:
+            response = await http.request(
+                method,
+                f"{WORKER_URL}/api/internal/{path}",
+                json=body,
+                headers={"X-Internal-Api-Key": WORKER_KEY},
+            )
+            assert response.status_code in (401, 404)
+            validator("Error").validate(response.json())

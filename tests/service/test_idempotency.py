@@ -1,0 +1,295 @@
+"""The money paths and onboarding, retried and raced: money moves once, one account is linked.
+
+Races are forced, not hoped for: a `Gate` on a Worker path holds every racer there until all
+have arrived, so each of them has done the steps before it (read D1, called Stripe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from tests.service.conftest import bearer, onboarded
+from tests.service.fakes import FakeStripe, FakeWorker, Gate, form_to_nested
+
+TRANSFER = "/api/connect/transfer"
+PAYOUT = "/api/connect/payout"
+ONBOARD = "/api/connect/onboard"
+
+
+def created(stripe: FakeStripe, kind: str) -> list[str]:
+    """Ids of the objects of `kind` that Stripe created (an idempotent replay creates none)."""
+    return [
+        reply["body"]["id"]
+        for reply in stripe.replies.values()
+        if reply["status"] == 200 and reply["body"].get("object") == kind
+    ]
+
+
+def keys_sent(stripe: FakeStripe, method: str, path: str) -> list[str]:
+    return [r.headers["Idempotency-Key"] for r in stripe.calls(method, path)]
+
+
+async def transfer(
+    client: httpx.AsyncClient, worker: FakeWorker, key: str, org_id: str = "org_a"
+) -> httpx.Response:
+    admin = worker.people.get("tok_pat") or worker.add_person("pat", role="admin")
+    return await client.post(
+        TRANSFER,
+        json={"organization_id": org_id, "amount": 1000, "currency": "usd"},
+        headers=bearer(admin.token, **{"Idempotency-Key": key}),
+    )
+
+
+async def payout(
+    client: httpx.AsyncClient, worker: FakeWorker, key: str, **body: Any
+) -> httpx.Response:
+    owner = worker.people.get("tok_olive") or worker.add_person("olive", org_a="owner")
+    return await client.post(
+        PAYOUT,
+        json={"organization_id": "org_a", "currency": "usd", **body},
+        headers=bearer(owner.token, **{"Idempotency-Key": key}),
+    )
+
+
+async def onboard(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await client.post(ONBOARD, json={"organization_id": "org_a"}, headers=bearer(token))
+
+
+# --- transfers ----------------------------------------------------------------------------
+
+
+async def test_same_transfer_key_twice_in_a_row_moves_money_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a")
+
+    first = await transfer(client, worker, "order-42")
+    retry = await transfer(client, worker, "order-42")
+
+    assert (first.status_code, retry.status_code) == (200, 200), retry.text
+    assert retry.json()["transfer_id"] == first.json()["transfer_id"]
+    assert keys_sent(stripe, "POST", "/v1/transfers") == ["transfer:org_a:order-42"] * 2
+    assert created(stripe, "transfer") == [first.json()["transfer_id"]]
+    [sent] = {form_to_nested(r.content)["destination"] for r in stripe.calls("POST", "/v1/.+")}
+    assert sent == account_id
+
+
+async def test_same_transfer_key_twice_at_once_moves_money_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    worker.add_person("pat", role="admin")
+    worker.gates["verify-user-context"] = Gate(parties=2)  # both pass auth before either pays
+
+    answers = await asyncio.gather(
+        transfer(client, worker, "order-42"), transfer(client, worker, "order-42")
+    )
+
+    assert [a.status_code for a in answers] == [200, 200], answers[1].text
+    [transfer_id] = {a.json()["transfer_id"] for a in answers}
+    assert keys_sent(stripe, "POST", "/v1/transfers") == ["transfer:org_a:order-42"] * 2
+    assert created(stripe, "transfer") == [transfer_id]
+
+
+async def test_another_transfer_key_is_another_transfer(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+
+    first = await transfer(client, worker, "order-42")
+    second = await transfer(client, worker, "order-43")
+
+    assert second.status_code == 200, second.text
+    assert second.json()["transfer_id"] != first.json()["transfer_id"]
+    assert sorted(created(stripe, "transfer")) == sorted(
+        [first.json()["transfer_id"], second.json()["transfer_id"]]
+    )
+
+
+async def test_same_transfer_key_for_two_organizations_is_two_stripe_keys(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    onboarded(worker, stripe, "org_b")
+
+    first = await transfer(client, worker, "batch-1", "org_a")
+    second = await transfer(client, worker, "batch-1", "org_b")
+
+    assert second.status_code == 200, second.text
+    assert second.json()["transfer_id"] != first.json()["transfer_id"]
+    assert keys_sent(stripe, "POST", "/v1/transfers") == [
+        "transfer:org_a:batch-1",
+        "transfer:org_b:batch-1",
+    ]
+    assert len(created(stripe, "transfer")) == 2
+
+
+# --- payouts ------------------------------------------------------------------------------
+
+
+async def test_same_payout_key_twice_in_a_row_pays_out_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+
+    first = await payout(client, worker, "po-1", amount=1000)
+    retry = await payout(client, worker, "po-1", amount=1000)
+
+    assert (first.status_code, retry.status_code) == (200, 200), retry.text
+    assert retry.json()["payout_id"] == first.json()["payout_id"]
+    assert [p["id"] for p in stripe.payouts[account_id]] == [first.json()["payout_id"]]
+    assert keys_sent(stripe, "POST", "/v1/payouts") == ["payout:org_a:po-1"] * 2
+    assert stripe.balances[account_id]["available"][0]["amount"] == 4000
+
+
+async def test_same_payout_key_twice_at_once_pays_out_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+    worker.add_person("olive", org_a="owner")
+    worker.gates["verify-user-context"] = Gate(parties=2)
+
+    answers = await asyncio.gather(
+        payout(client, worker, "po-1", amount=1000), payout(client, worker, "po-1", amount=1000)
+    )
+
+    assert [a.status_code for a in answers] == [200, 200], answers[1].text
+    [payout_id] = {a.json()["payout_id"] for a in answers}
+    assert [p["id"] for p in stripe.payouts[account_id]] == [payout_id]
+    assert stripe.balances[account_id]["available"][0]["amount"] == 4000
+
+
+async def test_retry_of_a_payout_of_everything_replays_it_once_the_balance_is_empty(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+
+    first = await payout(client, worker, "po-all")
+    retry = await payout(client, worker, "po-all")
+
+    assert first.status_code == 200, first.text
+    assert first.json()["amount"] == 5000
+    assert retry.status_code == 200, retry.text
+    assert retry.json() == first.json()
+    assert [p["id"] for p in stripe.payouts[account_id]] == [first.json()["payout_id"]]
+    assert len(stripe.calls("POST", "/v1/payouts")) == 1  # the retry found it, made nothing
+
+
+async def test_retry_of_a_payout_the_remaining_balance_no_longer_covers_replays_it(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+
+    first = await payout(client, worker, "po-big", amount=3000)
+    retry = await payout(client, worker, "po-big", amount=3000)
+
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["payout_id"] == first.json()["payout_id"]
+    assert [p["id"] for p in stripe.payouts[account_id]] == [first.json()["payout_id"]]
+    assert stripe.balances[account_id]["available"][0]["amount"] == 2000
+
+
+async def test_same_payout_key_with_another_amount_is_409_and_pays_nothing_more(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+
+    first = await payout(client, worker, "po-1", amount=1000)
+    other = await payout(client, worker, "po-1", amount=2000)
+
+    assert first.status_code == 200, first.text
+    assert other.status_code == 409, other.text
+    assert other.json()["error"]["code"] == "idempotency_conflict"
+    assert [p["id"] for p in stripe.payouts[account_id]] == [first.json()["payout_id"]]
+    assert stripe.balances[account_id]["available"][0]["amount"] == 4000
+
+
+async def test_another_payout_key_is_another_payout(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+
+    first = await payout(client, worker, "po-1", amount=1000)
+    second = await payout(client, worker, "po-2", amount=1000)
+
+    assert second.status_code == 200, second.text
+    assert second.json()["payout_id"] != first.json()["payout_id"]
+    assert len(stripe.payouts[account_id]) == 2
+    assert stripe.balances[account_id]["available"][0]["amount"] == 3000
+
+
+# --- onboarding ---------------------------------------------------------------------------
+
+
+async def test_five_concurrent_onboardings_make_and_link_one_account(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    worker.gates["create-connect-account"] = Gate(parties=5)  # all 5 asked Stripe first
+
+    answers = await asyncio.gather(*(onboard(client, owner.token) for _ in range(5)))
+
+    assert [a.status_code for a in answers] == [200] * 5, [a.text for a in answers]
+    [account_id] = stripe.accounts
+    assert {a.json()["account_id"] for a in answers} == {account_id}
+    assert worker.organizations["org_a"]["stripe_connect_account_id"] == account_id
+    [key] = set(keys_sent(stripe, "POST", "/v1/accounts"))
+    assert len(stripe.calls("POST", "/v1/accounts")) == 5
+    assert key.startswith("connect-account:org_a:")
+    assert created(stripe, "account") == [account_id]
+    assert len(worker.calls("create-connect-account")) == 5
+    assert stripe.calls("DELETE", r"/v1/accounts/.+") == []
+
+
+async def test_two_admins_onboarding_at_once_link_one_account_and_the_other_is_deleted(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    admin = worker.add_person("adam", org_a="admin")
+    worker.gates["create-connect-account"] = Gate(parties=2)
+
+    answers = await asyncio.gather(onboard(client, owner.token), onboard(client, admin.token))
+
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    made = created(stripe, "account")
+    assert len(made) == 2  # different emails: different parameters, different keys
+    assert len(set(keys_sent(stripe, "POST", "/v1/accounts"))) == 2
+    winner = worker.organizations["org_a"]["stripe_connect_account_id"]
+    [loser] = [a for a in made if a != winner]
+    assert {a.json()["account_id"] for a in answers} == {winner}
+    assert [r.url.path for r in stripe.calls("DELETE", r"/v1/accounts/.+")] == [
+        f"/v1/accounts/{loser}"
+    ]
+    assert list(stripe.accounts) == [winner]
+
+
+async def test_onboarding_whose_d1_link_failed_finds_the_same_account_next_time(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    worker.fail_path("create-connect-account", 503)
+
+    failed = await onboard(client, owner.token)
+
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["error"]["code"] == "upstream_unavailable"
+    [account_id] = stripe.accounts  # Stripe made it; D1 does not know it yet
+    assert worker.organizations["org_a"]["stripe_connect_account_id"] is None
+
+    worker.heal("create-connect-account")
+    retried = await onboard(client, owner.token)
+
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["account_id"] == account_id
+    assert list(stripe.accounts) == [account_id]
+    assert created(stripe, "account") == [account_id]
+    first_key, second_key = keys_sent(stripe, "POST", "/v1/accounts")
+    assert first_key == second_key
+    assert worker.organizations["org_a"]["stripe_connect_account_id"] == account_id
+    assert stripe.calls("DELETE", r"/v1/accounts/.+") == []

@@ -7,4 +7,6 @@ export interface Env {
   BETTER_AUTH_URL?: string;
   /** Comma-separated keys accepted in X-Internal-Api-Key (several during a rotation). */
   INTERNAL_API_KEYS: string;
+  /** Dev/benchmark only: delay every /api/internal/* request by this many ms (unset = 0). */
+  INJECTED_LATENCY_MS?: string;
 }

@@ -6,10 +6,14 @@ import { Hono } from "hono";
 import { createAuth } from "./auth";
 import type { Env } from "./env";
 import { createInternalApi } from "./internal";
+import { injectedLatency } from "./latency";
 
 const app = new Hono<{ Bindings: Env }>();
 
 app.on(["GET", "POST"], "/api/auth/*", (c) => createAuth(c.env).handler(c.req.raw));
+
+// A dev/benchmark knob (INJECTED_LATENCY_MS); unset in production.
+app.use("/api/internal/*", injectedLatency());
 
 app.route(
   "/api/internal",

@@ -1,0 +1,63 @@
+"""`POST /api/connect/dashboard-link`: a login link to the Express dashboard."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.service.conftest import bearer, make_settings, onboarded
+from tests.service.fakes import FakeStripe, FakeWorker
+
+LINK = "/api/connect/dashboard-link"
+
+
+async def test_dashboard_link_returns_a_login_link_for_the_account(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a")
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
+    assert r.json() == {"url": f"https://connect.stripe.test/express/{account_id}"}
+    assert [req.url.path for req in stripe.requests] == [f"/v1/accounts/{account_id}/login_links"]
+
+
+async def test_dashboard_link_for_the_org_named_by_x_org_id_without_a_body(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a")
+    admin = worker.add_person("adam", org_a="admin")
+
+    r = await client.post(LINK, headers=bearer(admin.token, **{"X-Org-ID": "org_a"}))
+
+    assert r.status_code == 200, r.text
+    assert r.json() == {"url": f"https://connect.stripe.test/express/{account_id}"}
+
+
+@pytest.mark.parametrize("settings", [make_settings(connect_account_type="custom")])
+async def test_dashboard_link_for_custom_accounts_is_409_not_supported(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
+
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "not_supported"
+    assert stripe.requests == []
+
+
+async def test_dashboard_link_without_an_account_is_409_not_onboarded(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
+
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "not_onboarded"
+    assert stripe.requests == []

@@ -694,3 +694,15 @@ async def test_webhook_needs_no_session_and_ignores_caller_headers(
     assert worker.calls("verify-user-context") == []
     assert onboarding_of(worker) == ("active", "complete", None)
     assert onboarding_of(worker, "org_other") == (None, "account_creation", None)
+
+
+async def test_event_of_a_deleted_unlinked_account_is_acknowledged(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """The loser of an onboarding race is deleted at Stripe, but its events still arrive."""
+    worker.add_org(ORG)
+    r = await events.deliver(client, events.account_updated(ACCT, organization_id=ORG))
+    ack(r, "unlinked")
+    assert len(stripe.calls("GET", ACCOUNT_PATH)) == 1  # Stripe: resource_missing
+    assert written(worker) == []
+    assert worker.calls("create-connect-account") == []

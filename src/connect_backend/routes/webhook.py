@@ -184,6 +184,11 @@ async def _organization_for(
         # Not ours (any more) and unreadable: nothing to link or sync; acknowledge it, since
         # a 4xx would only make Stripe deliver it again and again.
         return None
+    except BadRequest as exc:
+        # Deleted, e.g. the account that lost an onboarding race: its events still arrive.
+        if exc.code == "resource_missing":
+            return None
+        raise
     claimed = account.metadata.get("organization_id")
     if not claimed:
         return None

@@ -7,12 +7,14 @@ have arrived, so each of them has done the steps before it (read D1, called Stri
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.service.conftest import bearer, onboarded
-from tests.service.fakes import FakeStripe, FakeWorker, Gate, form_to_nested
+from tests.service.fakes import FakeStripe, FakeWorker, Gate, form_to_nested, stripe_error
 
 TRANSFER = "/api/connect/transfer"
 PAYOUT = "/api/connect/payout"
@@ -127,6 +129,76 @@ async def test_same_transfer_key_for_two_organizations_is_two_stripe_keys(
     assert len(created(stripe, "transfer")) == 2
 
 
+def answers_lost(stripe: FakeStripe, times: int) -> Callable[[httpx.Request], httpx.Response]:
+    """Stripe does the work of the next `times` POSTs, but their answers never arrive."""
+    left = [times]
+
+    def lose(request: httpx.Request) -> httpx.Response:
+        overrides = list(stripe.overrides)
+        stripe.overrides.clear()
+        try:
+            stripe._handle(request)
+        finally:
+            stripe.requests.pop()  # already recorded by the call that reached this override
+            stripe.overrides[:] = overrides
+        left[0] -= 1
+        if left[0] == 0:
+            stripe.overrides.clear()
+        raise httpx.ReadTimeout("the answer was lost", request=request)
+
+    return lose
+
+
+@pytest.mark.usefixtures("fast_stripe_retries")
+async def test_transfer_whose_answer_was_lost_is_retried_into_one_transfer(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    stripe.fail("POST", "/v1/transfers", answers_lost(stripe, 1))
+
+    r = await transfer(client, worker, "order-42")
+
+    assert r.status_code == 200, r.text
+    assert created(stripe, "transfer") == [r.json()["transfer_id"]]
+    assert keys_sent(stripe, "POST", "/v1/transfers") == ["transfer:org_a:order-42"] * 2
+
+
+@pytest.mark.usefixtures("fast_stripe_retries")
+async def test_caller_retry_after_a_failed_transfer_returns_the_transfer_stripe_made(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    stripe.fail("POST", "/v1/transfers", answers_lost(stripe, 3))  # every attempt of one call
+
+    failed = await transfer(client, worker, "order-42")
+    retried = await transfer(client, worker, "order-42")
+
+    assert failed.status_code == 503, failed.text
+    assert retried.status_code == 200, retried.text
+    assert created(stripe, "transfer") == [retried.json()["transfer_id"]]
+    assert set(keys_sent(stripe, "POST", "/v1/transfers")) == {"transfer:org_a:order-42"}
+
+
+@pytest.mark.usefixtures("fast_stripe_retries")
+async def test_transfer_meeting_stripe_s_key_in_use_conflict_is_retried_into_one_transfer(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """Stripe answers 409 while a request with the same key is still in flight."""
+    onboarded(worker, stripe, "org_a")
+
+    def in_use_once(_: httpx.Request) -> httpx.Response:
+        stripe.overrides.clear()
+        return stripe_error(409, code="idempotency_key_in_use", message="In use.")
+
+    stripe.fail("POST", "/v1/transfers", in_use_once)
+
+    r = await transfer(client, worker, "order-42")
+
+    assert r.status_code == 200, r.text
+    assert created(stripe, "transfer") == [r.json()["transfer_id"]]
+    assert keys_sent(stripe, "POST", "/v1/transfers") == ["transfer:org_a:order-42"] * 2
+
+
 # --- payouts ------------------------------------------------------------------------------
 
 
@@ -219,6 +291,21 @@ async def test_another_payout_key_is_another_payout(
     assert second.json()["payout_id"] != first.json()["payout_id"]
     assert len(stripe.payouts[account_id]) == 2
     assert stripe.balances[account_id]["available"][0]["amount"] == 3000
+
+
+@pytest.mark.usefixtures("fast_stripe_retries")
+async def test_payout_whose_answer_was_lost_is_retried_into_one_payout(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+    stripe.fail("POST", "/v1/payouts", answers_lost(stripe, 1))
+
+    r = await payout(client, worker, "po-1", amount=1000)
+
+    assert r.status_code == 200, r.text
+    assert [p["id"] for p in stripe.payouts[account_id]] == [r.json()["payout_id"]]
+    assert keys_sent(stripe, "POST", "/v1/payouts") == ["payout:org_a:po-1"] * 2
+    assert stripe.balances[account_id]["available"][0]["amount"] == 4000
 
 
 # --- onboarding ---------------------------------------------------------------------------

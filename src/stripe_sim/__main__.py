@@ -1,7 +1,9 @@
 """``python -m stripe_sim``: run the simulator (a test double for Stripe) with uvicorn.
 
 Every flag has an environment variable (``STRIPE_SIM_<FLAG>``, e.g. ``STRIPE_SIM_PORT``);
-flags win over the environment.
+flags win over the environment. Without ``--connect-webhook-url``, events of connected
+accounts go to the ``--webhook-url`` endpoint too (signed with its secret), so one URL and
+one secret receive everything; give the Connect flags to split them as Stripe does.
 """
 
 from __future__ import annotations
@@ -59,9 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """Turn parsed flags into a SimConfig; a URL without its secret is an error."""
     webhooks = []
+    connect_url, connect_secret = args.connect_webhook_url, args.connect_webhook_secret
+    if not connect_url:
+        connect_url, connect_secret = args.webhook_url, args.webhook_secret
     for url, secret, connect in (
         (args.webhook_url, args.webhook_secret, False),
-        (args.connect_webhook_url, args.connect_webhook_secret, True),
+        (connect_url, connect_secret, True),
     ):
         if url:
             if not secret:

@@ -73,7 +73,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
                 flag = "--connect-webhook-secret" if connect else "--webhook-secret"
                 raise SystemExit(f"stripe_sim: {flag} is required with its webhook URL")
             webhooks.append(WebhookEndpointConfig(url=url, secret=secret, connect=connect))
-    public_url = args.public_url or f"http://{args.host}:{args.port}"
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
+    public_url = args.public_url or f"http://{host}:{args.port}"
     return SimConfig(
         public_url=public_url,
         webhooks=webhooks,

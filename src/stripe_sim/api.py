@@ -333,73 +333,82 @@ class StripeApi:
             path = request.url.path
             headers = request.headers
             livemode = False
+            slept = False
             claimed: tuple[str, str, str] | None = None
             idempotency_key: str | None = None
             extra = {"Stripe-Version": headers.get("stripe-version") or objects.API_VERSION}
             try:
-                key = self.authenticate(headers.get("authorization"))
-                livemode = key.startswith(("sk_live_", "rk_live_"))
-                rule = chaos.fault(method, path, "before")
-                if rule is not None:
-                    raise from_status(rule.status)
-                account: AccountRecord | None = None
-                stripe_account = headers.get("stripe-account")
-                if stripe_account and stripe_account != store.platforms[livemode].data["id"]:
-                    account = store.account(stripe_account, livemode)
-                    if account is None:
-                        raise account_access(key, stripe_account)
-                if method == "GET":
-                    pairs = parse_qsl(request.url.query, keep_blank_values=True)
-                else:
-                    body = await request.body()
-                    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-                form = parse_pairs(pairs)
-                if method == "POST":
-                    idempotency_key = headers.get("idempotency-key")
-                if idempotency_key:
-                    extra["Idempotency-Key"] = idempotency_key
-                    scope = (key, stripe_account or "", idempotency_key)
-                    saved = idempotency.begin(scope, path, pairs)
-                    if saved is not None:
-                        await _sleep(chaos.latency())
-                        return _replay(saved, request_id, idempotency_key)
-                    claimed = scope
-                await _sleep(chaos.latency())
-                call = Call(
-                    key=key,
-                    livemode=livemode,
-                    account=account,
-                    params=spec.parse(form, "") or {},
-                    path_params=dict(request.path_params),
-                    origin=Origin(request_id, idempotency_key),
-                    method=method,
-                    path=path,
-                )
-                status, payload = 200, handler(call)
-                replayable = True
-            except StripeError as error:
-                status, payload = error.status, error.body(request_id, livemode=livemode)
-                replayable = error.replayable
-                extra.update(error.headers)
-            except Exception:  # a simulator bug answers like Stripe's 500, never a traceback
-                log.exception("handler failed")
-                crash = from_status(500)
-                status, payload = 500, crash.body(request_id, livemode=livemode)
-                replayable = False
-            encoded = orjson.dumps(payload)
-            if claimed is not None:
-                idempotency.finish(
-                    claimed, SavedResponse(status, encoded, request_id) if replayable else None
-                )
-            if status < 400:
-                after = chaos.fault(method, path, "after")
-                if after is not None:
-                    lost = from_status(after.status)
-                    status = after.status
-                    encoded = orjson.dumps(lost.body(request_id, livemode=livemode))
-                    extra.update(lost.headers)
-            await _sleep(chaos.timeout())
-            return _response(encoded, status, request_id, extra)
+                try:
+                    key = self.authenticate(headers.get("authorization"))
+                    livemode = key.startswith(("sk_live_", "rk_live_"))
+                    rule = chaos.fault(method, path, "before")
+                    if rule is not None:
+                        raise from_status(rule.status)
+                    account: AccountRecord | None = None
+                    stripe_account = headers.get("stripe-account")
+                    if stripe_account and stripe_account != store.platforms[livemode].data["id"]:
+                        account = store.account(stripe_account, livemode)
+                        if account is None:
+                            raise account_access(key, stripe_account)
+                    if method == "GET":
+                        query = request.url.query
+                    else:
+                        query = (await request.body()).decode("utf-8", "replace")
+                    pairs = parse_qsl(query, keep_blank_values=True)
+                    form = parse_pairs(pairs)
+                    if method == "POST":
+                        idempotency_key = headers.get("idempotency-key")
+                    if idempotency_key:
+                        extra["Idempotency-Key"] = idempotency_key
+                        scope = (key, stripe_account or "", idempotency_key)
+                        saved = idempotency.begin(scope, path, pairs)
+                        if saved is not None:
+                            await _sleep(chaos.latency())
+                            return _replay(saved, request_id, idempotency_key)
+                        claimed = scope
+                    # The key stays claimed while the call "runs": same-key calls get 409.
+                    slept = True
+                    await _sleep(chaos.latency())
+                    call = Call(
+                        key=key,
+                        livemode=livemode,
+                        account=account,
+                        params=spec.parse(form, "") or {},
+                        path_params=dict(request.path_params),
+                        origin=Origin(request_id, idempotency_key),
+                        method=method,
+                        path=path,
+                    )
+                    status, payload = 200, handler(call)
+                    replayable = True
+                except StripeError as error:
+                    status, payload = error.status, error.body(request_id, livemode=livemode)
+                    replayable = error.replayable
+                    extra.update(error.headers)
+                except Exception:  # a simulator bug answers like Stripe's 500, not a traceback
+                    log.exception("handler failed")
+                    crash = from_status(500)
+                    status, payload = 500, crash.body(request_id, livemode=livemode)
+                    replayable = False
+                if not slept:
+                    await _sleep(chaos.latency())
+                encoded = orjson.dumps(payload)
+                if claimed is not None:
+                    saved_response = SavedResponse(status, encoded, request_id)
+                    idempotency.finish(claimed, saved_response if replayable else None)
+                    claimed = None
+                if status < 400:
+                    after = chaos.fault(method, path, "after")
+                    if after is not None:
+                        lost = from_status(after.status)
+                        status = after.status
+                        encoded = orjson.dumps(lost.body(request_id, livemode=livemode))
+                        extra.update(lost.headers)
+                await _sleep(chaos.timeout())
+                return _response(encoded, status, request_id, extra)
+            finally:
+                if claimed is not None:  # cancelled mid-call: release the key, save nothing
+                    idempotency.finish(claimed, None)
 
         run.__name__ = f"{handler.__name__}_endpoint"
         return run

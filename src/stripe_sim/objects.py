@@ -425,7 +425,6 @@ def event(
         evt["account"] = account_id
     evt.update(
         api_version=API_VERSION,
-        context=account_id,
         created=created,
         data=data,
         livemode=livemode,
@@ -433,8 +432,6 @@ def event(
         request={"id": request_id, "idempotency_key": idempotency_key},
         type=event_type,
     )
-    if account_id is None:
-        del evt["context"]
     return evt
 
 

@@ -26,7 +26,8 @@ def contract() -> dict[str, Any]:
 @cache
 def _registry() -> Registry[Any]:
     resource: Resource[Any] = Resource.from_contents(contract(), default_specification=DRAFT202012)
-    return Registry().with_resource(_URI, resource)
+    registry: Registry[Any] = Registry().with_resource(_URI, resource)
+    return registry
 
 
 def _pointer(*parts: str) -> str:

@@ -156,3 +156,47 @@ async def test_account_link_without_type_is_a_missing_parameter(sim: Sim) -> Non
 
     assert caught.value.code == "parameter_missing"
     assert caught.value.param == "type"
+
+
+async def test_review_outcome_leaves_verification_pending(sim: Sim) -> None:
+    account = await sim.express_account()
+
+    await sim.onboard(account.id, "review")
+
+    pending = await sim.stripe.v1.accounts.retrieve_async(account.id)
+    assert pending.requirements.pending_verification == ["individual.verification.document"]
+    assert pending.requirements.disabled_reason == "requirements.pending_verification"
+    assert pending.capabilities.to_dict() == {"transfers": "pending"}
+
+
+async def test_patch_helper_sets_any_field_and_emits_account_updated(
+    sim: Sim, receiver: Receiver
+) -> None:
+    account = await sim.active_account()
+
+    answer = await sim.admin.post(
+        f"/_sim/accounts/{account.id}/patch",
+        json={"requirements": {"disabled_reason": "platform_paused"}, "payouts_enabled": False},
+    )
+    await sim.flush()
+
+    [event_id] = answer.json()["events"]
+    [event] = [e for e in receiver.of_type("account.updated") if e["id"] == event_id]
+    assert event["data"]["object"]["requirements"]["disabled_reason"] == "platform_paused"
+    assert event["data"]["previous_attributes"] == {
+        "payouts_enabled": True,
+        "requirements": {"disabled_reason": None},
+    }
+
+
+async def test_truth_lists_every_account_with_its_balance(sim: Sim) -> None:
+    account = await sim.express_account()
+    await sim.admin.post(f"/_sim/accounts/{account.id}/deauthorize")
+
+    truth = (await sim.admin.get("/_sim/accounts")).json()
+
+    [entry] = truth["data"]
+    assert entry["id"] == account.id
+    assert entry["deauthorized"] is True
+    assert entry["balance"] == {"available": {}, "pending": {}}
+    assert entry["account"]["type"] == "express"

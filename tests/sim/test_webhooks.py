@@ -111,3 +111,16 @@ def test_signature_matches_stripe_python_verification() -> None:
     event = stripe.Webhook.construct_event(body.decode(), header, PLATFORM_SECRET)
 
     assert event.id == "evt_1"
+
+
+async def test_connect_events_are_listed_with_stripe_account(sim: Sim) -> None:
+    account = await sim.express_account()
+    await sim.onboard(account.id, "complete")
+
+    platform_events = await sim.stripe.v1.events.list_async()
+    connect_events = await sim.stripe.v1.events.list_async(
+        params={"type": "capability.updated"}, options={"stripe_account": account.id}
+    )
+
+    assert platform_events.data == []
+    assert [e.type for e in connect_events.data] == ["capability.updated"]

@@ -231,7 +231,9 @@ def _expand(
 
 def _page(items: list[Json], params: Json, url: str) -> Json:
     """A Stripe list: newest first, ``limit`` (default 10), cursor by id."""
-    items = sorted(items, key=lambda item: item.get("created", 0), reverse=True)
+    # Newest first; within one second, the one created later first.
+    order = sorted(enumerate(items), key=lambda pair: (pair[1].get("created", 0), pair[0]))
+    items = [item for _, item in reversed(order)]
     after, before = params.get("starting_after"), params.get("ending_before")
     ids_in_order = [item["id"] for item in items]
     if after is not None:

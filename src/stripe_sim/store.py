@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from stripe_sim import ids, objects
 from stripe_sim.errors import (
-    StripeError,
     invalid_request,
     parameter_invalid,
     parameter_missing,
@@ -25,10 +24,8 @@ from stripe_sim.errors import (
 )
 
 Json = dict[str, Any]
-Outcome = Literal["complete", "due", "reject", "review"]
 OUTCOMES: tuple[str, ...] = ("complete", "due", "reject", "review")
 LINK_TTL_SECONDS = 300
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class Clock:
@@ -825,6 +822,3 @@ def _payout_schedule(current: Json, wanted: Json, country: str) -> Json:
             f"{base}[delay_days]",
         )
     return objects.payout_schedule(interval, delay, weekly, monthly)
-
-
-__all__ = ["OUTCOMES", "AccountRecord", "Clock", "Origin", "Store", "StripeError"]

@@ -209,8 +209,9 @@ class StripeGateway:
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": key},
             )
-        log.info("stripe.account.created", account_id=account.id)
-        return AccountSnapshot.from_stripe(account.to_dict())
+            created = AccountSnapshot.from_stripe(account.to_dict())
+        log.info("stripe.account.created", account_id=created.id)
+        return created
 
     async def delete_account(self, account_id: str) -> None:
         """Remove an account that lost the race to be linked (best effort, logged)."""
@@ -225,7 +226,7 @@ class StripeGateway:
         """The account as Stripe holds it now."""
         async with _mapped("accounts.retrieve"):
             account = await self._stripe.accounts.retrieve_async(account_id)
-        return AccountSnapshot.from_stripe(account.to_dict())
+            return AccountSnapshot.from_stripe(account.to_dict())
 
     async def create_account_link(
         self, *, account_id: str, refresh_url: str, return_url: str
@@ -240,13 +241,15 @@ class StripeGateway:
                     "type": "account_onboarding",
                 }
             )
-        return AccountLink(url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, UTC))
+            return AccountLink(
+                url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, UTC)
+            )
 
     async def create_login_link(self, account_id: str) -> str:
         """A login link to the Express dashboard."""
         async with _mapped("login_links.create"):
             link = await self._stripe.accounts.login_links.create_async(account_id)
-        return link.url
+            return link.url
 
     async def retrieve_balance(self, account_id: str) -> Balance:
         """The connected account's available and pending balance."""
@@ -254,9 +257,10 @@ class StripeGateway:
             balance = await self._stripe.balance.retrieve_async(
                 options={"stripe_account": account_id}
             )
-        data = balance.to_dict()
-
-        return Balance(available=_money(data.get("available")), pending=_money(data.get("pending")))
+            data = balance.to_dict()
+            return Balance(
+                available=_money(data.get("available")), pending=_money(data.get("pending"))
+            )
 
     async def create_transfer(
         self,
@@ -295,20 +299,21 @@ class StripeGateway:
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": key},
             )
+            made = Transfer(
+                id=transfer.id,
+                amount=transfer.amount,
+                currency=transfer.currency,
+                destination=account_id,
+            )
         log.info(
             "stripe.transfer.created",
-            transfer_id=transfer.id,
+            transfer_id=made.id,
             account_id=account_id,
-            amount=transfer.amount,
-            currency=transfer.currency,
+            amount=made.amount,
+            currency=made.currency,
             fee=split.fee,
         )
-        return Transfer(
-            id=transfer.id,
-            amount=transfer.amount,
-            currency=transfer.currency,
-            destination=account_id,
-        )
+        return made
 
     async def create_payout(
         self,
@@ -330,8 +335,9 @@ class StripeGateway:
                 },
                 options={"stripe_account": account_id, "idempotency_key": key},
             )
-        log.info("stripe.payout.created", payout_id=payout.id, account_id=account_id, amount=amount)
-        return _payout(payout.to_dict())
+            made = _payout(payout.to_dict())
+        log.info("stripe.payout.created", payout_id=made.id, account_id=account_id, amount=amount)
+        return made
 
     async def find_payout(self, *, account_id: str, caller_key: str) -> Payout | None:
         """A recent payout made with the caller's idempotency key, if any."""
@@ -339,9 +345,9 @@ class StripeGateway:
             page = await self._stripe.payouts.list_async(
                 params={"limit": 100}, options={"stripe_account": account_id}
             )
-        for payout in page.data:
-            if payout.to_dict().get("metadata", {}).get("idempotency_key") == caller_key:
-                return _payout(payout.to_dict())
+            for payout in page.data:
+                if payout.to_dict().get("metadata", {}).get("idempotency_key") == caller_key:
+                    return _payout(payout.to_dict())
         return None
 
     async def update_payout_schedule(
@@ -360,13 +366,14 @@ class StripeGateway:
                 account_id,
                 params={"settings": {"payouts": {"schedule": wanted}}},  # type: ignore[arg-type]
             )
-        held = (account.to_dict().get("settings") or {}).get("payouts", {}).get("schedule", {})
-        return PayoutSchedule(
-            interval=str(held.get("interval", schedule.interval)),
-            weekly_anchor=held.get("weekly_anchor"),
-            monthly_anchor=held.get("monthly_anchor"),
-            delay_days=held.get("delay_days"),
-        )
+            settings = account.to_dict().get("settings") or {}
+            held = settings.get("payouts", {}).get("schedule", {})
+            return PayoutSchedule(
+                interval=str(held.get("interval", schedule.interval)),
+                weekly_anchor=held.get("weekly_anchor"),
+                monthly_anchor=held.get("monthly_anchor"),
+                delay_days=held.get("delay_days"),
+            )
 
 
 def _money(items: Any) -> list[Money]:
@@ -394,9 +401,13 @@ class _mapped:
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, _: Any
-    ) -> bool:
+    ) -> Literal[False]:
         if isinstance(exc, stripe.StripeError):
             _raise_mapped(self.operation, exc)
+        if isinstance(exc, AttributeError | KeyError | TypeError | ValueError):
+            # An answer we cannot read is Stripe's failure (502), not a crash of ours (500).
+            log.error("stripe.bad_answer", operation=self.operation, error=type(exc).__name__)
+            raise StripeFailure("Stripe gave an unexpected answer.") from None
         return False
 
 

@@ -130,3 +130,26 @@ def fast_stripe_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(HTTPClient, "INITIAL_DELAY", 0.001)
     monkeypatch.setattr(HTTPClient, "MAX_DELAY", 0.002)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_tls_context() -> Iterator[None]:
+    """Build the default TLS context once: every app's clients would load the CA bundle again
+    (~40 ms a test), though respx answers before any TLS is spoken."""
+    import ssl
+
+    import httpx._transports.default as transports
+
+    original = transports.create_ssl_context
+    shared: dict[bool, ssl.SSLContext] = {}
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is True and cert is None:
+            if trust_env not in shared:
+                shared[trust_env] = original(verify=True, cert=None, trust_env=trust_env)
+            return shared[trust_env]
+        return original(verify=verify, cert=cert, trust_env=trust_env)
+
+    transports.create_ssl_context = create_ssl_context
+    yield
+    transports.create_ssl_context = original

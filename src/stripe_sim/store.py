@@ -429,6 +429,14 @@ class Store:
 
     # ----------------------------------------------------------------- links
 
+    def _add_link(self, link: LinkRecord) -> None:
+        """Keep a link; beyond 50,000, forget those expired more than an hour ago."""
+        if len(self.links) >= 50_000:
+            horizon = self.clock.now() - 3600
+            for token in [t for t, old in self.links.items() if old.expires_at < horizon]:
+                del self.links[token]
+        self.links[link.token] = link
+
     def create_account_link(self, params: Json, *, livemode: bool) -> Json:
         """``POST /v1/account_links``: a single-use hosted onboarding URL, 300 s to live."""
         account_id = params["account"]
@@ -447,15 +455,17 @@ class Store:
             )
         now = self.clock.now()
         token = ids.random_chars(12)
-        self.links[token] = LinkRecord(
-            token=token,
-            kind=link_type,
-            account_id=account_id,
-            livemode=livemode,
-            created=now,
-            expires_at=now + LINK_TTL_SECONDS,
-            refresh_url=params.get("refresh_url"),
-            return_url=params.get("return_url"),
+        self._add_link(
+            LinkRecord(
+                token=token,
+                kind=link_type,
+                account_id=account_id,
+                livemode=livemode,
+                created=now,
+                expires_at=now + LINK_TTL_SECONDS,
+                refresh_url=params.get("refresh_url"),
+                return_url=params.get("return_url"),
+            )
         )
         return {
             "created": now,
@@ -480,13 +490,15 @@ class Store:
             )
         now = self.clock.now()
         token = ids.random_chars(12)
-        self.links[token] = LinkRecord(
-            token=token,
-            kind="login",
-            account_id=record.id,
-            livemode=record.livemode,
-            created=now,
-            expires_at=now + LINK_TTL_SECONDS,
+        self._add_link(
+            LinkRecord(
+                token=token,
+                kind="login",
+                account_id=record.id,
+                livemode=record.livemode,
+                created=now,
+                expires_at=now + LINK_TTL_SECONDS,
+            )
         )
         return {
             "created": now,

@@ -1,0 +1,227 @@
+"""`derive_status`: the product spec's onboarding-status table, row by row.
+
+Accounts are Stripe's own example Account object (`stripe_account.json`, the `account` resource
+of Stripe's OpenAPI `fixtures3.json`), changed only where a row needs it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connect_backend.onboarding import (
+    NOT_STARTED,
+    AccountSnapshot,
+    Onboarding,
+    derive_status,
+)
+
+FIXTURE: dict[str, Any] = json.loads((Path(__file__).parent / "stripe_account.json").read_text())
+
+
+def account(
+    *,
+    payouts_enabled: bool | None = None,
+    details_submitted: bool | None = None,
+    capabilities: dict[str, str] | None = None,
+    **requirements: Any,
+) -> AccountSnapshot:
+    """Stripe's example account with the given changes (requirements by keyword)."""
+    data = copy.deepcopy(FIXTURE)
+    if payouts_enabled is not None:
+        data["payouts_enabled"] = payouts_enabled
+    if details_submitted is not None:
+        data["details_submitted"] = details_submitted
+    if capabilities is not None:
+        data["capabilities"] = capabilities
+    data["requirements"].update(requirements)
+    return AccountSnapshot.from_stripe(data)
+
+
+def active(**requirements: Any) -> AccountSnapshot:
+    """An account that can receive transfers and pay out, with nothing due unless given."""
+    base: dict[str, Any] = {"currently_due": [], "past_due": [], "disabled_reason": None}
+    return account(
+        payouts_enabled=True,
+        details_submitted=True,
+        capabilities={"transfers": "active", "card_payments": "active"},
+        **{**base, **requirements},
+    )
+
+
+def derive(snapshot: AccountSnapshot | None, **kwargs: Any) -> Onboarding:
+    return derive_status(
+        snapshot, required_capabilities=kwargs.pop("caps", ("transfers",)), **kwargs
+    )
+
+
+def test_stripes_example_account_is_pending_details_submission() -> None:
+    # As Stripe shows it: nothing submitted yet, payouts off, much currently due.
+    assert derive(AccountSnapshot.from_stripe(FIXTURE)) == Onboarding(
+        status="pending", step="details_submission", rejection_reason=None
+    )
+
+
+def test_no_account_is_not_started() -> None:
+    assert derive(None) == NOT_STARTED == Onboarding(None, "account_creation", None)
+
+
+def test_no_account_stays_not_started_even_if_flagged_deauthorized() -> None:
+    assert derive(None, deauthorized=True) == NOT_STARTED
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [active(), account(disabled_reason="rejected.fraud")],
+    ids=["otherwise-active", "otherwise-rejected"],
+)
+def test_deauthorized_account_is_disabled_whatever_else_it_says(
+    snapshot: AccountSnapshot,
+) -> None:
+    assert derive(snapshot, deauthorized=True) == Onboarding(
+        "disabled", "deauthorized", "deauthorized"
+    )
+
+
+@pytest.mark.parametrize(
+    "reason", ["rejected.fraud", "rejected.terms_of_service", "rejected.listed", "rejected.other"]
+)
+def test_rejected_account_is_disabled_with_the_reason(reason: str) -> None:
+    assert derive(account(disabled_reason=reason)) == Onboarding("disabled", "rejected", reason)
+
+
+def test_rejection_wins_over_an_active_account() -> None:
+    assert derive(active(disabled_reason="rejected.fraud")) == Onboarding(
+        "disabled", "rejected", "rejected.fraud"
+    )
+
+
+@pytest.mark.parametrize("reason", ["listed", "platform_paused"])
+def test_listed_or_paused_account_is_disabled_under_review(reason: str) -> None:
+    assert derive(account(disabled_reason=reason, details_submitted=True)) == Onboarding(
+        "disabled", "under_review", reason
+    )
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["requirements.past_due", "requirements.pending_verification", "under_review", "other"],
+)
+def test_other_disabled_reasons_do_not_disable_by_themselves(reason: str) -> None:
+    assert derive(account(disabled_reason=reason, details_submitted=False)).status == "pending"
+
+
+def test_active_account_with_nothing_due_is_complete() -> None:
+    assert derive(active()) == Onboarding("active", "complete", None)
+
+
+def test_only_eventually_due_requirements_leave_an_active_account_complete() -> None:
+    snapshot = active(eventually_due=["individual.id_number"], pending_verification=["x"])
+    assert derive(snapshot) == Onboarding("active", "complete", None)
+
+
+@pytest.mark.parametrize(
+    "due",
+    [{"currently_due": ["external_account"]}, {"past_due": ["tos_acceptance.date"]}],
+    ids=["currently-due", "past-due"],
+)
+def test_active_account_with_something_due_needs_action(due: dict[str, list[str]]) -> None:
+    assert derive(active(**due)) == Onboarding("active", "action_required", None)
+
+
+def test_payouts_disabled_is_not_active() -> None:
+    snapshot = account(
+        payouts_enabled=False,
+        details_submitted=True,
+        capabilities={"transfers": "active"},
+        currently_due=[],
+        disabled_reason=None,
+    )
+    assert derive(snapshot) == Onboarding("pending", "under_review", None)
+
+
+@pytest.mark.parametrize("state", ["inactive", "pending", "unrequested"])
+def test_a_required_capability_that_is_not_active_is_not_active(state: str) -> None:
+    snapshot = account(
+        payouts_enabled=True,
+        details_submitted=True,
+        capabilities={"transfers": state},
+        currently_due=[],
+        disabled_reason=None,
+    )
+    assert derive(snapshot).status == "pending"
+
+
+def test_a_required_capability_missing_from_the_account_is_not_active() -> None:
+    snapshot = active()
+    assert derive(snapshot, caps=("transfers", "tax_reporting_us_1099_k")).status == "pending"
+
+
+def test_every_required_capability_must_be_active() -> None:
+    snapshot = account(
+        payouts_enabled=True,
+        details_submitted=True,
+        capabilities={"transfers": "active", "card_payments": "inactive"},
+        currently_due=[],
+        disabled_reason=None,
+    )
+    assert derive(snapshot, caps=("transfers",)).status == "active"
+    assert derive(snapshot, caps=("transfers", "card_payments")).status == "pending"
+
+
+def test_details_not_submitted_is_pending_details_submission() -> None:
+    snapshot = account(details_submitted=False, currently_due=["external_account"])
+    assert derive(snapshot) == Onboarding("pending", "details_submission", None)
+
+
+@pytest.mark.parametrize(
+    "due",
+    [{"currently_due": ["individual.verification.document"]}, {"past_due": ["external_account"]}],
+    ids=["currently-due", "past-due"],
+)
+def test_submitted_but_something_due_is_pending_action_required(
+    due: dict[str, list[str]],
+) -> None:
+    base: dict[str, Any] = {"currently_due": [], "past_due": [], "disabled_reason": None}
+    snapshot = account(details_submitted=True, **{**base, **due})
+    assert derive(snapshot) == Onboarding("pending", "action_required", None)
+
+
+def test_submitted_with_nothing_due_is_pending_under_review() -> None:
+    snapshot = account(
+        details_submitted=True,
+        currently_due=[],
+        past_due=[],
+        disabled_reason="requirements.pending_verification",
+        pending_verification=["individual.id_number"],
+    )
+    assert derive(snapshot) == Onboarding("pending", "under_review", None)
+
+
+def test_snapshot_reads_the_deadline_as_utc_and_ignores_unknown_fields() -> None:
+    data = copy.deepcopy(FIXTURE)
+    data["requirements"]["current_deadline"] = 1767225600
+    data["a_field_stripe_adds_later"] = {"x": 1}
+
+    snapshot = AccountSnapshot.from_stripe(data)
+
+    assert snapshot.requirements.current_deadline == datetime(2026, 1, 1, tzinfo=UTC)
+    assert snapshot.id == FIXTURE["id"]
+    assert snapshot.capabilities == {"card_payments": "active", "transfers": "active"}
+    assert snapshot.requirements.currently_due == FIXTURE["requirements"]["currently_due"]
+
+
+def test_snapshot_of_an_account_with_null_sections_uses_empty_defaults() -> None:
+    data = copy.deepcopy(FIXTURE)
+    data.update(requirements=None, capabilities=None, metadata=None)
+
+    snapshot = AccountSnapshot.from_stripe(data)
+
+    assert (snapshot.capabilities, snapshot.metadata) == ({}, {})
+    assert snapshot.requirements.currently_due == []
+    assert derive(snapshot) == Onboarding("pending", "details_submission", None)

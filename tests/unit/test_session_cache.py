@@ -1,0 +1,265 @@
+"""`SessionCache`: successful session checks only, per token and organization, bounded in time
+and size; and, through the routes, what it saves and what it never skips."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from connect_backend import auth
+from connect_backend.app import create_app
+from connect_backend.auth import SessionCache
+from connect_backend.worker import User
+from tests.service.conftest import bearer, make_settings
+from tests.service.fakes import FakeStripe, FakeWorker
+
+ADA = User(id="usr_ada", email="ada@example.com", role="user")
+
+
+class Clock:
+    """A stand-in for `time.monotonic` that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The cache's clock only: the event loop keeps the real one."""
+    fake = Clock()
+    monkeypatch.setattr(auth, "time", SimpleNamespace(monotonic=fake))
+    return fake
+
+
+# --- the cache itself -------------------------------------------------------------------------
+
+
+def test_a_stored_check_is_returned_within_the_ttl(clock: Clock) -> None:
+    cache = SessionCache(ttl=10)
+    cache.put("tok", "org_a", ADA, "owner")
+
+    clock.now += 9.9
+    entry = cache.get("tok", "org_a")
+
+    assert entry is not None
+    assert (entry.user, entry.member_role) == (ADA, "owner")
+
+
+def test_a_check_expires_after_the_ttl_and_is_dropped(clock: Clock) -> None:
+    cache = SessionCache(ttl=10)
+    cache.put("tok", "org_a", ADA, "owner")
+
+    clock.now += 10
+    assert cache.get("tok", "org_a") is None
+    assert len(cache) == 0
+
+
+def test_checks_are_per_token_and_organization(clock: Clock) -> None:
+    cache = SessionCache(ttl=10)
+    cache.put("tok", "org_a", ADA, "owner")
+
+    assert cache.get("tok", "org_b") is None
+    assert cache.get("other", "org_a") is None
+
+
+def test_the_cache_is_bounded_and_drops_the_oldest(clock: Clock) -> None:
+    cache = SessionCache(ttl=10, max_entries=3)
+    for n in range(5):
+        cache.put(f"tok{n}", "org_a", ADA, "member")
+
+    assert len(cache) == 3
+    assert [cache.get(f"tok{n}", "org_a") is not None for n in range(5)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+
+
+def test_storing_again_makes_an_entry_the_newest(clock: Clock) -> None:
+    cache = SessionCache(ttl=10, max_entries=2)
+    cache.put("tok0", "org_a", ADA, "member")
+    cache.put("tok1", "org_a", ADA, "member")
+    cache.put("tok0", "org_a", ADA, "admin")
+    cache.put("tok2", "org_a", ADA, "member")
+
+    assert cache.get("tok1", "org_a") is None
+    entry = cache.get("tok0", "org_a")
+    assert entry is not None
+    assert entry.member_role == "admin"
+
+
+def test_ttl_zero_disables_the_cache(clock: Clock) -> None:
+    cache = SessionCache(ttl=0)
+    cache.put("tok", "org_a", ADA, "owner")
+
+    assert cache.get("tok", "org_a") is None
+    assert len(cache) == 0
+
+
+def test_the_token_itself_is_never_kept(clock: Clock) -> None:
+    cache = SessionCache(ttl=10)
+    cache.put("tok_very_secret_session", "org_a", ADA, "owner")
+
+    assert "tok_very_secret_session" not in repr(vars(cache))
+
+
+# --- through the routes -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker() -> FakeWorker:
+    fake = FakeWorker()
+    fake.add_org("org_a")
+    fake.add_org("org_b")
+    fake.add_person("olive", org_a="owner", org_b="member")
+    fake.add_person("otto")
+    return fake
+
+
+@asynccontextmanager
+async def service(worker: FakeWorker, *, ttl: float) -> AsyncIterator[httpx.AsyncClient]:
+    """The service with a `ttl` session cache, over the fake Worker and Stripe."""
+    app = create_app(make_settings(session_cache_ttl_seconds=ttl))
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        worker.install(mock)
+        FakeStripe().install(mock)
+        async with app.router.lifespan_context(app) as state:
+
+            async def with_state(scope: Any, receive: Any, send: Any) -> None:
+                scope["state"] = dict(state)
+                await app(scope, receive, send)
+
+            transport = httpx.ASGITransport(app=with_state)
+            async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+                yield http
+
+
+@pytest.fixture
+async def client(worker: FakeWorker) -> AsyncIterator[httpx.AsyncClient]:
+    async with service(worker, ttl=10) as http:
+        yield http
+
+
+async def _status(client: httpx.AsyncClient, token: str, org_id: str = "org_a") -> httpx.Response:
+    return await client.get(f"/api/connect/status/{org_id}", headers=bearer(token))
+
+
+async def test_within_the_ttl_the_session_is_not_verified_again(
+    client: httpx.AsyncClient, worker: FakeWorker, clock: Clock
+) -> None:
+    first = await _status(client, "tok_olive")
+    clock.now += 5
+    second = await _status(client, "tok_olive")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert len(worker.calls("verify-user-context")) == 1
+
+
+async def test_within_the_ttl_the_organization_is_still_read_fresh(
+    client: httpx.AsyncClient, worker: FakeWorker, clock: Clock
+) -> None:
+    await _status(client, "tok_olive")
+    worker.organizations["org_a"]["platform_fee_percent"] = 25.0
+
+    r = await _status(client, "tok_olive")
+
+    assert r.json()["platform_fee_percent"] == 25.0
+    assert len(worker.calls("organization/org_a")) == 1
+
+
+async def test_after_the_ttl_the_session_is_verified_again(
+    client: httpx.AsyncClient, worker: FakeWorker, clock: Clock
+) -> None:
+    await _status(client, "tok_olive")
+    clock.now += 10.5
+    del worker.people["tok_olive"]  # signed out meanwhile
+
+    r = await _status(client, "tok_olive")
+
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_session"
+    assert len(worker.calls("verify-user-context")) == 2
+
+
+async def test_an_invalid_token_is_verified_every_time(
+    client: httpx.AsyncClient, worker: FakeWorker
+) -> None:
+    answers = [await _status(client, "tok_nobody") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [401, 401, 401]
+    assert len(worker.calls("verify-user-context")) == 3
+
+
+async def test_a_refused_membership_is_verified_every_time(
+    client: httpx.AsyncClient, worker: FakeWorker
+) -> None:
+    answers = [await _status(client, "tok_otto") for _ in range(2)]
+
+    assert [a.json()["error"]["code"] for a in answers] == ["not_a_member", "not_a_member"]
+    assert len(worker.calls("verify-user-context")) == 2
+
+
+async def test_a_user_mismatch_is_not_cached(client: httpx.AsyncClient, worker: FakeWorker) -> None:
+    spoofed = await client.get(
+        "/api/connect/status/org_a", headers=bearer("tok_olive", **{"X-User-ID": "usr_x"})
+    )
+    honest = await _status(client, "tok_olive")
+
+    assert (spoofed.status_code, honest.status_code) == (403, 200)
+    assert len(worker.calls("verify-user-context")) == 2
+
+
+async def test_a_cached_session_still_checks_x_user_id(
+    client: httpx.AsyncClient, worker: FakeWorker
+) -> None:
+    await _status(client, "tok_olive")
+
+    r = await client.get(
+        "/api/connect/status/org_a", headers=bearer("tok_olive", **{"X-User-ID": "usr_x"})
+    )
+
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "user_mismatch"
+
+
+async def test_a_cached_session_still_checks_the_role(
+    client: httpx.AsyncClient, worker: FakeWorker
+) -> None:
+    await _status(client, "tok_olive", "org_b")  # a member of org_b
+
+    r = await client.get("/api/connect/balance/org_b", headers=bearer("tok_olive"))
+
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "forbidden"
+    assert len(worker.calls("verify-user-context")) == 1
+
+
+async def test_the_cache_is_per_organization(client: httpx.AsyncClient, worker: FakeWorker) -> None:
+    await _status(client, "tok_olive", "org_a")
+    await _status(client, "tok_olive", "org_b")
+
+    bodies = [r.content for r in worker.calls("verify-user-context")]
+    assert bodies == [
+        b'{"session_token":"tok_olive","organization_id":"org_a"}',
+        b'{"session_token":"tok_olive","organization_id":"org_b"}',
+    ]
+
+
+async def test_with_ttl_zero_every_call_is_verified(worker: FakeWorker) -> None:
+    async with service(worker, ttl=0) as http:
+        answers = [await _status(http, "tok_olive") for _ in range(2)]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert len(worker.calls("verify-user-context")) == 2
+    assert worker.calls("organization/org_a") == []

@@ -153,3 +153,18 @@ def _one_tls_context() -> Iterator[None]:
     transports.create_ssl_context = create_ssl_context
     yield
     transports.create_ssl_context = original
+
+
+@pytest.fixture(autouse=True)
+def _quick_worker_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Worker client's back-off between attempts, shrunk: the attempts stay the same (tests
+    count them) but a failing call no longer sleeps ~0.2 s. tests/unit keeps the real one."""
+    from tenacity import wait_exponential_jitter
+
+    import connect_backend.worker as worker_module
+
+    monkeypatch.setattr(
+        worker_module,
+        "wait_exponential_jitter",
+        lambda **_: wait_exponential_jitter(multiplier=0.001, max=0.002, jitter=0.001),
+    )

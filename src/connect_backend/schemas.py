@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from connect_backend.money import MAX_AMOUNT
 from connect_backend.onboarding import Requirements
@@ -175,7 +175,8 @@ class DashboardLink(_Output):
 class PlatformFeeUpdate(_Input):
     """The organization's platform fee."""
 
-    platform_fee_percent: float = Field(ge=0, le=100, allow_inf_nan=False)
+    # A JSON number: `true` is not 1 %, nor "12.5" a number (as `amount` is a strict int).
+    platform_fee_percent: StrictFloat = Field(ge=0, le=100, allow_inf_nan=False)
 
 
 class WebhookAck(_Output):

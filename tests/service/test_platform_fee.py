@@ -85,6 +85,8 @@ async def test_platform_fee_accepts_the_bounds_and_fractions(
         {"platform_fee_percent": "-Infinity"},
         {"platform_fee_percent": "ten"},
         {"platform_fee_percent": None},
+        {"platform_fee_percent": True},
+        {"platform_fee_percent": "12.5"},
         {},
         {"platform_fee_percent": 5, "organization_id": "org_a"},
     ],
@@ -98,11 +100,13 @@ async def test_platform_fee_accepts_the_bounds_and_fractions(
         "-Infinity",
         "word",
         "null",
+        "boolean",
+        "numeric-string",
         "missing",
         "extra-field",
     ],
 )
-async def test_platform_fee_outside_0_to_100_is_422(
+async def test_platform_fee_not_a_number_in_0_to_100_is_422(
     client: httpx.AsyncClient, worker: FakeWorker, body: dict[str, Any]
 ) -> None:
     worker.add_org("org_a")

@@ -237,3 +237,29 @@ async def test_payout_for_the_org_named_by_x_org_id(
 
     assert r.status_code == 200, r.text
     assert r.json()["amount"] == 300
+
+
+async def test_payout_reusing_a_key_for_another_currency_is_409_idempotency_conflict(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", available=5000)
+
+    await _payout(client, worker, key="po-1")
+    r = await _payout(client, worker, key="po-1", currency="eur")
+
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "idempotency_conflict"
+    assert len(_payouts_made(stripe)) == 1
+
+
+async def test_payout_reusing_a_spent_key_for_another_amount_is_409_idempotency_conflict(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", available=5000)
+
+    await _payout(client, worker, key="po-1", amount=5000)
+    r = await _payout(client, worker, key="po-1", amount=3000)  # the balance now reads 0
+
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "idempotency_conflict"
+    assert len(_payouts_made(stripe)) == 1

@@ -239,10 +239,15 @@ async def payout(
         if refused.code not in _REPLAYABLE_REFUSALS:
             raise
         earlier = await stripe.find_payout(account_id=account_id, caller_key=idempotency_key)
-        if earlier is None or (body.amount is not None and earlier.amount != body.amount):
+        if earlier is None:
             if refused.code == "balance_insufficient":
                 refused.code = "insufficient_balance"
             raise
+        if earlier.currency != currency or body.amount not in (None, earlier.amount):
+            raise Conflict(
+                "This Idempotency-Key was already used for another payout.",
+                code="idempotency_conflict",
+            ) from None
         log.info("connect.payout.replayed", payout_id=earlier.id)
         made = earlier
     return _payout_view(made)

@@ -62,7 +62,7 @@ class Organization(_Answer):
     slug: str | None = None
     stripe_connect_account_id: str | None = None
     stripe_connect_status: ConnectStatus | None = None
-    platform_fee_percent: float = 10.0
+    platform_fee_percent: float = Field(default=10.0, ge=0, le=100)
     onboarding_step: OnboardingStep | None = "account_creation"
     onboarding_rejection_reason: str | None = None
     stripe_connect_synced_at: datetime | None = None

@@ -149,6 +149,18 @@ async def test_worker_refusing_our_key_is_503_without_retrying(
     assert stripe.requests == []
 
 
+@pytest.mark.parametrize("percent", [150, -5])
+async def test_a_d1_fee_outside_0_to_100_is_a_malformed_answer_and_moves_no_money(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe, percent: float
+) -> None:
+    onboarded(worker, stripe, "org_a", platform_fee_percent=percent)
+
+    r = await _transfer(client, worker)
+
+    _assert_error_body(r, 503, "upstream_unavailable")
+    assert stripe.requests == []
+
+
 # --- Stripe -----------------------------------------------------------------------------------
 
 

@@ -385,3 +385,24 @@ async def test_concurrent_onboarding_by_two_admins_links_one_account_and_deletes
     assert len(created) == 2
     assert len(deleted) == 1
     assert deleted[0] != linked
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [(FRONTEND, True), ("https://evil.example.net", False)],
+    ids=["frontend", "foreign"],
+)
+async def test_allowed_origins_are_also_the_cors_allow_list(
+    client: httpx.AsyncClient, worker: FakeWorker, origin: str, allowed: bool
+) -> None:
+    r = await client.options(
+        ONBOARD,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+
+    assert (r.headers.get("Access-Control-Allow-Origin") == origin) is allowed
+    assert worker.requests == []

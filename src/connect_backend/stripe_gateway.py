@@ -1,10 +1,10 @@
 """The only module that talks to Stripe: one method per operation, deterministic idempotency keys.
 
 Every call is an `_async` method of one `StripeClient`, over one long-lived `httpx.AsyncClient`.
-stripe-python retries network failures, 409s, 429s and 5xx itself, and re-sends the same
-`Idempotency-Key` when it does; every POST that creates something carries a key built from
-ids, so a retry of ours (or the caller's) replays the first result instead of moving money
-or creating an account twice.
+stripe-python retries network failures, 409s and 5xx itself (429s only when Stripe says
+`Stripe-Should-Retry`), and re-sends the same `Idempotency-Key` when it does; every POST that
+creates something carries a key built from ids, so a retry of ours (or the caller's) replays
+the first result instead of moving money or creating an account twice.
 """
 
 from __future__ import annotations

@@ -67,10 +67,10 @@ async def onboard(
     stripe: StripeDep,
 ) -> Onboard:
     """Create the organization's Express account if needed and return a fresh onboarding link."""
+    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
     base = settings.frontend_url + "/settings/payments?connect="
     return_url = _redirect(body.return_url, base + "return", settings)
     refresh_url = _redirect(body.refresh_url, base + "refresh", settings)
-    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
     organization = ctx.organization
     if organization.stripe_connect_account_id is None:
         organization = await accounts.link_new_account(

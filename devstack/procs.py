@@ -59,14 +59,21 @@ class Process:
         """Whether it has not exited."""
         return self._popen is not None and self._popen.poll() is None
 
-    def wait_http(self, url: str, *, timeout: float = 60.0, ok: tuple[int, ...] = (200,)) -> None:
+    def wait_http(
+        self,
+        url: str,
+        *,
+        timeout: float = 60.0,
+        ok: tuple[int, ...] = (200,),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """Wait until `url` answers with one of `ok`; RuntimeError with the log's tail if not."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
                 break
             try:
-                if httpx.get(url, timeout=1.0).status_code in ok:
+                if httpx.get(url, timeout=1.0, headers=headers).status_code in ok:
                     return
             except httpx.HTTPError:
                 pass

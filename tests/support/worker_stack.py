@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from devstack.procs import Process, free_port
 from tests.support.contract import assert_response_matches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,14 +28,6 @@ WORKER_DIR = ROOT / "worker"
 WRANGLER = WORKER_DIR / "node_modules" / ".bin" / "wrangler"
 TEST_API_KEYS = ("test-key-current", "test-key-next")
 PASSWORD = "correct-horse-battery-staple"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wrangler_env() -> dict[str, str]:
@@ -122,43 +112,6 @@ class WorkerStack:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _stop_group(popen: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL, to the whole process group (wrangler and its workerd children)."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(popen.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            popen.wait(wait)
-        except subprocess.TimeoutExpired:
-            continue
-        break
-    # The leader is gone; make sure no child outlives it.
-    with suppress(ProcessLookupError):
-        os.killpg(popen.pid, signal.SIGKILL)
-    popen.wait()
-
-
-def _wait_ready(stack: WorkerStack, popen: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if popen.poll() is not None:
-                raise RuntimeError(f"wrangler dev exited ({popen.returncode}):\n{stack.log_tail()}")
-            try:
-                answer = client.get(
-                    f"{stack.base_url}/api/internal/health",
-                    headers={"X-Internal-Api-Key": stack.api_key},
-                )
-                if answer.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-    raise RuntimeError(f"the Worker was not ready within {timeout} s:\n{stack.log_tail()}")
-
-
 @contextmanager
 def running_worker(
     state_dir: Path,
@@ -198,21 +151,17 @@ def running_worker(
     ]
     for name, value in variables.items():
         argv += ["--var", f"{name}:{value}"]
-    with stack.log_path.open("ab") as log:
-        popen = subprocess.Popen(  # noqa: S603 - our own, fixed command line
-            argv,
-            cwd=WORKER_DIR,
-            env=_wrangler_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    worker = Process("worker", argv, cwd=WORKER_DIR, env=_wrangler_env(), log_path=stack.log_path)
+    worker.start()
     try:
-        _wait_ready(stack, popen, startup_timeout)
+        worker.wait_http(
+            f"{stack.base_url}/api/internal/health",
+            timeout=startup_timeout,
+            headers={"X-Internal-Api-Key": stack.api_key},
+        )
         yield stack
     finally:
-        _stop_group(popen)
+        worker.stop()
 
 
 def unique_email(prefix: str = "user") -> str:

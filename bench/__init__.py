@@ -1,0 +1,1 @@
+"""Benchmarks of the local stack (`python -m bench.run`); not tests."""

@@ -1,0 +1,601 @@
+"""`python -m bench.run [--quick]`: throughput and latency of the service on the local stack.
+
+Starts the Worker (wrangler dev, local D1), the Stripe simulator and the service with injected
+latency at the simulator and the Worker, seeds an owner with onboarded, active organizations,
+then drives each scenario at several concurrencies with a bounded async load generator and
+reports, per point, the ratio to the ideal the injected latency allows and the service's own
+overhead. `--quick` is a smoke run for CI (tiny counts, under a minute): it exits non-zero if
+any request failed. A full run writes its table into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import httpx
+import orjson
+import uvloop
+
+from bench.load import Check, Pool, Request, RequestFactory, Result
+from devstack.procs import Process
+from devstack.stack import ROOT, BetterAuth, Stack, StackConfig
+
+PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway local account
+MARK_START = "<!-- bench:results:start -->"
+MARK_END = "<!-- bench:results:end -->"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CLIENTS = {"raw": "raw HTTP/1.1 on asyncio streams", "httpx": "httpx.AsyncClient"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A route under load, and the upstream calls one request makes, in series."""
+
+    name: str
+    upstream: tuple[Literal["W", "S"], ...]
+    describe: str
+
+    def ideal_ms(self, worker_ms: float, sim_ms: float) -> float:
+        """The request's latency if the service took no time of its own."""
+        return sum(worker_ms if hop == "W" else sim_ms for hop in self.upstream)
+
+
+SCENARIOS = (
+    Scenario("status", ("W",), "GET /status/{org}: session check or D1 read"),
+    Scenario("refresh", ("W", "S", "W"), "GET /status/{org}?refresh=true: D1, Stripe, D1 write"),
+    Scenario("onboard", ("W", "S"), "POST /onboard (account exists): D1, account link"),
+    Scenario("webhook", ("W", "S", "W"), "POST /webhook account.updated: D1, Stripe, D1 write"),
+)
+REFERENCES = (
+    Scenario("sim alone", ("S",), "GET /v1/accounts/{id} straight at the simulator"),
+    Scenario("worker alone", ("W",), "GET /api/internal/organization/{id} straight at the Worker"),
+    Scenario("health", (), "GET /health: the service with no upstream call"),
+)
+
+
+@dataclass
+class Point:
+    """One scenario at one concurrency."""
+
+    scenario: str
+    upstream: str
+    concurrency: int
+    requests: int
+    failed: int
+    throughput: float
+    ideal_throughput: float
+    p50_ms: float
+    p99_ms: float
+    ideal_ms: float
+    cpu_ms: dict[str, float]
+    failure_samples: list[str]
+
+    @property
+    def ratio(self) -> float:
+        return self.throughput / self.ideal_throughput if self.ideal_throughput else float("nan")
+
+    @property
+    def overhead_ms(self) -> float:
+        return self.p50_ms - self.ideal_ms
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def _pid(process: Process) -> int:
+    # devstack starts each part as the leader of its own process group; it exposes no pid.
+    popen = process._popen
+    if popen is None:
+        raise RuntimeError(f"{process.name} is not running")
+    return popen.pid
+
+
+def _group_cpu(pgid: int) -> float:
+    """CPU seconds used so far by the live processes of one process group."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def _peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def _start_service_timed(stack: Stack) -> float:
+    """Start the service; seconds from process start to `/health` answering 200."""
+    url = f"{stack.config.service_url}/health"
+    started = time.perf_counter()
+    stack.service.start()
+    with httpx.Client(timeout=1.0) as http:
+        while time.perf_counter() - started < 60:
+            try:
+                if http.get(url).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            if not stack.service.running:
+                break
+            time.sleep(0.005)
+    raise RuntimeError(f"the service did not start:\n{stack.service.tail()}")
+
+
+# ----------------------------------------------------------------------------- seeding
+
+
+@dataclass
+class Seed:
+    """An owner and their onboarded, active organizations."""
+
+    token: str
+    orgs: list[str]
+    accounts: list[str]
+
+
+def _seed(stack: Stack, organizations: int) -> Seed:
+    c = stack.config
+    auth = BetterAuth(c.worker_url)
+    try:
+        owner = auth.sign_up("owner@bench.example.com", PASSWORD, "Bench Owner")
+        orgs = [
+            auth.create_organization(owner, f"Bench {i}", f"bench-{i}")
+            for i in range(organizations)
+        ]
+    finally:
+        auth.close()
+    headers = {"Authorization": f"Bearer {owner.token}"}
+    accounts = []
+    with httpx.Client(timeout=30.0) as http:
+        for org in orgs:
+            answer = http.post(
+                f"{c.service_url}/api/connect/onboard",
+                json={"organization_id": org},
+                headers=headers,
+            )
+            answer.raise_for_status()
+            account = answer.json()["account_id"]
+            accounts.append(account)
+            done = http.post(
+                f"{c.sim_url}/_sim/accounts/{account}/onboarding", json={"outcome": "complete"}
+            )
+            done.raise_for_status()
+            status = http.get(
+                f"{c.service_url}/api/connect/status/{org}?refresh=true", headers=headers
+            )
+            status.raise_for_status()
+            if status.json()["status"] != "active":
+                raise RuntimeError(f"seeding: {org} is not active: {status.text}")
+        # The simulator delivers its own account.updated events; let them land first.
+        http.post(f"{c.sim_url}/_sim/webhooks/flush?timeout=20")
+    return Seed(owner.token, orgs, accounts)
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def _signed(body: bytes, secret: str) -> str:
+    timestamp = int(time.time())
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def _factories(stack: Stack, seed: Seed) -> dict[str, tuple[str, RequestFactory, Check]]:
+    """Per scenario: the base URL, the request builder and the answer check."""
+    c = stack.config
+    auth = {"Authorization": f"Bearer {seed.token}"}
+    json_auth = {**auth, "Content-Type": "application/json"}
+    orgs, accounts, k = seed.orgs, seed.accounts, len(seed.orgs)
+
+    def ok(needle: bytes) -> Check:
+        return lambda status, body: status == 200 and needle in body
+
+    def webhook(n: int) -> Request:
+        account = accounts[n % k]
+        body = orjson.dumps(
+            {
+                "id": f"evt_bench_{n:08d}",
+                "object": "event",
+                "type": "account.updated",
+                "livemode": False,
+                "created": int(time.time()),
+                "account": account,
+                "data": {"object": {"id": account, "object": "account"}},
+            }
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "Stripe-Signature": _signed(body, c.webhook_secret),
+        }
+        return Request("POST", "/api/connect/webhook", headers, body)
+
+    return {
+        "status": (
+            c.service_url,
+            lambda n: Request("GET", f"/api/connect/status/{orgs[n % k]}", auth),
+            ok(b'"status":"active"'),
+        ),
+        "refresh": (
+            c.service_url,
+            lambda n: Request("GET", f"/api/connect/status/{orgs[n % k]}?refresh=true", auth),
+            ok(b'"status":"active"'),
+        ),
+        "onboard": (
+            c.service_url,
+            lambda n: Request(
+                "POST",
+                "/api/connect/onboard",
+                json_auth,
+                orjson.dumps({"organization_id": orgs[n % k]}),
+            ),
+            ok(b'"url"'),
+        ),
+        "webhook": (c.service_url, webhook, ok(b'"synced"')),
+        "sim alone": (
+            c.sim_url,
+            lambda n: Request(
+                "GET",
+                f"/v1/accounts/{accounts[n % k]}",
+                {"Authorization": f"Bearer {c.stripe_secret_key}"},
+            ),
+            ok(b'"charges_enabled"'),
+        ),
+        "worker alone": (
+            c.worker_url,
+            lambda n: Request(
+                "GET",
+                f"/api/internal/organization/{orgs[n % k]}",
+                {"X-Internal-Api-Key": c.internal_api_key},
+            ),
+            ok(b'"organization"'),
+        ),
+        "health": (c.service_url, lambda n: Request("GET", "/health"), ok(b'"ok"')),
+    }
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much load: concurrencies, requests per point and the bounds."""
+
+    concurrencies: tuple[int, ...]
+    per_connection: int
+    min_requests: int
+    max_requests: int
+    time_limit: float
+    client: Literal["raw", "httpx"]
+    references: bool
+
+    def requests(self, concurrency: int) -> int:
+        return max(self.min_requests, min(self.max_requests, concurrency * self.per_connection))
+
+
+async def _measure(
+    stack: Stack,
+    seed: Seed,
+    plan: Plan,
+    scenarios: Sequence[Scenario],
+    worker_ms: float,
+    sim_ms: float,
+    progress: Callable[[Point], None],
+) -> list[Point]:
+    factories = _factories(stack, seed)
+    groups = {
+        "service": _pid(stack.service),
+        "sim": _pid(stack.sim),
+        "worker": _pid(stack.worker),
+    }
+    points: list[Point] = []
+    numbered = 0
+    for scenario in scenarios:
+        base_url, make, check = factories[scenario.name]
+        ideal_ms = scenario.ideal_ms(worker_ms, sim_ms)
+        for concurrency in plan.concurrencies:
+            async with Pool(base_url, concurrency, client=plan.client) as pool:
+                warm = await pool.run(
+                    make, requests=concurrency, time_limit=plan.time_limit, check=check,
+                    first=numbered,
+                )  # fmt: skip
+                numbered += concurrency
+                before = {name: _group_cpu(pgid) for name, pgid in groups.items()}
+                result = await pool.run(
+                    make,
+                    requests=plan.requests(concurrency),
+                    time_limit=plan.time_limit,
+                    check=check,
+                    first=numbered,
+                )
+                numbered += plan.requests(concurrency)
+                after = {name: _group_cpu(pgid) for name, pgid in groups.items()}
+            point = _point(scenario, concurrency, result, warm, ideal_ms, before, after)
+            progress(point)
+            points.append(point)
+    return points
+
+
+def _point(
+    scenario: Scenario,
+    concurrency: int,
+    result: Result,
+    warm: Result,
+    ideal_ms: float,
+    before: dict[str, float],
+    after: dict[str, float],
+) -> Point:
+    done = max(1, result.completed + result.failures)
+    cpu = {name: (after[name] - before[name]) * 1000 / done for name in before}
+    cpu["client"] = result.client_cpu * 1000 / done
+    return Point(
+        scenario=scenario.name,
+        upstream="+".join(scenario.upstream) or "-",
+        concurrency=concurrency,
+        requests=result.completed + result.failures,
+        failed=result.failures + warm.failures,
+        throughput=result.throughput,
+        ideal_throughput=concurrency * 1000 / ideal_ms if ideal_ms else 0.0,
+        p50_ms=result.percentile(50) * 1000,
+        p99_ms=result.percentile(99) * 1000,
+        ideal_ms=ideal_ms,
+        cpu_ms=cpu,
+        failure_samples=warm.failure_samples + result.failure_samples,
+    )
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _machine() -> dict[str, str]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    mem = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False)  # noqa: S607
+    return {
+        "nproc": nproc.stdout.strip() or str(os.cpu_count()),
+        "cpu": model.group(1).strip() if model else platform.processor(),
+        "memory": f"{int(mem.group(1)) / 1024 / 1024:.1f} GiB" if mem else "?",
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "-" if value != value else f"{value:.{digits}f}"  # NaN → dash
+
+
+def render(
+    points: Sequence[Point],
+    *,
+    machine: dict[str, str],
+    command: str,
+    started_at: str,
+    worker_ms: float,
+    sim_ms: float,
+    startup_s: Sequence[float],
+    peak_rss_mib: float,
+    client: str,
+) -> str:
+    """The results section, between its markers."""
+    startup = sorted(startup_s)
+    lines = [
+        MARK_START,
+        "## Results (latest run, written by `bench/run.py`)",
+        "",
+        f"- Command: `{command}` (from the repository root), {started_at}",
+        f"- Machine: {machine['nproc']} x {machine['cpu']}, {machine['memory']} RAM, "
+        f"Linux {machine['kernel']}, Python {machine['python']}; "
+        f"load average before the run: {machine['load']}",
+        f"- Injected latency: Worker (W) {worker_ms:g} ms on every `/api/internal/*` call, "
+        f"Stripe simulator (S) {sim_ms:g} ms on every call",
+        f"- Client: `{client}` ({CLIENTS[client]}, uvloop), "
+        "one keep-alive connection per concurrent request; each point is preceded by one "
+        "unmeasured request per connection",
+        f"- Service start-up (process start → `/health` 200): "
+        f"{' / '.join(f'{s * 1000:.0f}' for s in startup)} ms over {len(startup)} start(s); "
+        f"peak RSS (VmHWM) after the whole run: {peak_rss_mib:.1f} MiB",
+        "",
+        "ideal = what the injected latency allows: latency = the sum of the serial upstream "
+        "calls, throughput = concurrency / that latency. overhead = p50 - ideal latency. "
+        "CPU = CPU time per request of each process group (service, simulator, Worker = "
+        "wrangler + workerd, the load generator).",
+        "",
+        "| scenario | upstream | conc. | requests | failed | req/s | ideal req/s | ratio "
+        "| p50 ms | p99 ms | ideal ms | overhead ms | CPU ms/req service | sim | worker | client |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for p in points:
+        ideal = bool(p.ideal_ms)
+        lines.append(
+            f"| {p.scenario} | {p.upstream} | {p.concurrency} | {p.requests} | {p.failed} "
+            f"| {_fmt(p.throughput, 0)} | {_fmt(p.ideal_throughput, 0) if ideal else '-'} "
+            f"| {_fmt(p.ratio, 2) if ideal else '-'} | {_fmt(p.p50_ms)} | {_fmt(p.p99_ms)} "
+            f"| {_fmt(p.ideal_ms, 0)} | {_fmt(p.overhead_ms)} "
+            f"| {_fmt(p.cpu_ms['service'], 2)} | {_fmt(p.cpu_ms['sim'], 2)} "
+            f"| {_fmt(p.cpu_ms['worker'], 2)} | {_fmt(p.cpu_ms['client'], 2)} |"
+        )
+    failures = [s for p in points for s in p.failure_samples]
+    if failures:
+        lines += ["", "Failures (first few):", "", *(f"- `{s}`" for s in failures[:10])]
+    lines.append(MARK_END)
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace the results section of `path` (or append one)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END) + r"\n?", re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny counts, < 60 s")
+    parser.add_argument("--sim-latency-ms", type=int, default=50)
+    parser.add_argument("--worker-latency-ms", type=int, default=20)
+    parser.add_argument("--concurrency", help="comma-separated, e.g. 1,10,50,200")
+    parser.add_argument("--scenarios", help="comma-separated subset of " + ", ".join(
+        s.name for s in (*SCENARIOS, *REFERENCES)))  # fmt: skip
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
+    parser.add_argument("--orgs", type=int, help="organizations to spread the load over")
+    parser.add_argument("--time-limit", type=float, help="seconds per point, at most")
+    parser.add_argument("--output", type=Path, help="Markdown file to write the results into")
+    parser.add_argument("--no-output", action="store_true", help="write no Markdown")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--service-env", action="append", default=[], metavar="NAME=VALUE")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 1 if any request failed."""
+    args = _parse(argv)
+    quick: bool = args.quick
+    command = shlex.join([".venv/bin/python", "-m", "bench.run", *(argv or sys.argv[1:])])
+    concurrencies = args.concurrency or ("1,10" if quick else "1,10,50,200")
+    plan = Plan(
+        concurrencies=tuple(int(c) for c in concurrencies.split(",")),
+        per_connection=3 if quick else 15,
+        min_requests=10 if quick else 50,
+        max_requests=30 if quick else 3000,
+        time_limit=args.time_limit or (4.0 if quick else 20.0),
+        client=args.client,
+        references=not quick,
+    )  # fmt: skip
+    chosen: tuple[Scenario, ...] = (*SCENARIOS, *REFERENCES) if plan.references else SCENARIOS
+    if args.scenarios:
+        wanted = set(args.scenarios.split(","))
+        chosen = tuple(s for s in (*SCENARIOS, *REFERENCES) if s.name in wanted)
+    output: Path | None = args.output or (None if quick else ROOT / "docs" / "benchmarks.md")
+    if args.no_output:
+        output = None
+
+    machine = _machine()
+    started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    state_dir = Path(tempfile.mkdtemp(prefix="connect-bench-"))
+    config = StackConfig(
+        state_dir=state_dir,
+        sim_latency_ms=args.sim_latency_ms,
+        worker_latency_ms=args.worker_latency_ms,
+        service_env=dict(item.split("=", 1) for item in args.service_env),
+    )
+    stack = Stack(config)
+    wall = time.perf_counter()
+
+    def progress(p: Point) -> None:
+        print(
+            f"{p.scenario:>12} c={p.concurrency:<4} n={p.requests:<5} failed={p.failed:<3} "
+            f"{p.throughput:8.1f}/s (ideal {p.ideal_throughput:8.1f}, ratio {p.ratio:4.2f}) "
+            f"p50 {p.p50_ms:7.1f} p99 {p.p99_ms:7.1f} ms (ideal {p.ideal_ms:g}) "
+            f"cpu ms/req svc {p.cpu_ms['service']:.2f} sim {p.cpu_ms['sim']:.2f} "
+            f"wkr {p.cpu_ms['worker']:.2f} client {p.cpu_ms['client']:.2f}",
+            flush=True,
+        )
+
+    try:
+        print(f"Starting the stack in {state_dir} …", flush=True)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        stack.migrate()
+        stack.start_worker()
+        stack.sim.start()
+        stack.sim.wait_http(f"{config.sim_url}/_sim/health")
+        startup = []
+        for attempt in range(1 if quick else 3):
+            if attempt:
+                stack.service.stop()
+            startup.append(_start_service_timed(stack))
+        stack.service.wait_http(f"{config.service_url}/ready")
+        seed = _seed(stack, args.orgs or (2 if quick else 10))
+        print(f"Seeded {len(seed.orgs)} active organizations; measuring …", flush=True)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            points = runner.run(
+                _measure(
+                    stack,
+                    seed,
+                    plan,
+                    chosen,
+                    args.worker_latency_ms,
+                    args.sim_latency_ms,
+                    progress,
+                )
+            )
+        peak_rss = _peak_rss_mib(_pid(stack.service))
+        if not stack.service.running:
+            raise RuntimeError(f"the service died:\n{stack.service.tail()}")
+    finally:
+        stack.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+    section = render(
+        points,
+        machine=machine,
+        command=command,
+        started_at=started_at,
+        worker_ms=args.worker_latency_ms,
+        sim_ms=args.sim_latency_ms,
+        startup_s=startup,
+        peak_rss_mib=peak_rss,
+        client=plan.client,
+    )
+    print(section)
+    print(f"Total: {time.perf_counter() - wall:.1f} s", flush=True)
+    if output is not None:
+        write_section(output, section)
+        print(f"Wrote {output}")
+    if args.json is not None:
+        raw = {
+            "machine": machine,
+            "command": command,
+            "started_at": started_at,
+            "startup_s": startup,
+            "peak_rss_mib": peak_rss,
+            "points": [
+                {**asdict(p), "ratio": p.ratio, "overhead_ms": p.overhead_ms} for p in points
+            ],
+        }
+        args.json.write_text(json.dumps(raw, indent=2))
+    failed = sum(p.failed for p in points)
+    if failed:
+        print(f"FAILED: {failed} request(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -170,7 +170,7 @@ class Caller:
         return OrgContext(user=user, organization=organization, member_role=role)
 
 
-def _caller(
+async def _caller(
     request: Request,
     worker: WorkerDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,

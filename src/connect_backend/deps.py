@@ -23,17 +23,19 @@ class State(TypedDict):
     session_cache: SessionCache
 
 
-def _settings(request: Request) -> Settings:
+# `async def`, though nothing is awaited: FastAPI runs a plain `def` dependency in a worker
+# thread, which costs a thread hop (and GIL hand-offs) per dependency per request.
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def _worker(request: Request) -> WorkerClient:
+async def _worker(request: Request) -> WorkerClient:
     worker: WorkerClient = request.state.worker
     return worker
 
 
-def _stripe(request: Request) -> StripeGateway:
+async def _stripe(request: Request) -> StripeGateway:
     gateway: StripeGateway = request.state.stripe
     return gateway
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +18,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connect_backend import log
+from connect_backend import http_pool, log
 from connect_backend.auth import SessionCache
 from connect_backend.deps import State
 from connect_backend.errors import ConnectError
@@ -131,10 +130,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=256)
         async with (
-            httpx.AsyncClient(limits=limits, http2=False) as worker_http,
-            httpx.AsyncClient(limits=limits, timeout=20.0) as stripe_http,
+            http_pool.async_client(max_connections=512, max_idle_per_origin=256) as worker_http,
+            http_pool.async_client(
+                max_connections=512, max_idle_per_origin=256, timeout=20.0
+            ) as stripe_http,
         ):
             gateway, transport = StripeGateway.connect(
                 api_key=settings.stripe_secret_key.get_secret_value(),

@@ -426,7 +426,7 @@ def render(
         "ideal = what the injected latency allows: latency = the sum of the serial upstream "
         "calls, throughput = concurrency / that latency. overhead = p50 - ideal latency. "
         "CPU = CPU time per request of each process group (service, simulator, Worker = "
-        "wrangler + workerd, the load generator).",
+        "wrangler + workerd, the load generator). failed includes the warm-up requests.",
         "",
         "| scenario | upstream | conc. | requests | failed | req/s | ideal req/s | ratio "
         "| p50 ms | p99 ms | ideal ms | overhead ms | CPU ms/req service | sim | worker | client |",

@@ -3,12 +3,16 @@ import { admin, bearer, organization } from "better-auth/plugins";
 import type { Env } from "./env";
 
 /** The Better Auth options, shared by the Worker and the migration generator. */
-export function authOptions(env: Pick<Env, "DB" | "BETTER_AUTH_SECRET" | "BETTER_AUTH_URL">) {
+export function authOptions(
+  env: Pick<Env, "DB" | "BETTER_AUTH_SECRET" | "BETTER_AUTH_URL" | "TRUSTED_ORIGINS">,
+) {
   return {
     database: env.DB,
     secret: env.BETTER_AUTH_SECRET,
     ...(env.BETTER_AUTH_URL ? { baseURL: env.BETTER_AUTH_URL } : {}),
     basePath: "/api/auth",
+    // Browser frontends on other origins (their requests carry Origin and Sec-Fetch-* headers).
+    trustedOrigins: trustedOrigins(env),
     emailAndPassword: { enabled: true },
     telemetry: { enabled: false },
     plugins: [
@@ -20,6 +24,14 @@ export function authOptions(env: Pick<Env, "DB" | "BETTER_AUTH_SECRET" | "BETTER
       bearer(),
     ],
   } satisfies BetterAuthOptions;
+}
+
+/** The frontend origins of TRUSTED_ORIGINS (comma-separated; blanks ignored). */
+export function trustedOrigins(env: Pick<Env, "TRUSTED_ORIGINS">): string[] {
+  return (env.TRUSTED_ORIGINS ?? "")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
 }
 
 /** Builds the Better Auth instance for one request; Workers hand out `env` per request. */

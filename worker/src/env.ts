@@ -5,6 +5,11 @@ export interface Env {
   BETTER_AUTH_SECRET: string;
   /** Optional public origin of the Worker; Better Auth infers it from the request when unset. */
   BETTER_AUTH_URL?: string;
+  /**
+   * Comma-separated origins of browser frontends that may call /api/auth/* (CORS, and Better
+   * Auth's trustedOrigins); unset = none besides the Worker's own.
+   */
+  TRUSTED_ORIGINS?: string;
   /** Comma-separated keys accepted in X-Internal-Api-Key (several during a rotation). */
   INTERNAL_API_KEYS: string;
   /** Dev/benchmark only: delay every /api/internal/* request by this many ms (unset = 0). */

@@ -1,0 +1,190 @@
+/**
+ * backendClient: the Connect backend's routes, typed from its own OpenAPI document
+ * (schema.gen.ts, generated; see scripts/generate-types.mjs) and called with openapi-fetch.
+ *
+ * Every call sends `Authorization: Bearer <Better Auth session token>` and names the
+ * organization in `X-Org-ID`; money-moving calls take the caller's Idempotency-Key (see
+ * IdempotentAction). Failures throw BackendError. Calls that got no answer, or a 503/504,
+ * are tried again (same request, same key) a bounded number of times.
+ */
+import createClient, { type Client } from "openapi-fetch";
+import { BackendError } from "./errors";
+import type { components, paths } from "./schema.gen";
+
+type Schemas = components["schemas"];
+export type ConnectStatus = Schemas["Status"];
+export type StatusName = ConnectStatus["status"];
+export type OnboardingStep = ConnectStatus["onboarding_step"];
+export type Requirements = Schemas["Requirements"];
+export type OnboardLink = Schemas["Onboard"];
+export type OnboardRequest = Omit<Schemas["OnboardCreate"], "organization_id">;
+export type Balance = Schemas["BalanceView"];
+export type MoneyAmount = Schemas["MoneyAmount"];
+export type PayoutRequest = Omit<Schemas["PayoutCreate"], "organization_id">;
+export type Payout = Schemas["PayoutView"];
+export type PayoutScheduleRequest = Omit<Schemas["PayoutScheduleUpdate"], "organization_id">;
+export type PayoutSchedule = Schemas["PayoutScheduleView"];
+export type PayoutInterval = PayoutScheduleRequest["interval"];
+export type WeeklyAnchor = NonNullable<PayoutScheduleRequest["weekly_anchor"]>;
+export type DashboardLink = Schemas["DashboardLink"];
+export type TransferRequest = Schemas["TransferCreate"];
+export type Transfer = Schemas["TransferView"];
+export type Health = Schemas["Health"];
+export type Ready = Schemas["Ready"];
+
+export interface BackendClientOptions {
+  /** The service's origin, e.g. http://127.0.0.1:8000. */
+  baseUrl: string;
+  /** The Better Auth session token, sent as a bearer token; null when signed out. */
+  getToken: () => string | null | undefined | Promise<string | null | undefined>;
+  /** The signed-in user's id, sent as X-User-ID (the service checks it against the session). */
+  getUserId?: () => string | null | undefined;
+  /** Defaults to the global fetch (looked up at call time). */
+  fetch?: (request: Request) => Promise<Response>;
+  /** Further attempts after a call that got no answer or a 503/504; default 2. */
+  retries?: number;
+  /** Wait before attempt n+1 is retryDelayMs × 3^(n-1); default 300. */
+  retryDelayMs?: number;
+}
+
+/** What every money-moving call needs: the key of the user action it belongs to. */
+export interface Idempotent {
+  idempotencyKey: string;
+}
+
+export type BackendClient = ReturnType<typeof createBackendClient>;
+
+/** The answer of one openapi-fetch call, as far as `call` needs it. */
+type Answer<T> = { data?: T; error?: unknown; response: Response };
+
+const RETRIED_STATUSES = new Set([503, 504]);
+
+/** Creates the client; see BackendClientOptions. */
+export function createBackendClient(options: BackendClientOptions) {
+  const retries = options.retries ?? 2;
+  const retryDelayMs = options.retryDelayMs ?? 300;
+  const http: Client<paths> = createClient<paths>({
+    baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    fetch: (request) => (options.fetch ?? globalThis.fetch)(request),
+  });
+  http.use({
+    async onRequest({ request }) {
+      const token = await options.getToken();
+      if (token) request.headers.set("Authorization", `Bearer ${token}`);
+      const userId = options.getUserId?.();
+      if (userId) request.headers.set("X-User-ID", userId);
+      return request;
+    },
+  });
+
+  /** One logical call: attempts `send` until it answers or the retries are spent. */
+  async function call<T>(send: () => Promise<Answer<T>>): Promise<T> {
+    for (let attempt = 0; ; attempt += 1) {
+      let failure: BackendError;
+      try {
+        const { data, error, response } = await send();
+        if (response.ok && error === undefined) return data as T;
+        failure = BackendError.fromResponse(response, error);
+        if (!RETRIED_STATUSES.has(response.status)) throw failure;
+      } catch (caught) {
+        if (caught instanceof BackendError) throw caught;
+        failure = BackendError.fromNetwork(caught);
+      }
+      if (attempt >= retries) throw failure;
+      await sleep(retryDelayMs * 3 ** attempt);
+    }
+  }
+
+  const org = (orgId: string) => ({ "x-org-id": orgId });
+
+  return {
+    /** GET /health — liveness, no session needed. */
+    health: () => call<Health>(() => http.GET("/health")),
+
+    /** GET /ready — whether the service reaches the Worker. */
+    ready: () => call<Ready>(() => http.GET("/ready")),
+
+    /**
+     * GET /api/connect/status/{orgId} — any member. With `refresh`, Stripe is read first and the
+     * answer holds charges/payouts flags and `requirements` (what Stripe still needs, by when).
+     */
+    status: (orgId: string, query: { refresh?: boolean } = {}) =>
+      call<ConnectStatus>(() =>
+        http.GET("/api/connect/status/{org_id}", {
+          params: {
+            path: { org_id: orgId },
+            query: query.refresh ? { refresh: true } : {},
+            header: org(orgId),
+          },
+        }),
+      ),
+
+    /** POST /api/connect/onboard — owners/admins: the account if needed and a fresh onboarding link. */
+    onboard: (orgId: string, body: OnboardRequest = {}) =>
+      call<OnboardLink>(() =>
+        http.POST("/api/connect/onboard", {
+          params: { header: org(orgId) },
+          body: { ...body, organization_id: orgId },
+        }),
+      ),
+
+    /** GET /api/connect/balance/{orgId} — owners/admins (409 not_onboarded without an account). */
+    balance: (orgId: string) =>
+      call<Balance>(() =>
+        http.GET("/api/connect/balance/{org_id}", {
+          params: { path: { org_id: orgId }, header: org(orgId) },
+        }),
+      ),
+
+    /** POST /api/connect/payout — owners/admins: `amount`, or all that is available, to the bank. */
+    payout: (orgId: string, body: PayoutRequest, { idempotencyKey }: Idempotent) =>
+      call<Payout>(() =>
+        http.POST("/api/connect/payout", {
+          params: { header: { ...org(orgId), "Idempotency-Key": idempotencyKey } },
+          body: { ...body, organization_id: orgId },
+        }),
+      ),
+
+    /** PUT /api/connect/payout-schedule — owners/admins; returns the schedule Stripe now holds. */
+    setPayoutSchedule: (orgId: string, body: PayoutScheduleRequest) =>
+      call<PayoutSchedule>(() =>
+        http.PUT("/api/connect/payout-schedule", {
+          params: { header: org(orgId) },
+          body: { ...body, organization_id: orgId },
+        }),
+      ),
+
+    /** POST /api/connect/dashboard-link — owners/admins: a single-use Express dashboard login link. */
+    dashboardLink: (orgId: string) =>
+      call<DashboardLink>(() =>
+        http.POST("/api/connect/dashboard-link", {
+          params: { header: org(orgId) },
+          body: { organization_id: orgId },
+        }),
+      ),
+
+    /** POST /api/connect/transfer — platform admins: `amount` less the fee to the organization. */
+    transfer: (body: TransferRequest, { idempotencyKey }: Idempotent) =>
+      call<Transfer>(() =>
+        http.POST("/api/connect/transfer", {
+          params: {
+            header: { ...org(body.organization_id), "Idempotency-Key": idempotencyKey },
+          },
+          body,
+        }),
+      ),
+
+    /** PUT /api/connect/platform-fee/{orgId} — platform admins; returns the status view. */
+    setPlatformFee: (orgId: string, platformFeePercent: number) =>
+      call<ConnectStatus>(() =>
+        http.PUT("/api/connect/platform-fee/{org_id}", {
+          params: { path: { org_id: orgId }, header: org(orgId) },
+          body: { platform_fee_percent: platformFeePercent },
+        }),
+      ),
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

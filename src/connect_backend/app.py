@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
@@ -22,6 +22,7 @@ from connect_backend import http_pool, log
 from connect_backend.auth import SessionCache
 from connect_backend.deps import State
 from connect_backend.errors import ConnectError
+from connect_backend.limits import RateLimiter, RouteGroup
 from connect_backend.routes import connect, health, webhook
 from connect_backend.schemas import ErrorBody
 from connect_backend.settings import Settings
@@ -29,6 +30,8 @@ from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.worker import WorkerClient
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_JSON_BODY = 64 * 1024
+WEBHOOK_PATH = "/api/connect/webhook"  # reads up to its own limit (routes.webhook.MAX_BODY)
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -125,6 +128,50 @@ class RequestContext:
                 var.reset(token)
 
 
+class _BodyTooLarge(HTTPException):
+    """Raised from `receive`: FastAPI passes its own HTTPException through to the handler."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The body is larger than {limit // 1024} KiB.")
+
+
+class BodyLimit:
+    """413 `payload_too_large` for a body over `limit` bytes, before it is read in full.
+
+    A `Content-Length` over the limit is refused without reading anything; a body without one
+    (chunked) is counted as it arrives and refused as soon as it passes the limit. `exempt`
+    paths (the webhook, which streams up to its own 1 MiB) are passed through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.limit = limit
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        declared = dict[bytes, bytes](scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await error_response(413, "payload_too_large", _BodyTooLarge(self.limit).detail)(
+                scope, receive, send
+            )
+            return
+        size = 0
+
+        async def limited() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > self.limit:
+                    raise _BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the service for `settings`; clients live as long as the lifespan."""
 
@@ -153,6 +200,12 @@ def create_app(settings: Settings) -> FastAPI:
                     ),
                     stripe=gateway,
                     session_cache=SessionCache(ttl=settings.session_cache_ttl_seconds),
+                    rate_limiter=RateLimiter(
+                        {
+                            RouteGroup.ONBOARDING: settings.rate_limit_onboarding_per_minute,
+                            RouteGroup.MONEY: settings.rate_limit_money_per_minute,
+                        }
+                    ),
                 )
             finally:
                 await transport.close_async()
@@ -189,12 +242,13 @@ def create_app(settings: Settings) -> FastAPI:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
+    app.add_middleware(BodyLimit, limit=MAX_JSON_BODY, exempt=(WEBHOOK_PATH,))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_methods=["GET", "POST", "PUT", "OPTIONS"],
         allow_headers=["Authorization", "X-User-ID", "X-Org-ID", "Idempotency-Key", "Content-Type"],
-        expose_headers=["X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
         max_age=600,
     )
     app.add_middleware(RequestContext)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -20,6 +21,7 @@ from fastapi import Depends, Header, Request
 from connect_backend import log
 from connect_backend.deps import WorkerDep
 from connect_backend.errors import BadRequest, Forbidden, InvalidSession
+from connect_backend.limits import RateLimiter, RouteGroup
 from connect_backend.worker import MemberRole, Organization, User, WorkerClient
 
 
@@ -122,12 +124,16 @@ class Caller:
         header_org_id: str | None,
         worker: WorkerClient,
         cache: SessionCache,
+        limiter: RateLimiter | None = None,
+        group: RouteGroup | None = None,
     ) -> None:
         self._token = token
         self._claimed_user_id = claimed_user_id
         self._header_org_id = header_org_id
         self._worker = worker
         self._cache = cache
+        self._limiter = limiter
+        self._group = group
 
     def organization_id(self, *named: str | None) -> str:
         """The one organization named by path, body and `X-Org-ID`; 400 if they differ."""
@@ -164,26 +170,46 @@ class Caller:
             raise Forbidden("X-User-ID does not match the session's user.", code="user_mismatch")
         if cached is None:
             self._cache.put(self._token, org_id, user, role)
+        if self._limiter is not None and self._group is not None:
+            # Counted per verified user, never per claimed X-User-ID or per token.
+            self._limiter.take(self._group, user.id)
         if not allowed(action, member_role=role, platform_admin=user.is_platform_admin):
             log.info("auth.forbidden", action=action.value, member_role=role)
             raise Forbidden("Your role does not allow this action.")
         return OrgContext(user=user, organization=organization, member_role=role)
 
 
-async def _caller(
-    request: Request,
-    worker: WorkerDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    x_user_id: Annotated[str | None, Header(max_length=255)] = None,
-    x_org_id: Annotated[str | None, Header(max_length=255)] = None,
-) -> Caller:
-    return Caller(
-        token=_bearer(authorization),
-        claimed_user_id=x_user_id,
-        header_org_id=x_org_id,
-        worker=worker,
-        cache=request.state.session_cache,
-    )
+def _caller_for(group: RouteGroup | None) -> Callable[..., Awaitable[Caller]]:
+    """The dependency that resolves a route's `Caller`; `group` names its rate limit, if any."""
+
+    async def _caller(
+        request: Request,
+        worker: WorkerDep,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        x_user_id: Annotated[
+            str | None,
+            Header(max_length=255, description="Optional: must be the session's own user id."),
+        ] = None,
+        x_org_id: Annotated[
+            str | None,
+            Header(max_length=255, description="Names the organization (else path or body)."),
+        ] = None,
+    ) -> Caller:
+        return Caller(
+            token=_bearer(authorization),
+            claimed_user_id=x_user_id,
+            header_org_id=x_org_id,
+            worker=worker,
+            cache=request.state.session_cache,
+            limiter=request.state.rate_limiter if group is not None else None,
+            group=group,
+        )
+
+    return _caller
 
 
-CallerDep = Annotated[Caller, Depends(_caller)]
+CallerDep = Annotated[Caller, Depends(_caller_for(None))]
+OnboardingCallerDep = Annotated[Caller, Depends(_caller_for(RouteGroup.ONBOARDING))]
+"""A caller of onboard or dashboard-link: rate-limited per user (`RATE_LIMIT_ONBOARDING_…`)."""
+MoneyCallerDep = Annotated[Caller, Depends(_caller_for(RouteGroup.MONEY))]
+"""A caller of the money routes: rate-limited per user (`RATE_LIMIT_MONEY_PER_MINUTE`)."""

@@ -12,6 +12,7 @@ from connect_backend.worker import WorkerClient
 
 if TYPE_CHECKING:
     from connect_backend.auth import SessionCache
+    from connect_backend.limits import RateLimiter
 
 
 class State(TypedDict):
@@ -21,6 +22,7 @@ class State(TypedDict):
     worker: WorkerClient
     stripe: StripeGateway
     session_cache: SessionCache
+    rate_limiter: RateLimiter
 
 
 # `async def`, though nothing is awaited: FastAPI runs a plain `def` dependency in a worker

@@ -12,6 +12,7 @@
     │   ├── AccountInUse              account_in_use
     │   └── AccountInaccessible       account_inaccessible (deauthorized from the platform)
     ├── PayloadTooLarge (413)         payload_too_large
+    ├── RateLimited (429)             rate_limited (with Retry-After)
     ├── StripeFailure (502, or Stripe's own 4xx where the caller can act)
     └── UpstreamUnavailable (503)     upstream_unavailable: the Worker (or Stripe) cannot answer
 
@@ -122,6 +123,13 @@ class PayloadTooLarge(ConnectError):
 
     status_code = 413
     default_code = "payload_too_large"
+
+
+class RateLimited(ConnectError):
+    """The caller spent their budget for this kind of call; `Retry-After` says when to retry."""
+
+    status_code = 429
+    default_code = "rate_limited"
 
 
 class StripeFailure(ConnectError):

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 
 from connect_backend import accounts, log
-from connect_backend.auth import Action, Caller, CallerDep
+from connect_backend.auth import Action, Caller, CallerDep, MoneyCallerDep, OnboardingCallerDep
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
 from connect_backend.errors import BadRequest, Conflict
 from connect_backend.money import split_fee
@@ -61,7 +61,7 @@ def _redirect(url: str | None, default: str, settings: Settings) -> str:
 @router.post("/onboard", response_model=Onboard)
 async def onboard(
     body: OnboardCreate,
-    caller: CallerDep,
+    caller: OnboardingCallerDep,
     settings: SettingsDep,
     worker: WorkerDep,
     stripe: StripeDep,
@@ -160,7 +160,7 @@ def _require_active(organization: Organization) -> str:
 
 @router.post("/transfer", response_model=TransferView)
 async def transfer(
-    body: TransferCreate, idempotency_key: IdempotencyKey, caller: CallerDep, stripe: StripeDep
+    body: TransferCreate, idempotency_key: IdempotencyKey, caller: MoneyCallerDep, stripe: StripeDep
 ) -> TransferView:
     """Platform admins: transfer `amount` less the platform fee to the organization."""
     ctx = await caller.authorize(Action.MOVE_PLATFORM_MONEY, body.organization_id)
@@ -210,7 +210,7 @@ def _payout_view(payout: Payout) -> PayoutView:
 
 @router.post("/payout", response_model=PayoutView)
 async def payout(
-    body: PayoutCreate, idempotency_key: IdempotencyKey, caller: CallerDep, stripe: StripeDep
+    body: PayoutCreate, idempotency_key: IdempotencyKey, caller: MoneyCallerDep, stripe: StripeDep
 ) -> PayoutView:
     """Owners/admins: pay out `amount`, or all that is available, to the organization's bank.
 
@@ -255,7 +255,7 @@ async def payout(
 
 @router.put("/payout-schedule", response_model=PayoutScheduleView)
 async def payout_schedule(
-    body: PayoutScheduleUpdate, caller: CallerDep, stripe: StripeDep
+    body: PayoutScheduleUpdate, caller: MoneyCallerDep, stripe: StripeDep
 ) -> PayoutScheduleView:
     """Owners/admins: switch the account between manual, daily, weekly and monthly payouts."""
     ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
@@ -281,7 +281,7 @@ async def payout_schedule(
 
 @router.post("/dashboard-link", response_model=DashboardLink)
 async def dashboard_link(
-    caller: CallerDep, stripe: StripeDep, body: OrganizationRef | None = None
+    caller: OnboardingCallerDep, stripe: StripeDep, body: OrganizationRef | None = None
 ) -> DashboardLink:
     """Owners/admins: a login link to the Express dashboard."""
     ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id if body else None)
@@ -295,7 +295,7 @@ async def dashboard_link(
 
 @router.put("/platform-fee/{org_id}", response_model=Status)
 async def platform_fee(
-    org_id: str, body: PlatformFeeUpdate, caller: CallerDep, worker: WorkerDep
+    org_id: str, body: PlatformFeeUpdate, caller: MoneyCallerDep, worker: WorkerDep
 ) -> Status:
     """Platform admins: set the organization's platform fee percent."""
     ctx = await caller.authorize(Action.MOVE_PLATFORM_MONEY, org_id)

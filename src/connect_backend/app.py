@@ -24,7 +24,6 @@ from connect_backend.deps import State
 from connect_backend.errors import ConnectError
 from connect_backend.limits import RateLimiter, RouteGroup
 from connect_backend.routes import connect, health, webhook
-from connect_backend.schemas import ErrorBody
 from connect_backend.settings import Settings
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.worker import WorkerClient
@@ -33,21 +32,6 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_JSON_BODY = 64 * 1024
 WEBHOOK_PATH = "/api/connect/webhook"  # reads up to its own limit (routes.webhook.MAX_BODY)
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
-    for status, description in {
-        400: "Bad request (stable `error.code`)",
-        401: "Missing or invalid session",
-        403: "Not allowed for this user or role",
-        404: "Not found",
-        409: "The account's state does not allow this",
-        413: "Body too large",
-        422: "Validation error (`error.details` names the fields)",
-        502: "Stripe failed",
-        503: "A dependency is unavailable",
-    }.items()
-}
 
 
 def error_response(
@@ -215,7 +199,6 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Stripe Connect for the platform's organizations.",
         version=health.VERSION,
         lifespan=lifespan,
-        responses=ERROR_RESPONSES,
     )
     app.include_router(health.router)
     app.include_router(connect.router)

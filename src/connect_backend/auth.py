@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from connect_backend import log
 from connect_backend.deps import WorkerDep
@@ -105,10 +106,15 @@ class SessionCache:
         return len(self._entries)
 
 
-def _bearer(authorization: str | None) -> str:
-    scheme, _, token = (authorization or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 4096:
+_SESSION = HTTPBearer(
+    auto_error=False,  # our own 401 `missing_token`, in the one error body
+    description="The Better Auth session token, verified through the Worker on every call.",
+)
+
+
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
+    token = credentials.credentials if credentials is not None else ""
+    if not token or len(token) > 4096:
         raise InvalidSession("A Bearer session token is required.", code="missing_token")
     return token
 
@@ -185,18 +191,26 @@ def _caller_for(group: RouteGroup | None) -> Callable[..., Awaitable[Caller]]:
     async def _caller(
         request: Request,
         worker: WorkerDep,
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_SESSION)],
         x_user_id: Annotated[
             str | None,
-            Header(max_length=255, description="Optional: must be the session's own user id."),
+            Header(
+                alias="X-User-ID",
+                max_length=255,
+                description="Optional: must be the session's own user id (else 403).",
+            ),
         ] = None,
         x_org_id: Annotated[
             str | None,
-            Header(max_length=255, description="Names the organization (else path or body)."),
+            Header(
+                alias="X-Org-ID",
+                max_length=255,
+                description="Names the organization, where path and body do not (they must agree).",
+            ),
         ] = None,
     ) -> Caller:
         return Caller(
-            token=_bearer(authorization),
+            token=_bearer(credentials),
             claimed_user_id=x_user_id,
             header_org_id=x_org_id,
             worker=worker,

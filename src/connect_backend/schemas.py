@@ -205,12 +205,78 @@ class ErrorDetail(_Output):
     """The error itself."""
 
     code: str = Field(description="Stable, snake_case; switch on this.")
-    message: str
-    request_id: str | None = None
-    details: list[dict[str, Any]] | None = None
+    message: str = Field(description="For people; never a secret or a stack trace.")
+    request_id: str | None = Field(default=None, description="The response's X-Request-ID.")
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="More about some errors, e.g. /ready's failing dependency."
+    )
 
 
 class ErrorBody(_Output):
     """Every error response."""
 
     error: ErrorDetail
+
+
+class FieldError(_Output):
+    """One offending field (its value is never echoed)."""
+
+    loc: list[str | int] = Field(description="Where: body, header, path or query, then names.")
+    msg: str
+    type: str
+
+
+class ValidationErrorDetail(_Output):
+    """A 422's error: `validation_error`, with the offending fields."""
+
+    code: Literal["validation_error"]
+    message: str
+    request_id: str | None = None
+    details: list[FieldError]
+
+
+class ValidationErrorBody(_Output):
+    """A 422: the request's shape is invalid (an `ErrorBody` whose `details` names the fields)."""
+
+    error: ValidationErrorDetail
+
+
+_REQUEST_ID: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "The caller's sane X-Request-ID, else a new one; also in error bodies.",
+        "schema": {"type": "string"},
+    }
+}
+_ERRORS: dict[int, str] = {
+    400: "Bad request: a stable `error.code`, e.g. `organization_mismatch`",
+    401: "Missing, invalid or expired session (`missing_token`, `invalid_session`)",
+    402: "Stripe declined (Stripe's own code)",
+    403: "Not allowed: `forbidden`, `not_a_member`, `user_mismatch`",
+    404: "The organization does not exist",
+    409: "The account's state does not allow this (`not_onboarded`, `account_not_active`, …)",
+    413: "The body is over the limit (`payload_too_large`)",
+    422: "Validation error: `error.details` names the fields",
+    429: "Rate limited (`rate_limited`): retry after `Retry-After` seconds",
+    502: "Stripe failed (`stripe_error`)",
+    503: "A dependency is unavailable (`upstream_unavailable`, `not_ready`)",
+}
+
+
+def responses(*errors: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route: the error statuses it can return, every one an
+    `ErrorBody` (422 a `ValidationErrorBody`), and `X-Request-ID` on every response."""
+    documented: dict[int | str, dict[str, Any]] = {200: {"headers": _REQUEST_ID}}
+    for status in errors:
+        headers = dict(_REQUEST_ID)
+        if status == 429:
+            headers["Retry-After"] = {
+                "description": "Whole seconds until the call may succeed again.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        documented[status] = {
+            "model": ValidationErrorBody if status == 422 else ErrorBody,
+            "description": _ERRORS[status],
+            "headers": headers,
+        }
+    return documented

@@ -26,12 +26,18 @@ from connect_backend.schemas import (
     Status,
     TransferCreate,
     TransferView,
+    responses,
 )
 from connect_backend.settings import Settings, origin_of
 from connect_backend.stripe_gateway import Payout, PayoutSchedule, StripeGateway
 from connect_backend.worker import Organization, WorkerClient
 
 router = APIRouter(prefix="/api/connect", tags=["connect"])
+
+# What every authorized route can answer: a bad claim (400), no session (401), a role or
+# membership refused (403), no such organization (404), a malformed header (422), or the
+# Worker unavailable (503). Each route adds what its own steps can add.
+_AUTHORIZED = (400, 401, 403, 404, 422, 503)
 
 IdempotencyKey = Annotated[
     str,
@@ -58,7 +64,9 @@ def _redirect(url: str | None, default: str, settings: Settings) -> str:
     return url
 
 
-@router.post("/onboard", response_model=Onboard)
+@router.post(
+    "/onboard", response_model=Onboard, responses=responses(*_AUTHORIZED, 409, 413, 429, 502)
+)
 async def onboard(
     body: OnboardCreate,
     caller: OnboardingCallerDep,
@@ -109,7 +117,7 @@ async def _status(
 Refresh = Annotated[bool, Query(description="Read the account from Stripe and sync D1 first.")]
 
 
-@router.get("/status", response_model=Status)
+@router.get("/status", response_model=Status, responses=responses(*_AUTHORIZED, 409, 502))
 async def status_of_header_org(
     caller: CallerDep, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
 ) -> Status:
@@ -117,7 +125,7 @@ async def status_of_header_org(
     return await _status(caller, worker, stripe, None, refresh)
 
 
-@router.get("/status/{org_id}", response_model=Status)
+@router.get("/status/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 409, 502))
 async def status(
     org_id: str, caller: CallerDep, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
 ) -> Status:
@@ -137,13 +145,15 @@ async def _balance(caller: Caller, stripe: StripeGateway, org_id: str | None) ->
     )
 
 
-@router.get("/balance", response_model=BalanceView)
+@router.get("/balance", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 502))
 async def balance_of_header_org(caller: CallerDep, stripe: StripeDep) -> BalanceView:
     """Balance of the organization named by `X-Org-ID`."""
     return await _balance(caller, stripe, None)
 
 
-@router.get("/balance/{org_id}", response_model=BalanceView)
+@router.get(
+    "/balance/{org_id}", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 502)
+)
 async def balance(org_id: str, caller: CallerDep, stripe: StripeDep) -> BalanceView:
     """Balance of an organization's connected account, read from Stripe."""
     return await _balance(caller, stripe, org_id)
@@ -158,7 +168,11 @@ def _require_active(organization: Organization) -> str:
     return account_id
 
 
-@router.post("/transfer", response_model=TransferView)
+@router.post(
+    "/transfer",
+    response_model=TransferView,
+    responses=responses(*_AUTHORIZED, 402, 409, 413, 429, 502),
+)
 async def transfer(
     body: TransferCreate, idempotency_key: IdempotencyKey, caller: MoneyCallerDep, stripe: StripeDep
 ) -> TransferView:
@@ -208,7 +222,11 @@ def _payout_view(payout: Payout) -> PayoutView:
     )
 
 
-@router.post("/payout", response_model=PayoutView)
+@router.post(
+    "/payout",
+    response_model=PayoutView,
+    responses=responses(*_AUTHORIZED, 402, 409, 413, 429, 502),
+)
 async def payout(
     body: PayoutCreate, idempotency_key: IdempotencyKey, caller: MoneyCallerDep, stripe: StripeDep
 ) -> PayoutView:
@@ -253,7 +271,11 @@ async def payout(
     return _payout_view(made)
 
 
-@router.put("/payout-schedule", response_model=PayoutScheduleView)
+@router.put(
+    "/payout-schedule",
+    response_model=PayoutScheduleView,
+    responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
+)
 async def payout_schedule(
     body: PayoutScheduleUpdate, caller: MoneyCallerDep, stripe: StripeDep
 ) -> PayoutScheduleView:
@@ -279,7 +301,11 @@ async def payout_schedule(
     )
 
 
-@router.post("/dashboard-link", response_model=DashboardLink)
+@router.post(
+    "/dashboard-link",
+    response_model=DashboardLink,
+    responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
+)
 async def dashboard_link(
     caller: OnboardingCallerDep, stripe: StripeDep, body: OrganizationRef | None = None
 ) -> DashboardLink:
@@ -293,7 +319,9 @@ async def dashboard_link(
     return DashboardLink(url=await stripe.create_login_link(account_id))
 
 
-@router.put("/platform-fee/{org_id}", response_model=Status)
+@router.put(
+    "/platform-fee/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 413, 429)
+)
 async def platform_fee(
     org_id: str, body: PlatformFeeUpdate, caller: MoneyCallerDep, worker: WorkerDep
 ) -> Status:

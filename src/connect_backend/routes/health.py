@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from connect_backend import log
 from connect_backend.deps import WorkerDep
 from connect_backend.errors import ConnectError, UpstreamUnavailable
-from connect_backend.schemas import Health, Ready
+from connect_backend.schemas import Health, Ready, responses
 
 router = APIRouter(tags=["health"])
 
@@ -19,13 +19,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare source tr
     VERSION = "0.0.0"
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses=responses())
 async def health() -> Health:
     """Liveness: the process answers."""
     return Health(version=VERSION)
 
 
-@router.get("/ready", response_model=Ready)
+@router.get("/ready", response_model=Ready, responses=responses(503))
 async def ready(worker: WorkerDep) -> Ready:
     """Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key."""
     try:

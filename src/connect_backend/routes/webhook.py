@@ -28,7 +28,7 @@ from connect_backend.errors import (
     PayloadTooLarge,
 )
 from connect_backend.onboarding import DEAUTHORIZED
-from connect_backend.schemas import WebhookAck
+from connect_backend.schemas import WebhookAck, responses
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.worker import Organization, WorkerClient
 
@@ -110,7 +110,46 @@ def account_of(event: dict[str, Any]) -> str | None:
     return next((c for c in candidates if isinstance(c, str) and c.startswith("acct_")), None)
 
 
-@router.post("/webhook", response_model=WebhookAck)
+@router.post(
+    "/webhook",
+    response_model=WebhookAck,
+    responses=responses(400, 404, 409, 413, 502, 503),
+    openapi_extra={
+        # Read raw (the signature covers the exact bytes), so declared here, not parsed.
+        "parameters": [
+            {
+                "name": "Stripe-Signature",
+                "in": "header",
+                "required": True,
+                "description": "`t=<unix time>,v1=<HMAC-SHA256 hex>[,v1=…]`, as Stripe signs.",
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "description": "A Stripe event, verified over its raw bytes (at most 1 MiB).",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["id", "type", "data"],
+                        "properties": {
+                            "id": {"type": "string"},
+                            "type": {"type": "string"},
+                            "livemode": {"type": "boolean"},
+                            "account": {"type": "string"},
+                            "data": {
+                                "type": "object",
+                                "required": ["object"],
+                                "properties": {"object": {"type": "object"}},
+                            },
+                        },
+                    }
+                }
+            },
+        },
+    },
+)
 async def webhook(
     request: Request, settings: SettingsDep, worker: WorkerDep, stripe: StripeDep
 ) -> WebhookAck:

@@ -33,6 +33,11 @@ class StackConfig:
     frontend_url: str = "http://localhost:5173"
     sim_args: list[str] = field(default_factory=list)
     service_env: dict[str, str] = field(default_factory=dict)
+    # Put devstack.faultproxy between the service and the Worker (faults set through its
+    # control port: `devstack.faultproxy.FaultControl(config.worker_faults_url)`).
+    worker_faults: bool = False
+    worker_proxy_port: int = field(default_factory=free_port)
+    worker_faults_port: int = field(default_factory=free_port)
 
     @property
     def worker_url(self) -> str:
@@ -45,6 +50,18 @@ class StackConfig:
     @property
     def service_url(self) -> str:
         return f"http://127.0.0.1:{self.service_port}"
+
+    @property
+    def worker_faults_url(self) -> str:
+        """The fault proxy's control API (with `worker_faults`)."""
+        return f"http://127.0.0.1:{self.worker_faults_port}"
+
+    @property
+    def service_worker_url(self) -> str:
+        """Where the service reaches the Worker: the fault proxy, or the Worker itself."""
+        if self.worker_faults:
+            return f"http://127.0.0.1:{self.worker_proxy_port}"
+        return self.worker_url
 
 
 class Stack:
@@ -76,6 +93,22 @@ class Stack:
             log_path=logs / "worker.log",
             env={"WRANGLER_SEND_METRICS": "false", "CI": "1"},
         )
+        self.worker_proxy = Process(
+            "worker-faultproxy",
+            [
+                sys.executable,
+                "-m",
+                "devstack.faultproxy",
+                "--port",
+                str(c.worker_proxy_port),
+                "--control-port",
+                str(c.worker_faults_port),
+                "--upstream",
+                c.worker_url,
+            ],
+            cwd=ROOT,
+            log_path=logs / "worker-faultproxy.log",
+        )
         webhook_url = f"{c.service_url}/api/connect/webhook"
         self.sim = Process(
             "stripe-sim",
@@ -104,7 +137,7 @@ class Stack:
             "PORT": str(c.service_port),
             "STRIPE_SECRET_KEY": c.stripe_secret_key,
             "STRIPE_WEBHOOK_SECRET": c.webhook_secret,
-            "WORKER_BASE_URL": c.worker_url,
+            "WORKER_BASE_URL": c.service_worker_url,
             "WORKER_API_KEY": c.internal_api_key,
             "FRONTEND_URL": c.frontend_url,
             "ALLOWED_ORIGINS": f"{c.frontend_url},{c.sim_url}",
@@ -168,6 +201,9 @@ class Stack:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.migrate()
         self.start_worker()
+        if self.config.worker_faults:
+            self.worker_proxy.start()
+            self.worker_proxy.wait_http(f"{self.config.worker_faults_url}/_faults")
         if self.config.use_simulator:
             self.sim.start()
             self.sim.wait_http(f"{self.config.sim_url}/_sim/health")
@@ -181,7 +217,7 @@ class Stack:
 
     def stop(self) -> None:
         """Stop everything that was started, the service first."""
-        for process in (self.service, self.sim, self.worker):
+        for process in (self.service, self.sim, self.worker_proxy, self.worker):
             process.stop()
 
     def __enter__(self) -> Stack:

@@ -209,6 +209,14 @@ def _caller_for(group: RouteGroup | None) -> Callable[..., Awaitable[Caller]]:
             ),
         ] = None,
     ) -> Caller:
+        # A repeated header whose copies differ would let a proxy that reads the last copy
+        # see another organization or user than the one checked here: refuse it.
+        if len(set(request.headers.getlist("x-org-id"))) > 1:
+            raise BadRequest(
+                "X-Org-ID is repeated with different values.", code="organization_mismatch"
+            )
+        if len(set(request.headers.getlist("x-user-id"))) > 1:
+            raise Forbidden("X-User-ID is repeated with different values.", code="user_mismatch")
         return Caller(
             token=_bearer(credentials),
             claimed_user_id=x_user_id,

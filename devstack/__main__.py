@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--worker-port", type=int, default=8787)
     parser.add_argument("--sim-port", type=int, default=12111)
     parser.add_argument("--service-port", type=int, default=8000)
+    parser.add_argument("--frontend-port", type=int, default=5173)
+    parser.add_argument("--no-frontend", action="store_true", help="do not start the demo app")
     args = parser.parse_args()
     if args.fresh:
         shutil.rmtree(args.state_dir, ignore_errors=True)
@@ -47,6 +49,8 @@ def main() -> None:
         worker_port=args.worker_port,
         sim_port=args.sim_port,
         service_port=args.service_port,
+        frontend_url=f"http://localhost:{args.frontend_port}",
+        run_frontend=not args.no_frontend,
     )
     if real_key.startswith(("sk_test_", "rk_test_")):
         secret = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
@@ -57,7 +61,10 @@ def main() -> None:
         config.webhook_secret = secret
 
     stack = Stack(config)
-    print("Starting the Worker, the Stripe simulator and the Connect backend …", flush=True)
+    print(
+        "Starting the Worker, the Stripe simulator, the Connect backend and the frontend …",
+        flush=True,
+    )
     with stack:
         auth = BetterAuth(config.worker_url)
         try:
@@ -71,9 +78,15 @@ def main() -> None:
             if c.use_simulator
             else "Stripe             test mode (your sk_test_ key)"
         )
+        frontend_line = (
+            f"Frontend (demo)    {c.frontend_url}/settings/payments   (sign in as below)"
+            if c.run_frontend
+            else "Frontend           not started (--no-frontend)"
+        )
         print(
             f"""
 The system is running (logs in {args.state_dir / "logs"}):
+  {frontend_line}
   Connect backend    {c.service_url}   (API docs: {c.service_url}/docs)
   Worker             {c.worker_url}   (Better Auth at /api/auth, internal API at /api/internal)
   {stripe_line}
@@ -102,11 +115,12 @@ Press Ctrl-C to stop everything.""",
         signal.signal(signal.SIGINT, lambda *_: stopped.set())
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         while not stopped.wait(1.0):
-            for process in (stack.worker, stack.sim, stack.service):
+            for process in (stack.worker, stack.sim, stack.service, stack.frontend):
                 if (
                     process.argv
                     and not process.running
                     and (process is not stack.sim or c.use_simulator)
+                    and (process is not stack.frontend or c.run_frontend)
                 ):
                     print(f"{process.name} exited; its log:\n{process.tail()}", file=sys.stderr)
                     stopped.set()

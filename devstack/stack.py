@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from devstack.frontend import origin, vite_process
 from devstack.procs import Process, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,8 @@ class StackConfig:
     sim_latency_ms: int = 0
     worker_latency_ms: int = 0
     frontend_url: str = "http://localhost:5173"
+    # Also run the demo frontend (frontend/, Vite's dev server) at frontend_url.
+    run_frontend: bool = False
     sim_args: list[str] = field(default_factory=list)
     service_env: dict[str, str] = field(default_factory=dict)
     # Put devstack.faultproxy between the service and the Worker (faults set through its
@@ -71,7 +74,10 @@ class Stack:
         self.config = config
         logs = config.state_dir / "logs"
         c = config
-        worker_vars = [f"INTERNAL_API_KEYS:{c.internal_api_key}"]
+        worker_vars = [
+            f"INTERNAL_API_KEYS:{c.internal_api_key}",
+            f"TRUSTED_ORIGINS:{origin(c.frontend_url)}",  # the browser calls Better Auth
+        ]
         if c.worker_latency_ms:
             worker_vars.append(f"INJECTED_LATENCY_MS:{c.worker_latency_ms}")
         self.worker = Process(
@@ -153,6 +159,13 @@ class Stack:
             env=service_env,
         )
 
+        self.frontend = vite_process(
+            frontend_url=c.frontend_url,
+            worker_url=c.worker_url,
+            service_url=c.service_url,
+            log_path=logs / "frontend.log",
+        )
+
     def migrate(self) -> None:
         """Apply the D1 migrations to this stack's own state folder."""
         subprocess.run(  # noqa: S603 - fixed command line
@@ -209,6 +222,9 @@ class Stack:
             self.sim.wait_http(f"{self.config.sim_url}/_sim/health")
         self.service.start()
         self.service.wait_http(f"{self.config.service_url}/ready")
+        if self.config.run_frontend:
+            self.frontend.start()
+            self.frontend.wait_http(self.config.frontend_url)
 
     def restart_worker(self) -> None:
         """Stop and start the Worker on the same port and state."""
@@ -216,7 +232,8 @@ class Stack:
         self.start_worker()
 
     def stop(self) -> None:
-        """Stop everything that was started, the service first."""
+        """Stop everything that was started, the frontend and the service first."""
+        self.frontend.stop()
         for process in (self.service, self.sim, self.worker_proxy, self.worker):
             process.stop()
 

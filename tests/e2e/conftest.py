@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack.procs import free_port
 from devstack.stack import BetterAuth, Member, Stack, StackConfig
 
 _serial = itertools.count(1)
@@ -103,3 +104,15 @@ async def settle(sim: httpx.AsyncClient, timeout: float = 20.0) -> None:
 
 def state_dir(stack: Stack) -> Path:
     return stack.config.state_dir
+
+
+@pytest.fixture(scope="session")
+def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own with the demo frontend (Vite's dev server) on a free port."""
+    config = StackConfig(
+        state_dir=tmp_path_factory.mktemp("browser-stack"),
+        frontend_url=f"http://localhost:{free_port()}",
+        run_frontend=True,
+    )
+    with Stack(config) as running:
+        yield running

@@ -95,7 +95,7 @@ export function createBackendClient(options: BackendClientOptions) {
     }
   }
 
-  const org = (orgId: string) => ({ "x-org-id": orgId });
+  const org = (orgId: string) => ({ "X-Org-ID": orgId });
 
   return {
     /** GET /health — liveness, no session needed. */

@@ -308,14 +308,38 @@ export interface components {
              * @description Stable, snake_case; switch on this.
              */
             code: string;
-            /** Message */
+            /**
+             * Message
+             * @description For people; never a secret or a stack trace.
+             */
             message: string;
-            /** Request Id */
+            /**
+             * Request Id
+             * @description The response's X-Request-ID.
+             */
             request_id?: string | null;
-            /** Details */
+            /**
+             * Details
+             * @description More about some errors, e.g. /ready's failing dependency.
+             */
             details?: {
                 [key: string]: unknown;
             }[] | null;
+        };
+        /**
+         * FieldError
+         * @description One offending field (its value is never echoed).
+         */
+        FieldError: {
+            /**
+             * Loc
+             * @description Where: body, header, path or query, then names.
+             */
+            loc: (string | number)[];
+            /** Msg */
+            msg: string;
+            /** Type */
+            type: string;
         };
         /**
          * Health
@@ -589,6 +613,30 @@ export interface components {
             platform_fee_percent: number;
         };
         /**
+         * ValidationErrorBody
+         * @description A 422: the request's shape is invalid (an `ErrorBody` whose `details` names the fields).
+         */
+        ValidationErrorBody: {
+            error: components["schemas"]["ValidationErrorDetail"];
+        };
+        /**
+         * ValidationErrorDetail
+         * @description A 422's error: `validation_error`, with the offending fields.
+         */
+        ValidationErrorDetail: {
+            /**
+             * Code
+             * @constant
+             */
+            code: "validation_error";
+            /** Message */
+            message: string;
+            /** Request Id */
+            request_id?: string | null;
+            /** Details */
+            details: components["schemas"]["FieldError"][];
+        };
+        /**
          * WebhookAck
          * @description Stripe's delivery was handled (or deliberately ignored).
          */
@@ -628,91 +676,12 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
-                };
-            };
-            /** @description Bad request (stable `error.code`) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid session */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Not allowed for this user or role */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The account's state does not allow this */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Validation error (`error.details` names the fields) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Stripe failed */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A dependency is unavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -729,87 +698,19 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Missing or invalid session */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Not allowed for this user or role */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Not found */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The account's state does not allow this */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Validation error (`error.details` names the fields) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Stripe failed */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -822,10 +723,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -839,87 +740,120 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Onboard"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
+            /** @description The body is over the limit (`payload_too_large`) */
             413: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -935,10 +869,10 @@ export interface operations {
                 refresh?: boolean;
             };
             header?: {
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -948,87 +882,96 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Status"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1044,10 +987,10 @@ export interface operations {
                 refresh?: boolean;
             };
             header?: {
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path: {
                 org_id: string;
@@ -1059,87 +1002,96 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Status"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1152,10 +1104,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -1165,87 +1117,96 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["BalanceView"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1258,10 +1219,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path: {
                 org_id: string;
@@ -1273,87 +1234,96 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["BalanceView"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1368,10 +1338,10 @@ export interface operations {
             header: {
                 /** @description Required: a retry with the same key never moves money twice. */
                 "Idempotency-Key": string;
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -1385,87 +1355,131 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TransferView"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Stripe declined (Stripe's own code) */
+            402: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
+            /** @description The body is over the limit (`payload_too_large`) */
             413: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1480,10 +1494,10 @@ export interface operations {
             header: {
                 /** @description Required: a retry with the same key never moves money twice. */
                 "Idempotency-Key": string;
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -1497,87 +1511,131 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["PayoutView"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Stripe declined (Stripe's own code) */
+            402: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
+            /** @description The body is over the limit (`payload_too_large`) */
             413: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1590,10 +1648,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -1607,87 +1665,120 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["PayoutScheduleView"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
+            /** @description The body is over the limit (`payload_too_large`) */
             413: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1700,10 +1791,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path?: never;
             cookie?: never;
@@ -1717,87 +1808,120 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["DashboardLink"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
+            /** @description The body is over the limit (`payload_too_large`) */
             413: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1810,10 +1934,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Optional: must be the session's own user id. */
-                "x-user-id"?: string | null;
-                /** @description Names the organization (else path or body). */
-                "x-org-id"?: string | null;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
             };
             path: {
                 org_id: string;
@@ -1829,87 +1953,98 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Status"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
             401: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not allowed for this user or role */
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
             403: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body too large */
+            /** @description The body is over the limit (`payload_too_large`) */
             413: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Validation error (`error.details` names the fields) */
+            /** @description Validation error: `error.details` names the fields */
             422: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
-            /** @description Stripe failed */
-            502: {
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1921,96 +2056,99 @@ export interface operations {
     webhook_api_connect_webhook_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description `t=<unix time>,v1=<HMAC-SHA256 hex>[,v1=…]`, as Stripe signs. */
+                "Stripe-Signature": string;
+            };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description A Stripe event, verified over its raw bytes (at most 1 MiB). */
+        requestBody: {
+            content: {
+                "application/json": {
+                    id: string;
+                    type: string;
+                    livemode?: boolean;
+                    account?: string;
+                    data: {
+                        object: Record<string, never>;
+                    };
+                };
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["WebhookAck"];
                 };
             };
-            /** @description Bad request (stable `error.code`) */
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
             400: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Missing or invalid session */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Not allowed for this user or role */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Not found */
+            /** @description The organization does not exist */
             404: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The account's state does not allow this */
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
             409: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Body too large */
+            /** @description The body is over the limit (`payload_too_large`) */
             413: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Validation error (`error.details` names the fields) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Stripe failed */
+            /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A dependency is unavailable */
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
             503: {
                 headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {

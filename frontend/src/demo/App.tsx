@@ -1,0 +1,147 @@
+import { useEffect, useMemo, type ReactNode } from "react";
+import { canManagePayments, localTokenStore, type BetterAuthClient } from "../auth/betterAuthClient";
+import { createBackendClient } from "../backend/client";
+import { PaymentsSettings } from "../payments/PaymentsSettings";
+import { SETTINGS_PATH } from "../payments/location";
+import { SignInForm } from "./SignInForm";
+
+/**
+ * The demo app: sign in (Better Auth on the Worker), pick the active organization, and the
+ * payments settings page at /settings/payments, which calls the Connect backend.
+ */
+export function App({ auth, backendUrl }: { auth: BetterAuthClient; backendUrl: string }) {
+  const session = auth.useSession();
+
+  useEffect(() => {
+    if (window.location.pathname !== SETTINGS_PATH) {
+      window.history.replaceState(null, "", `${SETTINGS_PATH}${window.location.search}`);
+    }
+  }, []);
+
+  if (session.isPending && !session.data) {
+    return (
+      <Shell>
+        <p className="muted">Loading…</p>
+      </Shell>
+    );
+  }
+  if (!session.data) {
+    return (
+      <Shell>
+        <SignInForm auth={auth} />
+      </Shell>
+    );
+  }
+  const { user, session: current } = session.data;
+  return (
+    <SignedIn
+      key={user.id}
+      auth={auth}
+      backendUrl={backendUrl}
+      user={user}
+      sessionToken={current.token}
+      activeOrgId={current.activeOrganizationId ?? null}
+    />
+  );
+}
+
+interface SignedInProps {
+  auth: BetterAuthClient;
+  backendUrl: string;
+  user: { id: string; email: string };
+  sessionToken: string;
+  activeOrgId: string | null;
+}
+
+/** One signed-in user's page (remounted for another user, so nothing of the last one stays). */
+function SignedIn({ auth, backendUrl, user, sessionToken, activeOrgId }: SignedInProps) {
+  const organizations = auth.useListOrganizations();
+  const member = auth.useActiveMember();
+  const { refetch: refetchOrganizations } = organizations;
+  const { refetch: refetchMember } = member;
+  // Better Auth's atoms outlive a sign-in: read this user's organizations and membership.
+  useEffect(() => void refetchOrganizations(), [refetchOrganizations]);
+  useEffect(() => {
+    if (activeOrgId) void refetchMember();
+  }, [refetchMember, activeOrgId]);
+
+  const backend = useMemo(
+    // The signed token from `set-auth-token`; the session's raw token works as well.
+    () => createBackendClient({ baseUrl: backendUrl, getToken: () => localTokenStore.get() ?? sessionToken }),
+    [backendUrl, sessionToken],
+  );
+
+  const orgList = organizations.data ?? [];
+  // Nothing chosen yet: the first organization becomes the active one.
+  const first = orgList[0]?.id;
+  useEffect(() => {
+    if (!activeOrgId && first) void auth.organization.setActive({ organizationId: first });
+  }, [auth, activeOrgId, first]);
+
+  const activeOrg = orgList.find((o) => o.id === activeOrgId) ?? null;
+  const own = member.data && member.data.organizationId === activeOrgId && member.data.userId === user.id;
+  const role = own ? (member.data?.role ?? null) : null;
+  const signOut = async () => {
+    await auth.signOut();
+    localTokenStore.clear();
+  };
+
+  return (
+    <Shell
+      header={
+        <div className="account">
+          <label>
+            Organization{" "}
+            <select
+              name="organization"
+              value={activeOrgId ?? ""}
+              onChange={(e) => void auth.organization.setActive({ organizationId: e.target.value })}
+              disabled={!orgList.length}
+            >
+              {!activeOrgId ? <option value="">{orgList.length ? "Choose…" : "None"}</option> : null}
+              {orgList.map((org) => (
+                <option key={org.id} value={org.id}>
+                  {org.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <span className="who" data-testid="signed-in-as">
+            {user.email}
+            {role ? <span className="role"> · {role}</span> : null}
+          </span>
+          <button type="button" className="link" onClick={() => void signOut()}>
+            Sign out
+          </button>
+        </div>
+      }
+    >
+      <h1>Payments</h1>
+      {activeOrg ? (
+        <p className="muted">
+          Settings of <strong>{activeOrg.name}</strong>
+          {role && !canManagePayments(role) ? " (you are a member: view only)" : ""}
+        </p>
+      ) : null}
+      {organizations.isPending ? <p className="muted">Loading your organizations…</p> : null}
+      {!organizations.isPending && !orgList.length ? <p>You are not a member of any organization.</p> : null}
+      {activeOrgId && role !== null ? (
+        <PaymentsSettings key={activeOrgId} backend={backend} orgId={activeOrgId} role={role} />
+      ) : activeOrgId ? (
+        <p className="muted">Loading your membership…</p>
+      ) : null}
+    </Shell>
+  );
+}
+
+function Shell({ header, children }: { header?: ReactNode; children: ReactNode }) {
+  return (
+    <div className="page">
+      <header className="topbar">
+        <span className="brand">Platform · Settings</span>
+        {header}
+      </header>
+      <main>{children}</main>
+    </div>
+  );
+}

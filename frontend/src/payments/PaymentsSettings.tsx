@@ -1,0 +1,126 @@
+import { useEffect, useRef, useState } from "react";
+import { canManagePayments } from "../auth/betterAuthClient";
+import type { BackendClient, ConnectStatus } from "../backend/client";
+import { BalanceCard } from "./BalanceCard";
+import { ConnectStatusDetails } from "./ConnectStatusCard";
+import { ErrorNotice } from "./ErrorNotice";
+import { browserLocation, SETTINGS_PATH, type PageLocation } from "./location";
+import { PayoutScheduleForm } from "./PayoutScheduleForm";
+import { useAction, useResource } from "./useAsync";
+
+export interface PaymentsSettingsProps {
+  backend: BackendClient;
+  orgId: string;
+  /** The caller's role in the organization (Better Auth membership); null while unknown. */
+  role: string | null;
+  location?: PageLocation;
+}
+
+/** What the onboarding button says, or null when there is nothing to do at Stripe. */
+function onboardingLabel(status: ConnectStatus): string | null {
+  if (status.status === "not_started") return "Set up payouts";
+  if (status.status === "pending") return "Continue onboarding";
+  if (status.status === "active" && status.onboarding_step === "action_required") return "Continue onboarding";
+  return null;
+}
+
+/**
+ * /settings/payments: the organization's Stripe Connect status for every member; for owners
+ * and admins also onboarding, the Express dashboard, the balance, payouts and their schedule.
+ * Handles Stripe's redirects back: `?connect=return` reads the status live, `?connect=refresh`
+ * (an expired or reused link) mints a fresh link and goes straight back to Stripe.
+ */
+export function PaymentsSettings({ backend, orgId, role, location = browserLocation }: PaymentsSettingsProps) {
+  const manage = canManagePayments(role);
+  const [arrival] = useState(() => new URLSearchParams(location.search()).get("connect"));
+  const resuming = arrival === "refresh" && manage;
+
+  // Always a live read: it says what Stripe still needs, and syncs D1 after a return.
+  const status = useResource(resuming ? null : orgId, () => backend.status(orgId, { refresh: true }));
+  const accountId = status.data?.account_id ?? null;
+  const balance = useResource(manage && accountId ? `${orgId}:${accountId}` : null, () => backend.balance(orgId));
+
+  const onboard = useAction(async () => {
+    const redirect = (connect: string) => `${location.origin}${SETTINGS_PATH}?connect=${connect}`;
+    const link = await backend.onboard(orgId, { return_url: redirect("return"), refresh_url: redirect("refresh") });
+    location.assign(link.url);
+  });
+  const dashboard = useAction(async () => location.open((await backend.dashboardLink(orgId)).url));
+
+  // Stripe's redirect is handled once; the query string is then cleaned up.
+  const handled = useRef(false);
+  useEffect(() => {
+    if (handled.current || arrival === null) return;
+    handled.current = true;
+    location.replaceSearch("");
+    if (resuming) void onboard.run();
+  }, [arrival, resuming, location, onboard]);
+
+  if (resuming) {
+    return (
+      <section className="card" aria-busy={!onboard.error}>
+        <h2>Stripe onboarding</h2>
+        {onboard.error ? (
+          <ErrorNotice error={onboard.error} onRetry={() => void onboard.run()} />
+        ) : (
+          <p className="muted">The onboarding link expired; taking you back to Stripe with a fresh one…</p>
+        )}
+      </section>
+    );
+  }
+
+  const data = status.data;
+  const label = data ? onboardingLabel(data) : null;
+  return (
+    <>
+      <section className="card" aria-labelledby="connect-title" aria-busy={status.state === "loading"}>
+        <div className="card-head">
+          <h2 id="connect-title">Stripe payouts</h2>
+          <button
+            type="button"
+            className="link"
+            onClick={() => void status.reload()}
+            disabled={status.state === "loading"}
+          >
+            {status.state === "loading" && data ? "Refreshing…" : "Refresh"}
+          </button>
+        </div>
+        {arrival === "return" && data ? (
+          <p className="notice notice-info" role="status" data-testid="returned">
+            Welcome back from Stripe. Here is where your onboarding stands now.
+          </p>
+        ) : null}
+        {status.state === "loading" && !data ? <p className="muted">Loading the payout status…</p> : null}
+        {status.state === "failed" ? <ErrorNotice error={status.error} onRetry={() => void status.reload()} /> : null}
+        {data ? <ConnectStatusDetails status={data} /> : null}
+        {data && manage ? (
+          <div className="actions">
+            {label ? (
+              <button type="button" className="primary" disabled={onboard.busy} onClick={() => void onboard.run()}>
+                {onboard.busy ? "Opening Stripe…" : label}
+              </button>
+            ) : null}
+            {data.status === "active" ? (
+              <button type="button" disabled={dashboard.busy} onClick={() => void dashboard.run()}>
+                {dashboard.busy ? "Opening…" : "Open Stripe dashboard"}
+              </button>
+            ) : null}
+          </div>
+        ) : null}
+        {onboard.error ? <ErrorNotice error={onboard.error} /> : null}
+        {dashboard.error ? <ErrorNotice error={dashboard.error} /> : null}
+        {data && !manage ? (
+          <p className="muted small" data-testid="member-note">
+            Only the organization's owners and admins can manage payouts.
+          </p>
+        ) : null}
+      </section>
+      {manage && accountId ? (
+        <>
+          <BalanceCard backend={backend} orgId={orgId} balance={balance} />
+          <PayoutScheduleForm backend={backend} orgId={orgId} />
+        </>
+      ) : null}
+    </>
+  );
+}

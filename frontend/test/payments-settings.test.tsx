@@ -1,0 +1,260 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createBackendClient, type ConnectStatus } from "../src/backend/client";
+import type { PageLocation } from "../src/payments/location";
+import { PaymentsSettings } from "../src/payments/PaymentsSettings";
+import { errorBody, fakeFetch, json, type Recorded } from "./fake-fetch";
+
+const ORG = "org_1";
+const APP = "http://app.test";
+
+afterEach(cleanup);
+
+function statusOf(overrides: Partial<ConnectStatus>): ConnectStatus {
+  return {
+    organization_id: ORG,
+    account_id: "acct_1",
+    status: "active",
+    onboarding_step: "complete",
+    rejection_reason: null,
+    charges_enabled: true,
+    payouts_enabled: true,
+    details_submitted: true,
+    requirements: {
+      currently_due: [],
+      past_due: [],
+      eventually_due: [],
+      pending_verification: [],
+      disabled_reason: null,
+      current_deadline: null,
+    },
+    platform_fee_percent: 10,
+    synced_at: "2026-11-01T12:00:00Z",
+    ...overrides,
+  };
+}
+
+const NOT_STARTED = statusOf({
+  account_id: null,
+  status: "not_started",
+  onboarding_step: "account_creation",
+  charges_enabled: null,
+  payouts_enabled: null,
+  details_submitted: null,
+  requirements: null,
+  synced_at: null,
+});
+const BALANCE = { organization_id: ORG, account_id: "acct_1", available: [{ amount: 9000, currency: "usd" }], pending: [] };
+const LINK = { url: "https://connect.test/setup/s/acct_1/tok", expires_at: "2026-11-01T12:05:00Z", account_id: "acct_1", status: "pending" };
+
+type Routes = Record<string, (request: Recorded) => Response>;
+
+/** The page with a backend whose answers come from `routes` ("METHOD /path"). */
+function renderPage({ role, routes, search = "" }: { role: string; routes: Routes; search?: string }) {
+  const fake = fakeFetch((request) => {
+    const key = `${request.method} ${new URL(request.url).pathname}`;
+    const route = routes[key];
+    return route ? route(request) : errorBody(404, "not_found", `no route ${key}`);
+  });
+  const backend = createBackendClient({ baseUrl: "http://backend.test", getToken: () => "tok", fetch: fake.fetch, retries: 0 });
+  let query = search;
+  const location: PageLocation = {
+    origin: APP,
+    search: () => query,
+    replaceSearch: vi.fn((next: string) => {
+      query = next;
+    }),
+    assign: vi.fn(),
+    open: vi.fn(),
+  };
+  render(<PaymentsSettings backend={backend} orgId={ORG} role={role} location={location} />);
+  const calls = (method: string, path: string) =>
+    fake.requests.filter((r) => r.method === method && new URL(r.url).pathname === path);
+  return { location, requests: fake.requests, calls, query: () => query };
+}
+
+const statusRoute = (status: ConnectStatus): Routes => ({ [`GET /api/connect/status/${ORG}`]: () => json(200, status) });
+
+describe("what each role sees", () => {
+  it("shows a member the status and no actions, and never asks for the balance", async () => {
+    const page = renderPage({ role: "member", routes: statusRoute(statusOf({})) });
+    expect(await screen.findByTestId("connect-status")).toHaveProperty("textContent", "Active");
+    expect(screen.getByTestId("member-note")).toBeTruthy();
+    expect(screen.queryAllByRole("button").map((b) => b.textContent)).toEqual(["Refresh"]);
+    expect(screen.queryByRole("region", { name: "Balance" })).toBeNull();
+    expect(page.calls("GET", `/api/connect/balance/${ORG}`)).toHaveLength(0);
+  });
+
+  it("shows an owner the balance, the dashboard and the schedule of an active account", async () => {
+    renderPage({
+      role: "owner",
+      routes: { ...statusRoute(statusOf({})), [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE) },
+    });
+    expect((await screen.findByTestId("available-usd")).textContent).toBe("$90.00");
+    expect(screen.getByRole("button", { name: "Open Stripe dashboard" })).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Pay out now" })).toHaveProperty("disabled", false);
+    expect(screen.getByRole("region", { name: "Payout schedule" })).toBeTruthy();
+    expect(screen.queryByRole("button", { name: /onboarding|Set up payouts/ })).toBeNull();
+  });
+
+  it("treats a role list containing admin as an admin", async () => {
+    renderPage({ role: "member,admin", routes: statusRoute(NOT_STARTED) });
+    expect(await screen.findByRole("button", { name: "Set up payouts" })).toBeTruthy();
+  });
+});
+
+describe("onboarding", () => {
+  it("reads the status live and offers Set up payouts, which follows the new link", async () => {
+    const page = renderPage({
+      role: "owner",
+      routes: { ...statusRoute(NOT_STARTED), "POST /api/connect/onboard": () => json(200, LINK) },
+    });
+    fireEvent.click(await screen.findByRole("button", { name: "Set up payouts" }));
+    await waitFor(() => expect(page.location.assign).toHaveBeenCalledWith(LINK.url));
+    expect(new URL(page.requests[0]!.url).searchParams.get("refresh")).toBe("true");
+    expect(page.calls("POST", "/api/connect/onboard")[0]?.body).toEqual({
+      organization_id: ORG,
+      return_url: `${APP}/settings/payments?connect=return`,
+      refresh_url: `${APP}/settings/payments?connect=refresh`,
+    });
+  });
+
+  it("says what Stripe still needs and by when, and offers Continue onboarding", async () => {
+    renderPage({
+      role: "admin",
+      routes: statusRoute(
+        statusOf({
+          status: "pending",
+          onboarding_step: "action_required",
+          payouts_enabled: false,
+          requirements: {
+            currently_due: ["external_account", "individual.dob.day", "individual.dob.month"],
+            past_due: [],
+            eventually_due: ["company.tax_id"],
+            pending_verification: [],
+            disabled_reason: null,
+            current_deadline: "2026-12-01T00:00:00Z",
+          },
+        }),
+      ),
+    });
+    expect((await screen.findByTestId("connect-status")).textContent).toBe("Pending");
+    expect(screen.getByTestId("onboarding-step").textContent).toBe("Stripe needs more information before payouts can start.");
+    const needs = screen.getByTestId("requirements");
+    expect(within(needs).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+      "Bank account for payouts",
+      "Date of birth",
+    ]);
+    expect(needs.querySelector("time")?.getAttribute("dateTime")).toBe("2026-12-01T00:00:00Z");
+    expect(screen.getByText(/Later, Stripe will also ask for: Company tax ID/)).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Continue onboarding" })).toBeTruthy();
+  });
+
+  it("says why a rejected account is disabled and offers nothing to do", async () => {
+    renderPage({
+      role: "owner",
+      routes: {
+        ...statusRoute(statusOf({ status: "disabled", onboarding_step: "rejected", rejection_reason: "rejected.fraud" })),
+        [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE),
+      },
+    });
+    expect((await screen.findByTestId("connect-status")).textContent).toBe("Disabled");
+    expect(screen.getByTestId("onboarding-step").textContent).toBe("Stripe could not accept the account (rejected: fraud).");
+    expect(screen.queryByRole("button", { name: /onboarding|Set up payouts|dashboard/ })).toBeNull();
+  });
+
+  it("on ?connect=refresh mints a fresh link and goes straight back to Stripe", async () => {
+    const page = renderPage({
+      role: "owner",
+      search: "?connect=refresh",
+      routes: { ...statusRoute(NOT_STARTED), "POST /api/connect/onboard": () => json(200, LINK) },
+    });
+    await waitFor(() => expect(page.location.assign).toHaveBeenCalledWith(LINK.url));
+    expect(page.calls("POST", "/api/connect/onboard")).toHaveLength(1);
+    expect(page.calls("GET", `/api/connect/status/${ORG}`)).toHaveLength(0);
+    expect(page.query()).toBe("");
+  });
+
+  it("on ?connect=return reads the status live, welcomes the user back and cleans the URL", async () => {
+    const page = renderPage({ role: "owner", search: "?connect=return", routes: statusRoute(statusOf({})) });
+    expect(await screen.findByTestId("returned")).toBeTruthy();
+    expect(new URL(page.calls("GET", `/api/connect/status/${ORG}`)[0]!.url).search).toBe("?refresh=true");
+    expect(page.query()).toBe("");
+  });
+
+  it("opens the Express dashboard's link in a new tab", async () => {
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...statusRoute(statusOf({})),
+        [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE),
+        "POST /api/connect/dashboard-link": () => json(200, { url: "https://connect.test/express/acct_1" }),
+      },
+    });
+    fireEvent.click(await screen.findByRole("button", { name: "Open Stripe dashboard" }));
+    await waitFor(() => expect(page.location.open).toHaveBeenCalledWith("https://connect.test/express/acct_1"));
+  });
+});
+
+describe("loading and errors", () => {
+  it("shows loading, then the service's error with its request id, and tries again", async () => {
+    let fail = true;
+    const page = renderPage({
+      role: "member",
+      routes: {
+        [`GET /api/connect/status/${ORG}`]: () =>
+          fail ? errorBody(503, "upstream_unavailable", "Worker down", "req_7") : json(200, statusOf({})),
+      },
+    });
+    expect(screen.getByText("Loading the payout status…")).toBeTruthy();
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("Payments are briefly unavailable");
+    expect(alert.textContent).toContain("req_7");
+    fail = false;
+    fireEvent.click(within(alert).getByRole("button", { name: "Try again" }));
+    expect((await screen.findByTestId("connect-status")).textContent).toBe("Active");
+    expect(page.calls("GET", `/api/connect/status/${ORG}`)).toHaveLength(2);
+  });
+
+  it("shows a failed onboarding call next to its button", async () => {
+    renderPage({
+      role: "owner",
+      routes: { ...statusRoute(NOT_STARTED), "POST /api/connect/onboard": () => errorBody(403, "forbidden") },
+    });
+    fireEvent.click(await screen.findByRole("button", { name: "Set up payouts" }));
+    expect((await screen.findByRole("alert")).textContent).toContain("Only the organization's owners and admins");
+  });
+});
+
+describe("Pay out now", () => {
+  it("pays out what is available and keeps the Idempotency-Key when the user retries a lost answer", async () => {
+    const answers = [errorBody(503, "upstream_unavailable"), json(200, { payout_id: "po_1", amount: 9000, currency: "usd", status: "pending", arrival_date: "2026-11-03T00:00:00Z" })];
+    let balance = BALANCE;
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...statusRoute(statusOf({})),
+        [`GET /api/connect/balance/${ORG}`]: () => json(200, balance),
+        "POST /api/connect/payout": () => {
+          const answer = answers.shift()!;
+          if (answer.ok) balance = { ...BALANCE, available: [{ amount: 0, currency: "usd" }] };
+          return answer;
+        },
+      },
+    });
+    const button = await screen.findByRole("button", { name: "Pay out now" });
+    fireEvent.click(button);
+    expect((await screen.findByRole("alert")).textContent).toContain("briefly unavailable");
+    fireEvent.click(screen.getByRole("button", { name: "Pay out now" }));
+    expect((await screen.findByTestId("payout-result")).textContent).toContain("Payout of $90.00 is pending");
+    await waitFor(() => expect(screen.getByTestId("available-usd").textContent).toBe("$0.00"));
+    expect(screen.getByRole("button", { name: "Pay out now" })).toHaveProperty("disabled", true);
+
+    const payouts = page.calls("POST", "/api/connect/payout");
+    expect(payouts).toHaveLength(2);
+    expect(payouts[0]?.body).toEqual({ currency: "usd", organization_id: ORG });
+    const [first, second] = payouts.map((r) => r.headers.get("Idempotency-Key"));
+    expect(first).toBeTruthy();
+    expect(second).toBe(first);
+  });
+});

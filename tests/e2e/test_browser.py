@@ -1,0 +1,90 @@
+"""The demo frontend in a real browser: Debian's Chromium driven by playwright-core
+(frontend/e2e/run.mjs) against the whole stack, the frontend on Vite included.
+
+Screenshots go to a temporary folder; with UPDATE_SCREENSHOTS=1 to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.stack import ROOT, BetterAuth, Stack
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+RUNNER = ROOT / "frontend" / "e2e" / "run.mjs"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+def test_owner_onboards_is_paid_and_pays_out_while_a_member_only_looks(
+    browser_stack: Stack, tmp_path: Path
+) -> None:
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: ./scripts/bootstrap installs chromium"
+    node = shutil.which("node")
+    assert node, "node is not on PATH"
+    c = browser_stack.config
+    people = {
+        "owner": ("owner@acme.test", "owner-password-123", "Olive Owner"),
+        "member": ("member@acme.test", "member-password-123", "Max Member"),
+        "admin": ("admin@platform.test", "admin-password-123", "Platform Admin"),
+    }
+    auth = BetterAuth(c.worker_url)
+    try:
+        signed_up = {role: auth.sign_up(*person) for role, person in people.items()}
+        browser_stack.d1("UPDATE user SET role = 'admin' WHERE email = 'admin@platform.test'")
+        org_id = auth.create_organization(signed_up["owner"], "Acme", "acme")
+        auth.add_member(signed_up["owner"], signed_up["member"], org_id, "member")
+    finally:
+        auth.close()
+
+    screenshots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "shots"
+    journey = {
+        "frontend": c.frontend_url,
+        "worker": c.worker_url,
+        "backend": c.service_url,
+        "sim": c.sim_url,
+        "orgId": org_id,
+        "screenshots": str(screenshots),
+        **{role: {"email": p[0], "password": p[1]} for role, p in people.items()},
+    }
+    result = subprocess.run(  # noqa: S603 - our own script
+        [node, str(RUNNER), json.dumps(journey)],
+        cwd=ROOT / "frontend",
+        env={**os.environ, "CHROMIUM": str(CHROMIUM)},
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, (
+        f"{result.stdout}\n{result.stderr}\nfrontend log:\n{browser_stack.frontend.tail()}\n"
+        f"screenshots in {screenshots}"
+    )
+    for name in ("01-sign-in", "02-not-started", "03-stripe-onboarding", "04-pending", "05-active"):
+        assert (screenshots / f"{name}.png").stat().st_size > 0
+
+    # What the clicks did, as "Stripe" and D1 hold it: one account, active, paid out once.
+    headers = {"X-Internal-Api-Key": c.internal_api_key}
+    organization = httpx.get(
+        f"{c.worker_url}/api/internal/organization/{org_id}", headers=headers, timeout=10.0
+    ).json()["organization"]
+    assert organization["stripe_connect_status"] == "active"
+    account_id = organization["stripe_connect_account_id"]
+    payouts = httpx.get(
+        f"{c.sim_url}/_sim/events",
+        params={"type": "payout.created", "account": account_id},
+        timeout=10.0,
+    ).json()
+    assert payouts["count"] == 1
+    assert payouts["data"][0]["data"]["object"]["amount"] == 9_000
+    account = httpx.get(f"{c.sim_url}/_sim/accounts/{account_id}", timeout=10.0).json()
+    assert account["account"]["settings"]["payouts"]["schedule"]["interval"] == "weekly"

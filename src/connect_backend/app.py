@@ -164,7 +164,9 @@ def create_app(settings: Settings) -> FastAPI:
         async with (
             http_pool.async_client(max_connections=512, max_idle_per_origin=256) as worker_http,
             http_pool.async_client(
-                max_connections=512, max_idle_per_origin=256, timeout=20.0
+                max_connections=512,
+                max_idle_per_origin=256,
+                timeout=settings.stripe_timeout_seconds,
             ) as stripe_http,
         ):
             gateway, transport = StripeGateway.connect(
@@ -173,6 +175,7 @@ def create_app(settings: Settings) -> FastAPI:
                 http=stripe_http,
                 account_type=settings.connect_account_type,
                 capabilities=settings.connect_capabilities,
+                timeout=settings.stripe_timeout_seconds,
             )
             try:
                 yield State(
@@ -181,6 +184,7 @@ def create_app(settings: Settings) -> FastAPI:
                         worker_http,
                         base_url=settings.worker_base_url,
                         api_key=settings.worker_api_key.get_secret_value(),
+                        timeout=settings.worker_timeout_seconds,
                     ),
                     stripe=gateway,
                     session_cache=SessionCache(ttl=settings.session_cache_ttl_seconds),

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
     rate_limit_onboarding_per_minute: int = Field(default=10, ge=0)
     rate_limit_money_per_minute: int = Field(default=30, ge=0)
+    worker_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    stripe_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

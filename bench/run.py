@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import importlib.util
 import json
 import os
 import platform
@@ -385,7 +386,29 @@ def _machine() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "service": _service_source(),
     }
+
+
+def _service_source() -> str:
+    """Which code the service runs: where `connect_backend` imports from, at which commit."""
+    spec = importlib.util.find_spec("connect_backend")
+    if spec is None or spec.origin is None:
+        return "?"
+    package = Path(spec.origin).parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(  # noqa: S603 - fixed command line
+            ["git", "-C", str(package), *args],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "no git"
+    dirty = " + uncommitted changes" if git("status", "--porcelain", "--", ".") else ""
+    return f"`{package}` at {commit}{dirty}"
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -414,6 +437,7 @@ def render(
         f"- Machine: {machine['nproc']} x {machine['cpu']}, {machine['memory']} RAM, "
         f"Linux {machine['kernel']}, Python {machine['python']}; "
         f"load average before the run: {machine['load']}",
+        f"- Service code: {machine['service']}",
         f"- Injected latency: Worker (W) {worker_ms:g} ms on every `/api/internal/*` call, "
         f"Stripe simulator (S) {sim_ms:g} ms on every call",
         f"- Client: `{client}` ({CLIENTS[client]}, uvloop), "

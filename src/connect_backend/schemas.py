@@ -5,23 +5,54 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictFloat,
+    StrictInt,
+)
 
 from connect_backend.money import MAX_AMOUNT
 from connect_backend.onboarding import Requirements
 from connect_backend.worker import OnboardingStep
 
-Amount = Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT, description="Integer minor units.")]
+
+def _integral_number(value: object) -> object:
+    # JSON Schema's `integer` is any number without a fraction, so 1000.0 is 1000; booleans and
+    # strings stay refused (StrictInt), as "12" or true are not numbers at all.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Last in an `Annotated`, after the bounds, so that the bounds stay `minimum`/`maximum` in
+# the JSON schema: a JSON integer, 1000 or 1000.0, never 1000.5, "1000" or true.
+_WHOLE = BeforeValidator(_integral_number)
+
+Amount = Annotated[
+    StrictInt,
+    Field(ge=1, le=MAX_AMOUNT, description="Integer minor units.", examples=[1000]),
+    _WHOLE,
+]
 Currency = Annotated[
     str,
-    Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code, e.g. usd (case-insensitive)."),
+    Field(
+        pattern=r"^[A-Za-z]{3}$",
+        description="ISO 4217 code, e.g. usd (case-insensitive).",
+        examples=["usd"],
+    ),
 ]
 OrganizationId = Annotated[str, Field(min_length=1, max_length=255)]
 ConnectStatusName = Literal["not_started", "pending", "active", "disabled"]
 
 
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Strings are taken as sent: stripping them before the length checks made " " fail
+    # `minLength: 1` and let a padded 300-character id pass `maxLength: 255`.
+    model_config = ConfigDict(extra="forbid")
 
 
 class _Output(BaseModel):
@@ -125,28 +156,64 @@ class PayoutView(_Output):
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
-class PayoutScheduleUpdate(_Input):
-    """How often Stripe pays the account out; an interval's anchor is required for it."""
+MonthDay = Annotated[StrictInt, Field(ge=1, le=31, description="Day of the month."), _WHOLE]
+DelayDays = Annotated[
+    StrictInt, Field(ge=2, le=365, description="Days a payment waits to be paid out."), _WHOLE
+]
+
+
+# One model per interval, so that the OpenAPI says which anchor each one needs (a `oneOf` on
+# `interval`) instead of a rule only the server knows. Every variant has every field, the
+# ones that do not apply to it typed `null`, so the route reads them alike.
+class ManualSchedule(_Input):
+    """Paid out only when an owner or admin asks (`POST /payout`)."""
 
     organization_id: OrganizationId | None = None
-    interval: Literal["manual", "daily", "weekly", "monthly"]
-    weekly_anchor: Weekday | None = None
-    monthly_anchor: StrictInt | None = Field(default=None, ge=1, le=31)
-    delay_days: StrictInt | None = Field(default=None, ge=2, le=365)
+    interval: Literal["manual"]
+    weekly_anchor: None = None
+    monthly_anchor: None = None
+    delay_days: None = None
 
-    @model_validator(mode="after")
-    def _anchor_fits_interval(self) -> PayoutScheduleUpdate:
-        if self.interval == "weekly" and self.weekly_anchor is None:
-            raise ValueError("weekly_anchor is required for a weekly schedule")
-        if self.interval == "monthly" and self.monthly_anchor is None:
-            raise ValueError("monthly_anchor is required for a monthly schedule")
-        if self.interval != "weekly" and self.weekly_anchor is not None:
-            raise ValueError("weekly_anchor applies only to a weekly schedule")
-        if self.interval != "monthly" and self.monthly_anchor is not None:
-            raise ValueError("monthly_anchor applies only to a monthly schedule")
-        if self.interval == "manual" and self.delay_days is not None:
-            raise ValueError("delay_days does not apply to manual payouts")
-        return self
+
+class DailySchedule(_Input):
+    """Paid out every day."""
+
+    organization_id: OrganizationId | None = None
+    interval: Literal["daily"]
+    weekly_anchor: None = None
+    monthly_anchor: None = None
+    delay_days: DelayDays | None = None
+
+
+class WeeklySchedule(_Input):
+    """Paid out once a week, on `weekly_anchor`."""
+
+    organization_id: OrganizationId | None = None
+    interval: Literal["weekly"]
+    weekly_anchor: Weekday
+    monthly_anchor: None = None
+    delay_days: DelayDays | None = None
+
+
+class MonthlySchedule(_Input):
+    """Paid out once a month, on day `monthly_anchor`."""
+
+    organization_id: OrganizationId | None = None
+    interval: Literal["monthly"]
+    weekly_anchor: None = None
+    monthly_anchor: MonthDay
+    delay_days: DelayDays | None = None
+
+
+class PayoutScheduleUpdate(
+    RootModel[
+        Annotated[
+            ManualSchedule | DailySchedule | WeeklySchedule | MonthlySchedule,
+            Field(discriminator="interval"),
+        ]
+    ]
+):
+    """How often Stripe pays the account out; each interval takes its own anchor."""
 
 
 class PayoutScheduleView(_Output):

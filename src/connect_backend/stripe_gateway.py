@@ -132,11 +132,13 @@ class _SharedHTTPXClient(HTTPXClient):
 
 
 def idempotency_key(kind: str, *parts: str) -> str:
-    """`kind:part:…`, hashed when it would exceed Stripe's 255 characters."""
+    """`kind:part:…`, hashed when it would exceed Stripe's 255 characters or is not printable
+    ASCII (it travels in a header; a caller's key may hold any byte HTTP allows)."""
     key = ":".join((kind, *parts))
-    if len(key) <= 255:
+    if len(key) <= 255 and key.isascii() and key.isprintable():
         return key
-    return f"{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{kind}:{digest}"
 
 
 def _params_digest(params: Mapping[str, Any]) -> str:

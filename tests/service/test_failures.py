@@ -344,6 +344,30 @@ async def test_a_body_that_is_not_a_json_object_is_422(
     assert stripe.requests == []
 
 
+async def test_strings_are_checked_as_sent_not_after_stripping_them(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    admin = worker.add_person("pat", role="admin")
+
+    async def transfer(organization_id: str) -> httpx.Response:
+        return await client.post(
+            "/api/connect/transfer",
+            json={"organization_id": organization_id, "amount": 1000, "currency": "usd"},
+            headers=bearer(admin.token, **{"Idempotency-Key": "k"}),
+        )
+
+    padded = await transfer("org_a" + " " * 251)  # 256 characters: over maxLength 255
+    blank = await transfer(" ")  # 1 character: a name, of no organization there is
+
+    _assert_error_body(padded, 422, "validation_error")
+    _assert_error_body(blank, 403, "not_a_member")  # " " was a 422 once: stripped, then empty
+    assert [
+        json.loads(r.content)["organization_id"] for r in worker.calls("verify-user-context")
+    ] == [" "]
+    assert stripe.requests == []
+
+
 async def test_validation_errors_do_not_echo_the_rejected_value(
     client: httpx.AsyncClient, worker: FakeWorker
 ) -> None:

@@ -129,6 +129,41 @@ async def test_same_transfer_key_for_two_organizations_is_two_stripe_keys(
     assert len(created(stripe, "transfer")) == 2
 
 
+async def test_a_key_beyond_ascii_is_hashed_into_one_stripe_key_and_moves_money_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    admin = worker.add_person("pat", role="admin")
+    headers = {"Authorization": f"Bearer {admin.token}", "Idempotency-Key": "clé-1".encode()}
+    body = {"organization_id": "org_a", "amount": 1000, "currency": "usd"}
+
+    first = await client.post(TRANSFER, json=body, headers=headers)
+    again = await client.post(TRANSFER, json=body, headers=headers)
+
+    assert first.status_code == 200, first.text  # it was a 503 "Stripe cannot be reached"
+    assert again.json()["transfer_id"] == first.json()["transfer_id"]
+    sent = keys_sent(stripe, "POST", "/v1/transfers")
+    assert len(set(sent)) == 1
+    assert sent[0].isascii()
+    assert sent[0].startswith("transfer:")
+    assert len(created(stripe, "transfer")) == 1
+
+
+async def test_a_payout_key_beyond_ascii_pays_out_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", available=5000)
+    owner = worker.add_person("olive", org_a="owner")
+    headers = {"Authorization": f"Bearer {owner.token}", "Idempotency-Key": "paie-été".encode()}
+    body = {"organization_id": "org_a", "currency": "usd", "amount": 1000}
+
+    answers = [await client.post(PAYOUT, json=body, headers=headers) for _ in range(2)]
+
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    assert answers[0].json() == answers[1].json()
+    assert len(created(stripe, "payout")) == 1
+
+
 def answers_lost(stripe: FakeStripe, times: int) -> Callable[[httpx.Request], httpx.Response]:
     """Stripe does the work of the next `times` POSTs, but their answers never arrive."""
     left = [times]

@@ -163,3 +163,34 @@ async def test_the_served_document_is_the_same_and_holds_no_secret(
     assert r.json() == create_app(make_settings()).openapi()
     for secret in ("sk_test_service123", "whsec_test", "test-internal-key"):
         assert secret not in r.text
+
+
+def _keys(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set(node) | {k for value in node.values() for k in _keys(value)}
+    if isinstance(node, list):
+        return {k for value in node for k in _keys(value)}
+    return set()
+
+
+def test_bounds_are_json_schema_keywords_that_tools_understand(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    amount = schemas["TransferCreate"]["properties"]["amount"]
+
+    assert (amount["type"], amount["minimum"], amount["maximum"]) == ("integer", 1, 99_999_999)
+    assert schemas["MonthlySchedule"]["properties"]["monthly_anchor"]["maximum"] == 31
+    assert not _keys(schemas) & {"ge", "le", "gt", "lt"}  # pydantic's names, unknown to tools
+
+
+def test_each_payout_interval_says_which_anchor_it_needs(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    update = schemas["PayoutScheduleUpdate"]
+
+    assert update["discriminator"]["propertyName"] == "interval"
+    assert set(update["discriminator"]["mapping"]) == {"manual", "daily", "weekly", "monthly"}
+    assert "weekly_anchor" in schemas["WeeklySchedule"]["required"]
+    assert "monthly_anchor" in schemas["MonthlySchedule"]["required"]
+    assert schemas["DailySchedule"]["properties"]["weekly_anchor"] == {
+        "type": "null",
+        "title": "Weekly Anchor",
+    }

@@ -1,0 +1,373 @@
+"""Webhook chaos across real processes: many accounts changing at Stripe (the simulator),
+thousands of deliveries, duplicates and reordering, while the Worker (behind devstack's fault
+proxy) fails, resets, stalls and goes away, and Stripe fails and rate-limits account reads.
+
+The simulator delivers every event and redelivers each refused one with backoff, as Stripe
+does; the test also re-posts signed copies of the recorded events, shuffled and duplicated,
+until each is acknowledged. Then every account changes once more (its last word) while every
+D1 write is refused, so that only redelivery can bring D1 there; the faults heal, every
+delivery settles, and D1 must equal what the simulator holds for every account (by
+`derive_status`), with every event acknowledged: nothing lost. (A service that answered 2xx
+without D1 holding the result leaves accounts behind here: 7 of 20, tried once.)
+
+CI-sized by default; a larger run: `CHAOS_ACCOUNTS=100 CHAOS_CHANGES=40 pytest -s
+tests/e2e/test_webhook_chaos.py` (`CHAOS_SEED` picks another storm). `-s` shows the counts.
+The proxy's and the simulator's fault draws are seeded; which request meets which draw still
+depends on timing, so two runs differ in their counts, not in their outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from devstack.stack import BetterAuth, Stack
+from tests.e2e.conftest import auth, d1_org
+from tests.e2e.faults import Faults, fault_stack_config, signed, stored, truth
+
+pytestmark = pytest.mark.e2e
+
+ACCOUNTS = int(os.environ.get("CHAOS_ACCOUNTS", "20"))
+CHANGES = int(os.environ.get("CHAOS_CHANGES", "35"))  # per account
+SEED = int(os.environ.get("CHAOS_SEED", "5"))
+DEAUTHORIZED_SHARE = 0.1  # of the accounts end disconnected from the platform
+LAST_WORD = 1  # changes per account after the copies were posted
+LAST_WORD_BROWNOUT = 2.0  # seconds every D1 write is refused after the last word
+REPOST_CONCURRENCY = 16
+MANY = 10**9  # a rule `count` to read back how often it fired
+
+# Every Worker call the webhook makes (organization-by-account, update-organization, and
+# create-connect-account when it re-links) meets these, drawn from the proxy's seeded RNG.
+WORKER_CHAOS: list[dict[str, Any]] = [
+    {"path_prefix": "/api/internal/", "fault": "latency", "latency_ms": 2, "jitter_ms": 20},
+    {"path_prefix": "/api/internal/", "fault": "timeout", "rate": 0.004},
+    {"path_prefix": "/api/internal/", "fault": "status", "status": 500, "rate": 0.15},
+    {"path_prefix": "/api/internal/", "fault": "status", "status": 429, "rate": 0.05},
+    {"path_prefix": "/api/internal/", "fault": "reset", "rate": 0.05},
+    {"path_prefix": "/api/internal/", "fault": "close", "rate": 0.03},
+    # D1 took the write, the answer was lost.
+    {"path_prefix": "/api/internal/update-organization", "fault": "status", "when": "after",
+     "status": 500, "rate": 0.05},
+]  # fmt: skip
+# A brown-out now and then: every write refused for a moment.
+BROWNOUT = {"path_prefix": "/api/internal/update-organization", "fault": "status", "status": 503}
+# Stripe's account reads: 500s (stripe-python retries them) and 429s (it does not).
+STRIPE_CHAOS: list[dict[str, Any]] = [
+    {"path_prefix": "/v1/accounts/", "method": "GET", "status": 500, "rate": 0.1, "count": MANY},
+    {"path_prefix": "/v1/accounts/", "method": "GET", "status": 429, "rate": 0.08, "count": MANY},
+]
+PATCHES: list[dict[str, Any]] = [
+    {"requirements": {"disabled_reason": "listed"}},
+    {"requirements": {"disabled_reason": "platform_paused"}},
+    {"requirements": {"disabled_reason": None, "currently_due": [], "past_due": []}},
+    {"requirements": {"currently_due": ["external_account"]}},
+    {"requirements": {"past_due": ["individual.id_number"]}},
+    {"payouts_enabled": False},
+    {"payouts_enabled": True},
+    {"capabilities": {"transfers": "pending"}},
+    {"capabilities": {"transfers": "active"}},
+    {"capabilities": {"transfers": "inactive"}},
+    {"details_submitted": False},
+]
+OUTCOMES = ["complete", "due", "review", "reject"]
+REJECTIONS = ["rejected.fraud", "rejected.terms_of_service", "rejected.listed", "rejected.other"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = fault_stack_config(
+        tmp_path_factory.mktemp("chaos"),
+        # Redeliveries back off from 0.1 s, doubling; 16 attempts outlast any storm here.
+        sim_args=["--webhook-retry-base", "0.1", "--webhook-max-attempts", "16"],
+    )
+    with Stack(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def better_auth(stack: Stack) -> Iterator[BetterAuth]:
+    auth_api = BetterAuth(stack.config.worker_url)
+    yield auth_api
+    auth_api.close()
+
+
+@pytest.fixture
+async def faults(stack: Stack, sim: httpx.AsyncClient) -> AsyncIterator[Faults]:
+    control = Faults(stack, sim)
+    await control.heal()
+    yield control
+    await control.heal()
+    await control.aclose()
+
+
+@dataclass
+class Report:
+    """The storm's numbers."""
+
+    accounts: int = 0
+    changes: int = 0
+    events: int = 0
+    reposts: int = 0
+    duplicates: int = 0
+    repost_answers: Counter[int] = field(default_factory=Counter)
+    reposted_again: int = 0
+    brownouts: int = 0
+    outage_s: float = 0.0
+    delivery_counts: dict[str, int] = field(default_factory=dict)
+    delivery_statuses: Counter[str] = field(default_factory=Counter)
+    worker_faults: dict[str, int] = field(default_factory=dict)
+    stripe_faults: dict[str, int] = field(default_factory=dict)
+    mismatches: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def text(self) -> str:
+        c = self.delivery_counts
+        by_sim = c["delivered"] + c["failed_attempts"]
+        posted = self.reposts + self.reposted_again
+        refused = self.reposts - self.repost_answers[200]
+        worker = {k: n for k, n in self.worker_faults.items() if k != "latency"}
+        injected = sum(worker.values()) + sum(self.stripe_faults.values())
+        return "\n".join(
+            [
+                f"webhook chaos (seed {SEED}): {self.accounts} accounts, {self.changes} changes "
+                f"at Stripe -> {self.events} events",
+                f"  deliveries: {by_sim + posted} = {by_sim} by the simulator "
+                f"({c['delivered']} acknowledged + {c['failed_attempts']} refused, each "
+                f"redelivered with backoff) + {posted} posts of signed copies "
+                f"({self.reposts} shuffled, {self.duplicates} of them duplicates; {refused} "
+                f"refused, posted again until acknowledged: {self.reposted_again} posts)",
+                f"  pending {c['pending']}, abandoned {c['abandoned']}; answers: simulator "
+                f"{dict(sorted(self.delivery_statuses.items()))}, copies "
+                f"{dict(sorted(self.repost_answers.items()))}",
+                f"  faults injected: {injected} = Worker {sum(worker.values())} {worker} "
+                f"+ Stripe {sum(self.stripe_faults.values())} {self.stripe_faults}; "
+                f"{self.brownouts} write brown-outs (0.4 s of 503s), a {self.outage_s:.1f} s "
+                f"outage (connections refused); {self.worker_faults.get('latency', 0)} Worker "
+                "calls delayed 2-22 ms",
+                f"  mismatches (D1 vs derive_status of the simulator's account): "
+                f"{len(self.mismatches)} of {self.accounts}",
+                "  took: "
+                + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings.items()),
+            ]
+        )
+
+
+@dataclass
+class Account:
+    org_id: str
+    account_id: str
+    rng: random.Random
+
+
+async def _onboard_all(
+    service: httpx.AsyncClient, better_auth: BetterAuth, count: int
+) -> list[Account]:
+    owner = better_auth.sign_up("chaos@storm.test", "chaos-password-123", "Storm Owner")
+    org_ids = [
+        better_auth.create_organization(owner, f"Storm {n}", f"storm-{n}") for n in range(count)
+    ]
+    gate = asyncio.Semaphore(8)
+
+    async def onboard(n: int, org_id: str) -> Account:
+        async with gate:
+            response = await service.post(
+                "/api/connect/onboard", json={"organization_id": org_id}, headers=auth(owner)
+            )
+        assert response.status_code == 200, response.text
+        return Account(org_id, response.json()["account_id"], random.Random(SEED * 7919 + n))
+
+    return list(await asyncio.gather(*(onboard(n, o) for n, o in enumerate(org_ids))))
+
+
+async def _change(sim: httpx.AsyncClient, account: Account, changes: int, deauthorize: bool) -> int:
+    """Move one account through onboarding outcomes and patches; how many changes were made."""
+    made = 0
+    for _ in range(changes):
+        rng = account.rng
+        if rng.random() < 0.4:
+            outcome = rng.choice(OUTCOMES)
+            body: dict[str, Any] = {"outcome": outcome}
+            if outcome == "reject":
+                body["reason"] = rng.choice(REJECTIONS)
+            response = await sim.post(f"/_sim/accounts/{account.account_id}/onboarding", json=body)
+        else:
+            response = await sim.post(
+                f"/_sim/accounts/{account.account_id}/patch", json=rng.choice(PATCHES)
+            )
+        assert response.status_code == 200, response.text
+        made += 1
+        await asyncio.sleep(rng.uniform(0, 0.03))
+    if deauthorize:
+        response = await sim.post(f"/_sim/accounts/{account.account_id}/deauthorize")
+        assert response.status_code == 200, response.text
+        made += 1
+    return made
+
+
+async def _events(sim: httpx.AsyncClient, accounts: list[Account]) -> list[dict[str, Any]]:
+    """Every event the simulator recorded about these accounts, oldest first."""
+    mine = {a.account_id for a in accounts}
+    recorded = (await sim.get("/_sim/events")).json()["data"]
+    return [e for e in recorded if e.get("account") in mine]
+
+
+async def _brownouts(faults: Faults, stop: asyncio.Event, report: Report) -> None:
+    """Now and then, refuse every D1 write for a moment; once, refuse every connection."""
+    outage_done = False
+    while not stop.is_set():
+        await asyncio.sleep(1.2)
+        if stop.is_set():
+            return
+        if not outage_done:
+            started = time.monotonic()
+            await faults.worker_down()
+            await asyncio.sleep(1.5)
+            await faults.worker_down(False)
+            report.outage_s = time.monotonic() - started
+            outage_done = True
+            continue
+        await faults.worker_rules(BROWNOUT, *WORKER_CHAOS)
+        await asyncio.sleep(0.4)
+        await faults.worker_rules(*WORKER_CHAOS)
+        report.brownouts += 1
+
+
+async def _post(service: httpx.AsyncClient, event: dict[str, Any], secret: str) -> int:
+    body = orjson.dumps(event)
+    try:
+        response = await service.post(
+            "/api/connect/webhook", content=body, headers=signed(body, secret)
+        )
+    except httpx.TransportError:
+        return 0  # no answer: counted as refused, posted again
+    return response.status_code
+
+
+async def _repost(
+    service: httpx.AsyncClient, copies: list[dict[str, Any]], secret: str, report: Report
+) -> list[dict[str, Any]]:
+    """Post every copy (bounded concurrency); the ones not acknowledged."""
+    gate = asyncio.Semaphore(REPOST_CONCURRENCY)
+
+    async def one(event: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        async with gate:
+            return event, await _post(service, event, secret)
+
+    refused = []
+    for event, status in await asyncio.gather(*(one(e) for e in copies)):
+        report.repost_answers[status] += 1
+        if not 200 <= status < 300:
+            refused.append(event)
+    return refused
+
+
+async def test_webhook_storm_leaves_d1_equal_to_stripe(
+    stack: Stack,
+    better_auth: BetterAuth,
+    service: httpx.AsyncClient,
+    sim: httpx.AsyncClient,
+    internal: httpx.AsyncClient,
+    faults: Faults,
+) -> None:
+    report = Report(accounts=ACCOUNTS)
+    secret = stack.config.webhook_secret
+    began = time.monotonic()
+    accounts = await _onboard_all(service, better_auth, ACCOUNTS)
+    settled = await sim.post("/_sim/webhooks/flush", params={"timeout": "30"})
+    assert settled.status_code == 200, settled.text
+    before = (await sim.get("/_sim/deliveries")).json()["counts"]
+    report.timings["set-up"] = time.monotonic() - began
+
+    # The storm, while the Worker and Stripe fail: changes at Stripe; shuffled, duplicated
+    # copies of their events on top of the simulator's own (re)deliveries; then each
+    # account's last word (the state D1 must end in), whose deliveries meet the faults too
+    # and which no copy covers: an event acknowledged but not applied would show.
+    started = time.monotonic()
+    await faults.worker_rules(*WORKER_CHAOS, seed=SEED)
+    await faults.stripe(faults=STRIPE_CHAOS, latency_jitter_ms=10, seed=SEED)
+    stop = asyncio.Event()
+    brownouts = asyncio.create_task(_brownouts(faults, stop, report))
+    made = await asyncio.gather(*(_change(sim, a, CHANGES - LAST_WORD, False) for a in accounts))
+    report.timings["changes"] = time.monotonic() - started
+    events = await _events(sim, accounts)
+    rng = random.Random(SEED)
+    copies = events + rng.sample(events, len(events) // 2)
+    rng.shuffle(copies)
+    report.reposts, report.duplicates = len(copies), len(copies) - len(events)
+    reposting = time.monotonic()
+    refused = await _repost(service, copies, secret, report)
+    # What the service refused is posted again, as Stripe would, until acknowledged; and
+    # the simulator's redeliveries settle: nothing from before the last word is left.
+    for _ in range(20):
+        if not refused:
+            break
+        report.reposted_again += len(refused)
+        refused = await _repost(service, refused, secret, Report())
+    assert refused == [], f"{len(refused)} copies never acknowledged"
+    settled = await sim.post("/_sim/webhooks/flush", params={"timeout": "120"})
+    assert settled.status_code == 200, settled.text
+    report.timings["re-posts"] = time.monotonic() - reposting
+    stop.set()
+    await brownouts
+    # The last word's first deliveries all meet a brown-out: only redelivery can apply them.
+    await faults.worker_rules(BROWNOUT, *WORKER_CHAOS)
+    deauthorized = set(rng.sample(range(ACCOUNTS), round(ACCOUNTS * DEAUTHORIZED_SHARE)))
+    made += await asyncio.gather(
+        *(_change(sim, a, LAST_WORD, n in deauthorized) for n, a in enumerate(accounts))
+    )
+    report.changes = sum(made)
+    await asyncio.sleep(LAST_WORD_BROWNOUT)
+    await faults.worker_rules(*WORKER_CHAOS)
+    await asyncio.sleep(1.0)
+    report.timings["storm"] = time.monotonic() - started
+
+    # Heal: the simulator redelivers what the last word's deliveries were refused.
+    healed = time.monotonic()
+    proxy = await faults.worker.state()
+    report.worker_faults = proxy["stats"]["faults"]
+    chaos = (await sim.get("/_sim/config")).json()
+    report.stripe_faults = {
+        f"status_{rule['status']}": MANY - rule["count"] for rule in chaos["faults"]
+    }
+    await faults.heal()
+    settled = await sim.post("/_sim/webhooks/flush", params={"timeout": "180"})
+    assert settled.status_code == 200, settled.text
+    report.timings["settle"] = time.monotonic() - healed
+
+    events = await _events(sim, accounts)
+    report.events = len(events)
+    deliveries = (await sim.get("/_sim/deliveries")).json()
+    counts = deliveries["counts"]
+    report.delivery_counts = {
+        k: counts[k] - before.get(k, 0) for k in ("delivered", "failed_attempts")
+    }
+    report.delivery_counts |= {k: counts[k] for k in ("pending", "abandoned")}
+    report.delivery_statuses = Counter(
+        str(d["status"] or d["error"])
+        for d in deliveries["data"]
+        if d["event_id"] in {e["id"] for e in events}
+    )
+    for account in accounts:
+        entry = (await sim.get(f"/_sim/accounts/{account.account_id}")).json()
+        held = stored(await d1_org(internal, account.org_id))
+        if held != truth(entry):
+            report.mismatches.append(f"{account.account_id}: D1 {held}, Stripe {truth(entry)}")
+    report.timings["total"] = time.monotonic() - began
+    print("\n" + report.text())
+
+    assert report.mismatches == []
+    assert (counts["pending"], counts["abandoned"]) == (0, 0)
+    assert report.delivery_counts["delivered"] == report.events  # each acknowledged, once
+    assert report.delivery_counts["failed_attempts"] > 0  # the storm did make Stripe redeliver
+    assert "500" not in report.delivery_statuses  # refusals are 502/503, never a crash
+    assert 500 not in report.repost_answers

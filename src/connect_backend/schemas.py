@@ -10,9 +10,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    RootModel,
     StrictFloat,
     StrictInt,
+    model_validator,
 )
 
 from connect_backend.money import MAX_AMOUNT
@@ -162,58 +162,55 @@ DelayDays = Annotated[
 ]
 
 
-# One model per interval, so that the OpenAPI says which anchor each one needs (a `oneOf` on
-# `interval`) instead of a rule only the server knows. Every variant has every field, the
-# ones that do not apply to it typed `null`, so the route reads them alike.
-class ManualSchedule(_Input):
-    """Paid out only when an owner or admin asks (`POST /payout`)."""
-
-    organization_id: OrganizationId | None = None
-    interval: Literal["manual"]
-    weekly_anchor: None = None
-    monthly_anchor: None = None
-    delay_days: None = None
+def _when(interval: str, then: dict[str, Any], otherwise: dict[str, Any]) -> dict[str, Any]:
+    condition = {"properties": {"interval": {"const": interval}}}
+    return {"if": condition, "then": then, "else": otherwise}
 
 
-class DailySchedule(_Input):
-    """Paid out every day."""
-
-    organization_id: OrganizationId | None = None
-    interval: Literal["daily"]
-    weekly_anchor: None = None
-    monthly_anchor: None = None
-    delay_days: DelayDays | None = None
-
-
-class WeeklySchedule(_Input):
-    """Paid out once a week, on `weekly_anchor`."""
-
-    organization_id: OrganizationId | None = None
-    interval: Literal["weekly"]
-    weekly_anchor: Weekday
-    monthly_anchor: None = None
-    delay_days: DelayDays | None = None
-
-
-class MonthlySchedule(_Input):
-    """Paid out once a month, on day `monthly_anchor`."""
-
-    organization_id: OrganizationId | None = None
-    interval: Literal["monthly"]
-    weekly_anchor: None = None
-    monthly_anchor: MonthDay
-    delay_days: DelayDays | None = None
-
-
-class PayoutScheduleUpdate(
-    RootModel[
-        Annotated[
-            ManualSchedule | DailySchedule | WeeklySchedule | MonthlySchedule,
-            Field(discriminator="interval"),
-        ]
+_NULL = {"type": "null"}
+# The rule `_anchor_fits_interval` enforces, said in the schema too (JSON Schema `if`/`then`),
+# so that what the OpenAPI calls valid is what the service accepts; one flat object still.
+_ANCHOR_FITS_INTERVAL: dict[str, Any] = {
+    "allOf": [
+        _when(
+            "weekly",
+            {"required": ["weekly_anchor"], "properties": {"weekly_anchor": {"type": "string"}}},
+            {"properties": {"weekly_anchor": _NULL}},
+        ),
+        _when(
+            "monthly",
+            {"required": ["monthly_anchor"], "properties": {"monthly_anchor": {"type": "integer"}}},
+            {"properties": {"monthly_anchor": _NULL}},
+        ),
+        _when("manual", {"properties": {"delay_days": _NULL}}, {}),
     ]
-):
-    """How often Stripe pays the account out; each interval takes its own anchor."""
+}
+
+
+class PayoutScheduleUpdate(_Input):
+    """How often Stripe pays the account out; an interval's anchor is required for it."""
+
+    model_config = ConfigDict(json_schema_extra=_ANCHOR_FITS_INTERVAL)
+
+    organization_id: OrganizationId | None = None
+    interval: Literal["manual", "daily", "weekly", "monthly"]
+    weekly_anchor: Weekday | None = None
+    monthly_anchor: MonthDay | None = None
+    delay_days: DelayDays | None = None
+
+    @model_validator(mode="after")
+    def _anchor_fits_interval(self) -> PayoutScheduleUpdate:
+        if self.interval == "weekly" and self.weekly_anchor is None:
+            raise ValueError("weekly_anchor is required for a weekly schedule")
+        if self.interval == "monthly" and self.monthly_anchor is None:
+            raise ValueError("monthly_anchor is required for a monthly schedule")
+        if self.interval != "weekly" and self.weekly_anchor is not None:
+            raise ValueError("weekly_anchor applies only to a weekly schedule")
+        if self.interval != "monthly" and self.monthly_anchor is not None:
+            raise ValueError("monthly_anchor applies only to a monthly schedule")
+        if self.interval == "manual" and self.delay_days is not None:
+            raise ValueError("delay_days does not apply to manual payouts")
+        return self
 
 
 class PayoutScheduleView(_Output):

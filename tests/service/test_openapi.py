@@ -178,19 +178,23 @@ def test_bounds_are_json_schema_keywords_that_tools_understand(document: dict[st
     amount = schemas["TransferCreate"]["properties"]["amount"]
 
     assert (amount["type"], amount["minimum"], amount["maximum"]) == ("integer", 1, 99_999_999)
-    assert schemas["MonthlySchedule"]["properties"]["monthly_anchor"]["maximum"] == 31
+    anchor = schemas["PayoutScheduleUpdate"]["properties"]["monthly_anchor"]["anyOf"][0]
+    assert (anchor["minimum"], anchor["maximum"]) == (1, 31)
     assert not _keys(schemas) & {"ge", "le", "gt", "lt"}  # pydantic's names, unknown to tools
 
 
-def test_each_payout_interval_says_which_anchor_it_needs(document: dict[str, Any]) -> None:
-    schemas = document["components"]["schemas"]
-    update = schemas["PayoutScheduleUpdate"]
-
-    assert update["discriminator"]["propertyName"] == "interval"
-    assert set(update["discriminator"]["mapping"]) == {"manual", "daily", "weekly", "monthly"}
-    assert "weekly_anchor" in schemas["WeeklySchedule"]["required"]
-    assert "monthly_anchor" in schemas["MonthlySchedule"]["required"]
-    assert schemas["DailySchedule"]["properties"]["weekly_anchor"] == {
-        "type": "null",
-        "title": "Weekly Anchor",
+def test_the_schema_says_which_anchor_each_payout_interval_needs(
+    document: dict[str, Any],
+) -> None:
+    update = document["components"]["schemas"]["PayoutScheduleUpdate"]
+    rules = {
+        rule["if"]["properties"]["interval"]["const"]: (rule["then"], rule["else"])
+        for rule in update["allOf"]
     }
+
+    assert rules["weekly"][0]["required"] == ["weekly_anchor"]
+    assert rules["weekly"][1] == {"properties": {"weekly_anchor": {"type": "null"}}}
+    assert rules["monthly"][0]["required"] == ["monthly_anchor"]
+    assert rules["monthly"][1] == {"properties": {"monthly_anchor": {"type": "null"}}}
+    assert rules["manual"][0] == {"properties": {"delay_days": {"type": "null"}}}
+    assert update["type"] == "object"  # one flat object for clients; the rules ride along

@@ -420,6 +420,7 @@ export interface components {
             /**
              * Currency
              * @description ISO 4217 code, e.g. usd (case-insensitive).
+             * @example usd
              */
             currency: string;
             /** Amount */
@@ -443,7 +444,7 @@ export interface components {
             monthly_anchor?: number | null;
             /** Delay Days */
             delay_days?: number | null;
-        };
+        } & (unknown & unknown & unknown);
         /**
          * PayoutScheduleView
          * @description The payout schedule as Stripe now holds it.
@@ -576,11 +577,13 @@ export interface components {
             /**
              * Amount
              * @description Integer minor units.
+             * @example 1000
              */
             amount: number;
             /**
              * Currency
              * @description ISO 4217 code, e.g. usd (case-insensitive).
+             * @example usd
              */
             currency: string;
             /** Source Transaction */

@@ -280,16 +280,15 @@ async def payout_schedule(
     body: PayoutScheduleUpdate, caller: MoneyCallerDep, stripe: StripeDep
 ) -> PayoutScheduleView:
     """Owners/admins: switch the account between manual, daily, weekly and monthly payouts."""
-    wanted = body.root
-    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, wanted.organization_id)
+    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
     account_id = accounts.require_account(ctx.organization)
     held = await stripe.update_payout_schedule(
         account_id=account_id,
         schedule=PayoutSchedule(
-            interval=wanted.interval,
-            weekly_anchor=wanted.weekly_anchor,
-            monthly_anchor=wanted.monthly_anchor,
-            delay_days=wanted.delay_days,
+            interval=body.interval,
+            weekly_anchor=body.weekly_anchor,
+            monthly_anchor=body.monthly_anchor,
+            delay_days=body.delay_days,
         ),
     )
     return PayoutScheduleView(

@@ -33,7 +33,6 @@ def fault_stack_config(
         service_env={
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
             "RATE_LIMIT_MONEY_PER_MINUTE": "0",
-            "LOG_LEVEL": "warning",
             **service_env,
         },
     )

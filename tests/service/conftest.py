@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from connect_backend.app import create_app
 from connect_backend.settings import Settings
+from tests.secrets_guard import COLLECTED
 from tests.service.fakes import STRIPE_URL, WORKER_KEY, WORKER_URL, FakeStripe, FakeWorker
 
 WEBHOOK_SECRET = "whsec_test_platform"
@@ -71,8 +72,19 @@ async def client(
             scope["state"] = dict(state)
             await app(scope, receive, send)
 
+        async def remember_answer(response: httpx.Response) -> None:
+            # For the session's secrets guard: no answer may hold a secret (tests/secrets_guard).
+            await response.aread()
+            headers = "".join(f"{k}: {v}\n" for k, v in response.headers.items())
+            where = f"answer {response.request.method} {response.request.url.path}"
+            COLLECTED.add(where, f"{response.status_code}\n{headers}\n{response.text}")
+
         transport = httpx.ASGITransport(app=with_state)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://service",
+            event_hooks={"response": [remember_answer]},
+        ) as http:
             yield http
 
 

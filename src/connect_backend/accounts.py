@@ -46,15 +46,14 @@ async def link_new_account(
 ) -> Organization:
     """Create the organization's account at Stripe and link it in D1, race-safely.
 
-    The same parameters replay the same Stripe account (deterministic idempotency key), and
-    D1's compare-and-set lets exactly one account win; a loser made by a concurrent call with
-    other parameters is deleted at Stripe, and the winner is used.
+    The same parameters replay the same Stripe account (deterministic idempotency key, not
+    tied to the caller), so a retry after a lost D1 write — by the same admin or another —
+    finds the first account. D1's compare-and-set lets exactly one account win; a loser made
+    with other parameters (another country) is deleted at Stripe, and the winner is used.
+    The caller's email is prefilled on the account that this call linked.
     """
     params = gateway.account_params(
-        organization_id=organization.id,
-        organization_name=organization.name,
-        email=email,
-        country=country,
+        organization_id=organization.id, organization_name=organization.name, country=country
     )
     account = await gateway.create_account(params)
     request_id = log.request_id.get()
@@ -67,6 +66,8 @@ async def link_new_account(
         await gateway.delete_account(account.id)
         return exc.organization
     log.info("connect.account.linked", account_id=account.id, created=result.created)
+    if result.created:
+        await gateway.set_email(account.id, email)
     return result.organization
 
 

@@ -187,13 +187,17 @@ class StripeGateway:
         return cls(client, account_type=account_type, capabilities=capabilities), transport
 
     def account_params(
-        self, *, organization_id: str, organization_name: str, email: str, country: str
+        self, *, organization_id: str, organization_name: str, country: str
     ) -> dict[str, Any]:
-        """The one place that decides how connected accounts are created."""
+        """The one place that decides how connected accounts are created.
+
+        Nothing here depends on who clicked: any admin of the organization sends the same
+        parameters, so the idempotency key replays one account whoever retries. The clicking
+        user's email is set by `set_email` once the account is linked.
+        """
         params: dict[str, Any] = {
             "type": self.account_type,
             "country": country,
-            "email": email,
             "business_profile": {"name": organization_name},
             "metadata": {"organization_id": organization_id},
             "capabilities": {name: {"requested": True} for name in self.capabilities},
@@ -216,6 +220,14 @@ class StripeGateway:
             created = AccountSnapshot.from_stripe(account.to_dict())
         log.info("stripe.account.created", account_id=created.id)
         return created
+
+    async def set_email(self, account_id: str, email: str) -> None:
+        """Prefill the account's email for onboarding (allowed until the first Account Link)."""
+        try:
+            async with _mapped("accounts.update"):
+                await self._stripe.accounts.update_async(account_id, params={"email": email})
+        except ConnectError as exc:  # onboarding asks for it anyway: not worth failing over
+            log.warning("stripe.account.email_failed", account_id=account_id, code=exc.code)
 
     async def delete_account(self, account_id: str) -> None:
         """Remove an account that lost the race to be linked (best effort, logged)."""

@@ -559,11 +559,6 @@ async def test_a_slow_worker_below_the_timeout_only_slows_every_route(
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the account key digests the caller's email, so another admin's onboard "
-    "after a lost D1 link makes a second account (Stripe cannot be searched by metadata)",
-)
 async def test_another_admin_onboarding_after_a_lost_link_finds_the_first_account(
     world: World, faults: Faults
 ) -> None:

@@ -407,7 +407,9 @@ class FakeStripe:
             if request.method == "DELETE":
                 del self.accounts[m[1]]
                 return httpx.Response(200, json={"id": m[1], "object": "account", "deleted": True})
-            if request.method == "POST":
+            if request.method == "POST" and "email" in params:
+                account["email"] = params["email"]
+            if request.method == "POST" and "settings" in params:
                 schedule = params.get("settings", {}).get("payouts", {}).get("schedule", {})
                 held = account["settings"]["payouts"]["schedule"]
                 held.clear()

@@ -22,12 +22,14 @@ ONBOARD = "/api/connect/onboard"
 
 
 def created(stripe: FakeStripe, kind: str) -> list[str]:
-    """Ids of the objects of `kind` that Stripe created (an idempotent replay creates none)."""
-    return [
+    """Ids of the objects of `kind` that Stripe created (an idempotent replay creates none;
+    an update of one, such as the account's email, answers with the same id)."""
+    ids = [
         reply["body"]["id"]
         for reply in stripe.replies.values()
         if reply["status"] == 200 and reply["body"].get("object") == kind
     ]
+    return list(dict.fromkeys(ids))
 
 
 def keys_sent(stripe: FakeStripe, method: str, path: str) -> list[str]:
@@ -56,8 +58,11 @@ async def payout(
     )
 
 
-async def onboard(client: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await client.post(ONBOARD, json={"organization_id": "org_a"}, headers=bearer(token))
+async def onboard(
+    client: httpx.AsyncClient, token: str, *, country: str | None = None
+) -> httpx.Response:
+    body = {"organization_id": "org_a", **({"country": country} if country else {})}
+    return await client.post(ONBOARD, json=body, headers=bearer(token))
 
 
 # --- transfers ----------------------------------------------------------------------------
@@ -367,7 +372,7 @@ async def test_five_concurrent_onboardings_make_and_link_one_account(
     assert stripe.calls("DELETE", r"/v1/accounts/.+") == []
 
 
-async def test_two_admins_onboarding_at_once_link_one_account_and_the_other_is_deleted(
+async def test_two_admins_onboarding_at_once_make_one_account(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
     worker.add_org("org_a")
@@ -378,9 +383,28 @@ async def test_two_admins_onboarding_at_once_link_one_account_and_the_other_is_d
     answers = await asyncio.gather(onboard(client, owner.token), onboard(client, admin.token))
 
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    winner = worker.organizations["org_a"]["stripe_connect_account_id"]
+    assert created(stripe, "account") == [winner]
+    assert len(set(keys_sent(stripe, "POST", "/v1/accounts"))) == 1
+    assert {a.json()["account_id"] for a in answers} == {winner}
+    assert stripe.calls("DELETE", r"/v1/accounts/.+") == []
+
+
+async def test_two_admins_onboarding_for_two_countries_link_one_and_delete_the_other(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    admin = worker.add_person("adam", org_a="admin")
+    worker.gates["create-connect-account"] = Gate(parties=2)
+
+    answers = await asyncio.gather(
+        onboard(client, owner.token, country="US"), onboard(client, admin.token, country="FR")
+    )
+
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     made = created(stripe, "account")
-    assert len(made) == 2  # different emails: different parameters, different keys
-    assert len(set(keys_sent(stripe, "POST", "/v1/accounts"))) == 2
+    assert len(made) == 2  # different countries: different parameters, different keys
     winner = worker.organizations["org_a"]["stripe_connect_account_id"]
     [loser] = [a for a in made if a != winner]
     assert {a.json()["account_id"] for a in answers} == {winner}
@@ -388,6 +412,25 @@ async def test_two_admins_onboarding_at_once_link_one_account_and_the_other_is_d
         f"/v1/accounts/{loser}"
     ]
     assert list(stripe.accounts) == [winner]
+
+
+async def test_another_admins_onboarding_after_a_lost_d1_link_finds_the_first_account(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    admin = worker.add_person("adam", org_a="admin")
+    worker.fail_path("create-connect-account", 503)
+    assert (await onboard(client, owner.token)).status_code == 503
+    worker.heal("create-connect-account")
+
+    retried = await onboard(client, admin.token)
+
+    assert retried.status_code == 200, retried.text
+    [account_id] = stripe.accounts
+    assert retried.json()["account_id"] == account_id
+    assert created(stripe, "account") == [account_id]
+    assert stripe.accounts[account_id]["email"] == "adam@example.com"
 
 
 async def test_onboarding_whose_d1_link_failed_finds_the_same_account_next_time(

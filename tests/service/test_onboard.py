@@ -19,7 +19,6 @@ ONBOARD = "/api/connect/onboard"
 EXPRESS_PARAMS = {
     "type": "express",
     "country": "US",
-    "email": "olive@example.com",
     "business_profile": {"name": "Acme"},
     "metadata": {"organization_id": "org_a"},
     "capabilities": {"transfers": {"requested": "true"}},
@@ -68,6 +67,23 @@ async def test_onboard_creates_the_account_with_the_organizations_details(
     await _onboard(client, owner.token)
 
     assert _created_params(stripe) == [EXPRESS_PARAMS]
+
+
+async def test_onboard_prefills_the_callers_email_before_the_first_link(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a", name="Acme")
+    owner = worker.add_person("olive", org_a="owner")
+
+    await _onboard(client, owner.token)
+
+    [account_id] = stripe.accounts
+    [update] = stripe.calls("POST", rf"/v1/accounts/{account_id}")
+    assert form_to_nested(update.content) == {"email": "olive@example.com"}
+    link = stripe.calls("POST", r"/v1/account_links")[0]
+    # Express accounts accept the email only until the first Account Link is made.
+    assert stripe.requests.index(update) < stripe.requests.index(link)
+    assert stripe.accounts[account_id]["email"] == "olive@example.com"
 
 
 async def test_onboard_account_creation_carries_a_deterministic_idempotency_key(
@@ -363,7 +379,7 @@ async def test_concurrent_onboarding_by_one_user_makes_one_account(
     assert stripe.calls("DELETE", r"/v1/accounts/.+") == []
 
 
-async def test_concurrent_onboarding_by_two_admins_links_one_account_and_deletes_the_loser(
+async def test_concurrent_onboarding_by_two_admins_makes_one_account(
     client: httpx.AsyncClient,
     worker: FakeWorker,
     stripe: FakeStripe,
@@ -375,6 +391,31 @@ async def test_concurrent_onboarding_by_two_admins_links_one_account_and_deletes
     _hold_verification_until(upstreams, 2)
 
     answers = await asyncio.gather(_onboard(client, owner.token), _onboard(client, admin.token))
+
+    assert [a.status_code for a in answers] == [200, 200]
+    linked = worker.organizations["org_a"]["stripe_connect_account_id"]
+    assert {a.json()["account_id"] for a in answers} == {linked}
+    assert list(stripe.accounts) == [linked]
+    keys = {r.headers["Idempotency-Key"] for r in stripe.calls("POST", r"/v1/accounts")}
+    assert len(keys) == 1  # the parameters do not depend on who clicked
+    assert stripe.calls("DELETE", r"/v1/accounts/.+") == []
+
+
+async def test_concurrent_onboarding_for_two_countries_links_one_and_deletes_the_loser(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    upstreams: respx.MockRouter,
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    admin = worker.add_person("adam", org_a="admin")
+    _hold_verification_until(upstreams, 2)
+
+    answers = await asyncio.gather(
+        _onboard(client, owner.token, {"country": "US"}),
+        _onboard(client, admin.token, {"country": "FR"}),
+    )
 
     assert [a.status_code for a in answers] == [200, 200]
     linked = worker.organizations["org_a"]["stripe_connect_account_id"]

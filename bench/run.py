@@ -101,15 +101,15 @@ class Point:
 # ----------------------------------------------------------------------------- processes
 
 
-def _pid(process: Process) -> int:
-    # devstack starts each part as the leader of its own process group; it exposes no pid.
-    popen = process._popen
-    if popen is None:
+def pid_of(process: Process) -> int:
+    """The pid of a running part; devstack starts each as the leader of its own process group."""
+    pid = process.pid
+    if pid is None:
         raise RuntimeError(f"{process.name} is not running")
-    return popen.pid
+    return pid
 
 
-def _group_cpu(pgid: int) -> float:
+def group_cpu_seconds(pgid: int) -> float:
     """CPU seconds used so far by the live processes of one process group."""
     total = 0
     for entry in os.scandir("/proc"):
@@ -161,13 +161,14 @@ class Seed:
     accounts: list[str]
 
 
-def _seed(stack: Stack, organizations: int) -> Seed:
+def seed_organizations(stack: Stack, organizations: int, *, name: str = "bench") -> Seed:
+    """Sign up `owner@{name}.example.com` with `organizations` onboarded, active ones."""
     c = stack.config
     auth = BetterAuth(c.worker_url)
     try:
-        owner = auth.sign_up("owner@bench.example.com", PASSWORD, "Bench Owner")
+        owner = auth.sign_up(f"owner@{name}.example.com", PASSWORD, f"{name.title()} Owner")
         orgs = [
-            auth.create_organization(owner, f"Bench {i}", f"bench-{i}")
+            auth.create_organization(owner, f"{name.title()} {i}", f"{name}-{i}")
             for i in range(organizations)
         ]
     finally:
@@ -202,7 +203,8 @@ def _seed(stack: Stack, organizations: int) -> Seed:
 # ----------------------------------------------------------------------------- requests
 
 
-def _signed(body: bytes, secret: str) -> str:
+def signed(body: bytes, secret: str) -> str:
+    """A `Stripe-Signature` header for `body`, as Stripe computes it."""
     timestamp = int(time.time())
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
@@ -233,7 +235,7 @@ def _factories(stack: Stack, seed: Seed) -> dict[str, tuple[str, RequestFactory,
         )
         headers = {
             "Content-Type": "application/json",
-            "Stripe-Signature": _signed(body, c.webhook_secret),
+            "Stripe-Signature": signed(body, c.webhook_secret),
         }
         return Request("POST", "/api/connect/webhook", headers, body)
 
@@ -311,9 +313,9 @@ async def _measure(
 ) -> list[Point]:
     factories = _factories(stack, seed)
     groups = {
-        "service": _pid(stack.service),
-        "sim": _pid(stack.sim),
-        "worker": _pid(stack.worker),
+        "service": pid_of(stack.service),
+        "sim": pid_of(stack.sim),
+        "worker": pid_of(stack.worker),
     }
     points: list[Point] = []
     numbered = 0
@@ -327,7 +329,7 @@ async def _measure(
                     first=numbered,
                 )  # fmt: skip
                 numbered += concurrency
-                before = {name: _group_cpu(pgid) for name, pgid in groups.items()}
+                before = {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
                 result = await pool.run(
                     make,
                     requests=plan.requests(concurrency),
@@ -336,7 +338,7 @@ async def _measure(
                     first=numbered,
                 )
                 numbered += plan.requests(concurrency)
-                after = {name: _group_cpu(pgid) for name, pgid in groups.items()}
+                after = {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
             point = _point(scenario, concurrency, result, warm, ideal_ms, before, after)
             progress(point)
             points.append(point)
@@ -374,7 +376,8 @@ def _point(
 # ----------------------------------------------------------------------------- report
 
 
-def _machine() -> dict[str, str]:
+def machine_info() -> dict[str, str]:
+    """The machine, its load now and the service's code, for a report."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     mem = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
@@ -474,10 +477,12 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace the results section of `path` (or append one)."""
+def write_section(
+    path: Path, section: str, *, start: str = MARK_START, end: str = MARK_END
+) -> None:
+    """Replace the section between `start` and `end` in `path` (or append one)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END) + r"\n?", re.DOTALL)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:
@@ -530,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_output:
         output = None
 
-    machine = _machine()
+    machine = machine_info()
     started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     state_dir = Path(tempfile.mkdtemp(prefix="connect-bench-"))
     config = StackConfig(
@@ -571,7 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stack.service.stop()
             startup.append(_start_service_timed(stack))
         stack.service.wait_http(f"{config.service_url}/ready")
-        seed = _seed(stack, args.orgs or (2 if quick else 10))
+        seed = seed_organizations(stack, args.orgs or (2 if quick else 10))
         print(f"Seeded {len(seed.orgs)} active organizations; measuring …", flush=True)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             points = runner.run(
@@ -585,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     progress,
                 )
             )
-        peak_rss = _peak_rss_mib(_pid(stack.service))
+        peak_rss = _peak_rss_mib(pid_of(stack.service))
         if not stack.service.running:
             raise RuntimeError(f"the service died:\n{stack.service.tail()}")
     finally:

@@ -55,6 +55,11 @@ class Process:
             )
 
     @property
+    def pid(self) -> int | None:
+        """The id of the process last started (also its process group's id), until `stop`."""
+        return self._popen.pid if self._popen is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether it has not exited."""
         return self._popen is not None and self._popen.poll() is None

@@ -376,6 +376,27 @@ def _point(
 # ----------------------------------------------------------------------------- report
 
 
+def unlimited_stack_config(
+    state_dir: Path,
+    *,
+    sim_latency_ms: int,
+    worker_latency_ms: int,
+    service_env: dict[str, str] | None = None,
+) -> StackConfig:
+    """A stack whose service has its per-user rate limits off: a few load users make thousands
+    of onboarding and money calls a minute, and we measure the service, not its limits."""
+    return StackConfig(
+        state_dir=state_dir,
+        sim_latency_ms=sim_latency_ms,
+        worker_latency_ms=worker_latency_ms,
+        service_env={
+            "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
+            "RATE_LIMIT_MONEY_PER_MINUTE": "0",
+            **(service_env or {}),
+        },
+    )
+
+
 def machine_info() -> dict[str, str]:
     """The machine, its load now and the service's code, for a report."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -538,17 +559,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     state_dir = Path(tempfile.mkdtemp(prefix="connect-bench-"))
-    config = StackConfig(
-        state_dir=state_dir,
+    config = unlimited_stack_config(
+        state_dir,
         sim_latency_ms=args.sim_latency_ms,
         worker_latency_ms=args.worker_latency_ms,
-        service_env={
-            # One bench user makes thousands of onboarding calls a minute: measure the service,
-            # not its per-user rate limits (a --service-env can turn them back on).
-            "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
-            "RATE_LIMIT_MONEY_PER_MINUTE": "0",
-            **dict(item.split("=", 1) for item in args.service_env),
-        },
+        # A --service-env can turn the rate limits back on.
+        service_env=dict(item.split("=", 1) for item in args.service_env),
     )
     stack = Stack(config)
     wall = time.perf_counter()

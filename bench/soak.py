@@ -51,10 +51,11 @@ from bench.run import (
     pid_of,
     seed_organizations,
     signed,
+    unlimited_stack_config,
     write_section,
 )
 from connect_backend.onboarding import AccountSnapshot, Onboarding, derive_status
-from devstack.stack import ROOT, BetterAuth, Stack, StackConfig
+from devstack.stack import ROOT, BetterAuth, Stack
 
 MARK_START = "<!-- soak:results:start -->"
 MARK_END = "<!-- soak:results:end -->"
@@ -861,16 +862,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     state_dir = Path(tempfile.mkdtemp(prefix="connect-soak-"))
-    config = StackConfig(
-        state_dir=state_dir,
-        sim_latency_ms=args.sim_latency_ms,
-        worker_latency_ms=args.worker_latency_ms,
-        service_env={
-            # A few users make thousands of onboarding and money calls: the soak measures the
-            # service, not its per-user rate limits.
-            "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
-            "RATE_LIMIT_MONEY_PER_MINUTE": "0",
-        },
+    config = unlimited_stack_config(
+        state_dir, sim_latency_ms=args.sim_latency_ms, worker_latency_ms=args.worker_latency_ms
     )
     stack = Stack(config)
     wall = time.perf_counter()

@@ -23,6 +23,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         state_dir=tmp_path_factory.mktemp("stack"),
         # Redeliver refused webhooks quickly, as Stripe does (with backoff), but in seconds.
         sim_args=["--webhook-retry-base", "0.2", "--webhook-max-attempts", "12"],
+        # One platform admin serves every test of the session; its money calls add up across
+        # files. The limits themselves are tested in tests/service and tests/unit.
+        service_env={
+            "RATE_LIMIT_MONEY_PER_MINUTE": "600",
+            "RATE_LIMIT_ONBOARDING_PER_MINUTE": "600",
+        },
     )
     with Stack(config) as running:
         yield running

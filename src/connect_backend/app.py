@@ -6,7 +6,7 @@ import re
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,7 +30,7 @@ from connect_backend.worker import WorkerClient
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_JSON_BODY = 64 * 1024
-WEBHOOK_PATH = "/api/connect/webhook"  # reads up to its own limit (routes.webhook.MAX_BODY)
+WEBHOOK_PATH = "/api/connect/webhook"  # Stripe's events: up to routes.webhook.MAX_BODY
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -116,29 +116,35 @@ class _BodyTooLarge(HTTPException):
     """Raised from `receive`: FastAPI passes its own HTTPException through to the handler."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"The body is larger than {limit // 1024} KiB.")
+        size = (
+            f"{limit // 1024 // 1024} MiB" if limit % (1024 * 1024) == 0 else f"{limit // 1024} KiB"
+        )
+        super().__init__(413, f"The body is larger than {size}.")
 
 
 class BodyLimit:
     """413 `payload_too_large` for a body over `limit` bytes, before it is read in full.
 
     A `Content-Length` over the limit is refused without reading anything; a body without one
-    (chunked) is counted as it arrives and refused as soon as it passes the limit. `exempt`
-    paths (the webhook, which streams up to its own 1 MiB) are passed through untouched.
+    (chunked) is counted as it arrives and refused as soon as it passes the limit. Paths in
+    `per_path` have their own limit (the webhook's 1 MiB).
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int, exempt: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int, per_path: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
-        self.exempt = exempt
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.limit)
         declared = dict[bytes, bytes](scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.limit:
-            await error_response(413, "payload_too_large", _BodyTooLarge(self.limit).detail)(
+        if declared.isdigit() and int(declared) > limit:
+            await error_response(413, "payload_too_large", _BodyTooLarge(limit).detail)(
                 scope, receive, send
             )
             return
@@ -149,8 +155,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 size += len(message.get("body", b""))
-                if size > self.limit:
-                    raise _BodyTooLarge(self.limit)
+                if size > limit:
+                    raise _BodyTooLarge(limit)
             return message
 
         await self.app(scope, limited, send)
@@ -229,7 +235,7 @@ def create_app(settings: Settings) -> FastAPI:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
-    app.add_middleware(BodyLimit, limit=MAX_JSON_BODY, exempt=(WEBHOOK_PATH,))
+    app.add_middleware(BodyLimit, limit=MAX_JSON_BODY, per_path={WEBHOOK_PATH: webhook.MAX_BODY})
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,

@@ -11,7 +11,6 @@
     │   ├── AccountAlreadyLinked      already_linked (carries the linked organization)
     │   ├── AccountInUse              account_in_use
     │   └── AccountInaccessible       account_inaccessible (deauthorized from the platform)
-    ├── PayloadTooLarge (413)         payload_too_large
     ├── RateLimited (429)             rate_limited (with Retry-After)
     ├── StripeFailure (502, or Stripe's own 4xx where the caller can act)
     └── UpstreamUnavailable (503)     upstream_unavailable: the Worker (or Stripe) cannot answer
@@ -116,13 +115,6 @@ class AccountInaccessible(Conflict):
     """Stripe no longer lets the platform read or act on the account (deauthorized)."""
 
     default_code = "account_inaccessible"
-
-
-class PayloadTooLarge(ConnectError):
-    """The body is over the route's limit."""
-
-    status_code = 413
-    default_code = "payload_too_large"
 
 
 class RateLimited(ConnectError):

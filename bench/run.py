@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import hashlib
-import hmac
 import importlib.util
 import json
 import os
@@ -38,6 +36,7 @@ import uvloop
 from bench.load import Check, Pool, Request, RequestFactory, Result
 from devstack.procs import Process
 from devstack.stack import ROOT, BetterAuth, Stack, StackConfig
+from devstack.truth import signature
 
 PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway local account
 MARK_START = "<!-- bench:results:start -->"
@@ -203,13 +202,6 @@ def seed_organizations(stack: Stack, organizations: int, *, name: str = "bench")
 # ----------------------------------------------------------------------------- requests
 
 
-def signed(body: bytes, secret: str) -> str:
-    """A `Stripe-Signature` header for `body`, as Stripe computes it."""
-    timestamp = int(time.time())
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
 def _factories(stack: Stack, seed: Seed) -> dict[str, tuple[str, RequestFactory, Check]]:
     """Per scenario: the base URL, the request builder and the answer check."""
     c = stack.config
@@ -235,7 +227,7 @@ def _factories(stack: Stack, seed: Seed) -> dict[str, tuple[str, RequestFactory,
         )
         headers = {
             "Content-Type": "application/json",
-            "Stripe-Signature": signed(body, c.webhook_secret),
+            "Stripe-Signature": signature(body, c.webhook_secret),
         }
         return Request("POST", "/api/connect/webhook", headers, body)
 

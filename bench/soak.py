@@ -50,18 +50,16 @@ from bench.run import (
     machine_info,
     pid_of,
     seed_organizations,
-    signed,
     unlimited_stack_config,
     write_section,
 )
-from connect_backend.onboarding import AccountSnapshot, Onboarding, derive_status
 from devstack.stack import ROOT, BetterAuth, Stack
+from devstack.truth import signature, stored, truth
 
 MARK_START = "<!-- soak:results:start -->"
 MARK_END = "<!-- soak:results:end -->"
 SLOPE_LIMIT_MIB_PER_MIN = 1.0
 SLOPE_MIN_WINDOW_S = 120.0
-CAPABILITIES = ("transfers",)  # the service's CONNECT_CAPABILITIES (its default)
 CURRENCY = "usd"
 PLATFORM_FUNDS = 1_000_000_000  # minor units; far more than any run transfers
 PAYOUT_AMOUNT = 500
@@ -326,7 +324,7 @@ class Soak:
         )
         headers = {
             "Content-Type": "application/json",
-            "Stripe-Signature": signed(body, self.c.webhook_secret),
+            "Stripe-Signature": signature(body, self.c.webhook_secret),
         }
         return Request("POST", "/api/connect/webhook", headers, body)
 
@@ -526,24 +524,6 @@ class Soak:
 
 
 # ----------------------------------------------------------------------------- the end
-
-
-def truth(entry: dict[str, Any]) -> Onboarding:
-    """What D1 must hold for a simulator account (`/_sim/accounts/{id}`)."""
-    return derive_status(
-        AccountSnapshot.from_stripe(entry["account"]),
-        required_capabilities=CAPABILITIES,
-        deauthorized=bool(entry["deauthorized"]),
-    )
-
-
-def stored(organization: dict[str, Any]) -> Onboarding:
-    """What D1 holds (the Worker's internal API's organization)."""
-    return Onboarding(
-        status=organization["stripe_connect_status"],
-        step=organization["onboarding_step"],
-        rejection_reason=organization["onboarding_rejection_reason"],
-    )
 
 
 def _available(balance: dict[str, Any]) -> int:

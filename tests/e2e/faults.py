@@ -3,19 +3,14 @@ devstack's fault proxy, and the means to break and heal the Worker and the simul
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from connect_backend.onboarding import AccountSnapshot, Onboarding, derive_status
 from devstack.faultproxy import FaultControl
 from devstack.stack import BetterAuth, Member, Stack, StackConfig
-
-CAPABILITIES = ("transfers",)
+from devstack.truth import signature
 
 
 def fault_stack_config(
@@ -74,28 +69,8 @@ class Faults:
 
 
 def signed(body: bytes, secret: str) -> dict[str, str]:
-    """A `Stripe-Signature` header for `body`, as Stripe computes it."""
-    timestamp = int(time.time())
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"Stripe-Signature": f"t={timestamp},v1={mac}", "Content-Type": "application/json"}
-
-
-def truth(entry: dict[str, Any]) -> Onboarding:
-    """What D1 must hold for a simulator account (`/_sim/accounts/{id}`), by the spec's table."""
-    return derive_status(
-        AccountSnapshot.from_stripe(entry["account"]),
-        required_capabilities=CAPABILITIES,
-        deauthorized=bool(entry["deauthorized"]),
-    )
-
-
-def stored(organization: dict[str, Any]) -> Onboarding:
-    """What D1 holds (the Worker's internal API's organization)."""
-    return Onboarding(
-        status=organization["stripe_connect_status"],
-        step=organization["onboarding_step"],
-        rejection_reason=organization["onboarding_rejection_reason"],
-    )
+    """The headers of a Stripe delivery of `body`, signed now."""
+    return {"Stripe-Signature": signature(body, secret), "Content-Type": "application/json"}
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:

@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from devstack.stack import BetterAuth, Member, Stack
+from devstack.truth import stored, truth
 from tests.e2e.conftest import auth, d1_org, settle
 from tests.e2e.faults import (
     Faults,
@@ -29,8 +30,6 @@ from tests.e2e.faults import (
     fault_stack_config,
     make_platform_admin,
     signed,
-    stored,
-    truth,
 )
 
 pytestmark = pytest.mark.e2e

@@ -32,8 +32,9 @@ import orjson
 import pytest
 
 from devstack.stack import BetterAuth, Stack
+from devstack.truth import stored, truth
 from tests.e2e.conftest import auth, d1_org
-from tests.e2e.faults import Faults, fault_stack_config, signed, stored, truth
+from tests.e2e.faults import Faults, fault_stack_config, signed
 
 pytestmark = pytest.mark.e2e
 

@@ -1,0 +1,35 @@
+"""What D1 must hold for an account the Stripe simulator knows, and what it does hold: the
+comparison the e2e fault tests, the webhook chaos test and the soak all end with."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from connect_backend.onboarding import AccountSnapshot, Onboarding, derive_status
+from stripe_sim import sign
+
+CAPABILITIES = ("transfers",)  # the service's CONNECT_CAPABILITIES as the stack runs it
+
+
+def truth(entry: dict[str, Any]) -> Onboarding:
+    """D1's due view of a simulator account (`/_sim/accounts/{id}`), by the spec's table."""
+    return derive_status(
+        AccountSnapshot.from_stripe(entry["account"]),
+        required_capabilities=CAPABILITIES,
+        deauthorized=bool(entry["deauthorized"]),
+    )
+
+
+def stored(organization: dict[str, Any]) -> Onboarding:
+    """What D1 holds (an organization from the Worker's internal API)."""
+    return Onboarding(
+        status=organization["stripe_connect_status"],
+        step=organization["onboarding_step"],
+        rejection_reason=organization["onboarding_rejection_reason"],
+    )
+
+
+def signature(body: bytes, secret: str) -> str:
+    """A `Stripe-Signature` value for `body` sent now, as Stripe computes it."""
+    return sign(secret, int(time.time()), body)

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connect_backend import http_pool, log
+from connect_backend import log, outbound
 from connect_backend.auth import SessionCache
 from connect_backend.deps import State
 from connect_backend.errors import ConnectError
@@ -167,42 +167,31 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        async with (
-            http_pool.async_client(max_connections=512, max_idle_per_origin=256) as worker_http,
-            http_pool.async_client(
-                max_connections=512,
-                max_idle_per_origin=256,
-                timeout=settings.stripe_timeout_seconds,
-            ) as stripe_http,
-        ):
-            gateway, transport = StripeGateway.connect(
-                api_key=settings.stripe_secret_key.get_secret_value(),
-                api_base=settings.stripe_api_base,
-                http=stripe_http,
-                account_type=settings.connect_account_type,
-                capabilities=settings.connect_capabilities,
-                timeout=settings.stripe_timeout_seconds,
+        async with outbound.session() as http, outbound.httpx_client(http) as worker_http:
+            yield State(
+                settings=settings,
+                worker=WorkerClient(
+                    worker_http,
+                    base_url=settings.worker_base_url,
+                    api_key=settings.worker_api_key.get_secret_value(),
+                    timeout=settings.worker_timeout_seconds,
+                ),
+                stripe=StripeGateway.connect(
+                    api_key=settings.stripe_secret_key.get_secret_value(),
+                    api_base=settings.stripe_api_base,
+                    http=http,
+                    account_type=settings.connect_account_type,
+                    capabilities=settings.connect_capabilities,
+                    timeout=settings.stripe_timeout_seconds,
+                ),
+                session_cache=SessionCache(ttl=settings.session_cache_ttl_seconds),
+                rate_limiter=RateLimiter(
+                    {
+                        RouteGroup.ONBOARDING: settings.rate_limit_onboarding_per_minute,
+                        RouteGroup.MONEY: settings.rate_limit_money_per_minute,
+                    }
+                ),
             )
-            try:
-                yield State(
-                    settings=settings,
-                    worker=WorkerClient(
-                        worker_http,
-                        base_url=settings.worker_base_url,
-                        api_key=settings.worker_api_key.get_secret_value(),
-                        timeout=settings.worker_timeout_seconds,
-                    ),
-                    stripe=gateway,
-                    session_cache=SessionCache(ttl=settings.session_cache_ttl_seconds),
-                    rate_limiter=RateLimiter(
-                        {
-                            RouteGroup.ONBOARDING: settings.rate_limit_onboarding_per_minute,
-                            RouteGroup.MONEY: settings.rate_limit_money_per_minute,
-                        }
-                    ),
-                )
-            finally:
-                await transport.close_async()
 
     app = FastAPI(
         title="Connect backend",

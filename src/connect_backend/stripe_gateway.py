@@ -1,6 +1,7 @@
 """The only module that talks to Stripe: one method per operation, deterministic idempotency keys.
 
-Every call is an `_async` method of one `StripeClient`, over one long-lived `httpx.AsyncClient`.
+Every call is an `_async` method of one `StripeClient`, over stripe-python's own `AIOHTTPClient`
+on the service's long-lived aiohttp session (`connect_backend.outbound`).
 stripe-python retries network failures, 409s and 5xx itself (429s only when Stripe says
 `Stripe-Should-Retry`), and re-sends the same `Idempotency-Key` when it does; every POST that
 creates something carries a key built from ids, so a retry of ours (or the caller's) replays
@@ -16,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn
 from urllib.parse import quote_plus
 
-import httpx
+import aiohttp
 import orjson
 import stripe
-from stripe import HTTPXClient, StripeClient
+from stripe import AIOHTTPClient, StripeClient
 
 from connect_backend import log
 from connect_backend.errors import (
@@ -110,27 +111,6 @@ class PayoutSchedule:
     delay_days: int | None = None
 
 
-class _SharedHTTPXClient(HTTPXClient):
-    """stripe-python's async HTTP client, over an `httpx.AsyncClient` we own and tune."""
-
-    def __init__(self, http: httpx.AsyncClient, *, timeout: float) -> None:
-        super().__init__(timeout=timeout)
-        self._unused = self._client_async
-        self._client_async = http
-
-    def _get_request_args_kwargs(
-        self, method: str, url: str, headers: Mapping[str, str], post_data: Any
-    ) -> list[Any]:
-        # stripe-python hands httpx an encoded form as `data=`, which httpx deprecates for
-        # raw bytes; `content=` sends the very same body.
-        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
-        kwargs["content"] = kwargs.pop("data") or None
-        return [args, kwargs]
-
-    async def close_async(self) -> None:
-        await self._unused.aclose()
-
-
 def idempotency_key(kind: str, *parts: str) -> str:
     """`kind:part:…`, hashed when it would exceed Stripe's 255 characters or is not printable
     ASCII (it travels in a header; a caller's key may hold any byte HTTP allows)."""
@@ -170,21 +150,20 @@ class StripeGateway:
         *,
         api_key: str,
         api_base: str,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         account_type: Literal["express", "custom"],
         capabilities: list[str],
         timeout: float = 20.0,
-    ) -> tuple[StripeGateway, _SharedHTTPXClient]:
-        """A gateway and its HTTP client (close it on shutdown)."""
-        transport = _SharedHTTPXClient(http, timeout=timeout)
+    ) -> StripeGateway:
+        """A gateway whose calls travel over `http` (the caller owns and closes it)."""
         client = StripeClient(
             api_key,
             stripe_version=API_VERSION,
             base_addresses={"api": api_base, "connect": api_base},
-            http_client=transport,
+            http_client=AIOHTTPClient(session=http, timeout=aiohttp.ClientTimeout(total=timeout)),
             max_network_retries=2,
         )
-        return cls(client, account_type=account_type, capabilities=capabilities), transport
+        return cls(client, account_type=account_type, capabilities=capabilities)
 
     def account_params(
         self, *, organization_id: str, organization_name: str, country: str

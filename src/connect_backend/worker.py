@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -154,7 +155,8 @@ class WorkerClient:
     ) -> None:
         self._http = http
         self._base = base_url.rstrip("/") + "/api/internal"
-        self._api_key = api_key
+        self._headers = {"X-Internal-Api-Key": api_key}
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 2.0))
         self._attempts = attempts
         self._retry_budget = retry_budget
@@ -256,14 +258,15 @@ class WorkerClient:
         request_id: str | None,
         timeout: float | None = None,
     ) -> Any:
-        headers = {"X-Internal-Api-Key": self._api_key}
+        content = None if json is None else orjson.dumps(json)
+        headers = self._headers if content is None else self._json_headers
         if request_id:
-            headers["X-Request-ID"] = request_id
+            headers = {**headers, "X-Request-ID": request_id}
         try:
             response = await self._http.request(
                 method,
                 self._base + path,
-                json=json,
+                content=content,
                 headers=headers,
                 timeout=self._timeout if timeout is None else timeout,
             )
@@ -272,8 +275,8 @@ class WorkerClient:
         if response.status_code == 429 or response.status_code >= 500:
             raise _Transient(f"status {response.status_code}")
         try:
-            data = response.json()
-        except ValueError:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
             raise _Transient(f"non-JSON answer, status {response.status_code}") from None
         if response.is_success:
             return data

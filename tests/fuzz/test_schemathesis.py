@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -112,8 +113,13 @@ WORKER.people[OWNER] = Person(
 )
 WORKER.people[ADMIN] = Person("usr_fuzz_admin", ADMIN, "admin@fuzz.test", role="admin")
 
+# The fake Stripe's socket, bound now so that the app's settings can name it; it is served
+# for the whole module on a loop of its own (see `_upstreams`).
+STRIPE_SOCKET = socket.socket()
+STRIPE_SOCKET.bind(("127.0.0.1", 0))
 APP = create_app(
     make_settings(
+        stripe_api_base=f"http://127.0.0.1:{STRIPE_SOCKET.getsockname()[1]}",
         # Counted, but high enough that the happy paths stay reachable.
         rate_limit_onboarding_per_minute=1_000_000,
         rate_limit_money_per_minute=1_000_000,
@@ -154,9 +160,12 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 def _upstreams() -> Iterator[None]:
     """The fake Worker and Stripe on the wire for the whole module (the app's clients are
     the lifespan's, which Schemathesis runs on its own event loop thread)."""
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+    with (
+        respx.mock(using="httpx", assert_all_mocked=True, assert_all_called=False) as mock,
+        STRIPE.serving_in_thread(STRIPE_SOCKET),
+    ):
+        mock.route(host="localhost").pass_through()  # Schemathesis's own calls to the app
         WORKER.install(mock)
-        STRIPE.install(mock)
         yield
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -54,38 +55,80 @@ def stripe() -> FakeStripe:
 
 
 @pytest.fixture
-def upstreams(worker: FakeWorker, stripe: FakeStripe) -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+def upstreams(worker: FakeWorker) -> Iterator[respx.MockRouter]:
+    """respx in front of every httpx call: the fake Worker answers, the tests' own calls to
+    the service pass through to it (in process), anything else fails."""
+    with respx.mock(using="httpx", assert_all_mocked=True, assert_all_called=False) as mock:
+        mock.route(host="service").pass_through()
         worker.install(mock)
-        stripe.install(mock)
         yield mock
 
 
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+@asynccontextmanager
+async def running(settings: Settings, stripe: FakeStripe) -> AsyncIterator[ASGIApp]:
+    """The service in process, its lifespan run, its Stripe calls reaching `stripe` on a
+    loopback socket (its Worker calls go wherever respx routes them)."""
+    async with stripe.serving() as stripe_url:
+        app = create_app(settings.model_copy(update={"stripe_api_base": stripe_url}))
+        async with app.router.lifespan_context(app) as state:
+
+            async def with_state(scope: Any, receive: Any, send: Any) -> None:
+                scope["state"] = dict(state)
+                await app(scope, receive, send)
+
+            yield with_state
+
+
 @pytest.fixture
-async def client(
-    settings: Settings, upstreams: respx.MockRouter
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app) as state:
+async def service(
+    settings: Settings, upstreams: respx.MockRouter, stripe: FakeStripe
+) -> AsyncIterator[ASGIApp]:
+    """The service in process over the fake Worker and the fake Stripe."""
+    async with running(settings, stripe) as app:
+        yield app
 
-        async def with_state(scope: Any, receive: Any, send: Any) -> None:
-            scope["state"] = dict(state)
-            await app(scope, receive, send)
 
-        async def remember_answer(response: httpx.Response) -> None:
-            # For the session's secrets guard: no answer may hold a secret (tests/secrets_guard).
-            await response.aread()
-            headers = "".join(f"{k}: {v}\n" for k, v in response.headers.items())
-            where = f"answer {response.request.method} {response.request.url.path}"
-            COLLECTED.add(where, f"{response.status_code}\n{headers}\n{response.text}")
+async def _remember_answer(response: httpx.Response) -> None:
+    # For the session's secrets guard: no answer may hold a secret (tests/secrets_guard).
+    await response.aread()
+    headers = "".join(f"{k}: {v}\n" for k, v in response.headers.items())
+    where = f"answer {response.request.method} {response.request.url.path}"
+    COLLECTED.add(where, f"{response.status_code}\n{headers}\n{response.text}")
 
-        transport = httpx.ASGITransport(app=with_state)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://service",
-            event_hooks={"response": [remember_answer]},
-        ) as http:
-            yield http
+
+def http_client(app: ASGIApp) -> httpx.AsyncClient:
+    """An HTTP client of the service in process (`http://service/…`); answers are checked
+    by the secrets guard."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://service",
+        event_hooks={"response": [_remember_answer]},
+    )
+
+
+@pytest.fixture
+async def client(service: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the service."""
+    async with http_client(service) as http:
+        yield http
+
+
+async def stream(
+    service: ASGIApp, path: str, *, content: AsyncIterator[bytes], headers: dict[str, str]
+) -> httpx.Response:
+    """POST a streamed (chunked) body straight to the service's ASGI app.
+
+    Not through `client`: respx sits in front of every httpx client and reads a request's
+    body in full before routing it, which would hide how much of it the service read.
+    """
+    request = httpx.Request("POST", f"http://service{path}", content=content, headers=headers)
+    response = await httpx.ASGITransport(app=service).handle_async_request(request)
+    response.request = request
+    await _remember_answer(response)
+    return response
 
 
 def bearer(token: str, **headers: str) -> dict[str, str]:
@@ -142,29 +185,6 @@ def fast_stripe_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(HTTPClient, "INITIAL_DELAY", 0.001)
     monkeypatch.setattr(HTTPClient, "MAX_DELAY", 0.002)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _one_tls_context() -> Iterator[None]:
-    """Build the default TLS context once: every app's clients would load the CA bundle again
-    (~40 ms a test), though respx answers before any TLS is spoken."""
-    import ssl
-
-    import httpx._transports.default as transports
-
-    original = transports.create_ssl_context
-    shared: dict[bool, ssl.SSLContext] = {}
-
-    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
-        if verify is True and cert is None:
-            if trust_env not in shared:
-                shared[trust_env] = original(verify=True, cert=None, trust_env=trust_env)
-            return shared[trust_env]
-        return original(verify=verify, cert=cert, trust_env=trust_env)
-
-    transports.create_ssl_context = create_ssl_context
-    yield
-    transports.create_ssl_context = original
 
 
 @pytest.fixture(autouse=True)

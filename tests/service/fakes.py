@@ -1,8 +1,10 @@
-"""Stateful fakes of the Worker's internal API and of Stripe, served on the wire by respx.
+"""Stateful fakes of the Worker's internal API and of Stripe, on the wire.
 
-They speak the real formats (JSON for the Worker; form-encoded parameters, `Stripe-Account`,
-`Idempotency-Key` and Stripe's error bodies for Stripe) and record every request, so tests
-assert both on the service's answer and on what each upstream received.
+The Worker's fake answers through respx (the Worker client speaks httpx); Stripe's is served on
+a loopback socket (stripe-python speaks aiohttp), each request handed to it as an
+`httpx.Request`. They speak the real formats (JSON for the Worker; form-encoded parameters,
+`Stripe-Account`, `Idempotency-Key` and Stripe's error bodies for Stripe) and record every
+request, so tests assert both on the service's answer and on what each upstream received.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import inspect
 import itertools
 import json
 import re
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 import respx
+from aiohttp import web
 
 WORKER_URL = "https://worker.test"
 STRIPE_URL = "https://stripe.test"
@@ -350,8 +356,67 @@ class FakeStripe:
             r for r in self.requests if r.method == method and re.fullmatch(path_re, r.url.path)
         ]
 
-    def install(self, mock: respx.MockRouter) -> None:
-        mock.route(host="stripe.test").mock(side_effect=self._handle)
+    @contextlib.asynccontextmanager
+    async def serving(self, sock: socket.socket | None = None) -> AsyncIterator[str]:
+        """Serve this fake on a loopback socket (`sock`, or a new one); yields its base URL.
+
+        An override that raises `httpx.TransportError` (a timeout, a refused or lost
+        connection) drops the connection unanswered, as a network failure would.
+        """
+        server = web.Server(self._serve_one)
+        loop = asyncio.get_running_loop()
+        if sock is None:
+            listener = await loop.create_server(server, "127.0.0.1", 0)
+        else:
+            listener = await loop.create_server(server, sock=sock)
+        try:
+            yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+        finally:
+            listener.close()
+            await server.shutdown(0.1)
+            await listener.wait_closed()
+
+    @contextlib.contextmanager
+    def serving_in_thread(self, sock: socket.socket) -> Iterator[None]:
+        """`serving` on an event loop of its own, in a thread, while the block runs (for an
+        app whose lifespan runs on a loop the test does not own, as Schemathesis does)."""
+        ready = threading.Event()
+        stop: list[asyncio.Event] = []
+        loop = asyncio.new_event_loop()
+
+        async def run() -> None:
+            stop.append(asyncio.Event())
+            async with self.serving(sock):
+                ready.set()
+                await stop[0].wait()
+
+        thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+        thread.start()
+        ready.wait(5)
+        try:
+            yield
+        finally:
+            loop.call_soon_threadsafe(stop[0].set)
+            thread.join(5)
+            loop.close()
+
+    async def _serve_one(self, request: web.BaseRequest) -> web.StreamResponse:
+        wire = httpx.Request(
+            request.method,
+            STRIPE_URL + request.path_qs,
+            headers=list(request.headers.items()),
+            content=await request.read(),
+        )
+        try:
+            answer: httpx.Response | Awaitable[httpx.Response] = self._handle(wire)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except httpx.TransportError:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=599)  # never reaches the caller
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+        return web.Response(status=answer.status_code, body=answer.content, headers=headers)
 
     def _next(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):016d}"

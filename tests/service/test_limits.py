@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.service.conftest import FRONTEND, bearer, make_settings, onboarded, signed
+from tests.service.conftest import (
+    FRONTEND,
+    ASGIApp,
+    bearer,
+    make_settings,
+    onboarded,
+    signed,
+    stream,
+)
 from tests.service.fakes import FakeStripe, FakeWorker, Person
 
 LIMITED = make_settings(rate_limit_onboarding_per_minute=3, rate_limit_money_per_minute=2)
@@ -296,7 +307,7 @@ async def test_a_json_body_over_64_kib_is_413_before_anyone_is_asked(
 
 
 async def test_a_chunked_body_over_the_limit_is_refused_before_it_is_read_in_full(
-    client: httpx.AsyncClient, worker: FakeWorker
+    service: ASGIApp, worker: FakeWorker
 ) -> None:
     worker.add_person("pat", role="admin")
     sent: list[int] = []
@@ -308,7 +319,8 @@ async def test_a_chunked_body_over_the_limit_is_refused_before_it_is_read_in_ful
             yield b"x" * (8 * KiB)
         yield b'"}'
 
-    r = await client.post(
+    r = await stream(
+        service,
         "/api/connect/transfer",
         content=chunks(),
         headers=bearer("tok_pat", **{"Idempotency-Key": "k", "Content-Type": "application/json"}),
@@ -372,9 +384,10 @@ def _finite(request: httpx.Request) -> dict[str, float]:
     return dict(timeout)
 
 
-async def test_every_call_to_the_worker_and_to_stripe_carries_a_finite_timeout(
-    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
-) -> None:
+def _every_route_that_calls_stripe(
+    worker: FakeWorker, stripe: FakeStripe
+) -> tuple[list[tuple[str, str, dict[str, Any] | None, Person, dict[str, str]]], bytes]:
+    """One call of each route that reaches Stripe (and the Worker), and a webhook event."""
     worker.add_org("org_new")
     account_id = onboarded(worker, stripe, "org_a", available=5000)
     owner = worker.add_person("olive", org_a="owner", org_new="owner")
@@ -406,9 +419,6 @@ async def test_every_call_to_the_worker_and_to_stripe_carries_a_finite_timeout(
         ),
         ("POST", "/api/connect/dashboard-link", {"organization_id": "org_a"}, owner, {}),
     ]
-    for method, path, body, person, headers in calls:
-        r = await client.request(method, path, json=body, headers=bearer(person.token, **headers))
-        assert r.status_code == 200, (path, r.text)
     event = json.dumps(
         {
             "id": "evt_1",
@@ -418,17 +428,55 @@ async def test_every_call_to_the_worker_and_to_stripe_carries_a_finite_timeout(
             "data": {"object": {"id": account_id, "object": "account"}},
         }
     ).encode()
+    return calls, event
+
+
+async def test_every_call_to_the_worker_carries_a_finite_timeout(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    calls, event = _every_route_that_calls_stripe(worker, stripe)
+    for method, path, body, person, headers in calls:
+        r = await client.request(method, path, json=body, headers=bearer(person.token, **headers))
+        assert r.status_code == 200, (path, r.text)
     assert (
         await client.post("/api/connect/webhook", content=event, headers=signed(event))
     ).status_code == 200
     assert (await client.get("/ready")).status_code == 200
 
     worker_timeouts = [_finite(r) for r in worker.requests]
-    stripe_timeouts = [_finite(r) for r in stripe.requests]
     assert len(worker_timeouts) >= 10
-    assert len(stripe_timeouts) >= 8
+    assert len(stripe.requests) >= 8
     assert max(t["read"] for t in worker_timeouts) == 5.0
     assert max(t["connect"] for t in worker_timeouts) == 2.0
     health = [_finite(r) for r in worker.calls("health")]
     assert health == [{"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}]
-    assert {t["read"] for t in stripe_timeouts} == {20.0}
+
+
+async def _never_answer(_: httpx.Request) -> httpx.Response:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.usefixtures("fast_stripe_retries")
+@pytest.mark.parametrize("settings", [make_settings(stripe_timeout_seconds=0.2)])
+async def test_every_call_to_stripe_gives_up_at_its_timeout(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """Stripe takes every request and never answers: each route that reaches it answers 503
+    once stripe-python's three attempts of STRIPE_TIMEOUT_SECONDS each have run out."""
+    calls, event = _every_route_that_calls_stripe(worker, stripe)
+    for method in ("GET", "POST", "DELETE"):
+        stripe.fail(method, r"/v1/.*", _never_answer)
+    started = time.perf_counter()
+
+    answers = await asyncio.gather(
+        *(
+            client.request(method, path, json=body, headers=bearer(person.token, **headers))
+            for method, path, body, person, headers in calls
+        ),
+        client.post("/api/connect/webhook", content=event, headers=signed(event)),
+    )
+
+    assert [_error(r, 503) for r in answers] == ["upstream_unavailable"] * (len(calls) + 1)
+    assert len(stripe.requests) == 3 * len(answers)  # each route: three attempts, then gave up
+    assert time.perf_counter() - started < 3.0

@@ -6,17 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
 import respx
 
 from connect_backend import auth
-from connect_backend.app import create_app
 from connect_backend.auth import SessionCache
 from connect_backend.worker import User
-from tests.service.conftest import bearer, make_settings
+from tests.service.conftest import bearer, http_client, make_settings, running
 from tests.service.fakes import FakeStripe, FakeWorker
 
 ADA = User(id="usr_ada", email="ada@example.com", role="user")
@@ -130,19 +128,14 @@ def worker() -> FakeWorker:
 @asynccontextmanager
 async def service(worker: FakeWorker, *, ttl: float) -> AsyncIterator[httpx.AsyncClient]:
     """The service with a `ttl` session cache, over the fake Worker and Stripe."""
-    app = create_app(make_settings(session_cache_ttl_seconds=ttl))
-    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+    with respx.mock(using="httpx", assert_all_mocked=True, assert_all_called=False) as mock:
+        mock.route(host="service").pass_through()
         worker.install(mock)
-        FakeStripe().install(mock)
-        async with app.router.lifespan_context(app) as state:
-
-            async def with_state(scope: Any, receive: Any, send: Any) -> None:
-                scope["state"] = dict(state)
-                await app(scope, receive, send)
-
-            transport = httpx.ASGITransport(app=with_state)
-            async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
-                yield http
+        async with (
+            running(make_settings(session_cache_ttl_seconds=ttl), FakeStripe()) as app,
+            http_client(app) as http,
+        ):
+            yield http
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ import httpx
 import orjson
 import uvloop
 
+from bench import light
 from bench.load import Check, Pool, Request, RequestFactory, Result
 from devstack.procs import Process
 from devstack.stack import ROOT, BetterAuth, Stack, StackConfig
@@ -158,6 +159,37 @@ class Seed:
     token: str
     orgs: list[str]
     accounts: list[str]
+
+
+def light_upstreams(stack: Stack, *, organizations: int, worker_ms: float, sim_ms: float) -> Seed:
+    """Put `bench.light`'s stand-ins where the stack's Worker and simulator would listen."""
+    c = stack.config
+    logs = c.state_dir / "logs"
+    common = [sys.executable, "-m", "bench.light"]
+    stack.worker = Process(
+        "worker-light",
+        [*common, "worker", "--port", str(c.worker_port), "--latency-ms", str(worker_ms),
+         "--orgs", str(organizations), "--api-key", c.internal_api_key],
+        log_path=logs / "worker-light.log",
+        cwd=ROOT,
+    )  # fmt: skip
+    stack.sim = Process(
+        "stripe-light",
+        [*common, "stripe", "--port", str(c.sim_port), "--latency-ms", str(sim_ms)],
+        log_path=logs / "stripe-light.log",
+        cwd=ROOT,
+    )
+    stack.worker.start()
+    stack.sim.start()
+    stack.worker.wait_http(
+        f"{c.worker_url}/api/internal/health", headers={"X-Internal-Api-Key": c.internal_api_key}
+    )
+    stack.sim.wait_http(f"{c.sim_url}/v1/accounts/{light.account_id(0)}")
+    return Seed(
+        light.TOKEN,
+        [light.org_id(n) for n in range(organizations)],
+        [light.account_id(n) for n in range(organizations)],
+    )
 
 
 def seed_organizations(stack: Stack, organizations: int, *, name: str = "bench") -> Seed:
@@ -431,9 +463,18 @@ def _fmt(value: float, digits: int = 1) -> str:
     return "-" if value != value else f"{value:.{digits}f}"  # NaN → dash
 
 
+UPSTREAMS = {
+    "stack": "the local stack: the Worker on `wrangler dev` (workerd, local D1), the Stripe "
+    "simulator",
+    "light": "`bench.light`'s stand-ins for the Worker and Stripe (a few calls, no rules, a "
+    "fraction of the CPU)",
+}
+
+
 def render(
     points: Sequence[Point],
     *,
+    upstreams: str,
     machine: dict[str, str],
     command: str,
     started_at: str,
@@ -454,8 +495,9 @@ def render(
         f"Linux {machine['kernel']}, Python {machine['python']}; "
         f"load average before the run: {machine['load']}",
         f"- Service code: {machine['service']}",
+        f"- Upstreams: {UPSTREAMS[upstreams]}",
         f"- Injected latency: Worker (W) {worker_ms:g} ms on every `/api/internal/*` call, "
-        f"Stripe simulator (S) {sim_ms:g} ms on every call",
+        f"Stripe (S) {sim_ms:g} ms on every call",
         f"- Client: `{client}` ({CLIENTS[client]}, uvloop), "
         "one keep-alive connection per concurrent request; each point is preceded by one "
         "unmeasured request per connection",
@@ -516,6 +558,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenarios", help="comma-separated subset of " + ", ".join(
         s.name for s in (*SCENARIOS, *REFERENCES)))  # fmt: skip
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
+    parser.add_argument(
+        "--upstreams",
+        choices=tuple(UPSTREAMS),
+        default="stack",
+        help="the real local Worker and the simulator, or bench.light's stand-ins",
+    )
     parser.add_argument("--orgs", type=int, help="organizations to spread the load over")
     parser.add_argument("--time-limit", type=float, help="seconds per point, at most")
     parser.add_argument("--output", type=Path, help="Markdown file to write the results into")
@@ -574,17 +622,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(f"Starting the stack in {state_dir} …", flush=True)
         state_dir.mkdir(parents=True, exist_ok=True)
-        stack.migrate()
-        stack.start_worker()
-        stack.sim.start()
-        stack.sim.wait_http(f"{config.sim_url}/_sim/health")
+        organizations = args.orgs or (2 if quick else 10)
+        seed: Seed | None = None
+        if args.upstreams == "light":
+            seed = light_upstreams(
+                stack,
+                organizations=organizations,
+                worker_ms=args.worker_latency_ms,
+                sim_ms=args.sim_latency_ms,
+            )
+        else:
+            stack.migrate()
+            stack.start_worker()
+            stack.sim.start()
+            stack.sim.wait_http(f"{config.sim_url}/_sim/health")
         startup = []
         for attempt in range(1 if quick else 3):
             if attempt:
                 stack.service.stop()
             startup.append(_start_service_timed(stack))
         stack.service.wait_http(f"{config.service_url}/ready")
-        seed = seed_organizations(stack, args.orgs or (2 if quick else 10))
+        seed = seed or seed_organizations(stack, organizations)
         print(f"Seeded {len(seed.orgs)} active organizations; measuring …", flush=True)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             points = runner.run(
@@ -607,6 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     section = render(
         points,
+        upstreams=args.upstreams,
         machine=machine,
         command=command,
         started_at=started_at,

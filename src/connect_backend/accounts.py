@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from connect_backend import log
-from connect_backend.errors import AccountAlreadyLinked, AccountInaccessible, Conflict
+from connect_backend.errors import (
+    AccountAlreadyLinked,
+    AccountInaccessible,
+    AccountInUse,
+    BadRequest,
+    Conflict,
+    ConnectError,
+    NotFound,
+)
 from connect_backend.onboarding import DEAUTHORIZED, AccountSnapshot, Onboarding, derive_status
 from connect_backend.schemas import Status
-from connect_backend.stripe_gateway import StripeGateway
+from connect_backend.stripe_gateway import AccountRead, StripeGateway
 from connect_backend.worker import Organization, WorkerClient
+
+A = TypeVar("A")
+B = TypeVar("B")
+T = TypeVar("T")
 
 
 def status_view(organization: Organization, account: AccountSnapshot | None = None) -> Status:
@@ -78,30 +93,130 @@ async def sync_account(
     worker: WorkerClient,
     gateway: StripeGateway,
 ) -> tuple[Organization, AccountSnapshot | None]:
-    """Read the account from Stripe, derive its status and store it in D1, in order.
+    """Read the account from Stripe, derive its status and bring D1 up to date, in order.
 
-    `synced_at` is taken before the read: the view includes every change Stripe made before
-    it, so D1 keeps whichever stored view is newest, whatever order the writes arrive in.
+    The read is shared with concurrent syncs of the same account, but always begins after
+    this call (`StripeGateway.read_account`); its `seen_at` orders the write.
     """
-    seen_at = datetime.now(UTC)
-    account: AccountSnapshot | None
-    onboarding: Onboarding
+    asked_at = datetime.now(UTC)
+    read = await outcome(gateway.read_account(account_id))
+    return await settle(organization, read, asked_at, worker=worker, gateway=gateway)
+
+
+async def outcome(read: Awaitable[AccountRead]) -> AccountRead | ConnectError:
+    """The read, or the expected failure it ended in (for the caller to decide on)."""
     try:
-        account = await gateway.retrieve_account(account_id)
-    except AccountInaccessible:
-        account, onboarding = None, DEAUTHORIZED
-    else:
-        onboarding = derive_status(account, required_capabilities=gateway.capabilities)
-    updated = await store_onboarding(organization.id, onboarding, seen_at, worker=worker)
-    return updated, account
+        return await read
+    except ConnectError as failure:
+        return failure
+
+
+async def settle(
+    organization: Organization,
+    read: AccountRead | ConnectError,
+    asked_at: datetime,
+    *,
+    worker: WorkerClient,
+    gateway: StripeGateway,
+) -> tuple[Organization, AccountSnapshot | None]:
+    """Store what a read of the organization's account says: its derived status, or
+    `deauthorized` when Stripe no longer lets the platform reach it; any other failure is
+    raised (nothing is written)."""
+    if isinstance(read, AccountInaccessible):
+        return await store_onboarding(organization, DEAUTHORIZED, asked_at, worker=worker), None
+    if isinstance(read, ConnectError):
+        raise read
+    onboarding = derive_status(read.account, required_capabilities=gateway.capabilities)
+    updated = await store_onboarding(organization, onboarding, read.seen_at, worker=worker)
+    return updated, read.account
+
+
+async def sync_from_event(
+    account_id: str, *, worker: WorkerClient, gateway: StripeGateway
+) -> Organization | None:
+    """Bring D1 up to date with an account an event is about; None when no organization
+    holds it (nothing to do).
+
+    D1's link and Stripe's view are read at once. D1's link decides. Only when no
+    organization holds the account does its own `metadata.organization_id` count, and then
+    only to link it to an organization that holds no account yet (an onboarding whose D1
+    write failed after Stripe created the account).
+    """
+    asked_at = datetime.now(UTC)
+    request_id = log.request_id.get()
+    linked, read = await both(
+        worker.get_organization_by_account(account_id, request_id=request_id),
+        outcome(gateway.read_account(account_id)),
+    )
+    if linked is not None:
+        log.organization_id.set(linked.id)
+        await settle(linked, read, asked_at, worker=worker, gateway=gateway)
+        return linked
+    if isinstance(read, AccountInaccessible):
+        # Not ours (any more) and unreadable: nothing to link or sync.
+        return None
+    if isinstance(read, BadRequest) and read.code == "resource_missing":
+        # Deleted, e.g. the account that lost an onboarding race: its events still arrive.
+        return None
+    if isinstance(read, ConnectError):
+        raise read
+    claimed = read.account.metadata.get("organization_id")
+    if not claimed:
+        return None
+    try:
+        result = await worker.create_connect_account(
+            organization_id=claimed, account_id=account_id, request_id=request_id
+        )
+    except (AccountAlreadyLinked, AccountInUse, NotFound):
+        return None
+    log.organization_id.set(claimed)
+    log.info("connect.account.relinked", account_id=account_id)
+    await settle(result.organization, read, asked_at, worker=worker, gateway=gateway)
+    return result.organization
+
+
+async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both results, run at once; when one fails the other is cancelled and the failure
+    raised as itself (not as an exception group)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            one = group.create_task(_awaited(first))
+            two = group.create_task(_awaited(second))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return one.result(), two.result()
+
+
+async def _awaited(value: Awaitable[T]) -> T:
+    return await value
+
+
+def holds(organization: Organization, onboarding: Onboarding) -> bool:
+    """Whether D1's row (as `organization` was read) already says what `onboarding` says."""
+    return (
+        organization.stripe_connect_status == onboarding.status
+        and organization.onboarding_step == onboarding.step
+        and organization.onboarding_rejection_reason == onboarding.rejection_reason
+    )
 
 
 async def store_onboarding(
-    organization_id: str, onboarding: Onboarding, seen_at: datetime, *, worker: WorkerClient
+    organization: Organization,
+    onboarding: Onboarding,
+    seen_at: datetime,
+    *,
+    worker: WorkerClient,
 ) -> Organization:
-    """Write a derived status through `update-organization`, ordered by `seen_at`."""
+    """Write a derived status through `update-organization`, ordered by `seen_at`.
+
+    Nothing is written when D1 already holds it: see README, "A sync that changes nothing
+    writes nothing", for why `synced_at` ordering stays right.
+    """
+    if holds(organization, onboarding):
+        log.debug("connect.status.unchanged", status=onboarding.status, step=onboarding.step)
+        return organization
     result = await worker.update_organization(
-        organization_id=organization_id,
+        organization_id=organization.id,
         updates={
             "stripe_connect_status": onboarding.status,
             "onboarding_step": onboarding.step,

@@ -15,14 +15,23 @@
     ├── StripeFailure (502, or Stripe's own 4xx where the caller can act)
     └── UpstreamUnavailable (503)     upstream_unavailable: the Worker (or Stripe) cannot answer
 
-One handler (`connect_backend.app`) turns them into
-`{"error": {"code", "message", "request_id"}}`.
+One body for every error, `{"error": {"code", "message", "request_id"[, "details"]}}`:
+`error_response` builds it, and `install_handlers` makes it the answer to these errors, to
+validation errors and to Starlette's own HTTP errors (404, 405, 413 …).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from connect_backend import log
 
 if TYPE_CHECKING:
     from connect_backend.worker import Organization
@@ -136,3 +145,51 @@ class UpstreamUnavailable(ConnectError):
 
     status_code = 503
     default_code = "upstream_unavailable"
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The one error body: `{"error": {"code", "message", "request_id"[, "details"]}}`."""
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": log.request_id.get()}
+    if details is not None:
+        error["details"] = details
+    return Response(
+        orjson.dumps({"error": error}),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Answer `ConnectError`, validation errors and HTTP errors with the one error body."""
+
+    @app.exception_handler(ConnectError)
+    async def _connect_error(_: Request, exc: ConnectError) -> Response:
+        return error_response(
+            exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+        # The offending value itself is not echoed: it may be a secret pasted in error.
+        details = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return error_response(422, "validation_error", "The request is invalid.", details=details)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)

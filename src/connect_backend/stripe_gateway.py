@@ -23,6 +23,7 @@ import stripe
 from stripe import AIOHTTPClient, StripeClient
 
 from connect_backend import log
+from connect_backend.coalesce import Coalescer
 from connect_backend.errors import (
     AccountInaccessible,
     BadRequest,
@@ -58,6 +59,15 @@ class AccountLink:
 
     url: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRead:
+    """An account as Stripe held it when the read began (`seen_at`): the view includes every
+    change Stripe made before that moment."""
+
+    account: AccountSnapshot
+    seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +151,7 @@ class StripeGateway:
     ) -> None:
         self._client = client
         self._stripe = client.v1
+        self._reads: Coalescer[str, AccountRead] = Coalescer()
         self.account_type = account_type
         self.capabilities = tuple(capabilities)
 
@@ -217,8 +228,17 @@ class StripeGateway:
         except ConnectError as exc:
             log.warning("stripe.account.delete_failed", account_id=account_id, code=exc.code)
 
+    async def read_account(self, account_id: str) -> AccountRead:
+        """The account as Stripe holds it now: a read that began after this call, shared with
+        the process's other callers that want the same account meanwhile (`Coalescer.fresh`)."""
+        return await self._reads.fresh(account_id, lambda: self._read_account(account_id))
+
+    async def _read_account(self, account_id: str) -> AccountRead:
+        seen_at = datetime.now(UTC)
+        return AccountRead(await self.retrieve_account(account_id), seen_at)
+
     async def retrieve_account(self, account_id: str) -> AccountSnapshot:
-        """The account as Stripe holds it now."""
+        """The account as Stripe holds it now (one request of this caller's own)."""
         async with _mapped("accounts.retrieve"):
             # The answer's dict, not a StripeObject: building one for a whole Account (and
             # `to_dict()` back) cost more CPU than the HTTP request itself. Same request,

@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from connect_backend import log
+from connect_backend.coalesce import Coalescer
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
@@ -160,6 +161,10 @@ class WorkerClient:
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 2.0))
         self._attempts = attempts
         self._retry_budget = retry_budget
+        # Concurrent reads of one organization share a read begun after each of them asked;
+        # identical ordered writes (same view, same synced_at) share one call.
+        self._reads: Coalescer[tuple[str, str], Organization | None] = Coalescer()
+        self._writes: Coalescer[str, UpdateResult] = Coalescer()
 
     async def verify_user_context(
         self, *, session_token: str, organization_id: str | None, request_id: str | None = None
@@ -174,14 +179,23 @@ class WorkerClient:
     ) -> Organization:
         """The organization; `NotFound` when D1 has none."""
         path = f"/organization/{_segment(organization_id)}"
-        data = await self._call("GET", path, request_id=request_id)
-        return self._parse(_OrganizationAnswer, data).organization
+        found = await self._reads.fresh(
+            ("id", organization_id), lambda: self._read_organization(path, request_id)
+        )
+        if found is None:
+            raise NotFound("Organization not found.")
+        return found
 
     async def get_organization_by_account(
         self, account_id: str, *, request_id: str | None = None
     ) -> Organization | None:
         """The organization linked to a Stripe account, or None."""
         path = f"/organization-by-account/{_segment(account_id)}"
+        return await self._reads.fresh(
+            ("account", account_id), lambda: self._read_organization(path, request_id)
+        )
+
+    async def _read_organization(self, path: str, request_id: str | None) -> Organization | None:
         try:
             data = await self._call("GET", path, request_id=request_id)
         except NotFound:
@@ -196,15 +210,23 @@ class WorkerClient:
         synced_at: datetime | None = None,
         request_id: str | None = None,
     ) -> UpdateResult:
-        """Write some fields; with `synced_at`, only if D1 holds no newer view."""
+        """Write some fields; with `synced_at`, only if D1 holds no newer view.
+
+        Writes with `synced_at` are idempotent: an identical one under way is joined.
+        """
         if not isinstance(updates, OrganizationUpdates):
             updates = OrganizationUpdates.model_validate(updates)
         body: dict[str, Any] = {
             "organization_id": organization_id,
             "updates": updates.model_dump(exclude_unset=True),
         }
-        if synced_at is not None:
-            body["synced_at"] = _iso(synced_at)
+        if synced_at is None:
+            return await self._update(body, request_id)
+        body["synced_at"] = _iso(synced_at)
+        key = orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+        return await self._writes.shared(key, lambda: self._update(body, request_id))
+
+    async def _update(self, body: dict[str, Any], request_id: str | None) -> UpdateResult:
         data = await self._call("POST", "/update-organization", json=body, request_id=request_id)
         return self._parse(UpdateResult, data)
 

@@ -476,7 +476,7 @@ async def test_without_a_request_id_each_response_gets_a_new_one(
 async def test_the_request_id_reaches_every_worker_call_of_a_request(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
-    onboarded(worker, stripe, "org_a")
+    onboarded(worker, stripe, "org_a", stripe_connect_status="pending")  # D1 behind: a write
     owner = worker.add_person("olive", org_a="owner")
 
     r = await client.get(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 from datetime import datetime
 from typing import Any
@@ -9,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, onboarded
-from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_error
+from tests.service.conftest import bearer, make_settings, onboarded
+from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_account, stripe_error
 
 ACCOUNT = "acct_a0000000000"
 
@@ -148,7 +150,14 @@ async def test_status_refresh_retrieves_the_account_and_returns_the_live_view(
 async def test_status_refresh_writes_the_derived_status_with_synced_at(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
-    onboarded(worker, stripe, "org_a", state="due", stripe_connect_status="pending")
+    onboarded(
+        worker,
+        stripe,
+        "org_a",
+        state="due",
+        stripe_connect_status="pending",
+        onboarding_step="details_submission",  # D1's view is older than Stripe's
+    )
     owner = worker.add_person("olive", org_a="owner")
 
     await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
@@ -250,7 +259,7 @@ async def test_status_refresh_of_a_deauthorized_organization_does_not_ask_stripe
 async def test_every_worker_call_carries_the_api_key(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
-    onboarded(worker, stripe, "org_a")
+    onboarded(worker, stripe, "org_a", stripe_connect_status="pending")  # D1 behind: a write
     owner = worker.add_person("olive", org_a="owner")
 
     await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
@@ -271,3 +280,82 @@ async def test_status_rejects_a_non_boolean_refresh(
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "validation_error"
     assert r.json()["error"]["details"][0]["loc"] == ["query", "refresh"]
+
+
+# --- shared reads ---------------------------------------------------------------------------
+
+
+async def test_a_refresh_that_finds_d1_current_writes_nothing(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", state="active")  # D1: active, complete — as Stripe
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["charges_enabled"]) == ("active", True)  # live
+    assert worker.calls("update-organization") == []
+    assert len(stripe.calls("GET", rf"/v1/accounts/{ACCOUNT}")) == 1
+
+
+async def test_a_burst_of_200_refreshes_of_one_organization_reads_stripe_at_most_twice(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", state="due", stripe_connect_status="pending")
+    owner = worker.add_person("olive", org_a="owner")
+
+    answers = await asyncio.gather(
+        *(
+            client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+            for _ in range(200)
+        )
+    )
+
+    assert {r.status_code for r in answers} == {200}
+    assert {r.json()["onboarding_step"] for r in answers} == {"action_required"}
+    assert 1 <= len(stripe.calls("GET", rf"/v1/accounts/{ACCOUNT}")) <= 2
+    assert len(worker.calls("update-organization")) <= 2  # identical writes shared too
+
+
+async def test_a_refresh_never_answers_with_a_read_begun_before_it_arrived(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", state="active")
+    owner = worker.add_person("olive", org_a="owner")
+    first_read_arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def as_it_is_when_asked(_: httpx.Request) -> httpx.Response:
+        answer = httpx.Response(200, json=copy.deepcopy(stripe.accounts[ACCOUNT]))
+        first_read_arrived.set()
+        await release.wait()
+        return answer
+
+    stripe.fail("GET", rf"/v1/accounts/{ACCOUNT}", as_it_is_when_asked)
+    url, headers = "/api/connect/status/org_a?refresh=true", bearer(owner.token)
+    early = asyncio.create_task(client.get(url, headers=headers))
+    await first_read_arrived.wait()  # the early refresh's read is under way …
+    stripe.accounts[ACCOUNT] = stripe_account(ACCOUNT, organization_id="org_a", state="due")
+    late = asyncio.create_task(client.get(url, headers=headers))  # … when the account changes
+    await asyncio.sleep(0.05)
+    release.set()
+
+    assert (await early).json()["onboarding_step"] == "complete"
+    assert (await late).json()["onboarding_step"] == "action_required"  # its own, later read
+    assert len(stripe.calls("GET", rf"/v1/accounts/{ACCOUNT}")) == 2
+
+
+@pytest.mark.parametrize("settings", [make_settings(session_cache_ttl_seconds=10)])
+async def test_a_burst_of_status_reads_of_one_organization_shares_d1_reads(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", state="active")
+    owner = worker.add_person("olive", org_a="owner")
+    url, headers = "/api/connect/status/org_a", bearer(owner.token)
+    assert (await client.get(url, headers=headers)).status_code == 200  # session now cached
+
+    answers = await asyncio.gather(*(client.get(url, headers=headers) for _ in range(100)))
+
+    assert {r.json()["status"] for r in answers} == {"active"}
+    assert len(worker.calls("verify-user-context")) == 1
+    assert 1 <= len(worker.calls("organization/org_a")) <= 2

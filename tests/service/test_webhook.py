@@ -373,7 +373,7 @@ async def test_other_account_events_sync_the_account_too(
     assert onboarding_of(worker) == ("active", "complete", None)
 
 
-async def test_duplicate_delivery_ends_in_the_same_state(
+async def test_duplicate_delivery_ends_in_the_same_state_and_writes_once(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
     link(worker, stripe, truth="due")
@@ -381,8 +381,8 @@ async def test_duplicate_delivery_ends_in_the_same_state(
     ack(await events.deliver(client, evt), "synced")
     after_first = onboarding_of(worker)
     ack(await events.deliver(client, evt), "synced")
-    first, second = written(worker)
-    assert first["updates"] == second["updates"]
+    [write] = written(worker)  # the second found D1 holding Stripe's view already
+    assert write["updates"]["onboarding_step"] == "action_required"
     assert onboarding_of(worker) == after_first == ("pending", "action_required", None)
 
 
@@ -718,3 +718,110 @@ async def test_event_of_a_deleted_unlinked_account_is_acknowledged(
     assert len(stripe.calls("GET", ACCOUNT_PATH)) == 1  # Stripe: resource_missing
     assert written(worker) == []
     assert worker.calls("create-connect-account") == []
+
+
+# --- one delivery, as few and as overlapped upstream calls as it can ------------------------
+
+
+class _HeldUntil:
+    """A gate for one Worker path: holds its calls until `event` is set (at most 2 s), and
+    records whether it was set while they waited."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self.event = event
+        self.overlapped: list[bool] = []
+
+    async def enter(self) -> int:
+        try:
+            async with asyncio.timeout(2):
+                await self.event.wait()
+        except TimeoutError:
+            pass
+        self.overlapped.append(self.event.is_set())
+        return 1
+
+    def leave(self, turn: int) -> None:
+        pass
+
+
+async def test_the_organization_lookup_and_the_account_read_run_at_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    link(worker, stripe, truth="active")
+    stripe_read = asyncio.Event()
+
+    def read(_: httpx.Request) -> httpx.Response:
+        stripe_read.set()
+        return httpx.Response(200, json=stripe.accounts[ACCT])
+
+    stripe.fail("GET", ACCOUNT_PATH, read)
+    lookup = worker.gates[f"organization-by-account/{ACCT}"] = _HeldUntil(stripe_read)
+
+    ack(await events.deliver(client, events.account_updated(ACCT)), "synced")
+
+    assert lookup.overlapped == [True]  # Stripe was asked while D1's answer was still held
+    assert onboarding_of(worker) == ("active", "complete", None)
+
+
+async def test_relinking_a_lost_link_reads_the_account_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    stripe.accounts[ACCT] = stripe_account(ACCT, organization_id=ORG, state="active")
+    worker.add_org(ORG)  # the onboarding's D1 write was lost: no account held
+
+    ack(await events.deliver(client, events.account_updated(ACCT)), "synced")
+
+    assert len(stripe.calls("GET", ACCOUNT_PATH)) == 1
+    assert worker.organizations[ORG]["stripe_connect_account_id"] == ACCT
+    assert onboarding_of(worker) == ("active", "complete", None)
+
+
+async def test_a_delivery_that_finds_d1_current_writes_nothing(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    link(worker, stripe, truth="active")
+    worker.organizations[ORG].update(stripe_connect_status="active", onboarding_step="complete")
+
+    ack(await events.deliver(client, events.account_updated(ACCT)), "synced")
+
+    assert written(worker) == []
+    assert len(stripe.calls("GET", ACCOUNT_PATH)) == 1
+
+
+async def test_after_a_write_skipped_a_late_older_view_lands_and_the_next_event_restores_d1(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """The cost of writing nothing when D1 is current (README: "A sync that changes nothing
+    writes nothing"): D1's synced_at is not moved forward, so a view read earlier but written
+    late still applies. Stripe announces every change with an event, whose delivery reads the
+    account again and writes it with a later stamp: D1 converges to Stripe's truth."""
+    link(worker, stripe, truth="due")
+    worker.organizations[ORG].update(stripe_connect_status="active", onboarding_step="complete")
+    views = ["due", "active", "active"]  # Stripe: due, then active again (and an event says so)
+    first_read = asyncio.Event()
+
+    def account(_: httpx.Request) -> httpx.Response:
+        first_read.set()
+        return httpx.Response(
+            200, json=stripe_account(ACCT, organization_id=ORG, state=views.pop(0))
+        )
+
+    stripe.fail("GET", ACCOUNT_PATH, account)
+    late_write = asyncio.Event()
+    worker.gates["update-organization"] = _HeldUntil(late_write)
+    stale = asyncio.create_task(events.deliver(client, events.account_updated(ACCT)))
+    await first_read.wait()  # it read "due"; its write will be held until set below
+
+    current = await events.deliver(client, events.account_updated(ACCT))  # reads active = D1
+    ack(current, "synced")
+    late_write.set()
+    ack(await stale, "synced")
+    assert onboarding_of(worker) == ("pending", "action_required", None)  # the late view landed
+
+    ack(await events.deliver(client, events.account_updated(ACCT)), "synced")  # the next event
+
+    assert [w["updates"]["onboarding_step"] for w in written(worker)] == [
+        "action_required",
+        "complete",
+    ]
+    assert onboarding_of(worker) == ("active", "complete", None)

@@ -20,16 +20,10 @@ from fastapi import APIRouter, Request
 from connect_backend import accounts, log
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
 from connect_backend.errors import (
-    AccountAlreadyLinked,
-    AccountInaccessible,
-    AccountInUse,
     BadRequest,
-    NotFound,
 )
 from connect_backend.onboarding import DEAUTHORIZED
 from connect_backend.schemas import WebhookAck, responses
-from connect_backend.stripe_gateway import StripeGateway
-from connect_backend.worker import Organization, WorkerClient
 
 MAX_BODY = 1024 * 1024
 ACCOUNT_EVENTS = ("account.updated", "capability.updated")
@@ -138,7 +132,7 @@ async def webhook(
     request: Request, settings: SettingsDep, worker: WorkerDep, stripe: StripeDep
 ) -> WebhookAck:
     """Verify a Stripe delivery and bring D1 up to date with what it announces."""
-    body = await request.body()  # at most MAX_BODY: app.BodyLimit refuses more with 413
+    body = await request.body()  # at most MAX_BODY: RequestContext refuses more with 413
     verify_signature(
         body,
         request.headers.get("stripe-signature"),
@@ -174,52 +168,13 @@ async def webhook(
         # Stamped now, so it always applies: no later view of the account can exist, since
         # the platform can no longer read it.
         await accounts.store_onboarding(
-            organization.id, DEAUTHORIZED, datetime.now(UTC), worker=worker
+            organization, DEAUTHORIZED, datetime.now(UTC), worker=worker
         )
         log.info("webhook.deauthorized", **fields)
         return WebhookAck(event_id=event_id, action="deauthorized")
 
-    organization = await _organization_for(account_id, worker=worker, gateway=stripe)
-    if organization is None:
+    if await accounts.sync_from_event(account_id, worker=worker, gateway=stripe) is None:
         log.warning("webhook.unlinked", **fields)
         return WebhookAck(event_id=event_id, action="unlinked")
-    log.organization_id.set(organization.id)
-    await accounts.sync_account(organization, account_id, worker=worker, gateway=stripe)
     log.info("webhook.synced", **fields)
     return WebhookAck(event_id=event_id, action="synced")
-
-
-async def _organization_for(
-    account_id: str, *, worker: WorkerClient, gateway: StripeGateway
-) -> Organization | None:
-    """The organization linked to the account in D1, healing a link whose write was lost.
-
-    D1's link decides. Only when no organization holds the account does the account's own
-    `metadata.organization_id` count, and then only to link it to an organization that holds
-    no account yet (an onboarding whose D1 write failed after Stripe created the account).
-    """
-    linked = await worker.get_organization_by_account(account_id)
-    if linked is not None:
-        return linked
-    try:
-        account = await gateway.retrieve_account(account_id)
-    except AccountInaccessible:
-        # Not ours (any more) and unreadable: nothing to link or sync; acknowledge it, since
-        # a 4xx would only make Stripe deliver it again and again.
-        return None
-    except BadRequest as exc:
-        # Deleted, e.g. the account that lost an onboarding race: its events still arrive.
-        if exc.code == "resource_missing":
-            return None
-        raise
-    claimed = account.metadata.get("organization_id")
-    if not claimed:
-        return None
-    try:
-        result = await worker.create_connect_account(
-            organization_id=claimed, account_id=account_id, request_id=log.request_id.get()
-        )
-    except (AccountAlreadyLinked, AccountInUse, NotFound):
-        return None
-    log.info("connect.account.relinked", account_id=account_id)
-    return result.organization

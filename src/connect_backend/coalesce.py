@@ -1,0 +1,94 @@
+"""Concurrent callers that want the same thing share one call, within the process.
+
+Two ways to share, by what a caller may accept:
+
+- `fresh(key, read)` — a *read that began after the caller arrived*. A read already under way
+  may have started before the caller's own request, so it is waited out, never joined; every
+  caller that arrives meanwhile shares the next one. A burst of any size costs at most two
+  reads of a key, and each caller still gets a view taken after it asked.
+- `shared(key, call)` — any identical call under way (an idempotent write of the same values,
+  say): it is joined.
+
+A shared call runs as a task of its own, so a caller that goes away (cancelled) does not
+cancel it for the others; its result, or its exception, reaches every caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Hashable
+from typing import Any, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Next(Generic[V]):
+    """The read that starts when the one under way ends, and who waits for it."""
+
+    __slots__ = ("future", "read")
+
+    def __init__(self, read: Callable[[], Coroutine[Any, Any, V]]) -> None:
+        self.read = read
+        self.future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+
+
+class Coalescer(Generic[K, V]):
+    """Shares calls per key among the process's concurrent callers (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._running: dict[K, asyncio.Task[V]] = {}
+        self._next: dict[K, _Next[V]] = {}
+        self._shared: dict[K, asyncio.Task[V]] = {}
+
+    async def fresh(self, key: K, read: Callable[[], Coroutine[Any, Any, V]]) -> V:
+        """`read()`'s result, from a read that began after this call."""
+        if key not in self._running:
+            return await asyncio.shield(self._start(key, read))
+        waiting = self._next.get(key)
+        if waiting is None:
+            waiting = self._next[key] = _Next(read)
+        return await asyncio.shield(waiting.future)
+
+    async def shared(self, key: K, call: Callable[[], Coroutine[Any, Any, V]]) -> V:
+        """`call()`'s result, joining an identical call under way."""
+        task = self._shared.get(key)
+        if task is None:
+            task = self._shared[key] = asyncio.create_task(call())
+            task.add_done_callback(lambda done: self._forget_shared(key, done))
+        return await asyncio.shield(task)
+
+    def _forget_shared(self, key: K, done: asyncio.Task[V]) -> None:
+        if not done.cancelled():
+            done.exception()
+        del self._shared[key]
+
+    def _start(self, key: K, read: Callable[[], Coroutine[Any, Any, V]]) -> asyncio.Task[V]:
+        task = self._running[key] = asyncio.create_task(read())
+        task.add_done_callback(lambda done: self._finished(key, done))
+        return task
+
+    def _finished(self, key: K, done: asyncio.Task[V]) -> None:
+        if not done.cancelled():
+            done.exception()  # retrieved: each caller gets it through its own await
+        del self._running[key]
+        waiting = self._next.pop(key, None)
+        if waiting is None:
+            return
+        task = self._start(key, waiting.read)
+        task.add_done_callback(lambda result: _settle(waiting.future, result))
+
+    def __len__(self) -> int:
+        """Keys with a call under way or waiting (bounded by the callers in flight)."""
+        return len(self._running.keys() | self._next.keys() | self._shared.keys())
+
+
+def _settle(future: asyncio.Future[V], task: asyncio.Task[V]) -> None:
+    if future.done():
+        return
+    if task.cancelled():
+        future.cancel()
+    elif (error := task.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(task.result())

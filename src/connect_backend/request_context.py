@@ -1,0 +1,117 @@
+"""The service's one middleware: a request id in and out, the body limit, one JSON access-log
+line, and no 500 that leaks a trace. (CORS is Starlette's.)
+
+FastAPI's own `max_body_size` is not used: for a declared `Content-Length` over the limit it
+answers with a plain-text 413 of its own, outside the service's error body.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connect_backend import log
+from connect_backend.errors import error_response
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive`: FastAPI hands its own HTTPException to the error handler."""
+
+    def __init__(self, limit: int) -> None:
+        size = f"{limit >> 20} MiB" if limit % (1 << 20) == 0 else f"{limit >> 10} KiB"
+        super().__init__(413, f"The body is larger than {size}.")
+
+
+class RequestContext:
+    """Pure ASGI, around every request:
+
+    - a request id (the caller's sane `X-Request-ID`, else a new one) in the logs' context
+      and on the answer;
+    - 413 `payload_too_large` for a body over `max_body` bytes (`max_body_by_path` for the
+      paths that have their own) before it is read in full: a `Content-Length` over it is
+      refused without reading anything, a chunked body as soon as it passes it;
+    - one `request.done` log line; an unexpected exception is a 500 with no trace.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int, max_body_by_path: Mapping[str, int]) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.max_body_by_path = dict(max_body_by_path)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = declared = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and not sent:
+                sent = value.decode("latin-1")
+            elif name == b"content-length" and not declared:
+                declared = value.decode("latin-1")
+        request_id = sent if _SANE_REQUEST_ID.match(sent) else uuid.uuid4().hex
+        tokens = (
+            log.request_id.set(request_id),
+            log.organization_id.set(None),
+            log.user_id.set(None),
+        )
+        id_header = (b"x-request-id", request_id.encode())
+        started = time.perf_counter()
+        status = 500
+        limit = self.max_body_by_path.get(scope["path"], self.max_body)
+        size = 0
+
+        async def receive_limited() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        try:
+            if declared.isdigit() and int(declared) > limit:
+                too_large = BodyTooLarge(limit)
+                await error_response(413, "payload_too_large", too_large.detail)(
+                    scope, receive, send_with_id
+                )
+            else:
+                await self.app(scope, receive_limited, send_with_id)
+        except Exception as exc:  # the last line of defence: a bug is a 500 with no trace
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                "request.crashed",
+                error=type(exc).__name__,
+                where=f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}",
+            )
+            await error_response(500, "internal_error", "Something went wrong on our side.")(
+                scope, receive, send_with_id
+            )
+        finally:
+            route = scope.get("route")
+            log.info(
+                "request.done",
+                method=scope["method"],
+                route=getattr(route, "path", scope["path"]),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            for var, token in zip(
+                (log.request_id, log.organization_id, log.user_id), tokens, strict=True
+            ):
+                var.reset(token)

@@ -73,6 +73,13 @@ def test_client_enums_match_the_contract(literal: Any, schema: str) -> None:
     assert set(typing.get_args(literal)) == enum_values(schema)
 
 
+@pytest.mark.parametrize("field", ["platform_fee_percent", "onboarding_step"])
+def test_client_defaults_are_the_contracts(field: str) -> None:
+    # The Worker's own test holds the migration's DEFAULT and its constant to the same value.
+    declared = SCHEMAS["Organization"]["properties"][field]["default"]
+    assert client_module.Organization.model_fields[field].default == declared
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeWorker]:
     fake = FakeWorker()

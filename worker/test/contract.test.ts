@@ -2,18 +2,9 @@ import { describe, expect, it } from "vitest";
 import contract from "../../contract/worker-internal-api.openapi.json";
 import { createInternalApi } from "../src/internal";
 import { matches } from "./contract";
+import { UNLINKED } from "./helpers";
 
-const organization = {
-  id: "org_1",
-  name: "Acme",
-  slug: "acme",
-  stripe_connect_account_id: null,
-  stripe_connect_status: null,
-  platform_fee_percent: 10,
-  onboarding_step: "account_creation",
-  onboarding_rejection_reason: null,
-  stripe_connect_synced_at: null,
-};
+const organization = { id: "org_1", name: "Acme", slug: "acme", ...UNLINKED };
 
 describe("the contract file", () => {
   it("describes exactly the routes the module serves", () => {

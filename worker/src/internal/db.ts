@@ -3,20 +3,13 @@
  * writers (the account compare-and-set, the synced_at ordering) are single statements;
  * the reads that follow a no-op only explain it.
  */
-import type { ConnectStatus, OnboardingStep, OrganizationUpdates } from "./schemas";
-
-/** A row of `organizations` as this API reads it. */
-export interface OrganizationRow {
-  id: string;
-  name: string;
-  slug: string;
-  stripe_connect_account_id: string | null;
-  stripe_connect_status: string | null;
-  platform_fee_percent: number | null;
-  onboarding_step: string | null;
-  onboarding_rejection_reason: string | null;
-  stripe_connect_synced_at: string | null;
-}
+import {
+  DEFAULT_ONBOARDING_STEP,
+  DEFAULT_PLATFORM_FEE_PERCENT,
+  type ConnectStatus,
+  type OnboardingStep,
+  type OrganizationUpdates,
+} from "./schemas";
 
 /** The organization object of the contract. */
 export interface Organization {
@@ -31,6 +24,16 @@ export interface Organization {
   stripe_connect_synced_at: string | null;
 }
 
+/**
+ * A row of `organizations` as this API reads it: the object's columns, where the Connect ones
+ * are unchecked text or null (rows that predate a column hold null).
+ */
+export type OrganizationRow = Omit<Organization, "stripe_connect_status" | "platform_fee_percent" | "onboarding_step"> & {
+  stripe_connect_status: string | null;
+  platform_fee_percent: number | null;
+  onboarding_step: string | null;
+};
+
 const COLUMNS = [
   "id",
   "name",
@@ -41,17 +44,17 @@ const COLUMNS = [
   "onboarding_step",
   "onboarding_rejection_reason",
   "stripe_connect_synced_at",
-] as const;
+] as const satisfies ReadonlyArray<keyof Organization>;
 const ORG_COLUMNS = COLUMNS.join(", ");
 const ORG_COLUMNS_O = COLUMNS.map((c) => `o.${c}`).join(", ");
 
-/** The columns `update-organization` may write, keyed by the request's field names. */
-const UPDATABLE: ReadonlyArray<readonly [keyof OrganizationUpdates, string]> = [
-  ["stripe_connect_status", "stripe_connect_status"],
-  ["onboarding_step", "onboarding_step"],
-  ["onboarding_rejection_reason", "onboarding_rejection_reason"],
-  ["platform_fee_percent", "platform_fee_percent"],
-];
+/** The columns `update-organization` may write; the request's fields carry the columns' names. */
+const UPDATABLE = [
+  "stripe_connect_status",
+  "onboarding_step",
+  "onboarding_rejection_reason",
+  "platform_fee_percent",
+] as const satisfies ReadonlyArray<keyof OrganizationUpdates & (typeof COLUMNS)[number]>;
 
 /** Stored timestamps are normalised ISO 8601 UTC with milliseconds, so text order is time order. */
 export function toIsoUtc(value: string | Date): string {
@@ -72,8 +75,8 @@ export function toOrganization(row: OrganizationRow): Organization {
     slug: row.slug,
     stripe_connect_account_id: row.stripe_connect_account_id,
     stripe_connect_status: row.stripe_connect_status as ConnectStatus | null,
-    platform_fee_percent: row.platform_fee_percent ?? 10.0,
-    onboarding_step: (row.onboarding_step ?? "account_creation") as OnboardingStep,
+    platform_fee_percent: row.platform_fee_percent ?? DEFAULT_PLATFORM_FEE_PERCENT,
+    onboarding_step: (row.onboarding_step ?? DEFAULT_ONBOARDING_STEP) as OnboardingStep,
     onboarding_rejection_reason: row.onboarding_rejection_reason,
     stripe_connect_synced_at: isoOrNull(row.stripe_connect_synced_at),
   };
@@ -135,9 +138,9 @@ export async function updateOrganization(
 ): Promise<OrganizationRow | null> {
   const sets: string[] = [];
   const values: unknown[] = [];
-  for (const [field, column] of UPDATABLE) {
+  for (const field of UPDATABLE) {
     if (field in updates) {
-      sets.push(`${column} = ?`);
+      sets.push(`${field} = ?`);
       values.push(updates[field] ?? null);
     }
   }

@@ -8,17 +8,18 @@ import type { z } from "zod";
 import * as db from "./db";
 import { errorResponse } from "./errors";
 import { consoleLogger, requestLog, requireApiKey, type InternalVariables, type Logger } from "./middleware";
+import { highestMemberRole } from "./roles";
 import {
-  MEMBER_ROLES,
   createConnectAccountRequest,
   describeIssue,
   updateOrganizationRequest,
   verifyUserContextRequest,
-  type MemberRole,
 } from "./schemas";
 
 export type { Organization } from "./db";
 export { parseKeys, matchesAnyKey } from "./middleware";
+export { highestMemberRole } from "./roles";
+export { DEFAULT_ONBOARDING_STEP, DEFAULT_PLATFORM_FEE_PERCENT } from "./schemas";
 
 /** The bindings the module reads by default. */
 export interface InternalBindings {
@@ -102,7 +103,7 @@ export function createInternalApi<E extends InternalBindings>(
     }
 
     const access = await db.getOrganizationForUser(database(c.env), organizationId, user.id);
-    const memberRole = access ? toMemberRole(access.memberRole) : null;
+    const memberRole = access ? highestMemberRole(access.memberRole) : null;
     // An unknown organization answers like one the user is not in; admins see existing ones.
     if (!access || (memberRole === null && user.role !== "admin")) {
       return errorResponse(c, 403, "not_a_member", "user is not a member of this organization");
@@ -115,17 +116,17 @@ export function createInternalApi<E extends InternalBindings>(
     });
   });
 
-  app.get("/organization/:id", async (c) => {
-    const row = await db.getOrganization(database(c.env), c.req.param("id"));
-    if (!row) return errorResponse(c, 404, "not_found", "organization not found");
-    return c.json({ organization: db.toOrganization(row) });
-  });
+  app.get("/organization/:id", async (c) =>
+    organizationOr404(c, await db.getOrganization(database(c.env), c.req.param("id")), "organization not found"),
+  );
 
-  app.get("/organization-by-account/:account_id", async (c) => {
-    const row = await db.getOrganizationByAccount(database(c.env), c.req.param("account_id"));
-    if (!row) return errorResponse(c, 404, "not_found", "no organization is linked to this account");
-    return c.json({ organization: db.toOrganization(row) });
-  });
+  app.get("/organization-by-account/:account_id", async (c) =>
+    organizationOr404(
+      c,
+      await db.getOrganizationByAccount(database(c.env), c.req.param("account_id")),
+      "no organization is linked to this account",
+    ),
+  );
 
   app.post("/update-organization", async (c) => {
     const body = await readBody(c, updateOrganizationRequest);
@@ -219,12 +220,8 @@ async function resolveSession<E>(
   }
 }
 
-/**
- * Better Auth stores a member's roles as a comma-separated list; the contract names one:
- * the highest of owner > admin > member (any other role counts as member).
- */
-function toMemberRole(stored: string | null): MemberRole | null {
-  if (stored === null) return null;
-  const roles = stored.split(",").map((role) => role.trim());
-  return MEMBER_ROLES.find((role) => roles.includes(role)) ?? "member";
+/** `{"organization": …}`, or 404 `not_found` with `missing` as the message. */
+function organizationOr404(c: Context, row: db.OrganizationRow | null, missing: string): Response {
+  if (!row) return errorResponse(c, 404, "not_found", missing);
+  return c.json({ organization: db.toOrganization(row) });
 }

@@ -17,6 +17,13 @@ export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
 export type OnboardingStep = (typeof ONBOARDING_STEPS)[number];
 export type MemberRole = (typeof MEMBER_ROLES)[number];
 
+/**
+ * The Connect columns' defaults, as migrations/0002 declares them (a test holds the migration
+ * and the contract to these): a row that predates a column answers with its default.
+ */
+export const DEFAULT_PLATFORM_FEE_PERCENT = 10.0;
+export const DEFAULT_ONBOARDING_STEP: OnboardingStep = "account_creation";
+
 const id = z.string().min(1).max(255);
 const utcTimestamp = z.iso.datetime({ offset: true });
 

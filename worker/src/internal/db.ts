@@ -9,6 +9,7 @@ import {
   type ConnectStatus,
   type OnboardingStep,
   type OrganizationUpdates,
+  type StatusFilter,
 } from "./schemas";
 
 /** The organization object of the contract. */
@@ -102,6 +103,43 @@ export function getOrganizationByAccount(
     .prepare(`SELECT ${ORG_COLUMNS} FROM organizations WHERE stripe_connect_account_id = ?1`)
     .bind(accountId)
     .first<OrganizationRow>();
+}
+
+/** Which organizations a page holds: those after `after` (by id) that pass the filters. */
+export interface PageQuery {
+  after: string | null;
+  limit: number;
+  status?: StatusFilter | undefined;
+  linked?: boolean | undefined;
+}
+
+/**
+ * Up to `limit` organizations in id order (SQLite's binary order, so stable), starting after
+ * `after`. `not_started` means no account; `linked` means holding one.
+ */
+export async function listOrganizations(db: D1Database, query: PageQuery): Promise<OrganizationRow[]> {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  if (query.after !== null) {
+    where.push("id > ?");
+    values.push(query.after);
+  }
+  if (query.status === "not_started") {
+    where.push("stripe_connect_account_id IS NULL");
+  } else if (query.status !== undefined) {
+    where.push("stripe_connect_status = ?");
+    values.push(query.status);
+  }
+  if (query.linked !== undefined) {
+    where.push(`stripe_connect_account_id IS ${query.linked ? "NOT NULL" : "NULL"}`);
+  }
+  values.push(query.limit);
+  const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+  const { results } = await db
+    .prepare(`SELECT ${ORG_COLUMNS} FROM organizations ${filter} ORDER BY id LIMIT ?`)
+    .bind(...values)
+    .all<OrganizationRow>();
+  return results;
 }
 
 /** The organization and the user's `member.role` in it (null when not a member); null when no such organization. */

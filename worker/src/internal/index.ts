@@ -5,13 +5,16 @@
  */
 import { Hono, type Context } from "hono";
 import type { z } from "zod";
+import { encodeCursor } from "./cursor";
 import * as db from "./db";
 import { errorResponse } from "./errors";
 import { consoleLogger, requestLog, requireApiKey, type InternalVariables, type Logger } from "./middleware";
 import { highestMemberRole } from "./roles";
 import {
+  PAGE_LIMIT,
   createConnectAccountRequest,
   describeIssue,
+  listOrganizationsQuery,
   updateOrganizationRequest,
   verifyUserContextRequest,
 } from "./schemas";
@@ -116,6 +119,25 @@ export function createInternalApi<E extends InternalBindings>(
     });
   });
 
+  app.get("/organizations", async (c) => {
+    const query = readQuery(c, listOrganizationsQuery);
+    if (query instanceof Response) return query;
+    const limit = query.limit ?? PAGE_LIMIT.default;
+    // One row past the page says whether another page follows.
+    const rows = await db.listOrganizations(database(c.env), {
+      after: query.cursor ?? null,
+      limit: limit + 1,
+      status: query.status,
+      linked: query.linked,
+    });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return c.json({
+      organizations: page.map(db.toOrganization),
+      next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+    });
+  });
+
   app.get("/organization/:id", async (c) =>
     organizationOr404(c, await db.getOrganization(database(c.env), c.req.param("id")), "organization not found"),
   );
@@ -201,6 +223,21 @@ async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Respon
     return errorResponse(c, 400, "invalid_request", 'invalid field "body": not valid JSON');
   }
   const parsed = schema.safeParse(raw);
+  if (!parsed.success) return errorResponse(c, 400, "invalid_request", describeIssue(parsed.error));
+  return parsed.data;
+}
+
+/**
+ * Validates the query string; a Response (400 `invalid_request` naming the parameter) when a
+ * parameter is unknown, malformed or given more than once.
+ */
+function readQuery<T>(c: Context, schema: z.ZodType<T>): T | Response {
+  const single: Record<string, string> = {};
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    if (values.length > 1) return errorResponse(c, 400, "invalid_request", `invalid field "${name}": given more than once`);
+    single[name] = values[0] ?? "";
+  }
+  const parsed = schema.safeParse(single);
   if (!parsed.success) return errorResponse(c, 400, "invalid_request", describeIssue(parsed.error));
   return parsed.data;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { decodeCursor } from "./cursor";
 
 /** Contract enums (worker-internal-api.md). */
 export const CONNECT_STATUSES = ["pending", "active", "disabled"] as const;
@@ -57,10 +58,44 @@ export const createConnectAccountRequest = z.strictObject({
     .regex(/^acct_[A-Za-z0-9_]+$/, "must look like acct_…"),
 });
 
+/** `GET /organizations`: the page size's bounds and default. */
+export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;
+/** `GET /organizations?status=`: a Connect status, or `not_started` for no account. */
+export const STATUS_FILTERS = ["not_started", ...CONNECT_STATUSES] as const;
+
+/** The query of `GET /organizations` (each parameter at most once: `readQuery` in index.ts). */
+export const listOrganizationsQuery = z.strictObject({
+  limit: z
+    .string()
+    .refine((value) => /^[0-9]{1,9}$/.test(value) && +value >= PAGE_LIMIT.min && +value <= PAGE_LIMIT.max, {
+      message: `must be a whole number from ${PAGE_LIMIT.min} to ${PAGE_LIMIT.max}`,
+    })
+    .transform(Number)
+    .optional(),
+  cursor: z
+    .string()
+    .transform((value, ctx) => {
+      const after = decodeCursor(value);
+      if (after === null) {
+        ctx.addIssue({ code: "custom", message: "not a cursor this API gave out" });
+        return z.NEVER;
+      }
+      return after;
+    })
+    .optional(),
+  status: z.enum(STATUS_FILTERS).optional(),
+  linked: z
+    .enum(["true", "false"])
+    .transform((value) => value === "true")
+    .optional(),
+});
+
 export type VerifyUserContextRequest = z.infer<typeof verifyUserContextRequest>;
 export type OrganizationUpdates = z.infer<typeof organizationUpdates>;
 export type UpdateOrganizationRequest = z.infer<typeof updateOrganizationRequest>;
 export type CreateConnectAccountRequest = z.infer<typeof createConnectAccountRequest>;
+export type ListOrganizationsQuery = z.infer<typeof listOrganizationsQuery>;
+export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
 /** One line naming the first offending field, e.g. `invalid field "updates.platform_fee_percent": …`. */
 export function describeIssue(error: z.ZodError): string {

@@ -200,29 +200,38 @@ export async function updateOrganization(
 }
 
 /**
- * Compare-and-set in one statement: links `accountId` to the organization only when it
- * holds no account yet and no other organization holds `accountId`. Returns the row
- * after the write, or null when nothing was written (see `explainLink`). The unique
- * partial index is the last guard; its violation surfaces as `isUniqueViolation`.
+ * Compare-and-set in one statement: links `accountId` to the organization only when it holds
+ * no account yet (or, with `replacing`, exactly that account with its step `deauthorized`) and
+ * no other organization holds `accountId`. The link starts over: status `pending`, step
+ * `details_submission`, no rejection reason, and after a replacement no `synced_at` (the old
+ * account's view says nothing of the new one). Returns the row after the write, or null when
+ * nothing was written (see `explainLink`). The unique partial index is the last guard; its
+ * violation surfaces as `isUniqueViolation`.
  */
 export function linkConnectAccount(
   db: D1Database,
   id: string,
   accountId: string,
+  replacing: string | null = null,
 ): Promise<OrganizationRow | null> {
+  const held =
+    replacing === null
+      ? "stripe_connect_account_id IS NULL"
+      : "stripe_connect_account_id = ?3 AND onboarding_step = 'deauthorized'";
+  const resetSynced = replacing === null ? "" : ", stripe_connect_synced_at = NULL";
   return db
     .prepare(
       `UPDATE organizations
           SET stripe_connect_account_id = ?2,
               stripe_connect_status = 'pending',
               onboarding_step = 'details_submission',
-              onboarding_rejection_reason = NULL
+              onboarding_rejection_reason = NULL${resetSynced}
         WHERE id = ?1
-          AND stripe_connect_account_id IS NULL
+          AND ${held}
           AND NOT EXISTS (SELECT 1 FROM organizations WHERE stripe_connect_account_id = ?2)
         RETURNING ${ORG_COLUMNS}`,
     )
-    .bind(id, accountId)
+    .bind(...(replacing === null ? [id, accountId] : [id, accountId, replacing]))
     .first<OrganizationRow>();
 }
 

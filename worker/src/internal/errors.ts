@@ -9,6 +9,7 @@ export type ErrorCode =
   | "not_a_member"
   | "not_found"
   | "already_linked"
+  | "not_deauthorized"
   | "account_in_use"
   | "d1_unavailable"
   | "internal_error";

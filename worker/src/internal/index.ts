@@ -176,29 +176,42 @@ export function createInternalApi<E extends InternalBindings>(
     if (body instanceof Response) return body;
     const d1 = database(c.env);
     const { organization_id: id, stripe_connect_account_id: accountId } = body;
+    const replacing = body.replace_account_id ?? null;
 
     // A second try covers the one interleaving the explanation cannot name: the account
-    // was released by its holder between the compare-and-set and the read.
+    // was released by its holder (or the organization came to hold what the compare-and-set
+    // wanted) between the compare-and-set and the read.
     for (let attempt = 0; attempt < 2; attempt++) {
       let linked: db.OrganizationRow | null;
       try {
-        linked = await db.linkConnectAccount(d1, id, accountId);
+        linked = await db.linkConnectAccount(d1, id, accountId, replacing);
       } catch (err) {
         if (!db.isUniqueViolation(err)) throw err;
         linked = null;
       }
       if (linked) {
-        log({ event: "internal.connect_account.linked", request_id: c.get("requestId"), organization_id: id, account_id: accountId });
+        log({
+          event: replacing === null ? "internal.connect_account.linked" : "internal.connect_account.replaced",
+          request_id: c.get("requestId"),
+          organization_id: id,
+          account_id: accountId,
+          ...(replacing === null ? {} : { replaced_account_id: replacing }),
+        });
         return c.json({ organization: db.toOrganization(linked), created: true });
       }
 
       const { organization, holder } = await db.explainLink(d1, id, accountId);
       if (!organization) return errorResponse(c, 404, "not_found", "organization not found");
-      if (organization.stripe_connect_account_id === accountId) {
-        return c.json({ organization: db.toOrganization(organization), created: false });
-      }
-      if (organization.stripe_connect_account_id !== null) {
+      const held = organization.stripe_connect_account_id;
+      // The same account again (a retry, or a lost answer): nothing to do.
+      if (held === accountId) return c.json({ organization: db.toOrganization(organization), created: false });
+      if (held !== null && held !== replacing) {
         return errorResponse(c, 409, "already_linked", "organization is already linked to another account", {
+          organization: db.toOrganization(organization),
+        });
+      }
+      if (replacing !== null && (held === null || organization.onboarding_step !== "deauthorized")) {
+        return errorResponse(c, 409, "not_deauthorized", "organization holds no deauthorized link to that account", {
           organization: db.toOrganization(organization),
         });
       }

@@ -50,13 +50,22 @@ export const updateOrganizationRequest = z.strictObject({
   synced_at: utcTimestamp.nullable().optional(),
 });
 
-export const createConnectAccountRequest = z.strictObject({
-  organization_id: id,
-  stripe_connect_account_id: z
-    .string()
-    .max(255)
-    .regex(/^acct_[A-Za-z0-9_]+$/, "must look like acct_…"),
-});
+const accountId = z
+  .string()
+  .max(255)
+  .regex(/^acct_[A-Za-z0-9_]+$/, "must look like acct_…");
+
+export const createConnectAccountRequest = z
+  .strictObject({
+    organization_id: id,
+    stripe_connect_account_id: accountId,
+    /** Swap a deauthorized link to this account for the new one (see db.linkConnectAccount). */
+    replace_account_id: accountId.optional(),
+  })
+  .refine((body) => body.replace_account_id !== body.stripe_connect_account_id, {
+    message: "must differ from stripe_connect_account_id",
+    path: ["replace_account_id"],
+  });
 
 /** `GET /organizations`: the page size's bounds and default. */
 export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;

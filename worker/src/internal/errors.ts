@@ -12,6 +12,7 @@ export type ErrorCode =
   | "not_deauthorized"
   | "account_in_use"
   | "d1_unavailable"
+  | "misconfigured"
   | "internal_error";
 
 /** Answers `{"error": {"code", "message"}, ...extra}` with the given status. */

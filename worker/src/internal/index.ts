@@ -8,7 +8,14 @@ import type { z } from "zod";
 import { encodeCursor } from "./cursor";
 import * as db from "./db";
 import { errorResponse } from "./errors";
-import { consoleLogger, requestLog, requireApiKey, type InternalVariables, type Logger } from "./middleware";
+import {
+  consoleLogger,
+  refuseWeakKeys,
+  requestLog,
+  requireApiKey,
+  type InternalVariables,
+  type Logger,
+} from "./middleware";
 import { highestMemberRole } from "./roles";
 import {
   PAGE_LIMIT,
@@ -22,12 +29,15 @@ import {
 export type { Organization } from "./db";
 export { parseKeys, matchesAnyKey } from "./middleware";
 export { highestMemberRole } from "./roles";
+export { KEY_RULE, isStrongKey } from "./key-rule";
 export { DEFAULT_ONBOARDING_STEP, DEFAULT_PLATFORM_FEE_PERCENT } from "./schemas";
 
 /** The bindings the module reads by default. */
 export interface InternalBindings {
   DB: D1Database;
   INTERNAL_API_KEYS?: string;
+  /** "development" relaxes the key rule (see `refuseWeakKeys`); anything else, or none, is strict. */
+  ENVIRONMENT?: string;
 }
 
 /** What the module needs to know of a Better Auth session. */
@@ -47,6 +57,12 @@ export interface InternalApiOptions<E> {
   database?: (env: E) => D1Database;
   /** The comma-separated accepted API keys; defaults to `env.INTERNAL_API_KEYS`. */
   apiKeys?: (env: E) => string | undefined;
+  /**
+   * The deployment's environment; defaults to `env.ENVIRONMENT`. Only "development" accepts
+   * keys weaker than 32 random bytes; elsewhere (also when unset) such keys make every
+   * request 503 `misconfigured`.
+   */
+  environment?: (env: E) => string | undefined;
   /** Where the JSON log lines go; defaults to console.log. */
   log?: Logger;
 }
@@ -60,9 +76,11 @@ export function createInternalApi<E extends InternalBindings>(
   const log = options.log ?? consoleLogger;
   const database = options.database ?? ((env: E) => env.DB);
   const apiKeys = options.apiKeys ?? ((env: E) => env.INTERNAL_API_KEYS);
+  const environment = options.environment ?? ((env: E) => env.ENVIRONMENT);
   const app = new Hono<AppEnv<E>>();
 
   app.use("*", requestLog(log));
+  app.use("*", refuseWeakKeys<E>(apiKeys, environment, log));
   app.use("*", requireApiKey<E>(apiKeys, log));
 
   app.onError((err, c) => {

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { insertOrganization, internal, storedOrganization, unique } from "./helpers";
+import { insertOrganization, internal, storedOrganization, unique, type Answer } from "./helpers";
 
 const link = (organization_id: string, stripe_connect_account_id: string) =>
   internal("POST", "/create-connect-account", { body: { organization_id, stripe_connect_account_id } });
@@ -9,6 +9,26 @@ const replace = (organization_id: string, stripe_connect_account_id: string, rep
   internal("POST", "/create-connect-account", {
     body: { organization_id, stripe_connect_account_id, replace_account_id },
   });
+
+/** Where a new link starts: the state the compare-and-set writes. */
+const NEW_LINK = { stripe_connect_status: "pending", onboarding_step: "details_submission", onboarding_rejection_reason: null };
+
+/**
+ * Of concurrent links of different accounts to organization `id`, exactly one was made; the
+ * others answered already_linked with the organization holding the winner's account, as D1 does.
+ */
+async function expectOneLinked(id: string, answers: Answer[]): Promise<void> {
+  const winners = answers.filter((a) => a.status === 200);
+  expect(winners).toHaveLength(1);
+  expect(winners[0]!.body.created).toBe(true);
+  const linked = winners[0]!.body.organization.stripe_connect_account_id;
+  for (const loser of answers.filter((a) => a.status !== 200)) {
+    expect(loser.status).toBe(409);
+    expect(loser.body.error.code).toBe("already_linked");
+    expect(loser.body.organization.stripe_connect_account_id).toBe(linked);
+  }
+  expect((await storedOrganization(id))!.stripe_connect_account_id).toBe(linked);
+}
 
 /** An organization linked to a fresh account, then deauthorized as the service records it. */
 async function deauthorizedOrganization(): Promise<{ id: string; old: string }> {
@@ -33,13 +53,7 @@ describe("create-connect-account", () => {
     const answer = await link(id, account);
     expect(answer.status).toBe(200);
     expect(answer.body.created).toBe(true);
-    expect(answer.body.organization).toMatchObject({
-      id,
-      stripe_connect_account_id: account,
-      stripe_connect_status: "pending",
-      onboarding_step: "details_submission",
-      onboarding_rejection_reason: null,
-    });
+    expect(answer.body.organization).toMatchObject({ id, stripe_connect_account_id: account, ...NEW_LINK });
     expect(await storedOrganization(id)).toMatchObject({ stripe_connect_account_id: account, stripe_connect_status: "pending" });
   });
 
@@ -88,17 +102,7 @@ describe("create-connect-account", () => {
   it("lets exactly one of several concurrent links to one organization win", async () => {
     const id = await insertOrganization();
     const accounts = Array.from({ length: 6 }, () => unique("acct_"));
-    const answers = await Promise.all(accounts.map((account) => link(id, account)));
-    const winners = answers.filter((a) => a.status === 200);
-    expect(winners).toHaveLength(1);
-    expect(winners[0]!.body.created).toBe(true);
-    const linked = winners[0]!.body.organization.stripe_connect_account_id;
-    for (const loser of answers.filter((a) => a.status !== 200)) {
-      expect(loser.status).toBe(409);
-      expect(loser.body.error.code).toBe("already_linked");
-      expect(loser.body.organization.stripe_connect_account_id).toBe(linked);
-    }
-    expect((await storedOrganization(id))!.stripe_connect_account_id).toBe(linked);
+    await expectOneLinked(id, await Promise.all(accounts.map((account) => link(id, account))));
   });
 
   it("gives one account to exactly one of several organizations racing for it", async () => {
@@ -132,9 +136,7 @@ describe("create-connect-account: replacing a deauthorized link", () => {
     expect(answer.body.organization).toMatchObject({
       id,
       stripe_connect_account_id: account,
-      stripe_connect_status: "pending",
-      onboarding_step: "details_submission",
-      onboarding_rejection_reason: null,
+      ...NEW_LINK,
       stripe_connect_synced_at: null,
     });
     expect(await storedOrganization(id)).toMatchObject({ stripe_connect_account_id: account, stripe_connect_synced_at: null });
@@ -227,17 +229,7 @@ describe("create-connect-account: replacing a deauthorized link", () => {
   it("lets exactly one of several concurrent replacements win; the others see already_linked", async () => {
     const { id, old } = await deauthorizedOrganization();
     const accounts = Array.from({ length: 6 }, () => unique("acct_"));
-    const answers = await Promise.all(accounts.map((account) => replace(id, account, old)));
-    const winners = answers.filter((a) => a.status === 200);
-    expect(winners).toHaveLength(1);
-    expect(winners[0]!.body.created).toBe(true);
-    const linked = winners[0]!.body.organization.stripe_connect_account_id;
-    for (const loser of answers.filter((a) => a.status !== 200)) {
-      expect(loser.status).toBe(409);
-      expect(loser.body.error.code).toBe("already_linked");
-      expect(loser.body.organization.stripe_connect_account_id).toBe(linked);
-    }
-    expect((await storedOrganization(id))!.stripe_connect_account_id).toBe(linked);
+    await expectOneLinked(id, await Promise.all(accounts.map((account) => replace(id, account, old))));
   });
 
   it("makes concurrent retries of one replacement idempotent", async () => {

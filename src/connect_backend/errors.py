@@ -10,6 +10,7 @@
     ├── Conflict (409)                not_onboarded, account_not_active, insufficient_balance, …
     │   ├── AccountAlreadyLinked      already_linked (carries the linked organization)
     │   ├── AccountInUse              account_in_use
+    │   ├── NotDeauthorized           not_deauthorized (carries the organization)
     │   └── AccountInaccessible       account_inaccessible (deauthorized from the platform)
     ├── RateLimited (429)             rate_limited (with Retry-After)
     ├── StripeFailure (502, or Stripe's own 4xx where the caller can act)
@@ -118,6 +119,16 @@ class AccountInUse(Conflict):
     """The Stripe account is linked to another organization."""
 
     default_code = "account_in_use"
+
+
+class NotDeauthorized(Conflict):
+    """A replacement found the organization not holding that account deauthorized (carried)."""
+
+    default_code = "not_deauthorized"
+
+    def __init__(self, message: str, *, organization: Organization) -> None:
+        super().__init__(message)
+        self.organization = organization
 
 
 class AccountInaccessible(Conflict):

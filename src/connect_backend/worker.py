@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
@@ -32,6 +32,7 @@ from connect_backend.errors import (
     ConnectError,
     InvalidSession,
     NotAMember,
+    NotDeauthorized,
     NotFound,
     UpstreamUnavailable,
 )
@@ -112,6 +113,13 @@ class LinkResult(_Answer):
 
     organization: Organization
     created: bool
+
+
+class OrganizationPage(_Answer):
+    """`GET organizations`' answer: one page in id order; `next_cursor` is None on the last."""
+
+    organizations: list[Organization]
+    next_cursor: str | None = None
 
 
 class OrganizationUpdates(BaseModel):
@@ -230,11 +238,47 @@ class WorkerClient:
         data = await self._call("POST", "/update-organization", json=body, request_id=request_id)
         return self._parse(UpdateResult, data)
 
+    async def list_organizations(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        status: str | None = None,
+        linked: bool | None = None,
+        request_id: str | None = None,
+    ) -> OrganizationPage:
+        """One page of organizations in id order; pass `next_cursor` back for the next one.
+
+        `status` is a Connect status or `not_started` (no account); `linked` keeps only those
+        holding an account (True) or none (False). The Worker bounds `limit` to 1..200.
+        """
+        query: dict[str, str | int] = {"limit": limit}
+        if cursor is not None:
+            query["cursor"] = cursor
+        if status is not None:
+            query["status"] = status
+        if linked is not None:
+            query["linked"] = "true" if linked else "false"
+        path = f"/organizations?{urlencode(query)}"
+        data = await self._call("GET", path, request_id=request_id)
+        return self._parse(OrganizationPage, data)
+
     async def create_connect_account(
-        self, *, organization_id: str, account_id: str, request_id: str | None = None
+        self,
+        *,
+        organization_id: str,
+        account_id: str,
+        replace_account_id: str | None = None,
+        request_id: str | None = None,
     ) -> LinkResult:
-        """Link a Stripe account to an organization that has none (compare-and-set)."""
+        """Link a Stripe account to an organization that has none (compare-and-set).
+
+        With `replace_account_id`, replace that account instead, only while the organization
+        holds it deauthorized (`NotDeauthorized` otherwise).
+        """
         body = {"organization_id": organization_id, "stripe_connect_account_id": account_id}
+        if replace_account_id is not None:
+            body["replace_account_id"] = replace_account_id
         data = await self._call("POST", "/create-connect-account", json=body, request_id=request_id)
         return self._parse(LinkResult, data)
 
@@ -318,6 +362,11 @@ class WorkerClient:
             linked = self._parse(Organization, org)
             return AccountAlreadyLinked(
                 "The organization is linked to another Stripe account.", organization=linked
+            )
+        if status == 409 and code == "not_deauthorized":
+            held = self._parse(Organization, data.get("organization"))
+            return NotDeauthorized(
+                "The organization holds no deauthorized link to that account.", organization=held
             )
         if status == 409 and code == "account_in_use":
             return AccountInUse("This Stripe account is linked to another organization.")

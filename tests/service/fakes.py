@@ -10,6 +10,8 @@ request, so tests assert both on the service's answer and on what each upstream 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import copy
 import inspect
@@ -21,7 +23,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl
 
 import httpx
 import respx
@@ -151,6 +153,8 @@ class FakeWorker:
                 o for o in self.organizations.values() if o["stripe_connect_account_id"] == m[1]
             ]
             return _org(found[0]) if found else _error(404, "not_found", "no org")
+        if path == "/organizations" and request.method == "GET":
+            return self._list(request.url.query.decode())
         if path == "/update-organization":
             return self._update(body)
         if path == "/create-connect-account":
@@ -194,19 +198,67 @@ class FakeWorker:
             org["stripe_connect_synced_at"] = synced_at
         return httpx.Response(200, json={"organization": org, "applied": True})
 
+    def _list(self, query: str) -> httpx.Response:
+        params = parse_qs(query, keep_blank_values=True)
+        for name, values in params.items():
+            if name not in _LIST_PARAMETERS or len(values) > 1:
+                return _error(400, "invalid_request", f'invalid field "{name}"')
+        given = {name: values[0] for name, values in params.items()}
+        limit_text = given.get("limit", "50")
+        if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= 200:
+            return _error(400, "invalid_request", 'invalid field "limit"')
+        after = _decode_cursor(given["cursor"]) if "cursor" in given else ""
+        if after is None:
+            return _error(400, "invalid_request", 'invalid field "cursor"')
+        status = given.get("status")
+        if status is not None and status not in _STATUS_FILTERS:
+            return _error(400, "invalid_request", 'invalid field "status"')
+        linked = given.get("linked")
+        if linked is not None and linked not in ("true", "false"):
+            return _error(400, "invalid_request", 'invalid field "linked"')
+        limit = int(limit_text)
+
+        def passes(org: dict[str, Any]) -> bool:
+            has_account = org["stripe_connect_account_id"] is not None
+            if status == "not_started" and has_account:
+                return False
+            if status not in (None, "not_started") and org["stripe_connect_status"] != status:
+                return False
+            return linked is None or has_account == (linked == "true")
+
+        rows = [
+            org
+            for org_id, org in sorted(self.organizations.items())
+            if org_id > after and passes(org)
+        ][: limit + 1]
+        page = rows[:limit]
+        next_cursor = _encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+        return httpx.Response(200, json={"organizations": page, "next_cursor": next_cursor})
+
     def _link(self, body: dict[str, Any]) -> httpx.Response:
         org = self.organizations.get(body["organization_id"])
         if org is None:
             return _error(404, "not_found", "no org")
         account_id = body["stripe_connect_account_id"]
+        replacing = body.get("replace_account_id")
+        if replacing == account_id:
+            return _error(400, "invalid_request", 'invalid field "replace_account_id"')
         held = org["stripe_connect_account_id"]
         if held == account_id:
             return httpx.Response(200, json={"organization": org, "created": False})
-        if held is not None:
+        if held is not None and held != replacing:
             return httpx.Response(
                 409,
                 json={
                     "error": {"code": "already_linked", "message": "linked"},
+                    "organization": org,
+                },
+            )
+        if replacing is not None and (held is None or org["onboarding_step"] != "deauthorized"):
+            return httpx.Response(
+                409,
+                json={
+                    "error": {"code": "not_deauthorized", "message": "not deauthorized"},
                     "organization": org,
                 },
             )
@@ -216,8 +268,33 @@ class FakeWorker:
             stripe_connect_account_id=account_id,
             stripe_connect_status="pending",
             onboarding_step="details_submission",
+            onboarding_rejection_reason=None,
         )
+        if replacing is not None:
+            org["stripe_connect_synced_at"] = None
         return httpx.Response(200, json={"organization": org, "created": True})
+
+
+_LIST_PARAMETERS = {"limit", "cursor", "status", "linked"}
+_STATUS_FILTERS = {"not_started", "pending", "active", "disabled"}
+
+
+def _encode_cursor(org_id: str) -> str:
+    """The Worker's cursor: base64url, unpadded, of `{"after": id}` (opaque to callers)."""
+    raw = json.dumps({"after": org_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError):
+        return None
+    if not cursor or not isinstance(value, dict) or set(value) != {"after"}:
+        return None
+    after = value["after"]
+    return after if isinstance(after, str) and after else None
 
 
 class Gate:

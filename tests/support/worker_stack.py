@@ -120,17 +120,22 @@ def running_worker(
     port: int | None = None,
     extra_vars: dict[str, str] | None = None,
     startup_timeout: float = 60.0,
+    wrangler_env: str | None = None,
+    ready_status: tuple[int, ...] = (200,),
 ) -> Iterator[WorkerStack]:
     """Migrate a fresh local D1 in `state_dir`, run `wrangler dev` on it, stop it on exit.
 
     wrangler runs in its own session (process group), so stopping kills its workerd
-    children too; its output goes to `state_dir/wrangler.log`.
+    children too; its output goes to `state_dir/wrangler.log`. `wrangler_env` runs one of
+    wrangler.jsonc's named environments (`--env`); the Worker counts as up once its health
+    check answers one of `ready_status`. With no `api_keys`, none is set (`--var`).
     """
     persist = state_dir / "d1"
     persist.mkdir(parents=True, exist_ok=True)
     run_wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", str(persist)])
     port = port or free_port()
-    variables = {"INTERNAL_API_KEYS": ",".join(api_keys), **(extra_vars or {})}
+    variables = {"INTERNAL_API_KEYS": ",".join(api_keys)} if api_keys else {}
+    variables.update(extra_vars or {})
     stack = WorkerStack(
         base_url=f"http://127.0.0.1:{port}",
         api_keys=tuple(api_keys),
@@ -149,6 +154,8 @@ def running_worker(
         str(persist),
         "--show-interactive-dev-session=false",
     ]
+    if wrangler_env is not None:
+        argv += ["--env", wrangler_env]
     for name, value in variables.items():
         argv += ["--var", f"{name}:{value}"]
     worker = Process("worker", argv, cwd=WORKER_DIR, env=_wrangler_env(), log_path=stack.log_path)
@@ -157,7 +164,8 @@ def running_worker(
         worker.wait_http(
             f"{stack.base_url}/api/internal/health",
             timeout=startup_timeout,
-            headers={"X-Internal-Api-Key": stack.api_key},
+            ok=ready_status,
+            headers={"X-Internal-Api-Key": api_keys[0]} if api_keys else None,
         )
         yield stack
     finally:

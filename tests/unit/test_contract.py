@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from connect_backend import worker as client_module
 from connect_backend.worker import WorkerClient
 from tests.service.fakes import WORKER_KEY, WORKER_URL, FakeWorker
+from tests.support.contract import assert_response_matches
 
 CONTRACT = json.loads(
     (
@@ -52,6 +53,7 @@ def enum_values(name: str) -> set[str]:
         (client_module.UserContext, "VerifyUserContextResponse"),
         (client_module.UpdateResult, "UpdateOrganizationResponse"),
         (client_module.LinkResult, "CreateConnectAccountResponse"),
+        (client_module.OrganizationPage, "OrganizationPage"),
         (client_module.OrganizationUpdates, "OrganizationUpdates"),
     ],
 )
@@ -73,10 +75,24 @@ def test_client_enums_match_the_contract(literal: Any, schema: str) -> None:
     assert set(typing.get_args(literal)) == enum_values(schema)
 
 
+@pytest.mark.parametrize("field", ["platform_fee_percent", "onboarding_step"])
+def test_client_defaults_are_the_contracts(field: str) -> None:
+    # The Worker's own test holds the migration's DEFAULT and its constant to the same value.
+    declared = SCHEMAS["Organization"]["properties"][field]["default"]
+    assert client_module.Organization.model_fields[field].default == declared
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeWorker]:
     fake = FakeWorker()
     fake.add_org("org_1")
+    fake.add_org(
+        "org_2",
+        stripe_connect_account_id="acct_old",
+        stripe_connect_status="disabled",
+        onboarding_step="deauthorized",
+        onboarding_rejection_reason="deauthorized",
+    )
     fake.add_person("ada", org_1="owner")
     with respx.mock(assert_all_called=False) as mock:
         fake.install(mock)
@@ -95,6 +111,7 @@ ANSWERS = {
     "/api/internal/organization/org_1": "OrganizationResponse",
     "/api/internal/organization-by-account/acct_1": "OrganizationResponse",
     "/api/internal/health": "HealthResponse",
+    "/api/internal/organizations": "OrganizationPage",
 }
 
 
@@ -122,9 +139,16 @@ async def _drive_every_endpoint(fake: FakeWorker) -> list[httpx.Response]:
         await client.update_organization(
             organization_id="org_1", updates={"platform_fee_percent": 12.5}
         )
+        await client.create_connect_account(
+            organization_id="org_2", account_id="acct_new", replace_account_id="acct_old"
+        )
         await client.get_organization("org_1")
         await client.get_organization_by_account("acct_1")
         await client.health()
+        first = await client.list_organizations(limit=1)
+        assert first.next_cursor is not None
+        await client.list_organizations(limit=1, cursor=first.next_cursor, linked=True)
+        await client.list_organizations(status="not_started", linked=False)
     return seen
 
 
@@ -137,12 +161,34 @@ async def test_every_request_the_client_sends_matches_the_contract(fake: FakeWor
         if schema is not None:
             validator(schema).validate(json.loads(request.content))
             checked += 1
-    assert checked == 5
+    assert checked == 6
+
+
+def _query_parameters(path: str) -> dict[str, Draft202012Validator]:
+    operation = CONTRACT["paths"][path]["get"]
+    return {
+        p["name"]: Draft202012Validator({**CONTRACT, **p["schema"]})
+        for p in operation["parameters"]
+        if p.get("in") == "query"
+    }
+
+
+async def test_every_query_the_client_sends_matches_the_contract(fake: FakeWorker) -> None:
+    await _drive_every_endpoint(fake)
+    parameters = _query_parameters("/api/internal/organizations")
+    sent = fake.calls("organizations")
+    assert len(sent) == 3
+    for request in sent:
+        for name, value in request.url.params.multi_items():
+            # Query values are text; the contract's integer and boolean read them as JSON does.
+            typed = json.loads(value) if name in ("limit", "linked") else value
+            parameters[name].validate(typed)
+    assert {name for r in sent for name in r.url.params} == set(parameters)
 
 
 async def test_the_fake_worker_answers_in_the_contract_shapes(fake: FakeWorker) -> None:
     responses = await _drive_every_endpoint(fake)
-    assert len(responses) == 8
+    assert len(responses) == 12
     for response in responses:
         assert response.status_code == 200
         validator(ANSWERS[response.request.url.path]).validate(response.json())
@@ -162,3 +208,96 @@ async def test_the_fake_worker_errors_match_the_contract(fake: FakeWorker) -> No
             )
             assert response.status_code in (401, 404)
             validator("Error").validate(response.json())
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (
+            {"organization_id": "org_2", "stripe_connect_account_id": "acct_x"},
+            409,
+            "already_linked",
+        ),
+        (
+            {
+                "organization_id": "org_2",
+                "stripe_connect_account_id": "acct_new",
+                "replace_account_id": "acct_old",
+            },
+            200,
+            None,
+        ),
+        (
+            {
+                "organization_id": "org_2",
+                "stripe_connect_account_id": "acct_new",
+                "replace_account_id": "acct_wrong",
+            },
+            409,
+            "already_linked",
+        ),
+        (
+            {
+                "organization_id": "org_1",
+                "stripe_connect_account_id": "acct_b",
+                "replace_account_id": "acct_a",
+            },
+            409,
+            "not_deauthorized",
+        ),
+        (
+            {"organization_id": "org_1", "stripe_connect_account_id": "acct_old"},
+            409,
+            "account_in_use",
+        ),
+        (
+            {
+                "organization_id": "org_2",
+                "stripe_connect_account_id": "acct_old",
+                "replace_account_id": "acct_old",
+            },
+            400,
+            "invalid_request",
+        ),
+        ({"organization_id": "org_9", "stripe_connect_account_id": "acct_x"}, 404, "not_found"),
+    ],
+)
+async def test_the_fake_worker_links_and_replaces_as_the_contract_says(
+    fake: FakeWorker, body: dict[str, Any], status: int, code: str | None
+) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{WORKER_URL}/api/internal/create-connect-account",
+            json=body,
+            headers={"X-Internal-Api-Key": WORKER_KEY},
+        )
+    assert response.status_code == status
+    assert_response_matches("/api/internal/create-connect-account", "POST", status, response.json())
+    if code is not None:
+        assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=201",
+        "limit=x",
+        "limit=1&limit=2",
+        "cursor=nope",
+        "status=paused",
+        "linked=yes",
+        "page=2",
+    ],
+)
+async def test_the_fake_worker_refuses_bad_queries_as_the_contract_says(
+    fake: FakeWorker, query: str
+) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"{WORKER_URL}/api/internal/organizations?{query}",
+            headers={"X-Internal-Api-Key": WORKER_KEY},
+        )
+    assert response.status_code == 400
+    assert_response_matches("/api/internal/organizations", "GET", 400, response.json())
+    assert query.split("=")[0] in response.json()["error"]["message"]

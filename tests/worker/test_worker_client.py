@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -15,10 +16,11 @@ from connect_backend.errors import (
     AccountInUse,
     InvalidSession,
     NotAMember,
+    NotDeauthorized,
     NotFound,
     UpstreamUnavailable,
 )
-from connect_backend.worker import WorkerClient
+from connect_backend.worker import Organization, WorkerClient
 from tests.support.contract import request_validator
 from tests.support.worker_stack import AuthUser, BetterAuthApi, WorkerStack
 
@@ -256,6 +258,167 @@ async def test_concurrent_clicks_link_one_account(
     assert all(isinstance(r, AccountAlreadyLinked) for r in results if r not in created)
 
 
+async def _walk(client: WorkerClient, **filters: Any) -> list[Organization]:
+    """Every organization the filters pass, page by page."""
+    found: list[Organization] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        page = await client.list_organizations(cursor=cursor, **filters)
+        found.extend(page.organizations)
+        cursor = page.next_cursor
+        if cursor is None:
+            return found
+    raise AssertionError("the pages never ended")
+
+
+async def test_list_organizations_pages_through_every_organization_in_id_order(
+    client: WorkerClient, auth: BetterAuthApi, owner: AuthUser
+) -> None:
+    made = [await auth.create_organization(owner, name=f"Listed {i}") for i in range(3)]
+    ids = [organization.id for organization in await _walk(client, limit=2)]
+    assert ids == sorted(ids)
+    assert len(ids) == len(set(ids))
+    assert set(made) <= set(ids)
+    whole = await client.list_organizations(limit=200)
+    if whole.next_cursor is None:
+        assert [organization.id for organization in whole.organizations] == ids
+
+
+async def test_list_organizations_filters(client: WorkerClient, auth: BetterAuthApi) -> None:
+    someone = await auth.sign_up()
+    linked_id = await auth.create_organization(someone, name="Linked")
+    unlinked_id = await auth.create_organization(someone, name="Unlinked")
+    await client.create_connect_account(organization_id=linked_id, account_id=account_id())
+
+    linked = await _walk(client, linked=True, limit=200)
+    assert linked_id in {o.id for o in linked}
+    assert unlinked_id not in {o.id for o in linked}
+    assert all(o.stripe_connect_account_id is not None for o in linked)
+
+    unlinked = await _walk(client, linked=False)
+    assert unlinked_id in {o.id for o in unlinked}
+    assert all(o.stripe_connect_account_id is None for o in unlinked)
+
+    pending = await _walk(client, status="pending")
+    assert linked_id in {o.id for o in pending}
+    assert all(o.stripe_connect_status == "pending" for o in pending)
+
+    not_started = await _walk(client, status="not_started", linked=False)
+    assert [o.id for o in not_started] == [o.id for o in unlinked]
+
+
+async def test_list_organizations_with_a_bad_limit_is_our_fault(client: WorkerClient) -> None:
+    with pytest.raises(UpstreamUnavailable):
+        await client.list_organizations(limit=0)
+    with pytest.raises(UpstreamUnavailable):
+        await client.list_organizations(cursor="not-a-cursor")
+
+
+async def _deauthorized(client: WorkerClient, organization_id: str) -> str:
+    """Links a fresh account to the organization, then records it deauthorized; the account."""
+    old = account_id()
+    await client.create_connect_account(organization_id=organization_id, account_id=old)
+    deauthorized = await client.update_organization(
+        organization_id=organization_id,
+        updates={
+            "stripe_connect_status": "disabled",
+            "onboarding_step": "deauthorized",
+            "onboarding_rejection_reason": "deauthorized",
+        },
+        synced_at=SYNCED + timedelta(days=1),
+    )
+    assert deauthorized.applied
+    return old
+
+
+async def test_replace_a_deauthorized_account(client: WorkerClient, organization_id: str) -> None:
+    old = await _deauthorized(client, organization_id)
+    new = account_id()
+    replaced = await client.create_connect_account(
+        organization_id=organization_id, account_id=new, replace_account_id=old
+    )
+    assert replaced.created
+    assert replaced.organization.stripe_connect_account_id == new
+    assert replaced.organization.stripe_connect_status == "pending"
+    assert replaced.organization.onboarding_step == "details_submission"
+    assert replaced.organization.onboarding_rejection_reason is None
+    assert replaced.organization.stripe_connect_synced_at is None
+    assert await client.get_organization_by_account(old) is None
+
+    again = await client.create_connect_account(
+        organization_id=organization_id, account_id=new, replace_account_id=old
+    )
+    assert not again.created
+
+    with pytest.raises(AccountAlreadyLinked) as linked:
+        await client.create_connect_account(
+            organization_id=organization_id, account_id=account_id(), replace_account_id=old
+        )
+    assert linked.value.organization.stripe_connect_account_id == new
+
+    with pytest.raises(NotDeauthorized) as not_deauthorized:
+        await client.create_connect_account(
+            organization_id=organization_id, account_id=account_id(), replace_account_id=new
+        )
+    assert not_deauthorized.value.organization.stripe_connect_account_id == new
+    assert not_deauthorized.value.organization.onboarding_step == "details_submission"
+
+
+async def test_replace_needs_a_link_and_a_free_account(
+    client: WorkerClient, auth: BetterAuthApi, organization_id: str
+) -> None:
+    with pytest.raises(NotDeauthorized) as nothing_held:
+        await client.create_connect_account(
+            organization_id=organization_id,
+            account_id=account_id(),
+            replace_account_id=account_id(),
+        )
+    assert nothing_held.value.organization.stripe_connect_account_id is None
+
+    old = await _deauthorized(client, organization_id)
+    someone = await auth.sign_up()
+    other = await auth.create_organization(someone, name="Holder")
+    taken = account_id()
+    await client.create_connect_account(organization_id=other, account_id=taken)
+    with pytest.raises(AccountInUse):
+        await client.create_connect_account(
+            organization_id=organization_id, account_id=taken, replace_account_id=old
+        )
+    with pytest.raises(NotFound):
+        await client.create_connect_account(
+            organization_id=f"org_missing_{uuid.uuid4().hex}",
+            account_id=account_id(),
+            replace_account_id=old,
+        )
+
+
+async def test_concurrent_replacements_link_one_account(
+    client: WorkerClient, organization_id: str
+) -> None:
+    old = await _deauthorized(client, organization_id)
+    results = await asyncio.gather(
+        *(
+            client.create_connect_account(
+                organization_id=organization_id, account_id=account_id(), replace_account_id=old
+            )
+            for _ in range(5)
+        ),
+        return_exceptions=True,
+    )
+    created = [r for r in results if not isinstance(r, BaseException)]
+    assert len(created) == 1
+    losers = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(r, AccountAlreadyLinked) for r in losers)
+    winner = created[0].organization.stripe_connect_account_id
+    assert all(
+        r.organization.stripe_connect_account_id == winner
+        for r in losers
+        if isinstance(r, AccountAlreadyLinked)
+    )
+    stored = await client.get_organization(organization_id)
+    assert stored.stripe_connect_account_id == winner
+
+
 async def test_every_request_the_client_sends_matches_the_contract(
     worker_stack: WorkerStack, owner: AuthUser, organization_id: str
 ) -> None:
@@ -276,12 +439,13 @@ async def test_every_request_the_client_sends_matches_the_contract(
         await client.update_organization(
             organization_id=organization_id, updates={"platform_fee_percent": 7}
         )
+        old = await _deauthorized(client, organization_id)
         await client.create_connect_account(
-            organization_id=organization_id, account_id=account_id()
+            organization_id=organization_id, account_id=account_id(), replace_account_id=old
         )
 
     posts = [r for r in sent if r.method == "POST"]
-    assert len(posts) == 5
+    assert len(posts) == 7
     for request in posts:
         validator = request_validator(request.url.path, "POST")
         body = json.loads(request.content)

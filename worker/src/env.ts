@@ -12,6 +12,11 @@ export interface Env {
   TRUSTED_ORIGINS?: string;
   /** Comma-separated keys accepted in X-Internal-Api-Key (several during a rotation). */
   INTERNAL_API_KEYS: string;
+  /**
+   * "development" (wrangler.jsonc's top-level vars) or "production" (its production
+   * environment); outside development weak or missing keys refuse /api/internal/* (503).
+   */
+  ENVIRONMENT?: string;
   /** Dev/benchmark only: delay every /api/internal/* request by this many ms (unset = 0). */
   INJECTED_LATENCY_MS?: string;
 }

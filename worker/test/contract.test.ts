@@ -1,19 +1,11 @@
 import { describe, expect, it } from "vitest";
 import contract from "../../contract/worker-internal-api.openapi.json";
 import { createInternalApi } from "../src/internal";
+import { CONNECT_STATUSES, MEMBER_ROLES, ONBOARDING_STEPS, PAGE_LIMIT, STATUS_FILTERS } from "../src/internal/schemas";
 import { matches } from "./contract";
+import { UNLINKED } from "./helpers";
 
-const organization = {
-  id: "org_1",
-  name: "Acme",
-  slug: "acme",
-  stripe_connect_account_id: null,
-  stripe_connect_status: null,
-  platform_fee_percent: 10,
-  onboarding_step: "account_creation",
-  onboarding_rejection_reason: null,
-  stripe_connect_synced_at: null,
-};
+const organization = { id: "org_1", name: "Acme", slug: "acme", ...UNLINKED };
 
 describe("the contract file", () => {
   it("describes exactly the routes the module serves", () => {
@@ -39,11 +31,22 @@ describe("the contract file", () => {
       "CreateConnectAccountRequest",
       "CreateConnectAccountResponse",
       "HealthResponse",
+      "OrganizationPage",
       "Error",
       "AlreadyLinkedError",
     ]) {
       expect(contract.components.schemas).toHaveProperty(name);
     }
+  });
+
+  it("holds the module's enums and the page limit's bounds", () => {
+    const { schemas } = contract.components;
+    expect([...CONNECT_STATUSES]).toEqual(schemas.ConnectStatus.enum);
+    expect([...ONBOARDING_STEPS]).toEqual(schemas.OnboardingStep.enum);
+    expect([...MEMBER_ROLES]).toEqual(schemas.MemberRole.enum);
+    expect([...STATUS_FILTERS]).toEqual(schemas.OrganizationStatusFilter.enum);
+    const limit = contract.paths["/api/internal/organizations"].get.parameters.find((p) => "name" in p && p.name === "limit");
+    expect(limit && "schema" in limit ? limit.schema : null).toEqual({ type: "integer", minimum: PAGE_LIMIT.min, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default });
   });
 
   // The validator the tests rely on must reject what the contract forbids.
@@ -62,6 +65,14 @@ describe("the contract file", () => {
     ["a timestamp with an offset", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00.000+01:00" }],
   ])("rejects an organization with %s", (_what, value) => {
     expect(matches("Organization", value)).toBe(false);
+  });
+
+  it("checks a page of organizations", () => {
+    expect(matches("OrganizationPage", { organizations: [organization], next_cursor: "abc" })).toBe(true);
+    expect(matches("OrganizationPage", { organizations: [], next_cursor: null })).toBe(true);
+    expect(matches("OrganizationPage", { organizations: [] })).toBe(false);
+    expect(matches("OrganizationPage", { organizations: [], next_cursor: "" })).toBe(false);
+    expect(matches("OrganizationPage", { organizations: [{ id: "x" }], next_cursor: null })).toBe(false);
   });
 
   it("rejects error bodies of another shape", () => {

@@ -1,9 +1,20 @@
 /** Calls into the Worker under test (its real fetch handler) and sets up users and organizations. */
 import { env, exports } from "cloudflare:workers";
+import { DEFAULT_ONBOARDING_STEP, DEFAULT_PLATFORM_FEE_PERCENT } from "../src/internal";
 import { assertContract } from "./contract";
 
 export const KEY = "test-key-current";
 export const NEXT_KEY = "test-key-next";
+
+/** The Connect fields of an organization that was never linked, as the contract answers them. */
+export const UNLINKED = {
+  stripe_connect_account_id: null,
+  stripe_connect_status: null,
+  platform_fee_percent: DEFAULT_PLATFORM_FEE_PERCENT,
+  onboarding_step: DEFAULT_ONBOARDING_STEP,
+  onboarding_rejection_reason: null,
+  stripe_connect_synced_at: null,
+} as const;
 
 let counter = 0;
 /** A value unique within the test run (D1 keeps its rows between the tests of a file). */

@@ -3,20 +3,14 @@
  * writers (the account compare-and-set, the synced_at ordering) are single statements;
  * the reads that follow a no-op only explain it.
  */
-import type { ConnectStatus, OnboardingStep, OrganizationUpdates } from "./schemas";
-
-/** A row of `organizations` as this API reads it. */
-export interface OrganizationRow {
-  id: string;
-  name: string;
-  slug: string;
-  stripe_connect_account_id: string | null;
-  stripe_connect_status: string | null;
-  platform_fee_percent: number | null;
-  onboarding_step: string | null;
-  onboarding_rejection_reason: string | null;
-  stripe_connect_synced_at: string | null;
-}
+import {
+  DEFAULT_ONBOARDING_STEP,
+  DEFAULT_PLATFORM_FEE_PERCENT,
+  type ConnectStatus,
+  type OnboardingStep,
+  type OrganizationUpdates,
+  type StatusFilter,
+} from "./schemas";
 
 /** The organization object of the contract. */
 export interface Organization {
@@ -31,6 +25,16 @@ export interface Organization {
   stripe_connect_synced_at: string | null;
 }
 
+/**
+ * A row of `organizations` as this API reads it: the object's columns, where the Connect ones
+ * are unchecked text or null (rows that predate a column hold null).
+ */
+export type OrganizationRow = Omit<Organization, "stripe_connect_status" | "platform_fee_percent" | "onboarding_step"> & {
+  stripe_connect_status: string | null;
+  platform_fee_percent: number | null;
+  onboarding_step: string | null;
+};
+
 const COLUMNS = [
   "id",
   "name",
@@ -41,17 +45,17 @@ const COLUMNS = [
   "onboarding_step",
   "onboarding_rejection_reason",
   "stripe_connect_synced_at",
-] as const;
+] as const satisfies ReadonlyArray<keyof Organization>;
 const ORG_COLUMNS = COLUMNS.join(", ");
 const ORG_COLUMNS_O = COLUMNS.map((c) => `o.${c}`).join(", ");
 
-/** The columns `update-organization` may write, keyed by the request's field names. */
-const UPDATABLE: ReadonlyArray<readonly [keyof OrganizationUpdates, string]> = [
-  ["stripe_connect_status", "stripe_connect_status"],
-  ["onboarding_step", "onboarding_step"],
-  ["onboarding_rejection_reason", "onboarding_rejection_reason"],
-  ["platform_fee_percent", "platform_fee_percent"],
-];
+/** The columns `update-organization` may write; the request's fields carry the columns' names. */
+const UPDATABLE = [
+  "stripe_connect_status",
+  "onboarding_step",
+  "onboarding_rejection_reason",
+  "platform_fee_percent",
+] as const satisfies ReadonlyArray<keyof OrganizationUpdates & (typeof COLUMNS)[number]>;
 
 /** Stored timestamps are normalised ISO 8601 UTC with milliseconds, so text order is time order. */
 export function toIsoUtc(value: string | Date): string {
@@ -72,8 +76,8 @@ export function toOrganization(row: OrganizationRow): Organization {
     slug: row.slug,
     stripe_connect_account_id: row.stripe_connect_account_id,
     stripe_connect_status: row.stripe_connect_status as ConnectStatus | null,
-    platform_fee_percent: row.platform_fee_percent ?? 10.0,
-    onboarding_step: (row.onboarding_step ?? "account_creation") as OnboardingStep,
+    platform_fee_percent: row.platform_fee_percent ?? DEFAULT_PLATFORM_FEE_PERCENT,
+    onboarding_step: (row.onboarding_step ?? DEFAULT_ONBOARDING_STEP) as OnboardingStep,
     onboarding_rejection_reason: row.onboarding_rejection_reason,
     stripe_connect_synced_at: isoOrNull(row.stripe_connect_synced_at),
   };
@@ -99,6 +103,43 @@ export function getOrganizationByAccount(
     .prepare(`SELECT ${ORG_COLUMNS} FROM organizations WHERE stripe_connect_account_id = ?1`)
     .bind(accountId)
     .first<OrganizationRow>();
+}
+
+/** Which organizations a page holds: those after `after` (by id) that pass the filters. */
+export interface PageQuery {
+  after: string | null;
+  limit: number;
+  status?: StatusFilter | undefined;
+  linked?: boolean | undefined;
+}
+
+/**
+ * Up to `limit` organizations in id order (SQLite's binary order, so stable), starting after
+ * `after`. `not_started` means no account; `linked` means holding one.
+ */
+export async function listOrganizations(db: D1Database, query: PageQuery): Promise<OrganizationRow[]> {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  if (query.after !== null) {
+    where.push("id > ?");
+    values.push(query.after);
+  }
+  if (query.status === "not_started") {
+    where.push("stripe_connect_account_id IS NULL");
+  } else if (query.status !== undefined) {
+    where.push("stripe_connect_status = ?");
+    values.push(query.status);
+  }
+  if (query.linked !== undefined) {
+    where.push(`stripe_connect_account_id IS ${query.linked ? "NOT NULL" : "NULL"}`);
+  }
+  values.push(query.limit);
+  const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+  const { results } = await db
+    .prepare(`SELECT ${ORG_COLUMNS} FROM organizations ${filter} ORDER BY id LIMIT ?`)
+    .bind(...values)
+    .all<OrganizationRow>();
+  return results;
 }
 
 /** The organization and the user's `member.role` in it (null when not a member); null when no such organization. */
@@ -135,9 +176,9 @@ export async function updateOrganization(
 ): Promise<OrganizationRow | null> {
   const sets: string[] = [];
   const values: unknown[] = [];
-  for (const [field, column] of UPDATABLE) {
+  for (const field of UPDATABLE) {
     if (field in updates) {
-      sets.push(`${column} = ?`);
+      sets.push(`${field} = ?`);
       values.push(updates[field] ?? null);
     }
   }
@@ -159,29 +200,38 @@ export async function updateOrganization(
 }
 
 /**
- * Compare-and-set in one statement: links `accountId` to the organization only when it
- * holds no account yet and no other organization holds `accountId`. Returns the row
- * after the write, or null when nothing was written (see `explainLink`). The unique
- * partial index is the last guard; its violation surfaces as `isUniqueViolation`.
+ * Compare-and-set in one statement: links `accountId` to the organization only when it holds
+ * no account yet (or, with `replacing`, exactly that account with its step `deauthorized`) and
+ * no other organization holds `accountId`. The link starts over: status `pending`, step
+ * `details_submission`, no rejection reason, and after a replacement no `synced_at` (the old
+ * account's view says nothing of the new one). Returns the row after the write, or null when
+ * nothing was written (see `explainLink`). The unique partial index is the last guard; its
+ * violation surfaces as `isUniqueViolation`.
  */
 export function linkConnectAccount(
   db: D1Database,
   id: string,
   accountId: string,
+  replacing: string | null = null,
 ): Promise<OrganizationRow | null> {
+  const held =
+    replacing === null
+      ? "stripe_connect_account_id IS NULL"
+      : "stripe_connect_account_id = ?3 AND onboarding_step = 'deauthorized'";
+  const resetSynced = replacing === null ? "" : ", stripe_connect_synced_at = NULL";
   return db
     .prepare(
       `UPDATE organizations
           SET stripe_connect_account_id = ?2,
               stripe_connect_status = 'pending',
               onboarding_step = 'details_submission',
-              onboarding_rejection_reason = NULL
+              onboarding_rejection_reason = NULL${resetSynced}
         WHERE id = ?1
-          AND stripe_connect_account_id IS NULL
+          AND ${held}
           AND NOT EXISTS (SELECT 1 FROM organizations WHERE stripe_connect_account_id = ?2)
         RETURNING ${ORG_COLUMNS}`,
     )
-    .bind(id, accountId)
+    .bind(...(replacing === null ? [id, accountId] : [id, accountId, replacing]))
     .first<OrganizationRow>();
 }
 

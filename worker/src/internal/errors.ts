@@ -9,8 +9,10 @@ export type ErrorCode =
   | "not_a_member"
   | "not_found"
   | "already_linked"
+  | "not_deauthorized"
   | "account_in_use"
   | "d1_unavailable"
+  | "misconfigured"
   | "internal_error";
 
 /** Answers `{"error": {"code", "message"}, ...extra}` with the given status. */

@@ -5,25 +5,39 @@
  */
 import { Hono, type Context } from "hono";
 import type { z } from "zod";
+import { encodeCursor } from "./cursor";
 import * as db from "./db";
 import { errorResponse } from "./errors";
-import { consoleLogger, requestLog, requireApiKey, type InternalVariables, type Logger } from "./middleware";
 import {
-  MEMBER_ROLES,
+  consoleLogger,
+  refuseWeakKeys,
+  requestLog,
+  requireApiKey,
+  type InternalVariables,
+  type Logger,
+} from "./middleware";
+import { highestMemberRole } from "./roles";
+import {
+  PAGE_LIMIT,
   createConnectAccountRequest,
   describeIssue,
+  listOrganizationsQuery,
   updateOrganizationRequest,
   verifyUserContextRequest,
-  type MemberRole,
 } from "./schemas";
 
 export type { Organization } from "./db";
 export { parseKeys, matchesAnyKey } from "./middleware";
+export { highestMemberRole } from "./roles";
+export { KEY_RULE, isStrongKey } from "./key-rule";
+export { DEFAULT_ONBOARDING_STEP, DEFAULT_PLATFORM_FEE_PERCENT } from "./schemas";
 
 /** The bindings the module reads by default. */
 export interface InternalBindings {
   DB: D1Database;
   INTERNAL_API_KEYS?: string;
+  /** "development" relaxes the key rule (see `refuseWeakKeys`); anything else, or none, is strict. */
+  ENVIRONMENT?: string;
 }
 
 /** What the module needs to know of a Better Auth session. */
@@ -43,6 +57,12 @@ export interface InternalApiOptions<E> {
   database?: (env: E) => D1Database;
   /** The comma-separated accepted API keys; defaults to `env.INTERNAL_API_KEYS`. */
   apiKeys?: (env: E) => string | undefined;
+  /**
+   * The deployment's environment; defaults to `env.ENVIRONMENT`. Only "development" accepts
+   * keys weaker than 32 random bytes; elsewhere (also when unset) such keys make every
+   * request 503 `misconfigured`.
+   */
+  environment?: (env: E) => string | undefined;
   /** Where the JSON log lines go; defaults to console.log. */
   log?: Logger;
 }
@@ -56,9 +76,11 @@ export function createInternalApi<E extends InternalBindings>(
   const log = options.log ?? consoleLogger;
   const database = options.database ?? ((env: E) => env.DB);
   const apiKeys = options.apiKeys ?? ((env: E) => env.INTERNAL_API_KEYS);
+  const environment = options.environment ?? ((env: E) => env.ENVIRONMENT);
   const app = new Hono<AppEnv<E>>();
 
   app.use("*", requestLog(log));
+  app.use("*", refuseWeakKeys<E>(apiKeys, environment, log));
   app.use("*", requireApiKey<E>(apiKeys, log));
 
   app.onError((err, c) => {
@@ -102,7 +124,7 @@ export function createInternalApi<E extends InternalBindings>(
     }
 
     const access = await db.getOrganizationForUser(database(c.env), organizationId, user.id);
-    const memberRole = access ? toMemberRole(access.memberRole) : null;
+    const memberRole = access ? highestMemberRole(access.memberRole) : null;
     // An unknown organization answers like one the user is not in; admins see existing ones.
     if (!access || (memberRole === null && user.role !== "admin")) {
       return errorResponse(c, 403, "not_a_member", "user is not a member of this organization");
@@ -115,17 +137,36 @@ export function createInternalApi<E extends InternalBindings>(
     });
   });
 
-  app.get("/organization/:id", async (c) => {
-    const row = await db.getOrganization(database(c.env), c.req.param("id"));
-    if (!row) return errorResponse(c, 404, "not_found", "organization not found");
-    return c.json({ organization: db.toOrganization(row) });
+  app.get("/organizations", async (c) => {
+    const query = readQuery(c, listOrganizationsQuery);
+    if (query instanceof Response) return query;
+    const limit = query.limit ?? PAGE_LIMIT.default;
+    // One row past the page says whether another page follows.
+    const rows = await db.listOrganizations(database(c.env), {
+      after: query.cursor ?? null,
+      limit: limit + 1,
+      status: query.status,
+      linked: query.linked,
+    });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return c.json({
+      organizations: page.map(db.toOrganization),
+      next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+    });
   });
 
-  app.get("/organization-by-account/:account_id", async (c) => {
-    const row = await db.getOrganizationByAccount(database(c.env), c.req.param("account_id"));
-    if (!row) return errorResponse(c, 404, "not_found", "no organization is linked to this account");
-    return c.json({ organization: db.toOrganization(row) });
-  });
+  app.get("/organization/:id", async (c) =>
+    organizationOr404(c, await db.getOrganization(database(c.env), c.req.param("id")), "organization not found"),
+  );
+
+  app.get("/organization-by-account/:account_id", async (c) =>
+    organizationOr404(
+      c,
+      await db.getOrganizationByAccount(database(c.env), c.req.param("account_id")),
+      "no organization is linked to this account",
+    ),
+  );
 
   app.post("/update-organization", async (c) => {
     const body = await readBody(c, updateOrganizationRequest);
@@ -153,29 +194,42 @@ export function createInternalApi<E extends InternalBindings>(
     if (body instanceof Response) return body;
     const d1 = database(c.env);
     const { organization_id: id, stripe_connect_account_id: accountId } = body;
+    const replacing = body.replace_account_id ?? null;
 
     // A second try covers the one interleaving the explanation cannot name: the account
-    // was released by its holder between the compare-and-set and the read.
+    // was released by its holder (or the organization came to hold what the compare-and-set
+    // wanted) between the compare-and-set and the read.
     for (let attempt = 0; attempt < 2; attempt++) {
       let linked: db.OrganizationRow | null;
       try {
-        linked = await db.linkConnectAccount(d1, id, accountId);
+        linked = await db.linkConnectAccount(d1, id, accountId, replacing);
       } catch (err) {
         if (!db.isUniqueViolation(err)) throw err;
         linked = null;
       }
       if (linked) {
-        log({ event: "internal.connect_account.linked", request_id: c.get("requestId"), organization_id: id, account_id: accountId });
+        log({
+          event: replacing === null ? "internal.connect_account.linked" : "internal.connect_account.replaced",
+          request_id: c.get("requestId"),
+          organization_id: id,
+          account_id: accountId,
+          ...(replacing === null ? {} : { replaced_account_id: replacing }),
+        });
         return c.json({ organization: db.toOrganization(linked), created: true });
       }
 
       const { organization, holder } = await db.explainLink(d1, id, accountId);
       if (!organization) return errorResponse(c, 404, "not_found", "organization not found");
-      if (organization.stripe_connect_account_id === accountId) {
-        return c.json({ organization: db.toOrganization(organization), created: false });
-      }
-      if (organization.stripe_connect_account_id !== null) {
+      const held = organization.stripe_connect_account_id;
+      // The same account again (a retry, or a lost answer): nothing to do.
+      if (held === accountId) return c.json({ organization: db.toOrganization(organization), created: false });
+      if (held !== null && held !== replacing) {
         return errorResponse(c, 409, "already_linked", "organization is already linked to another account", {
+          organization: db.toOrganization(organization),
+        });
+      }
+      if (replacing !== null && (held === null || organization.onboarding_step !== "deauthorized")) {
+        return errorResponse(c, 409, "not_deauthorized", "organization holds no deauthorized link to that account", {
           organization: db.toOrganization(organization),
         });
       }
@@ -204,6 +258,21 @@ async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Respon
   return parsed.data;
 }
 
+/**
+ * Validates the query string; a Response (400 `invalid_request` naming the parameter) when a
+ * parameter is unknown, malformed or given more than once.
+ */
+function readQuery<T>(c: Context, schema: z.ZodType<T>): T | Response {
+  const single: Record<string, string> = {};
+  for (const [name, values] of Object.entries(c.req.queries())) {
+    if (values.length > 1) return errorResponse(c, 400, "invalid_request", `invalid field "${name}": given more than once`);
+    single[name] = values[0] ?? "";
+  }
+  const parsed = schema.safeParse(single);
+  if (!parsed.success) return errorResponse(c, 400, "invalid_request", describeIssue(parsed.error));
+  return parsed.data;
+}
+
 /** Better Auth answers an unusable token with null, or with a 401 APIError for some malformed ones. */
 async function resolveSession<E>(
   getSession: InternalApiOptions<E>["getSession"],
@@ -219,12 +288,8 @@ async function resolveSession<E>(
   }
 }
 
-/**
- * Better Auth stores a member's roles as a comma-separated list; the contract names one:
- * the highest of owner > admin > member (any other role counts as member).
- */
-function toMemberRole(stored: string | null): MemberRole | null {
-  if (stored === null) return null;
-  const roles = stored.split(",").map((role) => role.trim());
-  return MEMBER_ROLES.find((role) => roles.includes(role)) ?? "member";
+/** `{"organization": …}`, or 404 `not_found` with `missing` as the message. */
+function organizationOr404(c: Context, row: db.OrganizationRow | null, missing: string): Response {
+  if (!row) return errorResponse(c, 404, "not_found", missing);
+  return c.json({ organization: db.toOrganization(row) });
 }

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { errorResponse } from "./errors";
+import { isStrongKey } from "./key-rule";
 
 /** Variables the middleware hands to the routes. */
 export interface InternalVariables {
@@ -63,6 +64,42 @@ export async function matchesAnyKey(presented: string, keys: readonly string[]):
     matched = equal || matched;
   }
   return matched && presented.length > 0;
+}
+
+/**
+ * Outside local development (`environment` other than "development", or missing), answers
+ * every request 503 `misconfigured` while the key list is empty or holds a key weaker than
+ * `isStrongKey` allows. A Worker cannot refuse to start, so this is the closest: nothing is
+ * served with a guessable key. Logged once per middleware (one per isolate when the app is
+ * built at module scope), with counts only, never a key.
+ */
+export function refuseWeakKeys<E extends object>(
+  keysOf: (env: E) => string | undefined,
+  environmentOf: (env: E) => string | undefined,
+  log: Logger,
+): MiddlewareHandler<{ Bindings: E; Variables: InternalVariables }> {
+  let logged = false;
+  return async (c, next) => {
+    const environment = environmentOf(c.env);
+    if (environment !== "development") {
+      const keys = parseKeys(keysOf(c.env));
+      const weak = keys.filter((key) => !isStrongKey(key)).length;
+      if (keys.length === 0 || weak > 0) {
+        if (!logged) {
+          logged = true;
+          log({
+            event: "internal.config.weak_keys",
+            request_id: c.get("requestId"),
+            environment: environment ?? null,
+            keys: keys.length,
+            weak_keys: weak,
+          });
+        }
+        return errorResponse(c, 503, "misconfigured", "the internal API keys are missing or too weak for this environment");
+      }
+    }
+    await next();
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { decodeCursor } from "./cursor";
 
 /** Contract enums (worker-internal-api.md). */
 export const CONNECT_STATUSES = ["pending", "active", "disabled"] as const;
@@ -16,6 +17,13 @@ export const MEMBER_ROLES = ["owner", "admin", "member"] as const;
 export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
 export type OnboardingStep = (typeof ONBOARDING_STEPS)[number];
 export type MemberRole = (typeof MEMBER_ROLES)[number];
+
+/**
+ * The Connect columns' defaults, as migrations/0002 declares them (a test holds the migration
+ * and the contract to these): a row that predates a column answers with its default.
+ */
+export const DEFAULT_PLATFORM_FEE_PERCENT = 10.0;
+export const DEFAULT_ONBOARDING_STEP: OnboardingStep = "account_creation";
 
 const id = z.string().min(1).max(255);
 const utcTimestamp = z.iso.datetime({ offset: true });
@@ -42,18 +50,61 @@ export const updateOrganizationRequest = z.strictObject({
   synced_at: utcTimestamp.nullable().optional(),
 });
 
-export const createConnectAccountRequest = z.strictObject({
-  organization_id: id,
-  stripe_connect_account_id: z
+const accountId = z
+  .string()
+  .max(255)
+  .regex(/^acct_[A-Za-z0-9_]+$/, "must look like acct_…");
+
+export const createConnectAccountRequest = z
+  .strictObject({
+    organization_id: id,
+    stripe_connect_account_id: accountId,
+    /** Swap a deauthorized link to this account for the new one (see db.linkConnectAccount). */
+    replace_account_id: accountId.optional(),
+  })
+  .refine((body) => body.replace_account_id !== body.stripe_connect_account_id, {
+    message: "must differ from stripe_connect_account_id",
+    path: ["replace_account_id"],
+  });
+
+/** `GET /organizations`: the page size's bounds and default. */
+export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;
+/** `GET /organizations?status=`: a Connect status, or `not_started` for no account. */
+export const STATUS_FILTERS = ["not_started", ...CONNECT_STATUSES] as const;
+
+/** The query of `GET /organizations` (each parameter at most once: `readQuery` in index.ts). */
+export const listOrganizationsQuery = z.strictObject({
+  limit: z
     .string()
-    .max(255)
-    .regex(/^acct_[A-Za-z0-9_]+$/, "must look like acct_…"),
+    .refine((value) => /^[0-9]{1,9}$/.test(value) && +value >= PAGE_LIMIT.min && +value <= PAGE_LIMIT.max, {
+      message: `must be a whole number from ${PAGE_LIMIT.min} to ${PAGE_LIMIT.max}`,
+    })
+    .transform(Number)
+    .optional(),
+  cursor: z
+    .string()
+    .transform((value, ctx) => {
+      const after = decodeCursor(value);
+      if (after === null) {
+        ctx.addIssue({ code: "custom", message: "not a cursor this API gave out" });
+        return z.NEVER;
+      }
+      return after;
+    })
+    .optional(),
+  status: z.enum(STATUS_FILTERS).optional(),
+  linked: z
+    .enum(["true", "false"])
+    .transform((value) => value === "true")
+    .optional(),
 });
 
 export type VerifyUserContextRequest = z.infer<typeof verifyUserContextRequest>;
 export type OrganizationUpdates = z.infer<typeof organizationUpdates>;
 export type UpdateOrganizationRequest = z.infer<typeof updateOrganizationRequest>;
 export type CreateConnectAccountRequest = z.infer<typeof createConnectAccountRequest>;
+export type ListOrganizationsQuery = z.infer<typeof listOrganizationsQuery>;
+export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
 /** One line naming the first offending field, e.g. `invalid field "updates.platform_fee_percent": …`. */
 export function describeIssue(error: z.ZodError): string {

@@ -7,7 +7,7 @@ Bodies and answers are JSON. Errors answer ``{"error": {"message": ...}}`` with 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 from starlette.requests import Request
@@ -16,10 +16,8 @@ from starlette.routing import Route
 
 from stripe_sim.config import WebhookEndpointConfig
 from stripe_sim.errors import StripeError
+from stripe_sim.simulator import Simulator
 from stripe_sim.store import OUTCOMES, AccountRecord
-
-if TYPE_CHECKING:
-    from stripe_sim.app import Simulator
 
 Json = dict[str, Any]
 

@@ -135,10 +135,10 @@ class AdminRoutes:
 
     async def platform(self, request: Request) -> Response:
         out = {}
-        for mode, record in self.sim.store.platforms.items():
+        for mode, record in self.sim.store.accounts.platforms.items():
             out["live" if mode else "test"] = {
                 "id": record.data["id"],
-                "balance": self.sim.store.balance(None, mode),
+                "balance": self.sim.store.money.balance(None, mode),
             }
         return _json(out)
 
@@ -148,10 +148,10 @@ class AdminRoutes:
         livemode = bool(body.get("livemode", False))
         currency = str(body.get("currency", "usd"))
         if body.get("pending"):
-            self.sim.store.fund(None, livemode, currency=currency, pending=amount)
+            self.sim.store.money.fund(None, livemode, currency=currency, pending=amount)
         else:
-            self.sim.store.fund(None, livemode, currency=currency, available=amount)
-        return _json(self.sim.store.balance(None, livemode))
+            self.sim.store.money.fund(None, livemode, currency=currency, available=amount)
+        return _json(self.sim.store.money.balance(None, livemode))
 
     async def accounts(self, request: Request) -> Response:
         data = [record.truth() for record in self.sim.store.accounts.values()]
@@ -169,11 +169,11 @@ class AdminRoutes:
         reason = body.get("reason")
         if reason is not None and not str(reason).startswith("rejected."):
             raise AdminError("reason must start with 'rejected.'")
-        events = self.sim.store.apply_onboarding(record, str(outcome), reason=reason)
+        events = self.sim.store.accounts.apply_onboarding(record, str(outcome), reason=reason)
         return _json({"account": record.data, "events": [e["id"] for e in events]})
 
     async def deauthorize(self, request: Request) -> Response:
-        event = self.sim.store.deauthorize(self._account(request))
+        event = self.sim.store.accounts.deauthorize(self._account(request))
         return _json({"deauthorized": True, "event": event["id"]})
 
     async def balance(self, request: Request) -> Response:
@@ -186,7 +186,7 @@ class AdminRoutes:
             for cur, amount in list(ledger.pending.items()):
                 ledger.available[cur] = ledger.available.get(cur, 0) + amount
                 ledger.pending[cur] = 0
-        self.sim.store.fund(
+        self.sim.store.money.fund(
             record,
             record.livemode,
             currency=currency,
@@ -194,16 +194,16 @@ class AdminRoutes:
             pending=_int(body, "pending"),
             operation=operation,
         )
-        return _json(self.sim.store.balance(record, record.livemode))
+        return _json(self.sim.store.money.balance(record, record.livemode))
 
     async def patch(self, request: Request) -> Response:
         record = self._account(request)
-        events = self.sim.store.patch_account(record, await _body(request))
+        events = self.sim.store.accounts.patch(record, await _body(request))
         return _json({"account": record.data, "events": [e["id"] for e in events]})
 
     async def payout(self, request: Request) -> Response:
         body = await _body(request)
-        data = self.sim.store.settle_payout(
+        data = self.sim.store.money.settle_payout(
             request.path_params["id"],
             request.path_params["outcome"],
             failure_code=body.get("failure_code"),

@@ -73,7 +73,7 @@ class Call:
     def path_account(self, store: Store) -> AccountRecord:
         """The connected account named in the path, or Stripe's 403."""
         account_id = self.path_params["account"]
-        record = store.account(account_id, self.livemode)
+        record = store.accounts.reachable(account_id, self.livemode)
         if record is None:
             raise account_access(self.key, account_id)
         return record
@@ -348,8 +348,11 @@ class StripeApi:
                         raise from_status(rule.status)
                     account: AccountRecord | None = None
                     stripe_account = headers.get("stripe-account")
-                    if stripe_account and stripe_account != store.platforms[livemode].data["id"]:
-                        account = store.account(stripe_account, livemode)
+                    if (
+                        stripe_account
+                        and stripe_account != store.accounts.platforms[livemode].data["id"]
+                    ):
+                        account = store.accounts.reachable(stripe_account, livemode)
                         if account is None:
                             raise account_access(key, stripe_account)
                     if method == "GET":
@@ -425,7 +428,7 @@ class StripeApi:
         )
 
     def create_account(self, call: Call) -> Json:
-        record = self.store.create_account(call.params, livemode=call.livemode, origin=call.origin)
+        record = self.store.accounts.create(call.params, livemode=call.livemode, origin=call.origin)
         return record.data
 
     def list_accounts(self, call: Call) -> Json:
@@ -442,15 +445,15 @@ class StripeApi:
     def retrieve_current_account(self, call: Call) -> Json:
         if call.account is not None:
             return call.account.data
-        return self.store.platforms[call.livemode].data
+        return self.store.accounts.platforms[call.livemode].data
 
     def update_account(self, call: Call) -> Json:
         record = call.path_account(self.store)
-        return self.store.update_account(record, call.params, origin=call.origin)
+        return self.store.accounts.update(record, call.params, origin=call.origin)
 
     def list_capabilities(self, call: Call) -> Json:
         record = call.path_account(self.store)
-        data = [self.store.capability(record, name) for name in sorted(record.data["capabilities"])]
+        data = [record.capability(name) for name in sorted(record.data["capabilities"])]
         return {
             "object": "list",
             "data": data,
@@ -466,16 +469,16 @@ class StripeApi:
                 f"No such capability: '{name}'", code="resource_missing", param="capability",
                 status=404,
             )  # fmt: skip
-        return self.store.capability(record, name)
+        return record.capability(name)
 
     def create_login_link(self, call: Call) -> Json:
-        return self.store.create_login_link(call.path_account(self.store))
+        return self.store.links.create_login_link(call.path_account(self.store))
 
     def create_account_link(self, call: Call) -> Json:
-        return self.store.create_account_link(call.params, livemode=call.livemode)
+        return self.store.links.create_account_link(call.params, livemode=call.livemode)
 
     def retrieve_balance(self, call: Call) -> Json:
-        return self.store.balance(call.account, call.livemode)
+        return self.store.money.balance(call.account, call.livemode)
 
     def _expand_transfer(self, data: Json, call: Call) -> Json:
         def destination(account_id: Any) -> Any:
@@ -485,13 +488,13 @@ class StripeApi:
         return _expand(data, call.params.get("expand"), {"destination": destination})
 
     def create_transfer(self, call: Call) -> Json:
-        data = self.store.create_transfer(
+        data = self.store.money.create_transfer(
             call.account, call.params, livemode=call.livemode, origin=call.origin
         )
         return self._expand_transfer(data, call)
 
     def _owned(self, table: dict[str, OwnedObject], kind: str, call: Call) -> Json:
-        return self.store.get_owned(
+        return self.store.money.get_owned(
             table, kind, call.path_params["id"], call.account, call.livemode
         ).data
 
@@ -500,21 +503,25 @@ class StripeApi:
         return [o.data for o in table.values() if o.owner == owner and o.livemode == call.livemode]
 
     def retrieve_transfer(self, call: Call) -> Json:
-        return self._expand_transfer(self._owned(self.store.transfers, "transfer", call), call)
+        return self._expand_transfer(
+            self._owned(self.store.money.transfers, "transfer", call), call
+        )
 
     def list_transfers(self, call: Call) -> Json:
-        return _page(self._owned_list(self.store.transfers, call), call.params, "/v1/transfers")
+        return _page(
+            self._owned_list(self.store.money.transfers, call), call.params, "/v1/transfers"
+        )
 
     def create_payout(self, call: Call) -> Json:
-        return self.store.create_payout(
+        return self.store.money.create_payout(
             call.account, call.params, livemode=call.livemode, origin=call.origin
         )
 
     def retrieve_payout(self, call: Call) -> Json:
-        return self._owned(self.store.payouts, "payout", call)
+        return self._owned(self.store.money.payouts, "payout", call)
 
     def list_payouts(self, call: Call) -> Json:
-        return _page(self._owned_list(self.store.payouts, call), call.params, "/v1/payouts")
+        return _page(self._owned_list(self.store.money.payouts, call), call.params, "/v1/payouts")
 
     def _visible_events(self, call: Call) -> list[Json]:
         owner = call.account.id if call.account is not None else None

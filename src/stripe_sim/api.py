@@ -34,7 +34,7 @@ from stripe_sim.errors import (
 )
 from stripe_sim.faults import Chaos
 from stripe_sim.forms import parse_pairs
-from stripe_sim.idempotency import IdempotencyStore, SavedResponse
+from stripe_sim.idempotency import IdempotencyStore, SavedResponse, Scope
 from stripe_sim.params import (
     EXPAND,
     Anything,
@@ -252,6 +252,43 @@ def _page(items: list[Json], params: Json, url: str) -> Json:
     return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
 
 
+class _Exchange:
+    """One ``/v1`` request on its way through :class:`StripeApi`'s pipeline."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.request_id = ids.request_id()
+        self.method = request.method
+        self.path = request.url.path
+        self.stripe_account = request.headers.get("stripe-account")
+        self.livemode = False
+        self.idempotency_key: str | None = None
+        self.claimed: Scope | None = None  # the idempotency key this call holds
+        self.waited = False
+        self.headers = {
+            "Stripe-Version": request.headers.get("stripe-version") or objects.API_VERSION
+        }
+
+
+@dataclass
+class _Outcome:
+    """What a call ended in: a status and body, or a saved answer to replay."""
+
+    status: int
+    payload: Json
+    replayable: bool
+    saved: SavedResponse | None = None
+
+
+async def _read_pairs(request: Request) -> list[tuple[str, str]]:
+    """The form's key/value pairs: the query of a GET, the body of anything else."""
+    if request.method == "GET":
+        query = request.url.query
+    else:
+        query = (await request.body()).decode("utf-8", "replace")
+    return parse_qsl(query, keep_blank_values=True)
+
+
 class StripeApi:
     """The ``/v1`` routes over one store."""
 
@@ -326,97 +363,140 @@ class StripeApi:
         return credentials
 
     def endpoint(self, handler: Handler, spec: Spec) -> Callable[[Request], Awaitable[Response]]:
-        """Wrap a handler in Stripe's request pipeline."""
-        store, chaos, idempotency = self.store, self.chaos, self.idempotency
+        """Wrap a handler in Stripe's request pipeline (see :meth:`_answer`)."""
 
         async def run(request: Request) -> Response:
-            request_id = ids.request_id()
-            method = request.method
-            path = request.url.path
-            headers = request.headers
-            livemode = False
-            slept = False
-            claimed: tuple[str, str, str] | None = None
-            idempotency_key: str | None = None
-            extra = {"Stripe-Version": headers.get("stripe-version") or objects.API_VERSION}
+            exchange = _Exchange(request)
             try:
-                try:
-                    key = self.authenticate(headers.get("authorization"))
-                    livemode = key.startswith(("sk_live_", "rk_live_"))
-                    rule = chaos.fault(method, path, "before")
-                    if rule is not None:
-                        raise from_status(rule.status)
-                    account: AccountRecord | None = None
-                    stripe_account = headers.get("stripe-account")
-                    if (
-                        stripe_account
-                        and stripe_account != store.accounts.platforms[livemode].data["id"]
-                    ):
-                        account = store.accounts.reachable(stripe_account, livemode)
-                        if account is None:
-                            raise account_access(key, stripe_account)
-                    if method == "GET":
-                        query = request.url.query
-                    else:
-                        query = (await request.body()).decode("utf-8", "replace")
-                    pairs = parse_qsl(query, keep_blank_values=True)
-                    form = parse_pairs(pairs)
-                    if method == "POST":
-                        idempotency_key = headers.get("idempotency-key")
-                    if idempotency_key:
-                        extra["Idempotency-Key"] = idempotency_key
-                        scope = (key, stripe_account or "", idempotency_key)
-                        saved = idempotency.begin(scope, path, pairs)
-                        if saved is not None:
-                            await _sleep(chaos.latency())
-                            return _replay(saved, request_id, idempotency_key)
-                        claimed = scope
-                    # The key stays claimed while the call "runs": same-key calls get 409.
-                    slept = True
-                    await _sleep(chaos.latency())
-                    call = Call(
-                        key=key,
-                        livemode=livemode,
-                        account=account,
-                        params=spec.parse(form, "") or {},
-                        path_params=dict(request.path_params),
-                        origin=Origin(request_id, idempotency_key),
-                        method=method,
-                        path=path,
-                    )
-                    status, payload = 200, handler(call)
-                    replayable = True
-                except StripeError as error:
-                    status, payload = error.status, error.body(request_id, livemode=livemode)
-                    replayable = error.replayable
-                    extra.update(error.headers)
-                except Exception:  # a simulator bug answers like Stripe's 500, not a traceback
-                    log.exception("handler failed")
-                    crash = from_status(500)
-                    status, payload = 500, crash.body(request_id, livemode=livemode)
-                    replayable = False
-                if not slept:
-                    await _sleep(chaos.latency())
-                encoded = orjson.dumps(payload)
-                if claimed is not None:
-                    saved_response = SavedResponse(status, encoded, request_id)
-                    idempotency.finish(claimed, saved_response if replayable else None)
-                    claimed = None
-                if status < 400:
-                    after = chaos.fault(method, path, "after")
-                    if after is not None:
-                        lost = from_status(after.status)
-                        status = after.status
-                        encoded = orjson.dumps(lost.body(request_id, livemode=livemode))
-                        extra.update(lost.headers)
-                await _sleep(chaos.timeout())
-                return _response(encoded, status, request_id, extra)
+                return await self._answer(exchange, handler, spec)
             finally:
-                if claimed is not None:  # cancelled mid-call: release the key, save nothing
-                    idempotency.finish(claimed, None)
+                self._release(exchange)
 
         run.__name__ = f"{handler.__name__}_endpoint"
         return run
+
+    async def _answer(self, exchange: _Exchange, handler: Handler, spec: Spec) -> Response:
+        """Run the call, then answer: replay, or save the result, inject faults, stall."""
+        outcome = await self._outcome(exchange, handler, spec)
+        await self._wait_latency(exchange)
+        if outcome.saved is not None:
+            return _replay(outcome.saved, exchange.request_id, exchange.idempotency_key or "")
+        encoded = orjson.dumps(outcome.payload)
+        self._save_for_replay(exchange, outcome, encoded)
+        status, encoded = self._fault_after(exchange, outcome.status, encoded)
+        await _sleep(self.chaos.timeout())
+        return _response(encoded, status, exchange.request_id, exchange.headers)
+
+    async def _outcome(self, exchange: _Exchange, handler: Handler, spec: Spec) -> _Outcome:
+        """The handler's result, or the error Stripe answers instead (never an exception)."""
+        try:
+            return await self._execute(exchange, handler, spec)
+        except StripeError as error:
+            exchange.headers.update(error.headers)
+            return _Outcome(
+                error.status,
+                error.body(exchange.request_id, livemode=exchange.livemode),
+                replayable=error.replayable,
+            )
+        except Exception:  # a simulator bug answers like Stripe's 500, not a traceback
+            log.exception("handler failed")
+            crash = from_status(500).body(exchange.request_id, livemode=exchange.livemode)
+            return _Outcome(500, crash, replayable=False)
+
+    async def _execute(self, exchange: _Exchange, handler: Handler, spec: Spec) -> _Outcome:
+        """Authenticate, check faults and ``Stripe-Account``, claim the key, run the handler."""
+        key = self._authenticate(exchange)
+        self._fault_before(exchange)
+        account = self._acting_account(exchange, key)
+        pairs = await _read_pairs(exchange.request)
+        saved = self._claim_idempotency_key(exchange, key, pairs)
+        if saved is not None:
+            return _Outcome(saved.status, {}, replayable=False, saved=saved)
+        # The key stays claimed while the call "runs": same-key calls meanwhile get 409.
+        await self._wait_latency(exchange)
+        call = Call(
+            key=key,
+            livemode=exchange.livemode,
+            account=account,
+            params=spec.parse(parse_pairs(pairs), "") or {},
+            path_params=dict(exchange.request.path_params),
+            origin=Origin(exchange.request_id, exchange.idempotency_key),
+            method=exchange.method,
+            path=exchange.path,
+        )
+        return _Outcome(200, handler(call), replayable=True)
+
+    def _authenticate(self, exchange: _Exchange) -> str:
+        """The caller's API key; its prefix decides the mode."""
+        key = self.authenticate(exchange.request.headers.get("authorization"))
+        exchange.livemode = key.startswith(("sk_live_", "rk_live_"))
+        return key
+
+    def _fault_before(self, exchange: _Exchange) -> None:
+        """A ``when="before"`` fault refuses the call before anything happens."""
+        rule = self.chaos.fault(exchange.method, exchange.path, "before")
+        if rule is not None:
+            raise from_status(rule.status)
+
+    def _acting_account(self, exchange: _Exchange, key: str) -> AccountRecord | None:
+        """The connected account named by ``Stripe-Account`` (None: the platform itself)."""
+        stripe_account = exchange.stripe_account
+        platform_id = self.store.accounts.platforms[exchange.livemode].data["id"]
+        if not stripe_account or stripe_account == platform_id:
+            return None
+        account = self.store.accounts.reachable(stripe_account, exchange.livemode)
+        if account is None:
+            raise account_access(key, stripe_account)
+        return account
+
+    def _claim_idempotency_key(
+        self, exchange: _Exchange, key: str, pairs: list[tuple[str, str]]
+    ) -> SavedResponse | None:
+        """Claim a POST's ``Idempotency-Key``, or return the saved answer to replay."""
+        if exchange.method != "POST":
+            return None
+        idempotency_key = exchange.request.headers.get("idempotency-key")
+        if not idempotency_key:
+            return None
+        exchange.idempotency_key = idempotency_key
+        exchange.headers["Idempotency-Key"] = idempotency_key
+        scope = (key, exchange.stripe_account or "", idempotency_key)
+        saved = self.idempotency.begin(scope, exchange.path, pairs)
+        if saved is None:
+            exchange.claimed = scope
+        return saved
+
+    async def _wait_latency(self, exchange: _Exchange) -> None:
+        """The configured latency, once per call."""
+        if not exchange.waited:
+            exchange.waited = True
+            await _sleep(self.chaos.latency())
+
+    def _save_for_replay(self, exchange: _Exchange, outcome: _Outcome, encoded: bytes) -> None:
+        """Save the answer under the claimed key, or release the key if it is not saved."""
+        if exchange.claimed is None:
+            return
+        saved = SavedResponse(outcome.status, encoded, exchange.request_id)
+        self.idempotency.finish(exchange.claimed, saved if outcome.replayable else None)
+        exchange.claimed = None
+
+    def _fault_after(self, exchange: _Exchange, status: int, encoded: bytes) -> tuple[int, bytes]:
+        """A ``when="after"`` fault: the call ran (and was saved), the answer is lost."""
+        if status >= 400:
+            return status, encoded
+        rule = self.chaos.fault(exchange.method, exchange.path, "after")
+        if rule is None:
+            return status, encoded
+        lost = from_status(rule.status)
+        exchange.headers.update(lost.headers)
+        body = lost.body(exchange.request_id, livemode=exchange.livemode)
+        return rule.status, orjson.dumps(body)
+
+    def _release(self, exchange: _Exchange) -> None:
+        """Cancelled mid-call: release the key and save nothing."""
+        if exchange.claimed is not None:
+            self.idempotency.finish(exchange.claimed, None)
+            exchange.claimed = None
 
     # ----------------------------------------------------------------- handlers
 

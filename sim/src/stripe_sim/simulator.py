@@ -25,7 +25,10 @@ class Simulator:
             max_events=config.max_events,
         )
         self.chaos = Chaos(config)
-        self.idempotency = IdempotencyStore(max_entries=config.max_idempotency_keys)
+        # Keys age by the simulator's clock, so advancing /_sim/clock expires them too.
+        self.idempotency = IdempotencyStore(
+            max_entries=config.max_idempotency_keys, now=self.store.clock.now
+        )
 
     def reset(self) -> None:
         """Back to a fresh start: no accounts, money, events, keys, faults or latency.

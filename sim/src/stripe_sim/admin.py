@@ -17,7 +17,7 @@ from starlette.routing import Route
 from stripe_sim.config import WebhookEndpointConfig
 from stripe_sim.errors import StripeError
 from stripe_sim.simulator import Simulator
-from stripe_sim.store import OUTCOMES, AccountRecord
+from stripe_sim.store import OUTCOMES, SOURCE_TYPES, AccountRecord
 
 Json = dict[str, Any]
 
@@ -57,6 +57,13 @@ def _int(body: Json, name: str, *, required: bool = False) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise AdminError(f"{name} must be an integer")
     return value
+
+
+def _source_type(body: Json) -> str:
+    value = body.get("source_type", "card")
+    if value not in SOURCE_TYPES:
+        raise AdminError(f"source_type must be one of {', '.join(SOURCE_TYPES)}")
+    return str(value)
 
 
 class AdminRoutes:
@@ -120,10 +127,10 @@ class AdminRoutes:
     async def config(self, request: Request) -> Response:
         if request.method == "POST":
             try:
-                self.sim.chaos.update(await _body(request))
+                self.sim.configure(await _body(request))
             except (TypeError, ValueError) as exc:
                 raise AdminError(str(exc)) from None
-        return _json(self.sim.chaos.to_json())
+        return _json(self.sim.settings())
 
     async def clock(self, request: Request) -> Response:
         if request.method == "POST":
@@ -147,10 +154,15 @@ class AdminRoutes:
         amount = _int(body, "amount", required=True)
         livemode = bool(body.get("livemode", False))
         currency = str(body.get("currency", "usd"))
+        source_type = _source_type(body)
         if body.get("pending"):
-            self.sim.store.money.fund(None, livemode, currency=currency, pending=amount)
+            self.sim.store.money.fund(
+                None, livemode, currency=currency, pending=amount, source_type=source_type
+            )
         else:
-            self.sim.store.money.fund(None, livemode, currency=currency, available=amount)
+            self.sim.store.money.fund(
+                None, livemode, currency=currency, available=amount, source_type=source_type
+            )
         return _json(self.sim.store.money.balance(None, livemode))
 
     async def accounts(self, request: Request) -> Response:
@@ -181,11 +193,9 @@ class AdminRoutes:
         body = await _body(request)
         operation: Literal["add", "set"] = "add" if body.get("operation") == "add" else "set"
         currency = str(body.get("currency") or record.data["default_currency"])
-        ledger = record.ledger
+        source_type = _source_type(body)
         if body.get("release_pending"):
-            for cur, amount in list(ledger.pending.items()):
-                ledger.available[cur] = ledger.available.get(cur, 0) + amount
-                ledger.pending[cur] = 0
+            record.ledger.release_pending()
         self.sim.store.money.fund(
             record,
             record.livemode,
@@ -193,6 +203,7 @@ class AdminRoutes:
             available=_int(body, "available"),
             pending=_int(body, "pending"),
             operation=operation,
+            source_type=source_type,
         )
         return _json(self.sim.store.money.balance(record, record.livemode))
 

@@ -104,9 +104,10 @@ class HostedPages:
         record = self.store.accounts.reachable(link.account_id, link.livemode)
         if record is None:
             return _page("Account unavailable", "<p>The account is not connected.</p>", 410)
-        available, pending = record.ledger.view(record.data["default_currency"])
+        available, pending = record.ledger.totals()
+        available.setdefault(record.data["default_currency"], 0)
         rows = "".join(
-            f"<li>{html.escape(c)}: available {available[c]}, pending {pending[c]}</li>"
+            f"<li>{html.escape(c)}: available {available[c]}, pending {pending.get(c, 0)}</li>"
             for c in sorted(available)
         )
         return _page(

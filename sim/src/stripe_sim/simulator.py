@@ -6,10 +6,13 @@ take it as their subject. Both import this module and neither imports the other.
 
 from __future__ import annotations
 
+from typing import Any
+
 from stripe_sim.config import SimConfig
 from stripe_sim.faults import Chaos
 from stripe_sim.idempotency import IdempotencyStore
 from stripe_sim.store import Store
+from stripe_sim.store.account_rules import PlatformApprovals
 from stripe_sim.webhooks import WebhookDispatcher
 
 
@@ -39,3 +42,30 @@ class Simulator:
         self.store.reset()
         self.idempotency.clear()
         self.chaos.configure_from(self.config)
+
+    def configure(self, raw: dict[str, Any]) -> None:
+        """Apply a ``/_sim/config`` body; raises ValueError on a bad one (nothing changes).
+
+        Latency, faults and timeouts go to :class:`Chaos`; ``platform`` holds what Stripe
+        has approved for the platform.
+        """
+        unknown = set(raw) - Chaos.FIELDS - {"platform"}
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        approvals = None
+        if "platform" in raw:
+            current = self.store.accounts.approvals.to_json()
+            approvals = PlatformApprovals.from_json({**current, **_object(raw["platform"])})
+        self.chaos.update({k: v for k, v in raw.items() if k in Chaos.FIELDS})
+        if approvals is not None:
+            self.store.accounts.approvals = approvals
+
+    def settings(self) -> dict[str, Any]:
+        """The ``/_sim/config`` settings now in force."""
+        return {**self.chaos.to_json(), "platform": self.store.accounts.approvals.to_json()}
+
+
+def _object(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value

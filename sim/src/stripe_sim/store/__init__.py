@@ -22,6 +22,7 @@ from stripe_sim.store.events import EventLog
 from stripe_sim.store.links import LINK_TTL_SECONDS, Links
 from stripe_sim.store.money import Money
 from stripe_sim.store.records import (
+    SOURCE_TYPES,
     AccountRecord,
     Clock,
     Json,
@@ -35,6 +36,7 @@ from stripe_sim.store.records import (
 __all__ = [
     "LINK_TTL_SECONDS",
     "OUTCOMES",
+    "SOURCE_TYPES",
     "AccountRecord",
     "Accounts",
     "Clock",

@@ -6,8 +6,9 @@ import copy
 from collections.abc import Iterator, Mapping
 
 from stripe_sim import ids, objects
-from stripe_sim.errors import invalid_request, parameter_invalid
-from stripe_sim.store import rules
+from stripe_sim.errors import invalid_request
+from stripe_sim.store import account_rules, rules
+from stripe_sim.store.account_rules import PlatformApprovals
 from stripe_sim.store.events import EventLog
 from stripe_sim.store.records import AccountRecord, Clock, Json, Origin, PlatformRecord
 
@@ -22,6 +23,7 @@ class Accounts(Mapping[str, AccountRecord]):
         self.events = events
         self._accounts: dict[str, AccountRecord] = {}
         self.platforms: dict[bool, PlatformRecord] = {}
+        self.approvals = PlatformApprovals()
 
     def __getitem__(self, account_id: str) -> AccountRecord:
         return self._accounts[account_id]
@@ -35,6 +37,7 @@ class Accounts(Mapping[str, AccountRecord]):
     def reset(self) -> None:
         """Forget every connected account; the platforms start over with the same ids."""
         self._accounts.clear()
+        self.approvals = PlatformApprovals()
         self.platforms = {
             mode: self._new_platform(mode, self.platforms.get(mode)) for mode in (False, True)
         }
@@ -61,22 +64,22 @@ class Accounts(Mapping[str, AccountRecord]):
         account_type, controller = rules.resolve_controller(
             params.get("type"), params.get("controller")
         )
-        country = (params.get("country") or "US").upper()
-        if country not in objects.SUPPORTED_COUNTRIES:
-            raise parameter_invalid(
-                f"Country '{country}' is unknown. Try using a 2-character alphanumeric country "
-                "code instead, such as 'US', 'EG', or 'GB'. A full list of supported country "
-                "codes is available at https://stripe.com/global.",
-                "country",
-            )
+        country = (params.get("country") or account_rules.PLATFORM_COUNTRY).upper()
+        account_rules.check_country(country)
+        agreement = (params.get("tos_acceptance") or {}).get("service_agreement") or "full"
+        account_rules.check_agreement(country, agreement, self.approvals)
+        wishes = params.get("capabilities") or {}
+        requested = {name for name, wish in wishes.items() if wish and wish.get("requested")}
+        account_rules.check_capabilities(
+            requested,
+            agreement=agreement,
+            dashboard=controller["stripe_dashboard"]["type"],
+            approvals=self.approvals,
+        )
         now = self.clock.now()
         account_id = ids.account_id()
-        capabilities: dict[str, str] = {}
-        requested_at: dict[str, int] = {}
-        for name, wish in (params.get("capabilities") or {}).items():
-            if wish and wish.get("requested"):
-                capabilities[name] = "inactive"
-                requested_at[name] = now
+        capabilities = {name: "inactive" for name in wishes if name in requested}
+        requested_at = dict.fromkeys(capabilities, now)
         currency = (params.get("default_currency") or objects.default_currency(country)).lower()
         profile = params.get("business_profile") or {}
         data = objects.account(
@@ -99,10 +102,27 @@ class Accounts(Mapping[str, AccountRecord]):
 
     def update(self, record: AccountRecord, params: Json, *, origin: Origin) -> Json:
         """``POST /v1/accounts/{id}``; emits ``account.updated`` when anything changed."""
+        self._check_capability_changes(record, params.get("capabilities") or {})
         before = copy.deepcopy(record.data)
         self._apply_params(record, params, creating=False)
         self.events.account_changes(record, before, origin)
         return record.data
+
+    def _check_capability_changes(self, record: AccountRecord, wishes: Json) -> None:
+        """The capabilities the account would hold afterwards, checked as at creation."""
+        if not wishes:
+            return
+        held = set(record.data["capabilities"])
+        for name, wish in wishes.items():
+            if wish and wish.get("requested") is not None:
+                (held.add if wish["requested"] else held.discard)(name)
+        controller = record.data.get("controller") or {}
+        account_rules.check_capabilities(
+            held,
+            agreement=record.agreement,
+            dashboard=(controller.get("stripe_dashboard") or {}).get("type", "full"),
+            approvals=self.approvals,
+        )
 
     def _apply_params(self, record: AccountRecord, params: Json, *, creating: bool) -> None:
         data = record.data

@@ -33,24 +33,64 @@ class Origin:
     idempotency_key: str | None = None
 
 
+SOURCE_TYPES = ("card", "bank_account", "fpx")
+Amounts = dict[str, dict[str, int]]  # currency -> source type -> minor units
+
+
 @dataclass
 class Ledger:
-    """Balances per currency, in minor units."""
+    """Balances per currency and source type (``card``, ``bank_account``, ``fpx``)."""
 
-    available: dict[str, int] = field(default_factory=dict)
-    pending: dict[str, int] = field(default_factory=dict)
+    available: Amounts = field(default_factory=dict)
+    pending: Amounts = field(default_factory=dict)
 
-    def view(self, default_currency: str) -> tuple[dict[str, int], dict[str, int]]:
-        """Balances as Stripe lists them: the default currency always appears."""
-        available = dict(self.available)
-        pending = dict(self.pending)
-        available.setdefault(default_currency, 0)
-        pending.setdefault(default_currency, 0)
-        for currency in available:
-            pending.setdefault(currency, 0)
-        for currency in pending:
-            available.setdefault(currency, 0)
+    def amount(self, currency: str, source_type: str = "card", *, pending: bool = False) -> int:
+        """What one source type holds in one currency."""
+        side = self.pending if pending else self.available
+        return side.get(currency, {}).get(source_type, 0)
+
+    def add(
+        self, currency: str, amount: int, source_type: str = "card", *, pending: bool = False
+    ) -> None:
+        """Add (or, negative, take) ``amount`` to one source type's balance."""
+        side = self.pending if pending else self.available
+        by_type = side.setdefault(currency, {})
+        by_type[source_type] = by_type.get(source_type, 0) + amount
+
+    def set(
+        self, currency: str, amount: int, source_type: str = "card", *, pending: bool = False
+    ) -> None:
+        side = self.pending if pending else self.available
+        side.setdefault(currency, {})[source_type] = amount
+
+    def release_pending(self) -> None:
+        """Everything pending becomes available, source type by source type."""
+        for currency, by_type in self.pending.items():
+            for source_type, amount in by_type.items():
+                self.add(currency, amount, source_type)
+                by_type[source_type] = 0
+
+    def totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Available and pending per currency, all source types together."""
+        return _totals(self.available), _totals(self.pending)
+
+    def view(self, default_currency: str) -> tuple[Amounts, Amounts]:
+        """Balances as Stripe lists them: the default currency and ``card`` always appear."""
+        available = {cur: dict(types) for cur, types in self.available.items()}
+        pending = {cur: dict(types) for cur, types in self.pending.items()}
+        currencies = {default_currency} | set(available) | set(pending)
+        for currency in currencies:
+            for side in (available, pending):
+                side.setdefault(currency, {}).setdefault("card", 0)
         return available, pending
+
+    def source_types(self) -> Json:
+        """The per-source-type amounts, for ``/_sim/accounts``."""
+        return {"available": self.available, "pending": self.pending}
+
+
+def _totals(amounts: Amounts) -> dict[str, int]:
+    return {currency: sum(by_type.values()) for currency, by_type in amounts.items()}
 
 
 @dataclass
@@ -67,6 +107,11 @@ class AccountRecord:
     def id(self) -> str:
         return str(self.data["id"])
 
+    @property
+    def agreement(self) -> str:
+        """``full`` or ``recipient`` (Stripe shows the field only for ``recipient``)."""
+        return str(self.data["tos_acceptance"].get("service_agreement") or "full")
+
     def capability(self, name: str) -> Json:
         """The capability object for one of the account's capabilities."""
         return objects.capability(
@@ -79,11 +124,13 @@ class AccountRecord:
 
     def truth(self) -> Json:
         """The simulator's full view, for ``/_sim/accounts``."""
+        available, pending = self.ledger.totals()
         return {
             "id": self.id,
             "livemode": self.livemode,
             "deauthorized": self.deauthorized,
-            "balance": {"available": self.ledger.available, "pending": self.ledger.pending},
+            "balance": {"available": available, "pending": pending},
+            "balance_by_source_type": self.ledger.source_types(),
             "account": self.data,
         }
 

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stripe_sim import ids, objects
+from stripe_sim.access import PERMISSIONS, Permissions
 from stripe_sim.errors import (
     StripeError,
     account_access,
@@ -255,8 +256,9 @@ def _page(items: list[Json], params: Json, url: str) -> Json:
 class _Exchange:
     """One ``/v1`` request on its way through :class:`StripeApi`'s pipeline."""
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, permission: str | None) -> None:
         self.request = request
+        self.permission = permission
         self.request_id = ids.request_id()
         self.method = request.method
         self.path = request.url.path
@@ -298,11 +300,13 @@ class StripeApi:
         store: Store,
         chaos: Chaos,
         idempotency: IdempotencyStore,
+        permissions: Permissions | None = None,
         api_keys: list[str] | None = None,
     ) -> None:
         self.store = store
         self.chaos = chaos
         self.idempotency = idempotency
+        self.permissions = permissions or Permissions()
         self.api_keys = frozenset(api_keys) if api_keys is not None else None
 
     def routes(self) -> list[Route]:
@@ -333,7 +337,11 @@ class StripeApi:
             ("/v1/events/{id}", "GET", RETRIEVE, self.retrieve_event),
         ]
         routes = [
-            Route(path, self.endpoint(handler, spec), methods=[method])
+            Route(
+                path,
+                self.endpoint(handler, spec, permission=PERMISSIONS[method, path]),
+                methods=[method],
+            )
             for path, method, spec, handler in table
         ]
         routes.append(Route("/v1/{rest:path}", self.endpoint(self.unknown, Anything())))
@@ -362,11 +370,16 @@ class StripeApi:
             raise invalid_api_key(credentials)
         return credentials
 
-    def endpoint(self, handler: Handler, spec: Spec) -> Callable[[Request], Awaitable[Response]]:
-        """Wrap a handler in Stripe's request pipeline (see :meth:`_answer`)."""
+    def endpoint(
+        self, handler: Handler, spec: Spec, *, permission: str | None = None
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a handler in Stripe's request pipeline (see :meth:`_answer`).
+
+        ``permission``: what a restricted key needs for this endpoint.
+        """
 
         async def run(request: Request) -> Response:
-            exchange = _Exchange(request)
+            exchange = _Exchange(request, permission)
             try:
                 return await self._answer(exchange, handler, spec)
             finally:
@@ -404,9 +417,10 @@ class StripeApi:
             return _Outcome(500, crash, replayable=False)
 
     async def _execute(self, exchange: _Exchange, handler: Handler, spec: Spec) -> _Outcome:
-        """Authenticate, check faults and ``Stripe-Account``, claim the key, run the handler."""
+        """Authenticate, check faults, permissions and ``Stripe-Account``, claim the key, run."""
         key = self._authenticate(exchange)
         self._fault_before(exchange)
+        self._check_permission(exchange, key)
         account = self._acting_account(exchange, key)
         pairs = await _read_pairs(exchange.request)
         saved = self._claim_idempotency_key(exchange, key, pairs)
@@ -437,6 +451,17 @@ class StripeApi:
         rule = self.chaos.fault(exchange.method, exchange.path, "before")
         if rule is not None:
             raise from_status(rule.status)
+
+    def _check_permission(self, exchange: _Exchange, key: str) -> None:
+        """A restricted key denied this call gets Stripe's 403 (``/_sim/config``)."""
+        platform_id = self.store.accounts.platforms[exchange.livemode].data["id"]
+        self.permissions.check(
+            key,
+            exchange.method,
+            exchange.path,
+            permission=exchange.permission,
+            account_id=exchange.stripe_account or platform_id,
+        )
 
     def _acting_account(self, exchange: _Exchange, key: str) -> AccountRecord | None:
         """The connected account named by ``Stripe-Account`` (None: the platform itself)."""

@@ -38,6 +38,7 @@ def create_app(
             store=sim.store,
             chaos=sim.chaos,
             idempotency=sim.idempotency,
+            permissions=sim.permissions,
             api_keys=sim.config.api_keys,
         ).routes(),
         *HostedPages(sim.store).routes(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stripe_sim.access import Permissions
 from stripe_sim.config import SimConfig
 from stripe_sim.faults import Chaos
 from stripe_sim.idempotency import IdempotencyStore
@@ -28,6 +29,7 @@ class Simulator:
             max_events=config.max_events,
         )
         self.chaos = Chaos(config)
+        self.permissions = Permissions()
         # Keys age by the simulator's clock, so advancing /_sim/clock expires them too.
         self.idempotency = IdempotencyStore(
             max_entries=config.max_idempotency_keys, now=self.store.clock.now
@@ -42,27 +44,36 @@ class Simulator:
         self.store.reset()
         self.idempotency.clear()
         self.chaos.configure_from(self.config)
+        self.permissions.keys = {}
 
     def configure(self, raw: dict[str, Any]) -> None:
         """Apply a ``/_sim/config`` body; raises ValueError on a bad one (nothing changes).
 
         Latency, faults and timeouts go to :class:`Chaos`; ``platform`` holds what Stripe
-        has approved for the platform.
+        has approved for the platform; ``restricted_keys`` replaces the restricted keys
+        and what each is denied.
         """
-        unknown = set(raw) - Chaos.FIELDS - {"platform"}
+        unknown = set(raw) - Chaos.FIELDS - {"platform", "restricted_keys"}
         if unknown:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
         approvals = None
         if "platform" in raw:
             current = self.store.accounts.approvals.to_json()
             approvals = PlatformApprovals.from_json({**current, **_object(raw["platform"])})
+        keys = Permissions.parse(raw["restricted_keys"]) if "restricted_keys" in raw else None
         self.chaos.update({k: v for k, v in raw.items() if k in Chaos.FIELDS})
         if approvals is not None:
             self.store.accounts.approvals = approvals
+        if keys is not None:
+            self.permissions.keys = keys
 
     def settings(self) -> dict[str, Any]:
         """The ``/_sim/config`` settings now in force."""
-        return {**self.chaos.to_json(), "platform": self.store.accounts.approvals.to_json()}
+        return {
+            **self.chaos.to_json(),
+            "platform": self.store.accounts.approvals.to_json(),
+            "restricted_keys": self.permissions.to_json(),
+        }
 
 
 def _object(value: object) -> dict[str, Any]:

@@ -236,7 +236,8 @@ class AdminRoutes:
     async def deliveries(self, request: Request) -> Response:
         dispatcher = self.sim.dispatcher
         entries = dispatcher.entries(request.query_params.get("event_id"))
-        return _json({"counts": dispatcher.counts(), "data": entries})
+        body = {"counts": dispatcher.counts(), "dropped": dispatcher.dropped, "data": entries}
+        return _json(body)
 
     async def flush(self, request: Request) -> Response:
         try:

@@ -43,6 +43,7 @@ from stripe_sim.params import (
     Enum,
     Int,
     IntOrEnum,
+    IntRange,
     ListOf,
     MapOf,
     Metadata,
@@ -207,11 +208,20 @@ LIST = Obj(
         "limit": Int(minimum=1, maximum=100),
         "starting_after": Str(),
         "ending_before": Str(),
-        "created": Anything(),
+        "created": IntRange(),
         "expand": EXPAND,
     }
 )
 EVENT_LIST = Obj(LIST.fields | {"type": Str(), "types": ListOf(Str())})
+TRANSFER_LIST = Obj(LIST.fields | {"destination": Str(), "transfer_group": Str()})
+PAYOUT_LIST = Obj(
+    LIST.fields
+    | {
+        "arrival_date": IntRange(),
+        "destination": Str(),
+        "status": Enum("canceled", "failed", "in_transit", "paid", "pending"),
+    }
+)
 
 
 def _expand(
@@ -231,26 +241,64 @@ def _expand(
 
 
 def _page(items: list[Json], params: Json, url: str) -> Json:
-    """A Stripe list: newest first, ``limit`` (default 10), cursor by id."""
-    # Newest first; within one second, the one created later first.
-    order = sorted(enumerate(items), key=lambda pair: (pair[1].get("created", 0), pair[0]))
-    items = [item for _, item in reversed(order)]
-    after, before = params.get("starting_after"), params.get("ending_before")
+    """A Stripe list: newest first, ``limit`` (1..100, default 10), cursor by id.
+
+    ``starting_after``: the page of older objects right after the cursor; ``ending_before``:
+    the page of newer objects right before it (``has_more``: still newer ones). ``created``
+    filters by an exact time or a range (``gt``, ``gte``, ``lt``, ``lte``).
+    """
+    items = _newest_first(_in_range(items, "created", params.get("created")))
     ids_in_order = [item["id"] for item in items]
-    if after is not None:
-        if after not in ids_in_order:
-            raise invalid_request(
-                f"No such object: '{after}'", code="resource_missing", param="starting_after"
-            )
-        items = items[ids_in_order.index(after) + 1 :]
-    elif before is not None:
-        if before not in ids_in_order:
-            raise invalid_request(
-                f"No such object: '{before}'", code="resource_missing", param="ending_before"
-            )
-        items = items[: ids_in_order.index(before)]
     limit = params.get("limit") or 10
-    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
+    after, before = params.get("starting_after"), params.get("ending_before")
+    if after is not None:
+        start = _cursor(ids_in_order, after, "starting_after") + 1
+        data, has_more = items[start : start + limit], len(items) - start > limit
+    elif before is not None:
+        end = _cursor(ids_in_order, before, "ending_before")
+        start = max(0, end - limit)
+        data, has_more = items[start:end], start > 0
+    else:
+        data, has_more = items[:limit], len(items) > limit
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def _newest_first(items: list[Json]) -> list[Json]:
+    """Newest first; within one second, the one created later first."""
+    order = sorted(enumerate(items), key=lambda pair: (pair[1].get("created", 0), pair[0]))
+    return [item for _, item in reversed(order)]
+
+
+def _cursor(ids_in_order: list[str], object_id: str, param: str) -> int:
+    if object_id not in ids_in_order:
+        raise invalid_request(
+            f"No such object: '{object_id}'", code="resource_missing", param=param
+        )
+    return ids_in_order.index(object_id)
+
+
+def _in_range(
+    items: list[Json], field_name: str, wanted: int | dict[str, int] | None
+) -> list[Json]:
+    """Items whose ``field_name`` equals ``wanted`` or lies in its ``gt``/``gte``/... range."""
+    if wanted is None:
+        return items
+    if isinstance(wanted, int):
+        return [item for item in items if item.get(field_name) == wanted]
+    tests = {
+        "gt": lambda value, bound: value > bound,
+        "gte": lambda value, bound: value >= bound,
+        "lt": lambda value, bound: value < bound,
+        "lte": lambda value, bound: value <= bound,
+    }
+    return [
+        item
+        for item in items
+        if all(
+            bound is None or tests[op](item.get(field_name, 0), bound)
+            for op, bound in wanted.items()
+        )
+    ]
 
 
 class _Exchange:
@@ -328,10 +376,10 @@ class StripeApi:
             ("/v1/account_links", "POST", ACCOUNT_LINK_CREATE, self.create_account_link),
             ("/v1/balance", "GET", RETRIEVE, self.retrieve_balance),
             ("/v1/transfers", "POST", TRANSFER_CREATE, self.create_transfer),
-            ("/v1/transfers", "GET", LIST, self.list_transfers),
+            ("/v1/transfers", "GET", TRANSFER_LIST, self.list_transfers),
             ("/v1/transfers/{id}", "GET", RETRIEVE, self.retrieve_transfer),
             ("/v1/payouts", "POST", PAYOUT_CREATE, self.create_payout),
-            ("/v1/payouts", "GET", LIST, self.list_payouts),
+            ("/v1/payouts", "GET", PAYOUT_LIST, self.list_payouts),
             ("/v1/payouts/{id}", "GET", RETRIEVE, self.retrieve_payout),
             ("/v1/events", "GET", EVENT_LIST, self.list_events),
             ("/v1/events/{id}", "GET", RETRIEVE, self.retrieve_event),
@@ -613,9 +661,12 @@ class StripeApi:
         )
 
     def list_transfers(self, call: Call) -> Json:
-        return _page(
-            self._owned_list(self.store.money.transfers, call), call.params, "/v1/transfers"
-        )
+        """Newest first; ``destination`` and ``transfer_group`` filter."""
+        transfers = self._owned_list(self.store.money.transfers, call)
+        for name in ("destination", "transfer_group"):
+            if call.params.get(name) is not None:
+                transfers = [t for t in transfers if t[name] == call.params[name]]
+        return _page(transfers, call.params, "/v1/transfers")
 
     def create_payout(self, call: Call) -> Json:
         return self.store.money.create_payout(
@@ -626,7 +677,13 @@ class StripeApi:
         return self._owned(self.store.money.payouts, "payout", call)
 
     def list_payouts(self, call: Call) -> Json:
-        return _page(self._owned_list(self.store.money.payouts, call), call.params, "/v1/payouts")
+        """Newest first; ``status``, ``destination`` and ``arrival_date`` filter."""
+        payouts = self._owned_list(self.store.money.payouts, call)
+        for name in ("status", "destination"):
+            if call.params.get(name) is not None:
+                payouts = [p for p in payouts if p[name] == call.params[name]]
+        payouts = _in_range(payouts, "arrival_date", call.params.get("arrival_date"))
+        return _page(payouts, call.params, "/v1/payouts")
 
     def _visible_events(self, call: Call) -> list[Json]:
         owner = call.account.id if call.account is not None else None

@@ -51,9 +51,10 @@ class Simulator:
 
         Latency, faults and timeouts go to :class:`Chaos`; ``platform`` holds what Stripe
         has approved for the platform; ``restricted_keys`` replaces the restricted keys
-        and what each is denied.
+        and what each is denied; ``webhooks_enabled`` switches delivery off (dropping
+        what is held) or on.
         """
-        unknown = set(raw) - Chaos.FIELDS - {"platform", "restricted_keys"}
+        unknown = set(raw) - Chaos.FIELDS - {"platform", "restricted_keys", "webhooks_enabled"}
         if unknown:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
         approvals = None
@@ -61,11 +62,15 @@ class Simulator:
             current = self.store.accounts.approvals.to_json()
             approvals = PlatformApprovals.from_json({**current, **_object(raw["platform"])})
         keys = Permissions.parse(raw["restricted_keys"]) if "restricted_keys" in raw else None
+        webhooks_enabled = raw.get("webhooks_enabled", self.dispatcher.enabled)
+        if not isinstance(webhooks_enabled, bool):
+            raise ValueError("webhooks_enabled must be true or false")
         self.chaos.update({k: v for k, v in raw.items() if k in Chaos.FIELDS})
         if approvals is not None:
             self.store.accounts.approvals = approvals
         if keys is not None:
             self.permissions.keys = keys
+        self.dispatcher.set_enabled(webhooks_enabled)
 
     def settings(self) -> dict[str, Any]:
         """The ``/_sim/config`` settings now in force."""
@@ -73,6 +78,7 @@ class Simulator:
             **self.chaos.to_json(),
             "platform": self.store.accounts.approvals.to_json(),
             "restricted_keys": self.permissions.to_json(),
+            "webhooks_enabled": self.dispatcher.enabled,
         }
 
 

@@ -1,9 +1,11 @@
 """The ``/v1`` routes: Stripe's wire format around the store's operations.
 
-Every call goes through :meth:`StripeApi.endpoint`: authentication, fault injection,
-``Stripe-Account``, form decoding, idempotency, latency, parameter validation, the handler,
-then Stripe's error body and headers (``Request-Id`` on every answer). Handlers are plain
-synchronous functions of a :class:`Call`, so a state change never interleaves with another.
+Every call goes through :meth:`StripeApi.endpoint`: authentication, fault injection, a
+restricted key's permissions, ``Stripe-Account``, form decoding, idempotency, latency,
+parameter validation (the specs in ``endpoint_params.py``), the handler, then Stripe's error
+body and headers (``Request-Id`` on every answer). Handlers are plain synchronous functions
+of a :class:`Call`, so a state change never interleaves with another; lists page through
+``lists.py``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from stripe_sim import ids, objects
+from stripe_sim import ids, lists, objects
 from stripe_sim.access import PERMISSIONS, Permissions
+from stripe_sim.endpoint_params import (
+    ACCOUNT_CREATE,
+    ACCOUNT_LINK_CREATE,
+    ACCOUNT_UPDATE,
+    EVENT_LIST,
+    LIST,
+    PAYOUT_CREATE,
+    PAYOUT_LIST,
+    RETRIEVE,
+    TRANSFER_CREATE,
+    TRANSFER_LIST,
+)
 from stripe_sim.errors import (
     StripeError,
     account_access,
@@ -36,22 +50,7 @@ from stripe_sim.errors import (
 from stripe_sim.faults import Chaos
 from stripe_sim.forms import parse_pairs
 from stripe_sim.idempotency import IdempotencyStore, SavedResponse, Scope
-from stripe_sim.params import (
-    EXPAND,
-    Anything,
-    Bool,
-    Enum,
-    Int,
-    IntOrEnum,
-    IntRange,
-    ListOf,
-    MapOf,
-    Metadata,
-    Obj,
-    Spec,
-    Str,
-    Url,
-)
+from stripe_sim.params import Anything, Obj, Spec
 from stripe_sim.store import AccountRecord, Origin, OwnedObject, Store
 
 log = logging.getLogger("stripe_sim.api")
@@ -83,146 +82,6 @@ class Call:
 
 Handler = Callable[[Call], Json]
 
-_SCHEDULE = Obj(
-    {
-        "delay_days": IntOrEnum(Int(minimum=0, maximum=365), "minimum"),
-        "interval": Enum("manual", "daily", "weekly", "monthly"),
-        "monthly_anchor": Int(minimum=1, maximum=31),
-        "weekly_anchor": Enum(
-            "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
-        ),
-    }
-)
-_SETTINGS = Obj(
-    {
-        "payouts": Obj(
-            {
-                "schedule": _SCHEDULE,
-                "statement_descriptor": Str(22),
-                "debit_negative_balances": Bool(),
-            }
-        ),
-        "payments": Obj({"statement_descriptor": Str(22)}),
-        "dashboard": Obj({"display_name": Str(), "timezone": Str()}),
-        "branding": Anything(),
-        "card_payments": Anything(),
-    }
-)
-_BUSINESS_PROFILE = Obj(
-    {
-        name: Str()
-        for name in (
-            "name", "url", "mcc", "product_description", "support_email",
-            "support_phone", "support_url",
-        )
-    }
-    | {"support_address": Anything(), "annual_revenue": Anything()}
-)  # fmt: skip
-_CAPABILITIES = MapOf(Obj({"requested": Bool()}), keys=objects.CAPABILITIES)
-_TOS = Obj(
-    {
-        "date": Int(minimum=0),
-        "ip": Str(),
-        "user_agent": Str(),
-        "service_agreement": Enum("full", "recipient"),
-    }
-)
-_ACCOUNT_COMMON = {
-    "business_profile": _BUSINESS_PROFILE,
-    "business_type": Enum("company", "government_entity", "individual", "non_profit"),
-    "capabilities": _CAPABILITIES,
-    "company": Anything(),
-    "individual": Anything(),
-    "default_currency": Str(3),
-    "email": Str(),
-    "external_account": Anything(),
-    "metadata": Metadata(),
-    "settings": _SETTINGS,
-    "tos_acceptance": _TOS,
-    "expand": EXPAND,
-}
-ACCOUNT_CREATE = Obj(
-    _ACCOUNT_COMMON
-    | {
-        "type": Enum("custom", "express", "standard"),
-        "country": Str(2),
-        "controller": Obj(
-            {
-                "fees": Obj({"payer": Enum("account", "application")}),
-                "losses": Obj({"payments": Enum("application", "stripe")}),
-                "requirement_collection": Enum("application", "stripe"),
-                "stripe_dashboard": Obj({"type": Enum("express", "full", "none")}),
-            }
-        ),
-    }
-)
-ACCOUNT_UPDATE = Obj(_ACCOUNT_COMMON)
-ACCOUNT_LINK_CREATE = Obj(
-    {
-        "account": Str(),
-        "refresh_url": Url(),
-        "return_url": Url(),
-        "type": Enum("account_onboarding", "account_update"),
-        "collect": Enum("currently_due", "eventually_due"),
-        "collection_options": Obj(
-            {
-                "fields": Enum("currently_due", "eventually_due"),
-                "future_requirements": Enum("include", "omit"),
-            }
-        ),
-        "expand": EXPAND,
-    },
-    required=("account", "type"),
-)
-TRANSFER_CREATE = Obj(
-    {
-        "amount": Int(minimum=1),
-        "currency": Str(3),
-        "destination": Str(),
-        "description": Str(),
-        "metadata": Metadata(),
-        "source_transaction": Str(),
-        "source_type": Enum("bank_account", "card", "fpx"),
-        "transfer_group": Str(),
-        "expand": EXPAND,
-    },
-    required=("amount", "currency", "destination"),
-)
-PAYOUT_CREATE = Obj(
-    {
-        "amount": Int(minimum=1),
-        "currency": Str(3),
-        "description": Str(),
-        "destination": Str(),
-        "metadata": Metadata(),
-        "method": Enum("instant", "standard"),
-        "source_type": Enum("bank_account", "card", "fpx"),
-        "statement_descriptor": Str(22),
-        "expand": EXPAND,
-    },
-    required=("amount", "currency"),
-)
-RETRIEVE = Obj({"expand": EXPAND})
-LIST = Obj(
-    {
-        "limit": Int(minimum=1, maximum=100),
-        "starting_after": Str(),
-        "ending_before": Str(),
-        "created": IntRange(),
-        "expand": EXPAND,
-    }
-)
-EVENT_LIST = Obj(LIST.fields | {"type": Str(), "types": ListOf(Str())})
-TRANSFER_LIST = Obj(LIST.fields | {"destination": Str(), "transfer_group": Str()})
-PAYOUT_LIST = Obj(
-    LIST.fields
-    | {
-        "arrival_date": IntRange(),
-        "destination": Str(),
-        "status": Enum("canceled", "failed", "in_transit", "paid", "pending"),
-    }
-)
-
 
 def _expand(
     data: Json, wanted: list[str] | None, expandable: dict[str, Callable[[Any], Any]]
@@ -238,67 +97,6 @@ def _expand(
             raise parameter_invalid(f"This property cannot be expanded ({path}).", "expand")
         out[field_name] = resolve(out[field_name])
     return out
-
-
-def _page(items: list[Json], params: Json, url: str) -> Json:
-    """A Stripe list: newest first, ``limit`` (1..100, default 10), cursor by id.
-
-    ``starting_after``: the page of older objects right after the cursor; ``ending_before``:
-    the page of newer objects right before it (``has_more``: still newer ones). ``created``
-    filters by an exact time or a range (``gt``, ``gte``, ``lt``, ``lte``).
-    """
-    items = _newest_first(_in_range(items, "created", params.get("created")))
-    ids_in_order = [item["id"] for item in items]
-    limit = params.get("limit") or 10
-    after, before = params.get("starting_after"), params.get("ending_before")
-    if after is not None:
-        start = _cursor(ids_in_order, after, "starting_after") + 1
-        data, has_more = items[start : start + limit], len(items) - start > limit
-    elif before is not None:
-        end = _cursor(ids_in_order, before, "ending_before")
-        start = max(0, end - limit)
-        data, has_more = items[start:end], start > 0
-    else:
-        data, has_more = items[:limit], len(items) > limit
-    return {"object": "list", "data": data, "has_more": has_more, "url": url}
-
-
-def _newest_first(items: list[Json]) -> list[Json]:
-    """Newest first; within one second, the one created later first."""
-    order = sorted(enumerate(items), key=lambda pair: (pair[1].get("created", 0), pair[0]))
-    return [item for _, item in reversed(order)]
-
-
-def _cursor(ids_in_order: list[str], object_id: str, param: str) -> int:
-    if object_id not in ids_in_order:
-        raise invalid_request(
-            f"No such object: '{object_id}'", code="resource_missing", param=param
-        )
-    return ids_in_order.index(object_id)
-
-
-def _in_range(
-    items: list[Json], field_name: str, wanted: int | dict[str, int] | None
-) -> list[Json]:
-    """Items whose ``field_name`` equals ``wanted`` or lies in its ``gt``/``gte``/... range."""
-    if wanted is None:
-        return items
-    if isinstance(wanted, int):
-        return [item for item in items if item.get(field_name) == wanted]
-    tests = {
-        "gt": lambda value, bound: value > bound,
-        "gte": lambda value, bound: value >= bound,
-        "lt": lambda value, bound: value < bound,
-        "lte": lambda value, bound: value <= bound,
-    }
-    return [
-        item
-        for item in items
-        if all(
-            bound is None or tests[op](item.get(field_name, 0), bound)
-            for op, bound in wanted.items()
-        )
-    ]
 
 
 class _Exchange:
@@ -590,7 +388,7 @@ class StripeApi:
             for record in self.store.accounts.values()
             if record.livemode == call.livemode and not record.deauthorized
         ]
-        return _page(items, call.params, "/v1/accounts")
+        return lists.page(items, call.params, "/v1/accounts")
 
     def retrieve_account(self, call: Call) -> Json:
         return call.path_account(self.store).data
@@ -666,7 +464,7 @@ class StripeApi:
         for name in ("destination", "transfer_group"):
             if call.params.get(name) is not None:
                 transfers = [t for t in transfers if t[name] == call.params[name]]
-        return _page(transfers, call.params, "/v1/transfers")
+        return lists.page(transfers, call.params, "/v1/transfers")
 
     def create_payout(self, call: Call) -> Json:
         return self.store.money.create_payout(
@@ -682,8 +480,8 @@ class StripeApi:
         for name in ("status", "destination"):
             if call.params.get(name) is not None:
                 payouts = [p for p in payouts if p[name] == call.params[name]]
-        payouts = _in_range(payouts, "arrival_date", call.params.get("arrival_date"))
-        return _page(payouts, call.params, "/v1/payouts")
+        payouts = lists.in_range(payouts, "arrival_date", call.params.get("arrival_date"))
+        return lists.page(payouts, call.params, "/v1/payouts")
 
     def _visible_events(self, call: Call) -> list[Json]:
         owner = call.account.id if call.account is not None else None
@@ -709,7 +507,7 @@ class StripeApi:
             types = [*types, call.params["type"]]
         if types:
             events = [e for e in events if any(_type_matches(t, e["type"]) for t in types)]
-        return _page(events, call.params, "/v1/events")
+        return lists.page(events, call.params, "/v1/events")
 
 
 def _type_matches(pattern: str, event_type: str) -> bool:

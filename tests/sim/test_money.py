@@ -325,3 +325,25 @@ async def test_an_unknown_failure_code_is_refused_by_the_helper(sim: Sim) -> Non
 
     assert answer.status_code == 400
     assert answer.json()["error"]["param"] == "failure_code"
+
+
+async def test_a_transfer_draws_from_the_platforms_balance_of_its_source_type(sim: Sim) -> None:
+    account = await sim.active_account()
+    await sim.admin.post("/_sim/platform/fund", json={"amount": 500, "source_type": "bank_account"})
+    params: stripe.TransferCreateParams = {
+        "amount": 400,
+        "currency": "usd",
+        "destination": account.id,
+        "source_type": "bank_account",
+    }
+
+    transfer = await sim.stripe.v1.transfers.create_async(params=params)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        await sim.stripe.v1.transfers.create_async(params={**params, "source_type": "card"})
+
+    assert transfer.source_type == "bank_account"
+    assert caught.value.code == "balance_insufficient"
+    platform = await sim.stripe.v1.balance.retrieve_async()
+    connected = await sim.stripe.v1.balance.retrieve_async(options={"stripe_account": account.id})
+    assert platform.available[0].source_types.to_dict() == {"bank_account": 100, "card": 0}
+    assert connected.available[0].source_types.to_dict() == {"bank_account": 400, "card": 0}

@@ -5,8 +5,9 @@ WORKDIR /src
 COPY requirements.lock ./
 RUN uv venv /opt/venv \
  && uv pip sync --python /opt/venv/bin/python --require-hashes requirements.lock
+# The service alone: the Stripe simulator (sim/) is a dev-only distribution, never copied.
 COPY pyproject.toml README.md ./
-COPY src ./src
+COPY src/connect_backend ./src/connect_backend
 RUN uv pip install --python /opt/venv/bin/python --no-deps .
 
 FROM python:3.11-slim

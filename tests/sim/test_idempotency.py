@@ -117,3 +117,61 @@ async def test_concurrent_request_with_the_same_key_gets_409(make_sim: SimFactor
     conflict = first if first.status_code == 409 else second
     assert conflict.json()["error"]["code"] == "idempotency_key_in_use"
     assert len(sim.sim.store.accounts) == 1
+
+
+DAY = 24 * 60 * 60
+
+
+async def _transfer(sim: Sim, destination: str) -> stripe.Transfer:
+    return await sim.stripe.v1.transfers.create_async(
+        params={"amount": 100, "currency": "usd", "destination": destination},
+        options={"idempotency_key": "transfer:org_1:abc"},
+    )
+
+
+async def test_a_key_is_still_remembered_just_before_24_hours(sim: Sim) -> None:
+    account = await sim.active_account()
+    await sim.fund_platform(1000)
+    first = await _transfer(sim, account.id)
+    await sim.admin.post("/_sim/clock", json={"advance_seconds": DAY - 1})
+
+    again = await _transfer(sim, account.id)
+
+    assert again.id == first.id
+    assert again.last_response is not None
+    assert again.last_response.headers["Idempotent-Replayed"] == "true"
+    assert (await sim.stripe.v1.balance.retrieve_async()).available[0].amount == 900
+
+
+async def test_a_transfer_repeated_with_its_key_after_24_hours_runs_again(sim: Sim) -> None:
+    account = await sim.active_account()
+    await sim.fund_platform(1000)
+    first = await _transfer(sim, account.id)
+    await sim.admin.post("/_sim/clock", json={"advance_seconds": DAY})
+
+    second = await _transfer(sim, account.id)
+
+    assert second.id != first.id
+    assert second.last_response is not None
+    assert "Idempotent-Replayed" not in second.last_response.headers
+    assert (await sim.stripe.v1.balance.retrieve_async()).available[0].amount == 800
+    listed = await sim.stripe.v1.transfers.list_async()
+    assert {t.id for t in listed.data} == {first.id, second.id}
+
+
+async def test_a_payout_repeated_with_its_key_after_24_hours_pays_out_again(sim: Sim) -> None:
+    account = await sim.active_account()
+    await sim.admin.post(f"/_sim/accounts/{account.id}/balance", json={"available": 500})
+    options: stripe.RequestOptions = {
+        "stripe_account": account.id,
+        "idempotency_key": "payout:org_1:abc",
+    }
+    params: stripe.PayoutCreateParams = {"amount": 200, "currency": "usd"}
+    first = await sim.stripe.v1.payouts.create_async(params=params, options=options)
+    await sim.admin.post("/_sim/clock", json={"advance_seconds": DAY + 60})
+
+    second = await sim.stripe.v1.payouts.create_async(params=params, options=options)
+
+    assert second.id != first.id
+    balance = await sim.stripe.v1.balance.retrieve_async(options={"stripe_account": account.id})
+    assert balance.available[0].amount == 100

@@ -219,3 +219,131 @@ async def test_failed_payout_returns_the_money_and_emits_payout_failed(
     [failed] = receiver.of_type("payout.failed")
     assert failed["data"]["object"]["failure_code"] == "no_account"
     assert failed["account"] == account.id
+
+
+async def _fund_account(sim: Sim, account_id: str, amount: int, source_type: str) -> None:
+    answer = await sim.admin.post(
+        f"/_sim/accounts/{account_id}/balance",
+        json={"available": amount, "source_type": source_type, "operation": "add"},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+async def test_balance_lists_each_source_type(sim: Sim) -> None:
+    account = await sim.active_account()
+    await _fund_account(sim, account.id, 700, "card")
+    await _fund_account(sim, account.id, 300, "bank_account")
+
+    balance = await sim.stripe.v1.balance.retrieve_async(options={"stripe_account": account.id})
+
+    [available] = balance.available
+    assert available.amount == 1000
+    assert available.source_types.to_dict() == {"bank_account": 300, "card": 700}
+    truth = (await sim.admin.get(f"/_sim/accounts/{account.id}")).json()
+    assert truth["balance"]["available"] == {"usd": 1000}
+    assert truth["balance_by_source_type"]["available"] == {
+        "usd": {"card": 700, "bank_account": 300}
+    }
+
+
+async def test_a_payout_draws_from_the_card_balance_by_default(sim: Sim) -> None:
+    account = await sim.active_account()
+    await _fund_account(sim, account.id, 100, "card")
+    await _fund_account(sim, account.id, 5000, "bank_account")
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        await sim.stripe.v1.payouts.create_async(
+            params={"amount": 101, "currency": "usd"}, options={"stripe_account": account.id}
+        )
+
+    assert caught.value.code == "balance_insufficient"
+    assert "Your card balance is too low." in str(caught.value.user_message)
+
+
+async def test_a_payout_beyond_its_source_types_balance_is_refused(sim: Sim) -> None:
+    account = await sim.active_account()
+    await _fund_account(sim, account.id, 5000, "card")
+    await _fund_account(sim, account.id, 100, "bank_account")
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        await sim.stripe.v1.payouts.create_async(
+            params={"amount": 101, "currency": "usd", "source_type": "bank_account"},
+            options={"stripe_account": account.id},
+        )
+
+    assert caught.value.code == "balance_insufficient"
+    assert caught.value.param == "amount"
+    assert "Your bank account balance is too low." in str(caught.value.user_message)
+
+
+async def test_a_payout_from_another_source_type_takes_only_from_it(sim: Sim) -> None:
+    account = await sim.active_account()
+    await _fund_account(sim, account.id, 500, "card")
+    await _fund_account(sim, account.id, 300, "bank_account")
+
+    payout = await sim.stripe.v1.payouts.create_async(
+        params={"amount": 300, "currency": "usd", "source_type": "bank_account"},
+        options={"stripe_account": account.id},
+    )
+
+    assert payout.source_type == "bank_account"
+    balance = await sim.stripe.v1.balance.retrieve_async(options={"stripe_account": account.id})
+    assert balance.available[0].source_types.to_dict() == {"bank_account": 0, "card": 500}
+    await sim.admin.post(f"/_sim/payouts/{payout.id}/failed")
+    balance = await sim.stripe.v1.balance.retrieve_async(options={"stripe_account": account.id})
+    assert balance.available[0].source_types.to_dict() == {"bank_account": 300, "card": 500}
+
+
+async def test_a_manual_payout_on_an_automatic_schedule_is_refused(sim: Sim) -> None:
+    account = await sim.active_account()
+    await _fund_account(sim, account.id, 500, "card")
+    await sim.stripe.v1.accounts.update_async(
+        account.id, params={"settings": {"payouts": {"schedule": {"interval": "daily"}}}}
+    )
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        await sim.stripe.v1.payouts.create_async(
+            params={"amount": 100, "currency": "usd"}, options={"stripe_account": account.id}
+        )
+
+    assert caught.value.http_status == 400
+    assert caught.value.code == "cannot_create_connect_standard_payouts_through_api"
+    balance = await sim.stripe.v1.balance.retrieve_async(options={"stripe_account": account.id})
+    assert balance.available[0].amount == 500
+
+
+async def test_an_unknown_failure_code_is_refused_by_the_helper(sim: Sim) -> None:
+    account = await sim.active_account()
+    await _fund_account(sim, account.id, 100, "card")
+    payout = await sim.stripe.v1.payouts.create_async(
+        params={"amount": 100, "currency": "usd"}, options={"stripe_account": account.id}
+    )
+
+    answer = await sim.admin.post(
+        f"/_sim/payouts/{payout.id}/failed", json={"failure_code": "bank_on_fire"}
+    )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "failure_code"
+
+
+async def test_a_transfer_draws_from_the_platforms_balance_of_its_source_type(sim: Sim) -> None:
+    account = await sim.active_account()
+    await sim.admin.post("/_sim/platform/fund", json={"amount": 500, "source_type": "bank_account"})
+    params: stripe.TransferCreateParams = {
+        "amount": 400,
+        "currency": "usd",
+        "destination": account.id,
+        "source_type": "bank_account",
+    }
+
+    transfer = await sim.stripe.v1.transfers.create_async(params=params)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        await sim.stripe.v1.transfers.create_async(params={**params, "source_type": "card"})
+
+    assert transfer.source_type == "bank_account"
+    assert caught.value.code == "balance_insufficient"
+    platform = await sim.stripe.v1.balance.retrieve_async()
+    connected = await sim.stripe.v1.balance.retrieve_async(options={"stripe_account": account.id})
+    assert platform.available[0].source_types.to_dict() == {"bank_account": 100, "card": 0}
+    assert connected.available[0].source_types.to_dict() == {"bank_account": 400, "card": 0}

@@ -7,6 +7,11 @@ endpoint's ``whsec_`` secret. A non-2xx answer or a connection error schedules t
 attempt after ``base * 2**(attempt-1)`` seconds (at most ``max_delay``) until
 ``max_attempts`` is reached. Nothing here runs inside a request handler: ``on_event`` only
 queues work for the worker tasks, which share one ``httpx.AsyncClient``.
+
+Delivery can be switched off (``/_sim/config {"webhooks_enabled": false}``): events are
+still recorded, every delivery held at that moment and every delivery of an event recorded
+while off is dropped (logged as ``dropped``), and switching back on delivers only what
+happens afterwards. A delivery already on the wire when delivery stops may still arrive.
 """
 
 from __future__ import annotations
@@ -76,10 +81,10 @@ class Attempt:
     error: str | None
     at: float
     duration_ms: float
-    outcome: Literal["delivered", "retry_scheduled", "abandoned"]
+    outcome: Literal["delivered", "retry_scheduled", "abandoned", "dropped"]
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: hashed by identity
 class _Job:
     event: Json
     body: bytes
@@ -102,7 +107,9 @@ class WebhookDispatcher:
             self.add_endpoint(endpoint)
         self.log: deque[Attempt] = deque(maxlen=config.max_delivery_log)
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._timers: dict[asyncio.TimerHandle, _Job] = {}  # scheduled redeliveries
+        self._in_flight: set[_Job] = set()
+        self.enabled = True
         self._workers: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
         self._owns_client = False
@@ -116,6 +123,7 @@ class WebhookDispatcher:
         self.delivered = 0
         self.failed_attempts = 0
         self.abandoned = 0
+        self.dropped = 0
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -135,6 +143,7 @@ class WebhookDispatcher:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        self._in_flight.clear()
         for task in self._workers:
             task.cancel()
         for task in self._workers:
@@ -146,17 +155,58 @@ class WebhookDispatcher:
         self._client = None
 
     def reset(self) -> None:
-        """Forget queued work, scheduled redeliveries, the log and the counters."""
-        self._generation += 1
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
-        while not self._queue.empty():
-            self._queue.get_nowait()
-            self._queue.task_done()
+        """Forget queued work, scheduled redeliveries, the log and the counters; deliver."""
+        self._take_held()
         self.log.clear()
         self._reset_counts()
         self._settled.set()
+        self.enabled = True
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Switch delivery off or on. Off: every held delivery is dropped, and so is every
+        delivery of an event recorded while off (the events themselves stay in the log of
+        events). On: events from then on are delivered; nothing dropped comes back.
+        """
+        if enabled == self.enabled:
+            return
+        self.enabled = enabled
+        if not enabled:
+            for job in self._take_held():
+                self._drop(job.event, job.endpoint, job.attempt)
+            self.pending = 0
+            self._settled.set()
+
+    def _take_held(self) -> list[_Job]:
+        """Every delivery waiting, scheduled or on the wire; their results are ignored."""
+        self._generation += 1
+        held = list(self._in_flight)
+        self._in_flight.clear()
+        for timer, job in self._timers.items():
+            timer.cancel()
+            held.append(job)
+        self._timers.clear()
+        while not self._queue.empty():
+            held.append(self._queue.get_nowait())
+            self._queue.task_done()
+        return held
+
+    def _drop(self, event: Json, endpoint: Endpoint, attempt: int) -> None:
+        self.dropped += 1
+        event["pending_webhooks"] = max(0, event.get("pending_webhooks", 0) - 1)
+        self.log.append(
+            Attempt(
+                event_id=event["id"],
+                event_type=event["type"],
+                endpoint_id=endpoint.id,
+                url=endpoint.url,
+                attempt=attempt,
+                status=None,
+                error="webhooks_disabled",
+                at=time.time(),
+                duration_ms=0.0,
+                outcome="dropped",
+            )
+        )
 
     # ----------------------------------------------------------------- endpoints
 
@@ -181,6 +231,10 @@ class WebhookDispatcher:
         targets = [e for e in self.endpoints.values() if e.wants(event)]
         event["pending_webhooks"] = len(targets)
         if not targets:
+            return
+        if not self.enabled:
+            for endpoint in targets:
+                self._drop(event, endpoint, 0)
             return
         body = orjson.dumps(event, option=orjson.OPT_INDENT_2)
         for endpoint in targets:
@@ -221,11 +275,13 @@ class WebhookDispatcher:
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
+            self._in_flight.add(job)
             try:
                 await self._deliver(job)
             except Exception:  # a bug here must not kill the worker
                 log.exception("webhook delivery crashed")
             finally:
+                self._in_flight.discard(job)
                 self._queue.task_done()
 
     async def _deliver(self, job: _Job) -> None:
@@ -256,7 +312,7 @@ class WebhookDispatcher:
         if job.generation != self._generation:
             return
         if status is not None and 200 <= status < 300:
-            outcome: Literal["delivered", "retry_scheduled", "abandoned"] = "delivered"
+            outcome: Literal["delivered", "retry_scheduled", "abandoned", "dropped"] = "delivered"
             self.delivered += 1
             job.event["pending_webhooks"] = max(0, job.event["pending_webhooks"] - 1)
             self._settle_one(job)
@@ -292,9 +348,9 @@ class WebhookDispatcher:
 
         def requeue() -> None:
             if timer is not None:
-                self._timers.discard(timer)
+                self._timers.pop(timer, None)
             if retry.generation == self._generation:
                 self._queue.put_nowait(retry)
 
         timer = loop.call_later(delay, requeue)
-        self._timers.add(timer)
+        self._timers[timer] = retry

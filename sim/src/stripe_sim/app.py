@@ -11,36 +11,8 @@ from starlette.applications import Starlette
 from stripe_sim.admin import AdminRoutes
 from stripe_sim.api import StripeApi
 from stripe_sim.config import SimConfig
-from stripe_sim.faults import Chaos
 from stripe_sim.hosted import HostedPages
-from stripe_sim.idempotency import IdempotencyStore
-from stripe_sim.store import Store
-from stripe_sim.webhooks import WebhookDispatcher
-
-
-class Simulator:
-    """The simulator's parts: state, webhook dispatcher, chaos settings, idempotency keys."""
-
-    def __init__(self, config: SimConfig) -> None:
-        self.config = config
-        self.dispatcher = WebhookDispatcher(config)
-        self.store = Store(
-            public_url=config.public_url,
-            on_event=self.dispatcher.on_event,
-            max_events=config.max_events,
-        )
-        self.chaos = Chaos(config)
-        self.idempotency = IdempotencyStore(max_entries=config.max_idempotency_keys)
-
-    def reset(self) -> None:
-        """Back to a fresh start: no accounts, money, events, keys, faults or latency.
-
-        Webhook endpoints stay (those configured at start and those added since).
-        """
-        self.dispatcher.reset()
-        self.store.reset()
-        self.idempotency.clear()
-        self.chaos.configure_from(self.config)
+from stripe_sim.simulator import Simulator
 
 
 def create_app(
@@ -66,6 +38,7 @@ def create_app(
             store=sim.store,
             chaos=sim.chaos,
             idempotency=sim.idempotency,
+            permissions=sim.permissions,
             api_keys=sim.config.api_keys,
         ).routes(),
         *HostedPages(sim.store).routes(),

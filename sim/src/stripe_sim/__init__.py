@@ -11,8 +11,9 @@ tests, end-to-end runs and benchmarks; never point production at it.
 or ``python -m stripe_sim --port 12111 --webhook-url ... --webhook-secret whsec_...``.
 """
 
-from stripe_sim.app import Simulator, create_app
+from stripe_sim.app import create_app
 from stripe_sim.config import FaultRule, SimConfig, WebhookEndpointConfig
+from stripe_sim.simulator import Simulator
 from stripe_sim.webhooks import sign
 
 __all__ = [

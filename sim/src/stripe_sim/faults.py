@@ -24,13 +24,13 @@ class Chaos:
         self.seed = config.seed
         self.rng = random.Random(config.seed)  # noqa: S311 - simulation, not security
 
+    FIELDS = frozenset(
+        {"latency_ms", "latency_jitter_ms", "faults", "timeout_rate", "timeout_seconds", "seed"}
+    )
+
     def update(self, raw: dict[str, Any]) -> None:
         """Apply a ``/_sim/config`` body; raises ValueError on a bad one (nothing changes)."""
-        known = {
-            "latency_ms", "latency_jitter_ms", "faults", "timeout_rate",
-            "timeout_seconds", "seed",
-        }  # fmt: skip
-        unknown = set(raw) - known
+        unknown = set(raw) - self.FIELDS
         if unknown:
             raise ValueError(f"unknown config fields: {sorted(unknown)}")
         faults = self.faults

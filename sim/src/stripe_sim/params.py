@@ -224,6 +224,18 @@ class ListOf(Spec):
         return [self.item.parse(item, f"{path}[{index}]") for index, item in enumerate(items)]
 
 
+class IntRange(Spec):
+    """``created=1700000000`` or ``created[gte]=…&created[lt]=…`` (``gt``, ``gte``, ``lt``,
+    ``lte``): an integer, or a hash of bounds."""
+
+    BOUNDS = Obj({name: Int() for name in ("gt", "gte", "lt", "lte")})
+
+    def parse(self, value: Any, path: str) -> int | dict[str, Any] | None:
+        if isinstance(value, dict):
+            return self.BOUNDS.parse(value, path)
+        return Int().parse(value, path)
+
+
 class Anything(Spec):
     """Accepted as sent (fields the simulator stores but does not interpret)."""
 

@@ -5,13 +5,15 @@ The first request with a key claims it; while it runs, the same key answers 409
 executing, e.g. a parameter error) and later requests with the same key and the same
 parameters get that result again, byte for byte, with ``Idempotent-Replayed: true``.
 Different parameters or another endpoint → 400 ``idempotency_error``. Keys are scoped per
-API key and ``Stripe-Account``, and forgotten after 24 hours or when the store is full.
+API key and ``Stripe-Account``, and forgotten 24 hours after their first use (by the clock
+given, the simulator's own, which ``/_sim/clock`` moves) or when the store is full.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stripe_sim.errors import (
@@ -44,9 +46,16 @@ class Entry:
 class IdempotencyStore:
     """Keys → first responses, bounded in size and age."""
 
-    def __init__(self, *, max_entries: int = 200_000, ttl_seconds: float = 86_400) -> None:
+    def __init__(
+        self,
+        *,
+        max_entries: int = 200_000,
+        ttl_seconds: float = 86_400,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
+        self.now = now
         self._entries: OrderedDict[Scope, Entry] = OrderedDict()
 
     def __len__(self) -> int:
@@ -67,9 +76,9 @@ class IdempotencyStore:
                 replayable=False,
             )
         fingerprint = tuple(sorted(pairs))
-        now = time.monotonic()
+        now = self.now()
         entry = self._entries.get(scope)
-        if entry is not None and now - entry.created > self.ttl_seconds:
+        if entry is not None and now - entry.created >= self.ttl_seconds:
             del self._entries[scope]
             entry = None
         if entry is None:

@@ -5,6 +5,8 @@
     ├── resource_missing(...)   404 (path) / 400 (parameter) resource_missing
     ├── authentication(...)     401, never replayed
     ├── account_access(...)     403 account_invalid, never replayed
+    ├── missing_permission(...) 403, no code: a restricted key without the permission
+    │                           (in access.py, with the restricted keys)
     ├── idempotency_*(...)      400 idempotency_error / 409 idempotency_key_in_use
     └── from_status(...)        any status, for fault injection (500, 429, 503, ...)
 
@@ -104,13 +106,17 @@ def resource_missing(kind: str, object_id: str, *, param: str, status: int = 404
     )
 
 
-def mask_key(key: str) -> str:
-    """Mask a key as Stripe does in its 401 message: prefix, asterisks, last four."""
+def mask_key(key: str, visible: int = 4) -> str:
+    """Mask a key as Stripe does: prefix, asterisks, the last characters.
+
+    Stripe's 401 shows the last four; its 403s (no access to an account, a restricted key
+    without a permission) show the last six.
+    """
     for prefix in ("sk_test_", "sk_live_", "rk_test_", "rk_live_", "pk_test_", "pk_live_"):
         if key.startswith(prefix):
             rest = key[len(prefix) :]
-            return prefix + "*" * max(len(rest) - 4, 0) + rest[-4:]
-    return "*" * max(len(key) - 4, 0) + key[-4:]
+            return prefix + "*" * max(len(rest) - visible, 0) + rest[-visible:]
+    return "*" * max(len(key) - visible, 0) + key[-visible:]
 
 
 def missing_api_key() -> StripeError:
@@ -140,7 +146,7 @@ def account_access(key: str, account_id: str) -> StripeError:
     """403 for an account the key cannot reach: unknown, other mode, or deauthorized."""
     return StripeError(
         403,
-        f"The provided key '{mask_key(key)}' does not have access to account "
+        f"The provided key '{mask_key(key, visible=6)}' does not have access to account "
         f"'{account_id}' (or that account does not exist). Application access may "
         "have been revoked.",
         code="account_invalid",

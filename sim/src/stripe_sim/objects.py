@@ -13,6 +13,12 @@ DEFAULT_CURRENCY = {
     "US": "usd", "CA": "cad", "GB": "gbp", "AU": "aud", "NZ": "nzd", "JP": "jpy",
     "SG": "sgd", "HK": "hkd", "CH": "chf", "SE": "sek", "NO": "nok", "DK": "dkk",
     "PL": "pln", "CZ": "czk", "MX": "mxn", "BR": "brl", "IN": "inr", "AE": "aed",
+    "BG": "bgn", "HU": "huf", "RO": "ron", "IS": "isk", "LI": "chf",
+    # Countries a US platform reaches only through cross-border payouts (recipient accounts).
+    "AL": "all", "DZ": "dzd", "AO": "aoa", "AG": "xcd", "AR": "ars", "AM": "amd",
+    "AZ": "azn", "BS": "bsd", "BH": "bhd", "BD": "bdt", "BJ": "xof", "BT": "btn",
+    "BO": "bob", "BA": "bam", "BW": "bwp", "BN": "bnd", "KE": "kes", "LK": "lkr",
+    "MY": "myr", "KW": "kwd",
 }  # fmt: skip
 EURO_COUNTRIES = frozenset(
     {
@@ -20,7 +26,6 @@ EURO_COUNTRIES = frozenset(
         "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PT", "SI", "SK",
     }
 )  # fmt: skip
-SUPPORTED_COUNTRIES = frozenset(DEFAULT_CURRENCY) | EURO_COUNTRIES
 CAPABILITIES = frozenset(
     {
         "acss_debit_payments", "affirm_payments", "afterpay_clearpay_payments",
@@ -278,26 +283,31 @@ def bank_account(account_id: str, country: str, currency: str) -> dict[str, Any]
     }
 
 
-def balance_entries(amounts: dict[str, int], with_source_types: bool) -> list[dict[str, Any]]:
-    """``available`` / ``pending`` lists, one entry per currency."""
-    entries: list[dict[str, Any]] = []
-    for currency in sorted(amounts):
-        entry: dict[str, Any] = {"amount": amounts[currency], "currency": currency}
-        if with_source_types:
-            entry["source_types"] = {"card": amounts[currency]}
-        entries.append(entry)
-    return entries
+def balance_entries(amounts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """``available`` / ``pending`` lists: one entry per currency, split by source type."""
+    return [
+        {
+            "amount": sum(amounts[currency].values()),
+            "currency": currency,
+            "source_types": dict(sorted(amounts[currency].items())),
+        }
+        for currency in sorted(amounts)
+    ]
 
 
 def balance(
-    available: dict[str, int], pending: dict[str, int], *, livemode: bool, platform: bool
+    available: dict[str, dict[str, int]],
+    pending: dict[str, dict[str, int]],
+    *,
+    livemode: bool,
+    platform: bool,
 ) -> dict[str, Any]:
     """A balance object; the platform's also lists ``connect_reserved``."""
     data: dict[str, Any] = {
-        "available": balance_entries(available, True),
+        "available": balance_entries(available),
         "livemode": livemode,
         "object": "balance",
-        "pending": balance_entries(pending, True),
+        "pending": balance_entries(pending),
     }
     if platform:
         data["connect_reserved"] = [{"amount": 0, "currency": c} for c in sorted(available)]
@@ -315,6 +325,7 @@ def transfer(
     metadata: dict[str, str],
     source_transaction: str | None,
     transfer_group: str | None,
+    source_type: str = "card",
 ) -> dict[str, Any]:
     """A transfer to a connected account."""
     transfer_id = ids.new_id("tr")
@@ -340,7 +351,7 @@ def transfer(
         },
         "reversed": False,
         "source_transaction": source_transaction,
-        "source_type": "card",
+        "source_type": source_type,
         "transfer_group": transfer_group,
     }
 
@@ -367,6 +378,7 @@ def payout(
     metadata: dict[str, str],
     statement_descriptor: str | None,
     method: str,
+    source_type: str = "card",
 ) -> dict[str, Any]:
     """A manual payout to the account's bank account, starting ``pending``."""
     return {
@@ -392,7 +404,7 @@ def payout(
         "payout_method": None,
         "reconciliation_status": "not_applicable",
         "reversed_by": None,
-        "source_type": "card",
+        "source_type": source_type,
         "statement_descriptor": statement_descriptor,
         "status": "pending",
         "trace_id": {"status": "pending", "value": None},

@@ -63,7 +63,7 @@ class HostedPages:
         link = self._link(request, "onboarding")
         if link is None:
             return _page("Link not found", "<p>No such account link.</p>", 404)
-        record = self.store.account(link.account_id, link.livemode)
+        record = self.store.accounts.reachable(link.account_id, link.livemode)
         if record is None:
             return _page("Account unavailable", "<p>The account is not connected.</p>", 410)
         expired = self.store.clock.now() > link.expires_at
@@ -88,7 +88,7 @@ class HostedPages:
         outcome = (form.get("outcome") or [""])[0]
         if outcome not in dict(_CHOICES):
             return _page("Unknown choice", f"<p>{html.escape(outcome)}</p>", 400)
-        self.store.apply_onboarding(record, outcome)
+        self.store.accounts.apply_onboarding(record, outcome)
         link.state = "used"
         if link.return_url:
             return RedirectResponse(link.return_url, status_code=303)
@@ -101,12 +101,13 @@ class HostedPages:
         if link.state == "used" or self.store.clock.now() > link.expires_at:
             return _page("This link has expired", "<p>Ask the platform for a new link.</p>", 410)
         link.state = "used"
-        record = self.store.account(link.account_id, link.livemode)
+        record = self.store.accounts.reachable(link.account_id, link.livemode)
         if record is None:
             return _page("Account unavailable", "<p>The account is not connected.</p>", 410)
-        available, pending = record.ledger.view(record.data["default_currency"])
+        available, pending = record.ledger.totals()
+        available.setdefault(record.data["default_currency"], 0)
         rows = "".join(
-            f"<li>{html.escape(c)}: available {available[c]}, pending {pending[c]}</li>"
+            f"<li>{html.escape(c)}: available {available[c]}, pending {pending.get(c, 0)}</li>"
             for c in sorted(available)
         )
         return _page(

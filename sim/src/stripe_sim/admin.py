@@ -7,7 +7,7 @@ Bodies and answers are JSON. Errors answer ``{"error": {"message": ...}}`` with 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 from starlette.requests import Request
@@ -16,10 +16,8 @@ from starlette.routing import Route
 
 from stripe_sim.config import WebhookEndpointConfig
 from stripe_sim.errors import StripeError
-from stripe_sim.store import OUTCOMES, AccountRecord
-
-if TYPE_CHECKING:
-    from stripe_sim.app import Simulator
+from stripe_sim.simulator import Simulator
+from stripe_sim.store import OUTCOMES, SOURCE_TYPES, AccountRecord
 
 Json = dict[str, Any]
 
@@ -59,6 +57,13 @@ def _int(body: Json, name: str, *, required: bool = False) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise AdminError(f"{name} must be an integer")
     return value
+
+
+def _source_type(body: Json) -> str:
+    value = body.get("source_type", "card")
+    if value not in SOURCE_TYPES:
+        raise AdminError(f"source_type must be one of {', '.join(SOURCE_TYPES)}")
+    return str(value)
 
 
 class AdminRoutes:
@@ -122,10 +127,10 @@ class AdminRoutes:
     async def config(self, request: Request) -> Response:
         if request.method == "POST":
             try:
-                self.sim.chaos.update(await _body(request))
+                self.sim.configure(await _body(request))
             except (TypeError, ValueError) as exc:
                 raise AdminError(str(exc)) from None
-        return _json(self.sim.chaos.to_json())
+        return _json(self.sim.settings())
 
     async def clock(self, request: Request) -> Response:
         if request.method == "POST":
@@ -137,10 +142,10 @@ class AdminRoutes:
 
     async def platform(self, request: Request) -> Response:
         out = {}
-        for mode, record in self.sim.store.platforms.items():
+        for mode, record in self.sim.store.accounts.platforms.items():
             out["live" if mode else "test"] = {
                 "id": record.data["id"],
-                "balance": self.sim.store.balance(None, mode),
+                "balance": self.sim.store.money.balance(None, mode),
             }
         return _json(out)
 
@@ -149,11 +154,16 @@ class AdminRoutes:
         amount = _int(body, "amount", required=True)
         livemode = bool(body.get("livemode", False))
         currency = str(body.get("currency", "usd"))
+        source_type = _source_type(body)
         if body.get("pending"):
-            self.sim.store.fund(None, livemode, currency=currency, pending=amount)
+            self.sim.store.money.fund(
+                None, livemode, currency=currency, pending=amount, source_type=source_type
+            )
         else:
-            self.sim.store.fund(None, livemode, currency=currency, available=amount)
-        return _json(self.sim.store.balance(None, livemode))
+            self.sim.store.money.fund(
+                None, livemode, currency=currency, available=amount, source_type=source_type
+            )
+        return _json(self.sim.store.money.balance(None, livemode))
 
     async def accounts(self, request: Request) -> Response:
         data = [record.truth() for record in self.sim.store.accounts.values()]
@@ -171,11 +181,11 @@ class AdminRoutes:
         reason = body.get("reason")
         if reason is not None and not str(reason).startswith("rejected."):
             raise AdminError("reason must start with 'rejected.'")
-        events = self.sim.store.apply_onboarding(record, str(outcome), reason=reason)
+        events = self.sim.store.accounts.apply_onboarding(record, str(outcome), reason=reason)
         return _json({"account": record.data, "events": [e["id"] for e in events]})
 
     async def deauthorize(self, request: Request) -> Response:
-        event = self.sim.store.deauthorize(self._account(request))
+        event = self.sim.store.accounts.deauthorize(self._account(request))
         return _json({"deauthorized": True, "event": event["id"]})
 
     async def balance(self, request: Request) -> Response:
@@ -183,29 +193,28 @@ class AdminRoutes:
         body = await _body(request)
         operation: Literal["add", "set"] = "add" if body.get("operation") == "add" else "set"
         currency = str(body.get("currency") or record.data["default_currency"])
-        ledger = record.ledger
+        source_type = _source_type(body)
         if body.get("release_pending"):
-            for cur, amount in list(ledger.pending.items()):
-                ledger.available[cur] = ledger.available.get(cur, 0) + amount
-                ledger.pending[cur] = 0
-        self.sim.store.fund(
+            record.ledger.release_pending()
+        self.sim.store.money.fund(
             record,
             record.livemode,
             currency=currency,
             available=_int(body, "available"),
             pending=_int(body, "pending"),
             operation=operation,
+            source_type=source_type,
         )
-        return _json(self.sim.store.balance(record, record.livemode))
+        return _json(self.sim.store.money.balance(record, record.livemode))
 
     async def patch(self, request: Request) -> Response:
         record = self._account(request)
-        events = self.sim.store.patch_account(record, await _body(request))
+        events = self.sim.store.accounts.patch(record, await _body(request))
         return _json({"account": record.data, "events": [e["id"] for e in events]})
 
     async def payout(self, request: Request) -> Response:
         body = await _body(request)
-        data = self.sim.store.settle_payout(
+        data = self.sim.store.money.settle_payout(
             request.path_params["id"],
             request.path_params["outcome"],
             failure_code=body.get("failure_code"),
@@ -227,7 +236,8 @@ class AdminRoutes:
     async def deliveries(self, request: Request) -> Response:
         dispatcher = self.sim.dispatcher
         entries = dispatcher.entries(request.query_params.get("event_id"))
-        return _json({"counts": dispatcher.counts(), "data": entries})
+        body = {"counts": dispatcher.counts(), "dropped": dispatcher.dropped, "data": entries}
+        return _json(body)
 
     async def flush(self, request: Request) -> Response:
         try:

@@ -1,0 +1,163 @@
+"""The parameters each ``/v1`` endpoint accepts, as :mod:`stripe_sim.params` specs.
+
+Unknown parameters are refused with ``parameter_unknown``; see ``params.py`` for the rest.
+"""
+
+from __future__ import annotations
+
+from stripe_sim import objects
+from stripe_sim.params import (
+    EXPAND,
+    Anything,
+    Bool,
+    Enum,
+    Int,
+    IntOrEnum,
+    IntRange,
+    ListOf,
+    MapOf,
+    Metadata,
+    Obj,
+    Str,
+    Url,
+)
+
+SCHEDULE = Obj(
+    {
+        "delay_days": IntOrEnum(Int(minimum=0, maximum=365), "minimum"),
+        "interval": Enum("manual", "daily", "weekly", "monthly"),
+        "monthly_anchor": Int(minimum=1, maximum=31),
+        "weekly_anchor": Enum(
+            "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+        ),
+    }
+)
+SETTINGS = Obj(
+    {
+        "payouts": Obj(
+            {
+                "schedule": SCHEDULE,
+                "statement_descriptor": Str(22),
+                "debit_negative_balances": Bool(),
+            }
+        ),
+        "payments": Obj({"statement_descriptor": Str(22)}),
+        "dashboard": Obj({"display_name": Str(), "timezone": Str()}),
+        "branding": Anything(),
+        "card_payments": Anything(),
+    }
+)
+BUSINESS_PROFILE = Obj(
+    {
+        name: Str()
+        for name in (
+            "name", "url", "mcc", "product_description", "support_email",
+            "support_phone", "support_url",
+        )
+    }
+    | {"support_address": Anything(), "annual_revenue": Anything()}
+)  # fmt: skip
+CAPABILITIES = MapOf(Obj({"requested": Bool()}), keys=objects.CAPABILITIES)
+TOS = Obj(
+    {
+        "date": Int(minimum=0),
+        "ip": Str(),
+        "user_agent": Str(),
+        "service_agreement": Enum("full", "recipient"),
+    }
+)
+ACCOUNT_COMMON = {
+    "business_profile": BUSINESS_PROFILE,
+    "business_type": Enum("company", "government_entity", "individual", "non_profit"),
+    "capabilities": CAPABILITIES,
+    "company": Anything(),
+    "individual": Anything(),
+    "default_currency": Str(3),
+    "email": Str(),
+    "external_account": Anything(),
+    "metadata": Metadata(),
+    "settings": SETTINGS,
+    "tos_acceptance": TOS,
+    "expand": EXPAND,
+}
+ACCOUNT_CREATE = Obj(
+    ACCOUNT_COMMON
+    | {
+        "type": Enum("custom", "express", "standard"),
+        "country": Str(2),
+        "controller": Obj(
+            {
+                "fees": Obj({"payer": Enum("account", "application")}),
+                "losses": Obj({"payments": Enum("application", "stripe")}),
+                "requirement_collection": Enum("application", "stripe"),
+                "stripe_dashboard": Obj({"type": Enum("express", "full", "none")}),
+            }
+        ),
+    }
+)
+ACCOUNT_UPDATE = Obj(ACCOUNT_COMMON)
+ACCOUNT_LINK_CREATE = Obj(
+    {
+        "account": Str(),
+        "refresh_url": Url(),
+        "return_url": Url(),
+        "type": Enum("account_onboarding", "account_update"),
+        "collect": Enum("currently_due", "eventually_due"),
+        "collection_options": Obj(
+            {
+                "fields": Enum("currently_due", "eventually_due"),
+                "future_requirements": Enum("include", "omit"),
+            }
+        ),
+        "expand": EXPAND,
+    },
+    required=("account", "type"),
+)
+TRANSFER_CREATE = Obj(
+    {
+        "amount": Int(minimum=1),
+        "currency": Str(3),
+        "destination": Str(),
+        "description": Str(),
+        "metadata": Metadata(),
+        "source_transaction": Str(),
+        "source_type": Enum("bank_account", "card", "fpx"),
+        "transfer_group": Str(),
+        "expand": EXPAND,
+    },
+    required=("amount", "currency", "destination"),
+)
+PAYOUT_CREATE = Obj(
+    {
+        "amount": Int(minimum=1),
+        "currency": Str(3),
+        "description": Str(),
+        "destination": Str(),
+        "metadata": Metadata(),
+        "method": Enum("instant", "standard"),
+        "source_type": Enum("bank_account", "card", "fpx"),
+        "statement_descriptor": Str(22),
+        "expand": EXPAND,
+    },
+    required=("amount", "currency"),
+)
+RETRIEVE = Obj({"expand": EXPAND})
+LIST = Obj(
+    {
+        "limit": Int(minimum=1, maximum=100),
+        "starting_after": Str(),
+        "ending_before": Str(),
+        "created": IntRange(),
+        "expand": EXPAND,
+    }
+)
+EVENT_LIST = Obj(LIST.fields | {"type": Str(), "types": ListOf(Str())})
+TRANSFER_LIST = Obj(LIST.fields | {"destination": Str(), "transfer_group": Str()})
+PAYOUT_LIST = Obj(
+    LIST.fields
+    | {
+        "arrival_date": IntRange(),
+        "destination": Str(),
+        "status": Enum("canceled", "failed", "in_transit", "paid", "pending"),
+    }
+)

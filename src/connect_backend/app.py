@@ -64,18 +64,16 @@ def create_app(settings: Settings) -> FastAPI:
         # OpenTelemetry (and the environment) whether a provider is configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.include_router(health.router)
-    app.include_router(connect.router)
-    app.include_router(webhook.router)
+    routers = (health.router, connect.router, webhook.router)
+    for router in routers:
+        app.include_router(router)
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
 
     install_handlers(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
-        allow_methods=sorted(
-            {m for r in app.routes if isinstance(r, APIRoute) for m in r.methods or ()}
-            | {"OPTIONS"}
-        ),
+        allow_methods=sorted({m for r in routes for m in r.methods or ()} | {"OPTIONS"}),
         allow_headers=["Authorization", "X-User-ID", "X-Org-ID", "Idempotency-Key", "Content-Type"],
         expose_headers=["X-Request-ID", "Retry-After"],
         max_age=600,

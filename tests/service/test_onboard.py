@@ -446,4 +446,29 @@ async def test_allowed_origins_are_also_the_cors_allow_list(
     )
 
     assert (r.headers.get("Access-Control-Allow-Origin") == origin) is allowed
+    assert (r.status_code == 200) is allowed
     assert worker.requests == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/connect/status/org_a"),
+        ("POST", "/api/connect/payout"),
+        ("PUT", "/api/connect/payout-schedule"),
+    ],
+)
+async def test_the_frontend_may_call_every_method_the_routes_use(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    r = await client.options(
+        path,
+        headers={
+            "Origin": FRONTEND,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "authorization,content-type,x-org-id",
+        },
+    )
+
+    assert r.status_code == 200, r.text
+    assert method in r.headers["Access-Control-Allow-Methods"].split(", ")

@@ -4,11 +4,12 @@ RUN pip install --no-cache-dir uv
 WORKDIR /src
 COPY requirements.lock ./
 RUN uv venv /opt/venv \
- && uv pip sync --python /opt/venv/bin/python --require-hashes requirements.lock
+ && uv pip sync --compile-bytecode --python /opt/venv/bin/python --require-hashes requirements.lock
 # The service alone: the Stripe simulator (sim/) is a dev-only distribution, never copied.
 COPY pyproject.toml README.md ./
 COPY src/connect_backend ./src/connect_backend
-RUN uv pip install --python /opt/venv/bin/python --no-deps .
+# Compiled at build time: the image sets PYTHONDONTWRITEBYTECODE, so nothing is compiled at start.
+RUN uv pip install --compile-bytecode --python /opt/venv/bin/python --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --no-create-home app

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -204,11 +205,14 @@ def _delayed(
 async def _serve(kind: str, args: argparse.Namespace) -> None:
     handler = Worker(args.orgs, args.api_key).handle if kind == "worker" else Stripe().handle
     server = web.Server(_delayed(handler, args.latency_ms), access_log=None)
-    listener = await asyncio.get_running_loop().create_server(
-        server, "127.0.0.1", args.port, backlog=2048
-    )
-    async with listener:
-        await listener.serve_forever()
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(server, "127.0.0.1", args.port, backlog=2048)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    listener.close()
+    await server.shutdown(1.0)
 
 
 def main() -> None:

@@ -13,14 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import importlib.util
-import json
-import os
-import platform
-import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +29,8 @@ import uvloop
 
 from bench import light
 from bench.load import Check, Pool, Request, RequestFactory, Result
+from bench.procfs import group_cpu_seconds, peak_rss_mib, pid_of
+from bench.report import fmt, machine_info, publish
 from devstack.procs import Process
 from devstack.stack import ROOT, BetterAuth, Stack, StackConfig
 from devstack.truth import signature
@@ -42,7 +38,6 @@ from devstack.truth import signature
 PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway local account
 MARK_START = "<!-- bench:results:start -->"
 MARK_END = "<!-- bench:results:end -->"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 CLIENTS = {"raw": "raw HTTP/1.1 on asyncio streams", "httpx": "httpx.AsyncClient"}
 
 
@@ -116,36 +111,6 @@ class Point:
 
 
 # ----------------------------------------------------------------------------- processes
-
-
-def pid_of(process: Process) -> int:
-    """The pid of a running part; devstack starts each as the leader of its own process group."""
-    pid = process.pid
-    if pid is None:
-        raise RuntimeError(f"{process.name} is not running")
-    return pid
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """CPU seconds used so far by the live processes of one process group."""
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
-
-
-def _peak_rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else float("nan")
 
 
 def _start_service_timed(stack: Stack) -> float:
@@ -438,48 +403,6 @@ def unlimited_stack_config(
     )
 
 
-def machine_info() -> dict[str, str]:
-    """The machine, its load now and the service's code, for a report."""
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-    mem = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False)  # noqa: S607
-    return {
-        "nproc": nproc.stdout.strip() or str(os.cpu_count()),
-        "cpu": model.group(1).strip() if model else platform.processor(),
-        "memory": f"{int(mem.group(1)) / 1024 / 1024:.1f} GiB" if mem else "?",
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "service": _service_source(),
-    }
-
-
-def _service_source() -> str:
-    """Which code the service runs: where `connect_backend` imports from, at which commit."""
-    spec = importlib.util.find_spec("connect_backend")
-    if spec is None or spec.origin is None:
-        return "?"
-    package = Path(spec.origin).parent
-
-    def git(*args: str) -> str:
-        done = subprocess.run(  # noqa: S603 - fixed command line
-            ["git", "-C", str(package), *args],  # noqa: S607
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return done.stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "no git"
-    dirty = " + uncommitted changes" if git("status", "--porcelain", "--", ".") else ""
-    return f"`{package}` at {commit}{dirty}"
-
-
-def _fmt(value: float, digits: int = 1) -> str:
-    return "-" if value != value else f"{value:.{digits}f}"  # NaN → dash
-
-
 UPSTREAMS = {
     "stack": "the local stack: the Worker on `wrangler dev` (workerd, local D1), the Stripe "
     "simulator",
@@ -537,31 +460,17 @@ def render(
         ideal = bool(p.ideal_ms)
         lines.append(
             f"| {p.scenario} | {p.upstream} | {p.concurrency} | {p.requests} | {p.failed} "
-            f"| {_fmt(p.throughput, 0)} | {_fmt(p.ideal_throughput, 0) if ideal else '-'} "
-            f"| {_fmt(p.ratio, 2) if ideal else '-'} | {_fmt(p.p50_ms)} | {_fmt(p.p99_ms)} "
-            f"| {_fmt(p.ideal_ms, 0)} | {_fmt(p.overhead_ms)} "
-            f"| {_fmt(p.cpu_ms['service'], 2)} | {_fmt(p.cpu_ms['sim'], 2)} "
-            f"| {_fmt(p.cpu_ms['worker'], 2)} | {_fmt(p.cpu_ms['client'], 2)} |"
+            f"| {fmt(p.throughput, 0)} | {fmt(p.ideal_throughput, 0) if ideal else '-'} "
+            f"| {fmt(p.ratio, 2) if ideal else '-'} | {fmt(p.p50_ms)} | {fmt(p.p99_ms)} "
+            f"| {fmt(p.ideal_ms, 0)} | {fmt(p.overhead_ms)} "
+            f"| {fmt(p.cpu_ms['service'], 2)} | {fmt(p.cpu_ms['sim'], 2)} "
+            f"| {fmt(p.cpu_ms['worker'], 2)} | {fmt(p.cpu_ms['client'], 2)} |"
         )
     failures = [s for p in points for s in p.failure_samples]
     if failures:
         lines += ["", "Failures (first few):", "", *(f"- `{s}`" for s in failures[:10])]
     lines.append(MARK_END)
     return "\n".join(lines) + "\n"
-
-
-def write_section(
-    path: Path, section: str, *, start: str = MARK_START, end: str = MARK_END
-) -> None:
-    """Replace the section between `start` and `end` in `path` (or append one)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 # ----------------------------------------------------------------------------- main
@@ -674,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     progress,
                 )
             )
-        peak_rss = _peak_rss_mib(pid_of(stack.service))
+        peak_rss = peak_rss_mib(pid_of(stack.service))
         if not stack.service.running:
             raise RuntimeError(f"the service died:\n{stack.service.tail()}")
     finally:
@@ -693,13 +602,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         peak_rss_mib=peak_rss,
         client=plan.client,
     )
-    print(section)
-    print(f"Total: {time.perf_counter() - wall:.1f} s", flush=True)
-    if output is not None:
-        write_section(output, section)
-        print(f"Wrote {output}")
-    if args.json is not None:
-        raw = {
+    publish(
+        section,
+        markers=(MARK_START, MARK_END),
+        output=output,
+        json_path=args.json,
+        raw=lambda: {
             "machine": machine,
             "command": command,
             "started_at": started_at,
@@ -708,8 +616,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "points": [
                 {**asdict(p), "ratio": p.ratio, "overhead_ms": p.overhead_ms} for p in points
             ],
-        }
-        args.json.write_text(json.dumps(raw, indent=2))
+        },
+        took_s=time.perf_counter() - wall,
+    )
     failed = sum(p.failed for p in points)
     if failed:
         print(f"FAILED: {failed} request(s) failed", file=sys.stderr)

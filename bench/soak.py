@@ -24,10 +24,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import itertools
-import json
 import os
 import random
-import re
 import shlex
 import shutil
 import sys
@@ -44,15 +42,9 @@ import orjson
 import uvloop
 
 from bench.load import Pool, Request
-from bench.run import (
-    PASSWORD,
-    group_cpu_seconds,
-    machine_info,
-    pid_of,
-    seed_organizations,
-    unlimited_stack_config,
-    write_section,
-)
+from bench.procfs import group_cpu_seconds, group_rss_mib, open_fds, pid_of, rss_mib
+from bench.report import fmt, machine_info, publish
+from bench.run import PASSWORD, seed_organizations, unlimited_stack_config
 from devstack.stack import ROOT, BetterAuth, Stack
 from devstack.truth import signature, stored, truth
 
@@ -127,35 +119,14 @@ class Sample:
     worker_mib: float  # the Worker's: wrangler's node processes and its workerd
 
 
-def _rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) / 1024 if match else float("nan")
-
-
-def _group_rss_mib(pgid: int) -> float:
-    """RSS of every live process of one process group (the Worker: wrangler's node, workerd)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                total += _rss_mib(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
 def _sample(pids: Mapping[str, int], t: float) -> Sample:
     service = pids["service"]
     return Sample(
         t,
-        _rss_mib(service),
-        len(list(Path(f"/proc/{service}/fd").iterdir())),
-        _rss_mib(pids["sim"]),
-        _group_rss_mib(pids["worker"]),
+        rss_mib(service),
+        open_fds(service),
+        rss_mib(pids["sim"]),
+        group_rss_mib(pids["worker"]),
     )
 
 
@@ -616,10 +587,6 @@ def _final(
 # ----------------------------------------------------------------------------- report
 
 
-def _fmt(value: float, digits: int = 1) -> str:
-    return "-" if value != value else f"{value:.{digits}f}"  # NaN → dash
-
-
 @dataclass
 class Verdict:
     """The numbers a run is judged on, and what failed."""
@@ -744,8 +711,8 @@ def render(
         worst = max(tally.latencies, default=float("nan")) * 1000
         lines.append(
             f"| {kind} | {n} | {tally.errors} | {n / max(1, total) * 100:.0f} % "
-            f"| {_fmt(tally.percentile_ms(50))} | {_fmt(tally.percentile_ms(99))} "
-            f"| {_fmt(worst)} |"
+            f"| {fmt(tally.percentile_ms(50))} | {fmt(tally.percentile_ms(99))} "
+            f"| {fmt(worst)} |"
         )
     lines += [
         "",
@@ -755,12 +722,12 @@ def render(
         "| slope after warm-up |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
         f"| **service RSS** (VmRSS) MiB | {start.rss_mib:.1f} | {warm.rss_mib:.1f} "
-        f"| {end.rss_mib:.1f} | {peak_rss:.1f} | **{_fmt(verdict.slope, 2)} MiB/min** "
+        f"| {end.rss_mib:.1f} | {peak_rss:.1f} | **{fmt(verdict.slope, 2)} MiB/min** "
         f"({judged}) |",
         f"| service open fds | {start.fds} | {warm.fds} | {end.fds} | {peak_fds} | |",
         *(
             f"| {label} RSS MiB (not judged) | {start_mib:.0f} | {warm_mib:.0f} | {end_mib:.0f} "
-            f"| {peak_mib:.0f} | {_fmt(slope, 1)} MiB/min |"
+            f"| {peak_mib:.0f} | {fmt(slope, 1)} MiB/min |"
             for label, start_mib, warm_mib, end_mib, peak_mib, slope in others
         ),
         "",
@@ -902,13 +869,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed_s=time.perf_counter() - wall,
         latency=(args.worker_latency_ms, args.sim_latency_ms),
     )
-    print(section)
-    print(f"Total: {time.perf_counter() - wall:.1f} s", flush=True)
-    if output is not None:
-        write_section(output, section, start=MARK_START, end=MARK_END)
-        print(f"Wrote {output}")
-    if args.json is not None:
-        raw = {
+    publish(
+        section,
+        markers=(MARK_START, MARK_END),
+        output=output,
+        json_path=args.json,
+        raw=lambda: {
             "command": command,
             "started_at": started_at,
             "machine": machine,
@@ -930,8 +896,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "final": {**asdict(final), "log_levels": dict(final.log_levels)},
             "transferred": soak.transferred,
             "paid_out": soak.paid_out,
-        }
-        args.json.write_text(json.dumps(raw, indent=2))
+        },
+        took_s=time.perf_counter() - wall,
+    )
     for failure in verdict.failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if verdict.failures else 0

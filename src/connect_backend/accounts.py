@@ -18,30 +18,13 @@ from connect_backend.errors import (
     NotFound,
 )
 from connect_backend.onboarding import DEAUTHORIZED, AccountSnapshot, Onboarding, derive_status
-from connect_backend.schemas import Status
 from connect_backend.stripe_gateway import AccountRead, StripeGateway
-from connect_backend.worker import Organization, WorkerClient
+from connect_backend.types import Organization
+from connect_backend.worker import WorkerClient
 
 A = TypeVar("A")
 B = TypeVar("B")
 T = TypeVar("T")
-
-
-def status_view(organization: Organization, account: AccountSnapshot | None = None) -> Status:
-    """The status route's body: D1's view, with Stripe's live details when `account` is given."""
-    return Status(
-        organization_id=organization.id,
-        account_id=organization.stripe_connect_account_id,
-        status=organization.stripe_connect_status or "not_started",
-        onboarding_step=organization.onboarding_step or "account_creation",
-        rejection_reason=organization.onboarding_rejection_reason,
-        charges_enabled=account.charges_enabled if account else None,
-        payouts_enabled=account.payouts_enabled if account else None,
-        details_submitted=account.details_submitted if account else None,
-        requirements=account.requirements if account else None,
-        platform_fee_percent=organization.platform_fee_percent,
-        synced_at=organization.stripe_connect_synced_at,
-    )
 
 
 def require_account(organization: Organization) -> str:
@@ -70,7 +53,7 @@ async def link_new_account(
     params = gateway.account_params(
         organization_id=organization.id, organization_name=organization.name, country=country
     )
-    account = await gateway.create_account(params)
+    account = await gateway.create_account(params, organization_id=organization.id)
     request_id = log.request_id.get()
     try:
         result = await worker.create_connect_account(

@@ -10,12 +10,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from connect_backend import outbound
-from connect_backend.auth import SessionCache
 from connect_backend.deps import State
 from connect_backend.errors import install_handlers
 from connect_backend.limits import RateLimiter, RouteGroup
 from connect_backend.request_context import RequestContext
 from connect_backend.routes import connect, health, webhook
+from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.worker import WorkerClient

@@ -8,9 +8,6 @@ the organization's data, which is read fresh on every call. Failures are never c
 
 from __future__ import annotations
 
-import hashlib
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +20,9 @@ from connect_backend import log
 from connect_backend.deps import WorkerDep
 from connect_backend.errors import BadRequest, Forbidden, InvalidSession
 from connect_backend.limits import RateLimiter, RouteGroup
-from connect_backend.worker import MemberRole, Organization, User, WorkerClient
+from connect_backend.sessions import SessionCache
+from connect_backend.types import MemberRole, Organization, User
+from connect_backend.worker import WorkerClient
 
 
 class Action(StrEnum):
@@ -57,53 +56,6 @@ class OrgContext:
     user: User
     organization: Organization
     member_role: MemberRole | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Verified:
-    user: User
-    member_role: MemberRole | None
-    expires: float
-
-
-class SessionCache:
-    """A bounded, time-limited cache of successful session checks."""
-
-    def __init__(self, *, ttl: float, max_entries: int = 10_000) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._entries: OrderedDict[tuple[str, str], _Verified] = OrderedDict()
-
-    @staticmethod
-    def _key(token: str, organization_id: str) -> tuple[str, str]:
-        # The token itself is never kept: only a digest of it.
-        return hashlib.sha256(token.encode()).hexdigest(), organization_id
-
-    def get(self, token: str, organization_id: str) -> _Verified | None:
-        """The cached check, or None when absent or expired."""
-        if self._ttl <= 0:
-            return None
-        key = self._key(token, organization_id)
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry.expires <= time.monotonic():
-            del self._entries[key]
-            return None
-        return entry
-
-    def put(self, token: str, organization_id: str, user: User, role: MemberRole | None) -> None:
-        """Remember a successful check; the oldest entry goes when full."""
-        if self._ttl <= 0:
-            return
-        key = self._key(token, organization_id)
-        self._entries[key] = _Verified(user, role, time.monotonic() + self._ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 _SESSION = HTTPBearer(

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, TypedDict
+from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
+from connect_backend.limits import RateLimiter
+from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.worker import WorkerClient
-
-if TYPE_CHECKING:
-    from connect_backend.auth import SessionCache
-    from connect_backend.limits import RateLimiter
 
 
 class State(TypedDict):

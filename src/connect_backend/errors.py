@@ -24,7 +24,7 @@ validation errors and to Starlette's own HTTP errors (404, 405, 413 …).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import orjson
 from fastapi import FastAPI, Request
@@ -33,9 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from connect_backend import log
-
-if TYPE_CHECKING:
-    from connect_backend.worker import Organization
+from connect_backend.types import Organization
 
 
 class ConnectError(Exception):

@@ -16,8 +16,8 @@ from pydantic import (
 )
 
 from connect_backend.money import MAX_AMOUNT
-from connect_backend.onboarding import Requirements
-from connect_backend.worker import OnboardingStep
+from connect_backend.onboarding import AccountSnapshot, Requirements
+from connect_backend.types import OnboardingStep, Organization
 
 
 def _integral_number(value: object) -> object:
@@ -93,6 +93,23 @@ class Status(_Output):
     requirements: Requirements | None = Field(description="Null unless read live.")
     platform_fee_percent: float
     synced_at: datetime | None
+
+    @classmethod
+    def of(cls, organization: Organization, account: AccountSnapshot | None = None) -> Status:
+        """D1's view of `organization`, with Stripe's live details when `account` is given."""
+        return cls(
+            organization_id=organization.id,
+            account_id=organization.stripe_connect_account_id,
+            status=organization.stripe_connect_status or "not_started",
+            onboarding_step=organization.onboarding_step or "account_creation",
+            rejection_reason=organization.onboarding_rejection_reason,
+            charges_enabled=account.charges_enabled if account else None,
+            payouts_enabled=account.payouts_enabled if account else None,
+            details_submitted=account.details_submitted if account else None,
+            requirements=account.requirements if account else None,
+            platform_fee_percent=organization.platform_fee_percent,
+            synced_at=organization.stripe_connect_synced_at,
+        )
 
 
 class MoneyAmount(_Output):
@@ -241,6 +258,45 @@ class PlatformFeeUpdate(_Input):
 
     # A JSON number: `true` is not 1 %, nor "12.5" a number (as `amount` is a strict int).
     platform_fee_percent: StrictFloat = Field(ge=0, le=100, allow_inf_nan=False)
+
+
+# The webhook reads its body raw (the signature covers the exact bytes), so its request is
+# declared here for the OpenAPI document instead of parsed by FastAPI.
+WEBHOOK_REQUEST: dict[str, Any] = {
+    # Read raw (the signature covers the exact bytes), so declared here, not parsed.
+    "parameters": [
+        {
+            "name": "Stripe-Signature",
+            "in": "header",
+            "required": True,
+            "description": "`t=<unix time>,v1=<HMAC-SHA256 hex>[,v1=…]`, as Stripe signs.",
+            "schema": {"type": "string"},
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "description": "A Stripe event, verified over its raw bytes (at most 1 MiB).",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "type", "data"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "type": {"type": "string"},
+                        "livemode": {"type": "boolean"},
+                        "account": {"type": "string"},
+                        "data": {
+                            "type": "object",
+                            "required": ["object"],
+                            "properties": {"object": {"type": "object"}},
+                        },
+                    },
+                }
+            }
+        },
+    },
+}
 
 
 class WebhookAck(_Output):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -36,63 +36,20 @@ from connect_backend.errors import (
     NotFound,
     UpstreamUnavailable,
 )
-
-ConnectStatus = Literal["pending", "active", "disabled"]
-OnboardingStep = Literal[
-    "account_creation",
-    "details_submission",
-    "under_review",
-    "action_required",
-    "complete",
-    "rejected",
-    "deauthorized",
-]
-MemberRole = Literal["owner", "admin", "member"]
+from connect_backend.types import (
+    ConnectStatus,
+    MemberRole,
+    OnboardingStep,
+    Organization,
+    Received,
+    Session,
+    User,
+)
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-class _Answer(BaseModel):
-    # Answers are read leniently (a newer Worker may add fields); requests are strict.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class Organization(_Answer):
-    """An organization as D1 holds it."""
-
-    id: str
-    name: str
-    slug: str | None = None
-    stripe_connect_account_id: str | None = None
-    stripe_connect_status: ConnectStatus | None = None
-    platform_fee_percent: float = Field(default=10.0, ge=0, le=100)
-    onboarding_step: OnboardingStep | None = "account_creation"
-    onboarding_rejection_reason: str | None = None
-    stripe_connect_synced_at: datetime | None = None
-
-
-class User(_Answer):
-    """The verified user behind a session."""
-
-    id: str
-    email: str
-    name: str | None = None
-    role: str | None = None
-
-    @property
-    def is_platform_admin(self) -> bool:
-        """Better Auth's admin plugin marks platform admins with role `admin`."""
-        return self.role == "admin"
-
-
-class Session(_Answer):
-    """The verified session."""
-
-    id: str
-    expires_at: datetime
-
-
-class UserContext(_Answer):
+class UserContext(Received):
     """`verify-user-context`'s answer: who the caller is and their role in the organization."""
 
     user: User
@@ -101,21 +58,21 @@ class UserContext(_Answer):
     member_role: MemberRole | None = None
 
 
-class UpdateResult(_Answer):
+class UpdateResult(Received):
     """`update-organization`'s answer; `applied` is false when a newer view was already stored."""
 
     organization: Organization
     applied: bool
 
 
-class LinkResult(_Answer):
+class LinkResult(Received):
     """`create-connect-account`'s answer; `created` is false when the same id was already held."""
 
     organization: Organization
     created: bool
 
 
-class OrganizationPage(_Answer):
+class OrganizationPage(Received):
     """`GET organizations`' answer: one page in id order; `next_cursor` is None on the last."""
 
     organizations: list[Organization]
@@ -133,7 +90,7 @@ class OrganizationUpdates(BaseModel):
     platform_fee_percent: float | None = Field(default=None, ge=0, le=100)
 
 
-class _OrganizationAnswer(_Answer):
+class _OrganizationAnswer(Received):
     organization: Organization
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connect_backend.routes import webhook as webhook_module
+from connect_backend import webhooks as webhook_module
 from connect_backend.settings import Settings
 from tests.service import events
 from tests.service.conftest import (

@@ -21,6 +21,7 @@ import respx
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
+from connect_backend import types as domain
 from connect_backend import worker as client_module
 from connect_backend.worker import WorkerClient
 from tests.service.fakes import WORKER_KEY, WORKER_URL, FakeWorker
@@ -47,9 +48,9 @@ def enum_values(name: str) -> set[str]:
 @pytest.mark.parametrize(
     ("model", "schema"),
     [
-        (client_module.Organization, "Organization"),
-        (client_module.User, "User"),
-        (client_module.Session, "Session"),
+        (domain.Organization, "Organization"),
+        (domain.User, "User"),
+        (domain.Session, "Session"),
         (client_module.UserContext, "VerifyUserContextResponse"),
         (client_module.UpdateResult, "UpdateOrganizationResponse"),
         (client_module.LinkResult, "CreateConnectAccountResponse"),
@@ -66,9 +67,9 @@ def test_client_models_have_exactly_the_contract_fields(
 @pytest.mark.parametrize(
     ("literal", "schema"),
     [
-        (client_module.ConnectStatus, "ConnectStatus"),
-        (client_module.OnboardingStep, "OnboardingStep"),
-        (client_module.MemberRole, "MemberRole"),
+        (domain.ConnectStatus, "ConnectStatus"),
+        (domain.OnboardingStep, "OnboardingStep"),
+        (domain.MemberRole, "MemberRole"),
     ],
 )
 def test_client_enums_match_the_contract(literal: Any, schema: str) -> None:
@@ -79,7 +80,7 @@ def test_client_enums_match_the_contract(literal: Any, schema: str) -> None:
 def test_client_defaults_are_the_contracts(field: str) -> None:
     # The Worker's own test holds the migration's DEFAULT and its constant to the same value.
     declared = SCHEMAS["Organization"]["properties"][field]["default"]
-    assert client_module.Organization.model_fields[field].default == declared
+    assert domain.Organization.model_fields[field].default == declared
 
 
 @pytest.fixture

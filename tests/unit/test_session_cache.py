@@ -11,9 +11,9 @@ import httpx
 import pytest
 import respx
 
-from connect_backend import auth
-from connect_backend.auth import SessionCache
-from connect_backend.worker import User
+from connect_backend import sessions
+from connect_backend.sessions import SessionCache
+from connect_backend.types import User
 from tests.service.conftest import bearer, http_client, make_settings, running
 from tests.service.fakes import FakeStripe, FakeWorker
 
@@ -34,7 +34,7 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The cache's clock only: the event loop keeps the real one."""
     fake = Clock()
-    monkeypatch.setattr(auth, "time", SimpleNamespace(monotonic=fake))
+    monkeypatch.setattr(sessions, "time", SimpleNamespace(monotonic=fake))
     return fake
 
 

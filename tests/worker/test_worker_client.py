@@ -20,7 +20,8 @@ from connect_backend.errors import (
     NotFound,
     UpstreamUnavailable,
 )
-from connect_backend.worker import Organization, WorkerClient
+from connect_backend.types import Organization
+from connect_backend.worker import WorkerClient
 from tests.support.contract import request_validator
 from tests.support.worker_stack import AuthUser, BetterAuthApi, WorkerStack
 

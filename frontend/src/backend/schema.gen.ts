@@ -176,7 +176,7 @@ export interface paths {
          * @description Owners/admins: pay out `amount`, or all that is available, to the organization's bank.
          *
          *     A retry with the same key returns the first payout, even when the balance it emptied now
-         *     reads zero: the payout made with that key is looked up before refusing.
+         *     reads zero.
          */
         post: operations["payout_api_connect_payout_post"];
         delete?: never;

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 
-from connect_backend import accounts, log
+from connect_backend import accounts, log, payouts
 from connect_backend.auth import Action, Caller, CallerDep, MoneyCallerDep, OnboardingCallerDep
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
 from connect_backend.errors import BadRequest, Conflict
@@ -29,8 +29,9 @@ from connect_backend.schemas import (
     responses,
 )
 from connect_backend.settings import Settings, origin_of
-from connect_backend.stripe_gateway import Payout, PayoutSchedule, StripeGateway
-from connect_backend.worker import Organization, WorkerClient
+from connect_backend.stripe_gateway import StripeGateway
+from connect_backend.types import Organization, PayoutSchedule
+from connect_backend.worker import WorkerClient
 
 router = APIRouter(prefix="/api/connect", tags=["connect"])
 
@@ -107,11 +108,11 @@ async def _status(
     organization = ctx.organization
     account_id = organization.stripe_connect_account_id
     if not refresh or account_id is None or organization.onboarding_step == "deauthorized":
-        return accounts.status_view(organization)
+        return Status.of(organization)
     organization, account = await accounts.sync_account(
         organization, account_id, worker=worker, gateway=stripe
     )
-    return accounts.status_view(organization, account)
+    return Status.of(organization, account)
 
 
 Refresh = Annotated[bool, Query(description="Read the account from Stripe and sync D1 first.")]
@@ -208,20 +209,6 @@ async def transfer(
     )
 
 
-# What a retry of a payout that went through meets: the balance it emptied, or its own key.
-_REPLAYABLE_REFUSALS = ("insufficient_balance", "balance_insufficient", "idempotency_conflict")
-
-
-def _payout_view(payout: Payout) -> PayoutView:
-    return PayoutView(
-        payout_id=payout.id,
-        amount=payout.amount,
-        currency=payout.currency,
-        status=payout.status,
-        arrival_date=payout.arrival_date,
-    )
-
-
 @router.post(
     "/payout",
     response_model=PayoutView,
@@ -233,42 +220,24 @@ async def payout(
     """Owners/admins: pay out `amount`, or all that is available, to the organization's bank.
 
     A retry with the same key returns the first payout, even when the balance it emptied now
-    reads zero: the payout made with that key is looked up before refusing.
+    reads zero.
     """
     ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
-    account_id = accounts.require_account(ctx.organization)
-    currency = body.currency.lower()
-    available = (await stripe.retrieve_balance(account_id)).available_in(currency)
-    amount = body.amount if body.amount is not None else available
-    try:
-        if amount <= 0 or amount > available:
-            raise Conflict(
-                f"Not enough available balance in {currency} for this payout.",
-                code="insufficient_balance",
-            )
-        made = await stripe.create_payout(
-            organization_id=ctx.organization.id,
-            account_id=account_id,
-            amount=amount,
-            currency=currency,
-            caller_key=idempotency_key,
-        )
-    except Conflict as refused:
-        if refused.code not in _REPLAYABLE_REFUSALS:
-            raise
-        earlier = await stripe.find_payout(account_id=account_id, caller_key=idempotency_key)
-        if earlier is None:
-            if refused.code == "balance_insufficient":
-                refused.code = "insufficient_balance"
-            raise
-        if earlier.currency != currency or body.amount not in (None, earlier.amount):
-            raise Conflict(
-                "This Idempotency-Key was already used for another payout.",
-                code="idempotency_conflict",
-            ) from None
-        log.info("connect.payout.replayed", payout_id=earlier.id)
-        made = earlier
-    return _payout_view(made)
+    made = await payouts.pay_out(
+        organization_id=ctx.organization.id,
+        account_id=accounts.require_account(ctx.organization),
+        currency=body.currency.lower(),
+        amount=body.amount,
+        caller_key=idempotency_key,
+        gateway=stripe,
+    )
+    return PayoutView(
+        payout_id=made.id,
+        amount=made.amount,
+        currency=made.currency,
+        status=made.status,
+        arrival_date=made.arrival_date,
+    )
 
 
 @router.put(
@@ -333,4 +302,4 @@ async def platform_fee(
         request_id=log.request_id.get(),
     )
     log.info("connect.platform_fee.set", platform_fee_percent=body.platform_fee_percent)
-    return accounts.status_view(result.organization)
+    return Status.of(result.organization)

@@ -1,0 +1,64 @@
+"""What each verified Stripe event does to D1.
+
+The answer to Stripe is 2xx only once D1 holds the result; when the Worker or Stripe fails
+the error propagates (5xx) and Stripe delivers again. Handling an event twice, or out of order,
+changes nothing: the account is always re-read from Stripe and D1 keeps the newest view
+(`synced_at`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from connect_backend import accounts, log
+from connect_backend.onboarding import DEAUTHORIZED
+from connect_backend.stripe_gateway import StripeGateway
+from connect_backend.webhooks import Event
+from connect_backend.worker import WorkerClient
+
+ACCOUNT_EVENTS = ("account.updated", "capability.updated")
+ACCOUNT_EVENT_PREFIXES = ("account.external_account.", "person.")
+DEAUTHORIZED_EVENT = "account.application.deauthorized"
+
+Outcome = Literal["synced", "deauthorized", "ignored", "logged", "unlinked"]
+
+
+async def handle(
+    event: Event, *, livemode: bool, worker: WorkerClient, gateway: StripeGateway
+) -> Outcome:
+    """Bring D1 up to date with what `event` announces; what was done."""
+    fields = {"event_id": event.id, "event_type": event.type, "account_id": event.account_id}
+    if event.livemode != livemode:
+        log.info("webhook.ignored.livemode", **fields)
+        return "ignored"
+    account_id = event.account_id
+    about_account = event.type in ACCOUNT_EVENTS or event.type.startswith(ACCOUNT_EVENT_PREFIXES)
+    if account_id is None or not (about_account or event.type == DEAUTHORIZED_EVENT):
+        obj = event.object
+        log.info(
+            "webhook.logged",
+            **fields,
+            amount=obj.get("amount"),
+            currency=obj.get("currency"),
+            object_id=obj.get("id"),
+        )
+        return "logged"
+    if event.type == DEAUTHORIZED_EVENT:
+        organization = await worker.get_organization_by_account(account_id)
+        if organization is None:
+            log.warning("webhook.unlinked", **fields)
+            return "unlinked"
+        log.organization_id.set(organization.id)
+        # Stamped now, so it always applies: no later view of the account can exist, since
+        # the platform can no longer read it.
+        await accounts.store_onboarding(
+            organization, DEAUTHORIZED, datetime.now(UTC), worker=worker
+        )
+        log.info("webhook.deauthorized", **fields)
+        return "deauthorized"
+    if await accounts.sync_from_event(account_id, worker=worker, gateway=gateway) is None:
+        log.warning("webhook.unlinked", **fields)
+        return "unlinked"
+    log.info("webhook.synced", **fields)
+    return "synced"

@@ -1,0 +1,131 @@
+"""The service's shared types: what D1, Better Auth and Stripe hold, with no I/O.
+
+Every layer may import this module (the pure status rule, the schemas, the flows, the clients,
+the errors); it imports nothing of the service's own, and no HTTP client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConnectStatus = Literal["pending", "active", "disabled"]
+"""What D1 stores as `stripe_connect_status` (null: not started)."""
+
+OnboardingStep = Literal[
+    "account_creation",
+    "details_submission",
+    "under_review",
+    "action_required",
+    "complete",
+    "rejected",
+    "deauthorized",
+]
+MemberRole = Literal["owner", "admin", "member"]
+PayoutInterval = Literal["manual", "daily", "weekly", "monthly"]
+
+DEFAULT_PLATFORM_FEE_PERCENT = 10.0
+"""The contract's default `platform_fee_percent` (tests/unit/test_contract.py checks it)."""
+
+
+class Received(BaseModel):
+    """A value another system sent: read leniently (a newer Worker may add fields), frozen."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Organization(Received):
+    """An organization as D1 holds it."""
+
+    id: str
+    name: str
+    slug: str | None = None
+    stripe_connect_account_id: str | None = None
+    stripe_connect_status: ConnectStatus | None = None
+    platform_fee_percent: float = Field(default=DEFAULT_PLATFORM_FEE_PERCENT, ge=0, le=100)
+    onboarding_step: OnboardingStep | None = "account_creation"
+    onboarding_rejection_reason: str | None = None
+    stripe_connect_synced_at: datetime | None = None
+
+
+class User(Received):
+    """The verified user behind a session."""
+
+    id: str
+    email: str
+    name: str | None = None
+    role: str | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        """Better Auth's admin plugin marks platform admins with role `admin`."""
+        return self.role == "admin"
+
+
+class Session(Received):
+    """The verified session."""
+
+    id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLink:
+    """A single-use link to Stripe-hosted onboarding."""
+
+    url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in minor units of a currency."""
+
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A connected account's balance, per currency."""
+
+    available: list[Money]
+    pending: list[Money]
+
+    def available_in(self, currency: str) -> int:
+        """What is available in `currency` (0 when Stripe lists none)."""
+        return sum(m.amount for m in self.available if m.currency == currency)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer from the platform to a connected account."""
+
+    id: str
+    amount: int
+    currency: str
+    destination: str
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    """A payout from a connected account to its bank."""
+
+    id: str
+    amount: int
+    currency: str
+    status: str
+    arrival_date: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutSchedule:
+    """How often a connected account is paid out."""
+
+    interval: str
+    weekly_anchor: str | None = None
+    monthly_anchor: int | None = None
+    delay_days: int | None = None

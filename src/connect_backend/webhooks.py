@@ -1,0 +1,116 @@
+"""Stripe's deliveries, verified: a dependency over the raw body that yields the `Event`.
+
+The signature is checked by stripe-python's own verifier (`WebhookSignature.verify_header`),
+tried with each configured secret; which secrets, and the time window in both directions
+(stripe-python only refuses a timestamp that is too old), are the service's. Nothing here
+parses the signature itself or computes an HMAC.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+import stripe
+from fastapi import Depends, Request
+
+from connect_backend.deps import SettingsDep
+from connect_backend.errors import BadRequest
+
+MAX_BODY = 1024 * 1024
+"""The largest delivery accepted (413 above it)."""
+
+_TIMESTAMP_DIGITS = 12  # a Unix time in seconds, for the next 30,000 years
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A verified Stripe event: what the service reads of it."""
+
+    id: str
+    type: str
+    livemode: bool
+    account_id: str | None
+    object: dict[str, Any]
+
+
+def verify(body: bytes, header: str | None, secrets: Sequence[str], *, tolerance: int) -> None:
+    """Accept the body when its `Stripe-Signature` matches one of `secrets` and its time is
+    within `tolerance` seconds of now, either way; else 400 `missing_signature` or
+    `invalid_signature`."""
+    if not header:
+        raise BadRequest("The Stripe-Signature header is missing.", code="missing_signature")
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(body, header, secret)
+        except stripe.SignatureVerificationError:
+            continue
+        except (TypeError, ValueError):
+            # What stripe-python cannot read at all (a body that is not UTF-8, a signature
+            # that is not ASCII, a timestamp past Python's integer limit) matches no secret.
+            break
+        if not _recent(header, tolerance, now=time.time()):
+            raise BadRequest(
+                "The signature's timestamp is outside the tolerance.", code="invalid_signature"
+            )
+        return
+    raise BadRequest("No signature matches.", code="invalid_signature")
+
+
+def _recent(header: str, tolerance: int, *, now: float) -> bool:
+    # The header is authentic by now; its `t` is the first, as stripe-python reads it.
+    for item in header.split(","):
+        name, _, value = item.partition("=")
+        if name == "t":
+            if not (value.isascii() and value.isdigit() and len(value) <= _TIMESTAMP_DIGITS):
+                return False
+            return abs(int(now) - int(value)) <= tolerance
+    return False
+
+
+def parse(body: bytes) -> Event:
+    """The event in a verified body; 400 `invalid_payload` when it is not one."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("The body is not JSON.", code="invalid_payload") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("id"), str)
+        or not isinstance(data.get("type"), str)
+        or not isinstance(data.get("data"), dict)
+        or not isinstance(data["data"].get("object"), dict)
+    ):
+        raise BadRequest("The body is not a Stripe event.", code="invalid_payload")
+    obj: dict[str, Any] = data["data"]["object"]
+    candidates = (
+        data.get("account"),
+        obj.get("account"),
+        obj.get("id") if obj.get("object") == "account" else None,
+    )
+    account_id = next((c for c in candidates if isinstance(c, str) and c.startswith("acct_")), None)
+    return Event(
+        id=data["id"],
+        type=data["type"],
+        livemode=bool(data.get("livemode")),
+        account_id=account_id,
+        object=obj,
+    )
+
+
+async def _verified_event(request: Request, settings: SettingsDep) -> Event:
+    body = await request.body()  # at most MAX_BODY: RequestContext refuses more with 413
+    verify(
+        body,
+        request.headers.get("stripe-signature"),
+        settings.webhook_secrets,
+        tolerance=settings.webhook_tolerance_seconds,
+    )
+    return parse(body)
+
+
+VerifiedEvent = Annotated[Event, Depends(_verified_event)]
+"""A delivery whose signature matched: its event, parsed."""

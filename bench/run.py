@@ -389,15 +389,19 @@ def unlimited_stack_config(
     worker_latency_ms: int,
     service_env: dict[str, str] | None = None,
 ) -> StackConfig:
-    """A stack whose service has its per-user rate limits off: a few load users make thousands
-    of onboarding and money calls a minute, and we measure the service, not its limits."""
+    """A stack whose service has its limits off: a few load users make thousands of calls a
+    minute, far past Stripe's test-mode budget (the simulator has none), every refresh reads
+    Stripe, and we measure the service, not its limits."""
     return StackConfig(
         state_dir=state_dir,
         sim_latency_ms=sim_latency_ms,
         worker_latency_ms=worker_latency_ms,
         service_env={
+            "RATE_LIMIT_READS_PER_MINUTE": "0",
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
             "RATE_LIMIT_MONEY_PER_MINUTE": "0",
+            "STRIPE_REQUESTS_PER_SECOND": "0",
+            "REFRESH_MIN_INTERVAL_SECONDS": "0",
             **(service_env or {}),
         },
     )

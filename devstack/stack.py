@@ -145,6 +145,9 @@ class Stack:
             "STRIPE_WEBHOOK_SECRET": c.webhook_secret,
             "WORKER_BASE_URL": c.service_worker_url,
             "WORKER_API_KEY": c.internal_api_key,
+            # The local stack's keys are development values: a production service refuses
+            # a Worker key that does not stand for 32 random bytes.
+            "ENVIRONMENT": "development",
             "FRONTEND_URL": c.frontend_url,
             "ALLOWED_ORIGINS": f"{c.frontend_url},{c.sim_url}",
             "LOG_LEVEL": "info",

@@ -29,6 +29,7 @@ def openapi() -> dict[str, Any]:
         worker_base_url="http://worker.invalid",
         worker_api_key=SecretStr("openapi-export"),
         frontend_url="http://frontend.invalid",
+        environment="development",
         _env_file=None,  # pydantic-settings: read no .env file
     )
     document: dict[str, Any] = create_app(settings).openapi()

@@ -28,7 +28,9 @@ KNOWN_SECRETS = {
     "sk_test_unitsecret123",  # tests/unit
     "whsec_unitsecret456",
     "worker-unit-secret-789",
+    "worker-unit-secret-0123456789-abcdefghijklmnopq",
     "unit-worker-key",
+    "rk_test_local_faults",  # tests/e2e: the fault stack's restricted key
 }
 # Shapes of secrets, whatever their value. Session tokens of the fake Worker are `tok_…`;
 # the real stack's tokens are remembered as the stack hands them out (`remember`).

@@ -15,6 +15,7 @@ from connect_backend.errors import (
     BadRequest,
     Conflict,
     ConnectError,
+    NotDeauthorized,
     NotFound,
 )
 from connect_backend.onboarding import DEAUTHORIZED, AccountSnapshot, Onboarding, derive_status
@@ -34,6 +35,32 @@ def require_account(organization: Organization) -> str:
     return organization.stripe_connect_account_id
 
 
+async def ensure_account(
+    organization: Organization,
+    *,
+    email: str,
+    country: str,
+    worker: WorkerClient,
+    gateway: StripeGateway,
+) -> Organization:
+    """The organization with a Stripe account to onboard: its own, or a new one when it has
+    none or its account was deauthorized from the platform (the way back)."""
+    if (
+        organization.stripe_connect_account_id is None
+        or organization.onboarding_step == "deauthorized"
+    ):
+        return await link_new_account(
+            organization, email=email, country=country, worker=worker, gateway=gateway
+        )
+    if organization.onboarding_step == "details_submission":
+        # Nothing submitted yet: the account may have been linked by a webhook (after a lost
+        # D1 write) before anyone's email reached it.
+        read = await gateway.read_account(organization.stripe_connect_account_id, reuse=True)
+        if read.account.email is None:
+            await gateway.set_email(read.account.id, email)
+    return organization
+
+
 async def link_new_account(
     organization: Organization,
     *,
@@ -48,23 +75,36 @@ async def link_new_account(
     tied to the caller), so a retry after a lost D1 write — by the same admin or another —
     finds the first account. D1's compare-and-set lets exactly one account win; a loser made
     with other parameters (another country) is deleted at Stripe, and the winner is used.
-    The caller's email is prefilled on the account that this call linked.
+    A deauthorized account is replaced the same way (compare-and-set on its id). The
+    caller's email is prefilled on an account that has none yet.
     """
+    replacing = (
+        organization.stripe_connect_account_id
+        if organization.onboarding_step == "deauthorized"
+        else None
+    )
     params = gateway.account_params(
         organization_id=organization.id, organization_name=organization.name, country=country
     )
-    account = await gateway.create_account(params, organization_id=organization.id)
+    account = await gateway.create_account(
+        params, organization_id=organization.id, replacing=replacing
+    )
     request_id = log.request_id.get()
     try:
         result = await worker.create_connect_account(
-            organization_id=organization.id, account_id=account.id, request_id=request_id
+            organization_id=organization.id,
+            account_id=account.id,
+            replace_account_id=replacing,
+            request_id=request_id,
         )
-    except AccountAlreadyLinked as exc:
+    except (AccountAlreadyLinked, NotDeauthorized) as exc:
         log.info("connect.account.lost_race", account_id=account.id)
         await gateway.delete_account(account.id)
         return exc.organization
-    log.info("connect.account.linked", account_id=account.id, created=result.created)
-    if result.created:
+    log.info(
+        "connect.account.linked", account_id=account.id, created=result.created, replaced=replacing
+    )
+    if account.email is None:
         await gateway.set_email(account.id, email)
     return result.organization
 
@@ -75,14 +115,16 @@ async def sync_account(
     *,
     worker: WorkerClient,
     gateway: StripeGateway,
+    reuse: bool = False,
 ) -> tuple[Organization, AccountSnapshot | None]:
     """Read the account from Stripe, derive its status and bring D1 up to date, in order.
 
     The read is shared with concurrent syncs of the same account, but always begins after
-    this call (`StripeGateway.read_account`); its `seen_at` orders the write.
+    this call (`StripeGateway.read_account`; with `reuse`, one begun shortly before may do);
+    its `seen_at` orders the write.
     """
     asked_at = datetime.now(UTC)
-    read = await outcome(gateway.read_account(account_id))
+    read = await outcome(gateway.read_account(account_id, reuse=reuse))
     return await settle(organization, read, asked_at, worker=worker, gateway=gateway)
 
 

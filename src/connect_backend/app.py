@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from limits.aio.storage import MemoryStorage
 
 from connect_backend import outbound
 from connect_backend.deps import State
 from connect_backend.errors import install_handlers
-from connect_backend.limits import RateLimiter, RouteGroup
+from connect_backend.limits import RateLimiter, RouteGroup, StripeBudget
 from connect_backend.request_context import RequestContext
 from connect_backend.routes import connect, health, webhook
 from connect_backend.sessions import SessionCache
@@ -29,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        limits_storage = MemoryStorage()
         async with outbound.session() as http, outbound.httpx_client(http) as worker_http:
             yield State(
                 settings=settings,
@@ -45,13 +47,21 @@ def create_app(settings: Settings) -> FastAPI:
                     account_type=settings.connect_account_type,
                     capabilities=settings.connect_capabilities,
                     timeout=settings.stripe_timeout_seconds,
+                    budget=StripeBudget(
+                        per_second=settings.stripe_budget_per_second,
+                        read_share=settings.stripe_read_share,
+                        storage=limits_storage,
+                    ),
+                    reuse_reads_for=settings.refresh_min_interval_seconds,
                 ),
                 session_cache=SessionCache(ttl=settings.session_cache_ttl_seconds),
                 rate_limiter=RateLimiter(
                     {
+                        RouteGroup.READS: settings.rate_limit_reads_per_minute,
                         RouteGroup.ONBOARDING: settings.rate_limit_onboarding_per_minute,
                         RouteGroup.MONEY: settings.rate_limit_money_per_minute,
-                    }
+                    },
+                    storage=limits_storage,
                 ),
             )
 

@@ -8,7 +8,6 @@ the organization's data, which is read fresh on every call. Failures are never c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -17,9 +16,8 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from connect_backend import log
-from connect_backend.deps import WorkerDep
 from connect_backend.errors import BadRequest, Forbidden, InvalidSession
-from connect_backend.limits import RateLimiter, RouteGroup
+from connect_backend.limits import RateLimiter, RouteGroup, StripeClass, stripe_class
 from connect_backend.sessions import SessionCache
 from connect_backend.types import MemberRole, Organization, User
 from connect_backend.worker import WorkerClient
@@ -71,78 +69,22 @@ def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
     return token
 
 
-class Caller:
-    """The request's credentials and claims, resolved into an `OrgContext` per route."""
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """What a route does, declared in its signature: the roles table's action, the per-user
+    rate limit it counts against, and whether a cached session check may stand for it.
 
-    def __init__(
+    Used as the route's dependency (`Annotated[Caller, Depends(Requirement(...))]`), so a
+    route cannot be written without one; tests read it from the routes themselves.
+    """
+
+    action: Action
+    limit: RouteGroup | None = None
+    verify_every_call: bool = False
+
+    async def __call__(
         self,
-        *,
-        token: str,
-        claimed_user_id: str | None,
-        header_org_id: str | None,
-        worker: WorkerClient,
-        cache: SessionCache,
-        limiter: RateLimiter | None = None,
-        group: RouteGroup | None = None,
-    ) -> None:
-        self._token = token
-        self._claimed_user_id = claimed_user_id
-        self._header_org_id = header_org_id
-        self._worker = worker
-        self._cache = cache
-        self._limiter = limiter
-        self._group = group
-
-    def organization_id(self, *named: str | None) -> str:
-        """The one organization named by path, body and `X-Org-ID`; 400 if they differ."""
-        names = {n for n in (*named, self._header_org_id) if n}
-        if len(names) > 1:
-            raise BadRequest(
-                "The organization named in the request is ambiguous.", code="organization_mismatch"
-            )
-        if not names:
-            raise BadRequest(
-                "Name the organization (path, organization_id or X-Org-ID).",
-                code="organization_required",
-            )
-        return names.pop()
-
-    async def authorize(self, action: Action, *named: str | None) -> OrgContext:
-        """Verify the session through the Worker and check `action` against the roles table."""
-        org_id = self.organization_id(*named)
-        request_id = log.request_id.get()
-        cached = self._cache.get(self._token, org_id)
-        if cached is not None:
-            user, role = cached.user, cached.member_role
-            organization = await self._worker.get_organization(org_id, request_id=request_id)
-        else:
-            context = await self._worker.verify_user_context(
-                session_token=self._token, organization_id=org_id, request_id=request_id
-            )
-            if context.organization is None:  # the Worker must name the org it checked
-                raise Forbidden("You are not a member of this organization.", code="not_a_member")
-            user, role, organization = context.user, context.member_role, context.organization
-        log.user_id.set(user.id)
-        log.organization_id.set(org_id)
-        if self._claimed_user_id is not None and self._claimed_user_id != user.id:
-            raise Forbidden("X-User-ID does not match the session's user.", code="user_mismatch")
-        if cached is None:
-            self._cache.put(self._token, org_id, user, role)
-        if self._limiter is not None and self._group is not None:
-            # Counted per verified user, never per claimed X-User-ID or per token.
-            self._limiter.take(self._group, user.id)
-        if not allowed(action, member_role=role, platform_admin=user.is_platform_admin):
-            log.info("auth.forbidden", action=action.value, member_role=role)
-            raise Forbidden("Your role does not allow this action.")
-        return OrgContext(user=user, organization=organization, member_role=role)
-
-
-def _caller_for(group: RouteGroup | None) -> Callable[..., Awaitable[Caller]]:
-    """The dependency that resolves a route's `Caller`; `group` names its rate limit, if any."""
-
-    async def _caller(
         request: Request,
-        worker: WorkerDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_SESSION)],
         x_user_id: Annotated[
             str | None,
@@ -169,21 +111,112 @@ def _caller_for(group: RouteGroup | None) -> Callable[..., Awaitable[Caller]]:
             )
         if len(set(request.headers.getlist("x-user-id"))) > 1:
             raise Forbidden("X-User-ID is repeated with different values.", code="user_mismatch")
+        # The Stripe calls of a read are refused first when the platform's budget runs short.
+        reads = self.action in (Action.READ_STATUS, Action.READ_BALANCE)
+        stripe_class.set(StripeClass.READ if reads else StripeClass.PRIORITY)
+        state = request.state
         return Caller(
+            self,
             token=_bearer(credentials),
             claimed_user_id=x_user_id,
             header_org_id=x_org_id,
-            worker=worker,
-            cache=request.state.session_cache,
-            limiter=request.state.rate_limiter if group is not None else None,
-            group=group,
+            worker=state.worker,
+            cache=state.session_cache,
+            limiter=state.rate_limiter,
         )
 
-    return _caller
+
+class Caller:
+    """The request's credentials and claims, resolved into an `OrgContext` by `authorize`."""
+
+    def __init__(
+        self,
+        requirement: Requirement,
+        *,
+        token: str,
+        claimed_user_id: str | None,
+        header_org_id: str | None,
+        worker: WorkerClient,
+        cache: SessionCache,
+        limiter: RateLimiter,
+    ) -> None:
+        self.requirement = requirement
+        self._token = token
+        self._claimed_user_id = claimed_user_id
+        self._header_org_id = header_org_id
+        self._worker = worker
+        self._cache = cache
+        self._limiter = limiter
+
+    def organization_id(self, *named: str | None) -> str:
+        """The one organization named by path, body and `X-Org-ID`; 400 if they differ."""
+        names = {n for n in (*named, self._header_org_id) if n}
+        if len(names) > 1:
+            raise BadRequest(
+                "The organization named in the request is ambiguous.", code="organization_mismatch"
+            )
+        if not names:
+            raise BadRequest(
+                "Name the organization (path, organization_id or X-Org-ID).",
+                code="organization_required",
+            )
+        return names.pop()
+
+    async def authorize(self, *named: str | None) -> OrgContext:
+        """Verify the session through the Worker and check the route's action against the
+        roles table; count the call against the route's rate limit."""
+        required = self.requirement
+        org_id = self.organization_id(*named)
+        request_id = log.request_id.get()
+        cached = None if required.verify_every_call else self._cache.get(self._token, org_id)
+        if cached is not None:
+            user, role = cached.user, cached.member_role
+            organization = await self._worker.get_organization(org_id, request_id=request_id)
+        else:
+            context = await self._worker.verify_user_context(
+                session_token=self._token, organization_id=org_id, request_id=request_id
+            )
+            if context.organization is None:  # the Worker must name the org it checked
+                raise Forbidden("You are not a member of this organization.", code="not_a_member")
+            user, role, organization = context.user, context.member_role, context.organization
+        log.user_id.set(user.id)
+        log.organization_id.set(org_id)
+        if self._claimed_user_id is not None and self._claimed_user_id != user.id:
+            raise Forbidden("X-User-ID does not match the session's user.", code="user_mismatch")
+        if cached is None and not required.verify_every_call:
+            self._cache.put(
+                self._token, org_id, user, role, session_expires=context.session.expires_at
+            )
+        if required.limit is not None:
+            # Counted per verified user, never per claimed X-User-ID or per token.
+            await self._limiter.take(required.limit, user.id)
+        if not allowed(required.action, member_role=role, platform_admin=user.is_platform_admin):
+            log.info("auth.forbidden", action=required.action.value, member_role=role)
+            raise Forbidden("Your role does not allow this action.")
+        return OrgContext(user=user, organization=organization, member_role=role)
 
 
-CallerDep = Annotated[Caller, Depends(_caller_for(None))]
-OnboardingCallerDep = Annotated[Caller, Depends(_caller_for(RouteGroup.ONBOARDING))]
-"""A caller of onboard or dashboard-link: rate-limited per user (`RATE_LIMIT_ONBOARDING_…`)."""
-MoneyCallerDep = Annotated[Caller, Depends(_caller_for(RouteGroup.MONEY))]
-"""A caller of the money routes: rate-limited per user (`RATE_LIMIT_MONEY_PER_MINUTE`)."""
+ReadsStatus = Annotated[Caller, Depends(Requirement(Action.READ_STATUS, limit=RouteGroup.READS))]
+"""Any member, platform admins: the status (rate-limited per user as a read)."""
+ReadsBalance = Annotated[Caller, Depends(Requirement(Action.READ_BALANCE, limit=RouteGroup.READS))]
+"""Owners, admins and platform admins: what money an account holds (a read)."""
+ManagesOnboarding = Annotated[
+    Caller, Depends(Requirement(Action.MANAGE_ACCOUNT, limit=RouteGroup.ONBOARDING))
+]
+"""Owners and admins: onboarding and the dashboard link."""
+ManagesPayouts = Annotated[
+    Caller, Depends(Requirement(Action.MANAGE_ACCOUNT, limit=RouteGroup.MONEY))
+]
+"""Owners and admins: the payout schedule."""
+PaysOut = Annotated[
+    Caller,
+    Depends(Requirement(Action.MANAGE_ACCOUNT, limit=RouteGroup.MONEY, verify_every_call=True)),
+]
+"""Owners and admins moving their money out: the session is verified on every call."""
+MovesPlatformMoney = Annotated[
+    Caller,
+    Depends(
+        Requirement(Action.MOVE_PLATFORM_MONEY, limit=RouteGroup.MONEY, verify_every_call=True)
+    ),
+]
+"""Platform admins: transfers and fees; the session is verified on every call."""

@@ -50,10 +50,9 @@ async def handle(
             log.warning("webhook.unlinked", **fields)
             return "unlinked"
         log.organization_id.set(organization.id)
-        # Stamped now, so it always applies: no later view of the account can exist, since
-        # the platform can no longer read it.
+        # Ordered by when Stripe made the event, like every other view of the account.
         await accounts.store_onboarding(
-            organization, DEAUTHORIZED, datetime.now(UTC), worker=worker
+            organization, DEAUTHORIZED, event.created or datetime.now(UTC), worker=worker
         )
         log.info("webhook.deauthorized", **fields)
         return "deauthorized"

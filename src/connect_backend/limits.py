@@ -1,75 +1,123 @@
-"""Per-user rate limits: a token bucket per (route group, verified user id), in memory.
+"""Rate limits, on the `limits` library's sliding-window counters (in memory; or in a store the
+service's processes share).
 
-Buckets live in one process (each replica counts on its own) and are bounded: past
-`max_keys` the least recently used one is forgotten, which only ever gives its user a full
-bucket again. Keys are verified user ids, never a client's claim such as `X-User-ID`.
+- Per user: each route group allows `per_minute` calls a minute to each verified user id (never
+  a client's claim such as `X-User-ID`); past it, 429 `rate_limited` with `Retry-After`.
+- The platform's Stripe budget: Stripe allows a platform about 100 requests/s in live mode and
+  25 in test mode, shared by every call. Reads may use only their share of it and are refused
+  first (429); money, onboarding and webhooks may use all of it and wait a moment for room
+  before giving up (503, so a webhook is delivered again).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from contextvars import ContextVar
 from enum import StrEnum
 
-from connect_backend.errors import RateLimited
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.storage import Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from connect_backend import log
+from connect_backend.errors import RateLimited, UpstreamUnavailable
 
 
 class RouteGroup(StrEnum):
     """Routes that share one budget per user."""
 
+    READS = "reads"  # status, balance
     ONBOARDING = "onboarding"  # onboard, dashboard link
     MONEY = "money"  # transfer, payout, payout schedule, platform fee
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    updated: float
+def _retry_after(reset_time: float) -> int:
+    return max(1, math.ceil(reset_time - time.time()))
 
 
 class RateLimiter:
-    """Token buckets: `per_minute` calls a minute, in bursts of up to as many; 0 turns it off."""
+    """Per-user limits by route group; a group at 0 (or absent) is not limited."""
 
-    def __init__(
-        self,
-        per_minute: Mapping[RouteGroup, int],
-        *,
-        max_keys: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._per_minute = dict(per_minute)
-        self._max_keys = max_keys
-        self._clock = clock
-        self._buckets: OrderedDict[tuple[RouteGroup, str], _Bucket] = OrderedDict()
+    def __init__(self, per_minute: Mapping[RouteGroup, int], *, storage: Storage) -> None:
+        self._items: dict[RouteGroup, RateLimitItem] = {
+            group: RateLimitItemPerMinute(n) for group, n in per_minute.items() if n > 0
+        }
+        self._windows = SlidingWindowCounterRateLimiter(storage)
 
-    def take(self, group: RouteGroup, user_id: str) -> None:
-        """Spend one token of the user's bucket; `RateLimited` (with `Retry-After`) when empty."""
-        capacity = self._per_minute.get(group, 0)
-        if capacity <= 0:
+    async def take(self, group: RouteGroup, user_id: str) -> None:
+        """Count one call of the user's; `RateLimited` (with `Retry-After`) past the limit."""
+        item = self._items.get(group)
+        if item is None:
             return
-        rate = capacity / 60.0  # tokens a second
-        now = self._clock()
-        key = (group, user_id)
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(tokens=capacity, updated=now)
-            while len(self._buckets) > self._max_keys:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.updated) * rate)
-            bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        if await self._windows.hit(item, "user", group.value, user_id):
             return
-        retry_after = max(1, math.ceil((1 - bucket.tokens) / rate))
+        stats = await self._windows.get_window_stats(item, "user", group.value, user_id)
+        retry_after = _retry_after(stats.reset_time)
         raise RateLimited(
             f"Too many requests; try again in {retry_after} s.",
             headers={"Retry-After": str(retry_after)},
         )
 
-    def __len__(self) -> int:
-        return len(self._buckets)
+
+class StripeClass(StrEnum):
+    """How a Stripe call is treated when the platform's budget runs short."""
+
+    READ = "read"  # may use its share only; refused first
+    PRIORITY = "priority"  # money, onboarding, webhooks: may use all, waits a moment
+
+
+stripe_class: ContextVar[StripeClass] = ContextVar("stripe_class", default=StripeClass.PRIORITY)
+"""The class of the Stripe calls the current request makes (its route's `Requirement` sets it)."""
+
+
+class StripeBudget:
+    """The platform's Stripe requests per second, shared by every caller of the service."""
+
+    def __init__(
+        self,
+        *,
+        per_second: int,
+        read_share: float,
+        storage: Storage,
+        wait_seconds: float = 2.0,
+    ) -> None:
+        self._all = RateLimitItemPerSecond(per_second) if per_second > 0 else None
+        reads = max(1, math.floor(per_second * read_share))
+        self._reads = RateLimitItemPerSecond(reads) if per_second > 0 else None
+        self._windows = SlidingWindowCounterRateLimiter(storage)
+        self._wait = wait_seconds
+
+    async def spend(self, kind: StripeClass) -> None:
+        """Take room for one Stripe request, or refuse: 429 for a read, 503 past the wait."""
+        if self._all is None or self._reads is None:
+            return
+        if kind is StripeClass.READ:
+            if await self._windows.hit(self._reads, "stripe", "reads") and await self._windows.hit(
+                self._all, "stripe", "all"
+            ):
+                return
+            stats = await self._windows.get_window_stats(self._reads, "stripe", "reads")
+            retry_after = _retry_after(stats.reset_time)
+            log.warning("stripe.budget.refused", kind=kind.value)
+            raise RateLimited(
+                "The platform's Stripe budget for reads is spent; try again shortly.",
+                headers={"Retry-After": str(retry_after)},
+            )
+        deadline = time.monotonic() + self._wait
+        waited = False
+        while not await self._windows.hit(self._all, "stripe", "all"):
+            stats = await self._windows.get_window_stats(self._all, "stripe", "all")
+            pause = max(0.01, stats.reset_time - time.time())
+            if time.monotonic() + pause > deadline:
+                log.warning("stripe.budget.refused", kind=kind.value)
+                raise UpstreamUnavailable(
+                    "The platform's Stripe budget is spent; try again shortly.",
+                    headers={"Retry-After": str(_retry_after(stats.reset_time))},
+                )
+            waited = True
+            await asyncio.sleep(pause)
+        if waited:
+            log.info("stripe.budget.waited", kind=kind.value)

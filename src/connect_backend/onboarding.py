@@ -34,6 +34,8 @@ class AccountSnapshot(BaseModel):
 
     id: str
     type: str | None = None
+    dashboard: str | None = None  # the Stripe dashboard the account's holder uses
+    email: str | None = None
     charges_enabled: bool = False
     payouts_enabled: bool = False
     details_submitted: bool = False
@@ -52,6 +54,11 @@ class AccountSnapshot(BaseModel):
         data["requirements"] = requirements
         data["capabilities"] = {k: str(v) for k, v in (data.get("capabilities") or {}).items()}
         data["metadata"] = {k: str(v) for k, v in (data.get("metadata") or {}).items()}
+        # `type` for accounts made with one (express, custom, standard); otherwise the
+        # controller's dashboard says which the holder has (express, full, none).
+        controller = data.get("controller") or {}
+        dashboard = (controller.get("stripe_dashboard") or {}).get("type")
+        data["dashboard"] = dashboard if isinstance(dashboard, str) else data.get("type")
         return cls.model_validate(data)
 
 

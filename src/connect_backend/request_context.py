@@ -85,7 +85,7 @@ class RequestContext:
             await send(message)
 
         try:
-            if declared.isdigit() and int(declared) > limit:
+            if declared.isascii() and declared.isdigit() and int(declared) > limit:
                 too_large = BodyTooLarge(limit)
                 await error_response(413, "payload_too_large", too_large.detail)(
                     scope, receive, send_with_id

@@ -17,7 +17,7 @@ from pydantic import (
 
 from connect_backend.money import MAX_AMOUNT
 from connect_backend.onboarding import AccountSnapshot, Requirements
-from connect_backend.types import OnboardingStep, Organization
+from connect_backend.types import Money, OnboardingStep, Organization, SourceType
 
 
 def _integral_number(value: object) -> object:
@@ -113,10 +113,17 @@ class Status(_Output):
 
 
 class MoneyAmount(_Output):
-    """An amount in minor units of a currency."""
+    """An amount in minor units of a currency, and how much of it came from each source of
+    funds (a payout draws from one)."""
 
     amount: int
     currency: str
+    source_types: dict[str, int] = Field(description='e.g. {"card": 1000, "bank_account": 250}')
+
+    @classmethod
+    def of(cls, money: Money) -> MoneyAmount:
+        """The API's view of a balance entry."""
+        return cls(amount=money.amount, currency=money.currency, source_types=money.source_types)
 
 
 class BalanceView(_Output):
@@ -153,11 +160,16 @@ class TransferView(_Output):
 
 
 class PayoutCreate(_Input):
-    """Pay money out of the organization's account; all that is available without `amount`."""
+    """Pay money out of the organization's account; all that is available (from the source
+    type) without `amount`."""
 
     organization_id: OrganizationId | None = None
     currency: Currency
     amount: Amount | None = None
+    source_type: SourceType = Field(
+        default="card",
+        description="The balance to draw from: Stripe keeps one per source of funds.",
+    )
 
 
 class PayoutView(_Output):

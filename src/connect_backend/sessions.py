@@ -1,7 +1,8 @@
 """The session cache: successful session checks, reused for a short time per (token, org).
 
 Who the caller is and their role only, never the organization's data (read fresh on every
-call); failures are never cached; the token itself is never kept, only a digest of it.
+call); failures are never cached; no entry outlives the session's own `expires_at`; the token
+itself is never kept, only a digest of it. Money routes never use it (`auth.Requirement`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 
 from connect_backend.types import MemberRole, User
 
@@ -20,7 +22,7 @@ class Verified:
 
     user: User
     member_role: MemberRole | None
-    expires: float
+    expires: float  # Unix time
 
 
 class SessionCache:
@@ -44,17 +46,28 @@ class SessionCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires <= time.monotonic():
+        if entry.expires <= time.time():
             del self._entries[key]
             return None
         return entry
 
-    def put(self, token: str, organization_id: str, user: User, role: MemberRole | None) -> None:
-        """Remember a successful check; the oldest entry goes when full."""
-        if self._ttl <= 0:
+    def put(
+        self,
+        token: str,
+        organization_id: str,
+        user: User,
+        role: MemberRole | None,
+        *,
+        session_expires: datetime,
+    ) -> None:
+        """Remember a successful check until the TTL or the session's end, whichever is first;
+        the oldest entry goes when full."""
+        now = time.time()
+        expires = min(now + self._ttl, session_expires.timestamp())
+        if expires <= now:
             return
         key = self._key(token, organization_id)
-        self._entries[key] = Verified(user, role, time.monotonic() + self._ttl)
+        self._entries[key] = Verified(user, role, expires)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from connect_backend import countries
+from connect_backend.keys import is_strong_internal_key
+
 _STRIPE_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
 _CAPABILITY = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -46,10 +49,19 @@ class Settings(BaseSettings):
     connect_account_type: Literal["express", "custom"] = "express"
     connect_capabilities: CommaList = Field(default_factory=lambda: ["transfers"])
     connect_default_country: str = "US"
+    connect_allowed_countries: CommaList = Field(
+        default_factory=lambda: sorted(countries.TRANSFERS_WITH_FULL_AGREEMENT)
+    )
+    environment: Literal["development", "production"] = "production"
     session_cache_ttl_seconds: float = Field(default=10.0, ge=0)
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    rate_limit_reads_per_minute: int = Field(default=120, ge=0)
     rate_limit_onboarding_per_minute: int = Field(default=10, ge=0)
     rate_limit_money_per_minute: int = Field(default=30, ge=0)
+    refresh_min_interval_seconds: float = Field(default=2.0, ge=0, le=300)
+    idempotency_lookback_days: int = Field(default=30, ge=1, le=365)
+    stripe_requests_per_second: int | None = Field(default=None, ge=0)
+    stripe_read_share: float = Field(default=0.5, gt=0, le=1)
     worker_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     stripe_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
@@ -84,7 +96,9 @@ class Settings(BaseSettings):
         origin_of(value)
         return value.strip().rstrip("/")
 
-    @field_validator("allowed_origins", "connect_capabilities", mode="before")
+    @field_validator(
+        "allowed_origins", "connect_capabilities", "connect_allowed_countries", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
@@ -103,6 +117,32 @@ class Settings(BaseSettings):
             raise ValueError("must be a two-letter country code")
         return value.upper()
 
+    @field_validator("connect_allowed_countries")
+    @classmethod
+    def _countries(cls, value: list[str]) -> list[str]:
+        codes = [code.upper() for code in value]
+        unknown = [code for code in codes if code not in countries.REACHABLE]
+        if not codes or unknown:
+            raise ValueError(
+                "must be two-letter codes of countries a US platform can onboard"
+                + (f" (not {', '.join(unknown)})" if unknown else "")
+            )
+        return codes
+
+    @model_validator(mode="after")
+    def _strong_worker_key(self) -> Settings:
+        if self.environment != "development" and not is_strong_internal_key(
+            self.worker_api_key.get_secret_value()
+        ):
+            raise ValueError(
+                "WORKER_API_KEY must stand for 32 random bytes (at least 43 characters, 12 "
+                "distinct) outside ENVIRONMENT=development; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        if self.connect_default_country not in self.connect_allowed_countries:
+            raise ValueError("CONNECT_DEFAULT_COUNTRY must be one of CONNECT_ALLOWED_COUNTRIES")
+        return self
+
     @model_validator(mode="after")
     def _default_origins(self) -> Settings:
         origins = [origin_of(o) for o in self.allowed_origins] or [origin_of(self.frontend_url)]
@@ -118,3 +158,11 @@ class Settings(BaseSettings):
     def livemode(self) -> bool:
         """Whether the Stripe key is a live-mode key (events of the other mode are ignored)."""
         return "_live_" in self.stripe_secret_key.get_secret_value()
+
+    @property
+    def stripe_budget_per_second(self) -> int:
+        """The platform's Stripe requests a second: the setting, else below Stripe's own
+        limits (about 100 a second live, 25 in test mode)."""
+        if self.stripe_requests_per_second is not None:
+            return self.stripe_requests_per_second
+        return 90 if self.livemode else 20

@@ -11,7 +11,7 @@ the first result instead of moving money or creating an account twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
@@ -24,6 +24,7 @@ from stripe import AIOHTTPClient, StripeClient
 
 from connect_backend import log
 from connect_backend.coalesce import Coalescer
+from connect_backend.countries import service_agreement
 from connect_backend.errors import (
     AccountInaccessible,
     BadRequest,
@@ -32,9 +33,18 @@ from connect_backend.errors import (
     StripeFailure,
     UpstreamUnavailable,
 )
+from connect_backend.limits import StripeBudget, stripe_class
 from connect_backend.money import FeeSplit
 from connect_backend.onboarding import AccountSnapshot
-from connect_backend.types import AccountLink, Balance, Money, Payout, PayoutSchedule, Transfer
+from connect_backend.types import (
+    AccountLink,
+    Balance,
+    Money,
+    Payout,
+    PayoutSchedule,
+    SourceType,
+    Transfer,
+)
 
 if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at start-up
     from stripe.params import (
@@ -47,17 +57,49 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
 API_VERSION = "2026-10-28.endive"
 """Pinned, so a Stripe-side default change cannot alter the objects we read."""
 
-# Stripe codes the caller can act on, passed through with their status; everything else is a
-# 502 `stripe_error` (or 503 when Stripe cannot be reached).
-_ACTIONABLE: Mapping[str, int] = {
-    "balance_insufficient": 409,
-    "insufficient_funds": 409,
-    "amount_too_small": 400,
-    "amount_too_large": 400,
-    "resource_missing": 400,
-    "payouts_not_allowed": 409,
-    "transfers_not_allowed": 409,
+# Stripe's refusals the caller can act on: Stripe's code → (status, the service's code); a
+# refusal without a code is read by the parameter it names. Everything else is a 502
+# `stripe_error` (503 when Stripe cannot be reached).
+_ACTIONABLE: Mapping[str, tuple[Literal[400, 409], str]] = {
+    "balance_insufficient": (409, "balance_insufficient"),
+    "insufficient_funds": (409, "insufficient_funds"),
+    "amount_too_small": (400, "amount_too_small"),
+    "amount_too_large": (400, "amount_too_large"),
+    "resource_missing": (400, "resource_missing"),
+    "payouts_not_allowed": (409, "payouts_not_allowed"),
+    "transfers_not_allowed": (409, "transfers_not_allowed"),
+    "country_unsupported": (400, "country_not_supported"),
+    # Stripe pays such an account out on its schedule: switch it to manual to pay out now.
+    "cannot_create_connect_standard_payouts_through_api": (409, "automatic_payouts"),
 }
+_ACTIONABLE_PARAMS: Mapping[str, tuple[Literal[400, 409], str]] = {
+    "country": (400, "country_not_supported"),
+    "tos_acceptance": (400, "service_agreement_not_supported"),
+    "capabilities": (409, "capabilities_not_allowed"),
+    "requested_capabilities": (409, "capabilities_not_allowed"),
+    "destination": (409, "transfers_not_supported"),
+}
+_MESSAGES: Mapping[str, str] = {
+    "country_not_supported": "Stripe does not let this platform create accounts there.",
+    "service_agreement_not_supported": (
+        "Stripe refused the service agreement for an account in that country."
+    ),
+    "capabilities_not_allowed": (
+        "Stripe does not allow the requested capabilities for this platform's accounts "
+        "(it may need Stripe's approval)."
+    ),
+    "transfers_not_supported": (
+        "Stripe does not allow transfers to this account (its country and service agreement)."
+    ),
+    "automatic_payouts": (
+        "This account is paid out automatically on its schedule; set the payout schedule to "
+        "manual to pay out now."
+    ),
+}
+PAGE = 100
+"""Items a page when the service searches a list."""
+SEARCH_PAGES = 10
+"""At most this many pages are read when looking for an earlier transfer or payout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +138,14 @@ class StripeGateway:
         *,
         account_type: Literal["express", "custom"],
         capabilities: list[str],
+        budget: StripeBudget | None = None,
+        reuse_reads_for: float = 0.0,
     ) -> None:
         self._client = client
         self._stripe = client.v1
-        self._reads: Coalescer[str, AccountRead] = Coalescer()
+        self._budget = budget
+        self._reads: Coalescer[str, AccountRead] = Coalescer(remember=10_000)
+        self._reuse_reads_for = reuse_reads_for
         self.account_type = account_type
         self.capabilities = tuple(capabilities)
 
@@ -113,6 +159,8 @@ class StripeGateway:
         account_type: Literal["express", "custom"],
         capabilities: list[str],
         timeout: float = 20.0,
+        budget: StripeBudget | None = None,
+        reuse_reads_for: float = 0.0,
     ) -> StripeGateway:
         """A gateway whose calls travel over `http` (the caller owns and closes it)."""
         client = StripeClient(
@@ -122,7 +170,16 @@ class StripeGateway:
             http_client=AIOHTTPClient(session=http, timeout=aiohttp.ClientTimeout(total=timeout)),
             max_network_retries=2,
         )
-        return cls(client, account_type=account_type, capabilities=capabilities)
+        return cls(
+            client,
+            account_type=account_type,
+            capabilities=capabilities,
+            budget=budget,
+            reuse_reads_for=reuse_reads_for,
+        )
+
+    def _calling(self, operation: str, *, rename: Mapping[str, str] | None = None) -> _Call:
+        return _Call(operation, budget=self._budget, rename=rename or {})
 
     def account_params(
         self, *, organization_id: str, organization_name: str, country: str
@@ -131,8 +188,16 @@ class StripeGateway:
 
         Nothing here depends on who clicked: any admin of the organization sends the same
         parameters, so the idempotency key replays one account whoever retries. The clicking
-        user's email is set by `set_email` once the account is linked.
+        user's email is set by `set_email` once the account is linked. The service agreement
+        is the one the country needs to receive the platform's transfers (`countries.py`).
         """
+        agreement = service_agreement(country)
+        if agreement == "recipient" and "card_payments" in self.capabilities:
+            raise BadRequest(
+                f"Accounts in {country} can only receive payouts (the recipient service "
+                "agreement), which cannot have the card_payments capability.",
+                code="country_not_supported",
+            )
         # Capability names come from CONNECT_CAPABILITIES; Stripe refuses one it does not know.
         capabilities = cast(
             "AccountCreateParamsCapabilities",
@@ -146,17 +211,24 @@ class StripeGateway:
             "capabilities": capabilities,
             "settings": {"payouts": {"schedule": {"interval": "manual"}}},
         }
-        if self.account_type == "custom":
+        if agreement == "recipient":
+            params["tos_acceptance"] = {"service_agreement": "recipient"}
+        elif self.account_type == "custom":
             # Custom accounts never see Stripe's terms themselves; the platform collects them.
             params["tos_acceptance"] = {"service_agreement": "full"}
         return params
 
     async def create_account(
-        self, params: AccountCreateParams, *, organization_id: str
+        self, params: AccountCreateParams, *, organization_id: str, replacing: str | None = None
     ) -> AccountSnapshot:
-        """Create a connected account; the same parameters for an organization replay it."""
-        key = idempotency_key("connect-account", organization_id, _params_digest(params))
-        async with _mapped("accounts.create"):
+        """Create a connected account; the same parameters for an organization replay it.
+
+        `replacing`: the deauthorized account this one takes the place of — part of the key,
+        so a new account is made instead of the old one replayed.
+        """
+        parts = [organization_id, _params_digest(params), *([replacing] if replacing else [])]
+        key = idempotency_key("connect-account", *parts)
+        async with self._calling("accounts.create"):
             account = await self._stripe.accounts.create_async(
                 params=params, options={"idempotency_key": key}
             )
@@ -167,7 +239,7 @@ class StripeGateway:
     async def set_email(self, account_id: str, email: str) -> None:
         """Prefill the account's email for onboarding (allowed until the first Account Link)."""
         try:
-            async with _mapped("accounts.update"):
+            async with self._calling("accounts.update"):
                 await self._stripe.accounts.update_async(account_id, params={"email": email})
         except ConnectError as exc:  # onboarding asks for it anyway: not worth failing over
             log.warning("stripe.account.email_failed", account_id=account_id, code=exc.code)
@@ -175,16 +247,23 @@ class StripeGateway:
     async def delete_account(self, account_id: str) -> None:
         """Remove an account that lost the race to be linked (best effort, logged)."""
         try:
-            async with _mapped("accounts.delete"):
+            async with self._calling("accounts.delete"):
                 await self._stripe.accounts.delete_async(account_id)
             log.info("stripe.account.deleted", account_id=account_id)
         except ConnectError as exc:
             log.warning("stripe.account.delete_failed", account_id=account_id, code=exc.code)
 
-    async def read_account(self, account_id: str) -> AccountRead:
+    async def read_account(self, account_id: str, *, reuse: bool = False) -> AccountRead:
         """The account as Stripe holds it now: a read that began after this call, shared with
-        the process's other callers that want the same account meanwhile (`Coalescer.fresh`)."""
-        return await self._reads.fresh(account_id, lambda: self._read_account(account_id))
+        the process's other callers that want the same account meanwhile (`Coalescer.fresh`).
+
+        With `reuse`, a read begun at most `REFRESH_MIN_INTERVAL_SECONDS` before may answer.
+        """
+        return await self._reads.fresh(
+            account_id,
+            lambda: self._read_account(account_id),
+            max_age=self._reuse_reads_for if reuse else 0.0,
+        )
 
     async def _read_account(self, account_id: str) -> AccountRead:
         seen_at = datetime.now(UTC)
@@ -192,7 +271,7 @@ class StripeGateway:
 
     async def retrieve_account(self, account_id: str) -> AccountSnapshot:
         """The account as Stripe holds it now (one request of this caller's own)."""
-        async with _mapped("accounts.retrieve"):
+        async with self._calling("accounts.retrieve"):
             # The answer's dict, not a StripeObject: building one for a whole Account (and
             # `to_dict()` back) cost more CPU than the HTTP request itself. Same request,
             # retries and errors as `accounts.retrieve_async`.
@@ -205,7 +284,7 @@ class StripeGateway:
         self, *, account_id: str, refresh_url: str, return_url: str
     ) -> AccountLink:
         """A fresh onboarding link (single use, short-lived; a new one each time is harmless)."""
-        async with _mapped("account_links.create"):
+        async with self._calling("account_links.create"):
             link = await self._stripe.account_links.create_async(
                 params={
                     "account": account_id,
@@ -220,13 +299,13 @@ class StripeGateway:
 
     async def create_login_link(self, account_id: str) -> str:
         """A login link to the Express dashboard."""
-        async with _mapped("login_links.create"):
+        async with self._calling("login_links.create"):
             link = await self._stripe.accounts.login_links.create_async(account_id)
             return link.url
 
     async def retrieve_balance(self, account_id: str) -> Balance:
-        """The connected account's available and pending balance."""
-        async with _mapped("balance.retrieve"):
+        """The connected account's available and pending balance, by source type."""
+        async with self._calling("balance.retrieve"):
             balance = await self._stripe.balance.retrieve_async(
                 options={"stripe_account": account_id}
             )
@@ -247,7 +326,10 @@ class StripeGateway:
         transfer_group: str | None = None,
         description: str | None = None,
     ) -> Transfer:
-        """Transfer `split.net` to the account; the caller's key makes a retry a replay."""
+        """Transfer `split.net` to the account; the caller's key makes a retry a replay.
+
+        The fee facts travel in the transfer's metadata, so its history never recomputes them.
+        """
         params: TransferCreateParams = {
             "amount": split.net,
             "currency": currency,
@@ -267,16 +349,11 @@ class StripeGateway:
         if description is not None:
             params["description"] = description
         key = idempotency_key("transfer", organization_id, caller_key)
-        async with _mapped("transfers.create"):
+        async with self._calling("transfers.create"):
             transfer = await self._stripe.transfers.create_async(
                 params=params, options={"idempotency_key": key}
             )
-            made = Transfer(
-                id=transfer.id,
-                amount=transfer.amount,
-                currency=transfer.currency,
-                destination=account_id,
-            )
+            made = _transfer(transfer.to_dict())
         log.info(
             "stripe.transfer.created",
             transfer_id=made.id,
@@ -287,6 +364,23 @@ class StripeGateway:
         )
         return made
 
+    async def find_transfer(
+        self, *, organization_id: str, account_id: str, caller_key: str, since: datetime
+    ) -> Transfer | None:
+        """A transfer made to the account since `since` with the caller's key, if any (Stripe
+        forgets idempotency keys after 24 hours; the transfer's metadata does not)."""
+        found = await self._search(
+            "transfers.list",
+            self._stripe.transfers.list_async,
+            params={"destination": account_id, "created": {"gte": int(since.timestamp())}},
+            options={},
+            match=lambda m: (
+                m.get("idempotency_key") == caller_key
+                and m.get("organization_id") == organization_id
+            ),
+        )
+        return _transfer(found) if found is not None else None
+
     async def create_payout(
         self,
         *,
@@ -294,19 +388,20 @@ class StripeGateway:
         account_id: str,
         amount: int,
         currency: str,
+        source_type: SourceType,
         caller_key: str,
     ) -> Payout:
-        """Pay `amount` out of the account's available balance to its bank."""
+        """Pay `amount` of one source type's available balance out to the account's bank."""
         key = idempotency_key("payout", organization_id, caller_key)
         # The account's own balance is short: the service's `insufficient_balance`, as when it
         # finds so itself (`balance_insufficient` stays Stripe's name for the platform's).
-        async with _mapped(
-            "payouts.create", rename={"balance_insufficient": "insufficient_balance"}
-        ):
+        short = {"balance_insufficient": "insufficient_balance"}
+        async with self._calling("payouts.create", rename=short):
             payout = await self._stripe.payouts.create_async(
                 params={
                     "amount": amount,
                     "currency": currency,
+                    "source_type": source_type,
                     "metadata": {"organization_id": organization_id, "idempotency_key": caller_key},
                 },
                 options={"stripe_account": account_id, "idempotency_key": key},
@@ -315,15 +410,44 @@ class StripeGateway:
         log.info("stripe.payout.created", payout_id=made.id, account_id=account_id, amount=amount)
         return made
 
-    async def find_payout(self, *, account_id: str, caller_key: str) -> Payout | None:
-        """A recent payout made with the caller's idempotency key, if any."""
-        async with _mapped("payouts.list"):
-            page = await self._stripe.payouts.list_async(
-                params={"limit": 100}, options={"stripe_account": account_id}
-            )
-            for payout in page.data:
-                if payout.to_dict().get("metadata", {}).get("idempotency_key") == caller_key:
-                    return _payout(payout.to_dict())
+    async def find_payout(
+        self, *, account_id: str, caller_key: str, since: datetime
+    ) -> Payout | None:
+        """A payout made since `since` with the caller's key, if any."""
+        found = await self._search(
+            "payouts.list",
+            self._stripe.payouts.list_async,
+            params={"created": {"gte": int(since.timestamp())}},
+            options={"stripe_account": account_id},
+            match=lambda m: m.get("idempotency_key") == caller_key,
+        )
+        return _payout(found) if found is not None else None
+
+    async def _search(
+        self,
+        operation: str,
+        list_async: Callable[..., Awaitable[Any]],
+        *,
+        params: dict[str, Any],
+        options: dict[str, Any],
+        match: Callable[[Mapping[str, Any]], bool],
+    ) -> dict[str, Any] | None:
+        """The newest item of a Stripe list whose metadata `match`es, reading at most
+        `SEARCH_PAGES` pages of `PAGE` items, newest first."""
+        after: str | None = None
+        for _ in range(SEARCH_PAGES):
+            page_params = {**params, "limit": PAGE, **({"starting_after": after} if after else {})}
+            async with self._calling(operation):
+                page = await list_async(params=page_params, options=options)
+                items = [item.to_dict() for item in page.data]
+            for item in items:
+                if match(item.get("metadata") or {}):
+                    found: dict[str, Any] = item
+                    return found
+            if not page.has_more or not items:
+                return None
+            after = str(items[-1]["id"])
+        log.warning("stripe.search.truncated", operation=operation, pages=SEARCH_PAGES)
         return None
 
     async def update_payout_schedule(
@@ -337,7 +461,7 @@ class StripeGateway:
             wanted["monthly_anchor"] = schedule.monthly_anchor
         if schedule.delay_days is not None:
             wanted["delay_days"] = schedule.delay_days
-        async with _mapped("accounts.update"):
+        async with self._calling("accounts.update"):
             account = await self._stripe.accounts.update_async(
                 account_id,
                 params={"settings": {"payouts": {"schedule": wanted}}},
@@ -353,7 +477,29 @@ class StripeGateway:
 
 
 def _money(items: Any) -> list[Money]:
-    return [Money(amount=int(i["amount"]), currency=str(i["currency"])) for i in items or []]
+    return [
+        Money(
+            amount=int(i["amount"]),
+            currency=str(i["currency"]),
+            source_types={str(k): int(v) for k, v in (i.get("source_types") or {}).items()},
+        )
+        for i in items or []
+    ]
+
+
+def _transfer(data: Mapping[str, Any]) -> Transfer:
+    metadata = data.get("metadata") or {}
+    return Transfer(
+        id=str(data["id"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        destination=str(data["destination"]),
+        gross_amount=_int_or_none(metadata.get("gross_amount")),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def _payout(data: Mapping[str, Any]) -> Payout:
@@ -366,16 +512,21 @@ def _payout(data: Mapping[str, Any]) -> Payout:
     )
 
 
-class _mapped:
-    """Turn stripe-python's exceptions into the service's errors, in one place; `rename` gives
-    a Stripe code the service's own name for this operation."""
+class _Call:
+    """One Stripe call: room in the platform's budget first; then stripe-python's exceptions
+    turned into the service's errors, in one place (`rename` gives a Stripe code the
+    service's own name for this operation)."""
 
-    def __init__(self, operation: str, *, rename: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, operation: str, *, budget: StripeBudget | None, rename: Mapping[str, str]
+    ) -> None:
         self.operation = operation
-        self.rename = rename or {}
+        self.budget = budget
+        self.rename = rename
 
     async def __aenter__(self) -> None:
-        return None
+        if self.budget is not None:
+            await self.budget.spend(stripe_class.get())
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, _: Any
@@ -389,13 +540,29 @@ class _mapped:
         return False
 
 
+def _stripe_code(exc: stripe.StripeError) -> str | None:
+    """Stripe's error code: stripe-python leaves `.code` empty on some errors (a 403's, say),
+    so the answer's own `error.code` counts too."""
+    if exc.code:
+        return exc.code
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _stripe_param(exc: stripe.StripeError) -> str | None:
+    param = getattr(exc, "param", None)
+    return param.split("[", 1)[0] if isinstance(param, str) and param else None
+
+
 def _raise_mapped(operation: str, exc: stripe.StripeError, rename: Mapping[str, str]) -> NoReturn:
-    status = exc.http_status
-    code = exc.code
+    code = _stripe_code(exc)
     fields = {
         "operation": operation,
-        "status": status,
+        "status": exc.http_status,
         "stripe_code": code,
+        "stripe_param": getattr(exc, "param", None),
         "stripe_request_id": exc.request_id,
     }
     if isinstance(exc, stripe.IdempotencyError):
@@ -404,11 +571,18 @@ def _raise_mapped(operation: str, exc: stripe.StripeError, rename: Mapping[str, 
             "This Idempotency-Key was already used with other parameters.",
             code="idempotency_conflict",
         ) from None
-    if isinstance(exc, stripe.PermissionError) or code == "account_invalid":
+    if code == "account_invalid":
+        # Stripe's own answer for an account the platform can no longer reach (deauthorized):
+        # the only Stripe error that may mark an organization `deauthorized`.
         log.warning("stripe.account_inaccessible", **fields)
         raise AccountInaccessible(
             "The platform can no longer access this Stripe account."
         ) from None
+    if isinstance(exc, stripe.PermissionError):
+        # Any other refusal of access is ours to fix (a restricted key without a permission,
+        # say): nothing about the account is concluded from it.
+        log.error("stripe.permission_denied", **fields)
+        raise StripeFailure("Stripe refused the platform's key for this request.") from None
     if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
         log.warning("stripe.unavailable", **fields)
         raise UpstreamUnavailable("Stripe cannot be reached right now; try again.") from None
@@ -417,10 +591,16 @@ def _raise_mapped(operation: str, exc: stripe.StripeError, rename: Mapping[str, 
         raise ConnectError(
             exc.user_message or "Stripe declined.", code=code or "card_error", status_code=402
         ) from None
-    if isinstance(exc, stripe.InvalidRequestError) and code is not None and code in _ACTIONABLE:
-        log.info("stripe.refused", **fields)
-        raise (BadRequest if _ACTIONABLE[code] == 400 else Conflict)(
-            exc.user_message or "Stripe refused the request.", code=rename.get(code, code)
-        ) from None
+    if isinstance(exc, stripe.InvalidRequestError):
+        param = _stripe_param(exc)
+        refusal = _ACTIONABLE.get(code) if code else _ACTIONABLE_PARAMS.get(param or "")
+        if refusal is not None:
+            status, ours = refusal
+            ours = rename.get(code or "", ours)
+            log.info("stripe.refused", **fields)
+            raise (BadRequest if status == 400 else Conflict)(
+                _MESSAGES.get(ours) or exc.user_message or "Stripe refused the request.",
+                code=ours,
+            ) from None
     log.error("stripe.failed", **fields)
     raise StripeFailure("Stripe could not complete the request.") from None

@@ -6,7 +6,7 @@ the errors); it imports nothing of the service's own, and no HTTP client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -26,6 +26,8 @@ OnboardingStep = Literal[
 ]
 MemberRole = Literal["owner", "admin", "member"]
 PayoutInterval = Literal["manual", "daily", "weekly", "monthly"]
+SourceType = Literal["card", "bank_account", "fpx"]
+"""Stripe keeps a balance per source of funds; a payout draws from one (card by default)."""
 
 DEFAULT_PLATFORM_FEE_PERCENT = 10.0
 """The contract's default `platform_fee_percent` (tests/unit/test_contract.py checks it)."""
@@ -82,10 +84,17 @@ class AccountLink:
 
 @dataclass(frozen=True, slots=True)
 class Money:
-    """An amount in minor units of a currency."""
+    """An amount in minor units of a currency; a balance's, split by source type."""
 
     amount: int
     currency: str
+    source_types: dict[str, int] = field(default_factory=dict)
+
+    def of_source(self, source_type: SourceType) -> int:
+        """How much of it comes from `source_type` (all of it is card when Stripe says none)."""
+        if not self.source_types:
+            return self.amount if source_type == "card" else 0
+        return self.source_types.get(source_type, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +104,9 @@ class Balance:
     available: list[Money]
     pending: list[Money]
 
-    def available_in(self, currency: str) -> int:
-        """What is available in `currency` (0 when Stripe lists none)."""
-        return sum(m.amount for m in self.available if m.currency == currency)
+    def available_in(self, currency: str, source_type: SourceType = "card") -> int:
+        """What is available in `currency` to pay out from `source_type` (0 when none)."""
+        return sum(m.of_source(source_type) for m in self.available if m.currency == currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +117,7 @@ class Transfer:
     amount: int
     currency: str
     destination: str
+    gross_amount: int | None = None  # from the metadata the service wrote when it was made
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -24,6 +25,7 @@ MAX_BODY = 1024 * 1024
 """The largest delivery accepted (413 above it)."""
 
 _TIMESTAMP_DIGITS = 12  # a Unix time in seconds, for the next 30,000 years
+_FAR_FUTURE = 10**_TIMESTAMP_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class Event:
     id: str
     type: str
     livemode: bool
+    created: datetime | None  # when Stripe made the event
     account_id: str | None
     object: dict[str, Any]
 
@@ -92,10 +95,16 @@ def parse(body: bytes) -> Event:
         obj.get("id") if obj.get("object") == "account" else None,
     )
     account_id = next((c for c in candidates if isinstance(c, str) and c.startswith("acct_")), None)
+    created = data.get("created")
     return Event(
         id=data["id"],
         type=data["type"],
         livemode=bool(data.get("livemode")),
+        created=(
+            datetime.fromtimestamp(created, UTC)
+            if isinstance(created, int) and 0 <= created < _FAR_FUTURE
+            else None
+        ),
         account_id=account_id,
         object=obj,
     )

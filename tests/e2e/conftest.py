@@ -25,9 +25,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         sim_args=["--webhook-retry-base", "0.2", "--webhook-max-attempts", "12"],
         # One platform admin serves every test of the session; its money calls add up across
         # files. The limits themselves are tested in tests/service and tests/unit.
+        # Every refresh reads Stripe (a test that changes an account at the simulator refreshes
+        # right after); the platform's Stripe budget is the test mode's own (20 a second).
         service_env={
+            "RATE_LIMIT_READS_PER_MINUTE": "600",
             "RATE_LIMIT_MONEY_PER_MINUTE": "600",
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "600",
+            "REFRESH_MIN_INTERVAL_SECONDS": "0",
         },
     )
     with Stack(config) as running:
@@ -119,6 +123,8 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         state_dir=tmp_path_factory.mktemp("browser-stack"),
         frontend_url=f"http://localhost:{free_port()}",
         run_frontend=True,
+        # The journey changes accounts at the simulator and reads them back at once.
+        service_env={"REFRESH_MIN_INTERVAL_SECONDS": "0"},
     )
     with Stack(config) as running:
         yield running

@@ -12,22 +12,29 @@ from devstack.faultproxy import FaultControl
 from devstack.stack import BetterAuth, Member, Stack, StackConfig
 from devstack.truth import signature
 
+RESTRICTED_KEY = "rk_test_local_faults"
+
 
 def fault_stack_config(
     state_dir: Path, *, sim_args: list[str] | None = None, **service_env: str
 ) -> StackConfig:
     """A stack of its own (faults must not leak into other tests), the Worker behind the proxy.
 
-    Rate limits are off: these tests call the same routes as one user far more often than a
-    person would, and what they test is what failures leave behind.
+    Per-user rate limits are off: these tests call the same routes as one user far more often
+    than a person would, and what they test is what failures leave behind. The platform's
+    Stripe budget stays on (test mode's 20 a second): storms meet it as production would.
     """
     return StackConfig(
         state_dir=state_dir,
         worker_faults=True,
+        # A restricted key, as production may use: a case can take a permission away from it.
+        stripe_secret_key=RESTRICTED_KEY,
         sim_args=sim_args or ["--webhook-retry-base", "0.2", "--webhook-max-attempts", "12"],
         service_env={
+            "RATE_LIMIT_READS_PER_MINUTE": "0",
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
             "RATE_LIMIT_MONEY_PER_MINUTE": "0",
+            "REFRESH_MIN_INTERVAL_SECONDS": "0",
             **service_env,
         },
     )
@@ -60,9 +67,14 @@ class Faults:
         assert response.status_code == 200, response.text
 
     async def heal(self) -> None:
-        """No faults anywhere (the proxy's counters start again at zero)."""
+        """No faults anywhere (the proxy's counters start again at zero); the key has every
+        permission again."""
         await self.worker.reset()
-        await self.stripe(faults=[], timeout_rate=0, latency_ms=0)
+        await self.stripe(faults=[], timeout_rate=0, latency_ms=0, restricted_keys={})
+
+    async def deny(self, *calls: str) -> None:
+        """Take permissions away from the service's restricted key (`"GET /v1/accounts/*"`)."""
+        await self.stripe(restricted_keys={RESTRICTED_KEY: {"deny": list(calls)}})
 
     async def aclose(self) -> None:
         await self.worker.aclose()

@@ -95,7 +95,7 @@ class EveryOrganizationExists(FakeWorker):
             account_id, organization_id=org_id, state="active"
         )
         self.stripe.balances[account_id] = {
-            "available": [{"amount": 50_000, "currency": "usd", "source_types": {"card": 0}}],
+            "available": [{"amount": 50_000, "currency": "usd", "source_types": {"card": 50_000}}],
             "pending": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
         }
         self.add_org(

@@ -33,6 +33,11 @@ def make_settings(**overrides: Any) -> Settings:
         "worker_api_key": SecretStr(WORKER_KEY),
         "frontend_url": FRONTEND,
         "session_cache_ttl_seconds": 0,
+        "environment": "development",  # the tests' Worker key is short
+        # Every refresh reads Stripe, and the platform's Stripe budget is out of the way;
+        # tests of those set them themselves.
+        "refresh_min_interval_seconds": 0,
+        "stripe_requests_per_second": 0,
         "_env_file": None,
     }
     values.update(overrides)
@@ -159,7 +164,9 @@ def onboarded(
     account_id = f"acct_{org_id.removeprefix('org_')}0000000000"
     stripe.accounts[account_id] = stripe_account(account_id, organization_id=org_id, state=state)
     stripe.balances[account_id] = {
-        "available": [{"amount": available, "currency": currency, "source_types": {"card": 0}}],
+        "available": [
+            {"amount": available, "currency": currency, "source_types": {"card": available}}
+        ],
         "pending": [{"amount": 0, "currency": currency, "source_types": {"card": 0}}],
     }
     status = {"active": "active", "rejected": "disabled"}.get(state, "pending")

@@ -20,8 +20,10 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
@@ -73,6 +75,14 @@ class Person:
     email: str
     role: str = "user"
     memberships: dict[str, str] = field(default_factory=dict)
+    # When the session ends (ISO 8601 UTC): a week from now unless a test says otherwise.
+    session_expires: str = field(
+        default_factory=lambda: (
+            (datetime.now(UTC) + timedelta(days=7))
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+        )
+    )
 
 
 @dataclass
@@ -179,7 +189,7 @@ class FakeWorker:
                     "name": person.id,
                     "role": person.role,
                 },
-                "session": {"id": "ses_" + person.id, "expires_at": "2026-12-03T10:00:00.000Z"},
+                "session": {"id": "ses_" + person.id, "expires_at": person.session_expires},
                 "organization": copy.deepcopy(org),
                 "member_role": role,
             },
@@ -414,7 +424,9 @@ class FakeStripe:
 
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     balances: dict[str, dict[str, Any]] = field(default_factory=dict)
-    payouts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    payouts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # newest first
+    transfers: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    clock: float = field(default_factory=time.time)  # Stripe's "now": `created` of new objects
     requests: list[httpx.Request] = field(default_factory=list)
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)
     overrides: list[tuple[str, str, Callable[[httpx.Request], httpx.Response]]] = field(
@@ -494,6 +506,19 @@ class FakeStripe:
             return web.Response(status=599)  # never reaches the caller
         headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
         return web.Response(status=answer.status_code, body=answer.content, headers=headers)
+
+    @staticmethod
+    def _list(url: str, items: list[dict[str, Any]], query: dict[str, str]) -> httpx.Response:
+        """A Stripe list, newest first: `created[gte]`, `limit` and `starting_after`."""
+        since = int(query.get("created[gte]", 0))
+        items = [i for i in items if i.get("created", 0) >= since]
+        after = query.get("starting_after")
+        if after is not None:
+            ids = [i["id"] for i in items]
+            items = items[ids.index(after) + 1 :] if after in ids else []
+        limit = int(query.get("limit", 10))
+        page = {"object": "list", "url": url, "has_more": len(items) > limit}
+        return httpx.Response(200, json={**page, "data": items[:limit]})
 
     def _next(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):016d}"
@@ -590,21 +615,28 @@ class FakeStripe:
                 },
             )
             return httpx.Response(200, json={"object": "balance", "livemode": False, **balance})
-        if path == "/v1/transfers":
-            return httpx.Response(
-                200,
-                json={
-                    "id": self._next("tr"),
-                    "object": "transfer",
-                    "amount": int(params["amount"]),
-                    "currency": params["currency"],
-                    "destination": params["destination"],
-                    "metadata": params.get("metadata", {}),
-                    "reversed": False,
-                    "source_transaction": params.get("source_transaction"),
-                    "transfer_group": params.get("transfer_group"),
-                },
+        if path == "/v1/transfers" and request.method == "GET":
+            query = dict(request.url.params)
+            return self._list(
+                "/v1/transfers",
+                [t for t in self.transfers if t["destination"] == query.get("destination")],
+                query,
             )
+        if path == "/v1/transfers":
+            transfer = {
+                "id": self._next("tr"),
+                "object": "transfer",
+                "amount": int(params["amount"]),
+                "currency": params["currency"],
+                "created": int(self.clock),
+                "destination": params["destination"],
+                "metadata": params.get("metadata", {}),
+                "reversed": False,
+                "source_transaction": params.get("source_transaction"),
+                "transfer_group": params.get("transfer_group"),
+            }
+            self.transfers.insert(0, transfer)
+            return httpx.Response(200, json=transfer)
         if path == "/v1/payouts" and request.method == "POST":
             payout = {
                 "id": self._next("po"),
@@ -613,21 +645,23 @@ class FakeStripe:
                 "currency": params["currency"],
                 "status": "pending",
                 "arrival_date": 1764300000,
+                "created": int(self.clock),
+                "source_type": params.get("source_type", "card"),
                 "metadata": params.get("metadata", {}),
             }
             self.payouts.setdefault(on_behalf or "platform", []).insert(0, payout)
             for entry in self.balances.get(on_behalf or "", {}).get("available", []):
                 if entry["currency"] == payout["currency"]:
                     entry["amount"] -= payout["amount"]
+                    sources = entry.setdefault("source_types", {})
+                    sources[payout["source_type"]] = (
+                        sources.get(payout["source_type"], 0) - payout["amount"]
+                    )
             return httpx.Response(200, json=payout)
         if path == "/v1/payouts" and request.method == "GET":
-            return httpx.Response(
-                200,
-                json={
-                    "object": "list",
-                    "has_more": False,
-                    "url": "/v1/payouts",
-                    "data": self.payouts.get(on_behalf or "platform", []),
-                },
+            return self._list(
+                "/v1/payouts",
+                self.payouts.get(on_behalf or "platform", []),
+                dict(request.url.params),
             )
         return stripe_error(404, code="resource_missing", message=f"Unrecognized {path}")

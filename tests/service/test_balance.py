@@ -37,8 +37,11 @@ async def test_balance_reads_the_connected_accounts_balance(
     assert r.json() == {
         "organization_id": "org_a",
         "account_id": account_id,
-        "available": [{"amount": 1234, "currency": "usd"}, {"amount": 50, "currency": "eur"}],
-        "pending": [{"amount": 700, "currency": "usd"}],
+        "available": [
+            {"amount": 1234, "currency": "usd", "source_types": {"card": 1234}},
+            {"amount": 50, "currency": "eur", "source_types": {"card": 50}},
+        ],
+        "pending": [{"amount": 700, "currency": "usd", "source_types": {"card": 700}}],
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -21,7 +23,10 @@ async def test_dashboard_link_returns_a_login_link_for_the_account(
 
     assert r.status_code == 200, r.text
     assert r.json() == {"url": f"https://connect.stripe.test/express/{account_id}"}
-    assert [req.url.path for req in stripe.requests] == [f"/v1/accounts/{account_id}/login_links"]
+    assert [(req.method, req.url.path) for req in stripe.requests] == [
+        ("GET", f"/v1/accounts/{account_id}"),  # the account's own type decides
+        ("POST", f"/v1/accounts/{account_id}/login_links"),
+    ]
 
 
 async def test_dashboard_link_for_the_org_named_by_x_org_id_without_a_body(
@@ -36,18 +41,56 @@ async def test_dashboard_link_for_the_org_named_by_x_org_id_without_a_body(
     assert r.json() == {"url": f"https://connect.stripe.test/express/{account_id}"}
 
 
-@pytest.mark.parametrize("settings", [make_settings(connect_account_type="custom")])
-async def test_dashboard_link_for_custom_accounts_is_409_not_supported(
-    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+@pytest.mark.parametrize(
+    "account",
+    [
+        {"type": "custom"},
+        {"type": "standard"},
+        {"type": None, "controller": {"stripe_dashboard": {"type": "none"}}},
+        {"type": None, "controller": {"stripe_dashboard": {"type": "full"}}},
+    ],
+    ids=["custom", "standard", "controller-none", "controller-full"],
+)
+async def test_dashboard_link_for_an_account_without_the_express_dashboard_is_409(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe, account: dict[str, Any]
 ) -> None:
-    onboarded(worker, stripe, "org_a")
+    account_id = onboarded(worker, stripe, "org_a")
+    stripe.accounts[account_id].update(account)
     owner = worker.add_person("olive", org_a="owner")
 
     r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
 
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "not_supported"
-    assert stripe.requests == []
+    assert stripe.calls("POST", r"/v1/.*") == []  # no login link asked for
+
+
+@pytest.mark.parametrize("settings", [make_settings(connect_account_type="custom")])
+async def test_the_account_s_own_type_decides_not_the_type_new_accounts_get(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """Switching CONNECT_ACCOUNT_TYPE to custom leaves existing Express accounts their link."""
+    account_id = onboarded(worker, stripe, "org_a")  # an Express account
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
+    assert r.json() == {"url": f"https://connect.stripe.test/express/{account_id}"}
+
+
+async def test_an_express_dashboard_by_controller_gets_a_link(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a")
+    stripe.accounts[account_id].update(
+        {"type": None, "controller": {"stripe_dashboard": {"type": "express"}}}
+    )
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
 
 
 async def test_dashboard_link_without_an_account_is_409_not_onboarded(

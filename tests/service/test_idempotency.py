@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, onboarded
+from tests.service.conftest import bearer, make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, Gate, form_to_nested, stripe_error
 
 TRANSFER = "/api/connect/transfer"
@@ -78,7 +78,9 @@ async def test_same_transfer_key_twice_in_a_row_moves_money_once(
 
     assert (first.status_code, retry.status_code) == (200, 200), retry.text
     assert retry.json()["transfer_id"] == first.json()["transfer_id"]
-    assert keys_sent(stripe, "POST", "/v1/transfers") == ["transfer:org_a:order-42"] * 2
+    # The retry found the first transfer by its key (in its metadata) before asking again.
+    assert keys_sent(stripe, "POST", "/v1/transfers") == ["transfer:org_a:order-42"]
+    assert len(stripe.calls("GET", "/v1/transfers")) == 2
     assert created(stripe, "transfer") == [first.json()["transfer_id"]]
     [sent] = {form_to_nested(r.content)["destination"] for r in stripe.calls("POST", "/v1/.+")}
     assert sent == account_id
@@ -253,7 +255,8 @@ async def test_same_payout_key_twice_in_a_row_pays_out_once(
     assert (first.status_code, retry.status_code) == (200, 200), retry.text
     assert retry.json()["payout_id"] == first.json()["payout_id"]
     assert [p["id"] for p in stripe.payouts[account_id]] == [first.json()["payout_id"]]
-    assert keys_sent(stripe, "POST", "/v1/payouts") == ["payout:org_a:po-1"] * 2
+    # The retry found the first payout by its key (in its metadata) before asking again.
+    assert keys_sent(stripe, "POST", "/v1/payouts") == ["payout:org_a:po-1"]
     assert stripe.balances[account_id]["available"][0]["amount"] == 4000
 
 
@@ -458,3 +461,98 @@ async def test_onboarding_whose_d1_link_failed_finds_the_same_account_next_time(
     assert first_key == second_key
     assert worker.organizations["org_a"]["stripe_connect_account_id"] == account_id
     assert stripe.calls("DELETE", r"/v1/accounts/.+") == []
+
+
+# --- after Stripe has forgotten the key (24 hours) ------------------------------------------
+
+
+def _stripe_forgets_every_key(stripe: FakeStripe, hours: float = 25) -> None:
+    """Stripe's idempotency keys last 24 hours: the fake forgets them, and its clock moves on."""
+    stripe.replies.clear()
+    stripe.clock += hours * 3600
+
+
+async def test_a_transfer_retried_after_stripe_forgot_its_key_moves_money_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    first = await transfer(client, worker, "order-42")
+    _stripe_forgets_every_key(stripe)
+
+    retry = await transfer(client, worker, "order-42")
+
+    assert retry.status_code == 200, retry.text
+    assert retry.json() == first.json()
+    assert len(stripe.transfers) == 1
+    [search, _] = stripe.calls("GET", "/v1/transfers")
+    assert search.url.params["destination"] == "acct_a0000000000"
+    assert int(search.url.params["created[gte]"]) <= int(stripe.clock) - 29 * 86400
+
+
+async def test_a_late_retry_with_other_parameters_is_409_and_moves_nothing(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    await transfer(client, worker, "order-42")
+    _stripe_forgets_every_key(stripe)
+    admin = worker.people["tok_pat"]
+
+    retry = await client.post(
+        TRANSFER,
+        json={"organization_id": "org_a", "amount": 2000, "currency": "usd"},
+        headers=bearer(admin.token, **{"Idempotency-Key": "order-42"}),
+    )
+
+    assert retry.status_code == 409
+    assert retry.json()["error"]["code"] == "idempotency_conflict"
+    assert len(stripe.transfers) == 1
+
+
+@pytest.mark.parametrize("settings", [make_settings(idempotency_lookback_days=1)])
+async def test_a_retry_older_than_the_lookback_is_a_new_transfer(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """The documented horizon: past IDEMPOTENCY_LOOKBACK_DAYS a key counts as new."""
+    onboarded(worker, stripe, "org_a")
+    await transfer(client, worker, "order-42")
+    stripe.replies.clear()
+    for made in stripe.transfers:
+        made["created"] -= 2 * 86400  # made two days ago
+
+    retry = await transfer(client, worker, "order-42")
+
+    assert retry.status_code == 200
+    assert len(stripe.transfers) == 2
+
+
+@pytest.mark.parametrize("settings", [make_settings(rate_limit_money_per_minute=0)])
+async def test_the_search_reads_every_page_of_the_account_s_recent_transfers(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    first = await transfer(client, worker, "order-42")
+    for n in range(250):  # newer transfers to the same account, two pages and a half
+        await transfer(client, worker, f"later-{n}")
+    _stripe_forgets_every_key(stripe)
+
+    retry = await transfer(client, worker, "order-42")
+
+    assert retry.json()["transfer_id"] == first.json()["transfer_id"]
+    assert len(stripe.transfers) == 251
+    pages = [r for r in stripe.calls("GET", "/v1/transfers") if "later" not in str(r.url)][-3:]
+    assert [p.url.params.get("starting_after") is None for p in pages] == [True, False, False]
+
+
+async def test_a_payout_retried_after_stripe_forgot_its_key_pays_out_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+    first = await payout(client, worker, "po-1", amount=1000)
+    _stripe_forgets_every_key(stripe)
+
+    retry = await payout(client, worker, "po-1", amount=1000)
+
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["payout_id"] == first.json()["payout_id"]
+    assert len(stripe.payouts[account_id]) == 1
+    assert stripe.balances[account_id]["available"][0]["amount"] == 4000

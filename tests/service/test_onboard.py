@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from tests.service.conftest import FRONTEND, bearer, make_settings, onboarded
-from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested
+from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested, stripe_account
 
 ONBOARD = "/api/connect/onboard"
 
@@ -472,3 +472,59 @@ async def test_the_frontend_may_call_every_method_the_routes_use(
 
     assert r.status_code == 200, r.text
     assert method in r.headers["Access-Control-Allow-Methods"].split(", ")
+
+
+async def test_the_email_is_prefilled_when_a_webhook_linked_the_account_first(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """An onboarding whose D1 write was lost made the account; the account's own event then
+    linked it (from its metadata). The next click finds the link and still prefills the email."""
+    account_id = "acct_1Relinked000000001"
+    stripe.accounts[account_id] = stripe_account(account_id, organization_id="org_a")
+    stripe.accounts[account_id]["email"] = None
+    worker.add_org(
+        "org_a",
+        stripe_connect_account_id=account_id,
+        stripe_connect_status="pending",
+        onboarding_step="details_submission",
+    )
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await _onboard(client, owner.token)
+
+    assert r.status_code == 200, r.text
+    [update] = stripe.calls("POST", rf"/v1/accounts/{account_id}")
+    assert form_to_nested(update.content) == {"email": "olive@example.com"}
+    assert stripe.accounts[account_id]["email"] == "olive@example.com"
+
+
+async def test_an_account_that_has_an_email_keeps_it(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = "acct_1Relinked000000001"
+    stripe.accounts[account_id] = stripe_account(account_id, organization_id="org_a")
+    worker.add_org(
+        "org_a",
+        stripe_connect_account_id=account_id,
+        stripe_connect_status="pending",
+        onboarding_step="details_submission",
+    )
+    admin = worker.add_person("adam", org_a="admin")
+
+    r = await _onboard(client, admin.token)
+
+    assert r.status_code == 200, r.text
+    assert stripe.calls("POST", rf"/v1/accounts/{account_id}") == []
+    assert stripe.accounts[account_id]["email"] == "owner@example.com"
+
+
+async def test_a_linked_account_past_details_submission_is_not_read_again(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")  # active
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await _onboard(client, owner.token)
+
+    assert r.status_code == 200, r.text
+    assert [req.url.path for req in stripe.requests] == ["/v1/account_links"]

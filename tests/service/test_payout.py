@@ -59,6 +59,7 @@ async def test_payout_sends_stripe_the_amount_on_the_connected_account(
     assert form_to_nested(sent.content) == {
         "amount": "5000",
         "currency": "usd",
+        "source_type": "card",
         "metadata": {"organization_id": "org_a", "idempotency_key": "weekly-7"},
     }
     assert sent.headers["Stripe-Account"] == ACCOUNT

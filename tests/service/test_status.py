@@ -299,6 +299,7 @@ async def test_a_refresh_that_finds_d1_current_writes_nothing(
     assert len(stripe.calls("GET", rf"/v1/accounts/{ACCOUNT}")) == 1
 
 
+@pytest.mark.parametrize("settings", [make_settings(rate_limit_reads_per_minute=0)])
 async def test_a_burst_of_200_refreshes_of_one_organization_reads_stripe_at_most_twice(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:

@@ -456,10 +456,12 @@ async def test_deauthorization_disables_the_organization(
         pytest.param(
             lambda _: stripe_error(
                 403,
-                type_="permission_error",
-                message="The provided key does not have access to account.",
+                type_="invalid_request_error",
+                code="account_invalid",
+                message="The provided key does not have access to account (or that account "
+                "does not exist). Application access may have been revoked.",
             ),
-            id="403-permission_error",
+            id="403-account_invalid",
         ),
         pytest.param(lambda _: stripe_error(400, code="account_invalid"), id="400-account_invalid"),
     ],
@@ -562,11 +564,54 @@ async def test_unlinked_account_the_platform_can_no_longer_read_is_acknowledged(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
     worker.add_org(ORG)
-    stripe.fail("GET", ACCOUNT_PATH, lambda _: stripe_error(403, type_="permission_error"))
+    stripe.fail("GET", ACCOUNT_PATH, lambda _: stripe_error(403, code="account_invalid"))
     r = await events.deliver(client, events.account_updated(ACCT))
     ack(r, "unlinked")
     assert written(worker) == []
     assert worker.calls("create-connect-account") == []
+
+
+RESTRICTED_KEY_REFUSAL = {
+    "type": "invalid_request_error",
+    "message": "The provided key 'rk_test_***abc123' does not have the required permissions "
+    "for this endpoint on account 'acct_1Webhook0000000001'. Having the "
+    "'rak_accounts_kyc_basic_read' permission would allow this request to continue.",
+}
+
+
+def _restricted(_: httpx.Request) -> httpx.Response:
+    return httpx.Response(403, json={"error": RESTRICTED_KEY_REFUSAL}, headers={"Request-Id": "r"})
+
+
+async def test_a_restricted_key_s_refusal_is_a_502_and_never_marks_the_account_deauthorized(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    link(worker, stripe, truth="active")
+    stripe.fail("GET", ACCOUNT_PATH, _restricted)
+
+    r = await events.deliver(client, events.account_updated(ACCT))
+
+    assert error_code(r, 502) == "stripe_error"  # Stripe delivers again once it is fixed
+    assert written(worker) == []
+    assert onboarding_of(worker) == ("pending", "details_submission", None)
+    assert any('"stripe.permission_denied"' in m and '"error"' in m for m in caplog.messages)
+
+
+async def test_once_the_key_is_fixed_the_redelivery_syncs(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    link(worker, stripe, truth="active")
+    stripe.fail("GET", ACCOUNT_PATH, _restricted)
+    evt = events.account_updated(ACCT)
+    assert (await events.deliver(client, evt)).status_code == 502
+    stripe.overrides.clear()
+
+    ack(await events.deliver(client, evt), "synced")
+
+    assert onboarding_of(worker) == ("active", "complete", None)
 
 
 async def test_lost_d1_link_is_restored_from_the_account_s_metadata(

@@ -1,121 +1,64 @@
-"""RateLimiter: a token bucket per (route group, user) — burst, refill, Retry-After, bound, off."""
+"""Rate limits on `limits`' sliding windows: per user and route group, and the platform's
+Stripe budget, where reads give way first."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from connect_backend.errors import RateLimited
-from connect_backend.limits import RateLimiter, RouteGroup
+import pytest
+from limits.aio.storage import MemoryStorage
+
+from connect_backend.errors import RateLimited, UpstreamUnavailable
+from connect_backend.limits import RateLimiter, RouteGroup, StripeBudget, StripeClass
 from connect_backend.settings import Settings
 from tests.service.conftest import make_settings
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _limiter(per_minute: int, *, max_keys: int = 100, money: int = 0) -> tuple[RateLimiter, Clock]:
-    clock = Clock()
-    limits = {RouteGroup.ONBOARDING: per_minute, RouteGroup.MONEY: money}
-    return RateLimiter(limits, max_keys=max_keys, clock=clock), clock
+def _limiter(onboarding: int, *, money: int = 0, reads: int = 0) -> RateLimiter:
+    return RateLimiter(
+        {RouteGroup.ONBOARDING: onboarding, RouteGroup.MONEY: money, RouteGroup.READS: reads},
+        storage=MemoryStorage(),
+    )
 
 
-def _spend(limiter: RateLimiter, n: int, user: str = "usr_a") -> None:
+async def _spend(limiter: RateLimiter, n: int, user: str = "usr_a") -> None:
     for _ in range(n):
-        limiter.take(RouteGroup.ONBOARDING, user)
+        await limiter.take(RouteGroup.ONBOARDING, user)
 
 
-def test_a_full_bucket_allows_a_burst_of_per_minute_calls_then_refuses() -> None:
-    limiter, _ = _limiter(10)
-    _spend(limiter, 10)
+async def test_a_user_may_make_per_minute_calls_then_is_refused_with_retry_after() -> None:
+    limiter = _limiter(5)
+    await _spend(limiter, 5)
 
     with pytest.raises(RateLimited) as refused:
-        limiter.take(RouteGroup.ONBOARDING, "usr_a")
+        await limiter.take(RouteGroup.ONBOARDING, "usr_a")
 
-    assert refused.value.status == 429
     assert refused.value.code == "rate_limited"
+    assert 1 <= int(refused.value.headers["Retry-After"]) <= 60
 
 
-def test_retry_after_is_the_whole_seconds_until_one_token_is_back() -> None:
-    limiter, clock = _limiter(10)  # one token every 6 s
-    _spend(limiter, 10)
-    clock.now += 1.5
+async def test_users_and_route_groups_count_on_their_own() -> None:
+    limiter = _limiter(2, money=1)
+    await _spend(limiter, 2)
 
-    with pytest.raises(RateLimited) as refused:
-        limiter.take(RouteGroup.ONBOARDING, "usr_a")
-
-    assert refused.value.headers == {"Retry-After": "5"}  # 4.5 s rounded up
-
-
-def test_tokens_come_back_at_the_per_minute_rate() -> None:
-    limiter, clock = _limiter(10)
-    _spend(limiter, 10)
-    clock.now += 6.0
-
-    limiter.take(RouteGroup.ONBOARDING, "usr_a")  # one token is back
+    await _spend(limiter, 2, user="usr_b")
+    await limiter.take(RouteGroup.MONEY, "usr_a")
     with pytest.raises(RateLimited):
-        limiter.take(RouteGroup.ONBOARDING, "usr_a")
-
-
-def test_a_bucket_never_holds_more_than_per_minute_tokens() -> None:
-    limiter, clock = _limiter(3)
-    _spend(limiter, 1)
-    clock.now += 3600
-
-    _spend(limiter, 3)
+        await limiter.take(RouteGroup.ONBOARDING, "usr_a")
     with pytest.raises(RateLimited):
-        limiter.take(RouteGroup.ONBOARDING, "usr_a")
+        await limiter.take(RouteGroup.MONEY, "usr_a")
 
 
-def test_users_and_route_groups_have_buckets_of_their_own() -> None:
-    limiter, _ = _limiter(2, money=2)
-    _spend(limiter, 2, "usr_a")
+async def test_zero_per_minute_turns_a_group_off() -> None:
+    limiter = _limiter(0)
 
-    _spend(limiter, 2, "usr_b")
-    limiter.take(RouteGroup.MONEY, "usr_a")
-    with pytest.raises(RateLimited):
-        limiter.take(RouteGroup.ONBOARDING, "usr_a")
+    await _spend(limiter, 500)
 
 
-def test_zero_per_minute_turns_the_limit_off_and_keeps_no_state() -> None:
-    limiter, _ = _limiter(0)
-
-    _spend(limiter, 1000)
-
-    assert len(limiter) == 0
-
-
-def test_the_buckets_are_bounded_and_the_least_recently_used_goes_first() -> None:
-    limiter, _ = _limiter(1, max_keys=3)
-    for user in ("usr_1", "usr_2", "usr_3"):
-        limiter.take(RouteGroup.ONBOARDING, user)
-    with pytest.raises(RateLimited):  # usr_1 is used again: now the most recent
-        limiter.take(RouteGroup.ONBOARDING, "usr_1")
-
-    limiter.take(RouteGroup.ONBOARDING, "usr_4")  # evicts usr_2, the least recently used
-
-    assert len(limiter) == 3
-    limiter.take(RouteGroup.ONBOARDING, "usr_2")  # forgotten: a full bucket again
-    with pytest.raises(RateLimited):
-        limiter.take(RouteGroup.ONBOARDING, "usr_1")
-
-
-def test_many_users_never_grow_the_buckets_past_the_bound() -> None:
-    limiter, _ = _limiter(5, max_keys=1000)
-
-    for n in range(20_000):
-        limiter.take(RouteGroup.ONBOARDING, f"usr_{n}")
-
-    assert len(limiter) == 1000
-
-
-def test_settings_default_to_10_onboarding_and_30_money_calls_a_minute() -> None:
+def test_settings_default_to_120_reads_10_onboarding_and_30_money_calls_a_minute() -> None:
     settings = make_settings()
 
+    assert settings.rate_limit_reads_per_minute == 120
     assert settings.rate_limit_onboarding_per_minute == 10
     assert settings.rate_limit_money_per_minute == 30
 
@@ -123,6 +66,7 @@ def test_settings_default_to_10_onboarding_and_30_money_calls_a_minute() -> None
 def test_settings_read_the_rate_limits_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("RATE_LIMIT_READS_PER_MINUTE", "600")
     monkeypatch.setenv("RATE_LIMIT_ONBOARDING_PER_MINUTE", "0")
     monkeypatch.setenv("RATE_LIMIT_MONEY_PER_MINUTE", "120")
 
@@ -132,15 +76,78 @@ def test_settings_read_the_rate_limits_from_the_environment(
         worker_base_url="https://worker.test",
         worker_api_key="k",
         frontend_url="https://app.test",
+        environment="development",
         _env_file=None,
     )
 
-    assert (settings.rate_limit_onboarding_per_minute, settings.rate_limit_money_per_minute) == (
-        0,
-        120,
-    )
+    assert (
+        settings.rate_limit_reads_per_minute,
+        settings.rate_limit_onboarding_per_minute,
+        settings.rate_limit_money_per_minute,
+    ) == (600, 0, 120)
 
 
 def test_negative_rate_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="rate_limit_money_per_minute"):
         make_settings(rate_limit_money_per_minute=-1)
+
+
+# --- the platform's Stripe budget -----------------------------------------------------------
+
+
+def _budget(per_second: int, *, wait: float = 0.3) -> StripeBudget:
+    return StripeBudget(
+        per_second=per_second, read_share=0.5, storage=MemoryStorage(), wait_seconds=wait
+    )
+
+
+async def test_reads_may_use_only_their_share_and_are_refused_with_429() -> None:
+    budget = _budget(10)
+    for _ in range(5):
+        await budget.spend(StripeClass.READ)
+
+    with pytest.raises(RateLimited) as refused:
+        await budget.spend(StripeClass.READ)
+
+    assert refused.value.headers["Retry-After"] == "1"
+
+
+async def test_money_and_webhooks_keep_the_rest_when_reads_have_spent_theirs() -> None:
+    budget = _budget(10)
+    for _ in range(5):
+        await budget.spend(StripeClass.READ)
+    with pytest.raises(RateLimited):
+        await budget.spend(StripeClass.READ)
+
+    for _ in range(5):
+        await budget.spend(StripeClass.PRIORITY)  # nothing refused, nothing waited
+
+
+async def test_priority_calls_wait_for_room_within_their_wait(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    budget = _budget(4, wait=3.0)
+    for _ in range(4):
+        await budget.spend(StripeClass.PRIORITY)
+
+    await budget.spend(StripeClass.PRIORITY)  # not refused: room came within the wait
+
+    assert '"event":"stripe.budget.waited"' in caplog.text
+
+
+async def test_priority_calls_give_up_with_503_past_their_wait() -> None:
+    budget = _budget(2, wait=0.1)
+    await asyncio.gather(*(budget.spend(StripeClass.PRIORITY) for _ in range(2)))
+
+    with pytest.raises(UpstreamUnavailable) as refused:
+        await budget.spend(StripeClass.PRIORITY)
+
+    assert refused.value.code == "upstream_unavailable"
+    assert int(refused.value.headers["Retry-After"]) >= 1
+
+
+async def test_a_budget_of_zero_is_no_budget() -> None:
+    budget = _budget(0)
+
+    for _ in range(200):
+        await budget.spend(StripeClass.READ)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import httpx
@@ -34,16 +35,37 @@ class Clock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The cache's clock only: the event loop keeps the real one."""
     fake = Clock()
-    monkeypatch.setattr(sessions, "time", SimpleNamespace(monotonic=fake))
+    monkeypatch.setattr(sessions, "time", SimpleNamespace(time=fake))
     return fake
 
 
 # --- the cache itself -------------------------------------------------------------------------
 
+LATER = datetime.fromtimestamp(10**10, UTC)  # a session that outlives every test
+
+
+def test_no_entry_outlives_its_session(clock: Clock) -> None:
+    cache = SessionCache(ttl=10)
+    ends_in_3s = datetime.fromtimestamp(clock.now + 3, UTC)
+    cache.put("tok", "org_a", ADA, "owner", session_expires=ends_in_3s)
+
+    clock.now += 2.9
+    assert cache.get("tok", "org_a") is not None
+    clock.now += 0.2
+    assert cache.get("tok", "org_a") is None
+
+
+def test_a_session_already_over_is_not_cached(clock: Clock) -> None:
+    cache = SessionCache(ttl=10)
+    cache.put("tok", "org_a", ADA, "owner", session_expires=datetime.fromtimestamp(900, UTC))
+
+    assert cache.get("tok", "org_a") is None
+    assert len(cache) == 0
+
 
 def test_a_stored_check_is_returned_within_the_ttl(clock: Clock) -> None:
     cache = SessionCache(ttl=10)
-    cache.put("tok", "org_a", ADA, "owner")
+    cache.put("tok", "org_a", ADA, "owner", session_expires=LATER)
 
     clock.now += 9.9
     entry = cache.get("tok", "org_a")
@@ -54,7 +76,7 @@ def test_a_stored_check_is_returned_within_the_ttl(clock: Clock) -> None:
 
 def test_a_check_expires_after_the_ttl_and_is_dropped(clock: Clock) -> None:
     cache = SessionCache(ttl=10)
-    cache.put("tok", "org_a", ADA, "owner")
+    cache.put("tok", "org_a", ADA, "owner", session_expires=LATER)
 
     clock.now += 10
     assert cache.get("tok", "org_a") is None
@@ -63,7 +85,7 @@ def test_a_check_expires_after_the_ttl_and_is_dropped(clock: Clock) -> None:
 
 def test_checks_are_per_token_and_organization(clock: Clock) -> None:
     cache = SessionCache(ttl=10)
-    cache.put("tok", "org_a", ADA, "owner")
+    cache.put("tok", "org_a", ADA, "owner", session_expires=LATER)
 
     assert cache.get("tok", "org_b") is None
     assert cache.get("other", "org_a") is None
@@ -72,7 +94,7 @@ def test_checks_are_per_token_and_organization(clock: Clock) -> None:
 def test_the_cache_is_bounded_and_drops_the_oldest(clock: Clock) -> None:
     cache = SessionCache(ttl=10, max_entries=3)
     for n in range(5):
-        cache.put(f"tok{n}", "org_a", ADA, "member")
+        cache.put(f"tok{n}", "org_a", ADA, "member", session_expires=LATER)
 
     assert len(cache) == 3
     assert [cache.get(f"tok{n}", "org_a") is not None for n in range(5)] == [
@@ -86,10 +108,10 @@ def test_the_cache_is_bounded_and_drops_the_oldest(clock: Clock) -> None:
 
 def test_storing_again_makes_an_entry_the_newest(clock: Clock) -> None:
     cache = SessionCache(ttl=10, max_entries=2)
-    cache.put("tok0", "org_a", ADA, "member")
-    cache.put("tok1", "org_a", ADA, "member")
-    cache.put("tok0", "org_a", ADA, "admin")
-    cache.put("tok2", "org_a", ADA, "member")
+    cache.put("tok0", "org_a", ADA, "member", session_expires=LATER)
+    cache.put("tok1", "org_a", ADA, "member", session_expires=LATER)
+    cache.put("tok0", "org_a", ADA, "admin", session_expires=LATER)
+    cache.put("tok2", "org_a", ADA, "member", session_expires=LATER)
 
     assert cache.get("tok1", "org_a") is None
     entry = cache.get("tok0", "org_a")
@@ -99,7 +121,7 @@ def test_storing_again_makes_an_entry_the_newest(clock: Clock) -> None:
 
 def test_ttl_zero_disables_the_cache(clock: Clock) -> None:
     cache = SessionCache(ttl=0)
-    cache.put("tok", "org_a", ADA, "owner")
+    cache.put("tok", "org_a", ADA, "owner", session_expires=LATER)
 
     assert cache.get("tok", "org_a") is None
     assert len(cache) == 0
@@ -107,7 +129,7 @@ def test_ttl_zero_disables_the_cache(clock: Clock) -> None:
 
 def test_the_token_itself_is_never_kept(clock: Clock) -> None:
     cache = SessionCache(ttl=10)
-    cache.put("tok_very_secret_session", "org_a", ADA, "owner")
+    cache.put("tok_very_secret_session", "org_a", ADA, "owner", session_expires=LATER)
 
     assert "tok_very_secret_session" not in repr(vars(cache))
 

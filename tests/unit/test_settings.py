@@ -15,7 +15,7 @@ from connect_backend.settings import Settings
 
 STRIPE_KEY = "sk_test_unitsecret123"
 WEBHOOK_SECRET = "whsec_unitsecret456"
-WORKER_KEY = "worker-unit-secret-789"
+WORKER_KEY = "worker-unit-secret-0123456789-abcdefghijklmnopq"  # strong: production's floor
 
 REQUIRED = {
     "STRIPE_SECRET_KEY": STRIPE_KEY,
@@ -32,8 +32,15 @@ OPTIONAL = [
     "CONNECT_DEFAULT_COUNTRY",
     "SESSION_CACHE_TTL_SECONDS",
     "WEBHOOK_TOLERANCE_SECONDS",
+    "CONNECT_ALLOWED_COUNTRIES",
+    "ENVIRONMENT",
+    "RATE_LIMIT_READS_PER_MINUTE",
     "RATE_LIMIT_ONBOARDING_PER_MINUTE",
     "RATE_LIMIT_MONEY_PER_MINUTE",
+    "REFRESH_MIN_INTERVAL_SECONDS",
+    "IDEMPOTENCY_LOOKBACK_DAYS",
+    "STRIPE_REQUESTS_PER_SECOND",
+    "STRIPE_READ_SHARE",
     "HOST",
     "PORT",
     "LOG_LEVEL",
@@ -272,11 +279,11 @@ def test_session_cache_ttl_zero_is_allowed(env: pytest.MonkeyPatch) -> None:
 def test_settings_are_read_from_a_dotenv_file(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     env.delenv("WORKER_API_KEY")
     dotenv = tmp_path / ".env"
-    dotenv.write_text("WORKER_API_KEY=from-dotenv\nPORT=9000\n")
+    dotenv.write_text(f"WORKER_API_KEY=from-dotenv-{'x1y2z3' * 8}\nPORT=9000\n")
 
     settings = Settings(_env_file=dotenv)  # type: ignore[call-arg]
 
-    assert settings.worker_api_key.get_secret_value() == "from-dotenv"
+    assert settings.worker_api_key.get_secret_value().startswith("from-dotenv-")
     assert settings.port == 9000
 
 
@@ -322,3 +329,63 @@ def test_start_up_with_a_malformed_key_fails_without_showing_it(tmp_path: Path) 
     assert "pk_live_leakme123" not in run.stderr
     assert WORKER_KEY not in run.stderr
     assert WEBHOOK_SECRET not in run.stderr
+
+
+# --- production's floors (issue 11.9, 11.8) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["dev-internal-key", "a" * 64, "0123456789" * 4])
+def test_a_weak_worker_key_stops_production_start_up(env: pytest.MonkeyPatch, key: str) -> None:
+    env.setenv("WORKER_API_KEY", key)
+
+    with pytest.raises(ValidationError, match="WORKER_API_KEY must stand for 32 random bytes"):
+        load()
+
+
+def test_production_is_the_default_environment(env: pytest.MonkeyPatch) -> None:
+    assert load().environment == "production"
+
+
+def test_a_weak_worker_key_is_fine_in_development(env: pytest.MonkeyPatch) -> None:
+    env.setenv("WORKER_API_KEY", "dev-internal-key")
+    env.setenv("ENVIRONMENT", "development")
+
+    assert load().worker_api_key.get_secret_value() == "dev-internal-key"
+
+
+def test_the_allowed_countries_default_to_where_transfers_reach_full_accounts(
+    env: pytest.MonkeyPatch,
+) -> None:
+    allowed = set(load().connect_allowed_countries)
+
+    assert {"US", "CA", "GB", "CH", "DE", "FR", "NO"} <= allowed
+    assert not allowed & {"AU", "JP", "BR", "KE"}  # recipient agreement only, opt in
+    assert len(allowed) == 34
+
+
+@pytest.mark.parametrize("value", ["US,XX", "us,zz", "", "US,JM"])
+def test_allowed_countries_must_be_countries_stripe_reaches(
+    env: pytest.MonkeyPatch, value: str
+) -> None:
+    env.setenv("CONNECT_ALLOWED_COUNTRIES", value)
+
+    with pytest.raises(ValidationError) as failed:
+        load()
+
+    assert failing_fields(failed) == {"connect_allowed_countries"}
+
+
+def test_the_default_country_must_be_allowed(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CONNECT_ALLOWED_COUNTRIES", "CA,GB")
+
+    with pytest.raises(ValidationError, match="CONNECT_DEFAULT_COUNTRY must be one of"):
+        load()
+
+
+@pytest.mark.parametrize(("key", "per_second"), [("sk_test_abc", 20), ("sk_live_abc", 90)])
+def test_the_stripe_budget_stays_below_stripe_s_own_limits(
+    env: pytest.MonkeyPatch, key: str, per_second: int
+) -> None:
+    env.setenv("STRIPE_SECRET_KEY", key)
+
+    assert load().stripe_budget_per_second == per_second

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 
-from connect_backend import accounts, log, payouts
-from connect_backend.auth import Action, Caller, CallerDep, MoneyCallerDep, OnboardingCallerDep
+from connect_backend import accounts, log, payouts, transfers
+from connect_backend.auth import (
+    Caller,
+    ManagesOnboarding,
+    ManagesPayouts,
+    MovesPlatformMoney,
+    PaysOut,
+    ReadsBalance,
+    ReadsStatus,
+)
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
 from connect_backend.errors import BadRequest, Conflict
 from connect_backend.money import split_fee
@@ -70,25 +79,25 @@ def _redirect(url: str | None, default: str, settings: Settings) -> str:
 )
 async def onboard(
     body: OnboardCreate,
-    caller: OnboardingCallerDep,
+    caller: ManagesOnboarding,
     settings: SettingsDep,
     worker: WorkerDep,
     stripe: StripeDep,
 ) -> Onboard:
-    """Create the organization's Express account if needed and return a fresh onboarding link."""
-    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
+    """Create the organization's account if needed and return a fresh onboarding link."""
+    ctx = await caller.authorize(body.organization_id)
     base = settings.frontend_url + "/settings/payments?connect="
     return_url = _redirect(body.return_url, base + "return", settings)
     refresh_url = _redirect(body.refresh_url, base + "refresh", settings)
-    organization = ctx.organization
-    if organization.stripe_connect_account_id is None:
-        organization = await accounts.link_new_account(
-            organization,
-            email=ctx.user.email,
-            country=(body.country or settings.connect_default_country).upper(),
-            worker=worker,
-            gateway=stripe,
+    country = (body.country or settings.connect_default_country).upper()
+    if country not in settings.connect_allowed_countries:
+        raise BadRequest(
+            f"Organizations cannot onboard from {country} on this platform.",
+            code="country_not_allowed",
         )
+    organization = await accounts.ensure_account(
+        ctx.organization, email=ctx.user.email, country=country, worker=worker, gateway=stripe
+    )
     account_id = accounts.require_account(organization)
     link = await stripe.create_account_link(
         account_id=account_id, refresh_url=refresh_url, return_url=return_url
@@ -104,13 +113,13 @@ async def onboard(
 async def _status(
     caller: Caller, worker: WorkerClient, stripe: StripeGateway, org_id: str | None, refresh: bool
 ) -> Status:
-    ctx = await caller.authorize(Action.READ_STATUS, org_id)
+    ctx = await caller.authorize(org_id)
     organization = ctx.organization
     account_id = organization.stripe_connect_account_id
     if not refresh or account_id is None or organization.onboarding_step == "deauthorized":
         return Status.of(organization)
     organization, account = await accounts.sync_account(
-        organization, account_id, worker=worker, gateway=stripe
+        organization, account_id, worker=worker, gateway=stripe, reuse=True
     )
     return Status.of(organization, account)
 
@@ -120,7 +129,7 @@ Refresh = Annotated[bool, Query(description="Read the account from Stripe and sy
 
 @router.get("/status", response_model=Status, responses=responses(*_AUTHORIZED, 409, 502))
 async def status_of_header_org(
-    caller: CallerDep, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
+    caller: ReadsStatus, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
 ) -> Status:
     """Onboarding status of the organization named by `X-Org-ID`."""
     return await _status(caller, worker, stripe, None, refresh)
@@ -128,26 +137,30 @@ async def status_of_header_org(
 
 @router.get("/status/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 409, 502))
 async def status(
-    org_id: str, caller: CallerDep, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
+    org_id: str,
+    caller: ReadsStatus,
+    worker: WorkerDep,
+    stripe: StripeDep,
+    refresh: Refresh = False,
 ) -> Status:
     """Onboarding status of an organization."""
     return await _status(caller, worker, stripe, org_id, refresh)
 
 
 async def _balance(caller: Caller, stripe: StripeGateway, org_id: str | None) -> BalanceView:
-    ctx = await caller.authorize(Action.READ_BALANCE, org_id)
+    ctx = await caller.authorize(org_id)
     account_id = accounts.require_account(ctx.organization)
     balance = await stripe.retrieve_balance(account_id)
     return BalanceView(
         organization_id=ctx.organization.id,
         account_id=account_id,
-        available=[MoneyAmount(amount=m.amount, currency=m.currency) for m in balance.available],
-        pending=[MoneyAmount(amount=m.amount, currency=m.currency) for m in balance.pending],
+        available=[MoneyAmount.of(m) for m in balance.available],
+        pending=[MoneyAmount.of(m) for m in balance.pending],
     )
 
 
 @router.get("/balance", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 502))
-async def balance_of_header_org(caller: CallerDep, stripe: StripeDep) -> BalanceView:
+async def balance_of_header_org(caller: ReadsBalance, stripe: StripeDep) -> BalanceView:
     """Balance of the organization named by `X-Org-ID`."""
     return await _balance(caller, stripe, None)
 
@@ -155,7 +168,7 @@ async def balance_of_header_org(caller: CallerDep, stripe: StripeDep) -> Balance
 @router.get(
     "/balance/{org_id}", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 502)
 )
-async def balance(org_id: str, caller: CallerDep, stripe: StripeDep) -> BalanceView:
+async def balance(org_id: str, caller: ReadsBalance, stripe: StripeDep) -> BalanceView:
     """Balance of an organization's connected account, read from Stripe."""
     return await _balance(caller, stripe, org_id)
 
@@ -175,24 +188,29 @@ def _require_active(organization: Organization) -> str:
     responses=responses(*_AUTHORIZED, 402, 409, 413, 429, 502),
 )
 async def transfer(
-    body: TransferCreate, idempotency_key: IdempotencyKey, caller: MoneyCallerDep, stripe: StripeDep
+    body: TransferCreate,
+    idempotency_key: IdempotencyKey,
+    caller: MovesPlatformMoney,
+    settings: SettingsDep,
+    stripe: StripeDep,
 ) -> TransferView:
-    """Platform admins: transfer `amount` less the platform fee to the organization."""
-    ctx = await caller.authorize(Action.MOVE_PLATFORM_MONEY, body.organization_id)
+    """Platform admins: transfer `amount` less the platform fee to the organization.
+
+    A retry with the same key returns the first transfer, however late it comes.
+    """
+    ctx = await caller.authorize(body.organization_id)
     organization = ctx.organization
     account_id = _require_active(organization)
     split = split_fee(body.amount, organization.platform_fee_percent)
-    if split.net <= 0:
-        raise BadRequest(
-            "Nothing is left to transfer after the platform fee.", code="amount_too_small"
-        )
     currency = body.currency.lower()
-    made = await stripe.create_transfer(
+    made = await transfers.send(
         organization_id=organization.id,
         account_id=account_id,
         split=split,
         currency=currency,
         caller_key=idempotency_key,
+        gateway=stripe,
+        lookback=timedelta(days=settings.idempotency_lookback_days),
         source_transaction=body.source_transaction,
         transfer_group=body.transfer_group,
         description=body.description,
@@ -215,21 +233,28 @@ async def transfer(
     responses=responses(*_AUTHORIZED, 402, 409, 413, 429, 502),
 )
 async def payout(
-    body: PayoutCreate, idempotency_key: IdempotencyKey, caller: MoneyCallerDep, stripe: StripeDep
+    body: PayoutCreate,
+    idempotency_key: IdempotencyKey,
+    caller: PaysOut,
+    settings: SettingsDep,
+    stripe: StripeDep,
 ) -> PayoutView:
-    """Owners/admins: pay out `amount`, or all that is available, to the organization's bank.
+    """Owners/admins: pay out `amount`, or all that is available from one source type (card,
+    unless `source_type` says otherwise), to the organization's bank.
 
     A retry with the same key returns the first payout, even when the balance it emptied now
-    reads zero.
+    reads zero, however late it comes.
     """
-    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
+    ctx = await caller.authorize(body.organization_id)
     made = await payouts.pay_out(
         organization_id=ctx.organization.id,
         account_id=accounts.require_account(ctx.organization),
         currency=body.currency.lower(),
         amount=body.amount,
+        source_type=body.source_type,
         caller_key=idempotency_key,
         gateway=stripe,
+        lookback=timedelta(days=settings.idempotency_lookback_days),
     )
     return PayoutView(
         payout_id=made.id,
@@ -246,10 +271,10 @@ async def payout(
     responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
 )
 async def payout_schedule(
-    body: PayoutScheduleUpdate, caller: MoneyCallerDep, stripe: StripeDep
+    body: PayoutScheduleUpdate, caller: ManagesPayouts, stripe: StripeDep
 ) -> PayoutScheduleView:
     """Owners/admins: switch the account between manual, daily, weekly and monthly payouts."""
-    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id)
+    ctx = await caller.authorize(body.organization_id)
     account_id = accounts.require_account(ctx.organization)
     held = await stripe.update_payout_schedule(
         account_id=account_id,
@@ -276,12 +301,14 @@ async def payout_schedule(
     responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
 )
 async def dashboard_link(
-    caller: OnboardingCallerDep, stripe: StripeDep, body: OrganizationRef | None = None
+    caller: ManagesOnboarding, stripe: StripeDep, body: OrganizationRef | None = None
 ) -> DashboardLink:
-    """Owners/admins: a login link to the Express dashboard."""
-    ctx = await caller.authorize(Action.MANAGE_ACCOUNT, body.organization_id if body else None)
+    """Owners/admins: a login link to the Express dashboard, for an account that has one (its
+    own type decides, not the type new accounts are made with)."""
+    ctx = await caller.authorize(body.organization_id if body else None)
     account_id = accounts.require_account(ctx.organization)
-    if stripe.account_type != "express":
+    read = await stripe.read_account(account_id, reuse=True)
+    if read.account.dashboard != "express":
         raise Conflict(
             "Only Express accounts have a Stripe dashboard to log in to.", code="not_supported"
         )
@@ -292,10 +319,10 @@ async def dashboard_link(
     "/platform-fee/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 413, 429)
 )
 async def platform_fee(
-    org_id: str, body: PlatformFeeUpdate, caller: MoneyCallerDep, worker: WorkerDep
+    org_id: str, body: PlatformFeeUpdate, caller: MovesPlatformMoney, worker: WorkerDep
 ) -> Status:
     """Platform admins: set the organization's platform fee percent."""
-    ctx = await caller.authorize(Action.MOVE_PLATFORM_MONEY, org_id)
+    ctx = await caller.authorize(org_id)
     result = await worker.update_organization(
         organization_id=ctx.organization.id,
         updates={"platform_fee_percent": body.platform_fee_percent},

@@ -1,0 +1,139 @@
+"""Every `/api/connect` route declares what it does (its `Requirement`): a route cannot be
+written without authorization, and money routes always verify the session."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from connect_backend.app import create_app
+from connect_backend.auth import Action, Requirement
+from connect_backend.limits import RouteGroup
+from connect_backend.routes import connect
+from tests.service.conftest import bearer, make_settings, onboarded
+from tests.service.fakes import FakeStripe, FakeWorker
+
+
+def requirements_of(route: APIRoute) -> list[Requirement]:
+    """The `Requirement`s among a route's dependencies, as FastAPI will resolve them."""
+    return [d.call for d in route.dependant.dependencies if isinstance(d.call, Requirement)]
+
+
+def connect_routes() -> list[APIRoute]:
+    app = create_app(make_settings())
+    assert any(r is not None for r in app.routes)  # the routers are included in the app
+    return [r for r in connect.router.routes if isinstance(r, APIRoute)]
+
+
+def test_every_connect_route_declares_exactly_one_requirement() -> None:
+    routes = connect_routes()
+
+    missing = {f"{sorted(r.methods)} {r.path}" for r in routes if len(requirements_of(r)) != 1}
+
+    assert len(routes) >= 10
+    assert missing == set()
+
+
+def test_the_declared_actions_are_the_roles_table_s() -> None:
+    declared = {
+        (method, route.path): requirements_of(route)[0].action
+        for route in connect_routes()
+        for method in route.methods
+    }
+
+    assert declared == {
+        ("GET", "/api/connect/status"): Action.READ_STATUS,
+        ("GET", "/api/connect/status/{org_id}"): Action.READ_STATUS,
+        ("GET", "/api/connect/balance"): Action.READ_BALANCE,
+        ("GET", "/api/connect/balance/{org_id}"): Action.READ_BALANCE,
+        ("POST", "/api/connect/onboard"): Action.MANAGE_ACCOUNT,
+        ("POST", "/api/connect/dashboard-link"): Action.MANAGE_ACCOUNT,
+        ("POST", "/api/connect/payout"): Action.MANAGE_ACCOUNT,
+        ("PUT", "/api/connect/payout-schedule"): Action.MANAGE_ACCOUNT,
+        ("POST", "/api/connect/transfer"): Action.MOVE_PLATFORM_MONEY,
+        ("PUT", "/api/connect/platform-fee/{org_id}"): Action.MOVE_PLATFORM_MONEY,
+    }
+
+
+def test_money_routes_verify_every_call_and_count_as_money() -> None:
+    by_path = {route.path: requirements_of(route)[0] for route in connect_routes()}
+
+    for path in (
+        "/api/connect/transfer",
+        "/api/connect/payout",
+        "/api/connect/platform-fee/{org_id}",
+    ):
+        assert by_path[path].verify_every_call, path
+        assert by_path[path].limit is RouteGroup.MONEY, path
+    assert not by_path["/api/connect/status/{org_id}"].verify_every_call
+    assert by_path["/api/connect/status/{org_id}"].limit is RouteGroup.READS
+
+
+def test_a_route_without_a_requirement_is_found() -> None:
+    """The check above would catch a route written without authorization."""
+    router = connect.router.__class__()
+
+    @router.get("/api/connect/leak")
+    async def leak() -> dict[str, str]:
+        return {}
+
+    [route] = [r for r in router.routes if isinstance(r, APIRoute)]
+    assert requirements_of(route) == []
+
+
+MONEY_CALLS = {
+    "transfer": (
+        "POST",
+        "/api/connect/transfer",
+        {"organization_id": "org_a", "amount": 100, "currency": "usd"},
+        {"Idempotency-Key": "t"},
+    ),
+    "payout": (
+        "POST",
+        "/api/connect/payout",
+        {"organization_id": "org_a", "currency": "usd", "amount": 100},
+        {"Idempotency-Key": "p"},
+    ),
+    "platform-fee": ("PUT", "/api/connect/platform-fee/org_a", {"platform_fee_percent": 5}, {}),
+}
+
+
+@pytest.mark.parametrize("settings", [make_settings(session_cache_ttl_seconds=60)])
+@pytest.mark.parametrize("route", list(MONEY_CALLS))
+async def test_a_cached_session_never_covers_money(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe, route: str
+) -> None:
+    """A demoted admin, a removed member or a signed-out session cannot move money on a cached
+    check: the Worker is asked on every money call, and its refusal stands at once."""
+    onboarded(worker, stripe, "org_a", available=5000)
+    person = (
+        worker.add_person("olive", org_a="owner")
+        if route == "payout"
+        else worker.add_person("pat", role="admin")
+    )
+    method, path, body, headers = MONEY_CALLS[route]
+    status = await client.get("/api/connect/status/org_a", headers=bearer(person.token))
+    assert status.status_code == 200  # a read: the session is now cached
+
+    first = await client.request(method, path, json=body, headers=bearer(person.token, **headers))
+    del worker.people[person.token]  # signed out (or removed) since
+    second = await client.request(method, path, json=body, headers=bearer(person.token, **headers))
+
+    assert first.status_code == 200, first.text
+    assert (second.status_code, second.json()["error"]["code"]) == (401, "invalid_session")
+    assert len(worker.calls("verify-user-context")) == 3  # the read once, each money call
+
+
+@pytest.mark.parametrize("settings", [make_settings(session_cache_ttl_seconds=60)])
+async def test_reads_still_use_the_cache(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    owner = worker.add_person("olive", org_a="owner")
+
+    for _ in range(3):
+        r = await client.get("/api/connect/status/org_a", headers=bearer(owner.token))
+        assert r.status_code == 200
+
+    assert len(worker.calls("verify-user-context")) == 1

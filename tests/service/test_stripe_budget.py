@@ -1,0 +1,120 @@
+"""The platform's Stripe budget (Stripe allows a platform about 100 requests a second live, 25
+in test mode, for every call it makes): reads give way first; a refresh right after the last
+read of the account answers with that read."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.service import events
+from tests.service.conftest import bearer, make_settings, onboarded
+from tests.service.fakes import FakeStripe, FakeWorker
+
+TIGHT = make_settings(stripe_requests_per_second=4, rate_limit_reads_per_minute=0)
+
+
+def _orgs(worker: FakeWorker, stripe: FakeStripe, n: int) -> list[str]:
+    orgs = [f"org_{i}" for i in range(n)]
+    for org in orgs:
+        onboarded(worker, stripe, org)
+    worker.add_person("olive", **dict.fromkeys(orgs, "owner"))
+    return orgs
+
+
+@pytest.mark.parametrize("settings", [TIGHT])
+async def test_reads_past_their_share_are_429_while_money_still_moves(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    orgs = _orgs(worker, stripe, 3)
+    admin = worker.add_person("pat", role="admin")
+
+    reads = [
+        await client.get(f"/api/connect/status/{org}?refresh=true", headers=bearer("tok_olive"))
+        for org in orgs
+    ]
+    moved = await client.post(
+        "/api/connect/transfer",
+        json={"organization_id": orgs[0], "amount": 1000, "currency": "usd"},
+        headers=bearer(admin.token, **{"Idempotency-Key": "t"}),
+    )
+
+    assert [r.status_code for r in reads] == [200, 200, 429]  # reads: half of 4 a second
+    assert reads[2].json()["error"]["code"] == "rate_limited"
+    assert reads[2].headers["Retry-After"] == "1"
+    assert moved.status_code == 200, moved.text
+    assert len(stripe.calls("GET", r"/v1/accounts/.+")) == 2  # the refused read asked nothing
+
+
+@pytest.mark.parametrize("settings", [TIGHT])
+async def test_webhooks_wait_for_room_instead_of_failing(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    orgs = _orgs(worker, stripe, 6)
+    accounts = [worker.organizations[org]["stripe_connect_account_id"] for org in orgs]
+
+    answers = await asyncio.gather(
+        *(events.deliver(client, events.account_updated(acct)) for acct in accounts)
+    )
+
+    assert [a.status_code for a in answers] == [200] * 6  # 6 reads at 4 a second: some waited
+    assert len(stripe.calls("GET", r"/v1/accounts/.+")) == 6
+
+
+@pytest.mark.parametrize(
+    "settings", [make_settings(stripe_requests_per_second=2, rate_limit_reads_per_minute=0)]
+)
+async def test_a_webhook_that_cannot_get_room_in_time_is_503_for_stripe_to_deliver_again(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    orgs = _orgs(worker, stripe, 12)
+    accounts = [worker.organizations[org]["stripe_connect_account_id"] for org in orgs]
+
+    answers = await asyncio.gather(
+        *(events.deliver(client, events.account_updated(acct)) for acct in accounts)
+    )
+
+    codes = [a.status_code for a in answers]
+    assert set(codes) == {200, 503}  # 2 a second for 2 s of waiting: not all 12
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 503} == {
+        "upstream_unavailable"
+    }
+    assert len(stripe.calls("GET", r"/v1/accounts/.+")) == codes.count(200)
+
+
+@pytest.mark.parametrize("settings", [make_settings(refresh_min_interval_seconds=5)])
+async def test_a_refresh_right_after_the_last_read_answers_with_that_read(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    url = "/api/connect/status/org_a?refresh=true"
+
+    first = await client.get(url, headers=bearer(owner.token))
+    again = await client.get(url, headers=bearer(owner.token))
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()  # the live view, requirements and all
+    assert len(stripe.calls("GET", r"/v1/accounts/.+")) == 1
+
+
+async def test_with_no_interval_every_refresh_reads_stripe(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    owner = worker.add_person("olive", org_a="owner")
+
+    for _ in range(2):
+        await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
+
+    assert len(stripe.calls("GET", r"/v1/accounts/.+")) == 2
+
+
+def test_the_defaults_are_a_two_second_interval_and_stripe_s_test_mode_budget() -> None:
+    from connect_backend.settings import Settings
+
+    defaults = Settings.model_fields
+    assert defaults["refresh_min_interval_seconds"].default == 2.0
+    assert make_settings(stripe_requests_per_second=None).stripe_budget_per_second == 20

@@ -163,6 +163,22 @@ describe("onboarding", () => {
     expect(screen.queryByRole("button", { name: /onboarding|Set up payouts|dashboard/ })).toBeNull();
   });
 
+  it("offers a deauthorized organization to connect Stripe again, with a new link", async () => {
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...statusRoute(
+          statusOf({ status: "disabled", onboarding_step: "deauthorized", rejection_reason: "deauthorized" }),
+        ),
+        [`GET /api/connect/balance/${ORG}`]: () => json(409, { error: { code: "account_inaccessible", message: "x" } }),
+        "POST /api/connect/onboard": () => json(200, LINK),
+      },
+    });
+    fireEvent.click(await screen.findByRole("button", { name: "Connect Stripe again" }));
+    await waitFor(() => expect(page.location.assign).toHaveBeenCalledWith(LINK.url));
+    expect(page.calls("POST", "/api/connect/onboard")).toHaveLength(1);
+  });
+
   it("on ?connect=refresh mints a fresh link and goes straight back to Stripe", async () => {
     const page = renderPage({
       role: "owner",

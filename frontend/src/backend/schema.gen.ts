@@ -53,7 +53,7 @@ export interface paths {
         put?: never;
         /**
          * Onboard
-         * @description Create the organization's Express account if needed and return a fresh onboarding link.
+         * @description Create the organization's account if needed and return a fresh onboarding link.
          */
         post: operations["onboard_api_connect_onboard_post"];
         delete?: never;
@@ -154,6 +154,8 @@ export interface paths {
         /**
          * Transfer
          * @description Platform admins: transfer `amount` less the platform fee to the organization.
+         *
+         *     A retry with the same key returns the first transfer, however late it comes.
          */
         post: operations["transfer_api_connect_transfer_post"];
         delete?: never;
@@ -173,10 +175,11 @@ export interface paths {
         put?: never;
         /**
          * Payout
-         * @description Owners/admins: pay out `amount`, or all that is available, to the organization's bank.
+         * @description Owners/admins: pay out `amount`, or all that is available from one source type (card,
+         *     unless `source_type` says otherwise), to the organization's bank.
          *
          *     A retry with the same key returns the first payout, even when the balance it emptied now
-         *     reads zero.
+         *     reads zero, however late it comes.
          */
         post: operations["payout_api_connect_payout_post"];
         delete?: never;
@@ -216,7 +219,8 @@ export interface paths {
         put?: never;
         /**
          * Dashboard Link
-         * @description Owners/admins: a login link to the Express dashboard.
+         * @description Owners/admins: a login link to the Express dashboard, for an account that has one (its
+         *     own type decides, not the type new accounts are made with).
          */
         post: operations["dashboard_link_api_connect_dashboard_link_post"];
         delete?: never;
@@ -351,19 +355,27 @@ export interface components {
              * @default ok
              * @constant
              */
-            status: "ok";
+            status?: "ok";
             /** Version */
             version: string;
         };
         /**
          * MoneyAmount
-         * @description An amount in minor units of a currency.
+         * @description An amount in minor units of a currency, and how much of it came from each source of
+         *     funds (a payout draws from one).
          */
         MoneyAmount: {
             /** Amount */
             amount: number;
             /** Currency */
             currency: string;
+            /**
+             * Source Types
+             * @description e.g. {"card": 1000, "bank_account": 250}
+             */
+            source_types: {
+                [key: string]: number;
+            };
         };
         /**
          * Onboard
@@ -412,7 +424,8 @@ export interface components {
         };
         /**
          * PayoutCreate
-         * @description Pay money out of the organization's account; all that is available without `amount`.
+         * @description Pay money out of the organization's account; all that is available (from the source
+         *     type) without `amount`.
          */
         PayoutCreate: {
             /** Organization Id */
@@ -425,6 +438,13 @@ export interface components {
             currency: string;
             /** Amount */
             amount?: number | null;
+            /**
+             * Source Type
+             * @description The balance to draw from: Stripe keeps one per source of funds.
+             * @default card
+             * @enum {string}
+             */
+            source_type?: "card" | "bank_account" | "fpx";
         };
         /**
          * PayoutScheduleUpdate
@@ -497,7 +517,7 @@ export interface components {
              * @default ready
              * @constant
              */
-            status: "ready";
+            status?: "ready";
             /** Checks */
             checks: {
                 [key: string]: string;
@@ -649,7 +669,7 @@ export interface components {
              * @default true
              * @constant
              */
-            received: true;
+            received?: true;
             /** Event Id */
             event_id: string;
             /**

@@ -21,6 +21,8 @@ function onboardingLabel(status: ConnectStatus): string | null {
   if (status.status === "not_started") return "Set up payouts";
   if (status.status === "pending") return "Continue onboarding";
   if (status.status === "active" && status.onboarding_step === "action_required") return "Continue onboarding";
+  // Disconnected from the platform at Stripe: onboarding again makes a new account.
+  if (status.onboarding_step === "deauthorized") return "Connect Stripe again";
   return null;
 }
 

@@ -20,8 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000
 USER app
 EXPOSE 8000
-# uvicorn shuts down gracefully on SIGINT.
-STOPSIGNAL SIGINT
+# SIGTERM (Docker's and Railway's stop signal): each worker finishes its requests in flight.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=2)"]
 CMD ["python", "-m", "connect_backend"]

@@ -1,4 +1,11 @@
-"""`python -m connect_backend`: start the server from the environment's settings."""
+"""`python -m connect_backend`: serve the app with uvicorn, `WEB_CONCURRENCY` processes.
+
+uvicorn's own supervisor runs the worker processes (no second server to configure): they
+share the listening socket, a worker that dies is replaced, and on SIGTERM (Railway's, on
+every deploy) or SIGINT each worker stops accepting, finishes the requests in flight (up to
+`GRACEFUL_SECONDS`) and exits. Each worker builds the app itself from the environment
+(`connect_backend.app:from_environment`); the settings are checked here first, once.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,10 @@ import uvicorn
 from pydantic import ValidationError
 
 from connect_backend import log
-from connect_backend.app import create_app
 from connect_backend.settings import Settings
+
+GRACEFUL_SECONDS = 10
+"""How long a stopping worker waits for its requests in flight (Railway waits longer)."""
 
 
 def _settings_or_exit() -> Settings:
@@ -26,18 +35,29 @@ def _settings_or_exit() -> Settings:
 
 
 def main() -> None:
-    """Validate the settings, then serve the app with uvicorn on HOST:PORT."""
+    """Validate the settings, then serve the app on HOST:PORT with WEB_CONCURRENCY workers."""
     settings = _settings_or_exit()
     log.configure(settings.log_level)
+    workers = settings.web_concurrency
+    if workers > 1 and settings.redis_url is None:
+        log.warning(
+            "service.state_per_process",
+            processes=workers,
+            per_process=settings.per_process_state(),
+            hint="set REDIS_URL to share them across processes and replicas",
+        )
+    log.info("service.starting", processes=workers, shared_state=settings.redis_url is not None)
     uvicorn.run(
-        create_app(settings),
+        "connect_backend.app:from_environment",
+        factory=True,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,  # our own JSON line per request replaces it
         proxy_headers=True,
         forwarded_allow_ips="*",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
 
 

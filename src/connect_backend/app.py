@@ -8,9 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
-from limits.aio.storage import MemoryStorage
 
-from connect_backend import outbound
+from connect_backend import log, outbound, shared
 from connect_backend.deps import State
 from connect_backend.errors import install_handlers
 from connect_backend.limits import RateLimiter, RouteGroup, StripeBudget
@@ -18,11 +17,19 @@ from connect_backend.request_context import RequestContext
 from connect_backend.routes import connect, health, webhook
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
-from connect_backend.stripe_gateway import StripeGateway
+from connect_backend.stripe_gateway import AccountReadCodec, StripeGateway
 from connect_backend.worker import WorkerClient
 
 MAX_JSON_BODY = 64 * 1024
 """Every route's body limit (413 `payload_too_large`), but the webhook's (`webhook.MAX_BODY`)."""
+
+
+def from_environment() -> FastAPI:
+    """The app for the settings in the environment: what each worker process of
+    `python -m connect_backend` builds (`uvicorn … --factory`)."""
+    settings = Settings()
+    log.configure(settings.log_level)
+    return create_app(settings)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -30,8 +37,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        limits_storage = MemoryStorage()
-        async with outbound.session() as http, outbound.httpx_client(http) as worker_http:
+        redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+        async with (
+            shared.connect(redis_url) as state,
+            outbound.session() as http,
+            outbound.httpx_client(http) as worker_http,
+        ):
             yield State(
                 settings=settings,
                 worker=WorkerClient(
@@ -48,10 +59,11 @@ def create_app(settings: Settings) -> FastAPI:
                     capabilities=settings.connect_capabilities,
                     timeout=settings.stripe_timeout_seconds,
                     budget=StripeBudget(
-                        per_second=settings.stripe_budget_per_second,
+                        per_second=settings.stripe_budget_per_process,
                         read_share=settings.stripe_read_share,
-                        storage=limits_storage,
+                        storage=state.limits,
                     ),
+                    reads=state.reads("accounts", AccountReadCodec()),
                     reuse_reads_for=settings.refresh_min_interval_seconds,
                 ),
                 session_cache=SessionCache(ttl=settings.session_cache_ttl_seconds),
@@ -61,8 +73,9 @@ def create_app(settings: Settings) -> FastAPI:
                         RouteGroup.ONBOARDING: settings.rate_limit_onboarding_per_minute,
                         RouteGroup.MONEY: settings.rate_limit_money_per_minute,
                     },
-                    storage=limits_storage,
+                    storage=state.limits,
                 ),
+                shared=state,
             )
 
     app = FastAPI(

@@ -113,7 +113,7 @@ class Requirement:
             raise Forbidden("X-User-ID is repeated with different values.", code="user_mismatch")
         # The Stripe calls of a read are refused first when the platform's budget runs short.
         reads = self.action in (Action.READ_STATUS, Action.READ_BALANCE)
-        stripe_class.set(StripeClass.READ if reads else StripeClass.PRIORITY)
+        stripe_class.set(StripeClass.READ if reads else StripeClass.WRITE)
         state = request.state
         return Caller(
             self,

@@ -20,10 +20,22 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+class FreshReads(Protocol[V]):
+    """Reads by key that begin after their caller arrived (`Coalescer.fresh`), shared by the
+    callers of one process, or of every process (`connect_backend.shared.SharedReads`)."""
+
+    async def fresh(
+        self, key: str, read: Callable[[], Coroutine[Any, Any, V]], *, max_age: float = 0.0
+    ) -> V:
+        """`read()`'s result, from a read that began after this call (or at most `max_age`
+        seconds before it)."""
+        ...
 
 
 class _Next(Generic[V]):

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from connect_backend.limits import RateLimiter
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
+from connect_backend.shared import SharedState
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.worker import WorkerClient
 
@@ -21,6 +22,7 @@ class State(TypedDict):
     stripe: StripeGateway
     session_cache: SessionCache
     rate_limiter: RateLimiter
+    shared: SharedState
 
 
 # `async def`, though nothing is awaited: FastAPI runs a plain `def` dependency in a worker
@@ -40,6 +42,12 @@ async def _stripe(request: Request) -> StripeGateway:
     return gateway
 
 
+async def _shared(request: Request) -> SharedState:
+    state: SharedState = request.state.shared
+    return state
+
+
+SharedDep = Annotated[SharedState, Depends(_shared)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 WorkerDep = Annotated[WorkerClient, Depends(_worker)]
 StripeDep = Annotated[StripeGateway, Depends(_stripe)]

@@ -156,6 +156,55 @@ class UpstreamUnavailable(ConnectError):
     default_code = "upstream_unavailable"
 
 
+_PORTABLE: Mapping[str, type[ConnectError]] = {
+    cls.__name__: cls
+    for cls in (
+        ConnectError,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        AccountInaccessible,
+        RateLimited,
+        StripeFailure,
+        UpstreamUnavailable,
+    )
+}
+"""The errors that travel between processes as they are (`to_bytes`); those carrying more
+than a message (an `Organization`) do not."""
+
+
+def to_bytes(error: Exception) -> bytes | None:
+    """An expected error as bytes another process can raise again (`from_bytes`); None for
+    any other exception."""
+    if not isinstance(error, ConnectError) or type(error).__name__ not in _PORTABLE:
+        return None
+    return orjson.dumps(
+        {
+            "type": type(error).__name__,
+            "message": error.message,
+            "code": error.code,
+            "status": error.status,
+            "details": error.details,
+            "headers": error.headers,
+        }
+    )
+
+
+def from_bytes(data: bytes) -> ConnectError:
+    """The error `to_bytes` wrote."""
+    fields = orjson.loads(data)
+    cls = _PORTABLE.get(fields["type"], ConnectError)
+    return cls(
+        fields["message"],
+        code=fields["code"],
+        status_code=fields["status"],
+        details=fields["details"],
+        headers=fields["headers"],
+    )
+
+
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 

@@ -1,5 +1,5 @@
-"""Rate limits, on the `limits` library's sliding-window counters (in memory; or in a store the
-service's processes share).
+"""Rate limits, on the `limits` library's sliding-window counters (in memory, or in the Redis
+every process shares: `connect_backend.shared`).
 
 - Per user: each route group allows `per_minute` calls a minute to each verified user id (never
   a client's claim such as `X-User-ID`); past it, 429 `rate_limited` with `Retry-After`.
@@ -7,6 +7,9 @@ service's processes share).
   25 in test mode, shared by every call. Reads may use only their share of it and are refused
   first (429); money, onboarding and webhooks may use all of it and wait a moment for room
   before giving up (503, so a webhook is delivered again).
+- When the shared store cannot be reached, reads and webhooks go on unlimited (nothing they do
+  moves money, and a webhook refused would only come back), while money and onboarding fail
+  closed: 503 `limits_unavailable`, nothing done, try again shortly.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from enum import StrEnum
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
 
 from connect_backend import log
 from connect_backend.errors import RateLimited, UpstreamUnavailable
@@ -38,6 +42,18 @@ def _retry_after(reset_time: float) -> int:
     return max(1, math.ceil(reset_time - time.time()))
 
 
+RETRY_WITHOUT_LIMITS = 5
+"""`Retry-After` (seconds) of a 503 while the shared limits cannot be reached."""
+
+
+def _limits_unavailable(what: str) -> UpstreamUnavailable:
+    return UpstreamUnavailable(
+        f"The service cannot check its {what} right now; nothing was done. Try again shortly.",
+        code="limits_unavailable",
+        headers={"Retry-After": str(RETRY_WITHOUT_LIMITS)},
+    )
+
+
 class RateLimiter:
     """Per-user limits by route group; a group at 0 (or absent) is not limited."""
 
@@ -48,13 +64,23 @@ class RateLimiter:
         self._windows = SlidingWindowCounterRateLimiter(storage)
 
     async def take(self, group: RouteGroup, user_id: str) -> None:
-        """Count one call of the user's; `RateLimited` (with `Retry-After`) past the limit."""
+        """Count one call of the user's; `RateLimited` (with `Retry-After`) past the limit.
+
+        Store unreachable: reads go on, money and onboarding get 503 `limits_unavailable`."""
         item = self._items.get(group)
         if item is None:
             return
-        if await self._windows.hit(item, "user", group.value, user_id):
-            return
-        stats = await self._windows.get_window_stats(item, "user", group.value, user_id)
+        try:
+            if await self._windows.hit(item, "user", group.value, user_id):
+                return
+            stats = await self._windows.get_window_stats(item, "user", group.value, user_id)
+        except StorageError as exc:
+            log.warning(
+                "limits.unavailable", group=group.value, error=type(exc.storage_error).__name__
+            )
+            if group is RouteGroup.READS:
+                return
+            raise _limits_unavailable("rate limits") from None
         retry_after = _retry_after(stats.reset_time)
         raise RateLimited(
             f"Too many requests; try again in {retry_after} s.",
@@ -63,14 +89,21 @@ class RateLimiter:
 
 
 class StripeClass(StrEnum):
-    """How a Stripe call is treated when the platform's budget runs short."""
+    """How a Stripe call is treated when the platform's budget runs short, or cannot be read."""
 
-    READ = "read"  # may use its share only; refused first
-    PRIORITY = "priority"  # money, onboarding, webhooks: may use all, waits a moment
+    READ = "read"  # status, balance: may use its share only; refused first; go on without it
+    WRITE = "write"  # money, onboarding: may use all, waits a moment; fail closed without it
+    EVENT = "event"  # webhooks: may use all, waits a moment; go on without it
+
+    @property
+    def needs_budget(self) -> bool:
+        """Whether its calls wait when the budget cannot be read (else they go on)."""
+        return self is StripeClass.WRITE
 
 
-stripe_class: ContextVar[StripeClass] = ContextVar("stripe_class", default=StripeClass.PRIORITY)
-"""The class of the Stripe calls the current request makes (its route's `Requirement` sets it)."""
+stripe_class: ContextVar[StripeClass] = ContextVar("stripe_class", default=StripeClass.WRITE)
+"""The class of the Stripe calls the current request makes: its route's `Requirement` sets it,
+the webhook route sets `EVENT`; anything else counts as a write (fails closed)."""
 
 
 class StripeBudget:
@@ -91,7 +124,19 @@ class StripeBudget:
         self._wait = wait_seconds
 
     async def spend(self, kind: StripeClass) -> None:
-        """Take room for one Stripe request, or refuse: 429 for a read, 503 past the wait."""
+        """Take room for one Stripe request, or refuse: 429 for a read, 503 past the wait.
+
+        Store unreachable: reads and webhooks go on, writes get 503 `limits_unavailable`."""
+        try:
+            await self._spend(kind)
+        except StorageError as exc:
+            log.warning(
+                "stripe.budget.unavailable", kind=kind.value, error=type(exc.storage_error).__name__
+            )
+            if kind.needs_budget:
+                raise _limits_unavailable("Stripe budget") from None
+
+    async def _spend(self, kind: StripeClass) -> None:
         if self._all is None or self._reads is None:
             return
         if kind is StripeClass.READ:

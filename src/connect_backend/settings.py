@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -26,6 +29,19 @@ def origin_of(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def available_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: those it may run on, capped by its container's CPU
+    quota (cgroup v2 `cpu.max`, e.g. Railway's vCPU limit), rounded up; at least 1."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota to read: the affinity stands
+    return max(1, cpus)
 
 
 def _split(value: object) -> object:
@@ -64,6 +80,8 @@ class Settings(BaseSettings):
     stripe_read_share: float = Field(default=0.5, gt=0, le=1)
     worker_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     stripe_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    web_concurrency: int = Field(default_factory=available_cpus, ge=1, le=64)
+    redis_url: SecretStr | None = None
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -89,6 +107,16 @@ class Settings(BaseSettings):
         if not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parts = urlsplit(value.get_secret_value().strip())
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("stripe_api_base", "worker_base_url", "frontend_url")
     @classmethod
@@ -166,3 +194,24 @@ class Settings(BaseSettings):
         if self.stripe_requests_per_second is not None:
             return self.stripe_requests_per_second
         return 90 if self.livemode else 20
+
+    @property
+    def stripe_budget_per_process(self) -> int:
+        """This process's part of the budget: all of it when the processes share it through
+        Redis; otherwise an equal share of this replica's (so one replica's processes stay
+        within it together; several replicas without Redis each spend a whole budget)."""
+        budget = self.stripe_budget_per_second
+        if self.redis_url is not None or budget == 0:
+            return budget
+        return max(1, budget // self.web_concurrency)
+
+    def per_process_state(self) -> list[str]:
+        """What each process keeps to itself with these settings (said at start-up)."""
+        kept = ["session cache"]
+        if self.redis_url is None:
+            kept[:0] = [
+                "per-user rate limits",
+                "Stripe budget (split evenly)",
+                "refresh coalescing",
+            ]
+        return kept

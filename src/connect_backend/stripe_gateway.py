@@ -22,8 +22,8 @@ import orjson
 import stripe
 from stripe import AIOHTTPClient, StripeClient
 
-from connect_backend import log
-from connect_backend.coalesce import Coalescer
+from connect_backend import errors, log
+from connect_backend.coalesce import Coalescer, FreshReads
 from connect_backend.countries import service_agreement
 from connect_backend.errors import (
     AccountInaccessible,
@@ -111,6 +111,33 @@ class AccountRead:
     seen_at: datetime
 
 
+class AccountReadCodec:
+    """An `AccountRead`, or the error a read ended in, as bytes for the service's other
+    processes (`connect_backend.shared.SharedReads`)."""
+
+    def dumps(self, value: AccountRead) -> bytes:
+        """The read as JSON."""
+        return orjson.dumps(
+            {"seen_at": value.seen_at, "account": value.account.model_dump(mode="json")}
+        )
+
+    def loads(self, data: bytes) -> AccountRead:
+        """The read back."""
+        fields = orjson.loads(data)
+        return AccountRead(
+            AccountSnapshot.model_validate(fields["account"]),
+            datetime.fromisoformat(fields["seen_at"]),
+        )
+
+    def dumps_error(self, error: Exception) -> bytes | None:
+        """The service's own errors travel; anything else (a bug) does not."""
+        return errors.to_bytes(error)
+
+    def loads_error(self, data: bytes) -> Exception:
+        """The error back."""
+        return errors.from_bytes(data)
+
+
 def idempotency_key(kind: str, *parts: str) -> str:
     """`kind:part:…`, hashed when it would exceed Stripe's 255 characters or is not printable
     ASCII (it travels in a header; a caller's key may hold any byte HTTP allows)."""
@@ -139,12 +166,13 @@ class StripeGateway:
         account_type: Literal["express", "custom"],
         capabilities: list[str],
         budget: StripeBudget | None = None,
+        reads: FreshReads[AccountRead] | None = None,
         reuse_reads_for: float = 0.0,
     ) -> None:
         self._client = client
         self._stripe = client.v1
         self._budget = budget
-        self._reads: Coalescer[str, AccountRead] = Coalescer(remember=10_000)
+        self._reads: FreshReads[AccountRead] = reads or Coalescer(remember=10_000)
         self._reuse_reads_for = reuse_reads_for
         self.account_type = account_type
         self.capabilities = tuple(capabilities)
@@ -160,6 +188,7 @@ class StripeGateway:
         capabilities: list[str],
         timeout: float = 20.0,
         budget: StripeBudget | None = None,
+        reads: FreshReads[AccountRead] | None = None,
         reuse_reads_for: float = 0.0,
     ) -> StripeGateway:
         """A gateway whose calls travel over `http` (the caller owns and closes it)."""
@@ -175,6 +204,7 @@ class StripeGateway:
             account_type=account_type,
             capabilities=capabilities,
             budget=budget,
+            reads=reads,
             reuse_reads_for=reuse_reads_for,
         )
 
@@ -255,7 +285,8 @@ class StripeGateway:
 
     async def read_account(self, account_id: str, *, reuse: bool = False) -> AccountRead:
         """The account as Stripe holds it now: a read that began after this call, shared with
-        the process's other callers that want the same account meanwhile (`Coalescer.fresh`).
+        the other callers that want the same account meanwhile, in this process
+        (`Coalescer.fresh`) or in every process (`SharedReads`).
 
         With `reuse`, a read begun at most `REFRESH_MIN_INTERVAL_SECONDS` before may answer.
         """

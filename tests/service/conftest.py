@@ -38,6 +38,7 @@ def make_settings(**overrides: Any) -> Settings:
         # tests of those set them themselves.
         "refresh_min_interval_seconds": 0,
         "stripe_requests_per_second": 0,
+        "web_concurrency": 1,  # one process: the whole budget is its own
         "_env_file": None,
     }
     values.update(overrides)

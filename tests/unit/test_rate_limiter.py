@@ -4,9 +4,12 @@ Stripe budget, where reads give way first."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 
 import pytest
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from redis.asyncio import ConnectionPool
 
 from connect_backend.errors import RateLimited, UpstreamUnavailable
 from connect_backend.limits import RateLimiter, RouteGroup, StripeBudget, StripeClass
@@ -120,7 +123,7 @@ async def test_money_and_webhooks_keep_the_rest_when_reads_have_spent_theirs() -
         await budget.spend(StripeClass.READ)
 
     for _ in range(5):
-        await budget.spend(StripeClass.PRIORITY)  # nothing refused, nothing waited
+        await budget.spend(StripeClass.WRITE)  # nothing refused, nothing waited
 
 
 async def test_priority_calls_wait_for_room_within_their_wait(
@@ -128,19 +131,19 @@ async def test_priority_calls_wait_for_room_within_their_wait(
 ) -> None:
     budget = _budget(4, wait=3.0)
     for _ in range(4):
-        await budget.spend(StripeClass.PRIORITY)
+        await budget.spend(StripeClass.WRITE)
 
-    await budget.spend(StripeClass.PRIORITY)  # not refused: room came within the wait
+    await budget.spend(StripeClass.WRITE)  # not refused: room came within the wait
 
     assert '"event":"stripe.budget.waited"' in caplog.text
 
 
 async def test_priority_calls_give_up_with_503_past_their_wait() -> None:
     budget = _budget(2, wait=0.1)
-    await asyncio.gather(*(budget.spend(StripeClass.PRIORITY) for _ in range(2)))
+    await asyncio.gather(*(budget.spend(StripeClass.WRITE) for _ in range(2)))
 
     with pytest.raises(UpstreamUnavailable) as refused:
-        await budget.spend(StripeClass.PRIORITY)
+        await budget.spend(StripeClass.WRITE)
 
     assert refused.value.code == "upstream_unavailable"
     assert int(refused.value.headers["Retry-After"]) >= 1
@@ -151,3 +154,88 @@ async def test_a_budget_of_zero_is_no_budget() -> None:
 
     for _ in range(200):
         await budget.spend(StripeClass.READ)
+
+
+# --- shared by every process through Redis ---------------------------------------------------
+
+
+@pytest.fixture
+async def storages() -> AsyncIterator[Callable[[str], Storage]]:
+    """Makes the `limits` storage one process would have, on its own Redis connections."""
+    pools: list[ConnectionPool] = []
+
+    def storage(url: str) -> Storage:
+        pool = ConnectionPool.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        pools.append(pool)
+        return RedisStorage(
+            "async+" + url,
+            implementation="redispy",
+            wrap_exceptions=True,
+            **cast(dict[str, Any], {"connection_pool": pool}),
+        )
+
+    yield storage
+    for pool in pools:
+        await pool.aclose()
+
+
+async def test_processes_sharing_redis_share_each_users_limit(
+    redis_url: str, storages: Callable[[str], Storage]
+) -> None:
+    # Two processes (each its own storage client), one Redis: the 4th call is refused on
+    # whichever process it lands.
+    one, two = (
+        RateLimiter({RouteGroup.ONBOARDING: 3}, storage=storages(redis_url)) for _ in range(2)
+    )
+    for limiter in (one, two, one):
+        await limiter.take(RouteGroup.ONBOARDING, "usr_a")
+
+    with pytest.raises(RateLimited):
+        await two.take(RouteGroup.ONBOARDING, "usr_a")
+    await one.take(RouteGroup.ONBOARDING, "usr_b")  # another user's own limit
+
+
+async def test_processes_sharing_redis_share_the_stripe_budget(
+    redis_url: str, storages: Callable[[str], Storage]
+) -> None:
+    one, two = (
+        StripeBudget(per_second=4, read_share=0.5, storage=storages(redis_url)) for _ in range(2)
+    )
+    await one.spend(StripeClass.READ)
+    await two.spend(StripeClass.READ)
+
+    with pytest.raises(RateLimited):
+        await one.spend(StripeClass.READ)
+
+
+NO_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+async def test_without_its_store_reads_go_on_and_money_and_onboarding_fail_closed(
+    storages: Callable[[str], Storage],
+) -> None:
+    limiter = RateLimiter(
+        {RouteGroup.READS: 1, RouteGroup.ONBOARDING: 1, RouteGroup.MONEY: 1},
+        storage=storages(NO_REDIS),
+    )
+
+    for _ in range(3):
+        await limiter.take(RouteGroup.READS, "usr_a")  # unlimited while the store is away
+    for group in (RouteGroup.ONBOARDING, RouteGroup.MONEY):
+        with pytest.raises(UpstreamUnavailable) as refused:
+            await limiter.take(group, "usr_a")
+        assert refused.value.code == "limits_unavailable"
+        assert refused.value.headers["Retry-After"] == "5"
+
+
+async def test_without_its_store_the_budget_lets_reads_and_webhooks_through_but_not_writes(
+    storages: Callable[[str], Storage],
+) -> None:
+    budget = StripeBudget(per_second=4, read_share=0.5, storage=storages(NO_REDIS))
+
+    for _ in range(5):
+        await budget.spend(StripeClass.READ)
+        await budget.spend(StripeClass.EVENT)
+    with pytest.raises(UpstreamUnavailable) as refused:
+        await budget.spend(StripeClass.WRITE)
+    assert refused.value.code == "limits_unavailable"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connect_backend.settings import Settings
+from connect_backend.settings import Settings, available_cpus
+from tests.service.conftest import make_settings
 
 STRIPE_KEY = "sk_test_unitsecret123"
 WEBHOOK_SECRET = "whsec_unitsecret456"
@@ -389,3 +390,58 @@ def test_the_stripe_budget_stays_below_stripe_s_own_limits(
     env.setenv("STRIPE_SECRET_KEY", key)
 
     assert load().stripe_budget_per_second == per_second
+
+
+# --- processes and shared state ---------------------------------------------------------------
+
+
+def test_the_default_processes_are_the_cpus_the_container_may_use(tmp_path: Path) -> None:
+    runnable = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert available_cpus(tmp_path) == runnable  # no quota: the CPUs it may run on
+
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU
+    assert available_cpus(tmp_path) == 1
+
+    (tmp_path / "cpu.max").write_text(f"{(runnable + 4) * 100000} 100000\n")
+    assert available_cpus(tmp_path) == runnable  # a quota above what it may run on
+
+    assert available_cpus(tmp_path / "no-cgroup") == runnable
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://localhost:6379/0", "rediss://:hunter2@redis.internal:6380", "unix:///run/redis.sock"],
+)
+def test_redis_urls_are_accepted(url: str) -> None:
+    settings = make_settings(redis_url=url)
+
+    assert settings.redis_url is not None
+    assert settings.redis_url.get_secret_value() == url
+    assert "hunter2" not in repr(settings)
+
+
+@pytest.mark.parametrize("url", ["http://redis.internal:6379", "localhost:6379", "redis://"])
+def test_a_malformed_redis_url_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="redis_url"):
+        make_settings(redis_url=url)
+
+
+def test_an_empty_redis_url_means_none() -> None:
+    assert make_settings(redis_url="").redis_url is None
+
+
+def test_the_stripe_budget_is_split_among_processes_only_without_redis() -> None:
+    alone = make_settings(stripe_requests_per_second=90, web_concurrency=4)
+    shared = make_settings(
+        stripe_requests_per_second=90, web_concurrency=4, redis_url="redis://localhost:6379/0"
+    )
+
+    assert alone.stripe_budget_per_process == 22
+    assert shared.stripe_budget_per_process == 90
+    assert (
+        make_settings(stripe_requests_per_second=0, web_concurrency=4).stripe_budget_per_process
+        == 0
+    )
+    assert "per-user rate limits" in alone.per_process_state()
+    assert shared.per_process_state() == ["session cache"]

@@ -1,4 +1,8 @@
-"""`/health` (liveness, no upstream calls) and `/ready` (the Worker answers with our key)."""
+"""`/health` (liveness, no upstream calls) and `/ready` (the Worker answers with our key).
+
+`/ready` also says whether Redis answers (with `REDIS_URL`), but does not fail for it: the
+replicas share one Redis, so failing would take every replica out at once, while without it
+reads and webhooks go on (`connect_backend.limits`)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter
 
 from connect_backend import log
-from connect_backend.deps import WorkerDep
+from connect_backend.deps import SharedDep, WorkerDep
 from connect_backend.errors import ConnectError, UpstreamUnavailable
 from connect_backend.schemas import Health, Ready, responses
 
@@ -26,8 +30,10 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Ready, responses=responses(503))
-async def ready(worker: WorkerDep) -> Ready:
-    """Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key."""
+async def ready(worker: WorkerDep, shared: SharedDep) -> Ready:
+    """Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key.
+    With `REDIS_URL`, `checks.redis` says whether Redis answers (`ok` or `unavailable`),
+    without failing readiness."""
     try:
         await worker.health(request_id=log.request_id.get(), timeout=2.0)
     except ConnectError as exc:
@@ -36,4 +42,8 @@ async def ready(worker: WorkerDep) -> Ready:
             code="not_ready",
             details=[{"dependency": "worker", "reason": exc.code}],
         ) from None
-    return Ready(checks={"worker": "ok"})
+    checks = {"worker": "ok"}
+    redis = await shared.ping()
+    if redis is not None:
+        checks["redis"] = "ok" if redis else "unavailable"
+    return Ready(checks=checks)

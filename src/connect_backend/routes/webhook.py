@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from connect_backend import events
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
+from connect_backend.limits import StripeClass, stripe_class
 from connect_backend.schemas import WEBHOOK_REQUEST, WebhookAck, responses
 from connect_backend.webhooks import MAX_BODY, VerifiedEvent
 
@@ -24,5 +25,6 @@ async def webhook(
     event: VerifiedEvent, settings: SettingsDep, worker: WorkerDep, stripe: StripeDep
 ) -> WebhookAck:
     """Verify a Stripe delivery and bring D1 up to date with what it announces."""
+    stripe_class.set(StripeClass.EVENT)
     action = await events.handle(event, livemode=settings.livemode, worker=worker, gateway=stripe)
     return WebhookAck(event_id=event.id, action=action)

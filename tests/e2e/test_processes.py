@@ -1,0 +1,211 @@
+"""`python -m connect_backend` as it runs in its container: `WEB_CONCURRENCY` worker processes
+under uvicorn's supervisor; a worker that dies is replaced; SIGTERM drains the requests in
+flight before the service exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.procs import Process, free_port
+
+pytestmark = pytest.mark.e2e
+
+WORKER_DELAY = 1.0
+"""How long the stand-in Worker takes to answer `/api/internal/health` (a slow `/ready`)."""
+
+
+class _SlowWorker(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        time.sleep(WORKER_DELAY)
+        body = b'{"status":"ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def worker_url() -> Iterator[str]:
+    """A stand-in for the Worker whose health check answers, slowly."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowWorker)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class Service:
+    """The service as a process tree: uvicorn's supervisor and its worker processes."""
+
+    def __init__(self, tmp_path: Path, worker_url: str, processes: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = Process(
+            "connect-backend",
+            [sys.executable, "-m", "connect_backend"],
+            log_path=tmp_path / "service.log",
+            env={
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                "WEB_CONCURRENCY": str(processes),
+                "STRIPE_SECRET_KEY": "sk_test_processes",
+                "STRIPE_WEBHOOK_SECRET": "whsec_processes",
+                "WORKER_BASE_URL": worker_url,
+                "WORKER_API_KEY": "local-key",
+                "ENVIRONMENT": "development",
+                "FRONTEND_URL": "http://localhost:5173",
+            },
+        )
+
+    def __enter__(self) -> Service:
+        self.process.start()
+        self.process.wait_http(f"{self.url}/health")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.process.stop()
+
+    @property
+    def supervisor(self) -> int:
+        pid = self.process.pid
+        assert pid is not None
+        return pid
+
+    def workers(self) -> set[int]:
+        """The supervisor's worker processes (multiprocessing's spawned children)."""
+        found = set()
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+                cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == self.supervisor and b"spawn_main" in cmdline:
+                found.add(int(entry.name))
+        return found
+
+    def wait_for_workers(self, count: int, *, other_than: frozenset[int] = frozenset()) -> set[int]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            workers = self.workers()
+            if len(workers) == count and not workers & other_than:
+                return workers
+            time.sleep(0.1)
+        raise AssertionError(f"not {count} new workers:\n{self.process.tail()}")
+
+
+def test_web_concurrency_starts_that_many_worker_processes(tmp_path: Path, worker_url: str) -> None:
+    with Service(tmp_path, worker_url, processes=2) as service:
+        workers = service.wait_for_workers(2)
+
+        answers = [httpx.get(f"{service.url}/health") for _ in range(10)]
+
+    assert len(workers) == 2
+    assert {a.status_code for a in answers} == {200}
+    assert '"processes":2' in service.process.tail(50)
+
+
+def test_a_worker_that_dies_is_replaced(tmp_path: Path, worker_url: str) -> None:
+    with Service(tmp_path, worker_url, processes=2) as service:
+        first = service.wait_for_workers(2)
+        killed = min(first)
+
+        os.kill(killed, signal.SIGKILL)
+        now = service.wait_for_workers(2, other_than=frozenset({killed}))
+        answers = [httpx.get(f"{service.url}/health") for _ in range(10)]
+
+    assert killed not in now
+    assert len(now & first) == 1  # the other one served on
+    assert {a.status_code for a in answers} == {200}
+
+
+def test_sigterm_lets_requests_in_flight_finish_then_exits(tmp_path: Path, worker_url: str) -> None:
+    with Service(tmp_path, worker_url, processes=2) as service:
+        service.wait_for_workers(2)
+        answer: list[httpx.Response] = []
+        in_flight = threading.Thread(
+            target=lambda: answer.append(httpx.get(f"{service.url}/ready", timeout=10))
+        )
+        in_flight.start()
+        time.sleep(WORKER_DELAY / 3)  # the request has reached a worker, which waits on the Worker
+
+        os.kill(service.supervisor, signal.SIGTERM)  # what Railway sends on a deploy
+        in_flight.join(10)
+        popen_exit = _wait_exit(service.supervisor)
+
+    assert len(answer) == 1, service.process.tail()
+    assert answer[0].status_code == 200
+    assert answer[0].json()["checks"] == {"worker": "ok"}
+    assert popen_exit == 0
+
+
+def _wait_exit(pid: int) -> int | None:
+    """The exit status of our child `pid` once it exits (None if it outlives 15 s)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    return None
+
+
+def test_one_process_needs_no_supervisor(tmp_path: Path, worker_url: str) -> None:
+    with Service(tmp_path, worker_url, processes=1) as service:
+        assert httpx.get(f"{service.url}/health").status_code == 200
+        assert service.workers() == set()  # served by the process itself
+        assert "service.state_per_process" not in service.process.tail(50)
+
+
+def test_several_processes_without_redis_say_what_each_keeps_to_itself(
+    tmp_path: Path, worker_url: str
+) -> None:
+    with Service(tmp_path, worker_url, processes=2) as service:
+        log = service.process.tail(50)
+
+    assert "service.state_per_process" in log
+    assert "per-user rate limits" in log
+    assert "REDIS_URL" in log
+
+
+def test_start_up_refuses_a_malformed_redis_url(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "connect_backend"],
+        env={
+            **os.environ,
+            "STRIPE_SECRET_KEY": "sk_test_processes",
+            "STRIPE_WEBHOOK_SECRET": "whsec_processes",
+            "WORKER_BASE_URL": "http://127.0.0.1:9",
+            "WORKER_API_KEY": "local-key",
+            "ENVIRONMENT": "development",
+            "FRONTEND_URL": "http://localhost:5173",
+            "REDIS_URL": "http://user:hunter2@redis.internal:6379",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "REDIS_URL" in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout

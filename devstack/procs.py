@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,30 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: each is held while the next is chosen."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def system_program(name: str) -> str:
+    """The path of a program installed on the system (Debian's redis-server, haproxy).
+
+    /usr/sbin is searched too: Debian installs haproxy there, and it is not on every user's
+    PATH.
+    """
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
+    path = shutil.which(name, path=search)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed: run ./scripts/bootstrap")
+    return path
 
 
 class Process:
@@ -64,6 +90,18 @@ class Process:
         """Whether it has not exited."""
         return self._popen is not None and self._popen.poll() is None
 
+    def wait_until(self, ready: Callable[[], bool], *, what: str, timeout: float = 60.0) -> None:
+        """Poll `ready` until it holds; RuntimeError with the log's tail if it exits first or
+        `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                break
+            if ready():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not become ready ({what}):\n{self.tail()}")
+
     def wait_http(
         self,
         url: str,
@@ -73,17 +111,14 @@ class Process:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Wait until `url` answers with one of `ok`; RuntimeError with the log's tail if not."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                break
+
+        def answers() -> bool:
             try:
-                if httpx.get(url, timeout=1.0, headers=headers).status_code in ok:
-                    return
+                return httpx.get(url, timeout=1.0, headers=headers).status_code in ok
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not become ready at {url}:\n{self.tail()}")
+                return False
+
+        self.wait_until(answers, what=f"at {url}", timeout=timeout)
 
     def tail(self, lines: int = 30) -> str:
         """The last lines of its log."""
@@ -91,6 +126,15 @@ class Process:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL to its whole process group at once: an abrupt death, as in a crash."""
+        popen, self._popen = self._popen, None
+        if popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGINT, then SIGKILL, to its whole process group."""

@@ -5,6 +5,7 @@ replicas' ports; every choice in it is explained where it is made.
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,11 +72,16 @@ def haproxy_config(*, port: int, servers: Mapping[str, int], stats_socket: Path)
 
 
 def haproxy_process(*, config_path: Path, log_path: Path) -> Process:
-    """HAProxy in the foreground (`-db`), so stopping the Process stops it."""
+    """HAProxy in the foreground (`-db`), so stopping the Process stops it.
+
+    Stopped with SIGTERM, which ends it at once: SIGINT is a soft stop that waits for open
+    connections, and a child of a shell that ignores SIGINT (a background job) ignores it.
+    """
     return Process(
         "balancer",
         [system_program("haproxy"), "-db", "-f", str(config_path)],
         log_path=log_path,
+        stop_signal=signal.SIGTERM,
     )
 
 

@@ -58,12 +58,14 @@ class Process:
         log_path: Path,
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
+        stop_signal: signal.Signals = signal.SIGINT,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
+        self.stop_signal = stop_signal
         self._popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -137,11 +139,11 @@ class Process:
         popen.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGINT, then SIGKILL, to its whole process group."""
+        """Its stop signal (SIGINT unless told), then SIGKILL, to its whole process group."""
         popen, self._popen = self._popen, None
         if popen is None:
             return
-        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((self.stop_signal, timeout), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(popen.pid, sig)
             except ProcessLookupError:

@@ -177,7 +177,7 @@ class Stack:
                 port=c.redis_port, data_dir=c.state_dir / "redis", log_path=logs / "redis.log"
             )
             self.balancer = haproxy_process(
-                config_path=c.state_dir / "haproxy.cfg", log_path=logs / "balancer.log"
+                config_path=self._balancer_config, log_path=logs / "balancer.log"
             )
 
         self.frontend = vite_process(
@@ -347,7 +347,7 @@ class Stack:
         balancer = self._replicated(self.balancer)
         servers = {r.name: port for r, port in zip(self.replicas, c.replica_ports, strict=True)}
         c.state_dir.mkdir(parents=True, exist_ok=True)
-        (c.state_dir / "haproxy.cfg").write_text(
+        self._balancer_config.write_text(
             haproxy_config(port=c.service_port, servers=servers, stats_socket=self._stats_socket)
         )
         balancer.start()
@@ -357,6 +357,10 @@ class Stack:
         """Each replica's state as the balancer sees it: `UP` (in the rotation), `DOWN`, …"""
         self._running(self.balancer)
         return server_states(self._stats_socket)
+
+    @property
+    def _balancer_config(self) -> Path:
+        return self.config.state_dir / "haproxy.cfg"
 
     @property
     def _stats_socket(self) -> Path:

@@ -1,4 +1,5 @@
-"""Child processes in their own process groups, stopped as a whole."""
+"""Child processes in their own process groups, stopped as a whole; the free ports and the
+system programs they need."""
 
 from __future__ import annotations
 

@@ -33,8 +33,8 @@ def haproxy_config(*, port: int, servers: Mapping[str, int], stats_socket: Path)
         "defaults",
         "    mode http",
         # Keep-alive on both sides: clients keep their connection, and idle connections to the
-        # replicas are reused (`safe`: a client's first request never rides on one that the
-        # replica may be closing, so it can be retried if it fails).
+        # replicas are reused (`safe`, HAProxy's default: only a client's later requests share
+        # them, its first gets a connection of its own).
         "    option http-keep-alive",
         "    http-reuse safe",
         # The caller's address in X-Forwarded-For, which the service's uvicorn honours.
@@ -45,7 +45,6 @@ def haproxy_config(*, port: int, servers: Mapping[str, int], stats_socket: Path)
         "    timeout server 75s",
         "    timeout http-request 10s",
         "    timeout http-keep-alive 30s",
-        "    timeout queue 5s",
         # `/ready` itself waits up to 2 s for the Worker; that answer must not time out.
         "    timeout check 3s",
         "",

@@ -62,6 +62,12 @@ def peak_rss_mib(pid: int) -> float:
     return _status_mib(pid, "VmHWM")
 
 
+def group_peak_rss_mib(pgid: int) -> float:
+    """The highest resident memory (VmHWM) of the largest live process of one group, MiB:
+    with uvicorn workers, the biggest worker rather than the small supervisor."""
+    return max((peak_rss_mib(pid) for pid, _ in _group(pgid)), default=0.0)
+
+
 def group_rss_mib(pgid: int) -> float:
     """The resident memory of every live process of one process group, MiB."""
     return sum(rss_mib(pid) for pid, _ in _group(pgid))

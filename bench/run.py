@@ -4,8 +4,10 @@ Starts the Worker (wrangler dev, local D1), the Stripe simulator and the service
 latency at the simulator and the Worker, seeds an owner with onboarded, active organizations,
 then drives each scenario at several concurrencies with a bounded async load generator and
 reports, per point, the ratio to the ideal the injected latency allows and the service's own
-overhead. `--quick` is a smoke run for CI (tiny counts, under a minute): it exits non-zero if
-any request failed. A full run writes its table into docs/benchmarks.md.
+overhead. `--workers N` runs the service as N uvicorn worker processes (WEB_CONCURRENCY),
+`--replicas N` as N replicas behind HAProxy sharing Redis; the CPU of every process counts.
+`--quick` is a smoke run for CI (tiny counts, under a minute): it exits non-zero if any
+request failed. A full run writes its table into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import uvloop
 
 from bench import light
 from bench.load import Check, Pool, Request, RequestFactory, Result
-from bench.procfs import group_cpu_seconds, peak_rss_mib, pid_of
+from bench.procfs import group_cpu_seconds, group_peak_rss_mib, pid_of
 from bench.report import fmt, machine_info, publish
 from devstack.procs import Process
 from devstack.stack import ROOT, BetterAuth, Stack, StackConfig
@@ -113,11 +115,11 @@ class Point:
 # ----------------------------------------------------------------------------- processes
 
 
-def _start_service_timed(stack: Stack) -> float:
-    """Start the service; seconds from process start to `/health` answering 200."""
-    url = f"{stack.config.service_url}/health"
+def _start_timed(process: Process, base_url: str) -> float:
+    """Start one service process; seconds from process start to `/health` answering 200."""
+    url = f"{base_url}/health"
     started = time.perf_counter()
-    stack.service.start()
+    process.start()
     with httpx.Client(timeout=1.0) as http:
         while time.perf_counter() - started < 60:
             try:
@@ -125,10 +127,34 @@ def _start_service_timed(stack: Stack) -> float:
                     return time.perf_counter() - started
             except httpx.HTTPError:
                 pass
-            if not stack.service.running:
+            if not process.running:
                 break
             time.sleep(0.005)
-    raise RuntimeError(f"the service did not start:\n{stack.service.tail()}")
+    raise RuntimeError(f"{process.name} did not start:\n{process.tail()}")
+
+
+def start_service(stack: Stack, *, starts: int) -> list[float]:
+    """Start the service as the stack is configured, and its start-up times: `starts` starts
+    of the one process (each after stopping the last), or one start of each replica, then
+    Redis and the balancer around them. Returns once every process is ready."""
+    c = stack.config
+    if not c.replicas:
+        startup = []
+        for attempt in range(starts):
+            if attempt:
+                stack.service.stop()
+            startup.append(_start_timed(stack.service, c.service_url))
+        stack.service.wait_http(f"{c.service_url}/ready")
+        return startup
+    stack.start_redis()
+    startup = [
+        _start_timed(replica, stack.replica_url(index))
+        for index, replica in enumerate(stack.replicas)
+    ]
+    for index, replica in enumerate(stack.replicas):
+        replica.wait_http(f"{stack.replica_url(index)}/ready")
+    stack.start_balancer()
+    return startup
 
 
 # ----------------------------------------------------------------------------- seeding
@@ -308,6 +334,23 @@ class Plan:
         return max(self.min_requests, min(self.max_requests, concurrency * self.per_connection))
 
 
+def cpu_groups(stack: Stack) -> dict[str, list[int]]:
+    """The process groups whose CPU each column counts: every process of the service (uvicorn's
+    workers share their supervisor's group; each replica is a group), HAProxy and Redis with
+    replicas, the simulator, the Worker (wrangler and its workerd)."""
+    groups = {"service": [pid_of(process) for process in stack.service_processes]}
+    if stack.balancer is not None and stack.redis is not None:
+        groups["haproxy"] = [pid_of(stack.balancer)]
+        groups["redis"] = [pid_of(stack.redis)]
+    groups["sim"] = [pid_of(stack.sim)]
+    groups["worker"] = [pid_of(stack.worker)]
+    return groups
+
+
+def _cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
+    return {name: sum(group_cpu_seconds(pgid) for pgid in pgids) for name, pgids in groups.items()}
+
+
 async def _measure(
     stack: Stack,
     seed: Seed,
@@ -318,11 +361,7 @@ async def _measure(
     progress: Callable[[Point], None],
 ) -> list[Point]:
     factories = _factories(stack, seed)
-    groups = {
-        "service": pid_of(stack.service),
-        "sim": pid_of(stack.sim),
-        "worker": pid_of(stack.worker),
-    }
+    groups = cpu_groups(stack)
     points: list[Point] = []
     numbered = 0
     for scenario in scenarios:
@@ -335,7 +374,7 @@ async def _measure(
                     first=numbered,
                 )  # fmt: skip
                 numbered += concurrency
-                before = {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
+                before = _cpu_seconds(groups)
                 result = await pool.run(
                     make,
                     requests=plan.requests(concurrency),
@@ -344,7 +383,7 @@ async def _measure(
                     first=numbered,
                 )
                 numbered += plan.requests(concurrency)
-                after = {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
+                after = _cpu_seconds(groups)
             point = _point(scenario, concurrency, result, warm, ideal_ms, before, after)
             progress(point)
             points.append(point)
@@ -388,6 +427,7 @@ def unlimited_stack_config(
     sim_latency_ms: int,
     worker_latency_ms: int,
     service_env: dict[str, str] | None = None,
+    replicas: int = 0,
 ) -> StackConfig:
     """A stack whose service has its limits off: a few load users make thousands of calls a
     minute, far past Stripe's test-mode budget (the simulator has none), every refresh reads
@@ -396,6 +436,7 @@ def unlimited_stack_config(
         state_dir=state_dir,
         sim_latency_ms=sim_latency_ms,
         worker_latency_ms=worker_latency_ms,
+        replicas=replicas,
         service_env={
             "RATE_LIMIT_READS_PER_MINUTE": "0",
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
@@ -415,6 +456,21 @@ UPSTREAMS = {
 }
 
 
+def describe_service(workers: int | None, replicas: int) -> str:
+    """How the service ran, in words for the report."""
+    each = (
+        f"`WEB_CONCURRENCY={workers}` (uvicorn worker processes under one supervisor)"
+        if workers is not None
+        else "`WEB_CONCURRENCY` unset (the service's default)"
+    )
+    if not replicas:
+        return f"one service process, {each}"
+    return (
+        f"{replicas} replicas behind HAProxy (round robin, keep-alive), sharing one Redis; "
+        f"each {each}"
+    )
+
+
 def render(
     points: Sequence[Point],
     *,
@@ -427,9 +483,12 @@ def render(
     startup_s: Sequence[float],
     peak_rss_mib: float,
     client: str,
+    workers: int | None = None,
+    replicas: int = 0,
 ) -> str:
     """The results section, between its markers."""
     startup = sorted(startup_s)
+    cpu_columns = list(points[0].cpu_ms) if points else ["service", "sim", "worker", "client"]
     lines = [
         MARK_START,
         "## Results (latest run, written by `bench/run.py`)",
@@ -439,6 +498,7 @@ def render(
         f"Linux {machine['kernel']}, Python {machine['python']}; "
         f"load average before the run: {machine['load']}",
         f"- Service code: {machine['service']}",
+        f"- Service processes: {describe_service(workers, replicas)}",
         f"- Upstreams: {UPSTREAMS[upstreams]}",
         f"- Injected latency: Worker (W) {worker_ms:g} ms on every `/api/internal/*` call, "
         f"Stripe (S) {sim_ms:g} ms on every call",
@@ -446,19 +506,30 @@ def render(
         "one keep-alive connection per concurrent request; each point is preceded by one "
         "unmeasured request per connection",
         f"- Service start-up (process start → `/health` 200): "
-        f"{' / '.join(f'{s * 1000:.0f}' for s in startup)} ms over {len(startup)} start(s); "
-        f"peak RSS (VmHWM) after the whole run: {peak_rss_mib:.1f} MiB",
+        f"{' / '.join(f'{s * 1000:.0f}' for s in startup)} ms over {len(startup)} start(s)"
+        f"{' (one per replica)' if replicas else ''}; "
+        f"peak RSS (VmHWM) of its largest process after the whole run: {peak_rss_mib:.1f} MiB",
         "",
         "ideal = what the injected latency allows: latency = the sum of the upstream steps "
         "(W+S in series, W|S at once; a scenario's D1 is current, so a sync writes nothing), "
         "throughput = concurrency / that latency. overhead = p50 - ideal latency. "
-        "CPU = CPU time per request of each process group (service, simulator, Worker = "
-        "wrangler + workerd, the load generator). failed includes the warm-up requests.",
+        "CPU = CPU time per request of each process group (service = all its processes, "
+        "every uvicorn worker and every replica; simulator; Worker = wrangler + workerd; "
+        "the load generator)."
+        + (
+            " haproxy and redis are the balancer's and Redis's own; HAProxy's health checks "
+            "(`GET /ready` on each replica every 400 ms, each a Worker call) count in the "
+            "service's and the Worker's CPU."
+            if replicas
+            else ""
+        )
+        + " failed includes the warm-up requests.",
         "",
         "| scenario | upstream | conc. | requests | failed | req/s | ideal req/s | ratio "
-        "| p50 ms | p99 ms | ideal ms | overhead ms | CPU ms/req service | sim | worker | client |",
+        "| p50 ms | p99 ms | ideal ms | overhead ms | CPU ms/req " + " | ".join(cpu_columns) + " |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: | ---: | ---: |",
+        + "| ---: " * len(cpu_columns)
+        + "|",
     ]
     for p in points:
         ideal = bool(p.ideal_ms)
@@ -466,9 +537,9 @@ def render(
             f"| {p.scenario} | {p.upstream} | {p.concurrency} | {p.requests} | {p.failed} "
             f"| {fmt(p.throughput, 0)} | {fmt(p.ideal_throughput, 0) if ideal else '-'} "
             f"| {fmt(p.ratio, 2) if ideal else '-'} | {fmt(p.p50_ms)} | {fmt(p.p99_ms)} "
-            f"| {fmt(p.ideal_ms, 0)} | {fmt(p.overhead_ms)} "
-            f"| {fmt(p.cpu_ms['service'], 2)} | {fmt(p.cpu_ms['sim'], 2)} "
-            f"| {fmt(p.cpu_ms['worker'], 2)} | {fmt(p.cpu_ms['client'], 2)} |"
+            f"| {fmt(p.ideal_ms, 0)} | {fmt(p.overhead_ms)} | "
+            + " | ".join(fmt(p.cpu_ms[column], 2) for column in cpu_columns)
+            + " |"
         )
     failures = [s for p in points for s in p.failure_samples]
     if failures:
@@ -494,6 +565,20 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=tuple(UPSTREAMS),
         default="stack",
         help="the real local Worker and the simulator, or bench.light's stand-ins",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="uvicorn worker processes per service process (WEB_CONCURRENCY=N; unset: the "
+        "service's default)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the service as N replicas behind HAProxy, sharing Redis (0: one process)",
     )
     parser.add_argument("--orgs", type=int, help="organizations to spread the load over")
     parser.add_argument("--time-limit", type=float, help="seconds per point, at most")
@@ -530,12 +615,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = machine_info()
     started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     state_dir = Path(tempfile.mkdtemp(prefix="connect-bench-"))
+    service_env = dict(item.split("=", 1) for item in args.service_env)
+    if args.workers is not None:
+        service_env["WEB_CONCURRENCY"] = str(args.workers)
     config = unlimited_stack_config(
         state_dir,
         sim_latency_ms=args.sim_latency_ms,
         worker_latency_ms=args.worker_latency_ms,
         # A --service-env can turn the rate limits back on.
-        service_env=dict(item.split("=", 1) for item in args.service_env),
+        service_env=service_env,
+        replicas=args.replicas,
     )
     stack = Stack(config)
     wall = time.perf_counter()
@@ -544,9 +633,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{p.scenario:>12} c={p.concurrency:<4} n={p.requests:<5} failed={p.failed:<3} "
             f"{p.throughput:8.1f}/s (ideal {p.ideal_throughput:8.1f}, ratio {p.ratio:4.2f}) "
-            f"p50 {p.p50_ms:7.1f} p99 {p.p99_ms:7.1f} ms (ideal {p.ideal_ms:g}) "
-            f"cpu ms/req svc {p.cpu_ms['service']:.2f} sim {p.cpu_ms['sim']:.2f} "
-            f"wkr {p.cpu_ms['worker']:.2f} client {p.cpu_ms['client']:.2f}",
+            f"p50 {p.p50_ms:7.1f} p99 {p.p99_ms:7.1f} ms (ideal {p.ideal_ms:g}) cpu ms/req "
+            + " ".join(f"{name} {ms:.2f}" for name, ms in p.cpu_ms.items()),
             flush=True,
         )
 
@@ -567,12 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.start_worker()
             stack.sim.start()
             stack.sim.wait_http(f"{config.sim_url}/_sim/health")
-        startup = []
-        for attempt in range(1 if quick else 3):
-            if attempt:
-                stack.service.stop()
-            startup.append(_start_service_timed(stack))
-        stack.service.wait_http(f"{config.service_url}/ready")
+        startup = start_service(stack, starts=1 if quick else 3)
         seed = seed or seed_organizations(stack, organizations)
         print(f"Seeded {len(seed.orgs)} active organizations; measuring …", flush=True)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -587,9 +670,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     progress,
                 )
             )
-        peak_rss = peak_rss_mib(pid_of(stack.service))
-        if not stack.service.running:
-            raise RuntimeError(f"the service died:\n{stack.service.tail()}")
+        serving = stack.service_processes
+        peak_rss = max(group_peak_rss_mib(pid_of(process)) for process in serving)
+        for process in stack.parts:
+            if not process.running:
+                raise RuntimeError(f"{process.name} died:\n{process.tail()}")
     finally:
         stack.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
@@ -605,6 +690,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         startup_s=startup,
         peak_rss_mib=peak_rss,
         client=plan.client,
+        workers=args.workers,
+        replicas=args.replicas,
     )
     publish(
         section,
@@ -615,6 +702,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": machine,
             "command": command,
             "started_at": started_at,
+            "workers": args.workers,
+            "replicas": args.replicas,
             "startup_s": startup,
             "peak_rss_mib": peak_rss,
             "points": [

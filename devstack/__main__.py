@@ -39,6 +39,13 @@ def main() -> None:
     parser.add_argument("--service-port", type=int, default=8000)
     parser.add_argument("--frontend-port", type=int, default=5173)
     parser.add_argument("--no-frontend", action="store_true", help="do not start the demo app")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the service as N replicas behind HAProxy (on --service-port), sharing Redis",
+    )
     args = parser.parse_args()
     if args.fresh:
         shutil.rmtree(args.state_dir, ignore_errors=True)
@@ -51,6 +58,7 @@ def main() -> None:
         service_port=args.service_port,
         frontend_url=f"http://localhost:{args.frontend_port}",
         run_frontend=not args.no_frontend,
+        replicas=args.replicas,
     )
     if real_key.startswith(("sk_test_", "rk_test_")):
         secret = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
@@ -61,10 +69,12 @@ def main() -> None:
         config.webhook_secret = secret
 
     stack = Stack(config)
-    print(
-        "Starting the Worker, the Stripe simulator, the Connect backend and the frontend …",
-        flush=True,
+    backend = (
+        f"{config.replicas} Connect backend replicas, Redis, HAProxy"
+        if config.replicas
+        else "the Connect backend"
     )
+    print(f"Starting the Worker, the Stripe simulator, {backend} and the frontend …", flush=True)
     with stack:
         auth = BetterAuth(config.worker_url)
         try:
@@ -83,11 +93,23 @@ def main() -> None:
             if c.run_frontend
             else "Frontend           not started (--no-frontend)"
         )
+        backend_lines = [f"Connect backend    {c.service_url}   (API docs: {c.service_url}/docs)"]
+        if c.replicas:
+            backend_lines = [
+                f"Connect backend    {c.service_url}   (HAProxy over {c.replicas} replicas; "
+                f"API docs: {c.service_url}/docs)",
+                *(
+                    f"  {replica.name:<16} {stack.replica_url(index)}"
+                    for index, replica in enumerate(stack.replicas)
+                ),
+                f"  Redis            {c.redis_url}   (shared by the replicas)",
+            ]
+        backend_line = "\n  ".join(backend_lines)
         print(
             f"""
 The system is running (logs in {args.state_dir / "logs"}):
   {frontend_line}
-  Connect backend    {c.service_url}   (API docs: {c.service_url}/docs)
+  {backend_line}
   Worker             {c.worker_url}   (Better Auth at /api/auth, internal API at /api/internal)
   {stripe_line}
 
@@ -115,13 +137,8 @@ Press Ctrl-C to stop everything.""",
         signal.signal(signal.SIGINT, lambda *_: stopped.set())
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         while not stopped.wait(1.0):
-            for process in (stack.worker, stack.sim, stack.service, stack.frontend):
-                if (
-                    process.argv
-                    and not process.running
-                    and (process is not stack.sim or c.use_simulator)
-                    and (process is not stack.frontend or c.run_frontend)
-                ):
+            for process in stack.parts:
+                if not process.running:
                     print(f"{process.name} exited; its log:\n{process.tail()}", file=sys.stderr)
                     stopped.set()
         print("Stopping …", flush=True)

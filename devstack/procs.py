@@ -1,13 +1,16 @@
-"""Child processes in their own process groups, stopped as a whole."""
+"""Child processes in their own process groups, stopped as a whole; the free ports and the
+system programs they need."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -21,6 +24,30 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: each is held while the next is chosen."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def system_program(name: str) -> str:
+    """The path of a program installed on the system (Debian's redis-server, haproxy).
+
+    /usr/sbin is searched too: Debian installs haproxy there, and it is not on every user's
+    PATH.
+    """
+    search = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
+    path = shutil.which(name, path=search)
+    if path is None:
+        raise RuntimeError(f"{name} is not installed: run ./scripts/bootstrap")
+    return path
+
+
 class Process:
     """One service: started in a new session (so its children stop with it), logging to a file."""
 
@@ -32,12 +59,14 @@ class Process:
         log_path: Path,
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
+        stop_signal: signal.Signals = signal.SIGINT,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
+        self.stop_signal = stop_signal
         self._popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -64,6 +93,18 @@ class Process:
         """Whether it has not exited."""
         return self._popen is not None and self._popen.poll() is None
 
+    def wait_until(self, ready: Callable[[], bool], *, what: str, timeout: float = 60.0) -> None:
+        """Poll `ready` until it holds; RuntimeError with the log's tail if it exits first or
+        `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                break
+            if ready():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not become ready ({what}):\n{self.tail()}")
+
     def wait_http(
         self,
         url: str,
@@ -73,17 +114,14 @@ class Process:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Wait until `url` answers with one of `ok`; RuntimeError with the log's tail if not."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                break
+
+        def answers() -> bool:
             try:
-                if httpx.get(url, timeout=1.0, headers=headers).status_code in ok:
-                    return
+                return httpx.get(url, timeout=1.0, headers=headers).status_code in ok
             except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not become ready at {url}:\n{self.tail()}")
+                return False
+
+        self.wait_until(answers, what=f"at {url}", timeout=timeout)
 
     def tail(self, lines: int = 30) -> str:
         """The last lines of its log."""
@@ -92,12 +130,21 @@ class Process:
         except FileNotFoundError:
             return "(no log)"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGINT, then SIGKILL, to its whole process group."""
+    def kill(self) -> None:
+        """SIGKILL to its whole process group at once: an abrupt death, as in a crash."""
         popen, self._popen = self._popen, None
         if popen is None:
             return
-        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Its stop signal (SIGINT unless told), then SIGKILL, to its whole process group."""
+        popen, self._popen = self._popen, None
+        if popen is None:
+            return
+        for sig, wait in ((self.stop_signal, timeout), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(popen.pid, sig)
             except ProcessLookupError:

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 
+from devstack.balancer import haproxy_config, haproxy_process, server_states
 from devstack.frontend import origin, vite_process
-from devstack.procs import Process, free_port
+from devstack.procs import Process, free_port, free_ports
+from devstack.redis_server import ping, redis_process
 
 ROOT = Path(__file__).resolve().parent.parent
 WRANGLER = ROOT / "worker" / "node_modules" / ".bin" / "wrangler"
@@ -41,6 +43,20 @@ class StackConfig:
     worker_faults: bool = False
     worker_proxy_port: int = field(default_factory=free_port)
     worker_faults_port: int = field(default_factory=free_port)
+    # Run the service as this many replicas sharing one Redis, behind HAProxy on service_port
+    # (so service_url stays the address everything uses). 0: one service process, no Redis,
+    # no balancer.
+    replicas: int = 0
+    replica_ports: list[int] = field(default_factory=list)  # chosen when left empty
+    redis_port: int = field(default_factory=free_port)
+
+    def __post_init__(self) -> None:
+        if self.replicas < 0:
+            raise ValueError("replicas must be 0 or more")
+        if not self.replica_ports:
+            self.replica_ports = free_ports(self.replicas)
+        if len(self.replica_ports) != self.replicas:
+            raise ValueError(f"{self.replicas} replicas need as many replica_ports")
 
     @property
     def worker_url(self) -> str:
@@ -53,6 +69,11 @@ class StackConfig:
     @property
     def service_url(self) -> str:
         return f"http://127.0.0.1:{self.service_port}"
+
+    @property
+    def redis_url(self) -> str:
+        """The Redis the replicas share (with `replicas`): database 0, on loopback."""
+        return f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
     def worker_faults_url(self) -> str:
@@ -68,7 +89,13 @@ class StackConfig:
 
 
 class Stack:
-    """The Worker, the simulator (unless real Stripe test keys are used) and the service."""
+    """The Worker, the simulator (unless real Stripe test keys are used) and the service: one
+    process, or `config.replicas` of them behind HAProxy, sharing Redis.
+
+    Every part is a `Process`: `worker`, `worker_proxy`, `sim`, `frontend`; `service` (the
+    one service process; never started when there are replicas); `replicas` (empty without);
+    `redis` and `balancer` (None without replicas).
+    """
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -138,9 +165,35 @@ class Stack:
             ],
             log_path=logs / "stripe-sim.log",
         )
-        service_env = {
+        self.service = self._service_process("connect-backend", c.service_port)
+        self.replicas = [
+            self._service_process(f"replica-{index}", port, redis_url=c.redis_url)
+            for index, port in enumerate(c.replica_ports)
+        ]
+        self.redis: Process | None = None
+        self.balancer: Process | None = None
+        if c.replicas:
+            self.redis = redis_process(
+                port=c.redis_port, data_dir=c.state_dir / "redis", log_path=logs / "redis.log"
+            )
+            self.balancer = haproxy_process(
+                config_path=self._balancer_config, log_path=logs / "balancer.log"
+            )
+
+        self.frontend = vite_process(
+            frontend_url=c.frontend_url,
+            worker_url=c.worker_url,
+            service_url=c.service_url,
+            log_path=logs / "frontend.log",
+        )
+
+    def _service_process(self, name: str, port: int, *, redis_url: str | None = None) -> Process:
+        """The service (`python -m connect_backend`) on 127.0.0.1:`port`, set up for this stack;
+        a replica also gets the Redis it shares with the others."""
+        c = self.config
+        env = {
             "HOST": "127.0.0.1",
-            "PORT": str(c.service_port),
+            "PORT": str(port),
             "STRIPE_SECRET_KEY": c.stripe_secret_key,
             "STRIPE_WEBHOOK_SECRET": c.webhook_secret,
             "WORKER_BASE_URL": c.service_worker_url,
@@ -153,21 +206,39 @@ class Stack:
             "LOG_LEVEL": "info",
         }
         if c.use_simulator:
-            service_env["STRIPE_API_BASE"] = c.sim_url
-        service_env.update(c.service_env)
-        self.service = Process(
-            "connect-backend",
+            env["STRIPE_API_BASE"] = c.sim_url
+        if redis_url is not None:
+            env["REDIS_URL"] = redis_url
+        env.update(c.service_env)
+        return Process(
+            name,
             [sys.executable, "-m", "connect_backend"],
-            log_path=logs / "connect-backend.log",
-            env=service_env,
+            log_path=c.state_dir / "logs" / f"{name}.log",
+            env=env,
         )
 
-        self.frontend = vite_process(
-            frontend_url=c.frontend_url,
-            worker_url=c.worker_url,
-            service_url=c.service_url,
-            log_path=logs / "frontend.log",
-        )
+    @property
+    def service_processes(self) -> list[Process]:
+        """The processes that serve the API: the replicas, or the one service process."""
+        return self.replicas or [self.service]
+
+    @property
+    def parts(self) -> list[Process]:
+        """Every process this configuration runs, in the order `start` starts them."""
+        c = self.config
+        parts = [self.worker]
+        if c.worker_faults:
+            parts.append(self.worker_proxy)
+        if c.use_simulator:
+            parts.append(self.sim)
+        if self.redis is not None:
+            parts.append(self.redis)
+        parts += self.service_processes
+        if self.balancer is not None:
+            parts.append(self.balancer)
+        if c.run_frontend:
+            parts.append(self.frontend)
+        return parts
 
     def migrate(self) -> None:
         """Apply the D1 migrations to this stack's own state folder."""
@@ -223,8 +294,16 @@ class Stack:
         if self.config.use_simulator:
             self.sim.start()
             self.sim.wait_http(f"{self.config.sim_url}/_sim/health")
-        self.service.start()
-        self.service.wait_http(f"{self.config.service_url}/ready")
+        if self.config.replicas:
+            self.start_redis()
+            for replica in self.replicas:  # all at once: their start-ups overlap
+                replica.start()
+            for index in range(len(self.replicas)):
+                self._wait_replica_ready(index)
+            self.start_balancer()
+        else:
+            self.service.start()
+            self.service.wait_http(f"{self.config.service_url}/ready")
         if self.config.run_frontend:
             self.frontend.start()
             self.frontend.wait_http(self.config.frontend_url)
@@ -234,11 +313,98 @@ class Stack:
         self.worker.stop()
         self.start_worker()
 
+    # ------------------------------------------------------------------ replicas
+
+    def replica_url(self, index: int) -> str:
+        """Where replica `index` listens itself (not through the balancer)."""
+        return f"http://127.0.0.1:{self.config.replica_ports[index]}"
+
+    def kill_replica(self, index: int) -> None:
+        """SIGKILL to replica `index`'s process group: an abrupt death, as in a crash. The
+        balancer's health check takes it out of the rotation within about half a second."""
+        self.replicas[index].kill()
+
+    def start_replica(self, index: int) -> None:
+        """Start replica `index` again on its port; return once it answers `/ready` and the
+        balancer counts it up again."""
+        replica = self.replicas[index]
+        if replica.running:
+            raise RuntimeError(f"{replica.name} is already running")
+        replica.start()
+        self._wait_replica_ready(index)
+        self._running(self.balancer).wait_until(
+            lambda: self.balancer_states().get(replica.name) == "UP",
+            what=f"{replica.name} back in the rotation",
+        )
+
+    def _wait_replica_ready(self, index: int) -> None:
+        self.replicas[index].wait_http(f"{self.replica_url(index)}/ready")
+
+    def start_balancer(self) -> None:
+        """Write HAProxy's configuration for the replicas, start it on `service_port` and
+        wait until it forwards to a ready replica."""
+        c = self.config
+        balancer = self._replicated(self.balancer)
+        servers = {r.name: port for r, port in zip(self.replicas, c.replica_ports, strict=True)}
+        c.state_dir.mkdir(parents=True, exist_ok=True)
+        self._balancer_config.write_text(
+            haproxy_config(port=c.service_port, servers=servers, stats_socket=self._stats_socket)
+        )
+        balancer.start()
+        balancer.wait_http(f"{c.service_url}/ready")
+
+    def balancer_states(self) -> dict[str, str]:
+        """Each replica's state as the balancer sees it: `UP` (in the rotation), `DOWN`, …"""
+        self._running(self.balancer)
+        return server_states(self._stats_socket)
+
+    @property
+    def _balancer_config(self) -> Path:
+        return self.config.state_dir / "haproxy.cfg"
+
+    @property
+    def _stats_socket(self) -> Path:
+        return self.config.state_dir / "haproxy.sock"
+
+    def stop_redis(self) -> None:
+        """Kill Redis (SIGKILL: an outage, not a shutdown); it keeps nothing on disk."""
+        self._replicated(self.redis).kill()
+
+    def start_redis(self) -> None:
+        """Start Redis on its port, empty; return once it answers PING."""
+        redis = self._replicated(self.redis)
+        (self.config.state_dir / "redis").mkdir(parents=True, exist_ok=True)
+        redis.start()
+        redis.wait_until(
+            lambda: ping(self.config.redis_url), what=f"PING at {self.config.redis_url}"
+        )
+
+    def _replicated(self, process: Process | None) -> Process:
+        """`redis` or `balancer`, which only a stack with replicas has."""
+        if process is None:
+            raise RuntimeError("this stack runs no replicas (StackConfig.replicas is 0)")
+        return process
+
+    def _running(self, process: Process | None) -> Process:
+        running = self._replicated(process)
+        if not running.running:
+            raise RuntimeError(f"{running.name} is not running")
+        return running
+
     def stop(self) -> None:
-        """Stop everything that was started, the frontend and the service first."""
+        """Stop everything that was started: the frontend, the balancer and the service first."""
         self.frontend.stop()
-        for process in (self.service, self.sim, self.worker_proxy, self.worker):
-            process.stop()
+        for process in (
+            self.balancer,
+            *self.replicas,
+            self.service,
+            self.redis,
+            self.sim,
+            self.worker_proxy,
+            self.worker,
+        ):
+            if process is not None:
+                process.stop()
 
     def __enter__(self) -> Stack:
         try:

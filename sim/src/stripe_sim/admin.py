@@ -89,6 +89,7 @@ class AdminRoutes:
             ("/_sim/payouts/{id}/{outcome}", ["POST"], self.payout),
             ("/_sim/events", ["GET"], self.events),
             ("/_sim/deliveries", ["GET"], self.deliveries),
+            ("/_sim/requests", ["GET", "DELETE"], self.requests),
             ("/_sim/webhooks/flush", ["GET", "POST"], self.flush),
             ("/_sim/webhook_endpoints", ["GET", "POST"], self.webhook_endpoints),
             ("/_sim/webhook_endpoints/{id}", ["DELETE"], self.delete_webhook_endpoint),
@@ -238,6 +239,20 @@ class AdminRoutes:
         entries = dispatcher.entries(request.query_params.get("event_id"))
         body = {"counts": dispatcher.counts(), "dropped": dispatcher.dropped, "data": entries}
         return _json(body)
+
+    async def requests(self, request: Request) -> Response:
+        """The counts of ``/v1`` calls received; a DELETE answers them, then starts again
+        from zero (every count, whatever the filters), so no call falls between the two."""
+        counts = self.sim.request_counts
+        query = request.query_params
+        rows = counts.rows(
+            method=query.get("method"),
+            path=query.get("path"),
+            stripe_account=query.get("stripe_account"),
+        )
+        if request.method == "DELETE":
+            counts.clear()
+        return _json({"data": rows, "total": sum(row["count"] for row in rows)})
 
     async def flush(self, request: Request) -> Response:
         try:

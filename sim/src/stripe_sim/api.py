@@ -51,6 +51,7 @@ from stripe_sim.faults import Chaos
 from stripe_sim.forms import parse_pairs
 from stripe_sim.idempotency import IdempotencyStore, SavedResponse, Scope
 from stripe_sim.params import Anything, Obj, Spec
+from stripe_sim.request_counts import RequestCounts
 from stripe_sim.store import AccountRecord, Origin, OwnedObject, Store
 
 log = logging.getLogger("stripe_sim.api")
@@ -148,12 +149,14 @@ class StripeApi:
         idempotency: IdempotencyStore,
         permissions: Permissions | None = None,
         api_keys: list[str] | None = None,
+        request_counts: RequestCounts | None = None,
     ) -> None:
         self.store = store
         self.chaos = chaos
         self.idempotency = idempotency
         self.permissions = permissions or Permissions()
         self.api_keys = frozenset(api_keys) if api_keys is not None else None
+        self.request_counts = request_counts or RequestCounts()
 
     def routes(self) -> list[Route]:
         """Starlette routes for every endpoint the simulator implements."""
@@ -226,6 +229,8 @@ class StripeApi:
 
         async def run(request: Request) -> Response:
             exchange = _Exchange(request, permission)
+            # Counted as received, before anything can refuse it.
+            self.request_counts.record(exchange.method, exchange.path, exchange.stripe_account)
             try:
                 return await self._answer(exchange, handler, spec)
             finally:

@@ -40,6 +40,7 @@ def create_app(
             idempotency=sim.idempotency,
             permissions=sim.permissions,
             api_keys=sim.config.api_keys,
+            request_counts=sim.request_counts,
         ).routes(),
         *HostedPages(sim.store).routes(),
         *AdminRoutes(sim).routes(),

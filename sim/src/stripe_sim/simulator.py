@@ -12,13 +12,15 @@ from stripe_sim.access import Permissions
 from stripe_sim.config import SimConfig
 from stripe_sim.faults import Chaos
 from stripe_sim.idempotency import IdempotencyStore
+from stripe_sim.request_counts import RequestCounts
 from stripe_sim.store import Store
 from stripe_sim.store.account_rules import PlatformApprovals
 from stripe_sim.webhooks import WebhookDispatcher
 
 
 class Simulator:
-    """The simulator's parts: state, webhook dispatcher, chaos settings, idempotency keys."""
+    """The simulator's parts: state, webhook dispatcher, chaos settings, idempotency keys,
+    counts of the Stripe API calls received."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
@@ -34,9 +36,11 @@ class Simulator:
         self.idempotency = IdempotencyStore(
             max_entries=config.max_idempotency_keys, now=self.store.clock.now
         )
+        self.request_counts = RequestCounts()
 
     def reset(self) -> None:
-        """Back to a fresh start: no accounts, money, events, keys, faults or latency.
+        """Back to a fresh start: no accounts, money, events, keys, faults, latency or counted
+        calls.
 
         Webhook endpoints stay (those configured at start and those added since).
         """
@@ -45,6 +49,7 @@ class Simulator:
         self.idempotency.clear()
         self.chaos.configure_from(self.config)
         self.permissions.keys = {}
+        self.request_counts.clear()
 
     def configure(self, raw: dict[str, Any]) -> None:
         """Apply a ``/_sim/config`` body; raises ValueError on a bad one (nothing changes).

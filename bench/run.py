@@ -428,6 +428,7 @@ def unlimited_stack_config(
     worker_latency_ms: int,
     service_env: dict[str, str] | None = None,
     replicas: int = 0,
+    workers: int = 1,
 ) -> StackConfig:
     """A stack whose service has its limits off: a few load users make thousands of calls a
     minute, far past Stripe's test-mode budget (the simulator has none), every refresh reads
@@ -437,6 +438,7 @@ def unlimited_stack_config(
         sim_latency_ms=sim_latency_ms,
         worker_latency_ms=worker_latency_ms,
         replicas=replicas,
+        workers=workers,
         service_env={
             "RATE_LIMIT_READS_PER_MINUTE": "0",
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
@@ -456,12 +458,12 @@ UPSTREAMS = {
 }
 
 
-def describe_service(workers: int | None, replicas: int) -> str:
+def describe_service(workers: int, replicas: int) -> str:
     """How the service ran, in words for the report."""
     each = (
         f"`WEB_CONCURRENCY={workers}` (uvicorn worker processes under one supervisor)"
-        if workers is not None
-        else "`WEB_CONCURRENCY` unset (the service's default)"
+        if workers > 1
+        else "`WEB_CONCURRENCY=1` (one process)"
     )
     if not replicas:
         return f"one service process, {each}"
@@ -483,7 +485,7 @@ def render(
     startup_s: Sequence[float],
     peak_rss_mib: float,
     client: str,
-    workers: int | None = None,
+    workers: int = 1,
     replicas: int = 0,
 ) -> str:
     """The results section, between its markers."""
@@ -570,8 +572,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers",
         type=int,
         metavar="N",
-        help="uvicorn worker processes per service process (WEB_CONCURRENCY=N; unset: the "
-        "service's default)",
+        default=1,
+        help="uvicorn worker processes per service process (WEB_CONCURRENCY=N; default 1)",
     )
     parser.add_argument(
         "--replicas",
@@ -616,8 +618,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     state_dir = Path(tempfile.mkdtemp(prefix="connect-bench-"))
     service_env = dict(item.split("=", 1) for item in args.service_env)
-    if args.workers is not None:
-        service_env["WEB_CONCURRENCY"] = str(args.workers)
     config = unlimited_stack_config(
         state_dir,
         sim_latency_ms=args.sim_latency_ms,
@@ -625,6 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A --service-env can turn the rate limits back on.
         service_env=service_env,
         replicas=args.replicas,
+        workers=args.workers,
     )
     stack = Stack(config)
     wall = time.perf_counter()

@@ -46,6 +46,13 @@ def main() -> None:
         metavar="N",
         help="run the service as N replicas behind HAProxy (on --service-port), sharing Redis",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes per service process or replica (WEB_CONCURRENCY; default 1)",
+    )
     args = parser.parse_args()
     if args.fresh:
         shutil.rmtree(args.state_dir, ignore_errors=True)
@@ -59,6 +66,7 @@ def main() -> None:
         frontend_url=f"http://localhost:{args.frontend_port}",
         run_frontend=not args.no_frontend,
         replicas=args.replicas,
+        workers=args.workers,
     )
     if real_key.startswith(("sk_test_", "rk_test_")):
         secret = os.environ.get("STRIPE_WEBHOOK_SECRET", "")

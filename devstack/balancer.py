@@ -14,7 +14,7 @@ from devstack.procs import Process, system_program
 
 # Health checks often enough that a killed replica leaves the rotation within about half a
 # second: a check every 400 ms, every 200 ms once one has failed; down after 2 failures (one
-# slow `/ready` is not enough), back up after 1 success.
+# slow answer is not enough), back up after 1 success.
 HEALTH_CHECK = "inter 400ms fastinter 200ms downinter 400ms fall 2 rise 1"
 
 
@@ -45,8 +45,7 @@ def haproxy_config(*, port: int, servers: Mapping[str, int], stats_socket: Path)
         "    timeout server 75s",
         "    timeout http-request 10s",
         "    timeout http-keep-alive 30s",
-        # `/ready` itself waits up to 2 s for the Worker; that answer must not time out.
-        "    timeout check 3s",
+        "    timeout check 1s",
         "",
         "frontend connect_backend",
         f"    bind 127.0.0.1:{port}",
@@ -54,13 +53,20 @@ def haproxy_config(*, port: int, servers: Mapping[str, int], stats_socket: Path)
         "",
         "backend replicas",
         "    balance roundrobin",
-        # Retry only when the connection to a replica failed, so no byte of the request was
-        # sent: a POST is never replayed. Each retry goes to another replica.
+        # Each retry goes to another replica.
         "    retries 3",
-        "    retry-on conn-failure",
+        "    retry-on conn-failure empty-response",
+        # A GET sent on a kept-alive connection to a replica that has just died gets no answer
+        # at all: it is retried elsewhere. Any other method is retried only when its connection
+        # failed, so a POST that reached a replica is never replayed (its caller retries, with
+        # the same Idempotency-Key where money moves).
+        "    http-request disable-l7-retry unless METH_GET",
         "    option redispatch 1",
+        # Liveness (`/health`), not readiness: `/ready` asks the Worker, which every replica
+        # shares, so a Worker outage would take them all out at once and HAProxy would answer
+        # its own 503 page instead of the service's JSON `upstream_unavailable`.
         "    option httpchk",
-        "    http-check send meth GET uri /ready ver HTTP/1.1 hdr Host localhost",
+        "    http-check send meth GET uri /health ver HTTP/1.1 hdr Host localhost",
         "    http-check expect status 200",
         f"    default-server check {HEALTH_CHECK}",
         # Which replica answered: tests of the local stack read it.

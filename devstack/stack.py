@@ -48,11 +48,16 @@ class StackConfig:
     # no balancer.
     replicas: int = 0
     replica_ports: list[int] = field(default_factory=list)  # chosen when left empty
+    # uvicorn worker processes per service process (WEB_CONCURRENCY). One by default, whatever
+    # the machine: the local stack's figures and tests do not depend on its CPU count.
+    workers: int = 1
     redis_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
         if self.replicas < 0:
             raise ValueError("replicas must be 0 or more")
+        if self.workers < 1:
+            raise ValueError("workers must be 1 or more")
         if not self.replica_ports:
             self.replica_ports = free_ports(self.replicas)
         if len(self.replica_ports) != self.replicas:
@@ -204,6 +209,7 @@ class Stack:
             "FRONTEND_URL": c.frontend_url,
             "ALLOWED_ORIGINS": f"{c.frontend_url},{c.sim_url}",
             "LOG_LEVEL": "info",
+            "WEB_CONCURRENCY": str(c.workers),
         }
         if c.use_simulator:
             env["STRIPE_API_BASE"] = c.sim_url

@@ -19,6 +19,10 @@ from connect_backend.settings import Settings
 
 GRACEFUL_SECONDS = 10
 """How long a stopping worker waits for its requests in flight (Railway waits longer)."""
+KEEP_ALIVE_SECONDS = 65
+"""How long an idle connection stays open: longer than a proxy in front keeps its idle
+connections to us (60 s is common), so the proxy, not the service, closes them and never
+sends a request on a connection the service is closing (uvicorn's own default is 5 s)."""
 
 
 def _settings_or_exit() -> Settings:
@@ -58,6 +62,7 @@ def main() -> None:
         proxy_headers=True,
         forwarded_allow_ips="*",
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

@@ -16,7 +16,7 @@ RESTRICTED_KEY = "rk_test_local_faults"
 
 
 def fault_stack_config(
-    state_dir: Path, *, sim_args: list[str] | None = None, **service_env: str
+    state_dir: Path, *, sim_args: list[str] | None = None, replicas: int = 0, **service_env: str
 ) -> StackConfig:
     """A stack of its own (faults must not leak into other tests), the Worker behind the proxy.
 
@@ -27,6 +27,7 @@ def fault_stack_config(
     return StackConfig(
         state_dir=state_dir,
         worker_faults=True,
+        replicas=replicas,
         # A restricted key, as production may use: a case can take a permission away from it.
         stripe_secret_key=RESTRICTED_KEY,
         sim_args=sim_args or ["--webhook-retry-base", "0.2", "--webhook-max-attempts", "12"],

@@ -10,6 +10,9 @@ delivery settles, and D1 must equal what the simulator holds for every account (
 `derive_status`), with every event acknowledged: nothing lost. (A service that answered 2xx
 without D1 holding the result leaves accounts behind here: 7 of 20, tried once.)
 
+It runs twice: with one service process, and with two replicas behind HAProxy sharing Redis,
+one of which is killed mid-storm and started again (a crash, then a redeploy).
+
 CI-sized by default; a larger run: `CHAOS_ACCOUNTS=100 CHAOS_CHANGES=40 pytest -s
 tests/e2e/test_webhook_chaos.py` (`CHAOS_SEED` picks another storm). `-s` shows the counts.
 The proxy's and the simulator's fault draws are seeded; which request meets which draw still
@@ -84,12 +87,15 @@ OUTCOMES = ["complete", "due", "review", "reject"]
 REJECTIONS = ["rejected.fraud", "rejected.terms_of_service", "rejected.listed", "rejected.other"]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=[0, 2], ids=["one-process", "two-replicas"])
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     config = fault_stack_config(
         tmp_path_factory.mktemp("chaos"),
         # Redeliveries back off from 0.1 s, doubling; 16 attempts outlast any storm here.
         sim_args=["--webhook-retry-base", "0.1", "--webhook-max-attempts", "16"],
+        replicas=request.param,
     )
     with Stack(config) as running:
         yield running
@@ -131,6 +137,7 @@ class Report:
     mismatches: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     budget: Counter[str] = field(default_factory=Counter)  # the Stripe budget's log events
+    replica_down_s: float = 0.0  # how long a replica was dead mid-storm (with replicas)
 
     def text(self) -> str:
         c = self.delivery_counts
@@ -252,6 +259,17 @@ async def _brownouts(faults: Faults, stop: asyncio.Event, report: Report) -> Non
         report.brownouts += 1
 
 
+async def _crash_and_redeploy(stack: Stack, report: Report) -> None:
+    """Mid-storm, kill a replica (SIGKILL: requests in flight on it are lost), then start it
+    again, as a crash and the redeploy after it would."""
+    await asyncio.sleep(1.0)
+    started = time.monotonic()
+    stack.kill_replica(1)
+    await asyncio.sleep(1.5)
+    await asyncio.to_thread(stack.start_replica, 1)
+    report.replica_down_s = time.monotonic() - started
+
+
 async def _post(service: httpx.AsyncClient, event: dict[str, Any], secret: str) -> int:
     body = orjson.dumps(event)
     try:
@@ -308,6 +326,9 @@ async def test_webhook_storm_leaves_d1_equal_to_stripe(
     await faults.stripe(faults=STRIPE_CHAOS, latency_jitter_ms=10, seed=SEED)
     stop = asyncio.Event()
     brownouts = asyncio.create_task(_brownouts(faults, stop, report))
+    crash = (
+        asyncio.create_task(_crash_and_redeploy(stack, report)) if stack.config.replicas else None
+    )
     made = await asyncio.gather(*(_change(sim, a, CHANGES - LAST_WORD, False) for a in accounts))
     report.timings["changes"] = time.monotonic() - started
     events = await _events(sim, accounts, since=onboarding)
@@ -330,6 +351,8 @@ async def test_webhook_storm_leaves_d1_equal_to_stripe(
     report.timings["re-posts"] = time.monotonic() - reposting
     stop.set()
     await brownouts
+    if crash is not None:
+        await crash
     # The last word's first deliveries all meet a brown-out: only redelivery can apply them.
     await faults.worker_rules(BROWNOUT, *WORKER_CHAOS)
     deauthorized = set(rng.sample(range(ACCOUNTS), round(ACCOUNTS * DEAUTHORIZED_SHARE)))
@@ -374,11 +397,14 @@ async def test_webhook_storm_leaves_d1_equal_to_stripe(
         if held != truth(entry):
             report.mismatches.append(f"{account.account_id}: D1 {held}, Stripe {truth(entry)}")
     report.timings["total"] = time.monotonic() - began
-    log = (stack.config.state_dir / "logs" / "connect-backend.log").read_text()
+    logs = "".join(p.log_path.read_text() for p in stack.service_processes)
     for event in ("stripe.budget.waited", "stripe.budget.refused"):
-        report.budget[event] = log.count(f'"event":"{event}"')
+        report.budget[event] = logs.count(f'"event":"{event}"')
     print("\n" + report.text())
     print(f"  the platform's Stripe budget (test mode, 20/s): {dict(report.budget)}")
+    if stack.config.replicas:
+        print(f"  replica-1 killed mid-storm, back after {report.replica_down_s:.1f} s")
+        assert report.replica_down_s > 0
 
     assert report.mismatches == []
     assert (counts["pending"], counts["abandoned"]) == (0, 0)

@@ -1,54 +1,37 @@
-"""A real `redis-server` (Debian's, installed by ./scripts/bootstrap) on a loopback port, for
-the tests of what the service's processes share; it can be stopped and started again."""
+"""A real Redis (devstack's: Debian's `redis-server`, installed by ./scripts/bootstrap) on a
+loopback port, for the tests of what the service's processes share; it can be stopped and
+started again on the same port."""
 
 from __future__ import annotations
 
-import shutil
-import socket
 import time
 from pathlib import Path
 
-from devstack.procs import Process, free_port
+from devstack.procs import free_port
+from devstack.redis_server import ping, redis_process
 
 
 class RedisServer:
     """One `redis-server`, no persistence, on a fixed port across restarts."""
 
     def __init__(self, state_dir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is missing: run ./scripts/bootstrap")
         self.port = free_port()
-        self.process = Process(
-            "redis",
-            [
-                binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(state_dir),
-            ],
-            log_path=state_dir / "redis.log",
-        )  # fmt: skip
+        self.process = redis_process(
+            port=self.port, data_dir=state_dir, log_path=state_dir / "redis.log"
+        )
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start it and wait until it accepts connections."""
+        """Start it and wait until it answers."""
         self.process.start()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start:\n{self.process.tail()}")
+        while not ping(self.url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start:\n{self.process.tail()}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop it (its data goes with it)."""

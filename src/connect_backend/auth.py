@@ -30,6 +30,7 @@ class Action(StrEnum):
     READ_BALANCE = "read_balance"
     MANAGE_ACCOUNT = "manage_account"  # onboard, dashboard link, payout, payout schedule
     MOVE_PLATFORM_MONEY = "move_platform_money"  # transfer, platform fee
+    RUN_PLATFORM = "run_platform"  # the console: every organization, not one
 
 
 def allowed(action: Action, *, member_role: MemberRole | None, platform_admin: bool) -> bool:
@@ -44,6 +45,8 @@ def allowed(action: Action, *, member_role: MemberRole | None, platform_admin: b
             return org_admin
         case Action.MOVE_PLATFORM_MONEY:
             # An organization's admin must never move platform money to their own account.
+            return platform_admin
+        case Action.RUN_PLATFORM:
             return platform_admin
 
 
@@ -112,7 +115,7 @@ class Requirement:
         if len(set(request.headers.getlist("x-user-id"))) > 1:
             raise Forbidden("X-User-ID is repeated with different values.", code="user_mismatch")
         # The Stripe calls of a read are refused first when the platform's budget runs short.
-        reads = self.action in (Action.READ_STATUS, Action.READ_BALANCE)
+        reads = self.action in (Action.READ_STATUS, Action.READ_BALANCE, Action.RUN_PLATFORM)
         stripe_class.set(StripeClass.READ if reads else StripeClass.WRITE)
         state = request.state
         return Caller(
@@ -195,6 +198,24 @@ class Caller:
             raise Forbidden("Your role does not allow this action.")
         return OrgContext(user=user, organization=organization, member_role=role)
 
+    async def authorize_platform(self) -> User:
+        """Verify the session through the Worker (every call, no organization named) and check
+        the route's action, which only a platform admin may do; count the call."""
+        required = self.requirement
+        context = await self._worker.verify_user_context(
+            session_token=self._token, organization_id=None, request_id=log.request_id.get()
+        )
+        user = context.user
+        log.user_id.set(user.id)
+        if self._claimed_user_id is not None and self._claimed_user_id != user.id:
+            raise Forbidden("X-User-ID does not match the session's user.", code="user_mismatch")
+        if required.limit is not None:
+            await self._limiter.take(required.limit, user.id)
+        if not allowed(required.action, member_role=None, platform_admin=user.is_platform_admin):
+            log.info("auth.forbidden", action=required.action.value)
+            raise Forbidden("Only platform admins may do this.")
+        return user
+
 
 ReadsStatus = Annotated[Caller, Depends(Requirement(Action.READ_STATUS, limit=RouteGroup.READS))]
 """Any member, platform admins: the status (rate-limited per user as a read)."""
@@ -220,3 +241,8 @@ MovesPlatformMoney = Annotated[
     ),
 ]
 """Platform admins: transfers and fees; the session is verified on every call."""
+RunsPlatform = Annotated[
+    Caller,
+    Depends(Requirement(Action.RUN_PLATFORM, limit=RouteGroup.READS, verify_every_call=True)),
+]
+"""Platform admins: the console's view of every organization; verified on every call."""

@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 from connect_backend import log
 from connect_backend.types import Organization
@@ -247,7 +248,26 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_error", "The request is invalid.", details=details)
 
     @app.exception_handler(HTTPException)
-    async def _http_error(_: Request, exc: HTTPException) -> Response:
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            headers = {**(headers or {})}
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
         return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def _allowed_methods(request: Request, starlettes: str) -> str:
+    """Every method the API documents at the request's path: Starlette's 405 names only the
+    methods of the first route there (`starlettes`), and a path may have several (`GET` and
+    `PUT /payout-schedule`). A path the API does not document keeps Starlette's answer."""
+    paths: dict[str, dict[str, Any]] = request.app.openapi()["paths"]
+    methods = {
+        method.upper()
+        for template, operations in paths.items()
+        if compile_path(template)[0].match(request.url.path)
+        for method in operations
+    }
+    if "GET" in methods:
+        methods.add("HEAD")  # served wherever GET is, as Starlette does
+    return ", ".join(sorted(methods)) if methods else starlettes

@@ -17,7 +17,15 @@ from pydantic import (
 
 from connect_backend.money import MAX_AMOUNT
 from connect_backend.onboarding import AccountSnapshot, Requirements
-from connect_backend.types import Money, OnboardingStep, Organization, SourceType
+from connect_backend.types import (
+    Money,
+    OnboardingStep,
+    Organization,
+    Payout,
+    PayoutSchedule,
+    SourceType,
+    Transfer,
+)
 
 
 def _integral_number(value: object) -> object:
@@ -251,6 +259,134 @@ class PayoutScheduleView(_Output):
     weekly_anchor: str | None
     monthly_anchor: int | None
     delay_days: int | None
+
+
+class PayoutScheduleRead(_Output):
+    """The payout schedule the account has at Stripe (what the settings page shows)."""
+
+    organization_id: str
+    account_id: str
+    interval: str
+    weekly_anchor: str | None
+    monthly_anchor: int | None
+    delay_days: int | None
+
+    @classmethod
+    def of(cls, organization_id: str, account_id: str, held: PayoutSchedule) -> PayoutScheduleRead:
+        """The schedule Stripe holds for the organization's account."""
+        return cls(
+            organization_id=organization_id,
+            account_id=account_id,
+            interval=held.interval,
+            weekly_anchor=held.weekly_anchor,
+            monthly_anchor=held.monthly_anchor,
+            delay_days=held.delay_days,
+        )
+
+
+# Payout failures in words, for Stripe's documented codes; Stripe's own message otherwise.
+_PAYOUT_FAILURES = {
+    "account_closed": "The bank account has been closed.",
+    "account_frozen": "The bank account has been frozen.",
+    "bank_account_restricted": "The bank account has restrictions on payouts.",
+    "bank_ownership_changed": "The bank account's owner changed; add the account again.",
+    "could_not_process": "The bank could not process this payout.",
+    "debit_not_authorized": "Debits are not authorized on this bank account.",
+    "declined": "The bank declined this payout.",
+    "insufficient_funds": "The Stripe balance was too low for this payout.",
+    "invalid_account_number": "The bank account number is not valid.",
+    "incorrect_account_holder_name": "The account holder's name does not match the bank's.",
+    "invalid_currency": "The bank account cannot receive this currency.",
+    "no_account": "The bank account could not be found.",
+    "unsupported_card": "The card no longer supports payouts.",
+}
+
+
+class PayoutItem(_Output):
+    """One payout of the organization's account."""
+
+    payout_id: str
+    amount: int
+    currency: str
+    status: str = Field(description="pending, in_transit, paid, failed or canceled.")
+    arrival_date: datetime | None
+    created: datetime | None
+    failure_code: str | None = Field(description="Stripe's code, for a failed payout.")
+    failure_message: str | None = Field(description="Why it failed, in words.")
+
+    @classmethod
+    def of(cls, payout: Payout) -> PayoutItem:
+        """A payout as the history shows it."""
+        failed = payout.failure_code is not None or payout.status == "failed"
+        message = (
+            _PAYOUT_FAILURES.get(payout.failure_code or "")
+            or payout.failure_message
+            or ("The payout failed." if failed else None)
+        )
+        return cls(
+            payout_id=payout.id,
+            amount=payout.amount,
+            currency=payout.currency,
+            status=payout.status,
+            arrival_date=payout.arrival_date,
+            created=payout.created,
+            failure_code=payout.failure_code,
+            failure_message=message,
+        )
+
+
+class PayoutHistory(_Output):
+    """A page of the organization's payouts, newest first."""
+
+    organization_id: str
+    account_id: str
+    data: list[PayoutItem]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as `starting_after` for the next page.")
+
+
+class TransferItem(_Output):
+    """One transfer the platform made to the organization, with its fee as made."""
+
+    transfer_id: str
+    created: datetime | None
+    currency: str
+    gross_amount: int | None = Field(description="Before the platform fee (null: not ours).")
+    fee_amount: int | None
+    platform_fee_percent: float | None
+    net_amount: int = Field(description="What the organization received.")
+    amount_reversed: int
+
+    @classmethod
+    def of(cls, transfer: Transfer) -> TransferItem:
+        """A transfer as the history shows it: the fee facts written when it was made."""
+        return cls(
+            transfer_id=transfer.id,
+            created=transfer.created,
+            currency=transfer.currency,
+            gross_amount=transfer.gross_amount,
+            fee_amount=transfer.fee_amount,
+            platform_fee_percent=transfer.platform_fee_percent,
+            net_amount=transfer.amount,
+            amount_reversed=transfer.amount_reversed,
+        )
+
+
+class TransferHistory(_Output):
+    """A page of the platform's transfers to the organization, newest first."""
+
+    organization_id: str
+    account_id: str
+    data: list[TransferItem]
+    has_more: bool
+    next_cursor: str | None = Field(description="Pass as `starting_after` for the next page.")
+
+
+class OrganizationList(_Output):
+    """Platform admins' console: a page of organizations with their Connect status."""
+
+    data: list[Status]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
 class OrganizationRef(_Input):

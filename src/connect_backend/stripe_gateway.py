@@ -40,6 +40,7 @@ from connect_backend.types import (
     AccountLink,
     Balance,
     Money,
+    Page,
     Payout,
     PayoutSchedule,
     SourceType,
@@ -51,7 +52,9 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
         AccountCreateParams,
         AccountCreateParamsCapabilities,
         AccountUpdateParamsSettingsPayoutsSchedule,
+        PayoutListParams,
         TransferCreateParams,
+        TransferListParams,
     )
 
 API_VERSION = "2026-10-28.endive"
@@ -80,6 +83,7 @@ _ACTIONABLE_PARAMS: Mapping[str, tuple[Literal[400, 409], str]] = {
     "destination": (409, "transfers_not_supported"),
 }
 _MESSAGES: Mapping[str, str] = {
+    "invalid_cursor": "The cursor is not one this list gave out.",
     "country_not_supported": "Stripe does not let this platform create accounts there.",
     "service_agreement_not_supported": (
         "Stripe refused the service agreement for an account in that country."
@@ -481,6 +485,38 @@ class StripeGateway:
         log.warning("stripe.search.truncated", operation=operation, pages=SEARCH_PAGES)
         return None
 
+    async def list_payouts(
+        self, account_id: str, *, limit: int, starting_after: str | None = None
+    ) -> Page[Payout]:
+        """One page of the account's payouts, newest first (after `starting_after`)."""
+        params: PayoutListParams = {"limit": limit}
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        async with self._calling("payouts.list", rename=_cursor_refusal(starting_after)):
+            page = await self._stripe.payouts.list_async(
+                params=params, options={"stripe_account": account_id}
+            )
+            return Page([_payout(p.to_dict()) for p in page.data], bool(page.has_more))
+
+    async def list_transfers(
+        self, account_id: str, *, limit: int, starting_after: str | None = None
+    ) -> Page[Transfer]:
+        """One page of the platform's transfers to the account, newest first."""
+        params: TransferListParams = {"destination": account_id, "limit": limit}
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        async with self._calling("transfers.list", rename=_cursor_refusal(starting_after)):
+            page = await self._stripe.transfers.list_async(params=params)
+            return Page([_transfer(t.to_dict()) for t in page.data], bool(page.has_more))
+
+    async def retrieve_payout_schedule(self, account_id: str) -> PayoutSchedule:
+        """The account's payout schedule as Stripe holds it now."""
+        async with self._calling("accounts.retrieve"):
+            answer = await self._client.raw_request_async(
+                "get", f"/v1/accounts/{quote_plus(account_id)}"
+            )
+            return _schedule(answer.data, default="manual")
+
     async def update_payout_schedule(
         self, *, account_id: str, schedule: PayoutSchedule
     ) -> PayoutSchedule:
@@ -497,14 +533,23 @@ class StripeGateway:
                 account_id,
                 params={"settings": {"payouts": {"schedule": wanted}}},
             )
-            settings = account.to_dict().get("settings") or {}
-            held = settings.get("payouts", {}).get("schedule", {})
-            return PayoutSchedule(
-                interval=str(held.get("interval", schedule.interval)),
-                weekly_anchor=held.get("weekly_anchor"),
-                monthly_anchor=held.get("monthly_anchor"),
-                delay_days=held.get("delay_days"),
-            )
+            return _schedule(account.to_dict(), default=schedule.interval)
+
+
+def _cursor_refusal(starting_after: str | None) -> Mapping[str, str]:
+    """For a list call given `starting_after`, Stripe's `resource_missing` means the cursor
+    names nothing in this list: the service's `invalid_cursor`, as the Worker's lists say."""
+    return {"resource_missing": "invalid_cursor"} if starting_after is not None else {}
+
+
+def _schedule(account: Mapping[str, Any], *, default: str) -> PayoutSchedule:
+    held = ((account.get("settings") or {}).get("payouts") or {}).get("schedule") or {}
+    return PayoutSchedule(
+        interval=str(held.get("interval") or default),
+        weekly_anchor=held.get("weekly_anchor"),
+        monthly_anchor=held.get("monthly_anchor"),
+        delay_days=held.get("delay_days"),
+    )
 
 
 def _money(items: Any) -> list[Money]:
@@ -525,21 +570,38 @@ def _transfer(data: Mapping[str, Any]) -> Transfer:
         amount=int(data["amount"]),
         currency=str(data["currency"]),
         destination=str(data["destination"]),
+        created=_timestamp(data.get("created")),
+        amount_reversed=int(data.get("amount_reversed") or 0),
         gross_amount=_int_or_none(metadata.get("gross_amount")),
+        fee_amount=_int_or_none(metadata.get("fee_amount")),
+        platform_fee_percent=_percent_or_none(metadata.get("platform_fee_percent")),
     )
 
 
 def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() else None
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
+
+
+def _percent_or_none(value: Any) -> float | None:
+    """A percent the service wrote (`"12.5"`); None for anything else found in metadata."""
+    try:
+        percent = float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return percent if percent is not None and 0 <= percent <= 100 else None
 
 
 def _payout(data: Mapping[str, Any]) -> Payout:
+    failure_code, failure_message = data.get("failure_code"), data.get("failure_message")
     return Payout(
         id=str(data["id"]),
         amount=int(data["amount"]),
         currency=str(data["currency"]),
         status=str(data.get("status", "pending")),
         arrival_date=_timestamp(data.get("arrival_date")),
+        created=_timestamp(data.get("created")),
+        failure_code=failure_code if isinstance(failure_code, str) else None,
+        failure_message=failure_message if isinstance(failure_message, str) else None,
     )
 
 

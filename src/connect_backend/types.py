@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
 
 ConnectStatus = Literal["pending", "active", "disabled"]
 """What D1 stores as `stripe_connect_status` (null: not started)."""
@@ -111,13 +113,19 @@ class Balance:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """A transfer from the platform to a connected account."""
+    """A transfer from the platform to a connected account (`amount`: what it received)."""
 
     id: str
     amount: int
     currency: str
     destination: str
-    gross_amount: int | None = None  # from the metadata the service wrote when it was made
+    created: datetime | None = None
+    amount_reversed: int = 0
+    # The fee facts the service wrote into the transfer's metadata when it made it (None for a
+    # transfer made some other way): history reads them, never recomputes them.
+    gross_amount: int | None = None
+    fee_amount: int | None = None
+    platform_fee_percent: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +137,17 @@ class Payout:
     currency: str
     status: str
     arrival_date: datetime | None
+    created: datetime | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a Stripe list, newest first; `has_more`: another page follows the last."""
+
+    items: list[T]
+    has_more: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from connect_backend.coalesce import Coalescer
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
+    BadRequest,
     ConnectError,
     InvalidSession,
     NotAMember,
@@ -327,6 +328,9 @@ class WorkerClient:
             )
         if status == 409 and code == "account_in_use":
             return AccountInUse("This Stripe account is linked to another organization.")
+        if status == 400 and path.startswith("/organizations?") and "cursor=" in path:
+            # The one parameter a caller passes through as it got it: an unknown cursor is theirs.
+            return BadRequest("The cursor is not one this list gave out.", code="invalid_cursor")
         # 401 unauthorized (our API key), 400 invalid_request (our request): our fault, not
         # the caller's. Logged for the operator; the caller sees a dependency failure.
         log.error("worker.refused", path=path.split("/")[1], status=status, code=str(code))

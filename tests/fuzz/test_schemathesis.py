@@ -48,7 +48,11 @@ ANSWERED: dict[str, Counter[int]] = {}  # statuses by operation, over the whole 
 OWNER = "tok_fuzz_owner"
 ADMIN = "tok_fuzz_admin"
 WEBHOOK = "/api/connect/webhook"
-PLATFORM_ADMIN_ROUTES = ("/api/connect/transfer", "/api/connect/platform-fee/{org_id}")
+PLATFORM_ADMIN_ROUTES = (
+    "/api/connect/transfer",
+    "/api/connect/platform-fee/{org_id}",
+    "/api/connect/organizations",
+)
 
 
 class _OwnerEverywhere(dict[str, str]):
@@ -127,13 +131,15 @@ APP = create_app(
 )
 # Refusals of schema-valid requests that the schema cannot express: which organization a
 # request names (path, body and X-Org-ID must agree, and one must be given), the redirect
-# allow-list, a fee that leaves nothing to transfer, and webhook signatures. A schema-valid
+# allow-list, a fee that leaves nothing to transfer, a list cursor that names nothing, and
+# webhook signatures. A schema-valid
 # request may be refused with 400 only for one of these.
 RULES_OUTSIDE_THE_SCHEMA = {
     "organization_mismatch",
     "organization_required",
     "invalid_redirect_url",
     "amount_too_small",
+    "invalid_cursor",
     "missing_signature",
     "invalid_signature",
 }

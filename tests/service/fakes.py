@@ -354,11 +354,14 @@ def stripe_error(
     type_: str = "invalid_request_error",
     code: str | None = None,
     message: str = "Stripe says no.",
+    param: str | None = None,
 ) -> httpx.Response:
     """A response in Stripe's error format."""
     error: dict[str, Any] = {"type": type_, "message": message}
     if code is not None:
         error["code"] = code
+    if param is not None:
+        error["param"] = param
     return httpx.Response(status, json={"error": error}, headers={"Request-Id": "req_fake"})
 
 
@@ -515,7 +518,14 @@ class FakeStripe:
         after = query.get("starting_after")
         if after is not None:
             ids = [i["id"] for i in items]
-            items = items[ids.index(after) + 1 :] if after in ids else []
+            if after not in ids:  # as Stripe answers a cursor it does not know
+                return stripe_error(
+                    400,
+                    code="resource_missing",
+                    param="starting_after",
+                    message=f"No such object: '{after}'",
+                )
+            items = items[ids.index(after) + 1 :]
         limit = int(query.get("limit", 10))
         page = {"object": "list", "url": url, "has_more": len(items) > limit}
         return httpx.Response(200, json={**page, "data": items[:limit]})

@@ -319,7 +319,15 @@ async def test_wrong_method_is_a_405_error_body(client: httpx.AsyncClient) -> No
     r = await client.delete("/api/connect/transfer")
 
     _assert_error_body(r, 405, "method_not_allowed")
-    assert "POST" in r.headers["Allow"]
+    assert r.headers["Allow"] == "POST"
+
+
+async def test_a_405_names_every_method_served_at_the_path(client: httpx.AsyncClient) -> None:
+    """`/payout-schedule` is two routes (read and set): `Allow` names both."""
+    r = await client.delete("/api/connect/payout-schedule")
+
+    _assert_error_body(r, 405, "method_not_allowed")
+    assert r.headers["Allow"] == "GET, HEAD, PUT"
 
 
 @pytest.mark.parametrize(

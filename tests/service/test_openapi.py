@@ -15,10 +15,20 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {
     ("get", "/health"): ("Health", set()),
     ("get", "/ready"): ("Ready", {503}),
     ("post", "/api/connect/onboard"): ("Onboard", AUTHORIZED | {409, 413, 429, 502}),
-    ("get", "/api/connect/status"): ("Status", AUTHORIZED | {409, 502}),
-    ("get", "/api/connect/status/{org_id}"): ("Status", AUTHORIZED | {409, 502}),
-    ("get", "/api/connect/balance"): ("BalanceView", AUTHORIZED | {409, 502}),
-    ("get", "/api/connect/balance/{org_id}"): ("BalanceView", AUTHORIZED | {409, 502}),
+    ("get", "/api/connect/status"): ("Status", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/status/{org_id}"): ("Status", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/balance"): ("BalanceView", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/balance/{org_id}"): ("BalanceView", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/payouts"): ("PayoutHistory", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/payouts/{org_id}"): ("PayoutHistory", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/transfers"): ("TransferHistory", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/transfers/{org_id}"): ("TransferHistory", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/payout-schedule"): ("PayoutScheduleRead", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/payout-schedule/{org_id}"): (
+        "PayoutScheduleRead",
+        AUTHORIZED | {409, 429, 502},
+    ),
+    ("get", "/api/connect/organizations"): ("OrganizationList", {400, 401, 403, 422, 429, 503}),
     ("post", "/api/connect/transfer"): ("TransferView", AUTHORIZED | {402, 409, 413, 429, 502}),
     ("post", "/api/connect/payout"): ("PayoutView", AUTHORIZED | {402, 409, 413, 429, 502}),
     ("put", "/api/connect/payout-schedule"): (
@@ -90,9 +100,12 @@ def test_the_422_body_is_the_error_body_with_the_fields_in_details(
 
 
 def test_429_documents_retry_after(document: dict[str, Any]) -> None:
-    limited = [op for op in _operations(document).values() if "429" in op["responses"]]
+    """Every authenticated route may be refused by a rate limit or the Stripe budget."""
+    operations = _operations(document).values()
+    limited = [op for op in operations if "429" in op["responses"]]
 
-    assert len(limited) == 6
+    assert limited == [op for op in operations if op.get("security")]
+    assert len(limited) == 17
     for operation in limited:
         header = operation["responses"]["429"]["headers"]["Retry-After"]
         assert header["required"] is True

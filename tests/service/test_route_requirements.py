@@ -53,6 +53,13 @@ def test_the_declared_actions_are_the_roles_table_s() -> None:
         ("PUT", "/api/connect/payout-schedule"): Action.MANAGE_ACCOUNT,
         ("POST", "/api/connect/transfer"): Action.MOVE_PLATFORM_MONEY,
         ("PUT", "/api/connect/platform-fee/{org_id}"): Action.MOVE_PLATFORM_MONEY,
+        ("GET", "/api/connect/payouts"): Action.READ_BALANCE,
+        ("GET", "/api/connect/payouts/{org_id}"): Action.READ_BALANCE,
+        ("GET", "/api/connect/transfers"): Action.READ_BALANCE,
+        ("GET", "/api/connect/transfers/{org_id}"): Action.READ_BALANCE,
+        ("GET", "/api/connect/payout-schedule"): Action.READ_BALANCE,
+        ("GET", "/api/connect/payout-schedule/{org_id}"): Action.READ_BALANCE,
+        ("GET", "/api/connect/organizations"): Action.RUN_PLATFORM,
     }
 
 

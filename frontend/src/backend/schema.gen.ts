@@ -32,6 +32,8 @@ export interface paths {
         /**
          * Ready
          * @description Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key.
+         *     With `REDIS_URL`, `checks.redis` says whether Redis answers (`ok` or `unavailable`),
+         *     without failing readiness.
          */
         get: operations["ready_ready_get"];
         put?: never;
@@ -195,7 +197,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Payout Schedule Of Header Org
+         * @description The payout schedule of the organization named by `X-Org-ID`.
+         */
+        get: operations["payout_schedule_of_header_org_api_connect_payout_schedule_get"];
         /**
          * Payout Schedule
          * @description Owners/admins: switch the account between manual, daily, weekly and monthly payouts.
@@ -242,6 +248,129 @@ export interface paths {
          * @description Platform admins: set the organization's platform fee percent.
          */
         put: operations["platform_fee_api_connect_platform_fee__org_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/payouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Payouts Of Header Org
+         * @description Payouts of the organization named by `X-Org-ID`, newest first.
+         */
+        get: operations["payouts_of_header_org_api_connect_payouts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/payouts/{org_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Payout History
+         * @description Payouts of the organization's account, newest first, read from Stripe; a failed one
+         *     says why in words.
+         */
+        get: operations["payout_history_api_connect_payouts__org_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/transfers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Transfers Of Header Org
+         * @description Transfers to the organization named by `X-Org-ID`, newest first.
+         */
+        get: operations["transfers_of_header_org_api_connect_transfers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/transfers/{org_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Transfer History
+         * @description The platform's transfers to the organization, newest first: gross, fee and net as
+         *     they were made (from the transfer's metadata).
+         */
+        get: operations["transfer_history_api_connect_transfers__org_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/payout-schedule/{org_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Payout Schedule Read
+         * @description The payout schedule the organization's account has at Stripe.
+         */
+        get: operations["payout_schedule_read_api_connect_payout_schedule__org_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/organizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Organizations
+         * @description Platform admins: every organization with its Connect status, fee and last sync, in a
+         *     stable order (D1's, by id).
+         */
+        get: operations["organizations_api_connect_organizations_get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -415,6 +544,19 @@ export interface components {
             country?: string | null;
         };
         /**
+         * OrganizationList
+         * @description Platform admins' console: a page of organizations with their Connect status.
+         */
+        OrganizationList: {
+            /** Data */
+            data: components["schemas"]["Status"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page.
+             */
+            next_cursor: string | null;
+        };
+        /**
          * OrganizationRef
          * @description Names the organization (else `X-Org-ID` does).
          */
@@ -445,6 +587,74 @@ export interface components {
              * @enum {string}
              */
             source_type?: "card" | "bank_account" | "fpx";
+        };
+        /**
+         * PayoutHistory
+         * @description A page of the organization's payouts, newest first.
+         */
+        PayoutHistory: {
+            /** Organization Id */
+            organization_id: string;
+            /** Account Id */
+            account_id: string;
+            /** Data */
+            data: components["schemas"]["PayoutItem"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Next Cursor
+             * @description Pass as `starting_after` for the next page.
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * PayoutItem
+         * @description One payout of the organization's account.
+         */
+        PayoutItem: {
+            /** Payout Id */
+            payout_id: string;
+            /** Amount */
+            amount: number;
+            /** Currency */
+            currency: string;
+            /**
+             * Status
+             * @description pending, in_transit, paid, failed or canceled.
+             */
+            status: string;
+            /** Arrival Date */
+            arrival_date: string | null;
+            /** Created */
+            created: string | null;
+            /**
+             * Failure Code
+             * @description Stripe's code, for a failed payout.
+             */
+            failure_code: string | null;
+            /**
+             * Failure Message
+             * @description Why it failed, in words.
+             */
+            failure_message: string | null;
+        };
+        /**
+         * PayoutScheduleRead
+         * @description The payout schedule the account has at Stripe (what the settings page shows).
+         */
+        PayoutScheduleRead: {
+            /** Organization Id */
+            organization_id: string;
+            /** Account Id */
+            account_id: string;
+            /** Interval */
+            interval: string;
+            /** Weekly Anchor */
+            weekly_anchor: string | null;
+            /** Monthly Anchor */
+            monthly_anchor: number | null;
+            /** Delay Days */
+            delay_days: number | null;
         };
         /**
          * PayoutScheduleUpdate
@@ -612,6 +822,53 @@ export interface components {
             transfer_group?: string | null;
             /** Description */
             description?: string | null;
+        };
+        /**
+         * TransferHistory
+         * @description A page of the platform's transfers to the organization, newest first.
+         */
+        TransferHistory: {
+            /** Organization Id */
+            organization_id: string;
+            /** Account Id */
+            account_id: string;
+            /** Data */
+            data: components["schemas"]["TransferItem"][];
+            /** Has More */
+            has_more: boolean;
+            /**
+             * Next Cursor
+             * @description Pass as `starting_after` for the next page.
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * TransferItem
+         * @description One transfer the platform made to the organization, with its fee as made.
+         */
+        TransferItem: {
+            /** Transfer Id */
+            transfer_id: string;
+            /** Created */
+            created: string | null;
+            /** Currency */
+            currency: string;
+            /**
+             * Gross Amount
+             * @description Before the platform fee (null: not ours).
+             */
+            gross_amount: number | null;
+            /** Fee Amount */
+            fee_amount: number | null;
+            /** Platform Fee Percent */
+            platform_fee_percent: number | null;
+            /**
+             * Net Amount
+             * @description What the organization received.
+             */
+            net_amount: number;
+            /** Amount Reversed */
+            amount_reversed: number;
         };
         /**
          * TransferView
@@ -979,6 +1236,19 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
@@ -1099,6 +1369,19 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Stripe failed (`stripe_error`) */
             502: {
                 headers: {
@@ -1212,6 +1495,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Stripe failed (`stripe_error`) */
@@ -1329,6 +1625,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Stripe failed (`stripe_error`) */
@@ -1610,6 +1919,134 @@ export interface operations {
             };
             /** @description The body is over the limit (`payload_too_large`) */
             413: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    payout_schedule_of_header_org_api_connect_payout_schedule_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutScheduleRead"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
                 headers: {
                     /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
                     "X-Request-ID"?: string;
@@ -2030,6 +2467,774 @@ export interface operations {
             };
             /** @description The body is over the limit (`payload_too_large`) */
             413: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    payouts_of_header_org_api_connect_payouts_get: {
+        parameters: {
+            query?: {
+                /** @description Items a page holds at most. */
+                limit?: number;
+                /** @description The id of the last item of the previous page (its `next_cursor`). */
+                starting_after?: string | null;
+            };
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutHistory"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    payout_history_api_connect_payouts__org_id__get: {
+        parameters: {
+            query?: {
+                /** @description Items a page holds at most. */
+                limit?: number;
+                /** @description The id of the last item of the previous page (its `next_cursor`). */
+                starting_after?: string | null;
+            };
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutHistory"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    transfers_of_header_org_api_connect_transfers_get: {
+        parameters: {
+            query?: {
+                /** @description Items a page holds at most. */
+                limit?: number;
+                /** @description The id of the last item of the previous page (its `next_cursor`). */
+                starting_after?: string | null;
+            };
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferHistory"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    transfer_history_api_connect_transfers__org_id__get: {
+        parameters: {
+            query?: {
+                /** @description Items a page holds at most. */
+                limit?: number;
+                /** @description The id of the last item of the previous page (its `next_cursor`). */
+                starting_after?: string | null;
+            };
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferHistory"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    payout_schedule_read_api_connect_payout_schedule__org_id__get: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutScheduleRead"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    organizations_api_connect_organizations_get: {
+        parameters: {
+            query?: {
+                /** @description Organizations a page holds. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page, as it came. */
+                cursor?: string | null;
+                /** @description Only organizations with this Connect status. */
+                status?: ("pending" | "active" | "disabled") | "not_started" | null;
+            };
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationList"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
                 headers: {
                     /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
                     "X-Request-ID"?: string;

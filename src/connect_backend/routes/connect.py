@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 
@@ -16,6 +16,7 @@ from connect_backend.auth import (
     PaysOut,
     ReadsBalance,
     ReadsStatus,
+    RunsPlatform,
 )
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
 from connect_backend.errors import BadRequest, Conflict
@@ -26,20 +27,26 @@ from connect_backend.schemas import (
     MoneyAmount,
     Onboard,
     OnboardCreate,
+    OrganizationList,
     OrganizationRef,
     PayoutCreate,
+    PayoutHistory,
+    PayoutItem,
+    PayoutScheduleRead,
     PayoutScheduleUpdate,
     PayoutScheduleView,
     PayoutView,
     PlatformFeeUpdate,
     Status,
     TransferCreate,
+    TransferHistory,
+    TransferItem,
     TransferView,
     responses,
 )
 from connect_backend.settings import Settings, origin_of
 from connect_backend.stripe_gateway import StripeGateway
-from connect_backend.types import Organization, PayoutSchedule
+from connect_backend.types import ConnectStatus, Organization, PayoutSchedule
 from connect_backend.worker import WorkerClient
 
 router = APIRouter(prefix="/api/connect", tags=["connect"])
@@ -127,7 +134,7 @@ async def _status(
 Refresh = Annotated[bool, Query(description="Read the account from Stripe and sync D1 first.")]
 
 
-@router.get("/status", response_model=Status, responses=responses(*_AUTHORIZED, 409, 502))
+@router.get("/status", response_model=Status, responses=responses(*_AUTHORIZED, 409, 429, 502))
 async def status_of_header_org(
     caller: ReadsStatus, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
 ) -> Status:
@@ -135,7 +142,9 @@ async def status_of_header_org(
     return await _status(caller, worker, stripe, None, refresh)
 
 
-@router.get("/status/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 409, 502))
+@router.get(
+    "/status/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 409, 429, 502)
+)
 async def status(
     org_id: str,
     caller: ReadsStatus,
@@ -159,14 +168,18 @@ async def _balance(caller: Caller, stripe: StripeGateway, org_id: str | None) ->
     )
 
 
-@router.get("/balance", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 502))
+@router.get(
+    "/balance", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 429, 502)
+)
 async def balance_of_header_org(caller: ReadsBalance, stripe: StripeDep) -> BalanceView:
     """Balance of the organization named by `X-Org-ID`."""
     return await _balance(caller, stripe, None)
 
 
 @router.get(
-    "/balance/{org_id}", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 502)
+    "/balance/{org_id}",
+    response_model=BalanceView,
+    responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
 async def balance(org_id: str, caller: ReadsBalance, stripe: StripeDep) -> BalanceView:
     """Balance of an organization's connected account, read from Stripe."""
@@ -330,3 +343,168 @@ async def platform_fee(
     )
     log.info("connect.platform_fee.set", platform_fee_percent=body.platform_fee_percent)
     return Status.of(result.organization)
+
+
+# --- history: what the organization's money did ---------------------------------------------
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Items a page holds at most.")]
+StartingAfter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z0-9_]{1,255}$",
+        description="The id of the last item of the previous page (its `next_cursor`).",
+    ),
+]
+
+
+async def _payouts(
+    caller: Caller, stripe: StripeGateway, org_id: str | None, limit: int, after: str | None
+) -> PayoutHistory:
+    ctx = await caller.authorize(org_id)
+    account_id = accounts.require_account(ctx.organization)
+    page = await stripe.list_payouts(account_id, limit=limit, starting_after=after)
+    return PayoutHistory(
+        organization_id=ctx.organization.id,
+        account_id=account_id,
+        data=[PayoutItem.of(p) for p in page.items],
+        has_more=page.has_more,
+        next_cursor=page.items[-1].id if page.has_more and page.items else None,
+    )
+
+
+@router.get(
+    "/payouts", response_model=PayoutHistory, responses=responses(*_AUTHORIZED, 409, 429, 502)
+)
+async def payouts_of_header_org(
+    caller: ReadsBalance, stripe: StripeDep, limit: Limit = 20, starting_after: StartingAfter = None
+) -> PayoutHistory:
+    """Payouts of the organization named by `X-Org-ID`, newest first."""
+    return await _payouts(caller, stripe, None, limit, starting_after)
+
+
+@router.get(
+    "/payouts/{org_id}",
+    response_model=PayoutHistory,
+    responses=responses(*_AUTHORIZED, 409, 429, 502),
+)
+async def payout_history(
+    org_id: str,
+    caller: ReadsBalance,
+    stripe: StripeDep,
+    limit: Limit = 20,
+    starting_after: StartingAfter = None,
+) -> PayoutHistory:
+    """Payouts of the organization's account, newest first, read from Stripe; a failed one
+    says why in words."""
+    return await _payouts(caller, stripe, org_id, limit, starting_after)
+
+
+async def _transfers(
+    caller: Caller, stripe: StripeGateway, org_id: str | None, limit: int, after: str | None
+) -> TransferHistory:
+    ctx = await caller.authorize(org_id)
+    account_id = accounts.require_account(ctx.organization)
+    page = await stripe.list_transfers(account_id, limit=limit, starting_after=after)
+    return TransferHistory(
+        organization_id=ctx.organization.id,
+        account_id=account_id,
+        data=[TransferItem.of(t) for t in page.items],
+        has_more=page.has_more,
+        next_cursor=page.items[-1].id if page.has_more and page.items else None,
+    )
+
+
+@router.get(
+    "/transfers", response_model=TransferHistory, responses=responses(*_AUTHORIZED, 409, 429, 502)
+)
+async def transfers_of_header_org(
+    caller: ReadsBalance, stripe: StripeDep, limit: Limit = 20, starting_after: StartingAfter = None
+) -> TransferHistory:
+    """Transfers to the organization named by `X-Org-ID`, newest first."""
+    return await _transfers(caller, stripe, None, limit, starting_after)
+
+
+@router.get(
+    "/transfers/{org_id}",
+    response_model=TransferHistory,
+    responses=responses(*_AUTHORIZED, 409, 429, 502),
+)
+async def transfer_history(
+    org_id: str,
+    caller: ReadsBalance,
+    stripe: StripeDep,
+    limit: Limit = 20,
+    starting_after: StartingAfter = None,
+) -> TransferHistory:
+    """The platform's transfers to the organization, newest first: gross, fee and net as
+    they were made (from the transfer's metadata)."""
+    return await _transfers(caller, stripe, org_id, limit, starting_after)
+
+
+async def _schedule(
+    caller: Caller, stripe: StripeGateway, org_id: str | None
+) -> PayoutScheduleRead:
+    ctx = await caller.authorize(org_id)
+    account_id = accounts.require_account(ctx.organization)
+    held = await stripe.retrieve_payout_schedule(account_id)
+    return PayoutScheduleRead.of(ctx.organization.id, account_id, held)
+
+
+@router.get(
+    "/payout-schedule",
+    response_model=PayoutScheduleRead,
+    responses=responses(*_AUTHORIZED, 409, 429, 502),
+)
+async def payout_schedule_of_header_org(
+    caller: ReadsBalance, stripe: StripeDep
+) -> PayoutScheduleRead:
+    """The payout schedule of the organization named by `X-Org-ID`."""
+    return await _schedule(caller, stripe, None)
+
+
+@router.get(
+    "/payout-schedule/{org_id}",
+    response_model=PayoutScheduleRead,
+    responses=responses(*_AUTHORIZED, 409, 429, 502),
+)
+async def payout_schedule_read(
+    org_id: str, caller: ReadsBalance, stripe: StripeDep
+) -> PayoutScheduleRead:
+    """The payout schedule the organization's account has at Stripe."""
+    return await _schedule(caller, stripe, org_id)
+
+
+# --- the console: platform admins ----------------------------------------------------------
+
+
+@router.get(
+    "/organizations",
+    response_model=OrganizationList,
+    responses=responses(400, 401, 403, 422, 429, 503),
+)
+async def organizations(
+    caller: RunsPlatform,
+    worker: WorkerDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="Organizations a page holds.")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=512,
+            description="The `next_cursor` of the previous page, as it came.",
+        ),
+    ] = None,
+    status: Annotated[
+        ConnectStatus | Literal["not_started"] | None,
+        Query(description="Only organizations with this Connect status."),
+    ] = None,
+) -> OrganizationList:
+    """Platform admins: every organization with its Connect status, fee and last sync, in a
+    stable order (D1's, by id)."""
+    await caller.authorize_platform()
+    page = await worker.list_organizations(
+        limit=limit, cursor=cursor, status=status, request_id=log.request_id.get()
+    )
+    return OrganizationList(
+        data=[Status.of(o) for o in page.organizations], next_cursor=page.next_cursor
+    )

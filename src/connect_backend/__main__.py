@@ -1,20 +1,29 @@
 """`python -m connect_backend`: serve the app with uvicorn, `WEB_CONCURRENCY` processes.
+`python -m connect_backend reconcile [--dry-run] [--concurrency N]`: bring D1 up to date with
+Stripe for every linked organization, once (`connect_backend.reconcile`), and exit.
 
 uvicorn's own supervisor runs the worker processes (no second server to configure): they
 share the listening socket, a worker that dies is replaced, and on SIGTERM (Railway's, on
 every deploy) or SIGINT each worker stops accepting, finishes the requests in flight (up to
 `GRACEFUL_SECONDS`) and exits. Each worker builds the app itself from the environment
 (`connect_backend.app:from_environment`); the settings are checked here first, once.
+
+`reconcile` prints its summary on stdout and logs on stderr; it exits 0 when every
+organization was checked, 1 when any failed, 2 for an invalid configuration (or command
+line).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
+from collections.abc import Sequence
 
 import uvicorn
 from pydantic import ValidationError
 
-from connect_backend import log
+from connect_backend import log, reconcile, runtime
 from connect_backend.settings import Settings
 
 GRACEFUL_SECONDS = 10
@@ -23,6 +32,8 @@ KEEP_ALIVE_SECONDS = 65
 """How long an idle connection stays open: longer than a proxy in front keeps its idle
 connections to us (60 s is common), so the proxy, not the service, closes them and never
 sends a request on a connection the service is closing (uvicorn's own default is 5 s)."""
+MAX_CONCURRENCY = 32
+"""The most accounts `reconcile --concurrency` reads at once (the Stripe budget paces them)."""
 
 
 def _settings_or_exit() -> Settings:
@@ -38,7 +49,78 @@ def _settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve (no command), or run the command `argv` names (`reconcile`) and exit with its
+    status."""
+    args = _parser().parse_args(argv)
+    if args.command == "reconcile":
+        raise SystemExit(reconcile_command(dry_run=args.dry_run, concurrency=args.concurrency))
+    serve()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m connect_backend",
+        description="Serve the Connect backend (without a command), or run one of its commands.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    command = commands.add_parser(
+        "reconcile",
+        help="bring D1 up to date with Stripe for every linked organization, once",
+        description="Read every linked organization's account from Stripe again and store "
+        "what it says, ordered like webhooks; print a summary. Exit status: 0 when every "
+        "organization was checked, 1 when any failed, 2 for an invalid configuration.",
+    )
+    command.add_argument(
+        "--dry-run", action="store_true", help="report what would be written; write nothing"
+    )
+    command.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=reconcile.DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"accounts read from Stripe at once, 1..{MAX_CONCURRENCY} "
+        f"(default {reconcile.DEFAULT_CONCURRENCY})",
+    )
+    return parser
+
+
+def _concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be a whole number in 1..{MAX_CONCURRENCY}")
+    return value
+
+
+def reconcile_command(*, dry_run: bool, concurrency: int) -> int:
+    """`reconcile` from the environment's settings: its summary on stdout, its logs on
+    stderr; the exit status (2 when the settings are invalid)."""
+    settings = _settings_or_exit()
+    log.configure(settings.log_level, stream=sys.stderr)
+    return asyncio.run(run_reconcile(settings, dry_run=dry_run, concurrency=concurrency))
+
+
+async def run_reconcile(settings: Settings, *, dry_run: bool, concurrency: int) -> int:
+    """One reconciliation with the clients a replica builds (`runtime.clients`: with
+    `REDIS_URL`, the replicas' own Stripe budget); prints the summary, returns 0 when nothing
+    failed, else 1."""
+    log.info(
+        "reconcile.starting",
+        shared_state=settings.redis_url is not None,
+        stripe_budget_per_second=settings.stripe_budget_per_process,
+    )
+    async with runtime.clients(settings) as made:
+        report = await reconcile.reconcile(
+            worker=made.worker, gateway=made.stripe, dry_run=dry_run, concurrency=concurrency
+        )
+    print("\n".join(report.lines()), flush=True)
+    return report.exit_status
+
+
+def serve() -> None:
     """Validate the settings, then serve the app on HOST:PORT with WEB_CONCURRENCY workers."""
     settings = _settings_or_exit()
     log.configure(settings.log_level)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -144,16 +144,25 @@ async def settle(
     worker: WorkerClient,
     gateway: StripeGateway,
 ) -> tuple[Organization, AccountSnapshot | None]:
-    """Store what a read of the organization's account says: its derived status, or
-    `deauthorized` when Stripe no longer lets the platform reach it; any other failure is
-    raised (nothing is written)."""
+    """Store what a read of the organization's account says (`derived`); any failure but
+    Stripe's refusal of a deauthorized account is raised (nothing is written)."""
+    onboarding, seen_at = derived(read, asked_at, capabilities=gateway.capabilities)
+    updated = await store_onboarding(organization, onboarding, seen_at, worker=worker)
+    return updated, read.account if isinstance(read, AccountRead) else None
+
+
+def derived(
+    read: AccountRead | ConnectError, asked_at: datetime, *, capabilities: Collection[str]
+) -> tuple[Onboarding, datetime]:
+    """What a read of an account says D1 should hold, and the moment that view stands for:
+    the derived status as Stripe held it at `seen_at`, or `deauthorized` as of `asked_at`
+    (when the read began) when Stripe no longer lets the platform reach the account. Any
+    other failure is raised."""
     if isinstance(read, AccountInaccessible):
-        return await store_onboarding(organization, DEAUTHORIZED, asked_at, worker=worker), None
+        return DEAUTHORIZED, asked_at
     if isinstance(read, ConnectError):
         raise read
-    onboarding = derive_status(read.account, required_capabilities=gateway.capabilities)
-    updated = await store_onboarding(organization, onboarding, read.seen_at, worker=worker)
-    return updated, read.account
+    return derive_status(read.account, required_capabilities=capabilities), read.seen_at
 
 
 async def sync_from_event(

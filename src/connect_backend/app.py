@@ -9,16 +9,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from connect_backend import log, outbound, shared
+from connect_backend import log, runtime
 from connect_backend.deps import State
 from connect_backend.errors import install_handlers
-from connect_backend.limits import RateLimiter, RouteGroup, StripeBudget
+from connect_backend.limits import RateLimiter, RouteGroup
 from connect_backend.request_context import RequestContext
 from connect_backend.routes import connect, health, webhook
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
-from connect_backend.stripe_gateway import AccountReadCodec, StripeGateway
-from connect_backend.worker import WorkerClient
 
 MAX_JSON_BODY = 64 * 1024
 """Every route's body limit (413 `payload_too_large`), but the webhook's (`webhook.MAX_BODY`)."""
@@ -33,39 +31,16 @@ def from_environment() -> FastAPI:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Build the service for `settings`; clients live as long as the lifespan."""
+    """Build the service for `settings`; clients (`runtime.clients`) live as long as the
+    lifespan."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-        async with (
-            shared.connect(redis_url) as state,
-            outbound.session() as http,
-            outbound.httpx_client(http) as worker_http,
-        ):
+        async with runtime.clients(settings) as made:
             yield State(
                 settings=settings,
-                worker=WorkerClient(
-                    worker_http,
-                    base_url=settings.worker_base_url,
-                    api_key=settings.worker_api_key.get_secret_value(),
-                    timeout=settings.worker_timeout_seconds,
-                ),
-                stripe=StripeGateway.connect(
-                    api_key=settings.stripe_secret_key.get_secret_value(),
-                    api_base=settings.stripe_api_base,
-                    http=http,
-                    account_type=settings.connect_account_type,
-                    capabilities=settings.connect_capabilities,
-                    timeout=settings.stripe_timeout_seconds,
-                    budget=StripeBudget(
-                        per_second=settings.stripe_budget_per_process,
-                        read_share=settings.stripe_read_share,
-                        storage=state.limits,
-                    ),
-                    reads=state.reads("accounts", AccountReadCodec()),
-                    reuse_reads_for=settings.refresh_min_interval_seconds,
-                ),
+                worker=made.worker,
+                stripe=made.stripe,
                 session_cache=SessionCache(ttl=settings.session_cache_ttl_seconds),
                 rate_limiter=RateLimiter(
                     {
@@ -73,9 +48,9 @@ def create_app(settings: Settings) -> FastAPI:
                         RouteGroup.ONBOARDING: settings.rate_limit_onboarding_per_minute,
                         RouteGroup.MONEY: settings.rate_limit_money_per_minute,
                     },
-                    storage=state.limits,
+                    storage=made.shared.limits,
                 ),
-                shared=state,
+                shared=made.shared,
             )
 
     app = FastAPI(

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -26,9 +26,10 @@ _SECRET = re.compile(
 )
 
 
-def configure(level: str) -> None:
-    """Send the service's logs, one JSON object a line, to stdout."""
-    handler = logging.StreamHandler(sys.stdout)
+def configure(level: str, *, stream: TextIO | None = None) -> None:
+    """Send the service's logs, one JSON object a line, to `stream` (stdout by default; a
+    command whose stdout is its answer logs to stderr)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     _logger.handlers[:] = [handler]
     _logger.setLevel(level.upper())

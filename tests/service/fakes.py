@@ -421,6 +421,10 @@ def stripe_account(
     return account
 
 
+Override = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+"""An answer a test puts in place of the fake Stripe's own (`FakeStripe.fail`)."""
+
+
 @dataclass
 class FakeStripe:
     """Enough of Stripe's API, on the wire, for the service's calls."""
@@ -432,15 +436,12 @@ class FakeStripe:
     clock: float = field(default_factory=time.time)  # Stripe's "now": `created` of new objects
     requests: list[httpx.Request] = field(default_factory=list)
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)
-    overrides: list[tuple[str, str, Callable[[httpx.Request], httpx.Response]]] = field(
-        default_factory=list
-    )
+    overrides: list[tuple[str, str, Override]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def fail(
-        self, method: str, path_re: str, response: Callable[[httpx.Request], httpx.Response]
-    ) -> None:
-        """Answer matching requests with `response` instead of the fake's own behaviour."""
+    def fail(self, method: str, path_re: str, response: Override) -> None:
+        """Answer matching requests with `response` instead of the fake's own behaviour (an
+        awaitable answer is awaited: the request is held meanwhile)."""
         self.overrides.append((method, path_re, response))
 
     def calls(self, method: str, path_re: str) -> list[httpx.Request]:
@@ -533,12 +534,12 @@ class FakeStripe:
     def _next(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):016d}"
 
-    def _handle(self, request: httpx.Request) -> httpx.Response:
+    def _handle(self, request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
         self.requests.append(request)
         path = request.url.path
-        for method, path_re, response in self.overrides:
+        for method, path_re, override in self.overrides:
             if request.method == method and re.fullmatch(path_re, path):
-                return response(request)
+                return override(request)
         params = form_to_nested(request.content) if request.method == "POST" else {}
         key = request.headers.get("idempotency-key")
         if request.method == "POST" and key:

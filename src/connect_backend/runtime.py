@@ -1,0 +1,62 @@
+"""The service's long-lived clients, built from the settings and closed together: what the
+app's lifespan and `python -m connect_backend reconcile` share, so a command run talks to the
+Worker, to Stripe and to Redis exactly as a replica does (and, with `REDIS_URL`, spends from
+the same Stripe budget)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from connect_backend import outbound, shared
+from connect_backend.limits import StripeBudget
+from connect_backend.settings import Settings
+from connect_backend.shared import SharedState
+from connect_backend.stripe_gateway import AccountReadCodec, StripeGateway
+from connect_backend.worker import WorkerClient
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """The Worker's client, the Stripe gateway and the state the processes share."""
+
+    worker: WorkerClient
+    stripe: StripeGateway
+    shared: SharedState
+
+
+@asynccontextmanager
+async def clients(settings: Settings) -> AsyncIterator[Clients]:
+    """The clients for `settings`, over one outbound session; Redis (with `REDIS_URL`)
+    connects on first use. Everything is closed when the block ends."""
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    async with (
+        shared.connect(redis_url) as state,
+        outbound.session() as http,
+        outbound.httpx_client(http) as worker_http,
+    ):
+        yield Clients(
+            worker=WorkerClient(
+                worker_http,
+                base_url=settings.worker_base_url,
+                api_key=settings.worker_api_key.get_secret_value(),
+                timeout=settings.worker_timeout_seconds,
+            ),
+            stripe=StripeGateway.connect(
+                api_key=settings.stripe_secret_key.get_secret_value(),
+                api_base=settings.stripe_api_base,
+                http=http,
+                account_type=settings.connect_account_type,
+                capabilities=settings.connect_capabilities,
+                timeout=settings.stripe_timeout_seconds,
+                budget=StripeBudget(
+                    per_second=settings.stripe_budget_per_process,
+                    read_share=settings.stripe_read_share,
+                    storage=state.limits,
+                ),
+                reads=state.reads("accounts", AccountReadCodec()),
+                reuse_reads_for=settings.refresh_min_interval_seconds,
+            ),
+            shared=state,
+        )

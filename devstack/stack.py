@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -172,7 +173,7 @@ class Stack:
         )
         self.service = self._service_process("connect-backend", c.service_port)
         self.replicas = [
-            self._service_process(f"replica-{index}", port, redis_url=c.redis_url)
+            self._service_process(f"replica-{index}", port)
             for index, port in enumerate(c.replica_ports)
         ]
         self.redis: Process | None = None
@@ -192,13 +193,11 @@ class Stack:
             log_path=logs / "frontend.log",
         )
 
-    def _service_process(self, name: str, port: int, *, redis_url: str | None = None) -> Process:
-        """The service (`python -m connect_backend`) on 127.0.0.1:`port`, set up for this stack;
-        a replica also gets the Redis it shares with the others."""
+    def service_env(self) -> dict[str, str]:
+        """The service's settings for this stack (its processes' and its commands', such as
+        `python -m connect_backend reconcile`): with replicas, the Redis they share."""
         c = self.config
         env = {
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
             "STRIPE_SECRET_KEY": c.stripe_secret_key,
             "STRIPE_WEBHOOK_SECRET": c.webhook_secret,
             "WORKER_BASE_URL": c.service_worker_url,
@@ -213,14 +212,32 @@ class Stack:
         }
         if c.use_simulator:
             env["STRIPE_API_BASE"] = c.sim_url
-        if redis_url is not None:
-            env["REDIS_URL"] = redis_url
+        if c.replicas:
+            env["REDIS_URL"] = c.redis_url
         env.update(c.service_env)
+        return env
+
+    def _service_process(self, name: str, port: int) -> Process:
+        """The service (`python -m connect_backend`) on 127.0.0.1:`port`, set up for this
+        stack."""
         return Process(
             name,
             [sys.executable, "-m", "connect_backend"],
-            log_path=c.state_dir / "logs" / f"{name}.log",
-            env=env,
+            log_path=self.config.state_dir / "logs" / f"{name}.log",
+            env={**self.service_env(), "HOST": "127.0.0.1", "PORT": str(port)},
+        )
+
+    def reconcile(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """`python -m connect_backend reconcile *args` against this stack, run to its end: its
+        exit status, its summary (stdout) and its logs (stderr)."""
+        return subprocess.run(  # noqa: S603 - our own command line
+            [sys.executable, "-m", "connect_backend", "reconcile", *args],
+            cwd=ROOT,
+            env={**os.environ, **self.service_env()},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     @property

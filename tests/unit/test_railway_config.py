@@ -1,0 +1,41 @@
+"""The Railway files: the web service checks /health; the reconcile cron job starts the
+command the service's own parser accepts, on a five-field schedule, and is never restarted
+(a failed run waits for the next one)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from connect_backend.__main__ import _parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(name: str) -> dict[str, Any]:
+    with (ROOT / name).open("rb") as file:
+        return tomllib.load(file)
+
+
+def test_the_web_service_builds_the_dockerfile_and_checks_health() -> None:
+    config = _config("railway.toml")
+
+    assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
+    assert config["deploy"]["healthcheckPath"] == "/health"
+    assert "cronSchedule" not in config["deploy"]
+
+
+def test_the_cron_job_runs_reconcile_from_the_same_image() -> None:
+    config = _config("railway.reconcile.toml")
+    deploy = config["deploy"]
+
+    assert config["build"] == _config("railway.toml")["build"]
+    program, *argv = shlex.split(deploy["startCommand"])
+    assert (program, argv[:2]) == ("python", ["-m", "connect_backend"])
+    assert _parser().parse_args(argv[2:]).command == "reconcile"
+    assert re.fullmatch(r"(\S+ ){4}\S+", deploy["cronSchedule"])
+    assert deploy["restartPolicyType"] == "NEVER"
+    assert "healthcheckPath" not in deploy  # it serves nothing

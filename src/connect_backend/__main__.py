@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 
-from connect_backend import log, reconcile, runtime
+from connect_backend import log, metrics, reconcile, runtime
 from connect_backend.settings import Settings
 
 GRACEFUL_SECONDS = 10
@@ -133,19 +137,41 @@ def serve() -> None:
             hint="set REDIS_URL to share them across processes and replicas",
         )
     log.info("service.starting", processes=workers, shared_state=settings.redis_url is not None)
-    uvicorn.run(
-        "connect_backend.app:from_environment",
-        factory=True,
-        workers=workers,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,  # our own JSON line per request replaces it
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-    )
+    made = _metrics_folder() if workers > 1 else None
+    try:
+        uvicorn.run(
+            "connect_backend.app:from_environment",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,  # our own JSON line per request replaces it
+            proxy_headers=True,
+            forwarded_allow_ips="*",
+            timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _metrics_folder() -> Path | None:
+    """Before several workers start: the folder where each writes its metrics for a scrape to
+    sum (prometheus-client's multiprocess mode; the workers inherit the variable). One given
+    in `PROMETHEUS_MULTIPROC_DIR` is emptied of an earlier run's files; else a fresh one is
+    made, and returned (removed when the service stops)."""
+    given = os.environ.get(metrics.MULTIPROCESS_DIR)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return None
+    made = Path(tempfile.mkdtemp(prefix="connect-metrics-"))
+    os.environ[metrics.MULTIPROCESS_DIR] = str(made)
+    return made
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Collection
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from connect_backend import log
+from connect_backend import log, metrics
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInaccessible,
@@ -248,6 +248,7 @@ async def store_onboarding(
     """
     if holds(organization, onboarding):
         log.debug("connect.status.unchanged", status=onboarding.status, step=onboarding.step)
+        metrics.STATUS_WRITES.labels("unchanged").inc()
         return organization
     result = await worker.update_organization(
         organization_id=organization.id,
@@ -265,4 +266,5 @@ async def store_onboarding(
         step=onboarding.step,
         applied=result.applied,
     )
+    metrics.STATUS_WRITES.labels("written" if result.applied else "older_view").inc()
     return result.organization

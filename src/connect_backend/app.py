@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from opentelemetry.sdk.trace import TracerProvider
 
-from connect_backend import log, runtime
+from connect_backend import log, metrics, runtime, tracing
 from connect_backend.deps import State
 from connect_backend.errors import install_handlers
 from connect_backend.limits import RateLimiter, RouteGroup
 from connect_backend.request_context import RequestContext
-from connect_backend.routes import connect, health, webhook
+from connect_backend.routes import connect, health, scrape, webhook
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
 
@@ -30,13 +31,19 @@ def from_environment() -> FastAPI:
     return create_app(settings)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> FastAPI:
     """Build the service for `settings`; clients (`runtime.clients`) live as long as the
-    lifespan."""
+    lifespan. Traces go to `traces`, else where the settings say (`tracing.provider`), if
+    anywhere."""
+    traces = traces or tracing.provider(settings)
+    watched = [tracing.outbound(traces)] if traces is not None else []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        async with runtime.clients(settings) as made:
+        async with (
+            metrics.worker_process(),
+            runtime.clients(settings, trace_configs=watched) as made,
+        ):
             yield State(
                 settings=settings,
                 worker=made.worker,
@@ -52,6 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
                 ),
                 shared=made.shared,
             )
+        if traces is not None:
+            traces.shutdown()  # the spans still batched are sent
 
     app = FastAPI(
         title="Connect backend",
@@ -62,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         # OpenTelemetry (and the environment) whether a provider is configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    routers = (health.router, connect.router, webhook.router)
+    routers = (health.router, connect.router, webhook.router, scrape.router)
     for router in routers:
         app.include_router(router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
@@ -81,4 +90,6 @@ def create_app(settings: Settings) -> FastAPI:
         max_body=MAX_JSON_BODY,
         max_body_by_path={app.url_path_for(webhook.webhook.__name__): webhook.MAX_BODY},
     )
+    if traces is not None:
+        tracing.instrument(app, traces)
     return app

@@ -26,7 +26,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
-from connect_backend import log
+from connect_backend import log, metrics
 from connect_backend.errors import RateLimited, UpstreamUnavailable
 
 
@@ -82,6 +82,7 @@ class RateLimiter:
                 return
             raise _limits_unavailable("rate limits") from None
         retry_after = _retry_after(stats.reset_time)
+        metrics.RATE_LIMITED.labels(group.value).inc()
         raise RateLimited(
             f"Too many requests; try again in {retry_after} s.",
             headers={"Retry-After": str(retry_after)},
@@ -147,6 +148,7 @@ class StripeBudget:
             stats = await self._windows.get_window_stats(self._reads, "stripe", "reads")
             retry_after = _retry_after(stats.reset_time)
             log.warning("stripe.budget.refused", kind=kind.value)
+            metrics.BUDGET_REFUSALS.labels(kind.value).inc()
             raise RateLimited(
                 "The platform's Stripe budget for reads is spent; try again shortly.",
                 headers={"Retry-After": str(retry_after)},
@@ -158,6 +160,7 @@ class StripeBudget:
             pause = max(0.01, stats.reset_time - time.time())
             if time.monotonic() + pause > deadline:
                 log.warning("stripe.budget.refused", kind=kind.value)
+                metrics.BUDGET_REFUSALS.labels(kind.value).inc()
                 raise UpstreamUnavailable(
                     "The platform's Stripe budget is spent; try again shortly.",
                     headers={"Retry-After": str(_retry_after(stats.reset_time))},
@@ -166,3 +169,4 @@ class StripeBudget:
             await asyncio.sleep(pause)
         if waited:
             log.info("stripe.budget.waited", kind=kind.value)
+            metrics.BUDGET_WAITS.labels(kind.value).inc()

@@ -8,7 +8,7 @@ its own `AIOHTTPClient`. Both are handed this session through their public param
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
 
@@ -32,8 +32,10 @@ async def session(
     *,
     max_connections: int = MAX_CONNECTIONS,
     max_per_origin: int = MAX_CONNECTIONS_PER_ORIGIN,
+    trace_configs: Sequence[aiohttp.TraceConfig] = (),
 ) -> AsyncIterator[aiohttp.ClientSession]:
-    """A bounded connection pool: `max_connections` in all, `max_per_origin` to each origin.
+    """A bounded connection pool: `max_connections` in all, `max_per_origin` to each origin;
+    `trace_configs` watch its requests (`tracing.outbound`).
 
     Proxies from the environment are not used (`trust_env=False`): the service calls the
     Worker and Stripe directly, and reading the environment on every request costs CPU.
@@ -44,7 +46,9 @@ async def session(
         keepalive_timeout=KEEPALIVE_SECONDS,
         ssl=tls_context(),
     )
-    async with aiohttp.ClientSession(connector=connector, trust_env=False) as http:
+    async with aiohttp.ClientSession(
+        connector=connector, trust_env=False, trace_configs=list(trace_configs) or None
+    ) as http:
         yield http
 
 

@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Mapping
 
 from fastapi import HTTPException
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connect_backend import log
+from connect_backend import log, metrics
 from connect_backend.errors import error_response
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -62,6 +63,8 @@ class RequestContext:
             log.organization_id.set(None),
             log.user_id.set(None),
         )
+        # The request's server span, when traces are on (`tracing.py`); a no-op otherwise.
+        trace.get_current_span().set_attribute("connect.request_id", request_id)
         id_header = (b"x-request-id", request_id.encode())
         started = time.perf_counter()
         status = 500
@@ -103,13 +106,18 @@ class RequestContext:
                 scope, receive, send_with_id
             )
         finally:
-            route = scope.get("route")
+            seconds = time.perf_counter() - started
+            # The route's template, never the path itself (ids): a bounded metric label.
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = metrics.method_label(scope["method"])
+            metrics.REQUESTS.labels(template, method, str(status)).inc()
+            metrics.REQUEST_SECONDS.labels(template, method).observe(seconds)
             log.info(
                 "request.done",
                 method=scope["method"],
-                route=getattr(route, "path", scope["path"]),
+                route=template if template != "unmatched" else scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
             )
             for var, token in zip(
                 (log.request_id, log.organization_id, log.user_id), tokens, strict=True

@@ -5,9 +5,11 @@ the same Stripe budget)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+import aiohttp
 
 from connect_backend import outbound, shared
 from connect_backend.limits import StripeBudget
@@ -27,13 +29,15 @@ class Clients:
 
 
 @asynccontextmanager
-async def clients(settings: Settings) -> AsyncIterator[Clients]:
-    """The clients for `settings`, over one outbound session; Redis (with `REDIS_URL`)
-    connects on first use. Everything is closed when the block ends."""
+async def clients(
+    settings: Settings, *, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+) -> AsyncIterator[Clients]:
+    """The clients for `settings`, over one outbound session (watched by `trace_configs`);
+    Redis (with `REDIS_URL`) connects on first use. Everything is closed when the block ends."""
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     async with (
         shared.connect(redis_url) as state,
-        outbound.session() as http,
+        outbound.session(trace_configs=trace_configs) as http,
         outbound.httpx_client(http) as worker_http,
     ):
         yield Clients(

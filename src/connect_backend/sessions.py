@@ -13,6 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from connect_backend import metrics
 from connect_backend.types import MemberRole, User
 
 
@@ -44,11 +45,10 @@ class SessionCache:
             return None
         key = self._key(token, organization_id)
         entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry.expires <= time.time():
+        if entry is not None and entry.expires <= time.time():
             del self._entries[key]
-            return None
+            entry = None
+        metrics.SESSION_CACHE.labels("miss" if entry is None else "hit").inc()
         return entry
 
     def put(

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     web_concurrency: int = Field(default_factory=available_cpus, ge=1, le=64)
     redis_url: SecretStr | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token for GET /metrics; unset: /metrics is off"
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector base URL; unset: no traces"
+    )
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -117,6 +123,23 @@ class Settings(BaseSettings):
         if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < 32:
+            raise ValueError("must be 32 characters or more (secrets.token_urlsafe(32))")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        origin_of(value)
+        return value.strip().rstrip("/")
 
     @field_validator("stripe_api_base", "worker_base_url", "frontend_url")
     @classmethod

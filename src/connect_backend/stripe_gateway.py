@@ -11,6 +11,7 @@ the first result instead of moving money or creating an account twice.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ import orjson
 import stripe
 from stripe import AIOHTTPClient, StripeClient
 
-from connect_backend import errors, log
+from connect_backend import errors, log, metrics
 from connect_backend.coalesce import Coalescer, FreshReads
 from connect_backend.countries import service_agreement
 from connect_backend.errors import (
@@ -616,14 +617,19 @@ class _Call:
         self.operation = operation
         self.budget = budget
         self.rename = rename
+        self.started = 0.0
 
     async def __aenter__(self) -> None:
         if self.budget is not None:
             await self.budget.spend(stripe_class.get())
+        self.started = time.perf_counter()  # Stripe's time, not the budget's wait
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, _: Any
     ) -> Literal[False]:
+        seconds = time.perf_counter() - self.started
+        metrics.UPSTREAM_SECONDS.labels("stripe", self.operation).observe(seconds)
+        metrics.UPSTREAM_CALLS.labels("stripe", self.operation, _outcome(exc)).inc()
         if isinstance(exc, stripe.StripeError):
             _raise_mapped(self.operation, exc, self.rename)
         if isinstance(exc, AttributeError | KeyError | TypeError | ValueError):
@@ -631,6 +637,18 @@ class _Call:
             log.error("stripe.bad_answer", operation=self.operation, error=type(exc).__name__)
             raise StripeFailure("Stripe gave an unexpected answer.") from None
         return False
+
+
+def _outcome(exc: BaseException | None) -> str:
+    """A Stripe call's outcome as a metric label."""
+    if exc is None:
+        return "ok"
+    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
+        return "unavailable"
+    status = exc.http_status if isinstance(exc, stripe.StripeError) else None
+    if status is not None and 400 <= status < 500:
+        return "refused"
+    return "unavailable" if status is not None and status >= 500 else "error"
 
 
 def _stripe_code(exc: stripe.StripeError) -> str | None:

@@ -18,6 +18,7 @@ import orjson
 import stripe
 from fastapi import Depends, Request
 
+from connect_backend import metrics
 from connect_backend.deps import SettingsDep
 from connect_backend.errors import BadRequest
 
@@ -112,13 +113,17 @@ def parse(body: bytes) -> Event:
 
 async def _verified_event(request: Request, settings: SettingsDep) -> Event:
     body = await request.body()  # at most MAX_BODY: RequestContext refuses more with 413
-    verify(
-        body,
-        request.headers.get("stripe-signature"),
-        settings.webhook_secrets,
-        tolerance=settings.webhook_tolerance_seconds,
-    )
-    return parse(body)
+    try:
+        verify(
+            body,
+            request.headers.get("stripe-signature"),
+            settings.webhook_secrets,
+            tolerance=settings.webhook_tolerance_seconds,
+        )
+        return parse(body)
+    except BadRequest:
+        metrics.WEBHOOKS.labels("unverified", "refused").inc()
+        raise
 
 
 VerifiedEvent = Annotated[Event, Depends(_verified_event)]

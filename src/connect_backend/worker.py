@@ -24,7 +24,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from connect_backend import log
+from connect_backend import log, metrics
 from connect_backend.coalesce import Coalescer
 from connect_backend.errors import (
     AccountAlreadyLinked,
@@ -264,13 +264,20 @@ class WorkerClient:
             wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
             reraise=True,
         )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._send(method, path, json=json, request_id=request_id)
-        except _Transient as exc:
-            log.warning("worker.unavailable", path=path.split("/")[1], reason=exc.reason)
-            raise UpstreamUnavailable("The organization service is unavailable.") from None
+        with metrics.upstream_call("worker", _operation(path)) as outcome:
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        answer = await self._send(method, path, json=json, request_id=request_id)
+                        outcome[0] = "ok"
+                        return answer
+            except _Transient as exc:
+                outcome[0] = "unavailable"
+                log.warning("worker.unavailable", path=_operation(path), reason=exc.reason)
+                raise UpstreamUnavailable("The organization service is unavailable.") from None
+            except ConnectError:
+                outcome[0] = "refused"
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
@@ -350,3 +357,9 @@ class WorkerClient:
 def _segment(value: str) -> str:
     """A path segment, percent-encoded, so an id can never change the path."""
     return quote(value, safe="")
+
+
+def _operation(path: str) -> str:
+    """The internal API's endpoint a path calls (`/organization/{id}` → `organization`): a
+    bounded label, never an id."""
+    return path.split("/", 2)[1].split("?", 1)[0]

@@ -11,11 +11,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.procs import Process, free_port
 
@@ -53,7 +55,7 @@ def worker_url() -> Iterator[str]:
 class Service:
     """The service as a process tree: uvicorn's supervisor and its worker processes."""
 
-    def __init__(self, tmp_path: Path, worker_url: str, processes: int) -> None:
+    def __init__(self, tmp_path: Path, worker_url: str, processes: int, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = Process(
@@ -70,6 +72,7 @@ class Service:
                 "WORKER_API_KEY": "local-key",
                 "ENVIRONMENT": "development",
                 "FRONTEND_URL": "http://localhost:5173",
+                **env,
             },
         )
 
@@ -156,6 +159,55 @@ def test_sigterm_lets_requests_in_flight_finish_then_exits(tmp_path: Path, worke
     assert answer[0].status_code == 200
     assert answer[0].json()["checks"] == {"worker": "ok"}
     assert popen_exit == 0
+
+
+METRICS_TOKEN = "metrics-token-for-the-processes-test-0123"
+
+
+def _health_count(service: Service) -> float:
+    """`/health` requests answered, as one scrape (answered by either worker) says."""
+    answer = httpx.get(
+        f"{service.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert answer.status_code == 200, answer.text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
+    assert samples[("connect_workers", ())] == 2
+    key = (("method", "GET"), ("route", "/health"), ("status", "200"))
+    return samples.get(("connect_http_requests_total", key), 0.0)
+
+
+def test_one_scrape_sums_the_metrics_of_every_worker(tmp_path: Path, worker_url: str) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()  # as prometheus-client requires of a folder it is given
+    with Service(
+        tmp_path,
+        worker_url,
+        processes=2,
+        METRICS_TOKEN=METRICS_TOKEN,
+        PROMETHEUS_MULTIPROC_DIR=str(folder),
+    ) as service:
+        workers = service.wait_for_workers(2)
+        already = _health_count(service)  # the start-up's own readiness checks
+        # New connections until both workers have answered some (the kernel picks which).
+        sent = 0
+
+        def served() -> set[int]:
+            return {int(f.stem.rsplit("_", 1)[1]) for f in folder.glob("counter_*.db")}
+
+        while served() != workers and sent < 2000:
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(lambda _: httpx.get(f"{service.url}/health"), range(40)))
+            assert {a.status_code for a in answers} == {200}
+            sent += len(answers)
+
+        counts = [_health_count(service) for _ in range(6)]
+
+    assert served() == workers  # both workers counted requests of their own
+    assert counts == [already + sent] * 6  # whichever worker answered the scrape: the sum of both
 
 
 def _wait_exit(pid: int) -> int | None:

@@ -110,7 +110,19 @@ class EveryOrganizationExists(FakeWorker):
         )
 
 
-STRIPE = FakeStripe()
+class CursorsAnywhere(FakeStripe):
+    """The fake Stripe, where a list's `starting_after` the fuzzer made up (never an id of the
+    list) reads the list from its start instead of being refused: so the history routes'
+    happy paths are reached. Refusing an unknown cursor is tested in test_history.py."""
+
+    @staticmethod
+    def _list(url: str, items: list[dict[str, Any]], query: dict[str, str]) -> httpx.Response:
+        if query.get("starting_after") not in {item["id"] for item in items}:
+            query = {k: v for k, v in query.items() if k != "starting_after"}
+        return FakeStripe._list(url, items, query)
+
+
+STRIPE = CursorsAnywhere()
 WORKER = EveryOrganizationExists(STRIPE)
 WORKER.people[OWNER] = Person(
     "usr_fuzz_owner", OWNER, "owner@fuzz.test", memberships=_OwnerEverywhere()
@@ -217,4 +229,5 @@ def test_every_operation_was_served_as_well_as_refused() -> None:
     seen = {operation: dict(sorted(statuses.items())) for operation, statuses in ANSWERED.items()}
     assert len(seen) == len(list(schema.get_all_operations())), seen
     unserved = [op for op, statuses in seen.items() if not any(200 <= s < 300 for s in statuses)]
+    print("DBG", seen.get("GET /api/connect/transfers"), seen.get("GET /api/connect/payouts"))
     assert unserved == [], seen

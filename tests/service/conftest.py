@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 
 from connect_backend.app import create_app
@@ -74,11 +75,14 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 @asynccontextmanager
-async def running(settings: Settings, stripe: FakeStripe) -> AsyncIterator[ASGIApp]:
+async def running(
+    settings: Settings, stripe: FakeStripe, *, traces: TracerProvider | None = None
+) -> AsyncIterator[ASGIApp]:
     """The service in process, its lifespan run, its Stripe calls reaching `stripe` on a
-    loopback socket (its Worker calls go wherever respx routes them)."""
+    loopback socket (its Worker calls go wherever respx routes them); its traces, if any, go
+    to `traces`."""
     async with stripe.serving() as stripe_url:
-        app = create_app(settings.model_copy(update={"stripe_api_base": stripe_url}))
+        app = create_app(settings.model_copy(update={"stripe_api_base": stripe_url}), traces=traces)
         async with app.router.lifespan_context(app) as state:
 
             async def with_state(scope: Any, receive: Any, send: Any) -> None:

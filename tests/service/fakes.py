@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,6 +117,10 @@ class FakeWorker:
 
     def install(self, mock: respx.MockRouter) -> None:
         mock.route(host="worker.test").mock(side_effect=self._dispatch)
+
+    def serving(self) -> AbstractAsyncContextManager[str]:
+        """This fake on a loopback socket (for a test without respx); yields its base URL."""
+        return on_loopback(self._dispatch, WORKER_URL)
 
     def fail_path(self, path: str, answer: int | Exception = 503) -> None:
         """Every call to one path (e.g. "create-connect-account") fails until `heal(path)`."""
@@ -449,25 +454,13 @@ class FakeStripe:
             r for r in self.requests if r.method == method and re.fullmatch(path_re, r.url.path)
         ]
 
-    @contextlib.asynccontextmanager
-    async def serving(self, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    def serving(self, sock: socket.socket | None = None) -> AbstractAsyncContextManager[str]:
         """Serve this fake on a loopback socket (`sock`, or a new one); yields its base URL.
 
         An override that raises `httpx.TransportError` (a timeout, a refused or lost
         connection) drops the connection unanswered, as a network failure would.
         """
-        server = web.Server(self._serve_one)
-        loop = asyncio.get_running_loop()
-        if sock is None:
-            listener = await loop.create_server(server, "127.0.0.1", 0)
-        else:
-            listener = await loop.create_server(server, sock=sock)
-        try:
-            yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
-        finally:
-            listener.close()
-            await server.shutdown(0.1)
-            await listener.wait_closed()
+        return on_loopback(self._handle, STRIPE_URL, sock)
 
     @contextlib.contextmanager
     def serving_in_thread(self, sock: socket.socket) -> Iterator[None]:
@@ -492,24 +485,6 @@ class FakeStripe:
             loop.call_soon_threadsafe(stop[0].set)
             thread.join(5)
             loop.close()
-
-    async def _serve_one(self, request: web.BaseRequest) -> web.StreamResponse:
-        wire = httpx.Request(
-            request.method,
-            STRIPE_URL + request.path_qs,
-            headers=list(request.headers.items()),
-            content=await request.read(),
-        )
-        try:
-            answer: httpx.Response | Awaitable[httpx.Response] = self._handle(wire)
-            if inspect.isawaitable(answer):
-                answer = await answer
-        except httpx.TransportError:
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=599)  # never reaches the caller
-        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
-        return web.Response(status=answer.status_code, body=answer.content, headers=headers)
 
     @staticmethod
     def _list(url: str, items: list[dict[str, Any]], query: dict[str, str]) -> httpx.Response:
@@ -676,3 +651,48 @@ class FakeStripe:
                 dict(request.url.params),
             )
         return stripe_error(404, code="resource_missing", message=f"Unrecognized {path}")
+
+
+Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+"""A fake's answer to a request as it came off the wire."""
+
+
+@contextlib.asynccontextmanager
+async def on_loopback(
+    handle: Handler, url: str, sock: socket.socket | None = None
+) -> AsyncIterator[str]:
+    """Serve `handle` on a loopback socket (`sock`, or a new one); yields its base URL. Each
+    request reaches `handle` as an `httpx.Request` for `url` + its path. A `handle` that
+    raises `httpx.TransportError` drops the connection unanswered, as a network failure
+    would."""
+
+    async def serve_one(request: web.BaseRequest) -> web.StreamResponse:
+        wire = httpx.Request(
+            request.method,
+            url + request.path_qs,
+            headers=list(request.headers.items()),
+            content=await request.read(),
+        )
+        try:
+            answer = handle(wire)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except httpx.TransportError:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=599)  # never reaches the caller
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+        return web.Response(status=answer.status_code, body=answer.content, headers=headers)
+
+    server = web.Server(serve_one)
+    loop = asyncio.get_running_loop()
+    if sock is None:
+        listener = await loop.create_server(server, "127.0.0.1", 0)
+    else:
+        listener = await loop.create_server(server, sock=sock)
+    try:
+        yield f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    finally:
+        listener.close()
+        await server.shutdown(0.1)
+        await listener.wait_closed()

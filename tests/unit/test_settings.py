@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from connect_backend import tracing
 from connect_backend.settings import Settings, available_cpus
 from tests.service.conftest import make_settings
 
@@ -27,6 +28,9 @@ REQUIRED = {
 }
 OPTIONAL = [
     "STRIPE_API_BASE",
+    "METRICS_TOKEN",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
     "ALLOWED_ORIGINS",
     "CONNECT_ACCOUNT_TYPE",
     "CONNECT_CAPABILITIES",
@@ -445,3 +449,46 @@ def test_the_stripe_budget_is_split_among_processes_only_without_redis() -> None
     )
     assert "per-user rate limits" in alone.per_process_state()
     assert shared.per_process_state() == ["session cache"]
+
+
+def test_metrics_and_traces_are_off_unless_configured(env: pytest.MonkeyPatch) -> None:
+    env.setenv("METRICS_TOKEN", "  ")
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+
+    settings = load()
+
+    assert settings.metrics_token is None
+    assert settings.otel_exporter_otlp_endpoint is None
+    assert tracing.provider(settings) is None
+
+
+def test_a_metrics_token_is_long_and_kept_secret(env: pytest.MonkeyPatch) -> None:
+    env.setenv("METRICS_TOKEN", "short-token")
+    with pytest.raises(ValidationError) as refused:
+        load()
+    assert failing_fields(refused) == {"metrics_token"}
+
+    env.setenv("METRICS_TOKEN", "m" * 40)
+    settings = load()
+
+    assert settings.metrics_token is not None
+    assert "m" * 40 not in repr(settings)
+
+
+def test_traces_go_to_the_collectors_traces_path(env: pytest.MonkeyPatch) -> None:
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
+    settings = load()
+
+    traces = tracing.provider(settings)
+
+    assert settings.otel_exporter_otlp_endpoint == "http://collector:4318"
+    assert traces is not None
+    assert traces.resource.attributes["service.name"] == "connect-backend"
+    traces.shutdown()
+
+
+def test_a_malformed_collector_url_is_an_error_naming_it(env: pytest.MonkeyPatch) -> None:
+    env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+    with pytest.raises(ValidationError) as refused:
+        load()
+    assert failing_fields(refused) == {"otel_exporter_otlp_endpoint"}

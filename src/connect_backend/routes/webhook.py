@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from connect_backend import events
+from connect_backend import events, metrics
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
 from connect_backend.limits import StripeClass, stripe_class
 from connect_backend.schemas import WEBHOOK_REQUEST, WebhookAck, responses
@@ -26,5 +26,13 @@ async def webhook(
 ) -> WebhookAck:
     """Verify a Stripe delivery and bring D1 up to date with what it announces."""
     stripe_class.set(StripeClass.EVENT)
-    action = await events.handle(event, livemode=settings.livemode, worker=worker, gateway=stripe)
+    event_type = metrics.event_type_label(event.type)
+    try:
+        action = await events.handle(
+            event, livemode=settings.livemode, worker=worker, gateway=stripe
+        )
+    except Exception:
+        metrics.WEBHOOKS.labels(event_type, "failed").inc()  # Stripe delivers it again
+        raise
+    metrics.WEBHOOKS.labels(event_type, action).inc()
     return WebhookAck(event_id=event.id, action=action)

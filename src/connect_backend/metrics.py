@@ -7,9 +7,10 @@ request id is ever a label.
 Several worker processes (`WEB_CONCURRENCY` > 1): `python -m connect_backend` points
 `PROMETHEUS_MULTIPROC_DIR` at a fresh folder before the workers start; each worker writes its
 values there and a scrape, whichever worker answers it, sums them (prometheus-client's
-multiprocess mode). The process metrics (`process_*`, `python_*`) are then the scraped
-worker's own only; `connect_workers` and `connect_worker_resident_memory_bytes` sum the live
-workers. With one process, the registry is prometheus-client's default one.
+multiprocess mode). The standard process metrics (`process_*`, `python_*`) are then left out
+(each would be one worker's); `connect_workers` and `connect_worker_resident_memory_bytes` sum
+the live workers. With one process, the registry is prometheus-client's default one, process
+metrics included.
 """
 
 from __future__ import annotations

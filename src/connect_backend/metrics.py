@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from prometheus_client import (
     REGISTRY,
@@ -163,17 +162,39 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
-@contextmanager
-def upstream_call(upstream: str, operation: str) -> Iterator[list[str]]:
-    """Count and time one upstream call; the block sets `outcome[0]` (it stays "error" when
-    the block raises before saying)."""
-    outcome = ["error"]
-    started = time.perf_counter()
-    try:
-        yield outcome
-    finally:
-        UPSTREAM_SECONDS.labels(upstream, operation).observe(time.perf_counter() - started)
-        UPSTREAM_CALLS.labels(upstream, operation, outcome[0]).inc()
+# Each request records a few series: their labelled children are looked up once and kept
+# (prometheus-client's `labels()` costs more than the increment itself). The label values are
+# bounded, so are these.
+_requests: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+_upstreams: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """One answered request: counted by route template, method and status, and timed."""
+    key = (route, method, status)
+    children = _requests.get(key)
+    if children is None:
+        children = (
+            REQUESTS.labels(route, method, str(status)),
+            REQUEST_SECONDS.labels(route, method),
+        )
+        _requests[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def observe_upstream(upstream: str, operation: str, outcome: str, seconds: float) -> None:
+    """One call to the Worker or Stripe: counted by operation and outcome, and timed."""
+    key = (upstream, operation, outcome)
+    children = _upstreams.get(key)
+    if children is None:
+        children = (
+            UPSTREAM_CALLS.labels(upstream, operation, outcome),
+            UPSTREAM_SECONDS.labels(upstream, operation),
+        )
+        _upstreams[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 @asynccontextmanager

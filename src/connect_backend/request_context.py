@@ -109,9 +109,9 @@ class RequestContext:
             seconds = time.perf_counter() - started
             # The route's template, never the path itself (ids): a bounded metric label.
             template = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = metrics.method_label(scope["method"])
-            metrics.REQUESTS.labels(template, method, str(status)).inc()
-            metrics.REQUEST_SECONDS.labels(template, method).observe(seconds)
+            metrics.observe_request(
+                template, metrics.method_label(scope["method"]), status, seconds
+            )
             log.info(
                 "request.done",
                 method=scope["method"],

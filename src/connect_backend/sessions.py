@@ -16,6 +16,9 @@ from datetime import datetime
 from connect_backend import metrics
 from connect_backend.types import MemberRole, User
 
+_HITS = metrics.SESSION_CACHE.labels("hit")
+_MISSES = metrics.SESSION_CACHE.labels("miss")
+
 
 @dataclass(frozen=True, slots=True)
 class Verified:
@@ -48,7 +51,7 @@ class SessionCache:
         if entry is not None and entry.expires <= time.time():
             del self._entries[key]
             entry = None
-        metrics.SESSION_CACHE.labels("miss" if entry is None else "hit").inc()
+        (_MISSES if entry is None else _HITS).inc()
         return entry
 
     def put(

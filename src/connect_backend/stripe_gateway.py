@@ -628,8 +628,7 @@ class _Call:
         self, kind: type[BaseException] | None, exc: BaseException | None, _: Any
     ) -> Literal[False]:
         seconds = time.perf_counter() - self.started
-        metrics.UPSTREAM_SECONDS.labels("stripe", self.operation).observe(seconds)
-        metrics.UPSTREAM_CALLS.labels("stripe", self.operation, _outcome(exc)).inc()
+        metrics.observe_upstream("stripe", self.operation, _outcome(exc), seconds)
         if isinstance(exc, stripe.StripeError):
             _raise_mapped(self.operation, exc, self.rename)
         if isinstance(exc, AttributeError | KeyError | TypeError | ValueError):

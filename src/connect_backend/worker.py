@@ -8,6 +8,7 @@ bounded in attempts and total time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -264,20 +265,24 @@ class WorkerClient:
             wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
             reraise=True,
         )
-        with metrics.upstream_call("worker", _operation(path)) as outcome:
-            try:
-                async for attempt in retrying:
-                    with attempt:
-                        answer = await self._send(method, path, json=json, request_id=request_id)
-                        outcome[0] = "ok"
-                        return answer
-            except _Transient as exc:
-                outcome[0] = "unavailable"
-                log.warning("worker.unavailable", path=_operation(path), reason=exc.reason)
-                raise UpstreamUnavailable("The organization service is unavailable.") from None
-            except ConnectError:
-                outcome[0] = "refused"
-                raise
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    answer = await self._send(method, path, json=json, request_id=request_id)
+                    outcome = "ok"
+                    return answer
+        except _Transient as exc:
+            outcome = "unavailable"
+            log.warning("worker.unavailable", path=_operation(path), reason=exc.reason)
+            raise UpstreamUnavailable("The organization service is unavailable.") from None
+        except ConnectError:
+            outcome = "refused"
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.observe_upstream("worker", _operation(path), outcome, elapsed)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(

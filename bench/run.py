@@ -586,6 +586,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--time-limit", type=float, help="seconds per point, at most")
     parser.add_argument("--output", type=Path, help="Markdown file to write the results into")
     parser.add_argument("--no-output", action="store_true", help="write no Markdown")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        metavar="N",
+        help="requests per point, whatever the concurrency (a longer, steadier measurement; "
+        "--time-limit still bounds it)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     parser.add_argument("--service-env", action="append", default=[], metavar="NAME=VALUE")
     return parser.parse_args(argv)
@@ -600,8 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = Plan(
         concurrencies=tuple(int(c) for c in concurrencies.split(",")),
         per_connection=3 if quick else 15,
-        min_requests=10 if quick else 50,
-        max_requests=30 if quick else 3000,
+        min_requests=args.requests or (10 if quick else 50),
+        max_requests=args.requests or (30 if quick else 3000),
         time_limit=args.time_limit or (4.0 if quick else 20.0),
         client=args.client,
         references=not quick,

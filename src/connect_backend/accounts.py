@@ -248,7 +248,7 @@ async def store_onboarding(
     """
     if holds(organization, onboarding):
         log.debug("connect.status.unchanged", status=onboarding.status, step=onboarding.step)
-        metrics.STATUS_WRITES.labels("unchanged").inc()
+        metrics.count_status_write("unchanged")
         return organization
     result = await worker.update_organization(
         organization_id=organization.id,
@@ -266,5 +266,5 @@ async def store_onboarding(
         step=onboarding.step,
         applied=result.applied,
     )
-    metrics.STATUS_WRITES.labels("written" if result.applied else "older_view").inc()
+    metrics.count_status_write("written" if result.applied else "older_view")
     return result.organization

@@ -183,6 +183,28 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     children[1].observe(seconds)
 
 
+_webhooks: dict[tuple[str, str], Counter] = {}
+
+
+def count_webhook(event_type: str, outcome: str) -> None:
+    """One Stripe delivery, by its event type (as `event_type_label` bounds it) and outcome."""
+    key = (event_type, outcome)
+    child = _webhooks.get(key)
+    if child is None:
+        child = _webhooks[key] = WEBHOOKS.labels(event_type, outcome)
+    child.inc()
+
+
+_STATUS_WRITES = {
+    result: STATUS_WRITES.labels(result) for result in ("written", "unchanged", "older_view")
+}
+
+
+def count_status_write(result: str) -> None:
+    """One status to store: `written`, `unchanged` (nothing sent) or `older_view`."""
+    _STATUS_WRITES[result].inc()
+
+
 def observe_upstream(upstream: str, operation: str, outcome: str, seconds: float) -> None:
     """One call to the Worker or Stripe: counted by operation and outcome, and timed."""
     key = (upstream, operation, outcome)

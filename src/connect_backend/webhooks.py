@@ -122,7 +122,7 @@ async def _verified_event(request: Request, settings: SettingsDep) -> Event:
         )
         return parse(body)
     except BadRequest:
-        metrics.WEBHOOKS.labels("unverified", "refused").inc()
+        metrics.count_webhook("unverified", "refused")
         raise
 
 

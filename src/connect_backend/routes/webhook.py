@@ -32,7 +32,7 @@ async def webhook(
             event, livemode=settings.livemode, worker=worker, gateway=stripe
         )
     except Exception:
-        metrics.WEBHOOKS.labels(event_type, "failed").inc()  # Stripe delivers it again
+        metrics.count_webhook(event_type, "failed")  # Stripe delivers it again
         raise
-    metrics.WEBHOOKS.labels(event_type, action).inc()
+    metrics.count_webhook(event_type, action)
     return WebhookAck(event_id=event.id, action=action)

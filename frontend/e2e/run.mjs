@@ -229,12 +229,13 @@ try {
   await page.waitForURL(consolePath);
   await page.getByRole("heading", { name: "Connect console" }).waitFor();
   const row = page.locator(`[data-testid="organization"][data-org-id="${config.orgId}"]`);
+  await row.locator(".org-name").filter({ hasText: "Acme" }).waitFor();
   await row.getByTestId("connect-status").filter({ hasText: "Active" }).waitFor();
   await row.getByTestId("organization-fee").filter({ hasText: "10 %" }).waitFor();
   await shot("12-console");
-  ok("a platform admin opens the Connect console: the organization, Active, 10 % fee, last sync");
+  ok("a platform admin opens the Connect console: Acme by name, Active, 10 % fee, last sync");
 
-  await row.getByRole("button", { name: `Manage ${config.orgId}` }).click();
+  await row.getByRole("button", { name: "Manage Acme" }).click();
   const panel = page.getByTestId("organization-panel");
   await panel.getByLabel("Platform fee (%)").fill("12.5");
   await panel.getByRole("button", { name: "Save fee" }).click();
@@ -250,7 +251,7 @@ try {
   await confirmation.getByTestId("preview-net").filter({ hasText: "$43.75" }).waitFor();
   await shot("13-transfer-confirmation");
   await confirmation.getByRole("button", { name: "Confirm transfer" }).click();
-  await panel.getByTestId("transfer-result").filter({ hasText: "Sent $43.75" }).waitFor();
+  await panel.getByTestId("transfer-result").filter({ hasText: "Sent $43.75 to Acme" }).waitFor();
   await expectLatestTransfer(page.getByRole("region", { name: "Transfers received" }), {
     gross: 5_000,
     percent: "12.5 %",

@@ -1,14 +1,15 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConnectConsole } from "../src/admin/ConnectConsole";
-import { createBackendClient, type ConnectStatus } from "../src/backend/client";
+import { createBackendClient, type ConsoleOrganization } from "../src/backend/client";
 import { errorBody, fakeFetch, json, type Recorded } from "./fake-fetch";
 
 afterEach(cleanup);
 
-function org(id: string, overrides: Partial<ConnectStatus> = {}): ConnectStatus {
+function org(id: string, overrides: Partial<ConsoleOrganization> = {}): ConsoleOrganization {
   return {
     organization_id: id,
+    name: `Org ${id}`,
     account_id: `acct_${id}`,
     status: "active",
     onboarding_step: "complete",
@@ -57,7 +58,7 @@ function renderConsole(routes: Record<string, Route>) {
 const ONE_ORG = { "GET /api/connect/organizations": () => json(200, { data: [org("org_a")], next_cursor: null }) };
 
 async function select(orgId: string) {
-  fireEvent.click(await screen.findByRole("button", { name: `Manage ${orgId}` }));
+  fireEvent.click(await screen.findByRole("button", { name: `Manage Org ${orgId}` }));
   return screen.findByTestId("organization-panel");
 }
 
@@ -79,6 +80,7 @@ describe("the organizations", () => {
     fireEvent.click(await within(list).findByRole("button", { name: "Load more" }));
     await waitFor(() => expect(within(list).getAllByTestId("organization")).toHaveLength(3));
     const rows = within(list).getAllByTestId("organization");
+    expect(rows.map((row) => row.querySelector(".org-name")?.textContent)).toEqual(["Org org_a", "Org org_b", "Org org_c"]);
     expect(rows.map((row) => within(row).getByTestId("connect-status").textContent)).toEqual(["Active", "Pending", "Not started"]);
     expect(rows.map((row) => within(row).getByTestId("organization-fee").textContent)).toEqual(["10 %", "12.5 %", "10 %"]);
     expect(within(rows[0]!).getByText("Nov 1, 2026, 12:00 PM", { exact: false })).toBeTruthy();
@@ -100,8 +102,13 @@ describe("the organizations", () => {
   it("sets the fee and shows the new value in the list", async () => {
     const page = renderConsole({
       ...ONE_ORG,
-      "PUT /api/connect/platform-fee/org_a": (request) =>
-        json(200, org("org_a", { platform_fee_percent: (request.body as { platform_fee_percent: number }).platform_fee_percent })),
+      // The service answers with the organization's status, which holds no name.
+      "PUT /api/connect/platform-fee/org_a": (request) => {
+        const { name: _name, ...status } = org("org_a", {
+          platform_fee_percent: (request.body as { platform_fee_percent: number }).platform_fee_percent,
+        });
+        return json(200, status);
+      },
     });
     const panel = await select("org_a");
     fireEvent.change(within(panel).getByLabelText("Platform fee (%)"), { target: { value: "12.5" } });
@@ -109,6 +116,7 @@ describe("the organizations", () => {
     expect((await within(panel).findByTestId("fee-result")).textContent).toContain("12.5 %");
     expect(page.calls("PUT", "/api/connect/platform-fee/org_a")[0]?.body).toEqual({ platform_fee_percent: 12.5 });
     expect(screen.getByTestId("organization-fee").textContent).toBe("12.5 %");
+    expect(screen.getByTestId("organization").querySelector(".org-name")?.textContent).toBe("Org org_a");
   });
 
   it("refuses a fee outside 0..100 without asking the service", async () => {
@@ -145,7 +153,7 @@ describe("a transfer", () => {
     const confirmation = await review(panel, "100");
     fireEvent.click(within(confirmation).getByRole("button", { name: "Confirm transfer" }));
     const result = await within(panel).findByTestId("transfer-result");
-    expect(result.textContent).toBe("Sent $90.00 to org_a: $100.00 less the 10 % fee of $10.00 (transfer tr_1).");
+    expect(result.textContent).toBe("Sent $90.00 to Org org_a: $100.00 less the 10 % fee of $10.00 (transfer tr_1).");
     const posts = page.calls("POST", "/api/connect/transfer");
     expect(posts).toHaveLength(1);
     expect(posts[0]?.body).toEqual({ organization_id: "org_a", amount: 10_000, currency: "usd" });

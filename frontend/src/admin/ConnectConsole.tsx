@@ -1,5 +1,5 @@
 import { useState } from "react";
-import type { BackendClient, ConnectStatus } from "../backend/client";
+import type { BackendClient, ConnectStatus, ConsoleOrganization } from "../backend/client";
 import { formatDateTime, formatPercent } from "../payments/format";
 import { PayoutHistory, TransferHistory } from "../payments/History";
 import { PagedCard } from "../payments/PagedCard";
@@ -23,7 +23,7 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
   // What the service answered after a change here, shown instead of the row as first read.
   const [updated, setUpdated] = useState<Record<string, ConnectStatus>>({});
   const [selectedId, setSelectedId] = useState<string | null>(null);
-  const latest = (org: ConnectStatus) => updated[org.organization_id] ?? org;
+  const latest = (org: ConsoleOrganization): ConsoleOrganization => ({ ...org, ...updated[org.organization_id] });
   const selected = organizations.items.map(latest).find((org) => org.organization_id === selectedId) ?? null;
 
   return (
@@ -57,7 +57,9 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
                     className={isSelected ? "selected" : undefined}
                   >
                     <td>
-                      <code>{org.organization_id}</code>
+                      <span className="org-name">{org.name}</span>
+                      <br />
+                      <code className="muted small">{org.organization_id}</code>
                     </td>
                     <td>
                       <StatusBadge status={org.status} />
@@ -70,7 +72,7 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
                       <button
                         type="button"
                         aria-pressed={isSelected}
-                        aria-label={`Manage ${org.organization_id}`}
+                        aria-label={`Manage ${org.name}`}
                         onClick={() => setSelectedId(org.organization_id)}
                       >
                         {isSelected ? "Selected" : "Manage"}
@@ -99,7 +101,7 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
 
 interface PanelProps {
   backend: BackendClient;
-  organization: ConnectStatus;
+  organization: ConsoleOrganization;
   onUpdated: (status: ConnectStatus) => void;
 }
 
@@ -112,11 +114,16 @@ function OrganizationPanel({ backend, organization, onUpdated }: PanelProps) {
     <>
       <section className="card" aria-labelledby="organization-title" data-testid="organization-panel">
         <h2 id="organization-title">
-          Organization <code>{orgId}</code>
+          {organization.name} <code className="muted small">{orgId}</code>
         </h2>
         <PlatformFeeForm backend={backend} organization={organization} onUpdated={onUpdated} />
         {organization.status === "active" ? (
-          <TransferForm backend={backend} organization={organization} onSent={() => setSent((n) => n + 1)} />
+          <TransferForm
+            backend={backend}
+            organization={organization}
+            name={organization.name}
+            onSent={() => setSent((n) => n + 1)}
+          />
         ) : (
           <p className="muted small" data-testid="transfer-unavailable">
             Transfers need an active Stripe account; this organization's is {organization.status.replace("_", " ")}.

@@ -10,6 +10,8 @@ import { useAction } from "../payments/useAsync";
 interface Props {
   backend: BackendClient;
   organization: ConnectStatus;
+  /** The organization's name, as the confirmation and the result say it. */
+  name: string;
   /** Called after the service made a transfer. */
   onSent: () => void;
 }
@@ -28,7 +30,7 @@ interface Review {
  * transfer has one Idempotency-Key: every retry of it (a lost answer, 5xx, 429) sends the same
  * key, so the money moves at most once; the next confirmed transfer gets a new one.
  */
-export function TransferForm({ backend, organization, onSent }: Props) {
+export function TransferForm({ backend, organization, name, onSent }: Props) {
   const orgId = organization.organization_id;
   const transferring = useRef(new IdempotentAction());
   const [amountText, setAmountText] = useState("");
@@ -107,7 +109,7 @@ export function TransferForm({ backend, organization, onSent }: Props) {
       {review ? (
         <div className="confirm" role="group" aria-label="Confirm the transfer" data-testid="transfer-confirmation">
           <p>
-            <strong>Send this transfer to {orgId}?</strong> Nothing moves until you confirm.
+            <strong>Send this transfer to {name}?</strong> Nothing moves until you confirm.
           </p>
           <dl className="split">
             <dt>Gross</dt>
@@ -138,17 +140,17 @@ export function TransferForm({ backend, organization, onSent }: Props) {
           </div>
         </div>
       ) : null}
-      {sent ? <TransferResult sent={sent} /> : null}
+      {sent ? <TransferResult sent={sent} name={name} /> : null}
     </div>
   );
 }
 
 /** What the service says it sent. */
-function TransferResult({ sent }: { sent: Transfer }) {
+function TransferResult({ sent, name }: { sent: Transfer; name: string }) {
   const money = (amount: number) => formatMoney(amount, sent.currency);
   return (
     <p className="notice notice-ok" role="status" data-testid="transfer-result">
-      Sent {money(sent.transfer_amount)} to {sent.organization_id}: {money(sent.gross_amount)} less the{" "}
+      Sent {money(sent.transfer_amount)} to {name}: {money(sent.gross_amount)} less the{" "}
       {formatPercent(sent.platform_fee_percent)} fee of {money(sent.fee_amount)} (transfer {sent.transfer_id}).
     </p>
   );

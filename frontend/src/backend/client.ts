@@ -35,6 +35,7 @@ export type TransferHistory = Schemas["TransferHistory"];
 export type TransferItem = Schemas["TransferItem"];
 export type PayoutScheduleRead = Schemas["PayoutScheduleRead"];
 export type OrganizationList = Schemas["OrganizationList"];
+export type ConsoleOrganization = Schemas["ConsoleOrganization"];
 export type OrganizationsQuery = NonNullable<
   paths["/api/connect/organizations"]["get"]["parameters"]["query"]
 >;

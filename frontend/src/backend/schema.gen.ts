@@ -32,6 +32,8 @@ export interface paths {
         /**
          * Ready
          * @description Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key.
+         *     With `REDIS_URL`, `checks.redis` says whether Redis answers (`ok` or `unavailable`),
+         *     without failing readiness.
          */
         get: operations["ready_ready_get"];
         put?: never;

@@ -8,8 +8,11 @@
 // tests/e2e/test_browser.py starts the stack, makes the people and runs this. The journey:
 // the owner signs in, sets up payouts, comes back half-way (Pending, what Stripe still needs),
 // continues, comes back through a used link (?connect=refresh), completes onboarding on the simulator's hosted page, sees Active; the platform admin sends
-// money (through the backend's API); the owner sees the balance, pays out and sets a schedule,
-// opens the Express dashboard; a member then sees the status and no actions.
+// money (through the backend's API); the owner sees the balance, pays out, sees the payout and
+// the transfer (gross, fee, net) in the history, sets a weekly schedule and reads it back after
+// a reload, opens the Express dashboard; the simulator fails the payout and the owner sees why;
+// the platform admin opens the Connect console, changes the fee and sends a transfer through its
+// confirmation; the owner sees it arrive; a member then sees the status, no actions and no console.
 // Exits 0 when every step passed; on failure, saves failure.png and exits 1.
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -69,7 +72,9 @@ page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
 
 const shot = (name) => page.screenshot({ path: join(config.screenshots, `${name}.png`), fullPage: true });
 const settings = `${config.frontend}/settings/payments`;
+const consolePath = `${config.frontend}/admin/connect`;
 const badge = page.getByTestId("connect-status");
+const money = (cents) => `$${(cents / 100).toFixed(2)}`;
 
 async function signIn(person) {
   await page.getByLabel("Email").fill(person.email);
@@ -80,6 +85,19 @@ async function signIn(person) {
 
 async function expectBadge(text) {
   await badge.filter({ hasText: text }).waitFor();
+}
+
+async function signOut() {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+}
+
+/** Waits for the first row of the transfers list to read gross, fee percent, fee and net. */
+async function expectLatestTransfer(region, { gross, percent, fee, net }) {
+  const row = region.getByTestId("transfer").first();
+  for (const [cell, text] of [["gross", money(gross)], ["percent", percent], ["fee", money(fee)], ["net", money(net)]]) {
+    await row.getByTestId(`transfer-${cell}`).filter({ hasText: text }).waitFor();
+  }
 }
 
 let failed = false;
@@ -149,21 +167,36 @@ try {
   await shot("06-balance");
   ok("after a $100.00 transfer less the 10 % fee, the balance shows $90.00 available");
 
-  // 7. Pay out now; the balance empties.
+  // 7. Pay out now; the balance empties; the payout and the transfer are in the history.
   await page.getByRole("button", { name: "Pay out now" }).click();
   await page.getByTestId("payout-result").filter({ hasText: "Payout of $90.00" }).waitFor();
   await page.getByTestId("available-usd").filter({ hasText: "$0.00" }).waitFor();
   check(await page.getByRole("button", { name: "Pay out now" }).isDisabled(), "Pay out now is still enabled at $0.00");
-  ok("Pay out now pays out $90.00 and the available balance drops to $0.00");
+  const payouts = page.getByRole("region", { name: "Payouts", exact: true });
+  const transfers = page.getByRole("region", { name: "Transfers received" });
+  await payouts.getByTestId("payout").filter({ hasText: "$90.00" }).filter({ hasText: "Pending" }).waitFor();
+  await transfers.getByRole("button", { name: "Refresh" }).click();
+  await expectLatestTransfer(transfers, { gross: 10_000, percent: "10 %", fee: 1_000, net: 9_000 });
+  check((await page.getByRole("link", { name: "Connect console" }).count()) === 0, "the owner sees the console link");
+  await shot("09-history");
+  ok("Pay out now pays out $90.00; the history shows the payout and the $100.00 transfer less its $10.00 fee");
 
-  // 8. The payout schedule.
+  // 8. The payout schedule: it starts at what Stripe holds, and reads back after a reload.
   const schedule = page.getByRole("region", { name: "Payout schedule" });
+  await schedule.getByTestId("schedule-current").filter({ hasText: "manual" }).waitFor();
+  check((await schedule.getByLabel("Pay out").inputValue()) === "manual", "a new account's schedule is not manual");
   await schedule.getByLabel("Pay out").selectOption("weekly");
   await schedule.getByLabel("on", { exact: true }).selectOption("friday");
   await schedule.getByRole("button", { name: "Save schedule" }).click();
   await page.getByTestId("schedule-result").filter({ hasText: "weekly on Friday" }).waitFor();
   await shot("07-paid-out");
-  ok("the payout schedule is set to weekly on Friday");
+  await page.reload();
+  await schedule.getByTestId("schedule-current").filter({ hasText: "weekly on Friday" }).waitFor();
+  check((await schedule.getByLabel("Pay out").inputValue()) === "weekly", "the schedule did not read back as weekly");
+  check((await schedule.getByLabel("on", { exact: true }).inputValue()) === "friday", "the weekly anchor did not read back");
+  await schedule.scrollIntoViewIfNeeded();
+  await shot("10-schedule-read-back");
+  ok("the payout schedule is set to weekly on Friday and still shows it after a reload");
 
   // 9. The Express dashboard opens in a new tab.
   const [dashboard] = await Promise.all([
@@ -174,18 +207,95 @@ try {
   await dashboard.close();
   ok("Open Stripe dashboard opens the Express dashboard's login link in a new tab");
 
-  // 10. A member sees the status and no actions.
-  await page.getByRole("button", { name: "Sign out" }).click();
-  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  // 10. The bank refuses the payout (at the simulator): the owner sees it failed, and why.
+  const adminHeaders = { Authorization: `Bearer ${admin.token}` };
+  const history = await api(`${config.backend}/api/connect/payouts/${config.orgId}`, { headers: adminHeaders });
+  const payoutId = history.data[0]?.payout_id;
+  check(payoutId, `no payout to fail: ${JSON.stringify(history)}`);
+  await api(`${config.sim}/_sim/payouts/${payoutId}/failed`, { method: "POST", body: { failure_code: "account_closed" } });
+  await page.reload();
+  const failedPayout = payouts.locator('[data-testid="payout"][data-status="failed"]');
+  await failedPayout.filter({ hasText: "$90.00" }).getByText("Failed", { exact: true }).waitFor();
+  await failedPayout.getByTestId("payout-failure").filter({ hasText: "The bank account has been closed." }).waitFor();
+  await page.getByTestId("available-usd").filter({ hasText: "$90.00" }).waitFor();
+  await payouts.scrollIntoViewIfNeeded();
+  await shot("11-failed-payout");
+  ok("a payout the bank refused shows as Failed with its reason, and the money is back in the balance");
+
+  // 11. The platform admin: the console, a new fee, a transfer through its confirmation.
+  await signOut();
+  await signIn(config.admin);
+  await page.getByRole("link", { name: "Connect console" }).click();
+  await page.waitForURL(consolePath);
+  await page.getByRole("heading", { name: "Connect console" }).waitFor();
+  const row = page.locator(`[data-testid="organization"][data-org-id="${config.orgId}"]`);
+  await row.locator(".org-name").filter({ hasText: "Acme" }).waitFor();
+  await row.getByTestId("connect-status").filter({ hasText: "Active" }).waitFor();
+  await row.getByTestId("organization-fee").filter({ hasText: "10 %" }).waitFor();
+  await shot("12-console");
+  ok("a platform admin opens the Connect console: Acme by name, Active, 10 % fee, last sync");
+
+  await row.getByRole("button", { name: "Manage Acme" }).click();
+  const panel = page.getByTestId("organization-panel");
+  await panel.getByLabel("Platform fee (%)").fill("12.5");
+  await panel.getByRole("button", { name: "Save fee" }).click();
+  await panel.getByTestId("fee-result").filter({ hasText: "12.5 %" }).waitFor();
+  await row.getByTestId("organization-fee").filter({ hasText: "12.5 %" }).waitFor();
+  ok("the admin sets the fee to 12.5 % and the list shows it");
+
+  await panel.getByLabel("Amount").fill("50.00");
+  await panel.getByRole("button", { name: "Review transfer" }).click();
+  const confirmation = panel.getByTestId("transfer-confirmation");
+  await confirmation.getByTestId("preview-gross").filter({ hasText: "$50.00" }).waitFor();
+  await confirmation.getByTestId("preview-fee").filter({ hasText: "$6.25" }).waitFor();
+  await confirmation.getByTestId("preview-net").filter({ hasText: "$43.75" }).waitFor();
+  await shot("13-transfer-confirmation");
+  await confirmation.getByRole("button", { name: "Confirm transfer" }).click();
+  await panel.getByTestId("transfer-result").filter({ hasText: "Sent $43.75 to Acme" }).waitFor();
+  await expectLatestTransfer(page.getByRole("region", { name: "Transfers received" }), {
+    gross: 5_000,
+    percent: "12.5 %",
+    fee: 625,
+    net: 4_375,
+  });
+  await shot("14-transfer-sent");
+  ok("the confirmation shows $50.00 less 12.5 % ($6.25) = $43.75 before it is sent; once confirmed, the console shows it");
+
+  // 12. The owner sees the transfer arrive.
+  await signOut();
+  await page.goto(settings);
+  await signIn(config.owner);
+  await expectLatestTransfer(page.getByRole("region", { name: "Transfers received" }), {
+    gross: 5_000,
+    percent: "12.5 %",
+    fee: 625,
+    net: 4_375,
+  });
+  await page.getByTestId("available-usd").filter({ hasText: money(9_000 + 4_375) }).waitFor();
+  await page.getByRole("region", { name: "Transfers received" }).scrollIntoViewIfNeeded();
+  await shot("15-transfer-arrived");
+  ok("the owner sees the $50.00 transfer arrive: 12.5 % fee, $6.25, $43.75 net, and the balance at $133.75");
+
+  // 13. A member sees the status and no actions, and no console.
+  await signOut();
   await signIn(config.member);
   await expectBadge("Active");
   await page.getByTestId("member-note").waitFor();
   for (const name of ["Set up payouts", "Continue onboarding", "Open Stripe dashboard", "Pay out now", "Save schedule"]) {
     check((await page.getByRole("button", { name }).count()) === 0, `a member sees "${name}"`);
   }
-  check((await page.getByRole("region", { name: "Balance" }).count()) === 0, "a member sees the balance");
+  for (const name of ["Balance", "Payouts", "Transfers received"]) {
+    check((await page.getByRole("region", { name, exact: true }).count()) === 0, `a member sees the region "${name}"`);
+  }
+  check((await page.getByRole("link", { name: "Connect console" }).count()) === 0, "a member sees the console link");
   await shot("08-member");
-  ok("a member sees Active and no actions, no balance");
+  ok("a member sees Active and no actions, no balance, no history, no console link");
+
+  await page.goto(consolePath);
+  await page.getByTestId("console-unavailable").waitFor();
+  check((await page.getByRole("region", { name: "Organizations" }).count()) === 0, "a member sees the organizations");
+  await shot("16-console-not-available");
+  ok("a member at /admin/connect is told the console is not available");
 
   check(problems.length === 0, problems.join("\n"));
   ok("no uncaught errors in the page");

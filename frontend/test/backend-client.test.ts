@@ -117,6 +117,41 @@ describe("backendClient: what it sends", () => {
   });
 });
 
+describe("backendClient: the history and console reads", () => {
+  const history = { organization_id: ORG, account_id: "acct_1", data: [], has_more: false, next_cursor: null };
+
+  it("reads payouts and transfers of the organization in the path, a page after the cursor", async () => {
+    const { backend, requests } = client(json(200, history), json(200, history), json(200, history));
+    await backend.payouts(ORG, { limit: 10, startingAfter: "po_9" });
+    await backend.transfers(ORG, { limit: 5 });
+    await backend.transfers(ORG);
+    expect(requests.map((r) => r.url)).toEqual([
+      `${BASE}/api/connect/payouts/${ORG}?limit=10&starting_after=po_9`,
+      `${BASE}/api/connect/transfers/${ORG}?limit=5`,
+      `${BASE}/api/connect/transfers/${ORG}`,
+    ]);
+    for (const request of requests) {
+      expect(request.method).toBe("GET");
+      expect(request.headers.get("X-Org-ID")).toBe(ORG);
+    }
+  });
+
+  it("reads the payout schedule Stripe holds", async () => {
+    const held = { organization_id: ORG, account_id: "acct_1", interval: "daily", weekly_anchor: null, monthly_anchor: null, delay_days: 2 };
+    const { backend, requests } = client(json(200, held));
+    expect(await backend.payoutSchedule(ORG)).toEqual(held);
+    expect(requests[0]?.url).toBe(`${BASE}/api/connect/payout-schedule/${ORG}`);
+  });
+
+  it("pages the platform's organizations by cursor and status, naming no organization", async () => {
+    const { backend, requests } = client(json(200, { data: [STATUS], next_cursor: "c2" }));
+    const list = await backend.organizations({ limit: 25, cursor: "c1", status: "active" });
+    expect(list).toEqual({ data: [STATUS], next_cursor: "c2" });
+    expect(requests[0]?.url).toBe(`${BASE}/api/connect/organizations?limit=25&cursor=c1&status=active`);
+    expect(requests[0]?.headers.get("X-Org-ID")).toBeNull();
+  });
+});
+
 describe("backendClient: errors", () => {
   it("turns the service's error body into a typed BackendError", async () => {
     const { backend } = client(errorBody(409, "insufficient_balance", "Nothing to pay out.", "req_42"));

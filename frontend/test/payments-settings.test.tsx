@@ -49,11 +49,23 @@ const LINK = { url: "https://connect.test/setup/s/acct_1/tok", expires_at: "2026
 
 type Routes = Record<string, (request: Recorded) => Response>;
 
+const MANUAL = { organization_id: ORG, account_id: "acct_1", interval: "manual", weekly_anchor: null, monthly_anchor: null, delay_days: null };
+const NO_PAYOUTS = { organization_id: ORG, account_id: "acct_1", data: [], has_more: false, next_cursor: null };
+const NO_TRANSFERS = NO_PAYOUTS;
+
+/** What an owner's page reads besides the status and balance, answered "nothing yet". */
+const QUIET_READS: Routes = {
+  [`GET /api/connect/payout-schedule/${ORG}`]: () => json(200, MANUAL),
+  [`GET /api/connect/payouts/${ORG}`]: () => json(200, NO_PAYOUTS),
+  [`GET /api/connect/transfers/${ORG}`]: () => json(200, NO_TRANSFERS),
+};
+
 /** The page with a backend whose answers come from `routes` ("METHOD /path"). */
 function renderPage({ role, routes, search = "" }: { role: string; routes: Routes; search?: string }) {
+  const answers = { ...QUIET_READS, ...routes };
   const fake = fakeFetch((request) => {
     const key = `${request.method} ${new URL(request.url).pathname}`;
-    const route = routes[key];
+    const route = answers[key];
     return route ? route(request) : errorBody(404, "not_found", `no route ${key}`);
   });
   const backend = createBackendClient({ baseUrl: "http://backend.test", getToken: () => "tok", fetch: fake.fetch, retries: 0 });
@@ -83,6 +95,11 @@ describe("what each role sees", () => {
     expect(screen.queryAllByRole("button").map((b) => b.textContent)).toEqual(["Refresh"]);
     expect(screen.queryByRole("region", { name: "Balance" })).toBeNull();
     expect(page.calls("GET", `/api/connect/balance/${ORG}`)).toHaveLength(0);
+    for (const path of ["payouts", "transfers", "payout-schedule"]) {
+      expect(page.calls("GET", `/api/connect/${path}/${ORG}`)).toHaveLength(0);
+    }
+    expect(screen.queryByRole("region", { name: "Payouts" })).toBeNull();
+    expect(screen.queryByRole("region", { name: "Transfers received" })).toBeNull();
   });
 
   it("shows an owner the balance, the dashboard and the schedule of an active account", async () => {
@@ -265,6 +282,8 @@ describe("Pay out now", () => {
     expect((await screen.findByTestId("payout-result")).textContent).toContain("Payout of $90.00 is pending");
     await waitFor(() => expect(screen.getByTestId("available-usd").textContent).toBe("$0.00"));
     expect(screen.getByRole("button", { name: "Pay out now" })).toHaveProperty("disabled", true);
+    // The payout history is read again once the payout is made.
+    await waitFor(() => expect(page.calls("GET", `/api/connect/payouts/${ORG}`)).toHaveLength(2));
 
     const payouts = page.calls("POST", "/api/connect/payout");
     expect(payouts).toHaveLength(2);
@@ -272,5 +291,267 @@ describe("Pay out now", () => {
     const [first, second] = payouts.map((r) => r.headers.get("Idempotency-Key"));
     expect(first).toBeTruthy();
     expect(second).toBe(first);
+  });
+});
+
+const ACTIVE_OWNER: Routes = {
+  ...statusRoute(statusOf({})),
+  [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE),
+};
+
+describe("the payout schedule", () => {
+  it("starts at the schedule Stripe holds, not at manual", async () => {
+    renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/payout-schedule/${ORG}`]: () =>
+          json(200, { ...MANUAL, interval: "weekly", weekly_anchor: "friday", delay_days: 2 }),
+      },
+    });
+    expect((await screen.findByTestId("schedule-current")).textContent).toBe("Stripe pays out weekly on Friday.");
+    const schedule = screen.getByRole("region", { name: "Payout schedule" });
+    expect(within(schedule).getByLabelText("Pay out")).toHaveProperty("value", "weekly");
+    expect(within(schedule).getByLabelText("on")).toHaveProperty("value", "friday");
+  });
+
+  it("shows what Stripe answered after a save", async () => {
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        "PUT /api/connect/payout-schedule": () =>
+          json(200, { ...MANUAL, interval: "monthly", weekly_anchor: null, monthly_anchor: 15, delay_days: 2 }),
+      },
+    });
+    const schedule = await screen.findByRole("region", { name: "Payout schedule" });
+    fireEvent.change(await within(schedule).findByLabelText("Pay out"), { target: { value: "monthly" } });
+    fireEvent.change(within(schedule).getByLabelText("on day"), { target: { value: "15" } });
+    fireEvent.click(within(schedule).getByRole("button", { name: "Save schedule" }));
+    expect((await screen.findByTestId("schedule-result")).textContent).toBe("Saved: Stripe now pays out monthly on day 15.");
+    expect(within(schedule).getByLabelText("Pay out")).toHaveProperty("value", "monthly");
+    expect(within(schedule).getByLabelText("on day")).toHaveProperty("value", "15");
+    expect(page.calls("PUT", "/api/connect/payout-schedule")[0]?.body).toEqual({
+      interval: "monthly",
+      monthly_anchor: 15,
+      organization_id: ORG,
+    });
+  });
+
+  it("says when the schedule could not be read, and reads it again on Try again", async () => {
+    let fail = true;
+    renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/payout-schedule/${ORG}`]: () =>
+          fail ? errorBody(503, "upstream_unavailable") : json(200, { ...MANUAL, interval: "daily" }),
+      },
+    });
+    const schedule = await screen.findByRole("region", { name: "Payout schedule" });
+    const alert = await within(schedule).findByRole("alert");
+    expect(within(schedule).queryByRole("button", { name: "Save schedule" })).toBeNull();
+    fail = false;
+    fireEvent.click(within(alert).getByRole("button", { name: "Try again" }));
+    expect(await within(schedule).findByLabelText("Pay out")).toHaveProperty("value", "daily");
+  });
+});
+
+const payoutItem = (id: string, overrides: Record<string, unknown> = {}) => ({
+  payout_id: id,
+  amount: 9000,
+  currency: "usd",
+  status: "paid",
+  arrival_date: "2026-11-03T00:00:00Z",
+  created: "2026-11-01T12:00:00Z",
+  failure_code: null,
+  failure_message: null,
+  ...overrides,
+});
+
+const payoutPage = (data: unknown[], next: string | null) => ({
+  ...NO_PAYOUTS,
+  data,
+  has_more: next !== null,
+  next_cursor: next,
+});
+
+describe("payout history", () => {
+  it("lists the payouts with amount, status and arrival date, a failed one with its reason", async () => {
+    renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/payouts/${ORG}`]: () =>
+          json(
+            200,
+            payoutPage(
+              [
+                payoutItem("po_2", {
+                  amount: 2550,
+                  status: "failed",
+                  failure_code: "account_closed",
+                  failure_message: "The bank account has been closed.",
+                }),
+                payoutItem("po_1"),
+              ],
+              null,
+            ),
+          ),
+      },
+    });
+    const payouts = await screen.findByRole("region", { name: "Payouts" });
+    const rows = await within(payouts).findAllByTestId("payout");
+    expect(rows.map((row) => row.getAttribute("data-status"))).toEqual(["failed", "paid"]);
+    expect(within(rows[0]!).getByText("$25.50")).toBeTruthy();
+    expect(within(rows[0]!).getByText("Failed")).toBeTruthy();
+    expect(within(rows[0]!).getByTestId("payout-failure").textContent).toContain("The bank account has been closed.");
+    expect(within(rows[1]!).getByText("$90.00")).toBeTruthy();
+    expect(within(rows[1]!).getByText("Paid")).toBeTruthy();
+    expect(within(rows[1]!).getByText("Nov 3, 2026")).toBeTruthy();
+    expect(within(payouts).queryByRole("button", { name: "Load more" })).toBeNull();
+  });
+
+  it("loads more with the last page's next_cursor as starting_after", async () => {
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/payouts/${ORG}`]: (request) =>
+          new URL(request.url).searchParams.get("starting_after") === "po_2"
+            ? json(200, payoutPage([payoutItem("po_1", { amount: 100 })], null))
+            : json(200, payoutPage([payoutItem("po_3", { amount: 300 }), payoutItem("po_2", { amount: 200 })], "po_2")),
+      },
+    });
+    const payouts = await screen.findByRole("region", { name: "Payouts" });
+    fireEvent.click(await within(payouts).findByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(within(payouts).getAllByTestId("payout")).toHaveLength(3));
+    expect(within(payouts).getAllByTestId("payout").map((row) => row.children[1]?.textContent)).toEqual([
+      "$3.00",
+      "$2.00",
+      "$1.00",
+    ]);
+    expect(within(payouts).queryByRole("button", { name: "Load more" })).toBeNull();
+    const queries = page.calls("GET", `/api/connect/payouts/${ORG}`).map((r) => new URL(r.url).search);
+    expect(queries).toEqual(["?limit=10", "?limit=10&starting_after=po_2"]);
+  });
+
+  it("says when there are no payouts yet", async () => {
+    renderPage({ role: "owner", routes: ACTIVE_OWNER });
+    const payouts = await screen.findByRole("region", { name: "Payouts" });
+    expect((await within(payouts).findByTestId("payouts-empty")).textContent).toBe("No payouts yet.");
+  });
+
+  it("shows a failed read with Try again, which reads it again", async () => {
+    let fail = true;
+    renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/payouts/${ORG}`]: () =>
+          fail ? errorBody(503, "upstream_unavailable") : json(200, payoutPage([payoutItem("po_1")], null)),
+      },
+    });
+    const payouts = await screen.findByRole("region", { name: "Payouts" });
+    const alert = await within(payouts).findByRole("alert");
+    expect(alert.textContent).toContain("briefly unavailable");
+    fail = false;
+    fireEvent.click(within(alert).getByRole("button", { name: "Try again" }));
+    expect(await within(payouts).findAllByTestId("payout")).toHaveLength(1);
+    expect(within(payouts).queryByRole("alert")).toBeNull();
+  });
+
+  it("keeps the loaded payouts when Load more fails, and Try again loads that page", async () => {
+    let failMore = true;
+    renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/payouts/${ORG}`]: (request) => {
+          if (!new URL(request.url).searchParams.has("starting_after")) {
+            return json(200, payoutPage([payoutItem("po_2")], "po_2"));
+          }
+          return failMore ? errorBody(502, "stripe_error", "Stripe said no") : json(200, payoutPage([payoutItem("po_1")], null));
+        },
+      },
+    });
+    const payouts = await screen.findByRole("region", { name: "Payouts" });
+    fireEvent.click(await within(payouts).findByRole("button", { name: "Load more" }));
+    const alert = await within(payouts).findByRole("alert");
+    expect(within(payouts).getAllByTestId("payout")).toHaveLength(1);
+    failMore = false;
+    fireEvent.click(within(alert).getByRole("button", { name: "Try again" }));
+    await waitFor(() => expect(within(payouts).getAllByTestId("payout")).toHaveLength(2));
+  });
+});
+
+const transferItem = (id: string, overrides: Record<string, unknown> = {}) => ({
+  transfer_id: id,
+  created: "2026-11-02T09:30:00Z",
+  currency: "usd",
+  gross_amount: 10000,
+  fee_amount: 1250,
+  platform_fee_percent: 12.5,
+  net_amount: 8750,
+  amount_reversed: 0,
+  ...overrides,
+});
+
+describe("transfers received", () => {
+  it("shows gross, fee percent, fee and net of each transfer, and dashes where the service made none", async () => {
+    renderPage({
+      role: "admin",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/transfers/${ORG}`]: () =>
+          json(
+            200,
+            payoutPage(
+              [
+                transferItem("tr_2"),
+                transferItem("tr_1", { gross_amount: null, fee_amount: null, platform_fee_percent: null, net_amount: 500 }),
+              ],
+              null,
+            ),
+          ),
+      },
+    });
+    const transfers = await screen.findByRole("region", { name: "Transfers received" });
+    const [ours, other] = await within(transfers).findAllByTestId("transfer");
+    const cells = (row: HTMLElement | undefined) =>
+      ["gross", "percent", "fee", "net"].map((name) => within(row!).getByTestId(`transfer-${name}`).textContent);
+    expect(cells(ours)).toEqual(["$100.00", "12.5 %", "$12.50", "$87.50"]);
+    expect(cells(other)).toEqual(["—", "—", "—", "$5.00"]);
+    expect(within(ours!).getByText("Nov 2, 2026")).toBeTruthy();
+  });
+
+  it("loads more, and says when none arrived yet or the read failed", async () => {
+    let answer: "page" | "empty" | "fail" = "page";
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/transfers/${ORG}`]: (request) => {
+          if (answer === "empty") return json(200, NO_TRANSFERS);
+          if (answer === "fail") return errorBody(503, "upstream_unavailable");
+          return new URL(request.url).searchParams.get("starting_after") === "tr_2"
+            ? json(200, payoutPage([transferItem("tr_1")], null))
+            : json(200, payoutPage([transferItem("tr_2")], "tr_2"));
+        },
+      },
+    });
+    const transfers = await screen.findByRole("region", { name: "Transfers received" });
+    fireEvent.click(await within(transfers).findByRole("button", { name: "Load more" }));
+    await waitFor(() => expect(within(transfers).getAllByTestId("transfer")).toHaveLength(2));
+    expect(new URL(page.calls("GET", `/api/connect/transfers/${ORG}`)[1]!.url).searchParams.get("starting_after")).toBe("tr_2");
+
+    answer = "fail";
+    fireEvent.click(within(transfers).getByRole("button", { name: "Refresh" }));
+    expect((await within(transfers).findByRole("alert")).textContent).toContain("briefly unavailable");
+
+    answer = "empty";
+    fireEvent.click(within(transfers).getByRole("button", { name: "Try again" }));
+    expect((await within(transfers).findByTestId("transfers-empty")).textContent).toBe("No transfers from the platform yet.");
+    expect(within(transfers).queryAllByTestId("transfer")).toHaveLength(0);
   });
 });

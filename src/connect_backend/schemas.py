@@ -382,10 +382,22 @@ class TransferHistory(_Output):
     next_cursor: str | None = Field(description="Pass as `starting_after` for the next page.")
 
 
-class OrganizationList(_Output):
-    """Platform admins' console: a page of organizations with their Connect status."""
+class ConsoleOrganization(Status):
+    """An organization as the platform's console lists it: its name, then its status."""
 
-    data: list[Status]
+    name: str
+
+    @classmethod
+    def listed(cls, organization: Organization) -> ConsoleOrganization:
+        """D1's view of `organization`, with its name."""
+        return cls(**Status.of(organization).model_dump(), name=organization.name)
+
+
+class OrganizationList(_Output):
+    """Platform admins' console: a page of organizations with their names and Connect
+    status."""
+
+    data: list[ConsoleOrganization]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 

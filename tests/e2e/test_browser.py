@@ -24,7 +24,7 @@ RUNNER = ROOT / "frontend" / "e2e" / "run.mjs"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
-def test_owner_onboards_is_paid_and_pays_out_while_a_member_only_looks(
+def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_console(
     browser_stack: Stack, tmp_path: Path
 ) -> None:
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: ./scripts/bootstrap installs chromium"
@@ -61,7 +61,7 @@ def test_owner_onboards_is_paid_and_pays_out_while_a_member_only_looks(
         env={**os.environ, "CHROMIUM": str(CHROMIUM)},
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=300,
         check=False,
     )
     print(result.stdout)
@@ -69,15 +69,31 @@ def test_owner_onboards_is_paid_and_pays_out_while_a_member_only_looks(
         f"{result.stdout}\n{result.stderr}\nfrontend log:\n{browser_stack.frontend.tail()}\n"
         f"screenshots in {screenshots}"
     )
-    for name in ("01-sign-in", "02-not-started", "03-stripe-onboarding", "04-pending", "05-active"):
+    for name in (
+        "01-sign-in",
+        "02-not-started",
+        "03-stripe-onboarding",
+        "04-pending",
+        "05-active",
+        "09-history",
+        "10-schedule-read-back",
+        "11-failed-payout",
+        "12-console",
+        "13-transfer-confirmation",
+        "14-transfer-sent",
+        "15-transfer-arrived",
+        "16-console-not-available",
+    ):
         assert (screenshots / f"{name}.png").stat().st_size > 0
 
-    # What the clicks did, as "Stripe" and D1 hold it: one account, active, paid out once.
+    # What the clicks did, as "Stripe" and D1 hold it: one account, active, paid out once (and
+    # that payout failed), the fee the console set, and the console's one transfer.
     headers = {"X-Internal-Api-Key": c.internal_api_key}
     organization = httpx.get(
         f"{c.worker_url}/api/internal/organization/{org_id}", headers=headers, timeout=10.0
     ).json()["organization"]
     assert organization["stripe_connect_status"] == "active"
+    assert organization["platform_fee_percent"] == 12.5
     account_id = organization["stripe_connect_account_id"]
     payouts = httpx.get(
         f"{c.sim_url}/_sim/events",
@@ -86,5 +102,21 @@ def test_owner_onboards_is_paid_and_pays_out_while_a_member_only_looks(
     ).json()
     assert payouts["count"] == 1
     assert payouts["data"][0]["data"]["object"]["amount"] == 9_000
+    failed = httpx.get(
+        f"{c.sim_url}/_sim/events",
+        params={"type": "payout.failed", "account": account_id},
+        timeout=10.0,
+    ).json()
+    assert [e["data"]["object"]["failure_code"] for e in failed["data"]] == ["account_closed"]
+    transfers = httpx.get(
+        f"{c.sim_url}/_sim/events", params={"type": "transfer.created"}, timeout=10.0
+    ).json()
+    sent = [
+        e["data"]["object"]["amount"]
+        for e in transfers["data"]
+        if e["data"]["object"]["destination"] == account_id
+    ]
+    # $100.00 at 10 % through the API, then $50.00 at 12.5 % through the console.
+    assert sent == [9_000, 4_375]
     account = httpx.get(f"{c.sim_url}/_sim/accounts/{account_id}", timeout=10.0).json()
     assert account["account"]["settings"]["payouts"]["schedule"]["interval"] == "weekly"

@@ -322,6 +322,7 @@ async def test_the_console_lists_every_organization_in_pages_for_platform_admins
 
     assert first.status_code == 200, first.text
     assert [o["organization_id"] for o in first.json()["data"]] == ["org_a", "org_b"]
+    assert [o["name"] for o in first.json()["data"]] == ["Org org_a", "Org org_b"]
     assert first.json()["data"][0]["status"] == "active"
     assert first.json()["data"][0]["platform_fee_percent"] == 7.5
     assert first.json()["data"][1]["status"] == "not_started"

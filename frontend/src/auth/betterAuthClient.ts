@@ -52,3 +52,11 @@ export function canManagePayments(role: string | null | undefined): boolean {
     .map((r) => r.trim())
     .some((r) => r === "owner" || r === "admin");
 }
+
+/**
+ * Whether a user is a platform admin: Better Auth's admin plugin gives them `user.role`
+ * "admin", the exact rule the Connect backend applies (anything else is refused with 403).
+ */
+export function isPlatformAdmin(user: { role?: string | null } | null | undefined): boolean {
+  return user?.role === "admin";
+}

@@ -29,6 +29,16 @@ export type WeeklyAnchor = NonNullable<PayoutScheduleRequest["weekly_anchor"]>;
 export type DashboardLink = Schemas["DashboardLink"];
 export type TransferRequest = Schemas["TransferCreate"];
 export type Transfer = Schemas["TransferView"];
+export type PayoutHistory = Schemas["PayoutHistory"];
+export type PayoutItem = Schemas["PayoutItem"];
+export type TransferHistory = Schemas["TransferHistory"];
+export type TransferItem = Schemas["TransferItem"];
+export type PayoutScheduleRead = Schemas["PayoutScheduleRead"];
+export type OrganizationList = Schemas["OrganizationList"];
+export type ConsoleOrganization = Schemas["ConsoleOrganization"];
+export type OrganizationsQuery = NonNullable<
+  paths["/api/connect/organizations"]["get"]["parameters"]["query"]
+>;
 export type Health = Schemas["Health"];
 export type Ready = Schemas["Ready"];
 
@@ -45,6 +55,12 @@ export interface BackendClientOptions {
   retries?: number;
   /** Wait before attempt n+1 is retryDelayMs × 3^(n-1); default 300. */
   retryDelayMs?: number;
+}
+
+/** Which page of a history: at most `limit` items, after the previous page's `next_cursor`. */
+export interface PageQuery {
+  limit?: number;
+  startingAfter?: string | null;
 }
 
 /** What every money-moving call needs: the key of the user action it belongs to. */
@@ -96,6 +112,10 @@ export function createBackendClient(options: BackendClientOptions) {
   }
 
   const org = (orgId: string) => ({ "X-Org-ID": orgId });
+  const page = ({ limit, startingAfter }: PageQuery) => ({
+    ...(limit === undefined ? {} : { limit }),
+    ...(startingAfter ? { starting_after: startingAfter } : {}),
+  });
 
   return {
     /** GET /health — liveness, no session needed. */
@@ -182,6 +202,37 @@ export function createBackendClient(options: BackendClientOptions) {
           body: { platform_fee_percent: platformFeePercent },
         }),
       ),
+
+    /** GET /api/connect/payouts/{orgId} — owners/admins, platform admins: payouts, newest first. */
+    payouts: (orgId: string, query: PageQuery = {}) =>
+      call<PayoutHistory>(() =>
+        http.GET("/api/connect/payouts/{org_id}", {
+          params: { path: { org_id: orgId }, query: page(query), header: org(orgId) },
+        }),
+      ),
+
+    /**
+     * GET /api/connect/transfers/{orgId} — owners/admins, platform admins: the platform's
+     * transfers to the organization, newest first, with gross, fee and net as made.
+     */
+    transfers: (orgId: string, query: PageQuery = {}) =>
+      call<TransferHistory>(() =>
+        http.GET("/api/connect/transfers/{org_id}", {
+          params: { path: { org_id: orgId }, query: page(query), header: org(orgId) },
+        }),
+      ),
+
+    /** GET /api/connect/payout-schedule/{orgId} — owners/admins, platform admins: the schedule Stripe holds. */
+    payoutSchedule: (orgId: string) =>
+      call<PayoutScheduleRead>(() =>
+        http.GET("/api/connect/payout-schedule/{org_id}", {
+          params: { path: { org_id: orgId }, header: org(orgId) },
+        }),
+      ),
+
+    /** GET /api/connect/organizations — platform admins: organizations with their Connect status. */
+    organizations: (query: OrganizationsQuery = {}) =>
+      call<OrganizationList>(() => http.GET("/api/connect/organizations", { params: { query } })),
   };
 }
 

@@ -417,6 +417,51 @@ export interface components {
             pending: components["schemas"]["MoneyAmount"][];
         };
         /**
+         * ConsoleOrganization
+         * @description An organization as the platform's console lists it: its name, then its status.
+         */
+        ConsoleOrganization: {
+            /** Organization Id */
+            organization_id: string;
+            /** Account Id */
+            account_id: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "not_started" | "pending" | "active" | "disabled";
+            /**
+             * Onboarding Step
+             * @enum {string}
+             */
+            onboarding_step: "account_creation" | "details_submission" | "under_review" | "action_required" | "complete" | "rejected" | "deauthorized";
+            /** Rejection Reason */
+            rejection_reason: string | null;
+            /**
+             * Charges Enabled
+             * @description Null unless read live (?refresh=true).
+             */
+            charges_enabled: boolean | null;
+            /**
+             * Payouts Enabled
+             * @description Null unless read live (?refresh=true).
+             */
+            payouts_enabled: boolean | null;
+            /**
+             * Details Submitted
+             * @description Null unless read live (?refresh=true).
+             */
+            details_submitted: boolean | null;
+            /** @description Null unless read live. */
+            requirements: components["schemas"]["Requirements"] | null;
+            /** Platform Fee Percent */
+            platform_fee_percent: number;
+            /** Synced At */
+            synced_at: string | null;
+            /** Name */
+            name: string;
+        };
+        /**
          * DashboardLink
          * @description A single-use login link to the Express dashboard.
          */
@@ -545,11 +590,12 @@ export interface components {
         };
         /**
          * OrganizationList
-         * @description Platform admins' console: a page of organizations with their Connect status.
+         * @description Platform admins' console: a page of organizations with their names and Connect
+         *     status.
          */
         OrganizationList: {
             /** Data */
-            data: components["schemas"]["Status"][];
+            data: components["schemas"]["ConsoleOrganization"][];
             /**
              * Next Cursor
              * @description Pass as `cursor` for the next page.

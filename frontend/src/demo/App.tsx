@@ -1,22 +1,29 @@
-import { useEffect, useMemo, type ReactNode } from "react";
-import { canManagePayments, localTokenStore, type BetterAuthClient } from "../auth/betterAuthClient";
-import { createBackendClient } from "../backend/client";
+import { useEffect, useMemo, useState, type ReactNode } from "react";
+import { ConnectConsole } from "../admin/ConnectConsole";
+import { canManagePayments, isPlatformAdmin, localTokenStore, type BetterAuthClient } from "../auth/betterAuthClient";
+import { createBackendClient, type BackendClient } from "../backend/client";
 import { PaymentsSettings } from "../payments/PaymentsSettings";
-import { SETTINGS_PATH } from "../payments/location";
+import { CONSOLE_PATH, pageAt, SETTINGS_PATH } from "../payments/location";
 import { SignInForm } from "./SignInForm";
+
+type Page = ReturnType<typeof pageAt>;
 
 /**
  * The demo app: sign in (Better Auth on the Worker), pick the active organization, and the
- * payments settings page at /settings/payments, which calls the Connect backend.
+ * payments settings page at /settings/payments, which calls the Connect backend; for platform
+ * admins also the Connect console at /admin/connect. There is no router: the path read at
+ * load decides the page, and the links between them load the other page.
  */
 export function App({ auth, backendUrl }: { auth: BetterAuthClient; backendUrl: string }) {
   const session = auth.useSession();
+  const [page] = useState(() => pageAt(window.location.pathname));
 
   useEffect(() => {
-    if (window.location.pathname !== SETTINGS_PATH) {
-      window.history.replaceState(null, "", `${SETTINGS_PATH}${window.location.search}`);
+    const path = page === "console" ? CONSOLE_PATH : SETTINGS_PATH;
+    if (window.location.pathname !== path) {
+      window.history.replaceState(null, "", `${path}${window.location.search}`);
     }
-  }, []);
+  }, [page]);
 
   if (session.isPending && !session.data) {
     return (
@@ -36,6 +43,7 @@ export function App({ auth, backendUrl }: { auth: BetterAuthClient; backendUrl: 
   return (
     <SignedIn
       key={user.id}
+      page={page}
       auth={auth}
       backendUrl={backendUrl}
       user={user}
@@ -46,15 +54,16 @@ export function App({ auth, backendUrl }: { auth: BetterAuthClient; backendUrl: 
 }
 
 interface SignedInProps {
+  page: Page;
   auth: BetterAuthClient;
   backendUrl: string;
-  user: { id: string; email: string };
+  user: { id: string; email: string; role?: string | null };
   sessionToken: string;
   activeOrgId: string | null;
 }
 
 /** One signed-in user's page (remounted for another user, so nothing of the last one stays). */
-function SignedIn({ auth, backendUrl, user, sessionToken, activeOrgId }: SignedInProps) {
+function SignedIn({ page, auth, backendUrl, user, sessionToken, activeOrgId }: SignedInProps) {
   const organizations = auth.useListOrganizations();
   const member = auth.useActiveMember();
   const { refetch: refetchOrganizations } = organizations;
@@ -85,9 +94,12 @@ function SignedIn({ auth, backendUrl, user, sessionToken, activeOrgId }: SignedI
     await auth.signOut();
     localTokenStore.clear();
   };
+  const platformAdmin = isPlatformAdmin(user);
 
   return (
     <Shell
+      wide={page === "console"}
+      nav={<PageLinks page={page} platformAdmin={platformAdmin} />}
       header={
         <div className="account">
           <label>
@@ -116,32 +128,74 @@ function SignedIn({ auth, backendUrl, user, sessionToken, activeOrgId }: SignedI
         </div>
       }
     >
-      <h1>Payments</h1>
-      {activeOrg ? (
-        <p className="muted">
-          Settings of <strong>{activeOrg.name}</strong>
-          {role && !canManagePayments(role) ? " (you are a member: view only)" : ""}
-        </p>
-      ) : null}
-      {organizations.isPending ? <p className="muted">Loading your organizations…</p> : null}
-      {!organizations.isPending && !orgList.length ? <p>You are not a member of any organization.</p> : null}
-      {activeOrgId && role !== null ? (
-        <PaymentsSettings key={activeOrgId} backend={backend} orgId={activeOrgId} role={role} />
-      ) : activeOrgId ? (
-        <p className="muted">Loading your membership…</p>
-      ) : null}
+      {page === "console" ? (
+        <ConsolePage backend={backend} platformAdmin={platformAdmin} />
+      ) : (
+        <>
+          <h1>Payments</h1>
+          {activeOrg ? (
+            <p className="muted">
+              Settings of <strong>{activeOrg.name}</strong>
+              {role && !canManagePayments(role) ? " (you are a member: view only)" : ""}
+            </p>
+          ) : null}
+          {organizations.isPending ? <p className="muted">Loading your organizations…</p> : null}
+          {!organizations.isPending && !orgList.length ? <p>You are not a member of any organization.</p> : null}
+          {activeOrgId && role !== null ? (
+            <PaymentsSettings key={activeOrgId} backend={backend} orgId={activeOrgId} role={role} />
+          ) : activeOrgId ? (
+            <p className="muted">Loading your membership…</p>
+          ) : null}
+        </>
+      )}
     </Shell>
   );
 }
 
-function Shell({ header, children }: { header?: ReactNode; children: ReactNode }) {
+/** The Connect console for platform admins; anyone else is told plainly it is not for them. */
+function ConsolePage({ backend, platformAdmin }: { backend: BackendClient; platformAdmin: boolean }) {
+  return (
+    <>
+      <h1>Connect console</h1>
+      {platformAdmin ? (
+        <>
+          <p className="muted">Every organization's Stripe Connect status, platform fee and last sync.</p>
+          <ConnectConsole backend={backend} />
+        </>
+      ) : (
+        <p className="notice notice-info" data-testid="console-unavailable">
+          The Connect console is not available: it is for platform admins only.
+        </p>
+      )}
+    </>
+  );
+}
+
+/** Links between the pages; the console's only for platform admins. */
+function PageLinks({ page, platformAdmin }: { page: Page; platformAdmin: boolean }) {
+  return (
+    <nav className="pages" aria-label="Pages">
+      <a href={SETTINGS_PATH} aria-current={page === "settings" ? "page" : undefined}>
+        Payments
+      </a>
+      {platformAdmin ? (
+        <a href={CONSOLE_PATH} aria-current={page === "console" ? "page" : undefined}>
+          Connect console
+        </a>
+      ) : null}
+    </nav>
+  );
+}
+
+function Shell({ header, nav, wide = false, children }: { header?: ReactNode; nav?: ReactNode; wide?: boolean; children: ReactNode }) {
   return (
     <div className="page">
       <header className="topbar">
         <span className="brand">Platform · Settings</span>
+        {nav}
         {header}
       </header>
-      <main>{children}</main>
+      <main className={wide ? "wide" : undefined}>{children}</main>
     </div>
   );
 }

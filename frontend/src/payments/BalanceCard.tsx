@@ -9,10 +9,12 @@ interface Props {
   backend: BackendClient;
   orgId: string;
   balance: Resource<Balance> & { reload: () => Promise<void> };
+  /** Called after a payout was made. */
+  onPaidOut?: () => void;
 }
 
 /** The connected account's balance, and "Pay out now" for what is available. */
-export function BalanceCard({ backend, orgId, balance }: Props) {
+export function BalanceCard({ backend, orgId, balance, onPaidOut }: Props) {
   const payoutAction = useRef(new IdempotentAction());
   const [lastPayout, setLastPayout] = useState<Payout | null>(null);
   const payout = useAction(async (currency: string) => {
@@ -21,6 +23,7 @@ export function BalanceCard({ backend, orgId, balance }: Props) {
       backend.payout(orgId, { currency }, { idempotencyKey }),
     );
     setLastPayout(made);
+    onPaidOut?.();
     await balance.reload();
   });
 

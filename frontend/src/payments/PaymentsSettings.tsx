@@ -4,6 +4,7 @@ import type { BackendClient, ConnectStatus } from "../backend/client";
 import { BalanceCard } from "./BalanceCard";
 import { ConnectStatusDetails } from "./ConnectStatusCard";
 import { ErrorNotice } from "./ErrorNotice";
+import { PayoutHistory, TransferHistory } from "./History";
 import { browserLocation, SETTINGS_PATH, type PageLocation } from "./location";
 import { PayoutScheduleForm } from "./PayoutScheduleForm";
 import { useAction, useResource } from "./useAsync";
@@ -28,7 +29,8 @@ function onboardingLabel(status: ConnectStatus): string | null {
 
 /**
  * /settings/payments: the organization's Stripe Connect status for every member; for owners
- * and admins also onboarding, the Express dashboard, the balance, payouts and their schedule.
+ * and admins also onboarding, the Express dashboard, the balance, payouts and their schedule,
+ * the payout history and the transfers received from the platform.
  * Handles Stripe's redirects back: `?connect=return` reads the status live, `?connect=refresh`
  * (an expired or reused link) mints a fresh link and goes straight back to Stripe.
  */
@@ -41,6 +43,8 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
   const status = useResource(resuming ? null : orgId, () => backend.status(orgId, { refresh: true }));
   const accountId = status.data?.account_id ?? null;
   const balance = useResource(manage && accountId ? `${orgId}:${accountId}` : null, () => backend.balance(orgId));
+  // Bumped after "Pay out now", so the payout history shows the new payout.
+  const [paidOut, setPaidOut] = useState(0);
 
   const onboard = useAction(async () => {
     const redirect = (connect: string) => `${location.origin}${SETTINGS_PATH}?connect=${connect}`;
@@ -119,8 +123,10 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
       </section>
       {manage && accountId ? (
         <>
-          <BalanceCard backend={backend} orgId={orgId} balance={balance} />
+          <BalanceCard backend={backend} orgId={orgId} balance={balance} onPaidOut={() => setPaidOut((n) => n + 1)} />
           <PayoutScheduleForm backend={backend} orgId={orgId} />
+          <PayoutHistory backend={backend} orgId={orgId} version={paidOut} />
+          <TransferHistory backend={backend} orgId={orgId} />
         </>
       ) : null}
     </>

@@ -23,6 +23,7 @@ from connect_backend.errors import BadRequest, Conflict
 from connect_backend.money import split_fee
 from connect_backend.schemas import (
     BalanceView,
+    ConsoleOrganization,
     DashboardLink,
     MoneyAmount,
     Onboard,
@@ -506,5 +507,6 @@ async def organizations(
         limit=limit, cursor=cursor, status=status, request_id=log.request_id.get()
     )
     return OrganizationList(
-        data=[Status.of(o) for o in page.organizations], next_cursor=page.next_cursor
+        data=[ConsoleOrganization.listed(o) for o in page.organizations],
+        next_cursor=page.next_cursor,
     )

@@ -328,8 +328,9 @@ class WorkerClient:
             )
         if status == 409 and code == "account_in_use":
             return AccountInUse("This Stripe account is linked to another organization.")
-        if status == 400 and path.startswith("/organizations?") and "cursor=" in path:
-            # The one parameter a caller passes through as it got it: an unknown cursor is theirs.
+        if status == 400 and path.startswith("/organizations?") and _names_cursor(error):
+            # The one parameter a caller passes through as it got it: an unknown cursor is theirs
+            # (the Worker's 400 names the parameter it refused: `invalid field "cursor"`).
             return BadRequest("The cursor is not one this list gave out.", code="invalid_cursor")
         # 401 unauthorized (our API key), 400 invalid_request (our request): our fault, not
         # the caller's. Logged for the operator; the caller sees a dependency failure.
@@ -350,3 +351,9 @@ class WorkerClient:
 def _segment(value: str) -> str:
     """A path segment, percent-encoded, so an id can never change the path."""
     return quote(value, safe="")
+
+
+def _names_cursor(error: object) -> bool:
+    """Whether a Worker's 400 refused the `cursor` parameter (its message names the field)."""
+    message = error.get("message") if isinstance(error, dict) else None
+    return isinstance(message, str) and 'invalid field "cursor"' in message

@@ -340,8 +340,9 @@ class WorkerClient:
             )
         if status == 409 and code == "account_in_use":
             return AccountInUse("This Stripe account is linked to another organization.")
-        if status == 400 and path.startswith("/organizations?") and "cursor=" in path:
-            # The one parameter a caller passes through as it got it: an unknown cursor is theirs.
+        if status == 400 and path.startswith("/organizations?") and _names_cursor(error):
+            # The one parameter a caller passes through as it got it: an unknown cursor is theirs
+            # (the Worker's 400 names the parameter it refused: `invalid field "cursor"`).
             return BadRequest("The cursor is not one this list gave out.", code="invalid_cursor")
         # 401 unauthorized (our API key), 400 invalid_request (our request): our fault, not
         # the caller's. Logged for the operator; the caller sees a dependency failure.
@@ -368,3 +369,9 @@ def _operation(path: str) -> str:
     """The internal API's endpoint a path calls (`/organization/{id}` → `organization`): a
     bounded label, never an id."""
     return path.split("/", 2)[1].split("?", 1)[0]
+
+
+def _names_cursor(error: object) -> bool:
+    """Whether a Worker's 400 refused the `cursor` parameter (its message names the field)."""
+    message = error.get("message") if isinstance(error, dict) else None
+    return isinstance(message, str) and 'invalid field "cursor"' in message

@@ -14,6 +14,7 @@ import pytest
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
+    BadRequest,
     InvalidSession,
     NotAMember,
     NotDeauthorized,
@@ -311,8 +312,14 @@ async def test_list_organizations_filters(client: WorkerClient, auth: BetterAuth
 async def test_list_organizations_with_a_bad_limit_is_our_fault(client: WorkerClient) -> None:
     with pytest.raises(UpstreamUnavailable):
         await client.list_organizations(limit=0)
-    with pytest.raises(UpstreamUnavailable):
+
+
+async def test_list_organizations_with_an_unknown_cursor_is_the_callers(
+    client: WorkerClient,
+) -> None:
+    with pytest.raises(BadRequest) as refused:
         await client.list_organizations(cursor="not-a-cursor")
+    assert refused.value.code == "invalid_cursor"
 
 
 async def _deauthorized(client: WorkerClient, organization_id: str) -> str:

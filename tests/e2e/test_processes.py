@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.procs import Process, free_port
@@ -164,20 +165,44 @@ def test_sigterm_lets_requests_in_flight_finish_then_exits(tmp_path: Path, worke
 METRICS_TOKEN = "metrics-token-for-the-processes-test-0123"
 
 
-def _health_count(service: Service) -> float:
-    """`/health` requests answered, as one scrape (answered by either worker) says."""
+def _scrape(service: Service) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One scrape (answered by either worker), by series."""
     answer = httpx.get(
         f"{service.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
     )
     assert answer.status_code == 200, answer.text
-    samples = {
+    return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(answer.text)
         for s in family.samples
     }
+
+
+def _health_count(service: Service) -> float:
+    """`/health` requests answered, summed over both workers, as one scrape says."""
+    samples = _scrape(service)
     assert samples[("connect_workers", ())] == 2
     key = (("method", "GET"), ("route", "/health"), ("status", "200"))
     return samples.get(("connect_http_requests_total", key), 0.0)
+
+
+def _both_live(service: Service) -> None:
+    """Until both workers have started serving (each counts itself in `connect_workers`)."""
+    deadline = time.monotonic() + 30
+    while _scrape(service).get(("connect_workers", ())) != 2:
+        assert time.monotonic() < deadline, service.process.tail()
+        time.sleep(0.1)
+
+
+def _health_served_by(folder: Path) -> set[int]:
+    """The workers (pids) whose own counters hold `/health` requests: each writes its values
+    to files of its own in the shared folder (`counter_<pid>.db`)."""
+    return {
+        int(path.stem.rsplit("_", 1)[1])
+        for path in folder.glob("counter_*.db")
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path))
+        if '"/health"' in key and value > 0
+    }
 
 
 def test_one_scrape_sums_the_metrics_of_every_worker(tmp_path: Path, worker_url: str) -> None:
@@ -191,14 +216,11 @@ def test_one_scrape_sums_the_metrics_of_every_worker(tmp_path: Path, worker_url:
         PROMETHEUS_MULTIPROC_DIR=str(folder),
     ) as service:
         workers = service.wait_for_workers(2)
+        _both_live(service)
         already = _health_count(service)  # the start-up's own readiness checks
         # New connections until both workers have answered some (the kernel picks which).
         sent = 0
-
-        def served() -> set[int]:
-            return {int(f.stem.rsplit("_", 1)[1]) for f in folder.glob("counter_*.db")}
-
-        while served() != workers and sent < 2000:
+        while _health_served_by(folder) != workers and sent < 2000:
             with ThreadPoolExecutor(8) as pool:
                 answers = list(pool.map(lambda _: httpx.get(f"{service.url}/health"), range(40)))
             assert {a.status_code for a in answers} == {200}
@@ -206,7 +228,7 @@ def test_one_scrape_sums_the_metrics_of_every_worker(tmp_path: Path, worker_url:
 
         counts = [_health_count(service) for _ in range(6)]
 
-    assert served() == workers  # both workers counted requests of their own
+    assert _health_served_by(folder) == workers  # both counted requests of their own
     assert counts == [already + sent] * 6  # whichever worker answered the scrape: the sum of both
 
 

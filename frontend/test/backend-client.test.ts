@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createBackendClient, type ConnectStatus } from "../src/backend/client";
 import { BackendError, NETWORK_ERROR, UNEXPECTED_RESPONSE } from "../src/backend/errors";
 import { IdempotentAction } from "../src/backend/idempotency";
@@ -190,6 +190,36 @@ describe("backendClient: errors", () => {
     expect(error).toMatchObject({ status: 0, code: NETWORK_ERROR, transient: true });
     expect(error.cause).toBeInstanceOf(TypeError);
     expect(requests).toHaveLength(3);
+  });
+
+  it("waits out a 429 that asks for a short wait, then tries again", async () => {
+    vi.useFakeTimers();
+    try {
+      const { backend, requests } = client(
+        json(429, { error: { code: "rate_limited", message: "busy", request_id: "r" } }, { "Retry-After": "1" }),
+        json(200, STATUS),
+      );
+      const answer = backend.status(ORG, { refresh: true });
+      await vi.advanceTimersByTimeAsync(999);
+      expect(requests).toHaveLength(1); // not before the second the service asked for
+      await vi.advanceTimersByTimeAsync(1);
+      await expect(answer).resolves.toEqual(STATUS);
+      expect(requests).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("leaves a 429 that asks for a long wait, or names none, to the user", async () => {
+    const long = client(
+      json(429, { error: { code: "rate_limited", message: "slow down", request_id: "r" } }, { "Retry-After": "37" }),
+      json(200, STATUS),
+    );
+    await expect(long.backend.status(ORG)).rejects.toMatchObject({ status: 429, code: "rate_limited" });
+    expect(long.requests).toHaveLength(1);
+    const unnamed = client(errorBody(429, "rate_limited"), json(200, STATUS));
+    await expect(unnamed.backend.status(ORG)).rejects.toMatchObject({ status: 429 });
+    expect(unnamed.requests).toHaveLength(1);
   });
 
   it("does not retry a definitive refusal", async () => {

@@ -5,7 +5,8 @@
  * Every call sends `Authorization: Bearer <Better Auth session token>` and names the
  * organization in `X-Org-ID`; money-moving calls take the caller's Idempotency-Key (see
  * IdempotentAction). Failures throw BackendError. Calls that got no answer, or a 503/504,
- * are tried again (same request, same key) a bounded number of times.
+ * are tried again (same request, same key) a bounded number of times; so is a 429 that asks
+ * for a short wait (`Retry-After` of at most LONGEST_RETRY_AFTER_S), after that wait.
  */
 import createClient, { type Client } from "openapi-fetch";
 import { BackendError } from "./errors";
@@ -75,6 +76,22 @@ type Answer<T> = { data?: T; error?: unknown; response: Response };
 
 const RETRIED_STATUSES = new Set([503, 504]);
 
+/**
+ * A 429 asking for at most this many seconds is waited out and tried again: the platform's
+ * Stripe budget refuses reads beyond its share for a second (a settings page that loads five
+ * reads at once may meet it). The service refuses a 429 before doing anything, so trying
+ * again, with the same Idempotency-Key, is safe. A longer wait (a user's own rate limit) is
+ * the user's to make.
+ */
+export const LONGEST_RETRY_AFTER_S = 5;
+
+/** How long a 429 asks to wait, in ms, when it is short enough to wait out; else null. */
+function shortRetryAfter(response: Response): number | null {
+  if (response.status !== 429) return null;
+  const seconds = Number(response.headers.get("Retry-After") ?? "");
+  return Number.isFinite(seconds) && seconds > 0 && seconds <= LONGEST_RETRY_AFTER_S ? seconds * 1000 : null;
+}
+
 /** Creates the client; see BackendClientOptions. */
 export function createBackendClient(options: BackendClientOptions) {
   const retries = options.retries ?? 2;
@@ -97,17 +114,20 @@ export function createBackendClient(options: BackendClientOptions) {
   async function call<T>(send: () => Promise<Answer<T>>): Promise<T> {
     for (let attempt = 0; ; attempt += 1) {
       let failure: BackendError;
+      let wait = retryDelayMs * 3 ** attempt;
       try {
         const { data, error, response } = await send();
         if (response.ok && error === undefined) return data as T;
         failure = BackendError.fromResponse(response, error);
-        if (!RETRIED_STATUSES.has(response.status)) throw failure;
+        const asked = shortRetryAfter(response);
+        if (asked !== null) wait = asked;
+        else if (!RETRIED_STATUSES.has(response.status)) throw failure;
       } catch (caught) {
         if (caught instanceof BackendError) throw caught;
         failure = BackendError.fromNetwork(caught);
       }
       if (attempt >= retries) throw failure;
-      await sleep(retryDelayMs * 3 ** attempt);
+      await sleep(wait);
     }
   }
 

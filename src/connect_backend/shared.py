@@ -200,6 +200,12 @@ class _Notice(Generic[V]):
         return self.codec.loads_error(self.payload)
 
 
+def _cancel_requested() -> bool:
+    """Whether this task was asked to stop, even if what it awaited did not say so."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def _retrieved(task: asyncio.Future[Any]) -> None:
     """Mark a shared read's outcome seen, should its first caller have gone away."""
     if not task.cancelled():
@@ -374,6 +380,10 @@ class SharedReads(Generic[V]):
                             self._deliver(message["data"])
             except RedisError:
                 self._wake_all()
+                if _cancel_requested():
+                    # The client turned our cancellation into a connection error: stop, as
+                    # asked, rather than subscribe again forever.
+                    raise asyncio.CancelledError from None
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from connect_backend import errors
 from connect_backend.coalesce import Coalescer
@@ -220,3 +221,49 @@ async def test_shared_state_says_whether_redis_answers(
             assert await state.ping() is False
         finally:
             redis_server.start()
+
+
+class SwallowingPubSub:
+    """A subscription whose wait turns a cancellation into a connection error, as a Redis
+    client may when it is cancelled mid-read."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    async def __aenter__(self) -> SwallowingPubSub:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    async def subscribe(self, *_: str) -> None:
+        return None
+
+    async def get_message(self, *, timeout: float) -> None:
+        self.waits += 1
+        try:
+            await asyncio.sleep(timeout)
+        except asyncio.CancelledError:
+            raise RedisConnectionError("Connection closed by server.") from None
+
+
+async def test_closing_stops_the_listener_even_when_redis_swallows_the_cancellation(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pubsub = SwallowingPubSub()
+    async with Redis.from_url(redis_url) as redis:
+        monkeypatch.setattr(redis, "pubsub", lambda **_: pubsub)
+        reads = SharedReads(redis, namespace="swallow", codec=TextCodec(), local=Coalescer())
+        assert await reads.fresh("k", _value) == "v"  # the listener starts
+        await asyncio.sleep(0.05)
+        assert pubsub.waits >= 1
+
+        await asyncio.wait_for(reads.close(), 5)
+        await asyncio.sleep(0)
+
+        listening = [t for t in asyncio.all_tasks() if t.get_name() == "shared-reads-listener"]
+        assert listening == []  # stopped: not subscribing again for ever
+
+
+async def _value() -> str:
+    return "v"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-T = TypeVar("T")
+T = TypeVar("T", bound="Identified")
 
 ConnectStatus = Literal["pending", "active", "disabled"]
 """What D1 stores as `stripe_connect_status` (null: not started)."""
@@ -142,12 +142,24 @@ class Payout:
     failure_message: str | None = None
 
 
+class Identified(Protocol):
+    """An item of a Stripe list: its id is the cursor of the page after it."""
+
+    @property
+    def id(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     """One page of a Stripe list, newest first; `has_more`: another page follows the last."""
 
     items: list[T]
     has_more: bool
+
+    @property
+    def next_cursor(self) -> str | None:
+        """What asks for the next page (`starting_after`): the last item's id, if more follow."""
+        return self.items[-1].id if self.has_more and self.items else None
 
 
 @dataclass(frozen=True, slots=True)

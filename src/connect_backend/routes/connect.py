@@ -369,7 +369,7 @@ async def _payouts(
         account_id=account_id,
         data=[PayoutItem.of(p) for p in page.items],
         has_more=page.has_more,
-        next_cursor=page.items[-1].id if page.has_more and page.items else None,
+        next_cursor=page.next_cursor,
     )
 
 
@@ -411,7 +411,7 @@ async def _transfers(
         account_id=account_id,
         data=[TransferItem.of(t) for t in page.items],
         has_more=page.has_more,
-        next_cursor=page.items[-1].id if page.has_more and page.items else None,
+        next_cursor=page.next_cursor,
     )
 
 

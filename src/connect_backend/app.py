@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from opentelemetry.sdk.trace import TracerProvider
 
-from connect_backend import log, metrics, runtime, tracing
+from connect_backend import auth, log, metrics, runtime, tracing
 from connect_backend.deps import State
 from connect_backend.errors import install_handlers
 from connect_backend.limits import RateLimiter, RouteGroup
@@ -21,6 +22,21 @@ from connect_backend.settings import Settings
 
 MAX_JSON_BODY = 64 * 1024
 """Every route's body limit (413 `payload_too_large`), but the webhook's (`webhook.MAX_BODY`)."""
+
+
+class ConnectAPI(FastAPI):
+    """FastAPI, whose OpenAPI document also says what each route's `auth.Requirement` reads
+    from the request itself: the session scheme and the claim headers."""
+
+    api_routes: Sequence[APIRoute] = ()
+    """The routes served, as their routers declare them (FastAPI wraps included routers)."""
+
+    def openapi(self) -> dict[str, Any]:
+        kept = self.openapi_schema
+        document = super().openapi()  # FastAPI keeps it, and makes it again if routes change
+        if document is not kept:
+            auth.document(document, self.api_routes)
+        return document
 
 
 def from_environment() -> FastAPI:
@@ -62,7 +78,7 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
         if traces is not None:
             traces.shutdown()  # the spans still batched are sent
 
-    app = FastAPI(
+    app = ConnectAPI(
         title="Connect backend",
         summary="Stripe Connect for the platform's organizations.",
         version=health.VERSION,
@@ -75,6 +91,7 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
     for router in routers:
         app.include_router(router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    app.api_routes = routes
 
     install_handlers(app)
     app.add_middleware(

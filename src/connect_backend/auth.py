@@ -8,17 +8,24 @@ the organization's data, which is read fresh on every call. Failures are never c
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.datastructures import Headers
 
 from connect_backend import log
 from connect_backend.errors import BadRequest, Forbidden, InvalidSession
 from connect_backend.limits import RateLimiter, RouteGroup, StripeClass, stripe_class
 from connect_backend.sessions import SessionCache
+from connect_backend.settings import Settings
+from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.types import MemberRole, Organization, User
 from connect_backend.worker import WorkerClient
 
@@ -59,17 +66,48 @@ class OrgContext:
     member_role: MemberRole | None
 
 
-_SESSION = HTTPBearer(
-    auto_error=False,  # our own 401 `missing_token`, in the one error body
-    description="The Better Auth session token, verified through the Worker on every call.",
-)
+BEARER_SCHEME = "HTTPBearer"
+"""The OpenAPI security scheme every route with a `Requirement` is documented under."""
+
+_CLAIMS = {
+    "X-User-ID": "Optional: must be the session's own user id (else 403).",
+    "X-Org-ID": "Names the organization, where path and body do not (they must agree).",
+}
+"""The headers that name the caller's user and organization: they are claims, checked."""
+_MAX_CLAIM = 255
+_MAX_TOKEN = 4096
 
 
-def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
-    token = credentials.credentials if credentials is not None else ""
-    if not token or len(token) > 4096:
+def _bearer(headers: Headers) -> str:
+    """The session token of `Authorization: Bearer …`; 401 `missing_token` without one."""
+    scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+    if scheme.lower() != "bearer" or not token or len(token) > _MAX_TOKEN:
         raise InvalidSession("A Bearer session token is required.", code="missing_token")
     return token
+
+
+def _claims(headers: Headers) -> tuple[str | None, str | None]:
+    """`X-User-ID` and `X-Org-ID`: 422 for a value over 255 characters (as a declared header
+    parameter would be), and refused when a header is repeated with different values: a proxy
+    that reads the last copy would see another user or organization than the one checked."""
+    too_long = [
+        {
+            "type": "string_too_long",
+            "loc": ("header", name),
+            "msg": f"String should have at most {_MAX_CLAIM} characters",
+        }
+        for name in _CLAIMS
+        if len(headers.get(name, "")) > _MAX_CLAIM
+    ]
+    if too_long:
+        raise RequestValidationError(too_long)
+    if len(set(headers.getlist("x-org-id"))) > 1:
+        raise BadRequest(
+            "X-Org-ID is repeated with different values.", code="organization_mismatch"
+        )
+    if len(set(headers.getlist("x-user-id"))) > 1:
+        raise Forbidden("X-User-ID is repeated with different values.", code="user_mismatch")
+    return headers.get("x-user-id"), headers.get("x-org-id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,60 +115,79 @@ class Requirement:
     """What a route does, declared in its signature: the roles table's action, the per-user
     rate limit it counts against, and whether a cached session check may stand for it.
 
-    Used as the route's dependency (`Annotated[Caller, Depends(Requirement(...))]`), so a
-    route cannot be written without one; tests read it from the routes themselves.
+    Used as the route's one dependency (`Annotated[Caller, Depends(Requirement(...))]`), so a
+    route cannot be written without one; tests read it from the routes themselves. It reads
+    the session token and the claims from the headers itself rather than as FastAPI
+    parameters (each a dependency solved per request); `document` describes them in the
+    OpenAPI document as parameters would have been.
     """
 
     action: Action
     limit: RouteGroup | None = None
     verify_every_call: bool = False
 
-    async def __call__(
-        self,
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_SESSION)],
-        x_user_id: Annotated[
-            str | None,
-            Header(
-                alias="X-User-ID",
-                max_length=255,
-                description="Optional: must be the session's own user id (else 403).",
-            ),
-        ] = None,
-        x_org_id: Annotated[
-            str | None,
-            Header(
-                alias="X-Org-ID",
-                max_length=255,
-                description="Names the organization, where path and body do not (they must agree).",
-            ),
-        ] = None,
-    ) -> Caller:
-        # A repeated header whose copies differ would let a proxy that reads the last copy
-        # see another organization or user than the one checked here: refuse it.
-        if len(set(request.headers.getlist("x-org-id"))) > 1:
-            raise BadRequest(
-                "X-Org-ID is repeated with different values.", code="organization_mismatch"
-            )
-        if len(set(request.headers.getlist("x-user-id"))) > 1:
-            raise Forbidden("X-User-ID is repeated with different values.", code="user_mismatch")
+    async def __call__(self, request: Request) -> Caller:
+        headers = request.headers
+        claimed_user_id, header_org_id = _claims(headers)
         # The Stripe calls of a read are refused first when the platform's budget runs short.
         reads = self.action in (Action.READ_STATUS, Action.READ_BALANCE, Action.RUN_PLATFORM)
         stripe_class.set(StripeClass.READ if reads else StripeClass.WRITE)
         state = request.state
         return Caller(
             self,
-            token=_bearer(credentials),
-            claimed_user_id=x_user_id,
-            header_org_id=x_org_id,
+            token=_bearer(headers),
+            claimed_user_id=claimed_user_id,
+            header_org_id=header_org_id,
+            settings=state.settings,
             worker=state.worker,
+            stripe=state.stripe,
             cache=state.session_cache,
             limiter=state.rate_limiter,
         )
 
 
+def document(openapi: dict[str, Any], routes: Iterable[APIRoute]) -> None:
+    """Describe in `openapi` what every route's `Requirement` reads, where FastAPI would have
+    put it had they been parameters: the Bearer session scheme, and `X-User-ID` and
+    `X-Org-ID` as optional header parameters."""
+    schemes = openapi.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes[BEARER_SCHEME] = {
+        "type": "http",
+        "description": "The Better Auth session token, verified through the Worker on every call.",
+        "scheme": "bearer",
+    }
+    claims = [_claim_parameter(name, description) for name, description in _CLAIMS.items()]
+    for route in routes:
+        if not any(isinstance(d.call, Requirement) for d in route.dependant.dependencies):
+            continue
+        operations = openapi["paths"][route.path_format]
+        for method in route.methods or ():
+            operation = operations[method.lower()]
+            later = {
+                k: operation.pop(k)
+                for k in ("parameters", "requestBody", "responses")
+                if k in operation
+            }
+            operation["security"] = [{BEARER_SCHEME: []}]
+            operation["parameters"] = [*later.pop("parameters", []), *copy.deepcopy(claims)]
+            operation.update(later)
+
+
+def _claim_parameter(name: str, description: str) -> dict[str, Any]:
+    schema = {"anyOf": [{"type": "string", "maxLength": _MAX_CLAIM}, {"type": "null"}]}
+    title = name.replace("-", " ").title().replace(" ", "-")  # as pydantic titles an alias
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "schema": {**schema, "description": description, "title": title},
+        "description": description,
+    }
+
+
 class Caller:
-    """The request's credentials and claims, resolved into an `OrgContext` by `authorize`."""
+    """The request's credentials and claims, resolved into an `OrgContext` by `authorize`, and
+    what the route acts with: the settings, the Worker and Stripe."""
 
     def __init__(
         self,
@@ -139,15 +196,19 @@ class Caller:
         token: str,
         claimed_user_id: str | None,
         header_org_id: str | None,
+        settings: Settings,
         worker: WorkerClient,
+        stripe: StripeGateway,
         cache: SessionCache,
         limiter: RateLimiter,
     ) -> None:
         self.requirement = requirement
+        self.settings = settings
+        self.worker = worker
+        self.stripe = stripe
         self._token = token
         self._claimed_user_id = claimed_user_id
         self._header_org_id = header_org_id
-        self._worker = worker
         self._cache = cache
         self._limiter = limiter
 
@@ -174,9 +235,9 @@ class Caller:
         cached = None if required.verify_every_call else self._cache.get(self._token, org_id)
         if cached is not None:
             user, role = cached.user, cached.member_role
-            organization = await self._worker.get_organization(org_id, request_id=request_id)
+            organization = await self.worker.get_organization(org_id, request_id=request_id)
         else:
-            context = await self._worker.verify_user_context(
+            context = await self.worker.verify_user_context(
                 session_token=self._token, organization_id=org_id, request_id=request_id
             )
             if context.organization is None:  # the Worker must name the org it checked
@@ -202,7 +263,7 @@ class Caller:
         """Verify the session through the Worker (every call, no organization named) and check
         the route's action, which only a platform admin may do; count the call."""
         required = self.requirement
-        context = await self._worker.verify_user_context(
+        context = await self.worker.verify_user_context(
             session_token=self._token, organization_id=None, request_id=log.request_id.get()
         )
         user = context.user

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.service.conftest import bearer, onboarded
@@ -172,6 +173,63 @@ async def test_a_non_bearer_authorization_is_401_missing_token(
     r = await client.get("/api/connect/status/org_a", headers={"Authorization": authorization})
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "missing_token"
+
+
+async def test_a_token_over_4096_characters_is_401_missing_token_without_asking_the_worker(
+    client: httpx.AsyncClient, worker: FakeWorker
+) -> None:
+    worker.add_org("org_a")
+    r = await client.get("/api/connect/status/org_a", headers=bearer("t" * 4097))
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "missing_token"
+    assert worker.requests == []
+
+
+async def test_the_bearer_scheme_is_read_whatever_its_case(
+    client: httpx.AsyncClient, worker: FakeWorker
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    r = await client.get(
+        "/api/connect/status/org_a", headers={"Authorization": f"bEaReR {owner.token}"}
+    )
+    assert r.status_code == 200
+    [verify] = worker.calls("verify-user-context")
+    assert orjson.loads(verify.read())["session_token"] == owner.token
+
+
+@pytest.mark.parametrize("name", ["X-Org-ID", "X-User-ID"])
+async def test_a_claim_header_over_255_characters_is_422_naming_it_without_asking_the_worker(
+    client: httpx.AsyncClient, worker: FakeWorker, name: str
+) -> None:
+    worker.add_org("org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    r = await client.get(
+        "/api/connect/status/org_a", headers=bearer(owner.token, **{name: "x" * 256})
+    )
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"] == [
+        {
+            "loc": ["header", name],
+            "msg": "String should have at most 255 characters",
+            "type": "string_too_long",
+        }
+    ]
+    assert "x" * 256 not in r.text  # the value is not echoed
+    assert worker.requests == []
+
+
+async def test_claim_headers_of_255_characters_are_read(
+    client: httpx.AsyncClient, worker: FakeWorker
+) -> None:
+    org_id = "org_" + "a" * 251
+    worker.add_org(org_id)
+    owner = worker.add_person("olive", **{org_id: "owner"})
+    r = await client.get("/api/connect/status", headers=bearer(owner.token, **{"X-Org-ID": org_id}))
+    assert r.status_code == 200
+    assert r.json()["organization_id"] == org_id
 
 
 async def test_unknown_token_is_401_invalid_session(

@@ -35,6 +35,18 @@ def test_every_connect_route_declares_exactly_one_requirement() -> None:
     assert missing == set()
 
 
+def test_the_requirement_is_each_connect_route_s_only_dependency() -> None:
+    """FastAPI solves every dependency and sub-dependency on every request: the clients come
+    with the `Caller`, the headers are read by the `Requirement` (docs/benchmarks.md)."""
+    extra = {
+        f"{sorted(r.methods)} {r.path}": [d.call for d in r.dependant.dependencies]
+        for r in connect_routes()
+        if len(r.dependant.dependencies) != 1 or r.dependant.dependencies[0].dependencies
+    }
+
+    assert extra == {}
+
+
 def test_the_declared_actions_are_the_roles_table_s() -> None:
     declared = {
         (method, route.path): requirements_of(route)[0].action

@@ -18,7 +18,6 @@ from connect_backend.auth import (
     ReadsStatus,
     RunsPlatform,
 )
-from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
 from connect_backend.errors import BadRequest, Conflict
 from connect_backend.money import split_fee
 from connect_backend.schemas import (
@@ -46,9 +45,7 @@ from connect_backend.schemas import (
     responses,
 )
 from connect_backend.settings import Settings, origin_of
-from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.types import ConnectStatus, Organization, PayoutSchedule
-from connect_backend.worker import WorkerClient
 
 router = APIRouter(prefix="/api/connect", tags=["connect"])
 
@@ -88,12 +85,10 @@ def _redirect(url: str | None, default: str, settings: Settings) -> str:
 async def onboard(
     body: OnboardCreate,
     caller: ManagesOnboarding,
-    settings: SettingsDep,
-    worker: WorkerDep,
-    stripe: StripeDep,
 ) -> Onboard:
     """Create the organization's account if needed and return a fresh onboarding link."""
     ctx = await caller.authorize(body.organization_id)
+    settings = caller.settings
     base = settings.frontend_url + "/settings/payments?connect="
     return_url = _redirect(body.return_url, base + "return", settings)
     refresh_url = _redirect(body.refresh_url, base + "refresh", settings)
@@ -104,10 +99,14 @@ async def onboard(
             code="country_not_allowed",
         )
     organization = await accounts.ensure_account(
-        ctx.organization, email=ctx.user.email, country=country, worker=worker, gateway=stripe
+        ctx.organization,
+        email=ctx.user.email,
+        country=country,
+        worker=caller.worker,
+        gateway=caller.stripe,
     )
     account_id = accounts.require_account(organization)
-    link = await stripe.create_account_link(
+    link = await caller.stripe.create_account_link(
         account_id=account_id, refresh_url=refresh_url, return_url=return_url
     )
     return Onboard(
@@ -118,16 +117,14 @@ async def onboard(
     )
 
 
-async def _status(
-    caller: Caller, worker: WorkerClient, stripe: StripeGateway, org_id: str | None, refresh: bool
-) -> Status:
+async def _status(caller: Caller, org_id: str | None, refresh: bool) -> Status:
     ctx = await caller.authorize(org_id)
     organization = ctx.organization
     account_id = organization.stripe_connect_account_id
     if not refresh or account_id is None or organization.onboarding_step == "deauthorized":
         return Status.of(organization)
     organization, account = await accounts.sync_account(
-        organization, account_id, worker=worker, gateway=stripe, reuse=True
+        organization, account_id, worker=caller.worker, gateway=caller.stripe, reuse=True
     )
     return Status.of(organization, account)
 
@@ -136,11 +133,9 @@ Refresh = Annotated[bool, Query(description="Read the account from Stripe and sy
 
 
 @router.get("/status", response_model=Status, responses=responses(*_AUTHORIZED, 409, 429, 502))
-async def status_of_header_org(
-    caller: ReadsStatus, worker: WorkerDep, stripe: StripeDep, refresh: Refresh = False
-) -> Status:
+async def status_of_header_org(caller: ReadsStatus, refresh: Refresh = False) -> Status:
     """Onboarding status of the organization named by `X-Org-ID`."""
-    return await _status(caller, worker, stripe, None, refresh)
+    return await _status(caller, None, refresh)
 
 
 @router.get(
@@ -149,18 +144,16 @@ async def status_of_header_org(
 async def status(
     org_id: str,
     caller: ReadsStatus,
-    worker: WorkerDep,
-    stripe: StripeDep,
     refresh: Refresh = False,
 ) -> Status:
     """Onboarding status of an organization."""
-    return await _status(caller, worker, stripe, org_id, refresh)
+    return await _status(caller, org_id, refresh)
 
 
-async def _balance(caller: Caller, stripe: StripeGateway, org_id: str | None) -> BalanceView:
+async def _balance(caller: Caller, org_id: str | None) -> BalanceView:
     ctx = await caller.authorize(org_id)
     account_id = accounts.require_account(ctx.organization)
-    balance = await stripe.retrieve_balance(account_id)
+    balance = await caller.stripe.retrieve_balance(account_id)
     return BalanceView(
         organization_id=ctx.organization.id,
         account_id=account_id,
@@ -172,9 +165,9 @@ async def _balance(caller: Caller, stripe: StripeGateway, org_id: str | None) ->
 @router.get(
     "/balance", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 429, 502)
 )
-async def balance_of_header_org(caller: ReadsBalance, stripe: StripeDep) -> BalanceView:
+async def balance_of_header_org(caller: ReadsBalance) -> BalanceView:
     """Balance of the organization named by `X-Org-ID`."""
-    return await _balance(caller, stripe, None)
+    return await _balance(caller, None)
 
 
 @router.get(
@@ -182,9 +175,9 @@ async def balance_of_header_org(caller: ReadsBalance, stripe: StripeDep) -> Bala
     response_model=BalanceView,
     responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
-async def balance(org_id: str, caller: ReadsBalance, stripe: StripeDep) -> BalanceView:
+async def balance(org_id: str, caller: ReadsBalance) -> BalanceView:
     """Balance of an organization's connected account, read from Stripe."""
-    return await _balance(caller, stripe, org_id)
+    return await _balance(caller, org_id)
 
 
 def _require_active(organization: Organization) -> str:
@@ -205,8 +198,6 @@ async def transfer(
     body: TransferCreate,
     idempotency_key: IdempotencyKey,
     caller: MovesPlatformMoney,
-    settings: SettingsDep,
-    stripe: StripeDep,
 ) -> TransferView:
     """Platform admins: transfer `amount` less the platform fee to the organization.
 
@@ -223,8 +214,8 @@ async def transfer(
         split=split,
         currency=currency,
         caller_key=idempotency_key,
-        gateway=stripe,
-        lookback=timedelta(days=settings.idempotency_lookback_days),
+        gateway=caller.stripe,
+        lookback=timedelta(days=caller.settings.idempotency_lookback_days),
         source_transaction=body.source_transaction,
         transfer_group=body.transfer_group,
         description=body.description,
@@ -250,8 +241,6 @@ async def payout(
     body: PayoutCreate,
     idempotency_key: IdempotencyKey,
     caller: PaysOut,
-    settings: SettingsDep,
-    stripe: StripeDep,
 ) -> PayoutView:
     """Owners/admins: pay out `amount`, or all that is available from one source type (card,
     unless `source_type` says otherwise), to the organization's bank.
@@ -267,8 +256,8 @@ async def payout(
         amount=body.amount,
         source_type=body.source_type,
         caller_key=idempotency_key,
-        gateway=stripe,
-        lookback=timedelta(days=settings.idempotency_lookback_days),
+        gateway=caller.stripe,
+        lookback=timedelta(days=caller.settings.idempotency_lookback_days),
     )
     return PayoutView(
         payout_id=made.id,
@@ -284,13 +273,11 @@ async def payout(
     response_model=PayoutScheduleView,
     responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
 )
-async def payout_schedule(
-    body: PayoutScheduleUpdate, caller: ManagesPayouts, stripe: StripeDep
-) -> PayoutScheduleView:
+async def payout_schedule(body: PayoutScheduleUpdate, caller: ManagesPayouts) -> PayoutScheduleView:
     """Owners/admins: switch the account between manual, daily, weekly and monthly payouts."""
     ctx = await caller.authorize(body.organization_id)
     account_id = accounts.require_account(ctx.organization)
-    held = await stripe.update_payout_schedule(
+    held = await caller.stripe.update_payout_schedule(
         account_id=account_id,
         schedule=PayoutSchedule(
             interval=body.interval,
@@ -315,29 +302,27 @@ async def payout_schedule(
     responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
 )
 async def dashboard_link(
-    caller: ManagesOnboarding, stripe: StripeDep, body: OrganizationRef | None = None
+    caller: ManagesOnboarding, body: OrganizationRef | None = None
 ) -> DashboardLink:
     """Owners/admins: a login link to the Express dashboard, for an account that has one (its
     own type decides, not the type new accounts are made with)."""
     ctx = await caller.authorize(body.organization_id if body else None)
     account_id = accounts.require_account(ctx.organization)
-    read = await stripe.read_account(account_id, reuse=True)
+    read = await caller.stripe.read_account(account_id, reuse=True)
     if read.account.dashboard != "express":
         raise Conflict(
             "Only Express accounts have a Stripe dashboard to log in to.", code="not_supported"
         )
-    return DashboardLink(url=await stripe.create_login_link(account_id))
+    return DashboardLink(url=await caller.stripe.create_login_link(account_id))
 
 
 @router.put(
     "/platform-fee/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 413, 429)
 )
-async def platform_fee(
-    org_id: str, body: PlatformFeeUpdate, caller: MovesPlatformMoney, worker: WorkerDep
-) -> Status:
+async def platform_fee(org_id: str, body: PlatformFeeUpdate, caller: MovesPlatformMoney) -> Status:
     """Platform admins: set the organization's platform fee percent."""
     ctx = await caller.authorize(org_id)
-    result = await worker.update_organization(
+    result = await caller.worker.update_organization(
         organization_id=ctx.organization.id,
         updates={"platform_fee_percent": body.platform_fee_percent},
         request_id=log.request_id.get(),
@@ -359,11 +344,11 @@ StartingAfter = Annotated[
 
 
 async def _payouts(
-    caller: Caller, stripe: StripeGateway, org_id: str | None, limit: int, after: str | None
+    caller: Caller, org_id: str | None, limit: int, after: str | None
 ) -> PayoutHistory:
     ctx = await caller.authorize(org_id)
     account_id = accounts.require_account(ctx.organization)
-    page = await stripe.list_payouts(account_id, limit=limit, starting_after=after)
+    page = await caller.stripe.list_payouts(account_id, limit=limit, starting_after=after)
     return PayoutHistory(
         organization_id=ctx.organization.id,
         account_id=account_id,
@@ -377,10 +362,10 @@ async def _payouts(
     "/payouts", response_model=PayoutHistory, responses=responses(*_AUTHORIZED, 409, 429, 502)
 )
 async def payouts_of_header_org(
-    caller: ReadsBalance, stripe: StripeDep, limit: Limit = 20, starting_after: StartingAfter = None
+    caller: ReadsBalance, limit: Limit = 20, starting_after: StartingAfter = None
 ) -> PayoutHistory:
     """Payouts of the organization named by `X-Org-ID`, newest first."""
-    return await _payouts(caller, stripe, None, limit, starting_after)
+    return await _payouts(caller, None, limit, starting_after)
 
 
 @router.get(
@@ -391,21 +376,20 @@ async def payouts_of_header_org(
 async def payout_history(
     org_id: str,
     caller: ReadsBalance,
-    stripe: StripeDep,
     limit: Limit = 20,
     starting_after: StartingAfter = None,
 ) -> PayoutHistory:
     """Payouts of the organization's account, newest first, read from Stripe; a failed one
     says why in words."""
-    return await _payouts(caller, stripe, org_id, limit, starting_after)
+    return await _payouts(caller, org_id, limit, starting_after)
 
 
 async def _transfers(
-    caller: Caller, stripe: StripeGateway, org_id: str | None, limit: int, after: str | None
+    caller: Caller, org_id: str | None, limit: int, after: str | None
 ) -> TransferHistory:
     ctx = await caller.authorize(org_id)
     account_id = accounts.require_account(ctx.organization)
-    page = await stripe.list_transfers(account_id, limit=limit, starting_after=after)
+    page = await caller.stripe.list_transfers(account_id, limit=limit, starting_after=after)
     return TransferHistory(
         organization_id=ctx.organization.id,
         account_id=account_id,
@@ -419,10 +403,10 @@ async def _transfers(
     "/transfers", response_model=TransferHistory, responses=responses(*_AUTHORIZED, 409, 429, 502)
 )
 async def transfers_of_header_org(
-    caller: ReadsBalance, stripe: StripeDep, limit: Limit = 20, starting_after: StartingAfter = None
+    caller: ReadsBalance, limit: Limit = 20, starting_after: StartingAfter = None
 ) -> TransferHistory:
     """Transfers to the organization named by `X-Org-ID`, newest first."""
-    return await _transfers(caller, stripe, None, limit, starting_after)
+    return await _transfers(caller, None, limit, starting_after)
 
 
 @router.get(
@@ -433,21 +417,18 @@ async def transfers_of_header_org(
 async def transfer_history(
     org_id: str,
     caller: ReadsBalance,
-    stripe: StripeDep,
     limit: Limit = 20,
     starting_after: StartingAfter = None,
 ) -> TransferHistory:
     """The platform's transfers to the organization, newest first: gross, fee and net as
     they were made (from the transfer's metadata)."""
-    return await _transfers(caller, stripe, org_id, limit, starting_after)
+    return await _transfers(caller, org_id, limit, starting_after)
 
 
-async def _schedule(
-    caller: Caller, stripe: StripeGateway, org_id: str | None
-) -> PayoutScheduleRead:
+async def _schedule(caller: Caller, org_id: str | None) -> PayoutScheduleRead:
     ctx = await caller.authorize(org_id)
     account_id = accounts.require_account(ctx.organization)
-    held = await stripe.retrieve_payout_schedule(account_id)
+    held = await caller.stripe.retrieve_payout_schedule(account_id)
     return PayoutScheduleRead.of(ctx.organization.id, account_id, held)
 
 
@@ -456,11 +437,9 @@ async def _schedule(
     response_model=PayoutScheduleRead,
     responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
-async def payout_schedule_of_header_org(
-    caller: ReadsBalance, stripe: StripeDep
-) -> PayoutScheduleRead:
+async def payout_schedule_of_header_org(caller: ReadsBalance) -> PayoutScheduleRead:
     """The payout schedule of the organization named by `X-Org-ID`."""
-    return await _schedule(caller, stripe, None)
+    return await _schedule(caller, None)
 
 
 @router.get(
@@ -468,11 +447,9 @@ async def payout_schedule_of_header_org(
     response_model=PayoutScheduleRead,
     responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
-async def payout_schedule_read(
-    org_id: str, caller: ReadsBalance, stripe: StripeDep
-) -> PayoutScheduleRead:
+async def payout_schedule_read(org_id: str, caller: ReadsBalance) -> PayoutScheduleRead:
     """The payout schedule the organization's account has at Stripe."""
-    return await _schedule(caller, stripe, org_id)
+    return await _schedule(caller, org_id)
 
 
 # --- the console: platform admins ----------------------------------------------------------
@@ -485,7 +462,6 @@ async def payout_schedule_read(
 )
 async def organizations(
     caller: RunsPlatform,
-    worker: WorkerDep,
     limit: Annotated[int, Query(ge=1, le=200, description="Organizations a page holds.")] = 50,
     cursor: Annotated[
         str | None,
@@ -503,7 +479,7 @@ async def organizations(
     """Platform admins: every organization with its Connect status, fee and last sync, in a
     stable order (D1's, by id)."""
     await caller.authorize_platform()
-    page = await worker.list_organizations(
+    page = await caller.worker.list_organizations(
         limit=limit, cursor=cursor, status=status, request_id=log.request_id.get()
     )
     return OrganizationList(

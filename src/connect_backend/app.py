@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
-from opentelemetry.sdk.trace import TracerProvider
 
 from connect_backend import auth, log, metrics, runtime, tracing
 from connect_backend.deps import State
@@ -19,6 +18,9 @@ from connect_backend.request_context import RequestContext
 from connect_backend.routes import connect, health, scrape, webhook
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 MAX_JSON_BODY = 64 * 1024
 """Every route's body limit (413 `payload_too_large`), but the webhook's (`webhook.MAX_BODY`)."""

@@ -8,9 +8,9 @@ answers with a plain-text 413 of its own, outside the service's error body.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 import traceback
-import uuid
 from collections.abc import Mapping
 
 from fastapi import HTTPException
@@ -57,7 +57,7 @@ class RequestContext:
                 sent = value.decode("latin-1")
             elif name == b"content-length" and not declared:
                 declared = value.decode("latin-1")
-        request_id = sent if _SANE_REQUEST_ID.match(sent) else uuid.uuid4().hex
+        request_id = sent if _SANE_REQUEST_ID.match(sent) else secrets.token_hex(16)
         tokens = (
             log.request_id.set(request_id),
             log.organization_id.set(None),

@@ -28,7 +28,7 @@ V = TypeVar("V")
 
 class FreshReads(Protocol[V]):
     """Reads by key that begin after their caller arrived (`Coalescer.fresh`), shared by the
-    callers of one process, or of every process (`connect_backend.shared.SharedReads`)."""
+    callers of one process, or of every process (`connect_backend.shared_redis.SharedReads`)."""
 
     async def fresh(
         self, key: str, read: Callable[[], Coroutine[Any, Any, V]], *, max_age: float = 0.0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from connect_backend import outbound, shared
+from connect_backend import outbound
 from connect_backend.limits import StripeBudget
 from connect_backend.settings import Settings
 from connect_backend.shared import SharedState
@@ -29,6 +29,19 @@ class Clients:
 
 
 @asynccontextmanager
+async def shared_state(redis_url: str | None) -> AsyncIterator[SharedState]:
+    """What the process shares with the others: through Redis with a URL, else kept in this
+    process. redis-py is imported only when there is a Redis (it adds ~8 MiB to a process)."""
+    if redis_url is None:
+        yield SharedState()
+        return
+    from connect_backend import shared_redis
+
+    async with shared_redis.connect(redis_url) as state:
+        yield state
+
+
+@asynccontextmanager
 async def clients(
     settings: Settings, *, trace_configs: Sequence[aiohttp.TraceConfig] = ()
 ) -> AsyncIterator[Clients]:
@@ -36,7 +49,7 @@ async def clients(
     Redis (with `REDIS_URL`) connects on first use. Everything is closed when the block ends."""
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     async with (
-        shared.connect(redis_url) as state,
+        shared_state(redis_url) as state,
         outbound.session(trace_configs=trace_configs) as http,
         outbound.httpx_client(http) as worker_http,
     ):

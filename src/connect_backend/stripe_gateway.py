@@ -118,7 +118,7 @@ class AccountRead:
 
 class AccountReadCodec:
     """An `AccountRead`, or the error a read ended in, as bytes for the service's other
-    processes (`connect_backend.shared.SharedReads`)."""
+    processes (`connect_backend.shared_redis.SharedReads`)."""
 
     def dumps(self, value: AccountRead) -> bytes:
         """The read as JSON."""

@@ -16,7 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from connect_backend import errors
 from connect_backend.coalesce import Coalescer
 from connect_backend.errors import AccountInaccessible, ConnectError
-from connect_backend.shared import SharedReads, connect
+from connect_backend.runtime import shared_state
+from connect_backend.shared_redis import SharedReads
 from tests.support.redis_server import RedisServer
 
 
@@ -204,7 +205,7 @@ async def test_without_redis_each_process_coalesces_on_its_own(
 
 
 async def test_shared_state_without_a_url_keeps_everything_in_the_process() -> None:
-    async with connect(None) as state:
+    async with shared_state(None) as state:
         assert not state.across_processes
         assert await state.ping() is None
         assert isinstance(state.reads("accounts", TextCodec()), Coalescer)
@@ -213,7 +214,7 @@ async def test_shared_state_without_a_url_keeps_everything_in_the_process() -> N
 async def test_shared_state_says_whether_redis_answers(
     redis_url: str, redis_server: RedisServer
 ) -> None:
-    async with connect(redis_url) as state:
+    async with shared_state(redis_url) as state:
         assert state.across_processes
         assert await state.ping() is True
         redis_server.stop()

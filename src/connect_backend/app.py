@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -43,10 +44,18 @@ class ConnectAPI(FastAPI):
 
 def from_environment() -> FastAPI:
     """The app for the settings in the environment: what each worker process of
-    `python -m connect_backend` builds (`uvicorn … --factory`)."""
+    `python -m connect_backend` builds (`uvicorn … --factory`).
+
+    What is built by then (the modules, their classes and schemas, the app) lives as long as
+    the process, so it is frozen out of the cyclic garbage collector's sight (`gc.freeze`):
+    otherwise every full collection walks all of it again, which under load cost about a
+    tenth of the service's CPU and its slowest answers (docs/benchmarks.md)."""
     settings = Settings()
     log.configure(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    gc.collect()  # nothing that is already garbage is kept for ever
+    gc.freeze()
+    return app
 
 
 def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> FastAPI:

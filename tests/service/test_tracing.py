@@ -7,9 +7,6 @@ Without a collector nothing is traced."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -102,36 +99,3 @@ async def test_without_a_collector_nothing_is_traced(
     assert worker.requests
     assert not [r for r in worker.requests if "traceparent" in r.headers]
     assert not [r for r in stripe.requests if "traceparent" in r.headers]
-
-
-def test_without_a_collector_or_redis_their_libraries_are_never_loaded() -> None:
-    """OpenTelemetry's tracing SDK, exporter and instrumentations cost ~20 MiB of every
-    process's memory, redis-py ~8 MiB (it also loads the SDK's metrics package). The app is
-    built and started as each worker process does, from the environment."""
-    build = (
-        "import asyncio\n"
-        "import sys\n"
-        "from connect_backend.app import from_environment\n"
-        "async def main():\n"
-        "    app = from_environment()\n"
-        "    async with app.router.lifespan_context(app):\n"
-        "        app.openapi()\n"
-        "asyncio.run(main())\n"
-        "print(sorted(m for m in sys.modules if m.startswith(("
-        "'opentelemetry.sdk.trace', 'opentelemetry.exporter', 'opentelemetry.instrumentation',"
-        "'redis'))))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "REDIS_"))}
-    env |= {
-        "STRIPE_SECRET_KEY": "sk_test_service123",
-        "STRIPE_WEBHOOK_SECRET": "whsec_test",
-        "WORKER_BASE_URL": "http://worker.invalid",
-        "WORKER_API_KEY": WORKER_KEY,
-        "FRONTEND_URL": "http://frontend.invalid",
-        "ENVIRONMENT": "development",
-    }
-    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed program
-        [sys.executable, "-c", build], capture_output=True, text=True, check=True, env=env
-    )
-
-    assert done.stdout.splitlines()[-1] == "[]"  # after any log line of the start-up

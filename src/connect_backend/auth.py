@@ -39,6 +39,19 @@ class Action(StrEnum):
     MOVE_PLATFORM_MONEY = "move_platform_money"  # transfer, platform fee
     RUN_PLATFORM = "run_platform"  # the console: every organization, not one
 
+    @property
+    def reads(self) -> bool:
+        """Whether the action only reads: its Stripe calls are the budget's reads."""
+        return self in (Action.READ_STATUS, Action.READ_BALANCE, Action.RUN_PLATFORM)
+
+    @property
+    def may_use_cached_session(self) -> bool:
+        """Whether a session check cached within `SESSION_CACHE_TTL_SECONDS` may stand for
+        this action: only an organization's reads. Anything that writes to Stripe, moves money
+        or hands out a link (a login link opens the dashboard) verifies the session on every
+        call, so signing out or leaving the organization takes effect at once."""
+        return self in (Action.READ_STATUS, Action.READ_BALANCE)
+
 
 def allowed(action: Action, *, member_role: MemberRole | None, platform_admin: bool) -> bool:
     """The roles table: may someone with this membership and platform role do `action`?"""
@@ -112,8 +125,9 @@ def _claims(headers: Headers) -> tuple[str | None, str | None]:
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """What a route does, declared in its signature: the roles table's action, the per-user
-    rate limit it counts against, and whether a cached session check may stand for it.
+    """What a route does, declared in its signature: the roles table's action (which also
+    decides whether a cached session check may stand for it) and the per-user rate limit it
+    counts against.
 
     Used as the route's one dependency (`Annotated[Caller, Depends(Requirement(...))]`), so a
     route cannot be written without one; tests read it from the routes themselves. It reads
@@ -124,14 +138,17 @@ class Requirement:
 
     action: Action
     limit: RouteGroup | None = None
-    verify_every_call: bool = False
+
+    @property
+    def verify_every_call(self) -> bool:
+        """Whether the session is verified through the Worker on every call (`Action`)."""
+        return not self.action.may_use_cached_session
 
     async def __call__(self, request: Request) -> Caller:
         headers = request.headers
         claimed_user_id, header_org_id = _claims(headers)
         # The Stripe calls of a read are refused first when the platform's budget runs short.
-        reads = self.action in (Action.READ_STATUS, Action.READ_BALANCE, Action.RUN_PLATFORM)
-        stripe_class.set(StripeClass.READ if reads else StripeClass.WRITE)
+        stripe_class.set(StripeClass.READ if self.action.reads else StripeClass.WRITE)
         state = request.state
         return Caller(
             self,
@@ -285,25 +302,18 @@ ReadsBalance = Annotated[Caller, Depends(Requirement(Action.READ_BALANCE, limit=
 ManagesOnboarding = Annotated[
     Caller, Depends(Requirement(Action.MANAGE_ACCOUNT, limit=RouteGroup.ONBOARDING))
 ]
-"""Owners and admins: onboarding and the dashboard link."""
+"""Owners and admins: onboarding and the dashboard link; verified on every call."""
 ManagesPayouts = Annotated[
     Caller, Depends(Requirement(Action.MANAGE_ACCOUNT, limit=RouteGroup.MONEY))
 ]
-"""Owners and admins: the payout schedule."""
-PaysOut = Annotated[
-    Caller,
-    Depends(Requirement(Action.MANAGE_ACCOUNT, limit=RouteGroup.MONEY, verify_every_call=True)),
-]
+"""Owners and admins: the payout schedule and payouts; verified on every call."""
+PaysOut = ManagesPayouts
 """Owners and admins moving their money out: the session is verified on every call."""
 MovesPlatformMoney = Annotated[
-    Caller,
-    Depends(
-        Requirement(Action.MOVE_PLATFORM_MONEY, limit=RouteGroup.MONEY, verify_every_call=True)
-    ),
+    Caller, Depends(Requirement(Action.MOVE_PLATFORM_MONEY, limit=RouteGroup.MONEY))
 ]
 """Platform admins: transfers and fees; the session is verified on every call."""
 RunsPlatform = Annotated[
-    Caller,
-    Depends(Requirement(Action.RUN_PLATFORM, limit=RouteGroup.READS, verify_every_call=True)),
+    Caller, Depends(Requirement(Action.RUN_PLATFORM, limit=RouteGroup.READS))
 ]
 """Platform admins: the console's view of every organization; verified on every call."""

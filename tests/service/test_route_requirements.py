@@ -89,6 +89,32 @@ def test_money_routes_verify_every_call_and_count_as_money() -> None:
     assert by_path["/api/connect/status/{org_id}"].limit is RouteGroup.READS
 
 
+def test_every_route_that_writes_or_hands_out_a_link_verifies_every_call() -> None:
+    """The session cache serves an organization's reads only (README, "Sessions")."""
+    cached = {
+        f"{method} {route.path}"
+        for route in connect_routes()
+        for method in route.methods
+        if not requirements_of(route)[0].verify_every_call
+    }
+
+    assert cached == {
+        f"GET /api/connect/{path}"
+        for path in (
+            "status",
+            "status/{org_id}",
+            "balance",
+            "balance/{org_id}",
+            "payouts",
+            "payouts/{org_id}",
+            "transfers",
+            "transfers/{org_id}",
+            "payout-schedule",
+            "payout-schedule/{org_id}",
+        )
+    }
+
+
 def test_a_route_without_a_requirement_is_found() -> None:
     """The check above would catch a route written without authorization."""
     router = connect.router.__class__()

@@ -271,6 +271,38 @@ async def test_the_cache_is_per_organization(client: httpx.AsyncClient, worker: 
     ]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/connect/dashboard-link", {"organization_id": "org_a"}),
+        ("POST", "/api/connect/onboard", {"organization_id": "org_a"}),
+        ("PUT", "/api/connect/payout-schedule", {"organization_id": "org_a", "interval": "daily"}),
+    ],
+)
+async def test_a_signed_out_owner_gets_no_link_and_changes_nothing(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    clock: Clock,
+    method: str,
+    path: str,
+    body: dict[str, str],
+) -> None:
+    """A cached check stands for reads only: a login link opens the Express dashboard, and
+    onboarding and the schedule write to Stripe."""
+    worker.organizations["org_a"].update(
+        stripe_connect_account_id="acct_olive", stripe_connect_status="active"
+    )
+    assert (await _status(client, "tok_olive")).status_code == 200  # cached now
+    del worker.people["tok_olive"]  # signed out
+    clock.now += 1
+
+    r = await client.request(method, path, json=body, headers=bearer("tok_olive"))
+
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_session"
+    assert len(worker.calls("verify-user-context")) == 2
+
+
 async def test_with_ttl_zero_every_call_is_verified(worker: FakeWorker) -> None:
     async with service(worker, ttl=0) as http:
         answers = [await _status(http, "tok_olive") for _ in range(2)]

@@ -444,7 +444,6 @@ def unlimited_stack_config(
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
             "RATE_LIMIT_MONEY_PER_MINUTE": "0",
             "STRIPE_REQUESTS_PER_SECOND": "0",
-            "REFRESH_MIN_INTERVAL_SECONDS": "0",
             **(service_env or {}),
         },
     )

@@ -55,7 +55,7 @@ async def ensure_account(
     if organization.onboarding_step == "details_submission":
         # Nothing submitted yet: the account may have been linked by a webhook (after a lost
         # D1 write) before anyone's email reached it.
-        read = await gateway.read_account(organization.stripe_connect_account_id, reuse=True)
+        read = await gateway.read_account(organization.stripe_connect_account_id)
         if read.account.email is None:
             await gateway.set_email(read.account.id, email)
     return organization
@@ -115,16 +115,14 @@ async def sync_account(
     *,
     worker: WorkerClient,
     gateway: StripeGateway,
-    reuse: bool = False,
 ) -> tuple[Organization, AccountSnapshot | None]:
     """Read the account from Stripe, derive its status and bring D1 up to date, in order.
 
     The read is shared with concurrent syncs of the same account, but always begins after
-    this call (`StripeGateway.read_account`; with `reuse`, one begun shortly before may do);
-    its `seen_at` orders the write.
+    this call (`StripeGateway.read_account`); its `seen_at` orders the write.
     """
     asked_at = datetime.now(UTC)
-    read = await outcome(gateway.read_account(account_id, reuse=reuse))
+    read = await outcome(gateway.read_account(account_id))
     return await settle(organization, read, asked_at, worker=worker, gateway=gateway)
 
 

@@ -313,7 +313,5 @@ MovesPlatformMoney = Annotated[
     Caller, Depends(Requirement(Action.MOVE_PLATFORM_MONEY, limit=RouteGroup.MONEY))
 ]
 """Platform admins: transfers and fees; the session is verified on every call."""
-RunsPlatform = Annotated[
-    Caller, Depends(Requirement(Action.RUN_PLATFORM, limit=RouteGroup.READS))
-]
+RunsPlatform = Annotated[Caller, Depends(Requirement(Action.RUN_PLATFORM, limit=RouteGroup.READS))]
 """Platform admins: the console's view of every organization; verified on every call."""

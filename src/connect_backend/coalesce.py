@@ -5,8 +5,7 @@ Two ways to share, by what a caller may accept:
 - `fresh(key, read)` — a *read that began after the caller arrived*. A read already under way
   may have started before the caller's own request, so it is waited out, never joined; every
   caller that arrives meanwhile shares the next one. A burst of any size costs at most two
-  reads of a key, and each caller still gets a view taken after it asked. With `max_age`, a
-  read that began at most that many seconds before the caller arrived may answer instead.
+  reads of a key, and each caller still gets a view taken after it asked.
 - `shared(key, call)` — any identical call under way (an idempotent write of the same values,
   say): it is joined.
 
@@ -17,8 +16,6 @@ cancel it for the others; its result, or its exception, reaches every caller.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -30,11 +27,8 @@ class FreshReads(Protocol[V]):
     """Reads by key that begin after their caller arrived (`Coalescer.fresh`), shared by the
     callers of one process, or of every process (`connect_backend.shared_redis.SharedReads`)."""
 
-    async def fresh(
-        self, key: str, read: Callable[[], Coroutine[Any, Any, V]], *, max_age: float = 0.0
-    ) -> V:
-        """`read()`'s result, from a read that began after this call (or at most `max_age`
-        seconds before it)."""
+    async def fresh(self, key: str, read: Callable[[], Coroutine[Any, Any, V]]) -> V:
+        """`read()`'s result, from a read that began after this call."""
         ...
 
 
@@ -51,23 +45,13 @@ class _Next(Generic[V]):
 class Coalescer(Generic[K, V]):
     """Shares calls per key among the process's concurrent callers (see the module doc)."""
 
-    def __init__(self, *, remember: int = 0) -> None:
+    def __init__(self) -> None:
         self._running: dict[K, asyncio.Task[V]] = {}
-        self._started: dict[K, float] = {}
         self._next: dict[K, _Next[V]] = {}
         self._shared: dict[K, asyncio.Task[V]] = {}
-        self._last: OrderedDict[K, tuple[float, V]] = OrderedDict()  # (began, result) per key
-        self._remember = remember
 
-    async def fresh(
-        self, key: K, read: Callable[[], Coroutine[Any, Any, V]], *, max_age: float = 0.0
-    ) -> V:
-        """`read()`'s result, from a read that began after this call (or at most `max_age`
-        seconds before it)."""
-        if max_age > 0:
-            last = self._last.get(key)
-            if last is not None and time.monotonic() - last[0] <= max_age:
-                return last[1]
+    async def fresh(self, key: K, read: Callable[[], Coroutine[Any, Any, V]]) -> V:
+        """`read()`'s result, from a read that began after this call."""
         if key not in self._running:
             return await asyncio.shield(self._start(key, read))
         waiting = self._next.get(key)
@@ -89,19 +73,12 @@ class Coalescer(Generic[K, V]):
         del self._shared[key]
 
     def _start(self, key: K, read: Callable[[], Coroutine[Any, Any, V]]) -> asyncio.Task[V]:
-        self._started[key] = time.monotonic()
         task = self._running[key] = asyncio.create_task(read())
         task.add_done_callback(lambda done: self._finished(key, done))
         return task
 
     def _finished(self, key: K, done: asyncio.Task[V]) -> None:
-        began = self._started.pop(key)
         del self._running[key]
-        if not done.cancelled() and done.exception() is None and self._remember:
-            self._last[key] = (began, done.result())
-            self._last.move_to_end(key)
-            while len(self._last) > self._remember:
-                self._last.popitem(last=False)
         waiting = self._next.pop(key, None)
         if waiting is None:
             return
@@ -109,8 +86,7 @@ class Coalescer(Generic[K, V]):
         task.add_done_callback(lambda result: _settle(waiting.future, result))
 
     def __len__(self) -> int:
-        """Keys with a call under way or waiting (bounded by the callers in flight; the last
-        results kept for `max_age` are bounded by `remember`)."""
+        """Keys with a call under way or waiting (bounded by the callers in flight)."""
         return len(self._running.keys() | self._next.keys() | self._shared.keys())
 
 

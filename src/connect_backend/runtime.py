@@ -73,7 +73,6 @@ async def clients(
                     storage=state.limits,
                 ),
                 reads=state.reads("accounts", AccountReadCodec()),
-                reuse_reads_for=settings.refresh_min_interval_seconds,
             ),
             shared=state,
         )

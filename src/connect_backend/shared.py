@@ -30,9 +30,6 @@ from connect_backend.coalesce import Coalescer, FreshReads
 
 V = TypeVar("V")
 
-LOCAL_READS_KEPT = 10_000
-"""The last reads a process keeps per namespace (for `max_age`)."""
-
 
 class SharedState:
     """The storage behind the rate limits and budget, and the fresh reads: here, this
@@ -48,7 +45,7 @@ class SharedState:
 
     def reads(self, namespace: str, codec: Codec[V]) -> FreshReads[V]:
         """Fresh reads of `namespace`, shared by this process's callers."""
-        return Coalescer[str, V](remember=LOCAL_READS_KEPT)
+        return Coalescer[str, V]()
 
     async def ping(self) -> bool | None:
         """Whether Redis answers (None without Redis)."""

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from connect_backend import log
 from connect_backend.coalesce import Coalescer, FreshReads
-from connect_backend.shared import LOCAL_READS_KEPT, Codec, SharedState
+from connect_backend.shared import Codec, SharedState
 
 V = TypeVar("V")
 
@@ -66,7 +66,7 @@ class RedisState(SharedState):
 
     def reads(self, namespace: str, codec: Codec[V]) -> FreshReads[V]:
         """Fresh reads of `namespace` across processes (this process's own should Redis fail)."""
-        local: Coalescer[str, V] = Coalescer(remember=LOCAL_READS_KEPT)
+        local: Coalescer[str, V] = Coalescer()
         shared = SharedReads(self.redis, namespace=namespace, codec=codec, local=local)
         self._reads.append(shared)
         return shared
@@ -106,22 +106,20 @@ async def connect(redis_url: str) -> AsyncIterator[RedisState]:
 
 
 # One Redis hash per key: `seq` counts reads begun, `last` is the newest finished one's number,
-# with `began` (Redis's clock, ms) and `value`. A caller's arrival is `seq` when it first asks:
+# with its `value`. A caller's arrival is `seq` when it first asks:
 # a read numbered above it began after it arrived. The lock names the one reader at a time.
 _JOIN = """
 local state, lock = KEYS[1], KEYS[2]
-local arrived, max_age = tonumber(ARGV[1]), tonumber(ARGV[2])
+local arrived = tonumber(ARGV[1])
 if arrived < 0 then arrived = tonumber(redis.call('HGET', state, 'seq') or '0') end
-local last = redis.call('HMGET', state, 'last', 'began', 'value')
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if last[1] and (tonumber(last[1]) > arrived or now - tonumber(last[2]) <= max_age) then
-  return {'done', last[3]}
+local last = redis.call('HMGET', state, 'last', 'value')
+if last[1] and tonumber(last[1]) > arrived then
+  return {'done', last[2]}
 end
-if redis.call('SET', lock, ARGV[3], 'NX', 'PX', ARGV[4]) then
+if redis.call('SET', lock, ARGV[2], 'NX', 'PX', ARGV[3]) then
   local seq = redis.call('HINCRBY', state, 'seq', 1)
-  redis.call('PEXPIRE', state, ARGV[5])
-  return {'read', seq, now}
+  redis.call('PEXPIRE', state, ARGV[4])
+  return {'read', seq}
 end
 return {'wait', arrived}
 """
@@ -129,12 +127,12 @@ return {'wait', arrived}
 # and every process told (`key\\nseq\\nkind\\npayload`; kind v = value, e = error, f = failed).
 _FINISH = """
 local state, lock = KEYS[1], KEYS[2]
-if ARGV[3] ~= '' and tonumber(ARGV[1]) > tonumber(redis.call('HGET', state, 'last') or '0') then
-  redis.call('HSET', state, 'last', ARGV[1], 'began', ARGV[2], 'value', ARGV[3])
-  redis.call('PEXPIRE', state, ARGV[5])
+if ARGV[2] ~= '' and tonumber(ARGV[1]) > tonumber(redis.call('HGET', state, 'last') or '0') then
+  redis.call('HSET', state, 'last', ARGV[1], 'value', ARGV[2])
+  redis.call('PEXPIRE', state, ARGV[4])
 end
-if redis.call('GET', lock) == ARGV[4] then redis.call('DEL', lock) end
-redis.call('PUBLISH', ARGV[6], ARGV[7])
+if redis.call('GET', lock) == ARGV[3] then redis.call('DEL', lock) end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 """
 _RENEW = """
@@ -175,8 +173,8 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
 
 class SharedReads(Generic[V]):
     """`Coalescer.fresh` across processes: at most one read of a key at a time anywhere, and a
-    caller takes only a read that began after it arrived (or, with `max_age`, at most that
-    long before). So a burst of any size, on any number of processes, costs at most two reads.
+    caller takes only a read that began after it arrived. So a burst of any size, on any number
+    of processes, costs at most two reads.
 
     The reader publishes what it read; the processes' waiters hear it on one channel. Should
     Redis fail, the caller falls back to its own process's coalescing (the reads go on).
@@ -202,24 +200,19 @@ class SharedReads(Generic[V]):
         self._waiting: dict[str, set[asyncio.Future[_Notice[V] | None]]] = {}
         self._listener: asyncio.Task[None] | None = None
 
-    async def fresh(
-        self, key: str, read: Callable[[], Coroutine[Any, Any, V]], *, max_age: float = 0.0
-    ) -> V:
-        """`read()`'s result, from a read that began after this call (or at most `max_age`
-        seconds before it), shared with every process."""
+    async def fresh(self, key: str, read: Callable[[], Coroutine[Any, Any, V]]) -> V:
+        """`read()`'s result, from a read that began after this call, shared with every
+        process."""
         try:
-            return await self._fresh(key, read, max_age)
+            return await self._fresh(key, read)
         except RedisError as exc:
             log.warning("shared.reads.unavailable", error=type(exc).__name__)
-            return await self._local.fresh(key, read, max_age=max_age)
+            return await self._local.fresh(key, read)
 
-    async def _fresh(
-        self, key: str, read: Callable[[], Coroutine[Any, Any, V]], max_age: float
-    ) -> V:
+    async def _fresh(self, key: str, read: Callable[[], Coroutine[Any, Any, V]]) -> V:
         self._listen()
         keys = [f"{self._prefix}:{{{key}}}", f"{self._prefix}:{{{key}}}:lock"]
         token = secrets.token_hex(8)
-        max_age_ms = round(max_age * 1000) if max_age > 0 else -1
         arrived = -1
         while True:
             # Listening before asking: a notice sent in between is not missed.
@@ -227,15 +220,13 @@ class SharedReads(Generic[V]):
             try:
                 kind, *rest = await self._join(
                     keys=keys,
-                    args=[arrived, max_age_ms, token, self._lease_ms, self._keep_ms(max_age)],
+                    args=[arrived, token, self._lease_ms, self._keep_ms],
                 )
                 if kind == b"done":
                     return self._codec.loads(rest[0])
                 if kind == b"read":
-                    seq, began = int(rest[0]), int(rest[1])
-                    reading = asyncio.ensure_future(
-                        self._read(key, keys, token, seq, began, read, max_age)
-                    )
+                    seq = int(rest[0])
+                    reading = asyncio.ensure_future(self._read(key, keys, token, seq, read))
                     reading.add_done_callback(_retrieved)
                     return await asyncio.shield(reading)
                 arrived = int(rest[0])
@@ -258,9 +249,7 @@ class SharedReads(Generic[V]):
         keys: list[str],
         token: str,
         seq: int,
-        began: int,
         read: Callable[[], Coroutine[Any, Any, V]],
-        max_age: float,
     ) -> V:
         """This process's read for everyone: run it (holding the lock), keep and publish its
         outcome."""
@@ -270,11 +259,11 @@ class SharedReads(Generic[V]):
         except Exception as exc:
             shared = self._codec.dumps_error(exc)
             kind, payload = (b"e", shared) if shared is not None else (b"f", b"")
-            await self._publish(keys, token, seq, began, key, kind, payload, max_age)
+            await self._publish(keys, token, seq, key, kind, payload)
             raise
         finally:
             renewing.cancel()
-        await self._publish(keys, token, seq, began, key, b"v", self._codec.dumps(value), max_age)
+        await self._publish(keys, token, seq, key, b"v", self._codec.dumps(value))
         return value
 
     async def _renewing(self, lock: str, token: str) -> None:
@@ -288,24 +277,23 @@ class SharedReads(Generic[V]):
         keys: list[str],
         token: str,
         seq: int,
-        began: int,
         key: str,
         kind: bytes,
         payload: bytes,
-        max_age: float,
     ) -> None:
         message = b"\n".join((key.encode(), str(seq).encode(), kind, payload))
         kept = payload if kind == b"v" else b""
         try:
             await self._finish(
                 keys=keys,
-                args=[seq, began, kept, token, self._keep_ms(max_age), self._channel, message],
+                args=[seq, kept, token, self._keep_ms, self._channel, message],
             )
         except RedisError as exc:  # the read itself stands; waiters find out by asking again
             log.warning("shared.reads.unpublished", error=type(exc).__name__)
 
-    def _keep_ms(self, max_age: float) -> int:
-        return round((KEEP_SECONDS + max_age) * 1000) + self._lease_ms
+    @property
+    def _keep_ms(self) -> int:
+        return round(KEEP_SECONDS * 1000) + self._lease_ms
 
     def _wait_for(self, key: str) -> asyncio.Future[_Notice[V] | None]:
         future: asyncio.Future[_Notice[V] | None] = asyncio.get_running_loop().create_future()

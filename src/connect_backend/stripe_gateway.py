@@ -172,13 +172,11 @@ class StripeGateway:
         capabilities: list[str],
         budget: StripeBudget | None = None,
         reads: FreshReads[AccountRead] | None = None,
-        reuse_reads_for: float = 0.0,
     ) -> None:
         self._client = client
         self._stripe = client.v1
         self._budget = budget
-        self._reads: FreshReads[AccountRead] = reads or Coalescer(remember=10_000)
-        self._reuse_reads_for = reuse_reads_for
+        self._reads: FreshReads[AccountRead] = reads or Coalescer()
         self.account_type = account_type
         self.capabilities = tuple(capabilities)
 
@@ -194,7 +192,6 @@ class StripeGateway:
         timeout: float = 20.0,
         budget: StripeBudget | None = None,
         reads: FreshReads[AccountRead] | None = None,
-        reuse_reads_for: float = 0.0,
     ) -> StripeGateway:
         """A gateway whose calls travel over `http` (the caller owns and closes it)."""
         client = StripeClient(
@@ -210,7 +207,6 @@ class StripeGateway:
             capabilities=capabilities,
             budget=budget,
             reads=reads,
-            reuse_reads_for=reuse_reads_for,
         )
 
     def _calling(self, operation: str, *, rename: Mapping[str, str] | None = None) -> _Call:
@@ -288,18 +284,11 @@ class StripeGateway:
         except ConnectError as exc:
             log.warning("stripe.account.delete_failed", account_id=account_id, code=exc.code)
 
-    async def read_account(self, account_id: str, *, reuse: bool = False) -> AccountRead:
+    async def read_account(self, account_id: str) -> AccountRead:
         """The account as Stripe holds it now: a read that began after this call, shared with
         the other callers that want the same account meanwhile, in this process
-        (`Coalescer.fresh`) or in every process (`SharedReads`).
-
-        With `reuse`, a read begun at most `REFRESH_MIN_INTERVAL_SECONDS` before may answer.
-        """
-        return await self._reads.fresh(
-            account_id,
-            lambda: self._read_account(account_id),
-            max_age=self._reuse_reads_for if reuse else 0.0,
-        )
+        (`Coalescer.fresh`) or in every process (`SharedReads`)."""
+        return await self._reads.fresh(account_id, lambda: self._read_account(account_id))
 
     async def _read_account(self, account_id: str) -> AccountRead:
         seen_at = datetime.now(UTC)

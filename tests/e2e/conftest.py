@@ -31,7 +31,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "RATE_LIMIT_READS_PER_MINUTE": "600",
             "RATE_LIMIT_MONEY_PER_MINUTE": "600",
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "600",
-            "REFRESH_MIN_INTERVAL_SECONDS": "0",
         },
     )
     with Stack(config) as running:
@@ -123,8 +122,6 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         state_dir=tmp_path_factory.mktemp("browser-stack"),
         frontend_url=f"http://localhost:{free_port()}",
         run_frontend=True,
-        # The journey changes accounts at the simulator and reads them back at once.
-        service_env={"REFRESH_MIN_INTERVAL_SECONDS": "0"},
     )
     with Stack(config) as running:
         yield running

@@ -35,7 +35,6 @@ def fault_stack_config(
             "RATE_LIMIT_READS_PER_MINUTE": "0",
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
             "RATE_LIMIT_MONEY_PER_MINUTE": "0",
-            "REFRESH_MIN_INTERVAL_SECONDS": "0",
             **service_env,
         },
     )

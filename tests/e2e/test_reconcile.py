@@ -31,10 +31,7 @@ CHANGES = {
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack of its own: a run walks every organization D1 holds, so the summary is this
     module's alone."""
-    config = StackConfig(
-        state_dir=tmp_path_factory.mktemp("reconcile"),
-        service_env={"REFRESH_MIN_INTERVAL_SECONDS": "0"},
-    )
+    config = StackConfig(state_dir=tmp_path_factory.mktemp("reconcile"))
     with Stack(config) as running:
         yield running
 

@@ -35,9 +35,7 @@ def make_settings(**overrides: Any) -> Settings:
         "frontend_url": FRONTEND,
         "session_cache_ttl_seconds": 0,
         "environment": "development",  # the tests' Worker key is short
-        # Every refresh reads Stripe, and the platform's Stripe budget is out of the way;
-        # tests of those set them themselves.
-        "refresh_min_interval_seconds": 0,
+        # The platform's Stripe budget is out of the way; tests of it set it themselves.
         "stripe_requests_per_second": 0,
         "web_concurrency": 1,  # one process: the whole budget is its own
         "_env_file": None,

@@ -360,3 +360,22 @@ async def test_a_burst_of_status_reads_of_one_organization_shares_d1_reads(
     assert {r.json()["status"] for r in answers} == {"active"}
     assert len(worker.calls("verify-user-context")) == 1
     assert 1 <= len(worker.calls("organization/org_a")) <= 2
+
+
+@pytest.mark.parametrize("settings", [make_settings(_env_file=None)])
+async def test_a_refresh_right_after_another_reads_stripe_again(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """`refresh=true` means "read Stripe now": an owner who has just finished onboarding sees
+    it, however recently the account was last read (the default settings: no reuse window)."""
+    onboarded(worker, stripe, "org_a", state="new", stripe_connect_status="pending")
+    owner = worker.add_person("olive", org_a="owner")
+    url, headers = "/api/connect/status/org_a?refresh=true", bearer(owner.token)
+
+    before = await client.get(url, headers=headers)
+    stripe.accounts[ACCOUNT] = stripe_account(ACCOUNT, organization_id="org_a", state="active")
+    after = await client.get(url, headers=headers)
+
+    assert (before.json()["status"], after.json()["status"]) == ("pending", "active")
+    assert after.json()["details_submitted"] is True
+    assert len(stripe.calls("GET", rf"/v1/accounts/{ACCOUNT}")) == 2

@@ -84,37 +84,5 @@ async def test_a_webhook_that_cannot_get_room_in_time_is_503_for_stripe_to_deliv
     assert len(stripe.calls("GET", r"/v1/accounts/.+")) == codes.count(200)
 
 
-@pytest.mark.parametrize("settings", [make_settings(refresh_min_interval_seconds=5)])
-async def test_a_refresh_right_after_the_last_read_answers_with_that_read(
-    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
-) -> None:
-    onboarded(worker, stripe, "org_a")
-    owner = worker.add_person("olive", org_a="owner")
-    url = "/api/connect/status/org_a?refresh=true"
-
-    first = await client.get(url, headers=bearer(owner.token))
-    again = await client.get(url, headers=bearer(owner.token))
-
-    assert (first.status_code, again.status_code) == (200, 200)
-    assert again.json() == first.json()  # the live view, requirements and all
-    assert len(stripe.calls("GET", r"/v1/accounts/.+")) == 1
-
-
-async def test_with_no_interval_every_refresh_reads_stripe(
-    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
-) -> None:
-    onboarded(worker, stripe, "org_a")
-    owner = worker.add_person("olive", org_a="owner")
-
-    for _ in range(2):
-        await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
-
-    assert len(stripe.calls("GET", r"/v1/accounts/.+")) == 2
-
-
-def test_the_defaults_are_a_two_second_interval_and_stripe_s_test_mode_budget() -> None:
-    from connect_backend.settings import Settings
-
-    defaults = Settings.model_fields
-    assert defaults["refresh_min_interval_seconds"].default == 2.0
+def test_the_default_budget_is_stripe_s_test_mode_one() -> None:
     assert make_settings(stripe_requests_per_second=None).stripe_budget_per_second == 20

@@ -111,7 +111,7 @@ async def test_a_read_under_way_elsewhere_is_waited_out_not_joined(
     assert source.reads == 2
 
 
-async def test_a_recent_read_may_answer_within_max_age(
+async def test_a_finished_read_never_answers_a_later_caller(
     processes: Callable[[], SharedReads[str]],
 ) -> None:
     source = Source()
@@ -119,10 +119,7 @@ async def test_a_recent_read_may_answer_within_max_age(
     assert await first.fresh("acct_1", source.read()) == "v0"
     source.value = "v1"
 
-    reused = await second.fresh("acct_1", source.read(), max_age=30)
-    fresh = await second.fresh("acct_1", source.read())
-
-    assert (reused, fresh) == ("v0", "v1")
+    assert await second.fresh("acct_1", source.read()) == "v1"
     assert source.reads == 2
 
 
@@ -166,10 +163,10 @@ async def test_a_failed_read_is_not_kept_for_later_callers(
     reads = processes()
     source.fail_with = AccountInaccessible("gone")
     with pytest.raises(AccountInaccessible):
-        await reads.fresh("acct_1", source.read(), max_age=30)
+        await reads.fresh("acct_1", source.read())
     source.fail_with = None
 
-    assert await reads.fresh("acct_1", source.read(), max_age=30) == "v0"
+    assert await reads.fresh("acct_1", source.read()) == "v0"
     assert source.reads == 2
 
 

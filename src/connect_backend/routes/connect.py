@@ -124,12 +124,20 @@ async def _status(caller: Caller, org_id: str | None, refresh: bool) -> Status:
     if not refresh or account_id is None or organization.onboarding_step == "deauthorized":
         return Status.of(organization)
     organization, account = await accounts.sync_account(
-        organization, account_id, worker=caller.worker, gateway=caller.stripe, reuse=True
+        organization, account_id, worker=caller.worker, gateway=caller.stripe
     )
     return Status.of(organization, account)
 
 
-Refresh = Annotated[bool, Query(description="Read the account from Stripe and sync D1 first.")]
+Refresh = Annotated[
+    bool,
+    Query(
+        description=(
+            "Read the account from Stripe now (a read that begins after this request arrived) "
+            "and sync D1 first."
+        )
+    ),
+]
 
 
 @router.get("/status", response_model=Status, responses=responses(*_AUTHORIZED, 409, 429, 502))
@@ -308,7 +316,7 @@ async def dashboard_link(
     own type decides, not the type new accounts are made with)."""
     ctx = await caller.authorize(body.organization_id if body else None)
     account_id = accounts.require_account(ctx.organization)
-    read = await caller.stripe.read_account(account_id, reuse=True)
+    read = await caller.stripe.read_account(account_id)
     if read.account.dashboard != "express":
         raise Conflict(
             "Only Express accounts have a Stripe dashboard to log in to.", code="not_supported"

@@ -105,19 +105,27 @@ async def connect(redis_url: str) -> AsyncIterator[RedisState]:
         await pool.aclose()
 
 
-# One Redis hash per key: `seq` counts reads begun, `last` is the newest finished one's number,
-# with its `value`. A caller's arrival is `seq` when it first asks:
-# a read numbered above it began after it arrived. The lock names the one reader at a time.
+# One Redis hash per key: `seq` numbers the newest read begun, `last` is the newest finished
+# one's number, with its `value`. A read's number is Redis's clock (ms) when it began, or one
+# more than the number before when several begin within a millisecond; a caller's arrival is
+# the larger of `seq` and the clock when it first asks. So a read numbered above a caller's
+# arrival began after it arrived, also when the hash expired (or Redis restarted) while a slow
+# read was still running: numbers taken from the clock do not start again at zero.
+# The lock names the one reader at a time.
 _JOIN = """
 local state, lock = KEYS[1], KEYS[2]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = tonumber(redis.call('HGET', state, 'seq') or '0')
 local arrived = tonumber(ARGV[1])
-if arrived < 0 then arrived = tonumber(redis.call('HGET', state, 'seq') or '0') end
+if arrived < 0 then arrived = math.max(seq, now) end
 local last = redis.call('HMGET', state, 'last', 'value')
 if last[1] and tonumber(last[1]) > arrived then
   return {'done', last[2]}
 end
 if redis.call('SET', lock, ARGV[2], 'NX', 'PX', ARGV[3]) then
-  local seq = redis.call('HINCRBY', state, 'seq', 1)
+  seq = math.max(now, seq + 1)
+  redis.call('HSET', state, 'seq', seq)
   redis.call('PEXPIRE', state, ARGV[4])
   return {'read', seq}
 end

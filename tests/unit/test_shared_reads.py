@@ -123,6 +123,29 @@ async def test_a_finished_read_never_answers_a_later_caller(
     assert source.reads == 2
 
 
+async def test_a_read_that_outlives_its_key_s_expiry_never_answers_a_later_caller(
+    processes: Callable[[], SharedReads[str]], redis_url: str
+) -> None:
+    """A slow read (three Stripe attempts of 20 s, budget waits) can outlast the key's state in
+    Redis. A caller that arrives after the state expired must still not take that read."""
+    source = Source()
+    source.gate = asyncio.Event()
+    first, second = processes(), processes()
+    slow = asyncio.create_task(first.fresh("acct_1", source.read()))
+    await source.started.wait()
+    redis = Redis.from_url(redis_url)
+    await redis.delete("connect:test:{acct_1}")  # the state expires; the lock is still held
+    await redis.aclose()
+    source.value = "v1"
+    late = asyncio.create_task(second.fresh("acct_1", source.read()))
+    await asyncio.sleep(0.1)
+    source.gate.set()
+
+    assert await slow == "v0"
+    assert await late == "v1"  # its own read, begun after it arrived
+    assert source.reads == 2
+
+
 async def test_keys_are_read_apart(processes: Callable[[], SharedReads[str]]) -> None:
     source = Source()
     reads = processes()

@@ -31,10 +31,11 @@ from connect_backend.errors import (
     BadRequest,
     Conflict,
     ConnectError,
+    RateLimited,
     StripeFailure,
     UpstreamUnavailable,
 )
-from connect_backend.limits import StripeBudget, stripe_class
+from connect_backend.limits import StripeBudget, StripeClass, stripe_class
 from connect_backend.money import FeeSplit
 from connect_backend.onboarding import AccountSnapshot
 from connect_backend.types import (
@@ -287,8 +288,18 @@ class StripeGateway:
     async def read_account(self, account_id: str) -> AccountRead:
         """The account as Stripe holds it now: a read that began after this call, shared with
         the other callers that want the same account meanwhile, in this process
-        (`Coalescer.fresh`) or in every process (`SharedReads`)."""
-        return await self._reads.fresh(account_id, lambda: self._read_account(account_id))
+        (`Coalescer.fresh`) or in every process (`SharedReads`).
+
+        A shared read spends the budget of the caller that started it. When that was a read
+        refused by the reads' share (429), a caller whose own class may use the whole budget (a
+        webhook, onboarding) is not refused for it: it reads for itself, charged as itself.
+        """
+        try:
+            return await self._reads.fresh(account_id, lambda: self._read_account(account_id))
+        except RateLimited:
+            if stripe_class.get() is StripeClass.READ:
+                raise
+            return await self._read_account(account_id)
 
     async def _read_account(self, account_id: str) -> AccountRead:
         seen_at = datetime.now(UTC)

@@ -1,10 +1,11 @@
 """The platform's Stripe budget (Stripe allows a platform about 100 requests a second live, 25
-in test mode, for every call it makes): reads give way first; a refresh right after the last
-read of the account answers with that read."""
+in test mode, for every call it makes): reads give way first, and a caller is charged as its
+own class even when it shares another caller's read."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 
 import httpx
 import pytest
@@ -86,3 +87,37 @@ async def test_a_webhook_that_cannot_get_room_in_time_is_503_for_stripe_to_deliv
 
 def test_the_default_budget_is_stripe_s_test_mode_one() -> None:
     assert make_settings(stripe_requests_per_second=None).stripe_budget_per_second == 20
+
+
+@pytest.mark.parametrize(
+    "settings", [make_settings(stripe_requests_per_second=2, rate_limit_reads_per_minute=0)]
+)
+async def test_a_webhook_sharing_a_member_s_refresh_is_not_refused_by_the_reads_share(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """A shared read is started by whoever asked first; a webhook that waits for it must not
+    inherit a member's refusal: webhooks may use the whole budget."""
+    [org] = _orgs(worker, stripe, 1)
+    account = worker.organizations[org]["stripe_connect_account_id"]
+    first_read, release = asyncio.Event(), asyncio.Event()
+
+    async def held(_: httpx.Request) -> httpx.Response:
+        first_read.set()
+        await release.wait()
+        return httpx.Response(200, json=copy.deepcopy(stripe.accounts[account]))
+
+    stripe.fail("GET", rf"/v1/accounts/{account}", held)
+    url, headers = f"/api/connect/status/{org}?refresh=true", bearer("tok_olive")
+    first = asyncio.create_task(client.get(url, headers=headers))
+    await first_read.wait()  # the member's read is under way: the reads' share (1/s) is spent
+    second = asyncio.create_task(client.get(url, headers=headers))  # waits for the next read
+    await asyncio.sleep(0.05)
+    webhook = asyncio.create_task(events.deliver(client, events.account_updated(account)))
+    await asyncio.sleep(0.05)
+    release.set()
+
+    assert (await first).status_code == 200
+    assert (await second).status_code == 429  # the member's class: the reads' share is spent
+    delivered = await webhook
+    assert delivered.status_code == 200, delivered.text
+    assert delivered.json()["action"] == "synced"

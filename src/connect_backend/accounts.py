@@ -123,7 +123,7 @@ async def sync_account(
     """
     asked_at = datetime.now(UTC)
     read = await outcome(gateway.read_account(account_id))
-    return await settle(organization, read, asked_at, worker=worker, gateway=gateway)
+    return await settle(organization, account_id, read, asked_at, worker=worker, gateway=gateway)
 
 
 async def outcome(read: Awaitable[AccountRead]) -> AccountRead | ConnectError:
@@ -136,16 +136,17 @@ async def outcome(read: Awaitable[AccountRead]) -> AccountRead | ConnectError:
 
 async def settle(
     organization: Organization,
+    account_id: str,
     read: AccountRead | ConnectError,
     asked_at: datetime,
     *,
     worker: WorkerClient,
     gateway: StripeGateway,
 ) -> tuple[Organization, AccountSnapshot | None]:
-    """Store what a read of the organization's account says (`derived`); any failure but
-    Stripe's refusal of a deauthorized account is raised (nothing is written)."""
+    """Store what a read of the organization's account `account_id` says (`derived`); any
+    failure but Stripe's refusal of a deauthorized account is raised (nothing is written)."""
     onboarding, seen_at = derived(read, asked_at, capabilities=gateway.capabilities)
-    updated = await store_onboarding(organization, onboarding, seen_at, worker=worker)
+    updated = await store_onboarding(organization, account_id, onboarding, seen_at, worker=worker)
     return updated, read.account if isinstance(read, AccountRead) else None
 
 
@@ -182,7 +183,7 @@ async def sync_from_event(
     )
     if linked is not None:
         log.organization_id.set(linked.id)
-        await settle(linked, read, asked_at, worker=worker, gateway=gateway)
+        await settle(linked, account_id, read, asked_at, worker=worker, gateway=gateway)
         return linked
     if isinstance(read, AccountInaccessible):
         # Not ours (any more) and unreadable: nothing to link or sync.
@@ -203,7 +204,7 @@ async def sync_from_event(
         return None
     log.organization_id.set(claimed)
     log.info("connect.account.relinked", account_id=account_id)
-    await settle(result.organization, read, asked_at, worker=worker, gateway=gateway)
+    await settle(result.organization, account_id, read, asked_at, worker=worker, gateway=gateway)
     return result.organization
 
 
@@ -234,15 +235,20 @@ def holds(organization: Organization, onboarding: Onboarding) -> bool:
 
 async def store_onboarding(
     organization: Organization,
+    account_id: str,
     onboarding: Onboarding,
     seen_at: datetime,
     *,
     worker: WorkerClient,
 ) -> Organization:
-    """Write a derived status through `update-organization`, ordered by `seen_at`.
+    """Write a derived status of the account `account_id` through `update-organization`,
+    ordered by `seen_at` (the service's clock when the view was taken).
 
-    Nothing is written when D1 already holds it: see README, "A sync that changes nothing
-    writes nothing", for why `synced_at` ordering stays right.
+    The write names the account it describes: D1 applies it only while the organization still
+    holds that account, so a view of an account since replaced never lands on the new one; and
+    D1 never moves an account out of `deauthorized` on a view (only a new link does), so no
+    clock can undo a deauthorization. Nothing is written when D1 already holds it: see README,
+    "A sync that changes nothing writes nothing", for why `synced_at` ordering stays right.
     """
     if holds(organization, onboarding):
         log.debug("connect.status.unchanged", status=onboarding.status, step=onboarding.step)
@@ -256,6 +262,7 @@ async def store_onboarding(
             "onboarding_rejection_reason": onboarding.rejection_reason,
         },
         synced_at=seen_at,
+        expected_account_id=account_id,
         request_id=log.request_id.get(),
     )
     log.info(

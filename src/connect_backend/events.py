@@ -50,9 +50,10 @@ async def handle(
             log.warning("webhook.unlinked", **fields)
             return "unlinked"
         log.organization_id.set(organization.id)
-        # Ordered by when Stripe made the event, like every other view of the account.
+        # Stamped with the service's clock, like every other view (one clock orders the
+        # writes); D1 keeps a deauthorization whatever a later view's stamp says.
         await accounts.store_onboarding(
-            organization, DEAUTHORIZED, event.created or datetime.now(UTC), worker=worker
+            organization, account_id, DEAUTHORIZED, datetime.now(UTC), worker=worker
         )
         log.info("webhook.deauthorized", **fields)
         return "deauthorized"

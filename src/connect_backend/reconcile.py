@@ -218,7 +218,12 @@ class _Run:
                 after, _ = accounts.derived(read, asked_at, capabilities=self.gateway.capabilities)
             else:
                 updated, _ = await accounts.settle(
-                    organization, read, asked_at, worker=self.worker, gateway=self.gateway
+                    organization,
+                    account_id,
+                    read,
+                    asked_at,
+                    worker=self.worker,
+                    gateway=self.gateway,
                 )
                 after = _held(updated)
         except Exception as exc:  # one organization's failure stops only it

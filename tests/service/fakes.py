@@ -96,6 +96,8 @@ class FakeWorker:
     fail_with: int | Exception | None = None  # every call answers this while set
     faults: dict[str, int | Exception] = field(default_factory=dict)  # by path, until healed
     gates: dict[str, Gate] = field(default_factory=dict)  # by path: hold calls, see `Gate`
+    # connect_idempotency_keys, by (organization, operation, key)
+    idempotency: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     def add_org(self, org_id: str, **overrides: Any) -> dict[str, Any]:
         self.organizations[org_id] = organization(org_id, **overrides)
@@ -174,6 +176,12 @@ class FakeWorker:
             return self._update(body)
         if path == "/create-connect-account":
             return self._link(body)
+        if path == "/idempotency-keys/claim":
+            return self._claim(body)
+        if path == "/idempotency-keys/complete":
+            return self._complete(body)
+        if path == "/idempotency-keys/release":
+            return self._release(body)
         return _error(404, "not_found", "no route")
 
     def _verify(self, body: dict[str, Any]) -> httpx.Response:
@@ -206,9 +214,20 @@ class FakeWorker:
             return _error(404, "not_found", "no org")
         synced_at = body.get("synced_at")
         stored = org["stripe_connect_synced_at"]
-        if synced_at is not None and stored is not None and stored >= synced_at:
+        expected = body.get("expected_account_id")
+        updates = body["updates"]
+        if (
+            (synced_at is not None and stored is not None and stored >= synced_at)
+            or (expected is not None and org["stripe_connect_account_id"] != expected)
+            or (
+                # Deauthorization is final for its account: only a new link leaves it.
+                synced_at is not None
+                and org["onboarding_step"] == "deauthorized"
+                and updates.get("onboarding_step", "deauthorized") != "deauthorized"
+            )
+        ):
             return httpx.Response(200, json={"organization": org, "applied": False})
-        org.update(body["updates"])
+        org.update(updates)
         if synced_at is not None:
             org["stripe_connect_synced_at"] = synced_at
         return httpx.Response(200, json={"organization": org, "applied": True})
@@ -217,20 +236,20 @@ class FakeWorker:
         params = parse_qs(query, keep_blank_values=True)
         for name, values in params.items():
             if name not in _LIST_PARAMETERS or len(values) > 1:
-                return _error(400, "invalid_request", f'invalid field "{name}"')
+                return _error(400, "invalid_request", f'invalid field "{name}"', param=name)
         given = {name: values[0] for name, values in params.items()}
         limit_text = given.get("limit", "50")
         if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= 200:
-            return _error(400, "invalid_request", 'invalid field "limit"')
+            return _error(400, "invalid_request", 'invalid field "limit"', param="limit")
         after = _decode_cursor(given["cursor"]) if "cursor" in given else ""
         if after is None:
-            return _error(400, "invalid_request", 'invalid field "cursor"')
+            return _error(400, "invalid_request", 'invalid field "cursor"', param="cursor")
         status = given.get("status")
         if status is not None and status not in _STATUS_FILTERS:
-            return _error(400, "invalid_request", 'invalid field "status"')
+            return _error(400, "invalid_request", 'invalid field "status"', param="status")
         linked = given.get("linked")
         if linked is not None and linked not in ("true", "false"):
-            return _error(400, "invalid_request", 'invalid field "linked"')
+            return _error(400, "invalid_request", 'invalid field "linked"', param="linked")
         limit = int(limit_text)
 
         def passes(org: dict[str, Any]) -> bool:
@@ -257,7 +276,12 @@ class FakeWorker:
         account_id = body["stripe_connect_account_id"]
         replacing = body.get("replace_account_id")
         if replacing == account_id:
-            return _error(400, "invalid_request", 'invalid field "replace_account_id"')
+            return _error(
+                400,
+                "invalid_request",
+                'invalid field "replace_account_id"',
+                param="replace_account_id",
+            )
         held = org["stripe_connect_account_id"]
         if held == account_id:
             return httpx.Response(200, json={"organization": org, "created": False})
@@ -288,6 +312,51 @@ class FakeWorker:
         if replacing is not None:
             org["stripe_connect_synced_at"] = None
         return httpx.Response(200, json={"organization": org, "created": True})
+
+    def _claim(self, body: dict[str, Any]) -> httpx.Response:
+        if body["organization_id"] not in self.organizations:
+            return _error(404, "not_found", "no org")
+        where = (body["organization_id"], body["operation"], body["key"])
+        held = self.idempotency.get(where)
+        if held is not None:
+            return httpx.Response(200, json={"record": held, "created": False})
+        record = {
+            **{k: body[k] for k in ("organization_id", "operation", "key", "fingerprint")},
+            "decision": body["decision"],
+            "stripe_object_id": None,
+            "created_at": _now_iso(),
+            "completed_at": None,
+        }
+        self.idempotency[where] = record
+        return httpx.Response(200, json={"record": record, "created": True})
+
+    def _complete(self, body: dict[str, Any]) -> httpx.Response:
+        record = self.idempotency.get((body["organization_id"], body["operation"], body["key"]))
+        if record is None:
+            return _error(404, "not_found", "no record")
+        if record["stripe_object_id"] not in (None, body["stripe_object_id"]):
+            return httpx.Response(
+                409,
+                json={
+                    "error": {"code": "idempotency_mismatch", "message": "another object"},
+                    "record": record,
+                },
+            )
+        if record["stripe_object_id"] is None:
+            record.update(stripe_object_id=body["stripe_object_id"], completed_at=_now_iso())
+        return httpx.Response(200, json={"record": record})
+
+    def _release(self, body: dict[str, Any]) -> httpx.Response:
+        where = (body["organization_id"], body["operation"], body["key"])
+        record = self.idempotency.get(where)
+        if record is None or record["stripe_object_id"] is not None:
+            return httpx.Response(200, json={"released": False})
+        del self.idempotency[where]
+        return httpx.Response(200, json={"released": True})
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 _LIST_PARAMETERS = {"limit", "cursor", "status", "linked"}
@@ -349,8 +418,9 @@ def _org(org: dict[str, Any]) -> httpx.Response:
     return httpx.Response(200, json={"organization": org})
 
 
-def _error(status: int, code: str, message: str) -> httpx.Response:
-    return httpx.Response(status, json={"error": {"code": code, "message": message}})
+def _error(status: int, code: str, message: str, *, param: str | None = None) -> httpx.Response:
+    error = {"code": code, "message": message, **({"param": param} if param else {})}
+    return httpx.Response(status, json={"error": error})
 
 
 def stripe_error(
@@ -644,6 +714,12 @@ class FakeStripe:
                         sources.get(payout["source_type"], 0) - payout["amount"]
                     )
             return httpx.Response(200, json=payout)
+        if (m := re.fullmatch(r"/v1/payouts/(po_\w+)", path)) and request.method == "GET":
+            held = self.payouts.get(on_behalf or "platform", [])
+            found = next((p for p in held if p["id"] == m[1]), None)
+            if found is None:
+                return stripe_error(404, code="resource_missing", message="No such payout")
+            return httpx.Response(200, json=found)
         if path == "/v1/payouts" and request.method == "GET":
             return self._list(
                 "/v1/payouts",

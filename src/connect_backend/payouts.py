@@ -1,73 +1,84 @@
 """Paying an organization's money out to its bank, once per `Idempotency-Key`, however late
-the retry.
+the retry (`connect_backend.idempotency`).
 
-The payout made with the caller's key is looked for first (its metadata holds the key),
-within `IDEMPOTENCY_LOOKBACK_DAYS`: Stripe replays a key for 24 hours only, and a retry of a
-payout that went through finds the balance it emptied.
+What the caller sent is the request; the amount (all that is available, without one) is the
+decision, recorded with the key before anything moves. A retry of the same request answers the
+payout made, even once the balance it emptied reads zero; the same key with anything else sent
+differently is 409.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from connect_backend import log
+from connect_backend import idempotency
 from connect_backend.errors import Conflict
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.types import Payout, SourceType
+from connect_backend.worker import WorkerClient
 
-# What a retry racing its own first attempt meets: the balance it emptied, or its own key.
-_REPLAYABLE_REFUSALS = ("insufficient_balance", "idempotency_conflict")
+
+@dataclass(frozen=True, slots=True)
+class PayoutRequest:
+    """What the caller asked for: every field counts when a key is used again."""
+
+    organization_id: str
+    currency: str
+    amount: int | None
+    source_type: SourceType
 
 
 async def pay_out(
+    request: PayoutRequest,
     *,
-    organization_id: str,
     account_id: str,
-    currency: str,
-    amount: int | None,
-    source_type: SourceType,
     caller_key: str,
     gateway: StripeGateway,
-    lookback: timedelta,
+    worker: WorkerClient,
 ) -> Payout:
     """Pay out `amount`, or all that is available in `currency` from `source_type`."""
-    since = datetime.now(UTC) - lookback
-    earlier = await gateway.find_payout(account_id=account_id, caller_key=caller_key, since=since)
-    if earlier is not None:
-        return _replay(earlier, currency=currency, amount=amount)
+    currency, source_type = request.currency, request.source_type
     available = (await gateway.retrieve_balance(account_id)).available_in(currency, source_type)
-    wanted = amount if amount is not None else available
-    try:
-        if wanted <= 0 or wanted > available:
+    decision = {
+        "account_id": account_id,
+        "amount": request.amount if request.amount is not None else available,
+        "available": available,
+    }
+
+    created: list[Payout] = []
+
+    async def make(decided: Mapping[str, Any]) -> str:
+        amount, available = decided["amount"], decided["available"]
+        if amount <= 0 or amount > available:
+            # Checked here, after the key is claimed: a retry of a payout that emptied the
+            # balance is answered from the record, never refused for the balance it emptied.
             raise Conflict(
                 f"Not enough available balance in {currency} ({source_type}) for this payout.",
                 code="insufficient_balance",
             )
-        return await gateway.create_payout(
-            organization_id=organization_id,
-            account_id=account_id,
-            amount=wanted,
+        made = await gateway.create_payout(
+            organization_id=request.organization_id,
+            account_id=decided["account_id"],
+            amount=amount,
             currency=currency,
             source_type=source_type,
             caller_key=caller_key,
         )
-    except Conflict as refused:
-        if refused.code not in _REPLAYABLE_REFUSALS:
-            raise
-        # A concurrent attempt with the same key may have paid out since the look above.
-        earlier = await gateway.find_payout(
-            account_id=account_id, caller_key=caller_key, since=since
-        )
-        if earlier is None:
-            raise
-        return _replay(earlier, currency=currency, amount=amount)
+        created.append(made)
+        return made.id
 
-
-def _replay(earlier: Payout, *, currency: str, amount: int | None) -> Payout:
-    if earlier.currency != currency or amount not in (None, earlier.amount):
-        raise Conflict(
-            "This Idempotency-Key was already used for another payout.",
-            code="idempotency_conflict",
-        )
-    log.info("connect.payout.replayed", payout_id=earlier.id)
-    return earlier
+    made = await idempotency.once(
+        worker=worker,
+        organization_id=request.organization_id,
+        operation="payout",
+        key=caller_key,
+        request=asdict(request),
+        decision=decision,
+        make=make,
+    )
+    if created:
+        return created[0]
+    # Answered from the record: its status and arrival date as Stripe holds them now.
+    return await gateway.retrieve_payout(made.decision["account_id"], made.object_id)

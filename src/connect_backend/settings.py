@@ -74,7 +74,6 @@ class Settings(BaseSettings):
     rate_limit_reads_per_minute: int = Field(default=120, ge=0)
     rate_limit_onboarding_per_minute: int = Field(default=10, ge=0)
     rate_limit_money_per_minute: int = Field(default=30, ge=0)
-    idempotency_lookback_days: int = Field(default=30, ge=1, le=365)
     stripe_requests_per_second: int | None = Field(default=None, ge=0)
     stripe_read_share: float = Field(default=0.5, gt=0, le=1)
     worker_timeout_seconds: float = Field(default=5.0, gt=0, le=60)

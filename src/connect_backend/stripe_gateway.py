@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
@@ -36,7 +36,6 @@ from connect_backend.errors import (
     UpstreamUnavailable,
 )
 from connect_backend.limits import StripeBudget, StripeClass, stripe_class
-from connect_backend.money import FeeSplit
 from connect_backend.onboarding import AccountSnapshot
 from connect_backend.types import (
     AccountLink,
@@ -102,10 +101,6 @@ _MESSAGES: Mapping[str, str] = {
         "manual to pay out now."
     ),
 }
-PAGE = 100
-"""Items a page when the service searches a list."""
-SEARCH_PAGES = 10
-"""At most this many pages are read when looking for an earlier transfer or payout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,26 +350,30 @@ class StripeGateway:
         *,
         organization_id: str,
         account_id: str,
-        split: FeeSplit,
+        amount: int,
         currency: str,
+        gross: int,
+        fee: int,
+        percent: str,
         caller_key: str,
         source_transaction: str | None = None,
         transfer_group: str | None = None,
         description: str | None = None,
     ) -> Transfer:
-        """Transfer `split.net` to the account; the caller's key makes a retry a replay.
+        """Transfer `amount` (the net of `gross` less `fee`) to the account; the caller's key
+        makes a retry within Stripe's 24 hours a replay.
 
         The fee facts travel in the transfer's metadata, so its history never recomputes them.
         """
         params: TransferCreateParams = {
-            "amount": split.net,
+            "amount": amount,
             "currency": currency,
             "destination": account_id,
             "metadata": {
                 "organization_id": organization_id,
-                "gross_amount": str(split.gross),
-                "fee_amount": str(split.fee),
-                "platform_fee_percent": str(split.percent),
+                "gross_amount": str(gross),
+                "fee_amount": str(fee),
+                "platform_fee_percent": percent,
                 "idempotency_key": caller_key,
             },
         }
@@ -396,26 +395,9 @@ class StripeGateway:
             account_id=account_id,
             amount=made.amount,
             currency=made.currency,
-            fee=split.fee,
+            fee=fee,
         )
         return made
-
-    async def find_transfer(
-        self, *, organization_id: str, account_id: str, caller_key: str, since: datetime
-    ) -> Transfer | None:
-        """A transfer made to the account since `since` with the caller's key, if any (Stripe
-        forgets idempotency keys after 24 hours; the transfer's metadata does not)."""
-        found = await self._search(
-            "transfers.list",
-            self._stripe.transfers.list_async,
-            params={"destination": account_id, "created": {"gte": int(since.timestamp())}},
-            options={},
-            match=lambda m: (
-                m.get("idempotency_key") == caller_key
-                and m.get("organization_id") == organization_id
-            ),
-        )
-        return _transfer(found) if found is not None else None
 
     async def create_payout(
         self,
@@ -446,45 +428,13 @@ class StripeGateway:
         log.info("stripe.payout.created", payout_id=made.id, account_id=account_id, amount=amount)
         return made
 
-    async def find_payout(
-        self, *, account_id: str, caller_key: str, since: datetime
-    ) -> Payout | None:
-        """A payout made since `since` with the caller's key, if any."""
-        found = await self._search(
-            "payouts.list",
-            self._stripe.payouts.list_async,
-            params={"created": {"gte": int(since.timestamp())}},
-            options={"stripe_account": account_id},
-            match=lambda m: m.get("idempotency_key") == caller_key,
-        )
-        return _payout(found) if found is not None else None
-
-    async def _search(
-        self,
-        operation: str,
-        list_async: Callable[..., Awaitable[Any]],
-        *,
-        params: dict[str, Any],
-        options: dict[str, Any],
-        match: Callable[[Mapping[str, Any]], bool],
-    ) -> dict[str, Any] | None:
-        """The newest item of a Stripe list whose metadata `match`es, reading at most
-        `SEARCH_PAGES` pages of `PAGE` items, newest first."""
-        after: str | None = None
-        for _ in range(SEARCH_PAGES):
-            page_params = {**params, "limit": PAGE, **({"starting_after": after} if after else {})}
-            async with self._calling(operation):
-                page = await list_async(params=page_params, options=options)
-                items = [item.to_dict() for item in page.data]
-            for item in items:
-                if match(item.get("metadata") or {}):
-                    found: dict[str, Any] = item
-                    return found
-            if not page.has_more or not items:
-                return None
-            after = str(items[-1]["id"])
-        log.warning("stripe.search.truncated", operation=operation, pages=SEARCH_PAGES)
-        return None
+    async def retrieve_payout(self, account_id: str, payout_id: str) -> Payout:
+        """One payout of the account, as Stripe holds it now."""
+        async with self._calling("payouts.retrieve"):
+            payout = await self._stripe.payouts.retrieve_async(
+                payout_id, options={"stripe_account": account_id}
+            )
+            return _payout(payout.to_dict())
 
     async def list_payouts(
         self, account_id: str, *, limit: int, starting_after: str | None = None

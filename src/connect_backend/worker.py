@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -31,6 +31,7 @@ from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
     BadRequest,
+    Conflict,
     ConnectError,
     InvalidSession,
     NotAMember,
@@ -79,6 +80,35 @@ class OrganizationPage(Received):
 
     organizations: list[Organization]
     next_cursor: str | None = None
+
+
+class IdempotencyRecord(Received):
+    """A caller's `Idempotency-Key` for one money operation, as D1 records it: a fingerprint
+    of what was asked, what the service decided to send Stripe, and what Stripe made."""
+
+    organization_id: str
+    operation: Literal["transfer", "payout", "reversal"]
+    key: str
+    fingerprint: str
+    decision: dict[str, Any]
+    stripe_object_id: str | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+
+
+class ClaimResult(Received):
+    """`idempotency-keys/claim`'s answer: the record, and whether this call created it."""
+
+    record: IdempotencyRecord
+    created: bool
+
+
+class _RecordAnswer(Received):
+    record: IdempotencyRecord
+
+
+class _ReleaseAnswer(Received):
+    released: bool
 
 
 class OrganizationUpdates(BaseModel):
@@ -175,9 +205,11 @@ class WorkerClient:
         organization_id: str,
         updates: OrganizationUpdates | Mapping[str, Any],
         synced_at: datetime | None = None,
+        expected_account_id: str | None = None,
         request_id: str | None = None,
     ) -> UpdateResult:
-        """Write some fields; with `synced_at`, only if D1 holds no newer view.
+        """Write some fields; with `synced_at`, only if D1 holds no newer view; with
+        `expected_account_id`, only while the organization holds that account.
 
         Writes with `synced_at` are idempotent: an identical one under way is joined.
         """
@@ -187,6 +219,8 @@ class WorkerClient:
             "organization_id": organization_id,
             "updates": updates.model_dump(exclude_unset=True),
         }
+        if expected_account_id is not None:
+            body["expected_account_id"] = expected_account_id
         if synced_at is None:
             return await self._update(body, request_id)
         body["synced_at"] = _iso(synced_at)
@@ -240,6 +274,61 @@ class WorkerClient:
             body["replace_account_id"] = replace_account_id
         data = await self._call("POST", "/create-connect-account", json=body, request_id=request_id)
         return self._parse(LinkResult, data)
+
+    async def claim_idempotency_key(
+        self,
+        *,
+        organization_id: str,
+        operation: str,
+        key: str,
+        fingerprint: str,
+        decision: Mapping[str, Any],
+        request_id: str | None = None,
+    ) -> ClaimResult:
+        """Record `key` for `operation` with what was asked and decided, or find the record
+        already there (`created` says which): one statement, safe to repeat."""
+        body = {
+            "organization_id": organization_id,
+            "operation": operation,
+            "key": key,
+            "fingerprint": fingerprint,
+            "decision": decision,
+        }
+        data = await self._call("POST", "/idempotency-keys/claim", json=body, request_id=request_id)
+        return self._parse(ClaimResult, data)
+
+    async def complete_idempotency_key(
+        self,
+        *,
+        organization_id: str,
+        operation: str,
+        key: str,
+        stripe_object_id: str,
+        request_id: str | None = None,
+    ) -> IdempotencyRecord:
+        """Record what Stripe made under `key` (the same id again is a no-op);
+        `IdempotencyMismatch` when the record already holds another."""
+        body = {
+            "organization_id": organization_id,
+            "operation": operation,
+            "key": key,
+            "stripe_object_id": stripe_object_id,
+        }
+        data = await self._call(
+            "POST", "/idempotency-keys/complete", json=body, request_id=request_id
+        )
+        return self._parse(_RecordAnswer, data).record
+
+    async def release_idempotency_key(
+        self, *, organization_id: str, operation: str, key: str, request_id: str | None = None
+    ) -> bool:
+        """Forget `key` while nothing was made under it (Stripe refused); False when there is
+        no such record or it holds what Stripe made (never forgotten then)."""
+        body = {"organization_id": organization_id, "operation": operation, "key": key}
+        data = await self._call(
+            "POST", "/idempotency-keys/release", json=body, request_id=request_id
+        )
+        return self._parse(_ReleaseAnswer, data).released
 
     async def health(self, *, request_id: str | None = None, timeout: float = 2.0) -> None:
         """One quick, unretried call: `UpstreamUnavailable` unless the Worker and D1 answer.
@@ -340,6 +429,12 @@ class WorkerClient:
             )
         if status == 409 and code == "account_in_use":
             return AccountInUse("This Stripe account is linked to another organization.")
+        if status == 409 and code == "idempotency_mismatch":
+            log.error("worker.idempotency_mismatch", path=_operation(path))
+            return Conflict(
+                "This Idempotency-Key already names another Stripe object.",
+                code="idempotency_conflict",
+            )
         if status == 400 and path.startswith("/organizations?") and _names_cursor(error):
             # The one parameter a caller passes through as it got it: an unknown cursor is theirs
             # (the Worker's 400 names the parameter it refused: `invalid field "cursor"`).

@@ -359,6 +359,8 @@ WORKER_PATHS = {
     "link": "/api/internal/create-connect-account",
     "update": "/api/internal/update-organization",
     "by_account": "/api/internal/organization-by-account",
+    "claim": "/api/internal/idempotency-keys/claim",  # the money's Idempotency-Key, recorded
+    "complete": "/api/internal/idempotency-keys/complete",
 }
 WORKER_FAULTS: dict[str, dict[str, Any]] = {
     "500": {"fault": "status", "status": 500},
@@ -368,8 +370,6 @@ WORKER_FAULTS: dict[str, dict[str, Any]] = {
     "500_after": {"fault": "status", "status": 500, "when": "after"},
 }
 STRIPE_STEPS = {
-    "find_transfer": ("GET", "/v1/transfers"),  # the transfer made with the key, if any
-    "find_payout": ("GET", "/v1/payouts"),
     "create": ("POST", "/v1/accounts"),
     "link": ("POST", "/v1/account_links"),
     "retrieve": ("GET", "/v1/accounts/{account}"),
@@ -394,8 +394,8 @@ FLOWS: dict[str, tuple[list[str], list[str]]] = {  # route → (Worker steps, St
     "status": (["verify", "read_org"], []),
     "refresh": (["verify", "update"], ["retrieve"]),
     "balance": (["verify"], ["balance"]),
-    "transfer": (["verify"], ["find_transfer", "transfer"]),  # money: always verified
-    "payout": (["verify"], ["find_payout", "balance", "payout"]),
+    "transfer": (["verify", "claim", "complete"], ["transfer"]),  # money: always verified
+    "payout": (["verify", "claim", "complete"], ["balance", "payout"]),
     "payout_schedule": (["verify"], ["schedule"]),
     "dashboard_link": (["verify"], ["retrieve", "login_link"]),
     "platform_fee": (["verify", "update"], []),
@@ -411,7 +411,7 @@ def _worker_cases() -> Iterator[Any]:
     for route, (steps, _) in FLOWS.items():
         for step in steps:
             kinds = ["500", "reset"] if step in seen else list(WORKER_FAULTS)
-            if step in ("link", "update") and "500_after" not in kinds:
+            if step in ("link", "update", "claim", "complete") and "500_after" not in kinds:
                 kinds.append("500_after")
             seen.add(step)
             for fault in kinds:

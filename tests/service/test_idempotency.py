@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, make_settings, onboarded
+from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, Gate, form_to_nested, stripe_error
 
 TRANSFER = "/api/connect/transfer"
@@ -78,9 +78,10 @@ async def test_same_transfer_key_twice_in_a_row_moves_money_once(
 
     assert (first.status_code, retry.status_code) == (200, 200), retry.text
     assert retry.json()["transfer_id"] == first.json()["transfer_id"]
-    # The retry found the first transfer by its key (in its metadata) before asking again.
+    # The retry found the first transfer by its key's record in D1, without asking Stripe.
     assert keys_sent(stripe, "POST", "/v1/transfers") == ["transfer:org_a:order-42"]
-    assert len(stripe.calls("GET", "/v1/transfers")) == 2
+    assert stripe.calls("GET", "/v1/transfers") == []
+    assert len(worker.calls("idempotency-keys/claim")) == 2
     assert created(stripe, "transfer") == [first.json()["transfer_id"]]
     [sent] = {form_to_nested(r.content)["destination"] for r in stripe.calls("POST", "/v1/.+")}
     assert sent == account_id
@@ -484,9 +485,52 @@ async def test_a_transfer_retried_after_stripe_forgot_its_key_moves_money_once(
     assert retry.status_code == 200, retry.text
     assert retry.json() == first.json()
     assert len(stripe.transfers) == 1
-    [search, _] = stripe.calls("GET", "/v1/transfers")
-    assert search.url.params["destination"] == "acct_a0000000000"
-    assert int(search.url.params["created[gte]"]) <= int(stripe.clock) - 29 * 86400
+    assert stripe.calls("GET", "/v1/transfers") == []  # found by its exact key, not a scan
+    record = worker.idempotency[("org_a", "transfer", "order-42")]
+    assert record["stripe_object_id"] == first.json()["transfer_id"]
+
+
+async def test_a_late_retry_behind_a_thousand_newer_transfers_moves_money_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """The review's reproduction: a search that gave up after 10 pages of 100 answered "not
+    found", and the retry made a second transfer."""
+    account_id = onboarded(worker, stripe, "org_a")
+    first = await transfer(client, worker, "order-42")
+    for n in range(1000):  # newer transfers to the same account, all within the old lookback
+        stripe.transfers.insert(
+            0,
+            {
+                **stripe.transfers[-1],
+                "id": f"tr_later{n:06d}",
+                "metadata": {"organization_id": "org_a", "idempotency_key": f"later-{n}"},
+            },
+        )
+    _stripe_forgets_every_key(stripe)
+
+    retry = await transfer(client, worker, "order-42")
+
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["transfer_id"] == first.json()["transfer_id"]
+    carrying_key = [
+        t for t in stripe.transfers if t["metadata"].get("idempotency_key") == "order-42"
+    ]
+    assert len(carrying_key) == 1
+    assert all(t["destination"] == account_id for t in carrying_key)
+
+
+async def test_a_transfer_retried_a_year_later_still_answers_the_first(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """No horizon: the record of a key is kept with the organization."""
+    onboarded(worker, stripe, "org_a")
+    first = await transfer(client, worker, "order-42")
+    _stripe_forgets_every_key(stripe, hours=24 * 366)
+
+    retry = await transfer(client, worker, "order-42")
+
+    assert retry.json() == first.json()
+    assert len(stripe.transfers) == 1
 
 
 async def test_a_late_retry_with_other_parameters_is_409_and_moves_nothing(
@@ -508,39 +552,112 @@ async def test_a_late_retry_with_other_parameters_is_409_and_moves_nothing(
     assert len(stripe.transfers) == 1
 
 
-@pytest.mark.parametrize("settings", [make_settings(idempotency_lookback_days=1)])
-async def test_a_retry_older_than_the_lookback_is_a_new_transfer(
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"source_transaction": "ch_other"},
+        {"transfer_group": "group_other"},
+        {"description": "Another order"},
+        {"currency": "eur"},
+    ],
+)
+async def test_the_same_transfer_key_with_any_other_field_is_409_and_moves_nothing(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe, other: dict[str, str]
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    admin = worker.add_person("pat", role="admin")
+    body = {
+        "organization_id": "org_a",
+        "amount": 1000,
+        "currency": "usd",
+        "source_transaction": "ch_1",
+        "transfer_group": "group_1",
+        "description": "Order 42",
+    }
+    headers = bearer(admin.token, **{"Idempotency-Key": "order-42"})
+    first = await client.post(TRANSFER, json=body, headers=headers)
+
+    again = await client.post(TRANSFER, json={**body, **other}, headers=headers)
+
+    assert first.status_code == 200, first.text
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "idempotency_conflict"
+    assert len(stripe.calls("POST", "/v1/transfers")) == 1
+
+
+async def test_a_retry_after_a_fee_change_answers_the_transfer_made(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
-    """The documented horizon: past IDEMPOTENCY_LOOKBACK_DAYS a key counts as new."""
+    """The fee is derived, not sent: the retry of the same request answers what was made,
+    with the split it was made with."""
     onboarded(worker, stripe, "org_a")
-    await transfer(client, worker, "order-42")
-    stripe.replies.clear()
-    for made in stripe.transfers:
-        made["created"] -= 2 * 86400  # made two days ago
+    first = await transfer(client, worker, "order-42")
+    worker.organizations["org_a"]["platform_fee_percent"] = 25.0
 
     retry = await transfer(client, worker, "order-42")
 
-    assert retry.status_code == 200
-    assert len(stripe.transfers) == 2
+    assert retry.status_code == 200, retry.text
+    assert retry.json() == first.json()
+    assert (retry.json()["fee_amount"], retry.json()["transfer_amount"]) == (100, 900)
+    assert len(stripe.calls("POST", "/v1/transfers")) == 1
 
 
-@pytest.mark.parametrize("settings", [make_settings(rate_limit_money_per_minute=0)])
-async def test_the_search_reads_every_page_of_the_account_s_recent_transfers(
+async def test_a_key_whose_first_attempt_never_finished_is_unresolved_after_24_hours(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
+    """Past Stripe's memory of the key, a pending record cannot tell whether money moved:
+    refused, and nothing is sent to Stripe."""
     onboarded(worker, stripe, "org_a")
-    first = await transfer(client, worker, "order-42")
-    for n in range(250):  # newer transfers to the same account, two pages and a half
-        await transfer(client, worker, f"later-{n}")
+    worker.fail_path("idempotency-keys/complete")  # Stripe made it; the record never knew
+    lost = await transfer(client, worker, "order-42")
+    worker.heal("idempotency-keys/complete")
+    worker.idempotency[("org_a", "transfer", "order-42")]["created_at"] = "2026-01-01T00:00:00.000Z"
     _stripe_forgets_every_key(stripe)
 
     retry = await transfer(client, worker, "order-42")
 
-    assert retry.json()["transfer_id"] == first.json()["transfer_id"]
-    assert len(stripe.transfers) == 251
-    pages = [r for r in stripe.calls("GET", "/v1/transfers") if "later" not in str(r.url)][-3:]
-    assert [p.url.params.get("starting_after") is None for p in pages] == [True, False, False]
+    assert lost.status_code == 503
+    assert retry.status_code == 409, retry.text
+    assert retry.json()["error"]["code"] == "idempotency_unresolved"
+    assert len(stripe.calls("POST", "/v1/transfers")) == 1
+    assert len(stripe.transfers) == 1
+
+
+async def test_a_key_whose_record_was_not_completed_is_resumed_within_24_hours(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    worker.fail_path("idempotency-keys/complete")
+    lost = await transfer(client, worker, "order-42")
+    worker.heal("idempotency-keys/complete")
+    worker.organizations["org_a"]["platform_fee_percent"] = 50.0  # the first decision stands
+
+    retry = await transfer(client, worker, "order-42")
+
+    assert lost.status_code == 503
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["transfer_amount"] == 900
+    assert len(stripe.transfers) == 1  # Stripe replayed the same key and parameters
+    record = worker.idempotency[("org_a", "transfer", "order-42")]
+    assert record["stripe_object_id"] == retry.json()["transfer_id"]
+
+
+async def test_a_transfer_stripe_refuses_releases_its_key(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    stripe.fail(
+        "POST",
+        "/v1/transfers",
+        lambda _: stripe_error(400, code="balance_insufficient", message="No funds."),
+    )
+
+    refused = await transfer(client, worker, "order-42")
+
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "balance_insufficient"
+    assert ("org_a", "transfer", "order-42") not in worker.idempotency
+    assert len(worker.calls("idempotency-keys/release")) == 1
 
 
 async def test_a_payout_retried_after_stripe_forgot_its_key_pays_out_once(
@@ -556,3 +673,35 @@ async def test_a_payout_retried_after_stripe_forgot_its_key_pays_out_once(
     assert retry.json()["payout_id"] == first.json()["payout_id"]
     assert len(stripe.payouts[account_id]) == 1
     assert stripe.balances[account_id]["available"][0]["amount"] == 4000
+
+
+@pytest.mark.parametrize(
+    "other", [{"source_type": "bank_account"}, {"currency": "eur"}, {"amount": 999}]
+)
+async def test_the_same_payout_key_with_any_other_field_is_409_and_pays_nothing_more(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe, other: dict[str, Any]
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=5000)
+    first = await payout(client, worker, "po-1", amount=1000)
+
+    again = await payout(client, worker, "po-1", **{"amount": 1000, **other})
+
+    assert first.status_code == 200, first.text
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "idempotency_conflict"
+    assert len(stripe.payouts[account_id]) == 1
+
+
+async def test_a_payout_past_the_balance_releases_its_key_for_a_later_try(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a", available=500)
+    refused = await payout(client, worker, "po-1", amount=1000)
+    stripe.balances[account_id]["available"][0].update(amount=5000, source_types={"card": 5000})
+
+    funded = await payout(client, worker, "po-1", amount=1000)
+
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "insufficient_balance"
+    assert funded.status_code == 200, funded.text
+    assert len(stripe.payouts[account_id]) == 1

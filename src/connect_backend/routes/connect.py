@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
@@ -214,29 +213,30 @@ async def transfer(
     ctx = await caller.authorize(body.organization_id)
     organization = ctx.organization
     account_id = _require_active(organization)
-    split = split_fee(body.amount, organization.platform_fee_percent)
-    currency = body.currency.lower()
     made = await transfers.send(
-        organization_id=organization.id,
+        transfers.TransferRequest(
+            organization_id=organization.id,
+            amount=body.amount,
+            currency=body.currency.lower(),
+            source_transaction=body.source_transaction,
+            transfer_group=body.transfer_group,
+            description=body.description,
+        ),
         account_id=account_id,
-        split=split,
-        currency=currency,
+        split=split_fee(body.amount, organization.platform_fee_percent),
         caller_key=idempotency_key,
         gateway=caller.stripe,
-        lookback=timedelta(days=caller.settings.idempotency_lookback_days),
-        source_transaction=body.source_transaction,
-        transfer_group=body.transfer_group,
-        description=body.description,
+        worker=caller.worker,
     )
     return TransferView(
-        transfer_id=made.id,
+        transfer_id=made.transfer_id,
         organization_id=organization.id,
-        account_id=account_id,
-        currency=currency,
-        gross_amount=split.gross,
-        fee_amount=split.fee,
-        transfer_amount=split.net,
-        platform_fee_percent=float(split.percent),
+        account_id=made.account_id,
+        currency=made.currency,
+        gross_amount=made.gross,
+        fee_amount=made.fee,
+        transfer_amount=made.net,
+        platform_fee_percent=float(made.percent),
     )
 
 
@@ -258,14 +258,16 @@ async def payout(
     """
     ctx = await caller.authorize(body.organization_id)
     made = await payouts.pay_out(
-        organization_id=ctx.organization.id,
+        payouts.PayoutRequest(
+            organization_id=ctx.organization.id,
+            currency=body.currency.lower(),
+            amount=body.amount,
+            source_type=body.source_type,
+        ),
         account_id=accounts.require_account(ctx.organization),
-        currency=body.currency.lower(),
-        amount=body.amount,
-        source_type=body.source_type,
         caller_key=idempotency_key,
         gateway=caller.stripe,
-        lookback=timedelta(days=caller.settings.idempotency_lookback_days),
+        worker=caller.worker,
     )
     return PayoutView(
         payout_id=made.id,

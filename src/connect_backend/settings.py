@@ -207,8 +207,9 @@ class Settings(BaseSettings):
 
     @property
     def livemode(self) -> bool:
-        """Whether the Stripe key is a live-mode key (events of the other mode are ignored)."""
-        return "_live_" in self.stripe_secret_key.get_secret_value()
+        """Whether the Stripe key is a live-mode key (events of the other mode are ignored):
+        its prefix says so (`sk_live_`, `rk_live_`), never `_live_` further in the key."""
+        return self.stripe_secret_key.get_secret_value().startswith(("sk_live_", "rk_live_"))
 
     @property
     def stripe_budget_per_second(self) -> int:

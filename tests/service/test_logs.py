@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.service.conftest import (
     SECOND_WEBHOOK_SECRET,
@@ -21,28 +18,6 @@ from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_error
 
 STRIPE_KEY = "sk_test_service123"
 BODY_MARKER = "do-not-log-this-webhook-body-7f3a"
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    """Every line the `connect_backend` logger writes during the test, at every level."""
-    logger = logging.getLogger("connect_backend")
-    handler = _Lines()
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield handler.lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def _webhook_body(event_type: str, obj: dict[str, Any], account: str | None = None) -> bytes:

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     rate_limit_onboarding_per_minute: int = Field(default=10, ge=0)
     rate_limit_money_per_minute: int = Field(default=30, ge=0)
     refresh_min_interval_seconds: float = Field(default=2.0, ge=0, le=300)
+    ready_reuse_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long /ready answers with its last check's outcome instead of checking",
+    )
     idempotency_lookback_days: int = Field(default=30, ge=1, le=365)
     stripe_requests_per_second: int | None = Field(default=None, ge=0)
     stripe_read_share: float = Field(default=0.5, gt=0, le=1)

@@ -320,3 +320,27 @@ def test_a_content_length_that_is_no_size_is_a_400_never_a_500(
     assert nineteen[:2] == (400, "application/json")
     assert json.loads(nineteen[2])["error"]["code"] == "invalid_content_length"
     assert "request.crashed" not in log
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "supervisor-and-workers"])
+def test_every_line_the_service_prints_is_one_json_object(
+    tmp_path: Path, worker_url: str, processes: int
+) -> None:
+    """uvicorn's own lines too (start-up, its supervisor's, a refused request, shutdown): the
+    log file holds the process tree's stdout and stderr, from start to exit."""
+    with Service(tmp_path, worker_url, processes=processes) as service:
+        if processes > 1:
+            service.wait_for_workers(processes)
+        assert httpx.get(f"{service.url}/health").status_code == 200
+        _raw_post(service.port, "9" * 4301)  # uvicorn's "Invalid HTTP request received."
+    lines = (tmp_path / "service.log").read_text().splitlines()
+
+    records = [json.loads(line) for line in lines]
+    assert all(isinstance(r, dict) for r in records)
+    assert all({"ts", "level", "event"} <= set(r) for r in records)
+    messages = [r.get("message", "") for r in records if r["event"] == "uvicorn.log"]
+    assert any(m.startswith("Started server process") for m in messages)
+    assert "Invalid HTTP request received." in messages
+    assert any(m.startswith("Finished server process") for m in messages)
+    if processes > 1:
+        assert any(m.startswith("Started parent process") for m in messages)

@@ -146,6 +146,7 @@ def serve() -> None:
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
+            log_config=log.uvicorn_config(),  # uvicorn's own lines as JSON lines too
             access_log=False,  # our own JSON line per request replaces it
             proxy_headers=True,
             forwarded_allow_ips="*",

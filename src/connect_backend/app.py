@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from connect_backend import auth, log, metrics, runtime, tracing
+from connect_backend.coalesce import RecentOutcome
 from connect_backend.deps import State
 from connect_backend.errors import install_handlers
 from connect_backend.limits import RateLimiter, RouteGroup
@@ -85,6 +86,8 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
                     storage=made.shared.limits,
                 ),
                 shared=made.shared,
+                # `/ready`'s last outcome, reused for a second: anyone may call it.
+                readiness=RecentOutcome(settings.ready_reuse_seconds),
             )
         if traces is not None:
             traces.shutdown()  # the spans still batched are sent

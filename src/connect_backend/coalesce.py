@@ -9,6 +9,8 @@ Two ways to share, by what a caller may accept:
 - `shared(key, call)` — any identical call under way (an idempotent write of the same values,
   say): it is joined.
 
+`RecentOutcome` keeps one call's outcome, success or failure, for a while (`/ready`).
+
 A shared call runs as a task of its own, so a caller that goes away (cancelled) does not
 cancel it for the others; its result, or its exception, reaches every caller.
 """
@@ -16,6 +18,7 @@ cancel it for the others; its result, or its exception, reaches every caller.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -88,6 +91,35 @@ class Coalescer(Generic[K, V]):
     def __len__(self) -> int:
         """Keys with a call under way or waiting (bounded by the callers in flight)."""
         return len(self._running.keys() | self._next.keys() | self._shared.keys())
+
+
+class RecentOutcome(Generic[V]):
+    """One call's outcome answered again to every caller for `ttl` seconds after it ended;
+    callers that arrive while it runs share it. For a check anyone may ask for (`/ready`):
+    however many ask, it runs at most once per `ttl` plus its own duration.
+
+    The call should return its failures as values: an exception it raises is shared too, but
+    raised again as the same object."""
+
+    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._task: asyncio.Task[V] | None = None
+        self._ended = 0.0
+
+    async def get(self, call: Callable[[], Coroutine[Any, Any, V]]) -> V:
+        """The outcome of the call under way, or of one that ended less than `ttl` seconds
+        ago; else of `call()`, started now."""
+        task = self._task
+        if task is None or (task.done() and self._clock() - self._ended >= self._ttl):
+            task = self._task = asyncio.create_task(call())
+            task.add_done_callback(self._end)
+        return await asyncio.shield(task)
+
+    def _end(self, done: asyncio.Task[V]) -> None:
+        self._ended = self._clock()
+        if not done.cancelled():
+            done.exception()  # retrieved: asyncio does not log it as never awaited
 
 
 def _settle(future: asyncio.Future[V], task: asyncio.Task[V]) -> None:

@@ -6,11 +6,13 @@ from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
+from connect_backend.coalesce import RecentOutcome
 from connect_backend.limits import RateLimiter
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
 from connect_backend.shared import SharedState
 from connect_backend.stripe_gateway import StripeGateway
+from connect_backend.types import Readiness
 from connect_backend.worker import WorkerClient
 
 
@@ -23,6 +25,7 @@ class State(TypedDict):
     session_cache: SessionCache
     rate_limiter: RateLimiter
     shared: SharedState
+    readiness: RecentOutcome[Readiness]
 
 
 # `async def`, though nothing is awaited: FastAPI runs a plain `def` dependency in a worker
@@ -47,7 +50,13 @@ async def _shared(request: Request) -> SharedState:
     return state
 
 
+async def _readiness(request: Request) -> RecentOutcome[Readiness]:
+    readiness: RecentOutcome[Readiness] = request.state.readiness
+    return readiness
+
+
 SharedDep = Annotated[SharedState, Depends(_shared)]
+ReadinessDep = Annotated[RecentOutcome[Readiness], Depends(_readiness)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 WorkerDep = Annotated[WorkerClient, Depends(_worker)]
 StripeDep = Annotated[StripeGateway, Depends(_stripe)]

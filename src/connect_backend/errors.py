@@ -16,6 +16,9 @@
     ├── StripeFailure (502, or Stripe's own 4xx where the caller can act)
     └── UpstreamUnavailable (503)     upstream_unavailable: the Worker (or Stripe) cannot answer
 
+    starlette's HTTPException
+    └── MalformedBody (400)           duplicate_json_key: raised while FastAPI reads a body
+
 One body for every error, `{"error": {"code", "message", "request_id"[, "details"]}}`:
 `error_response` builds it, and `install_handlers` makes it the answer to these errors, to
 validation errors and to Starlette's own HTTP errors (404, 405, 413 …).
@@ -206,6 +209,16 @@ def from_bytes(data: bytes) -> ConnectError:
     )
 
 
+class MalformedBody(HTTPException):
+    """A request body refused while FastAPI reads it (`json_body`): FastAPI lets only an
+    `HTTPException` out of its body reading (any other becomes its own 400 without a code),
+    so this one is one, carrying the service's code."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(400, message)
+        self.code = code
+
+
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
@@ -249,6 +262,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
+        if isinstance(exc, MalformedBody):
+            return error_response(exc.status_code, exc.code, exc.detail)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         headers = dict(exc.headers) if exc.headers else None
         if exc.status_code == 405:

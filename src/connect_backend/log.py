@@ -41,11 +41,10 @@ def scrub(text: str) -> str:
     return _SECRET.sub("[redacted]", text)
 
 
-def _emit(level: int, event: str, fields: dict[str, Any]) -> None:
-    if not _logger.isEnabledFor(level):
-        return
+def _line(at: float, level: int, event: str, fields: dict[str, Any]) -> str:
+    """One log line: `ts`, `level`, `event`, the request's context, then `fields`; scrubbed."""
     record: dict[str, Any] = {
-        "ts": round(time.time(), 3),
+        "ts": round(at, 3),
         "level": logging.getLevelName(level).lower(),
         "event": event,
     }
@@ -58,8 +57,42 @@ def _emit(level: int, event: str, fields: dict[str, Any]) -> None:
         if value is not None:
             record[name] = value
     record.update(fields)
-    line = orjson.dumps(record, default=str).decode()
-    _logger.log(level, scrub(line))
+    return scrub(orjson.dumps(record, default=str).decode())
+
+
+def _emit(level: int, event: str, fields: dict[str, Any]) -> None:
+    if not _logger.isEnabledFor(level):
+        return
+    _logger.log(level, _line(time.time(), level, event, fields))
+
+
+class ServerLineFormatter(logging.Formatter):
+    """uvicorn's own lines (start-up, shutdown, its supervisor's, its errors) as the service's
+    JSON lines: event `uvicorn.log`, with the `logger` and its `message` (an exception's
+    traceback, if any, as the `exception` field, so one record stays one line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            fields["exception"] = self.formatException(record.exc_info)
+        return _line(record.created, record.levelno, "uvicorn.log", fields)
+
+
+def uvicorn_config() -> dict[str, Any]:
+    """uvicorn's `log_config`: its loggers write `ServerLineFormatter`'s JSON lines to stdout,
+    beside the service's own; its access log stays off (the service logs `request.done`)."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,  # the service's own logger is configured already
+        "formatters": {"json": {"()": ServerLineFormatter}},
+        "handlers": {"server": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["server"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},  # to "uvicorn"'s handler
+            "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+        },
+    }
 
 
 def debug(event: str, **fields: Any) -> None:

@@ -21,6 +21,10 @@ from connect_backend import log, metrics
 from connect_backend.errors import error_response
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_PLAIN_LENGTH = re.compile(r"[0-9]{1,18}")
+"""A `Content-Length` the service reads: ASCII digits only, at most 18 of them (10^18 bytes is
+no body anyone sends; `int()` of a longer one may even raise). Anything else is 400
+`invalid_content_length`, read as nothing."""
 
 
 class BodyTooLarge(HTTPException):
@@ -36,6 +40,7 @@ class RequestContext:
 
     - a request id (the caller's sane `X-Request-ID`, else a new one) in the logs' context
       and on the answer;
+    - 400 `invalid_content_length` for a `Content-Length` that is not 1 to 18 ASCII digits;
     - 413 `payload_too_large` for a body over `max_body` bytes (`max_body_by_path` for the
       paths that have their own) before it is read in full: a `Content-Length` over it is
       refused without reading anything, a chunked body as soon as it passes it;
@@ -51,11 +56,12 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = declared = ""
+        sent = ""
+        declared: str | None = None
         for name, value in scope["headers"]:
             if name == b"x-request-id" and not sent:
                 sent = value.decode("latin-1")
-            elif name == b"content-length" and not declared:
+            elif name == b"content-length" and declared is None:
                 declared = value.decode("latin-1")
         request_id = sent if _SANE_REQUEST_ID.match(sent) else secrets.token_hex(16)
         tokens = (
@@ -88,7 +94,13 @@ class RequestContext:
             await send(message)
 
         try:
-            if declared.isascii() and declared.isdigit() and int(declared) > limit:
+            if declared is not None and not _PLAIN_LENGTH.fullmatch(declared):
+                await error_response(
+                    400,
+                    "invalid_content_length",
+                    "Content-Length must be the body's size in bytes, in decimal digits.",
+                )(scope, receive, send_with_id)
+            elif declared is not None and int(declared) > limit:
                 too_large = BodyTooLarge(limit)
                 await error_response(413, "payload_too_large", too_large.detail)(
                     scope, receive, send_with_id

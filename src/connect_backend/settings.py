@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     rate_limit_reads_per_minute: int = Field(default=120, ge=0)
     rate_limit_onboarding_per_minute: int = Field(default=10, ge=0)
     rate_limit_money_per_minute: int = Field(default=30, ge=0)
+    ready_reuse_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long /ready answers with its last check's outcome instead of checking",
+    )
     stripe_requests_per_second: int | None = Field(default=None, ge=0)
     stripe_read_share: float = Field(default=0.5, gt=0, le=1)
     worker_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
@@ -205,8 +211,9 @@ class Settings(BaseSettings):
 
     @property
     def livemode(self) -> bool:
-        """Whether the Stripe key is a live-mode key (events of the other mode are ignored)."""
-        return "_live_" in self.stripe_secret_key.get_secret_value()
+        """Whether the Stripe key is a live-mode key (events of the other mode are ignored):
+        its prefix says so (`sk_live_`, `rk_live_`), never `_live_` further in the key."""
+        return self.stripe_secret_key.get_secret_value().startswith(("sk_live_", "rk_live_"))
 
     @property
     def stripe_budget_per_second(self) -> int:

@@ -83,7 +83,17 @@ _ACTIONABLE_PARAMS: Mapping[str, tuple[Literal[400, 409], str]] = {
     "requested_capabilities": (409, "capabilities_not_allowed"),
     "destination": (409, "transfers_not_supported"),
 }
+# The service's own sentence for every code it maps (Stripe's text, which may name its request,
+# accounts or objects, is logged as `stripe_message`, never shown to the caller).
 _MESSAGES: Mapping[str, str] = {
+    "balance_insufficient": "The platform's Stripe balance is too low for this transfer.",
+    "insufficient_balance": "The account's available balance is too low for this payout.",
+    "insufficient_funds": "There are not enough funds at Stripe for this operation.",
+    "amount_too_small": "The amount is below Stripe's minimum for this operation.",
+    "amount_too_large": "The amount is above Stripe's maximum for this operation.",
+    "resource_missing": "Something the request names does not exist at Stripe.",
+    "payouts_not_allowed": "Stripe does not allow payouts from this account now.",
+    "transfers_not_allowed": "Stripe does not allow transfers to this account now.",
     "invalid_cursor": "The cursor is not one this list gave out.",
     "country_not_supported": "Stripe does not let this platform create accounts there.",
     "service_agreement_not_supported": (
@@ -624,6 +634,7 @@ def _raise_mapped(operation: str, exc: stripe.StripeError, rename: Mapping[str, 
         "stripe_code": code,
         "stripe_param": getattr(exc, "param", None),
         "stripe_request_id": exc.request_id,
+        "stripe_message": exc.user_message,
     }
     if isinstance(exc, stripe.IdempotencyError):
         log.warning("stripe.idempotency_conflict", **fields)
@@ -649,7 +660,7 @@ def _raise_mapped(operation: str, exc: stripe.StripeError, rename: Mapping[str, 
     if isinstance(exc, stripe.CardError):
         log.info("stripe.refused", **fields)
         raise ConnectError(
-            exc.user_message or "Stripe declined.", code=code or "card_error", status_code=402
+            "The card was declined.", code=code or "card_error", status_code=402
         ) from None
     if isinstance(exc, stripe.InvalidRequestError):
         param = _stripe_param(exc)
@@ -659,7 +670,7 @@ def _raise_mapped(operation: str, exc: stripe.StripeError, rename: Mapping[str, 
             ours = rename.get(code or "", ours)
             log.info("stripe.refused", **fields)
             raise (BadRequest if status == 400 else Conflict)(
-                _MESSAGES.get(ours) or exc.user_message or "Stripe refused the request.",
+                _MESSAGES.get(ours, "Stripe refused the request."),
                 code=ours,
             ) from None
     log.error("stripe.failed", **fields)

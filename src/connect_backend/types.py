@@ -170,3 +170,12 @@ class PayoutSchedule:
     weekly_anchor: str | None = None
     monthly_anchor: int | None = None
     delay_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """One readiness check's outcome: what each dependency said (`worker`: `ok`; `redis`: `ok`
+    or `unavailable`), or why the Worker failed it (its error code)."""
+
+    checks: dict[str, str] = field(default_factory=dict)
+    worker_failure: str | None = None

@@ -4,8 +4,10 @@ flight before the service exits."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -283,3 +285,62 @@ def test_start_up_refuses_a_malformed_redis_url(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "REDIS_URL" in done.stderr
     assert "hunter2" not in done.stderr + done.stdout
+
+
+def _raw_post(port: int, content_length: str) -> tuple[int, str, bytes]:
+    """POST over a bare socket with `content_length` as sent (no client checks it): the
+    status, the content type and the body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/connect/transfer HTTP/1.1\r\nHost: service\r\n"
+            b"Content-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: " + content_length.encode() + b"\r\n\r\n{}"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *fields = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}
+    return int(status_line.split()[1]), headers.get("content-type", ""), body
+
+
+def test_a_content_length_that_is_no_size_is_a_400_never_a_500(
+    tmp_path: Path, worker_url: str
+) -> None:
+    """Over a real socket: uvicorn's own parser refuses a 4,301-digit Content-Length (its
+    plain-text 400); 19 digits pass it (they fit 64 bits) and reach the service, whose
+    400 `invalid_content_length` answers, in its own body."""
+    with Service(tmp_path, worker_url, processes=1) as service:
+        huge = _raw_post(service.port, "9" * 4301)
+        nineteen = _raw_post(service.port, "1" + "0" * 18)
+        log = service.process.tail(50)
+
+    assert huge[0] == 400
+    assert nineteen[:2] == (400, "application/json")
+    assert json.loads(nineteen[2])["error"]["code"] == "invalid_content_length"
+    assert "request.crashed" not in log
+
+
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "supervisor-and-workers"])
+def test_every_line_the_service_prints_is_one_json_object(
+    tmp_path: Path, worker_url: str, processes: int
+) -> None:
+    """uvicorn's own lines too (start-up, its supervisor's, a refused request, shutdown): the
+    log file holds the process tree's stdout and stderr, from start to exit."""
+    with Service(tmp_path, worker_url, processes=processes) as service:
+        if processes > 1:
+            service.wait_for_workers(processes)
+        assert httpx.get(f"{service.url}/health").status_code == 200
+        _raw_post(service.port, "9" * 4301)  # uvicorn's "Invalid HTTP request received."
+    lines = (tmp_path / "service.log").read_text().splitlines()
+
+    records = [json.loads(line) for line in lines]
+    assert all(isinstance(r, dict) for r in records)
+    assert all({"ts", "level", "event"} <= set(r) for r in records)
+    messages = [r.get("message", "") for r in records if r["event"] == "uvicorn.log"]
+    assert any(m.startswith("Started server process") for m in messages)
+    assert "Invalid HTTP request received." in messages
+    assert any(m.startswith("Finished server process") for m in messages)
+    if processes > 1:
+        assert any(m.startswith("Started parent process") for m in messages)

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connect_backend.stripe_gateway import _ACTIONABLE, _ACTIONABLE_PARAMS, _MESSAGES
 from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, stripe_error
 
@@ -258,6 +259,88 @@ async def test_stripe_authentication_failure_does_not_show_the_key(
     assert r.status_code == 502
     assert "sk_test" not in r.text
     assert "Invalid API Key" not in r.text
+
+
+STRIPE_TEXT = (
+    "Request req_9sKq2LmNpQ7xYz: the account acct_1PzXw9Lm0Stripe cannot be paid out: "
+    "see https://dashboard.stripe.com/acct_1PzXw9Lm0Stripe/settings"
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "answer", "status", "code"),
+    [
+        (
+            "POST",
+            r"/v1/payouts",
+            lambda _: stripe_error(400, code="payouts_not_allowed", message=STRIPE_TEXT),
+            409,
+            "payouts_not_allowed",
+        ),
+        (
+            "POST",
+            r"/v1/payouts",
+            lambda _: stripe_error(400, code="balance_insufficient", message=STRIPE_TEXT),
+            409,
+            "insufficient_balance",
+        ),
+        (
+            "POST",
+            r"/v1/transfers",
+            lambda _: stripe_error(400, code="amount_too_small", message=STRIPE_TEXT),
+            400,
+            "amount_too_small",
+        ),
+        (
+            "POST",
+            r"/v1/transfers",
+            lambda _: stripe_error(
+                402, type_="card_error", code="card_declined", message=STRIPE_TEXT
+            ),
+            402,
+            "card_declined",
+        ),
+    ],
+    ids=["payout-not-allowed", "payout-balance", "transfer-amount", "card"],
+)
+async def test_stripe_s_own_text_never_reaches_the_caller_and_is_logged(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    log_lines: list[str],
+    method: str,
+    path: str,
+    answer: Callable[[httpx.Request], httpx.Response],
+    status: int,
+    code: str,
+) -> None:
+    """Stripe's message may name its request, accounts and objects (API10): the caller gets
+    the service's own sentence; the log keeps Stripe's, as `stripe_message`."""
+    onboarded(worker, stripe, "org_a", available=5000)
+    stripe.fail(method, path, answer)
+    owner = worker.add_person("olive", org_a="owner")
+
+    if path == r"/v1/payouts":
+        r = await client.post(
+            "/api/connect/payout",
+            json={"organization_id": "org_a", "currency": "usd"},
+            headers=bearer(owner.token, **{"Idempotency-Key": "po-1"}),
+        )
+    else:
+        r = await _transfer(client, worker)
+
+    _assert_error_body(r, status, code)
+    assert "req_" not in r.text
+    assert "acct_" not in r.text
+    assert "stripe.com" not in r.text
+    refused = [json.loads(line) for line in log_lines if '"stripe.refused"' in line]
+    assert [line["stripe_message"] for line in refused] == [STRIPE_TEXT]
+
+
+def test_every_code_the_gateway_maps_has_the_service_s_own_message() -> None:
+    mapped = {ours for _, ours in (*_ACTIONABLE.values(), *_ACTIONABLE_PARAMS.values())}
+
+    assert mapped - set(_MESSAGES) == set()
 
 
 @pytest.mark.parametrize(

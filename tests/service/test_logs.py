@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import sys
 from typing import Any
 
 import httpx
-import pytest
 
+from connect_backend.log import ServerLineFormatter
 from tests.service.conftest import (
     SECOND_WEBHOOK_SECRET,
     WEBHOOK_SECRET,
@@ -21,28 +21,6 @@ from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_error
 
 STRIPE_KEY = "sk_test_service123"
 BODY_MARKER = "do-not-log-this-webhook-body-7f3a"
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    """Every line the `connect_backend` logger writes during the test, at every level."""
-    logger = logging.getLogger("connect_backend")
-    handler = _Lines()
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield handler.lines
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def _webhook_body(event_type: str, obj: dict[str, Any], account: str | None = None) -> bytes:
@@ -190,3 +168,28 @@ async def test_failed_requests_are_logged_with_their_status(
     done = [json.loads(line) for line in log_lines if '"request.done"' in line]
     assert [d["status"] for d in done] == [503]
     assert any('"worker.unavailable"' in line for line in log_lines)
+
+
+def test_uvicorn_s_own_lines_are_json_lines_scrubbed_like_the_service_s() -> None:
+    """What `python -m connect_backend` gives uvicorn (`log.uvicorn_config`): its records, an
+    error's traceback included, become one JSON line each (tests/e2e/test_processes.py runs it)."""
+    formatter = ServerLineFormatter()
+    try:
+        raise RuntimeError(f"boom with {STRIPE_KEY}")
+    except RuntimeError:
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1, "Exception in %s", ("app",), sys.exc_info()
+        )
+
+    line = formatter.format(record)
+
+    assert "\n" not in line
+    parsed = json.loads(line)
+    assert parsed["event"] == "uvicorn.log"
+    assert (parsed["level"], parsed["logger"], parsed["message"]) == (
+        "error",
+        "uvicorn.error",
+        "Exception in app",
+    )
+    assert "RuntimeError" in parsed["exception"]
+    assert STRIPE_KEY not in line

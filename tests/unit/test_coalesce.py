@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from connect_backend.coalesce import Coalescer
+from connect_backend.coalesce import Coalescer, RecentOutcome
 
 
 class Source:
@@ -114,3 +114,52 @@ async def test_shared_joins_an_identical_call_under_way() -> None:
     assert await asyncio.gather(first, second) == [0, 0]
     assert source.reads == 1
     assert len(calls) == 0
+
+
+# --- RecentOutcome: one outcome, reused for a while ------------------------------------------
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_recent_outcome_is_shared_while_running_and_reused_within_its_ttl() -> None:
+    source, clock = Source(), Clock()
+    recent: RecentOutcome[int] = RecentOutcome(1.0, clock=clock)
+
+    burst = [asyncio.create_task(recent.get(source.read)) for _ in range(20)]
+    await asyncio.sleep(0.01)  # every caller is waiting on the one read
+    source.release.set()
+    during = await asyncio.gather(*burst)
+    source.value = 1
+    clock.now += 0.99
+    within = [await recent.get(source.read) for _ in range(5)]
+    clock.now += 0.01
+    after = await recent.get(source.read)
+
+    assert during == [0] * 20
+    assert within == [0] * 5
+    assert after == 1
+    assert source.reads == 2
+
+
+async def test_a_failed_outcome_is_reused_too() -> None:
+    source, clock = Source(), Clock()
+    source.failures = [RuntimeError("down")]
+    source.release.set()
+    recent: RecentOutcome[int] = RecentOutcome(1.0, clock=clock)
+
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            await recent.get(source.read)
+    clock.now += 1.0
+    healed = await recent.get(source.read)
+
+    assert healed == 0
+    assert source.reads == 2

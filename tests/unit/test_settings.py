@@ -42,6 +42,7 @@ OPTIONAL = [
     "RATE_LIMIT_READS_PER_MINUTE",
     "RATE_LIMIT_ONBOARDING_PER_MINUTE",
     "RATE_LIMIT_MONEY_PER_MINUTE",
+    "READY_REUSE_SECONDS",
     "STRIPE_REQUESTS_PER_SECOND",
     "STRIPE_READ_SHARE",
     "HOST",
@@ -150,9 +151,19 @@ def test_a_malformed_stripe_key_is_an_error_naming_it(env: pytest.MonkeyPatch, k
 
 
 @pytest.mark.parametrize(
-    ("key", "live"), [("sk_test_abc", False), ("sk_live_abc", True), ("rk_live_abc", True)]
+    ("key", "live"),
+    [
+        ("sk_test_abc", False),
+        ("sk_live_abc", True),
+        ("rk_live_abc", True),
+        ("rk_test_abc", False),
+        # Only the prefix says the mode: `_live_` further in a test key is not live.
+        ("sk_test_abc_live_x", False),
+        ("rk_test_x_live_y", False),
+        ("rk_live_abc_test_x", True),
+    ],
 )
-def test_livemode_follows_the_key(env: pytest.MonkeyPatch, key: str, live: bool) -> None:
+def test_livemode_follows_the_key_s_prefix(env: pytest.MonkeyPatch, key: str, live: bool) -> None:
     env.setenv("STRIPE_SECRET_KEY", key)
 
     assert load().livemode is live

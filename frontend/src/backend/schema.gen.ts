@@ -34,6 +34,10 @@ export interface paths {
          * @description Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key.
          *     With `REDIS_URL`, `checks.redis` says whether Redis answers (`ok` or `unavailable`),
          *     without failing readiness.
+         *
+         *     Anyone may ask, so a check's outcome, ready or not, answers every call for
+         *     `READY_REUSE_SECONDS` (1 s) after it ended, and the calls that come while it runs share
+         *     it: the Worker and D1 see at most about one check a second from each process.
          */
         get: operations["ready_ready_get"];
         put?: never;

@@ -18,6 +18,7 @@ from connect_backend.auth import (
     RunsPlatform,
 )
 from connect_backend.errors import BadRequest, Conflict
+from connect_backend.json_body import StrictJSONRoute
 from connect_backend.money import split_fee
 from connect_backend.schemas import (
     BalanceView,
@@ -46,7 +47,8 @@ from connect_backend.schemas import (
 from connect_backend.settings import Settings, origin_of
 from connect_backend.types import ConnectStatus, Organization, PayoutSchedule
 
-router = APIRouter(prefix="/api/connect", tags=["connect"])
+# Every JSON body is read refusing a key given twice (400 `duplicate_json_key`).
+router = APIRouter(prefix="/api/connect", tags=["connect"], route_class=StrictJSONRoute)
 
 # What every authorized route can answer: a bad claim (400), no session (401), a role or
 # membership refused (403), no such organization (404), a malformed header (422), or the

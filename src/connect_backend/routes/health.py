@@ -11,9 +11,12 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import APIRouter
 
 from connect_backend import log
-from connect_backend.deps import SharedDep, WorkerDep
+from connect_backend.deps import ReadinessDep, SharedDep, WorkerDep
 from connect_backend.errors import ConnectError, UpstreamUnavailable
 from connect_backend.schemas import Health, Ready, responses
+from connect_backend.shared import SharedState
+from connect_backend.types import Readiness
+from connect_backend.worker import WorkerClient
 
 router = APIRouter(tags=["health"])
 
@@ -30,20 +33,31 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Ready, responses=responses(503))
-async def ready(worker: WorkerDep, shared: SharedDep) -> Ready:
+async def ready(worker: WorkerDep, shared: SharedDep, readiness: ReadinessDep) -> Ready:
     """Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key.
     With `REDIS_URL`, `checks.redis` says whether Redis answers (`ok` or `unavailable`),
-    without failing readiness."""
-    try:
-        await worker.health(request_id=log.request_id.get(), timeout=2.0)
-    except ConnectError as exc:
+    without failing readiness.
+
+    Anyone may ask, so a check's outcome, ready or not, answers every call for
+    `READY_REUSE_SECONDS` (1 s) after it ended, and the calls that come while it runs share
+    it: the Worker and D1 see at most about one check a second from each process."""
+    outcome = await readiness.get(lambda: _check(worker, shared))
+    if outcome.worker_failure is not None:
         raise UpstreamUnavailable(
             "Not ready: the worker dependency is failing.",
             code="not_ready",
-            details=[{"dependency": "worker", "reason": exc.code}],
-        ) from None
+            details=[{"dependency": "worker", "reason": outcome.worker_failure}],
+        )
+    return Ready(checks=outcome.checks)
+
+
+async def _check(worker: WorkerClient, shared: SharedState) -> Readiness:
+    try:
+        await worker.health(request_id=log.request_id.get(), timeout=2.0)
+    except ConnectError as exc:
+        return Readiness(worker_failure=exc.code)
     checks = {"worker": "ok"}
     redis = await shared.ping()
     if redis is not None:
         checks["redis"] = "ok" if redis else "unavailable"
-    return Ready(checks=checks)
+    return Readiness(checks=checks)

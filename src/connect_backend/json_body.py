@@ -1,0 +1,61 @@
+"""JSON request bodies read strictly: a key twice in one object is refused, not last-one-wins.
+
+`{"organization_id": "a", "organization_id": "b"}` is valid JSON that parsers read
+differently (Python keeps the last, others the first): whatever checked one value must not
+act on another. FastAPI's documented extension point does it ("Custom Request and APIRoute
+class"): a route class whose handler receives a `Request` whose `json()` refuses duplicates,
+in nested objects too. Routes without a body keep FastAPI's own handler, untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from connect_backend.errors import MalformedBody
+
+_SHOWN_KEY = 64
+"""At most this many characters of a duplicated key are named in the answer."""
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One JSON object's members as a dict; `MalformedBody` when a key comes twice."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = json.dumps(key[:_SHOWN_KEY])  # in ASCII, quoted
+                raise MalformedBody(
+                    f"The JSON body holds the key {shown} more than once in one object.",
+                    code="duplicate_json_key",
+                )
+            seen.add(key)
+    return found
+
+
+class StrictJSONRequest(Request):
+    """A request whose `json()` refuses an object holding a key twice (400
+    `duplicate_json_key`)."""
+
+    async def json(self) -> Any:
+        """The body as JSON, every object's keys distinct."""
+        return json.loads(await self.body(), object_pairs_hook=_refuse_duplicates)
+
+
+class StrictJSONRoute(APIRoute):
+    """An `APIRoute` whose JSON body, if it takes one, is read by `StrictJSONRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if self.body_field is None:
+            return handle  # no body to read (the status and balance GETs): nothing to check
+
+        async def strict(request: Request) -> Response:
+            return await handle(StrictJSONRequest(request.scope, request.receive))
+
+        return strict

@@ -142,7 +142,11 @@ export async function listOrganizations(db: D1Database, query: PageQuery): Promi
   return results;
 }
 
-/** The organization and the user's `member.role` in it (null when not a member); null when no such organization. */
+/**
+ * The organization and the user's `member.role` in it (null when not a member); null when no
+ * such organization. Should the user hold several rows (Better Auth's table has no unique
+ * pair before migrations/0003), the earliest by (createdAt, id) answers, the same every time.
+ */
 export async function getOrganizationForUser(
   db: D1Database,
   organizationId: string,
@@ -154,6 +158,7 @@ export async function getOrganizationForUser(
          FROM organizations o
          LEFT JOIN member m ON m.organizationId = o.id AND m.userId = ?2
         WHERE o.id = ?1
+        ORDER BY m.createdAt, m.id
         LIMIT 1`,
     )
     .bind(organizationId, userId)

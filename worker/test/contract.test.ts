@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import contract from "../../contract/worker-internal-api.openapi.json";
 import { createInternalApi } from "../src/internal";
 import { CONNECT_STATUSES, MEMBER_ROLES, ONBOARDING_STEPS, PAGE_LIMIT, STATUS_FILTERS } from "../src/internal/schemas";
-import { matches } from "./contract";
+import { assertContract, matches } from "./contract";
 import { UNLINKED } from "./helpers";
 
 const organization = { id: "org_1", name: "Acme", slug: "acme", ...UNLINKED };
@@ -81,6 +81,15 @@ describe("the contract file", () => {
     expect(matches("Error", { error: { code: "teapot", message: "x" } })).toBe(false);
     expect(matches("Error", { code: "not_found", message: "x" })).toBe(false);
     expect(matches("AlreadyLinkedError", { error: { code: "already_linked", message: "x" } })).toBe(false);
+    expect(matches("Error", { error: { code: "invalid_request", message: "x", param: "cursor" } })).toBe(true);
+    expect(matches("Error", { error: { code: "invalid_request", message: "x", param: "" } })).toBe(false);
+    expect(matches("Error", { error: { code: "invalid_request", message: "x", param: 1 } })).toBe(false);
+  });
+
+  it("requires param on every 400 invalid_request", () => {
+    const path = "/api/internal/update-organization";
+    expect(() => assertContract(path, "POST", 400, { error: { code: "invalid_request", message: "x", param: "updates" } })).not.toThrow();
+    expect(() => assertContract(path, "POST", 400, { error: { code: "invalid_request", message: "x" } })).toThrow();
   });
 
   it("checks requests too", () => {

@@ -179,6 +179,8 @@ describe("update-organization: validation", () => {
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe("invalid_request");
     expect(answer.body.error.message).toContain(`"${field}"`);
+    // The same name, machine-readable, so a caller never parses the message.
+    expect(answer.body.error.param).toBe(field);
   });
 
   it("accepts the boundaries 0 and 100 and a null status", async () => {

@@ -25,3 +25,12 @@ export function errorResponse(
 ): Response {
   return c.json({ error: { code, message }, ...extra }, status);
 }
+
+/**
+ * 400 `invalid_request` for one refused body field or query parameter. `param` names it as a
+ * machine-readable path (`updates.onboarding_step`, `cursor`, `body` for unreadable JSON), so a
+ * caller never parses the prose `message` to learn which field it was.
+ */
+export function invalidRequest(c: Context, param: string, message: string): Response {
+  return c.json({ error: { code: "invalid_request" satisfies ErrorCode, message, param } }, 400);
+}

@@ -7,7 +7,7 @@ import { Hono, type Context } from "hono";
 import type { z } from "zod";
 import { encodeCursor } from "./cursor";
 import * as db from "./db";
-import { errorResponse } from "./errors";
+import { errorResponse, invalidRequest } from "./errors";
 import {
   consoleLogger,
   refuseWeakKeys,
@@ -251,11 +251,9 @@ async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Respon
   try {
     raw = JSON.parse(await c.req.text());
   } catch {
-    return errorResponse(c, 400, "invalid_request", 'invalid field "body": not valid JSON');
+    return invalidRequest(c, "body", 'invalid field "body": not valid JSON');
   }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) return errorResponse(c, 400, "invalid_request", describeIssue(parsed.error));
-  return parsed.data;
+  return parsedOr400(c, schema.safeParse(raw));
 }
 
 /**
@@ -265,12 +263,17 @@ async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Respon
 function readQuery<T>(c: Context, schema: z.ZodType<T>): T | Response {
   const single: Record<string, string> = {};
   for (const [name, values] of Object.entries(c.req.queries())) {
-    if (values.length > 1) return errorResponse(c, 400, "invalid_request", `invalid field "${name}": given more than once`);
+    if (values.length > 1) return invalidRequest(c, name, `invalid field "${name}": given more than once`);
     single[name] = values[0] ?? "";
   }
-  const parsed = schema.safeParse(single);
-  if (!parsed.success) return errorResponse(c, 400, "invalid_request", describeIssue(parsed.error));
-  return parsed.data;
+  return parsedOr400(c, schema.safeParse(single));
+}
+
+/** The parsed value, or 400 `invalid_request` naming the first refused field (`param` too). */
+function parsedOr400<T>(c: Context, parsed: z.ZodSafeParseResult<T>): T | Response {
+  if (parsed.success) return parsed.data;
+  const { param, message } = describeIssue(parsed.error);
+  return invalidRequest(c, param, message);
 }
 
 /** Better Auth answers an unusable token with null, or with a 401 APIError for some malformed ones. */

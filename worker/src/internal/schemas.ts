@@ -106,14 +106,23 @@ export type CreateConnectAccountRequest = z.infer<typeof createConnectAccountReq
 export type ListOrganizationsQuery = z.infer<typeof listOrganizationsQuery>;
 export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
-/** One line naming the first offending field, e.g. `invalid field "updates.platform_fee_percent": …`. */
-export function describeIssue(error: z.ZodError): string {
+/** The first offending field of a refused body or query: its path and one line naming it. */
+export interface Issue {
+  /** The field's path, dot-joined (`updates.platform_fee_percent`); `body` for the body itself. */
+  param: string;
+  /** e.g. `invalid field "updates.platform_fee_percent": …`. */
+  message: string;
+}
+
+/** Names the first offending field, e.g. `invalid field "updates.platform_fee_percent": …`. */
+export function describeIssue(error: z.ZodError): Issue {
   const issue = error.issues[0];
-  if (!issue) return "invalid request body";
+  if (!issue) return { param: "body", message: "invalid request body" };
   const path = issue.path.map(String);
   if (issue.code === "unrecognized_keys") {
-    return `invalid field "${[...path, issue.keys[0]].join(".")}": unknown field`;
+    const param = [...path, issue.keys[0]].join(".");
+    return { param, message: `invalid field "${param}": unknown field` };
   }
-  const field = path.length > 0 ? path.join(".") : "body";
-  return `invalid field "${field}": ${issue.message}`;
+  const param = path.length > 0 ? path.join(".") : "body";
+  return { param, message: `invalid field "${param}": ${issue.message}` };
 }

@@ -96,6 +96,8 @@ describe("the contract file", () => {
     expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 5 } })).toBe(true);
     expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: {} })).toBe(false);
     expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 101 } })).toBe(false);
+    expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 5 }, expected_account_id: "acct_1" })).toBe(true);
+    expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 5 }, expected_account_id: "" })).toBe(false);
     expect(matches("CreateConnectAccountRequest", { organization_id: "o", stripe_connect_account_id: "cus_1" })).toBe(false);
   });
 });

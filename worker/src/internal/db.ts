@@ -168,16 +168,30 @@ export async function getOrganizationForUser(
   return { organization, memberRole: member_role };
 }
 
+/** What `updateOrganization` checks besides the id, all in its one statement. */
+export interface UpdateConditions {
+  /** The view's time: the row is written only when its stored one is null or older. */
+  syncedAt: string | null;
+  /** The account the view describes: the row is written only while it holds exactly that one. */
+  expectedAccountId: string | null;
+}
+
 /**
- * Applies `updates` in one statement. With `syncedAt`, the row is written (and its
- * `stripe_connect_synced_at` set) only when the stored value is null or older.
- * Returns the row after the write, or null when nothing was written.
+ * Applies `updates` in one statement, so no other writer can interleave between the checks
+ * and the write. With `syncedAt`, the row is written (and its `stripe_connect_synced_at` set)
+ * only when the stored value is null or older. With `expectedAccountId`, only while the row
+ * holds that account: after a replacement link resets `synced_at` to null, a view of the old
+ * account must not land on the new one. Deauthorization is final for its account: a write
+ * with `syncedAt` that sets `onboarding_step` to another step never applies to a deauthorized
+ * row (only `linkConnectAccount` with `replacing` moves it on); writes without `syncedAt` (the
+ * platform fee) are not ordered by Stripe's view and pass. Returns the row after the write,
+ * or null when nothing was written (see `explainUpdate`).
  */
 export async function updateOrganization(
   db: D1Database,
   id: string,
   updates: OrganizationUpdates,
-  syncedAt: string | null,
+  { syncedAt, expectedAccountId }: UpdateConditions,
 ): Promise<OrganizationRow | null> {
   const sets: string[] = [];
   const values: unknown[] = [];
@@ -191,17 +205,42 @@ export async function updateOrganization(
     sets.push("stripe_connect_synced_at = ?");
     values.push(syncedAt);
   }
-  let sql = `UPDATE organizations SET ${sets.join(", ")} WHERE id = ?`;
+  const where = ["id = ?"];
   values.push(id);
   if (syncedAt !== null) {
-    sql += " AND (stripe_connect_synced_at IS NULL OR stripe_connect_synced_at < ?)";
+    where.push("(stripe_connect_synced_at IS NULL OR stripe_connect_synced_at < ?)");
     values.push(syncedAt);
   }
-  sql += ` RETURNING ${ORG_COLUMNS}`;
+  if (leavesDeauthorized(updates, syncedAt)) {
+    where.push("onboarding_step IS NOT 'deauthorized'");
+  }
+  if (expectedAccountId !== null) {
+    where.push("stripe_connect_account_id = ?");
+    values.push(expectedAccountId);
+  }
   return db
-    .prepare(sql)
+    .prepare(`UPDATE organizations SET ${sets.join(", ")} WHERE ${where.join(" AND ")} RETURNING ${ORG_COLUMNS}`)
     .bind(...values)
     .first<OrganizationRow>();
+}
+
+/** Whether a write would move a deauthorized row to another step on Stripe's say-so. */
+function leavesDeauthorized(updates: OrganizationUpdates, syncedAt: string | null): boolean {
+  return syncedAt !== null && updates.onboarding_step !== undefined && updates.onboarding_step !== "deauthorized";
+}
+
+/** Why `updateOrganization` wrote nothing to an existing row, for the log (checked in its order of interest). */
+export type UpdateRefusal = "other_account" | "deauthorized" | "stale";
+
+/** After a no-op update: which of its conditions the current row fails. */
+export function explainUpdate(
+  current: OrganizationRow,
+  updates: OrganizationUpdates,
+  { syncedAt, expectedAccountId }: UpdateConditions,
+): UpdateRefusal {
+  if (expectedAccountId !== null && current.stripe_connect_account_id !== expectedAccountId) return "other_account";
+  if (leavesDeauthorized(updates, syncedAt) && current.onboarding_step === "deauthorized") return "deauthorized";
+  return "stale";
 }
 
 /**

@@ -172,19 +172,26 @@ export function createInternalApi<E extends InternalBindings>(
     const body = await readBody(c, updateOrganizationRequest);
     if (body instanceof Response) return body;
     const d1 = database(c.env);
-    const syncedAt = body.synced_at ? db.toIsoUtc(body.synced_at) : null;
+    const conditions: db.UpdateConditions = {
+      syncedAt: body.synced_at ? db.toIsoUtc(body.synced_at) : null,
+      expectedAccountId: body.expected_account_id ?? null,
+    };
 
-    const written = await db.updateOrganization(d1, body.organization_id, body.updates, syncedAt);
+    const written = await db.updateOrganization(d1, body.organization_id, body.updates, conditions);
     if (written) return c.json({ organization: db.toOrganization(written), applied: true });
 
     const current = await db.getOrganization(d1, body.organization_id);
     if (!current) return errorResponse(c, 404, "not_found", "organization not found");
+    // Every refusal answers alike (the caller's view lost); the log says which condition failed.
     log({
-      event: "internal.update_organization.stale",
+      event: `internal.update_organization.${db.explainUpdate(current, body.updates, conditions)}`,
       request_id: c.get("requestId"),
       organization_id: body.organization_id,
-      synced_at: syncedAt,
+      synced_at: conditions.syncedAt,
       stored_synced_at: current.stripe_connect_synced_at,
+      expected_account_id: conditions.expectedAccountId,
+      stored_account_id: current.stripe_connect_account_id,
+      stored_onboarding_step: current.onboarding_step,
     });
     return c.json({ organization: db.toOrganization(current), applied: false });
   });

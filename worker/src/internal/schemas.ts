@@ -48,6 +48,11 @@ export const updateOrganizationRequest = z.strictObject({
   organization_id: id,
   updates: organizationUpdates,
   synced_at: utcTimestamp.nullable().optional(),
+  /**
+   * The account the caller's view describes: the write applies only while the organization
+   * still holds it (see db.updateOrganization). Any id-like text; the stored one is compared.
+   */
+  expected_account_id: id.optional(),
 });
 
 const accountId = z

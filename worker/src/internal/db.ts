@@ -1,12 +1,16 @@
 /**
  * Every SQL statement of the internal API. Writes that must not interleave with other
- * writers (the account compare-and-set, the synced_at ordering) are single statements;
+ * writers (the account compare-and-set, the synced_at ordering, the idempotency records'
+ * claim, completion and release) are single statements;
  * the reads that follow a no-op only explain it.
  */
 import {
   DEFAULT_ONBOARDING_STEP,
   DEFAULT_PLATFORM_FEE_PERCENT,
+  type ClaimIdempotencyKeyRequest,
   type ConnectStatus,
+  type IdempotencyKeyRef,
+  type IdempotencyOperation,
   type OnboardingStep,
   type OrganizationUpdates,
   type StatusFilter,
@@ -300,4 +304,109 @@ export async function explainLink(
 /** True for D1's error on the unique index over `stripe_connect_account_id`. */
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof Error && /UNIQUE constraint failed/i.test(error.message);
+}
+
+/** An idempotency record as the contract answers it (migrations/0004). */
+export interface IdempotencyRecord {
+  organization_id: string;
+  operation: IdempotencyOperation;
+  key: string;
+  fingerprint: string;
+  decision: Record<string, unknown>;
+  stripe_object_id: string | null;
+  created_at: string;
+  completed_at: string | null;
+}
+
+/** A row of `connect_idempotency_keys`: the record with `decision` still JSON text. */
+export type IdempotencyRow = Omit<IdempotencyRecord, "decision"> & { decision: string };
+
+const KEY_COLUMNS =
+  "organization_id, operation, key, fingerprint, decision, stripe_object_id, created_at, completed_at";
+const KEY_COLUMNS_K = KEY_COLUMNS.split(", ")
+  .map((c) => `k.${c}`)
+  .join(", ");
+const KEY_MATCH = "organization_id = ?1 AND operation = ?2 AND key = ?3";
+
+export function toIdempotencyRecord(row: IdempotencyRow): IdempotencyRecord {
+  return { ...row, decision: JSON.parse(row.decision) as Record<string, unknown> };
+}
+
+/**
+ * Inserts the record in one statement unless one is held under that key (whatever its
+ * fingerprint) or the organization does not exist; the row this call inserted, else null
+ * (see `findIdempotencyKey`). Of concurrent claims of one key exactly one inserts.
+ */
+export function claimIdempotencyKey(
+  db: D1Database,
+  claim: ClaimIdempotencyKeyRequest,
+  createdAt: string,
+): Promise<IdempotencyRow | null> {
+  // The WHERE also settles SQLite's parse of INSERT … SELECT … ON CONFLICT.
+  return db
+    .prepare(
+      `INSERT INTO connect_idempotency_keys (${KEY_COLUMNS})
+       SELECT ?1, ?2, ?3, ?4, ?5, NULL, ?6, NULL
+        WHERE EXISTS (SELECT 1 FROM organizations WHERE id = ?1)
+       ON CONFLICT (organization_id, operation, key) DO NOTHING
+       RETURNING ${KEY_COLUMNS}`,
+    )
+    .bind(claim.organization_id, claim.operation, claim.key, claim.fingerprint, JSON.stringify(claim.decision), createdAt)
+    .first<IdempotencyRow>();
+}
+
+/**
+ * The organization's existence and its record under that key, in one read: null when no such
+ * organization; `record` null when it holds none.
+ */
+export async function findIdempotencyKey(
+  db: D1Database,
+  ref: IdempotencyKeyRef,
+): Promise<{ record: IdempotencyRow | null } | null> {
+  const row = await db
+    .prepare(
+      `SELECT ${KEY_COLUMNS_K}
+         FROM organizations o
+         LEFT JOIN connect_idempotency_keys k
+           ON k.organization_id = o.id AND k.operation = ?2 AND k.key = ?3
+        WHERE o.id = ?1`,
+    )
+    .bind(ref.organization_id, ref.operation, ref.key)
+    .first<{ [K in keyof IdempotencyRow]: IdempotencyRow[K] | null }>();
+  if (!row) return null;
+  return { record: row.key === null ? null : (row as IdempotencyRow) };
+}
+
+/**
+ * Records Stripe's object on the record in one statement, only while it holds none, so a
+ * record never changes the object it names. The row after the write, or null when nothing
+ * was written (no such record, or completed already: see `findIdempotencyKey`).
+ */
+export function completeIdempotencyKey(
+  db: D1Database,
+  ref: IdempotencyKeyRef,
+  stripeObjectId: string,
+  completedAt: string,
+): Promise<IdempotencyRow | null> {
+  return db
+    .prepare(
+      `UPDATE connect_idempotency_keys
+          SET stripe_object_id = ?4, completed_at = ?5
+        WHERE ${KEY_MATCH} AND stripe_object_id IS NULL
+        RETURNING ${KEY_COLUMNS}`,
+    )
+    .bind(ref.organization_id, ref.operation, ref.key, stripeObjectId, completedAt)
+    .first<IdempotencyRow>();
+}
+
+/**
+ * Deletes the record in one statement only while it names no Stripe object (Stripe refused,
+ * nothing was made); a completed record is kept forever. True when this call deleted it.
+ */
+export async function releaseIdempotencyKey(db: D1Database, ref: IdempotencyKeyRef): Promise<boolean> {
+  const deleted = await db
+    .prepare(`DELETE FROM connect_idempotency_keys WHERE ${KEY_MATCH} AND stripe_object_id IS NULL RETURNING key`)
+    .bind(ref.organization_id, ref.operation, ref.key)
+    .first<{ key: string }>();
+  return deleted !== null;
 }

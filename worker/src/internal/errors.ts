@@ -11,6 +11,7 @@ export type ErrorCode =
   | "already_linked"
   | "not_deauthorized"
   | "account_in_use"
+  | "idempotency_mismatch"
   | "d1_unavailable"
   | "misconfigured"
   | "internal_error";

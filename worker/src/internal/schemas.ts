@@ -72,6 +72,38 @@ export const createConnectAccountRequest = z
     path: ["replace_account_id"],
   });
 
+/** What an idempotency record may be for (migrations/0004). */
+export const IDEMPOTENCY_OPERATIONS = ["transfer", "payout", "reversal"] as const;
+export type IdempotencyOperation = (typeof IDEMPOTENCY_OPERATIONS)[number];
+/** The largest `decision` a record keeps, in bytes of its JSON text. */
+export const MAX_DECISION_BYTES = 8 * 1024;
+
+const encoder = new TextEncoder();
+
+/** Which record: an organization's operation under the caller's Idempotency-Key. */
+const idempotencyKeyRef = {
+  organization_id: id,
+  operation: z.enum(IDEMPOTENCY_OPERATIONS),
+  key: z.string().min(1).max(255),
+};
+
+export const claimIdempotencyKeyRequest = z.strictObject({
+  ...idempotencyKeyRef,
+  fingerprint: z.string().min(1).max(128),
+  decision: z
+    .record(z.string(), z.unknown())
+    .refine((decision) => encoder.encode(JSON.stringify(decision)).length <= MAX_DECISION_BYTES, {
+      message: `must be at most ${MAX_DECISION_BYTES} bytes as JSON`,
+    }),
+});
+
+export const completeIdempotencyKeyRequest = z.strictObject({
+  ...idempotencyKeyRef,
+  stripe_object_id: z.string().min(1).max(255),
+});
+
+export const releaseIdempotencyKeyRequest = z.strictObject(idempotencyKeyRef);
+
 /** `GET /organizations`: the page size's bounds and default. */
 export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;
 /** `GET /organizations?status=`: a Connect status, or `not_started` for no account. */
@@ -109,6 +141,8 @@ export type OrganizationUpdates = z.infer<typeof organizationUpdates>;
 export type UpdateOrganizationRequest = z.infer<typeof updateOrganizationRequest>;
 export type CreateConnectAccountRequest = z.infer<typeof createConnectAccountRequest>;
 export type ListOrganizationsQuery = z.infer<typeof listOrganizationsQuery>;
+export type ClaimIdempotencyKeyRequest = z.infer<typeof claimIdempotencyKeyRequest>;
+export type IdempotencyKeyRef = z.infer<typeof releaseIdempotencyKeyRequest>;
 export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
 /** The first offending field of a refused body or query: its path and one line naming it. */

@@ -11,6 +11,7 @@
     │   ├── AccountAlreadyLinked      already_linked (carries the linked organization)
     │   ├── AccountInUse              account_in_use
     │   ├── NotDeauthorized           not_deauthorized (carries the organization)
+    │   ├── IdempotencyMismatch       idempotency_conflict (the key's record names another object)
     │   └── AccountInaccessible       account_inaccessible (deauthorized from the platform)
     ├── RateLimited (429)             rate_limited (with Retry-After)
     ├── StripeFailure (502, or Stripe's own 4xx where the caller can act)
@@ -37,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 from connect_backend import log
-from connect_backend.types import Organization
+from connect_backend.types import IdempotencyRecord, Organization
 
 
 class ConnectError(Exception):
@@ -131,6 +132,16 @@ class NotDeauthorized(Conflict):
     def __init__(self, message: str, *, organization: Organization) -> None:
         super().__init__(message)
         self.organization = organization
+
+
+class IdempotencyMismatch(Conflict):
+    """An idempotency key's record already names another Stripe object (which it carries)."""
+
+    default_code = "idempotency_conflict"
+
+    def __init__(self, message: str, *, record: IdempotencyRecord) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 class AccountInaccessible(Conflict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,9 @@ MemberRole = Literal["owner", "admin", "member"]
 PayoutInterval = Literal["manual", "daily", "weekly", "monthly"]
 SourceType = Literal["card", "bank_account", "fpx"]
 """Stripe keeps a balance per source of funds; a payout draws from one (card by default)."""
+
+IdempotencyOperation = Literal["transfer", "payout", "reversal"]
+"""What a Worker idempotency record is for."""
 
 DEFAULT_PLATFORM_FEE_PERCENT = 10.0
 """The contract's default `platform_fee_percent` (tests/unit/test_contract.py checks it)."""
@@ -74,6 +77,23 @@ class Session(Received):
 
     id: str
     expires_at: datetime
+
+
+class IdempotencyRecord(Received):
+    """What the service made (or is making) under a caller's Idempotency-Key, as D1 keeps it.
+
+    `stripe_object_id` is None until Stripe answered; `decision` holds the parameters the
+    service decided, `fingerprint` its hash of what the caller sent.
+    """
+
+    organization_id: str
+    operation: IdempotencyOperation
+    key: str
+    fingerprint: str
+    decision: dict[str, Any]
+    stripe_object_id: str | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

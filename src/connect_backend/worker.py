@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -31,8 +31,8 @@ from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
     BadRequest,
-    Conflict,
     ConnectError,
+    IdempotencyMismatch,
     InvalidSession,
     NotAMember,
     NotDeauthorized,
@@ -48,6 +48,9 @@ from connect_backend.types import (
     Session,
     User,
 )
+
+# Re-exported: callers take the record from here, with ClaimResult (errors.py needs it too).
+from connect_backend.types import IdempotencyRecord as IdempotencyRecord
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -82,22 +85,8 @@ class OrganizationPage(Received):
     next_cursor: str | None = None
 
 
-class IdempotencyRecord(Received):
-    """A caller's `Idempotency-Key` for one money operation, as D1 records it: a fingerprint
-    of what was asked, what the service decided to send Stripe, and what Stripe made."""
-
-    organization_id: str
-    operation: Literal["transfer", "payout", "reversal"]
-    key: str
-    fingerprint: str
-    decision: dict[str, Any]
-    stripe_object_id: str | None = None
-    created_at: datetime
-    completed_at: datetime | None = None
-
-
 class ClaimResult(Received):
-    """`idempotency-keys/claim`'s answer: the record, and whether this call created it."""
+    """`idempotency-keys/claim`'s answer: the key's record; `created` when this call made it."""
 
     record: IdempotencyRecord
     created: bool
@@ -208,9 +197,11 @@ class WorkerClient:
         expected_account_id: str | None = None,
         request_id: str | None = None,
     ) -> UpdateResult:
-        """Write some fields; with `synced_at`, only if D1 holds no newer view; with
-        `expected_account_id`, only while the organization holds that account.
+        """Write some fields; with `synced_at`, only if D1 holds no newer view.
 
+        With `expected_account_id` (the account the view describes), only while the
+        organization still holds that account. A synced write never moves a deauthorized
+        organization to another step. Any refusal is `applied=False`.
         Writes with `synced_at` are idempotent: an identical one under way is joined.
         """
         if not isinstance(updates, OrganizationUpdates):
@@ -285,14 +276,15 @@ class WorkerClient:
         decision: Mapping[str, Any],
         request_id: str | None = None,
     ) -> ClaimResult:
-        """Record `key` for `operation` with what was asked and decided, or find the record
-        already there (`created` says which): one statement, safe to repeat."""
+        """Record `key` for the organization's operation, or find the record already held.
+
+        `created` is False when a record was held, whatever its fingerprint: the caller compares.
+        A retry after a lost answer also sees `created=False`, with its own fingerprint.
+        """
         body = {
-            "organization_id": organization_id,
-            "operation": operation,
-            "key": key,
+            **_key_ref(organization_id, operation, key),
             "fingerprint": fingerprint,
-            "decision": decision,
+            "decision": dict(decision),
         }
         data = await self._call("POST", "/idempotency-keys/claim", json=body, request_id=request_id)
         return self._parse(ClaimResult, data)
@@ -306,28 +298,23 @@ class WorkerClient:
         stripe_object_id: str,
         request_id: str | None = None,
     ) -> IdempotencyRecord:
-        """Record what Stripe made under `key` (the same id again is a no-op);
-        `IdempotencyMismatch` when the record already holds another."""
-        body = {
-            "organization_id": organization_id,
-            "operation": operation,
-            "key": key,
-            "stripe_object_id": stripe_object_id,
-        }
-        data = await self._call(
-            "POST", "/idempotency-keys/complete", json=body, request_id=request_id
-        )
+        """Record the Stripe object made under `key` (the same id again is a retry).
+
+        `IdempotencyMismatch` (carrying the record) when it names another object; `NotFound`
+        when there is no such record.
+        """
+        body = {**_key_ref(organization_id, operation, key), "stripe_object_id": stripe_object_id}
+        path = "/idempotency-keys/complete"
+        data = await self._call("POST", path, json=body, request_id=request_id)
         return self._parse(_RecordAnswer, data).record
 
     async def release_idempotency_key(
         self, *, organization_id: str, operation: str, key: str, request_id: str | None = None
     ) -> bool:
-        """Forget `key` while nothing was made under it (Stripe refused); False when there is
-        no such record or it holds what Stripe made (never forgotten then)."""
-        body = {"organization_id": organization_id, "operation": operation, "key": key}
-        data = await self._call(
-            "POST", "/idempotency-keys/release", json=body, request_id=request_id
-        )
+        """Forget `key`'s record while it names no Stripe object; whether this call did."""
+        body = _key_ref(organization_id, operation, key)
+        path = "/idempotency-keys/release"
+        data = await self._call("POST", path, json=body, request_id=request_id)
         return self._parse(_ReleaseAnswer, data).released
 
     async def health(self, *, request_id: str | None = None, timeout: float = 2.0) -> None:
@@ -414,6 +401,8 @@ class WorkerClient:
             return InvalidSession("The session is invalid or has expired.")
         if status == 403 and code == "not_a_member":
             return NotAMember("You are not a member of this organization.")
+        if status == 404 and path.startswith("/idempotency-keys/complete"):
+            return NotFound("No such idempotency record.")
         if status == 404:
             return NotFound("Organization not found.")
         if status == 409 and code == "already_linked":
@@ -430,14 +419,13 @@ class WorkerClient:
         if status == 409 and code == "account_in_use":
             return AccountInUse("This Stripe account is linked to another organization.")
         if status == 409 and code == "idempotency_mismatch":
-            log.error("worker.idempotency_mismatch", path=_operation(path))
-            return Conflict(
-                "This Idempotency-Key already names another Stripe object.",
-                code="idempotency_conflict",
+            record = self._parse(IdempotencyRecord, data.get("record"))
+            return IdempotencyMismatch(
+                "This idempotency key was used for another Stripe object.", record=record
             )
         if status == 400 and path.startswith("/organizations?") and _names_cursor(error):
             # The one parameter a caller passes through as it got it: an unknown cursor is theirs
-            # (the Worker's 400 names the parameter it refused: `invalid field "cursor"`).
+            # (the Worker's 400 names the parameter it refused in `error.param`).
             return BadRequest("The cursor is not one this list gave out.", code="invalid_cursor")
         # 401 unauthorized (our API key), 400 invalid_request (our request): our fault, not
         # the caller's. Logged for the operator; the caller sees a dependency failure.
@@ -467,6 +455,10 @@ def _operation(path: str) -> str:
 
 
 def _names_cursor(error: object) -> bool:
-    """Whether a Worker's 400 refused the `cursor` parameter (its message names the field)."""
-    message = error.get("message") if isinstance(error, dict) else None
-    return isinstance(message, str) and 'invalid field "cursor"' in message
+    """Whether a Worker's 400 refused the `cursor` parameter (its machine-readable `param`)."""
+    return isinstance(error, dict) and error.get("param") == "cursor"
+
+
+def _key_ref(organization_id: str, operation: str, key: str) -> dict[str, Any]:
+    """The fields naming one idempotency record in the Worker's requests."""
+    return {"organization_id": organization_id, "operation": operation, "key": key}

@@ -223,7 +223,7 @@ class FakeWorker:
                 # Deauthorization is final for its account: only a new link leaves it.
                 synced_at is not None
                 and org["onboarding_step"] == "deauthorized"
-                and updates.get("onboarding_step", "deauthorized") != "deauthorized"
+                and updates.get("onboarding_step") != "deauthorized"
             )
         ):
             return httpx.Response(200, json={"organization": org, "applied": False})

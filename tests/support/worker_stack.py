@@ -329,19 +329,31 @@ class InternalApi:
         )
 
     async def update_organization(
-        self, organization_id: str, updates: dict[str, Any], synced_at: str | None = None
+        self,
+        organization_id: str,
+        updates: dict[str, Any],
+        synced_at: str | None = None,
+        *,
+        expected_account_id: str | None = None,
     ) -> Answer:
         body: dict[str, Any] = {"organization_id": organization_id, "updates": updates}
         if synced_at is not None:
             body["synced_at"] = synced_at
+        if expected_account_id is not None:
+            body["expected_account_id"] = expected_account_id
         return await self.call("POST", "/update-organization", json=body)
 
-    async def create_connect_account(self, organization_id: str, account_id: str) -> Answer:
-        return await self.call(
-            "POST",
-            "/create-connect-account",
-            json={"organization_id": organization_id, "stripe_connect_account_id": account_id},
-        )
+    async def create_connect_account(
+        self, organization_id: str, account_id: str, *, replace_account_id: str | None = None
+    ) -> Answer:
+        body = {"organization_id": organization_id, "stripe_connect_account_id": account_id}
+        if replace_account_id is not None:
+            body["replace_account_id"] = replace_account_id
+        return await self.call("POST", "/create-connect-account", json=body)
+
+    async def idempotency_key(self, action: str, body: dict[str, Any]) -> Answer:
+        """`POST idempotency-keys/<action>` (claim, complete, release)."""
+        return await self.call("POST", f"/idempotency-keys/{action}", json=body)
 
     async def health(self, key: str | None = "") -> Answer:
         return await self.call("GET", "/health", key=key)

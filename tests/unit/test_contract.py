@@ -56,6 +56,8 @@ def enum_values(name: str) -> set[str]:
         (client_module.LinkResult, "CreateConnectAccountResponse"),
         (client_module.OrganizationPage, "OrganizationPage"),
         (client_module.OrganizationUpdates, "OrganizationUpdates"),
+        (client_module.IdempotencyRecord, "IdempotencyRecord"),
+        (client_module.ClaimResult, "ClaimIdempotencyKeyResponse"),
     ],
 )
 def test_client_models_have_exactly_the_contract_fields(
@@ -70,6 +72,7 @@ def test_client_models_have_exactly_the_contract_fields(
         (domain.ConnectStatus, "ConnectStatus"),
         (domain.OnboardingStep, "OnboardingStep"),
         (domain.MemberRole, "MemberRole"),
+        (domain.IdempotencyOperation, "IdempotencyOperation"),
     ],
 )
 def test_client_enums_match_the_contract(literal: Any, schema: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -14,7 +15,9 @@ import respx
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
+    BadRequest,
     ConnectError,
+    IdempotencyMismatch,
     InvalidSession,
     NotAMember,
     NotFound,
@@ -312,6 +315,173 @@ async def test_organization_by_account_is_none_when_not_found(
 
     assert await client.get_organization_by_account("acct_1") is None
     assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("error_body", "expected"),
+    [
+        ({"message": 'invalid field "cursor": x', "param": "cursor"}, BadRequest),
+        # The prose alone no longer counts: only the machine-readable `param` names the cursor.
+        ({"message": 'invalid field "cursor": x'}, UpstreamUnavailable),
+        ({"message": 'invalid field "limit": x', "param": "limit"}, UpstreamUnavailable),
+    ],
+    ids=["param-cursor", "prose-only", "param-limit"],
+)
+async def test_only_a_400_whose_param_is_cursor_is_the_callers(
+    client: WorkerClient,
+    mock: respx.MockRouter,
+    error_body: dict[str, str],
+    expected: type[ConnectError],
+) -> None:
+    error = {"code": "invalid_request", **error_body}
+    mock.get(url__regex=r".*/organizations\?.*").respond(400, json={"error": error})
+
+    with pytest.raises(expected) as exc:
+        await client.list_organizations(cursor="c")
+
+    if expected is BadRequest:
+        assert exc.value.code == "invalid_cursor"
+
+
+async def test_update_sends_expected_account_id_when_given(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    route = mock.post("/update-organization").respond(
+        200, json={"organization": org(), "applied": False}
+    )
+
+    result = await client.update_organization(
+        organization_id="org_a", updates={"platform_fee_percent": 5}, expected_account_id="acct_1"
+    )
+    await client.update_organization(organization_id="org_a", updates={"platform_fee_percent": 5})
+
+    first, second = (json.loads(call.request.content) for call in route.calls)
+    assert first == {
+        "organization_id": "org_a",
+        "updates": {"platform_fee_percent": 5},
+        "expected_account_id": "acct_1",
+    }
+    assert "expected_account_id" not in second
+    assert result.applied is False
+
+
+async def test_synced_updates_for_different_accounts_are_not_joined(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    release = asyncio.Event()
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return httpx.Response(200, json={"organization": org(), "applied": True})
+
+    route = mock.post("/update-organization").mock(side_effect=answer)
+    synced = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+    def write(account: str) -> Any:
+        return client.update_organization(
+            organization_id="org_a",
+            updates={"stripe_connect_status": "active"},
+            synced_at=synced,
+            expected_account_id=account,
+        )
+
+    calls = [asyncio.create_task(write(a)) for a in ("acct_1", "acct_1", "acct_2")]
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(*calls)
+
+    sent = sorted(json.loads(call.request.content)["expected_account_id"] for call in route.calls)
+    assert sent == ["acct_1", "acct_2"]
+
+
+RECORD = {
+    "organization_id": "org_a",
+    "operation": "transfer",
+    "key": "idem-1",
+    "fingerprint": "fp",
+    "decision": {"amount": 100},
+    "stripe_object_id": "tr_1",
+    "created_at": "2026-11-26T10:00:00.000Z",
+    "completed_at": "2026-11-26T10:00:01.000Z",
+}
+
+
+async def test_claim_sends_the_record_and_parses_the_answer(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    unclaimed = {**RECORD, "stripe_object_id": None, "completed_at": None}
+    route = mock.post("/idempotency-keys/claim").respond(
+        200, json={"record": unclaimed, "created": True}
+    )
+
+    result = await client.claim_idempotency_key(
+        organization_id="org_a",
+        operation="transfer",
+        key="idem-1",
+        fingerprint="fp",
+        decision={"amount": 100},
+        request_id="req-9",
+    )
+
+    request = route.calls.last.request
+    assert request.headers["X-Request-ID"] == "req-9"
+    assert json.loads(request.content) == {
+        "organization_id": "org_a",
+        "operation": "transfer",
+        "key": "idem-1",
+        "fingerprint": "fp",
+        "decision": {"amount": 100},
+    }
+    assert result.created is True
+    assert result.record.stripe_object_id is None
+    assert result.record.created_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+async def test_a_mismatched_completion_carries_the_record_and_is_not_retried(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    route = mock.post("/idempotency-keys/complete").mock(
+        return_value=error(409, "idempotency_mismatch", record=RECORD)
+    )
+
+    with pytest.raises(IdempotencyMismatch) as exc:
+        await client.complete_idempotency_key(
+            organization_id="org_a", operation="transfer", key="idem-1", stripe_object_id="tr_2"
+        )
+
+    assert (exc.value.status, exc.value.code) == (409, "idempotency_conflict")
+    assert exc.value.record.stripe_object_id == "tr_1"
+    assert route.call_count == 1
+
+
+async def test_completing_an_unknown_record_is_not_found(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    mock.post("/idempotency-keys/complete").mock(return_value=error(404, "not_found"))
+
+    with pytest.raises(NotFound) as exc:
+        await client.complete_idempotency_key(
+            organization_id="org_a", operation="payout", key="k", stripe_object_id="po_1"
+        )
+
+    assert exc.value.message == "No such idempotency record."
+
+
+@pytest.mark.parametrize("released", [True, False])
+async def test_release_answers_whether_it_deleted(
+    client: WorkerClient, mock: respx.MockRouter, released: bool
+) -> None:
+    route = mock.post("/idempotency-keys/release").respond(200, json={"released": released})
+
+    assert (
+        await client.release_idempotency_key(organization_id="org_a", operation="payout", key="k")
+        is released
+    )
+    assert json.loads(route.calls.last.request.content) == {
+        "organization_id": "org_a",
+        "operation": "payout",
+        "key": "k",
+    }
 
 
 # --- answers are validated --------------------------------------------------------------------

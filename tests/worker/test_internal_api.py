@@ -244,6 +244,191 @@ async def test_concurrent_updates_with_one_synced_at_have_one_winner(
     assert stored.body["organization"] == winners[0].body["organization"]
 
 
+async def test_update_with_expected_account_id_applies_only_to_that_account(
+    internal: InternalApi, organization_id: str
+) -> None:
+    held = account_id()
+    await internal.create_connect_account(organization_id, held)
+    other = await internal.update_organization(
+        organization_id,
+        {"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at="2026-11-26T10:00:00.000Z",
+        expected_account_id=account_id(),
+    )
+    assert other.status == 200
+    assert other.body["applied"] is False
+    assert other.body["organization"]["stripe_connect_status"] == "pending"
+    assert other.body["organization"]["stripe_connect_synced_at"] is None
+
+    same = await internal.update_organization(
+        organization_id,
+        {"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at="2026-11-26T10:00:00.000Z",
+        expected_account_id=held,
+    )
+    assert same.body["applied"] is True
+    assert same.body["organization"]["stripe_connect_status"] == "active"
+
+
+async def test_deauthorization_is_left_only_by_a_replacement_link(
+    internal: InternalApi, organization_id: str
+) -> None:
+    old = account_id()
+    await internal.create_connect_account(organization_id, old)
+    gone = await internal.update_organization(
+        organization_id,
+        {"stripe_connect_status": "disabled", "onboarding_step": "deauthorized"},
+        synced_at="2026-11-26T10:00:00.000Z",
+    )
+    assert gone.body["applied"] is True
+
+    # A newer view of the same account cannot bring it back.
+    back = await internal.update_organization(
+        organization_id,
+        {"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at="2026-11-26T11:00:00.000Z",
+        expected_account_id=old,
+    )
+    assert back.body["applied"] is False
+    assert back.body["organization"]["onboarding_step"] == "deauthorized"
+
+    new = account_id()
+    relinked = await internal.create_connect_account(organization_id, new, replace_account_id=old)
+    assert relinked.body["organization"]["onboarding_step"] == "details_submission"
+    # The old account's late view lands nowhere; the new one's does.
+    late = await internal.update_organization(
+        organization_id,
+        {"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at="2026-11-26T12:00:00.000Z",
+        expected_account_id=old,
+    )
+    assert late.body["applied"] is False
+    fresh = await internal.update_organization(
+        organization_id,
+        {"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at="2026-11-26T09:00:00.000Z",
+        expected_account_id=new,
+    )
+    assert fresh.body["applied"] is True
+    assert fresh.body["organization"]["onboarding_step"] == "complete"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/update-organization", {"updates": {"platform_fee_percent": 1}}, "organization_id"),
+        (
+            "/update-organization",
+            {"organization_id": "o", "updates": {"onboarding_step": "done"}},
+            "updates.onboarding_step",
+        ),
+        ("/create-connect-account", {"organization_id": "o"}, "stripe_connect_account_id"),
+        ("/verify-user-context", {"session_token": ""}, "session_token"),
+        (
+            "/idempotency-keys/claim",
+            {"organization_id": "o", "operation": "refund", "key": "k", "fingerprint": "f"},
+            "operation",
+        ),
+    ],
+)
+async def test_a_400_names_the_refused_field_in_param(
+    internal: InternalApi, path: str, body: dict[str, object], param: str
+) -> None:
+    answer = await internal.call("POST", path, json=body)
+    assert answer.status == 400
+    assert answer.body["error"]["code"] == "invalid_request"
+    assert answer.body["error"]["param"] == param
+    assert f'"{param}"' in answer.body["error"]["message"]
+
+
+async def test_a_400_for_a_body_that_is_not_json_names_body(internal: InternalApi) -> None:
+    answer = await internal.call("POST", "/update-organization", content="{nope")
+    assert answer.status == 400
+    assert answer.body["error"]["param"] == "body"
+
+
+async def test_a_400_for_a_query_parameter_names_it(internal: InternalApi) -> None:
+    answer = await internal.call("GET", "/organizations?cursor=nope!", template="/organizations")
+    assert answer.status == 400
+    assert answer.body["error"]["param"] == "cursor"
+    repeated = await internal.call(
+        "GET", "/organizations?limit=1&limit=2", template="/organizations"
+    )
+    assert repeated.body["error"]["param"] == "limit"
+
+
+# -- idempotency keys -------------------------------------------------------------------
+
+
+async def test_idempotency_key_claim_complete_release(
+    internal: InternalApi, organization_id: str
+) -> None:
+    ref = {"organization_id": organization_id, "operation": "payout", "key": uuid.uuid4().hex}
+    claimed = await internal.idempotency_key(
+        "claim", {**ref, "fingerprint": "fp", "decision": {"amount": 500, "currency": "usd"}}
+    )
+    assert claimed.status == 200
+    assert claimed.body["created"] is True
+    assert claimed.body["record"]["decision"] == {"amount": 500, "currency": "usd"}
+    assert claimed.body["record"]["stripe_object_id"] is None
+
+    completed = await internal.idempotency_key("complete", {**ref, "stripe_object_id": "po_1"})
+    assert completed.status == 200
+    assert completed.body["record"]["stripe_object_id"] == "po_1"
+    assert completed.body["record"]["completed_at"] is not None
+
+    other = await internal.idempotency_key("complete", {**ref, "stripe_object_id": "po_2"})
+    assert other.status == 409
+    assert other.body["error"]["code"] == "idempotency_mismatch"
+    assert other.body["record"] == completed.body["record"]
+
+    kept = await internal.idempotency_key("release", ref)
+    assert kept.body == {"released": False}
+    again = await internal.idempotency_key("claim", {**ref, "fingerprint": "fp2", "decision": {}})
+    assert again.body == {"record": completed.body["record"], "created": False}
+
+
+async def test_idempotency_key_release_frees_an_uncompleted_key(
+    internal: InternalApi, organization_id: str
+) -> None:
+    ref = {"organization_id": organization_id, "operation": "transfer", "key": uuid.uuid4().hex}
+    await internal.idempotency_key("claim", {**ref, "fingerprint": "fp", "decision": {}})
+    assert (await internal.idempotency_key("release", ref)).body == {"released": True}
+    assert (await internal.idempotency_key("release", ref)).body == {"released": False}
+    missing = await internal.idempotency_key("complete", {**ref, "stripe_object_id": "tr_1"})
+    assert missing.status == 404
+
+
+async def test_concurrent_claims_of_one_key_create_it_once(
+    internal: InternalApi, organization_id: str
+) -> None:
+    ref = {"organization_id": organization_id, "operation": "reversal", "key": uuid.uuid4().hex}
+    answers = await asyncio.gather(
+        *(
+            internal.idempotency_key("claim", {**ref, "fingerprint": f"fp-{i}", "decision": {}})
+            for i in range(8)
+        )
+    )
+    assert [a.status for a in answers] == [200] * 8
+    assert sum(a.body["created"] for a in answers) == 1
+    assert len({a.body["record"]["fingerprint"] for a in answers}) == 1
+
+
+async def test_idempotency_key_claim_for_an_unknown_org_is_404(internal: InternalApi) -> None:
+    answer = await internal.idempotency_key(
+        "claim",
+        {
+            "organization_id": missing_id(),
+            "operation": "transfer",
+            "key": "k",
+            "fingerprint": "f",
+            "decision": {},
+        },
+    )
+    assert answer.status == 404
+    assert answer.body["error"]["code"] == "not_found"
+
+
 # -- create-connect-account -------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
     BadRequest,
+    IdempotencyMismatch,
     InvalidSession,
     NotAMember,
     NotDeauthorized,
@@ -448,14 +449,173 @@ async def test_every_request_the_client_sends_matches_the_contract(
             organization_id=organization_id, updates={"platform_fee_percent": 7}
         )
         old = await _deauthorized(client, organization_id)
+        new = account_id()
         await client.create_connect_account(
-            organization_id=organization_id, account_id=account_id(), replace_account_id=old
+            organization_id=organization_id, account_id=new, replace_account_id=old
         )
+        await client.update_organization(
+            organization_id=organization_id,
+            updates={"stripe_connect_status": "active"},
+            synced_at=SYNCED,
+            expected_account_id=new,
+        )
+        ref = {"organization_id": organization_id, "operation": "transfer", "key": "k-contract"}
+        await client.claim_idempotency_key(**ref, fingerprint="fp", decision={"amount": 1})
+        await client.complete_idempotency_key(**ref, stripe_object_id="tr_contract")
+        await client.release_idempotency_key(**ref)
 
     posts = [r for r in sent if r.method == "POST"]
-    assert len(posts) == 7
+    assert len(posts) == 11
     for request in posts:
         validator = request_validator(request.url.path, "POST")
         body = json.loads(request.content)
         errors = [e.message for e in validator.iter_errors(body)]
         assert errors == [], f"{request.url.path}: {body}"
+
+
+# -- expected_account_id and sticky deauthorization -------------------------------------
+
+
+async def test_update_with_another_expected_account_is_not_applied(
+    client: WorkerClient, organization_id: str
+) -> None:
+    held = account_id()
+    await client.create_connect_account(organization_id=organization_id, account_id=held)
+    refused = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at=SYNCED,
+        expected_account_id=account_id(),
+    )
+    assert not refused.applied
+    assert refused.organization.stripe_connect_status == "pending"
+    assert refused.organization.stripe_connect_synced_at is None
+
+    applied = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at=SYNCED,
+        expected_account_id=held,
+    )
+    assert applied.applied
+    assert applied.organization.onboarding_step == "complete"
+
+
+async def test_a_view_of_the_replaced_account_does_not_land_on_the_new_one(
+    client: WorkerClient, organization_id: str
+) -> None:
+    old = await _deauthorized(client, organization_id)
+    new = account_id()
+    await client.create_connect_account(
+        organization_id=organization_id, account_id=new, replace_account_id=old
+    )
+    late = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "disabled", "onboarding_step": "rejected"},
+        synced_at=SYNCED + timedelta(days=2),
+        expected_account_id=old,
+    )
+    assert not late.applied
+    assert late.organization.stripe_connect_account_id == new
+    assert late.organization.onboarding_step == "details_submission"
+
+
+async def test_a_deauthorized_organization_stays_so_until_relinked(
+    client: WorkerClient, organization_id: str
+) -> None:
+    old = await _deauthorized(client, organization_id)
+    revived = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at=SYNCED + timedelta(days=5),
+        expected_account_id=old,
+    )
+    assert not revived.applied
+    assert revived.organization.onboarding_step == "deauthorized"
+
+    fee = await client.update_organization(
+        organization_id=organization_id, updates={"platform_fee_percent": 3}
+    )
+    assert fee.applied
+    assert fee.organization.onboarding_step == "deauthorized"
+
+
+# -- idempotency records ----------------------------------------------------------------
+
+
+def _ref(organization_id: str, operation: str = "transfer") -> dict[str, str]:
+    return {"organization_id": organization_id, "operation": operation, "key": uuid.uuid4().hex}
+
+
+async def test_claim_then_claim_again(client: WorkerClient, organization_id: str) -> None:
+    ref = _ref(organization_id)
+    decision = {"amount": 1250, "currency": "usd", "destination": "acct_x"}
+    first = await client.claim_idempotency_key(
+        **ref, fingerprint="fp-1", decision=decision, request_id="claim-1"
+    )
+    assert first.created
+    assert first.record.decision == decision
+    assert first.record.operation == "transfer"
+    assert first.record.stripe_object_id is None
+    assert first.record.completed_at is None
+    assert first.record.created_at.tzinfo is not None
+
+    second = await client.claim_idempotency_key(**ref, fingerprint="fp-2", decision={})
+    assert not second.created
+    assert second.record == first.record
+
+
+async def test_concurrent_claims_create_once(client: WorkerClient, organization_id: str) -> None:
+    ref = _ref(organization_id, "payout")
+    results = await asyncio.gather(
+        *(
+            client.claim_idempotency_key(**ref, fingerprint=f"fp-{i}", decision={"i": i})
+            for i in range(6)
+        )
+    )
+    assert sum(r.created for r in results) == 1
+    assert all(r.record == results[0].record for r in results)
+
+
+async def test_claim_for_an_unknown_organization_is_not_found(client: WorkerClient) -> None:
+    with pytest.raises(NotFound):
+        await client.claim_idempotency_key(
+            **_ref(f"org_missing_{uuid.uuid4().hex}"), fingerprint="fp", decision={}
+        )
+
+
+async def test_complete_records_the_object_once(client: WorkerClient, organization_id: str) -> None:
+    ref = _ref(organization_id, "reversal")
+    await client.claim_idempotency_key(**ref, fingerprint="fp", decision={})
+    record = await client.complete_idempotency_key(**ref, stripe_object_id="trr_1")
+    assert record.stripe_object_id == "trr_1"
+    assert record.completed_at is not None
+    assert await client.complete_idempotency_key(**ref, stripe_object_id="trr_1") == record
+
+    with pytest.raises(IdempotencyMismatch) as mismatch:
+        await client.complete_idempotency_key(**ref, stripe_object_id="trr_2")
+    assert mismatch.value.status == 409
+    assert mismatch.value.code == "idempotency_conflict"
+    assert mismatch.value.record == record
+
+
+async def test_complete_without_a_record_is_not_found(
+    client: WorkerClient, organization_id: str
+) -> None:
+    with pytest.raises(NotFound):
+        await client.complete_idempotency_key(**_ref(organization_id), stripe_object_id="tr_1")
+
+
+async def test_release_only_an_uncompleted_record(
+    client: WorkerClient, organization_id: str
+) -> None:
+    ref = _ref(organization_id)
+    assert await client.release_idempotency_key(**ref) is False
+    await client.claim_idempotency_key(**ref, fingerprint="fp", decision={})
+    assert await client.release_idempotency_key(**ref) is True
+    again = await client.claim_idempotency_key(**ref, fingerprint="fp-2", decision={})
+    assert again.created
+    await client.complete_idempotency_key(**ref, stripe_object_id="tr_9")
+    assert await client.release_idempotency_key(**ref) is False
+    kept = await client.claim_idempotency_key(**ref, fingerprint="fp-3", decision={})
+    assert kept.record.stripe_object_id == "tr_9"

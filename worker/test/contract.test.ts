@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import contract from "../../contract/worker-internal-api.openapi.json";
 import { createInternalApi } from "../src/internal";
-import { CONNECT_STATUSES, MEMBER_ROLES, ONBOARDING_STEPS, PAGE_LIMIT, STATUS_FILTERS } from "../src/internal/schemas";
+import type { ErrorCode } from "../src/internal/errors";
+import {
+  CONNECT_STATUSES,
+  IDEMPOTENCY_OPERATIONS,
+  MEMBER_ROLES,
+  ONBOARDING_STEPS,
+  PAGE_LIMIT,
+  STATUS_FILTERS,
+} from "../src/internal/schemas";
 import { matches } from "./contract";
 import { UNLINKED } from "./helpers";
 
@@ -34,6 +42,14 @@ describe("the contract file", () => {
       "OrganizationPage",
       "Error",
       "AlreadyLinkedError",
+      "IdempotencyRecord",
+      "ClaimIdempotencyKeyRequest",
+      "ClaimIdempotencyKeyResponse",
+      "CompleteIdempotencyKeyRequest",
+      "IdempotencyRecordResponse",
+      "ReleaseIdempotencyKeyRequest",
+      "ReleaseIdempotencyKeyResponse",
+      "IdempotencyMismatchError",
     ]) {
       expect(contract.components.schemas).toHaveProperty(name);
     }
@@ -45,6 +61,23 @@ describe("the contract file", () => {
     expect([...ONBOARDING_STEPS]).toEqual(schemas.OnboardingStep.enum);
     expect([...MEMBER_ROLES]).toEqual(schemas.MemberRole.enum);
     expect([...STATUS_FILTERS]).toEqual(schemas.OrganizationStatusFilter.enum);
+    expect([...IDEMPOTENCY_OPERATIONS]).toEqual(schemas.IdempotencyOperation.enum);
+    // Every code the module may answer is in the contract (the type is checked, the list here).
+    const codes: Record<ErrorCode, true> = {
+      unauthorized: true,
+      invalid_request: true,
+      invalid_session: true,
+      not_a_member: true,
+      not_found: true,
+      already_linked: true,
+      not_deauthorized: true,
+      account_in_use: true,
+      idempotency_mismatch: true,
+      d1_unavailable: true,
+      misconfigured: true,
+      internal_error: true,
+    };
+    expect(Object.keys(codes).sort()).toEqual([...schemas.ErrorCode.enum].sort());
     const limit = contract.paths["/api/internal/organizations"].get.parameters.find((p) => "name" in p && p.name === "limit");
     expect(limit && "schema" in limit ? limit.schema : null).toEqual({ type: "integer", minimum: PAGE_LIMIT.min, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default });
   });
@@ -81,12 +114,39 @@ describe("the contract file", () => {
     expect(matches("Error", { error: { code: "teapot", message: "x" } })).toBe(false);
     expect(matches("Error", { code: "not_found", message: "x" })).toBe(false);
     expect(matches("AlreadyLinkedError", { error: { code: "already_linked", message: "x" } })).toBe(false);
+    expect(matches("Error", { error: { code: "invalid_request", message: "x", param: "cursor" } })).toBe(true);
+    expect(matches("Error", { error: { code: "invalid_request", message: "x", param: "" } })).toBe(false);
+    expect(matches("Error", { error: { code: "invalid_request", message: "x", param: 1 } })).toBe(false);
+  });
+
+  it("checks idempotency records", () => {
+    const record = {
+      organization_id: "org_1",
+      operation: "transfer",
+      key: "k",
+      fingerprint: "f",
+      decision: { amount: 1 },
+      stripe_object_id: null,
+      created_at: "2026-11-26T10:00:00.000Z",
+      completed_at: null,
+    };
+    expect(matches("IdempotencyRecord", record)).toBe(true);
+    expect(matches("IdempotencyRecord", { ...record, stripe_object_id: "tr_1", completed_at: "2026-11-26T10:00:01.000Z" })).toBe(true);
+    expect(matches("IdempotencyRecord", { ...record, operation: "refund" })).toBe(false);
+    expect(matches("IdempotencyRecord", { ...record, decision: [1] })).toBe(false);
+    expect(matches("IdempotencyRecord", { ...record, completed_at: "2026-11-26T10:00:01Z" })).toBe(false);
+    expect(matches("IdempotencyMismatchError", { error: { code: "idempotency_mismatch", message: "x" }, record })).toBe(true);
+    expect(matches("IdempotencyMismatchError", { error: { code: "idempotency_mismatch", message: "x" } })).toBe(false);
+    expect(matches("ClaimIdempotencyKeyRequest", { organization_id: "o", operation: "payout", key: "k", fingerprint: "f", decision: {} })).toBe(true);
+    expect(matches("ClaimIdempotencyKeyRequest", { organization_id: "o", operation: "payout", key: "", fingerprint: "f", decision: {} })).toBe(false);
   });
 
   it("checks requests too", () => {
     expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 5 } })).toBe(true);
     expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: {} })).toBe(false);
     expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 101 } })).toBe(false);
+    expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 5 }, expected_account_id: "acct_1" })).toBe(true);
+    expect(matches("UpdateOrganizationRequest", { organization_id: "o", updates: { platform_fee_percent: 5 }, expected_account_id: "" })).toBe(false);
     expect(matches("CreateConnectAccountRequest", { organization_id: "o", stripe_connect_account_id: "cus_1" })).toBe(false);
   });
 });

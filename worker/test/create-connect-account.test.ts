@@ -264,10 +264,12 @@ describe("create-connect-account: validation", () => {
     [{ organization_id: "org_x", stripe_connect_account_id: "acct_1", replace_account_id: "" }, "replace_account_id"],
     [{ organization_id: "org_x", stripe_connect_account_id: "acct_1", replace_account_id: null }, "replace_account_id"],
     [{ organization_id: "org_x", stripe_connect_account_id: "acct_1", replace_account_id: "acct_1" }, "replace_account_id"],
-  ])("answers 400 invalid_request naming the field for %j", async (body, field) => {
+  ])("answers 400 invalid_request naming the field (message and param) for %j", async (body, field) => {
     const answer = await internal("POST", "/create-connect-account", { body });
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe("invalid_request");
     expect(answer.body.error.message).toContain(`"${field}"`);
+    // The same name, machine-readable, so a caller never parses the message.
+    expect(answer.body.error.param).toBe(field);
   });
 });

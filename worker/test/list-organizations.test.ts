@@ -190,11 +190,13 @@ describe("organizations: validation", () => {
     ["linked=1", "linked"],
     ["linked=", "linked"],
     ["page=2", "page"],
-  ])("answers 400 invalid_request naming the parameter for ?%s", async (query, field) => {
+  ])("answers 400 invalid_request naming the parameter (message and param) for ?%s", async (query, field) => {
     const answer = await list(query);
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe("invalid_request");
     expect(answer.body.error.message).toContain(`"${field}"`);
+    // The same name, machine-readable, so a caller never parses the message.
+    expect(answer.body.error.param).toBe(field);
   });
 
   it("needs the API key like every internal endpoint", async () => {

@@ -1,7 +1,45 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { insertOrganization, internal, storedOrganization, unique } from "./helpers";
+import { createInternalApi } from "../src/internal";
+import { KEY, insertOrganization, internal, storedOrganization, unique } from "./helpers";
 
 const update = (body: unknown) => internal("POST", "/update-organization", { body });
+const link = (organization_id: string, stripe_connect_account_id: string, replace_account_id?: string) =>
+  internal("POST", "/create-connect-account", { body: { organization_id, stripe_connect_account_id, replace_account_id } });
+
+/** An organization linked to a fresh account and recorded deauthorized (as a webhook would); its account. */
+async function deauthorized(id: string): Promise<string> {
+  const account = unique("acct_old");
+  await link(id, account);
+  const answer = await update({
+    organization_id: id,
+    updates: { stripe_connect_status: "disabled", onboarding_step: "deauthorized" },
+    synced_at: "2026-11-26T10:00:00.000Z",
+    expected_account_id: account,
+  });
+  expect(answer.body.applied).toBe(true);
+  return account;
+}
+
+/** The module on the test's D1 with its log lines kept, to read why a write was refused. */
+function loggedApi() {
+  const records: Record<string, unknown>[] = [];
+  const app = createInternalApi({ getSession: async () => null, log: (record) => records.push(record) });
+  return {
+    records,
+    async update(body: unknown) {
+      const response = await app.fetch(
+        new Request("http://module.test/update-organization", {
+          method: "POST",
+          headers: { "X-Internal-Api-Key": KEY, "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+        { DB: env.DB, INTERNAL_API_KEYS: KEY, ENVIRONMENT: "development" },
+      );
+      return { status: response.status, body: (await response.json()) as any };
+    },
+  };
+}
 
 describe("update-organization", () => {
   it("applies any subset of the four fields and answers the organization after", async () => {
@@ -155,6 +193,170 @@ describe("update-organization", () => {
   });
 });
 
+describe("update-organization: expected_account_id", () => {
+  it("applies while the organization holds that account", async () => {
+    const id = await insertOrganization();
+    const account = unique("acct_");
+    await link(id, account);
+    const answer = await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "active", onboarding_step: "complete" },
+      synced_at: "2026-11-26T10:00:00.000Z",
+      expected_account_id: account,
+    });
+    expect(answer.body.applied).toBe(true);
+    expect(answer.body.organization).toMatchObject({ stripe_connect_status: "active", stripe_connect_account_id: account });
+  });
+
+  it("answers a view of another account like a stale write: applied false and the row unchanged", async () => {
+    const id = await insertOrganization();
+    await link(id, unique("acct_"));
+    const before = await storedOrganization(id);
+    const answer = await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "active", onboarding_step: "complete" },
+      synced_at: "2026-11-26T10:00:00.000Z",
+      expected_account_id: unique("acct_other"),
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.body.applied).toBe(false);
+    expect(answer.body.organization).toMatchObject({ stripe_connect_status: "pending", onboarding_step: "details_submission" });
+    expect(await storedOrganization(id)).toEqual(before);
+  });
+
+  it("refuses it for an organization holding no account, also without synced_at", async () => {
+    const id = await insertOrganization();
+    const before = await storedOrganization(id);
+    const answer = await update({ organization_id: id, updates: { platform_fee_percent: 20 }, expected_account_id: "acct_1" });
+    expect(answer.body.applied).toBe(false);
+    expect(await storedOrganization(id)).toEqual(before);
+  });
+
+  it("keeps a view of the old account off the new one after a replacement reset synced_at", async () => {
+    const id = await insertOrganization();
+    const old = await deauthorized(id);
+    const fresh = unique("acct_new");
+    expect((await link(id, fresh, old)).body.created).toBe(true);
+    expect((await storedOrganization(id))!.stripe_connect_synced_at).toBeNull();
+    // An in-flight view of the old account, newer than anything stored (null is older than all).
+    const late = await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "active", onboarding_step: "complete" },
+      synced_at: "2026-11-26T11:00:00.000Z",
+      expected_account_id: old,
+    });
+    expect(late.body.applied).toBe(false);
+    expect(late.body.organization).toMatchObject({ stripe_connect_account_id: fresh, stripe_connect_status: "pending", stripe_connect_synced_at: null });
+  });
+
+  it("still answers 404 for an unknown organization", async () => {
+    const answer = await update({ organization_id: unique("org_missing"), updates: { platform_fee_percent: 5 }, expected_account_id: "acct_1" });
+    expect(answer.status).toBe(404);
+    expect(answer.body.error.code).toBe("not_found");
+  });
+
+  it("logs why: internal.update_organization.other_account", async () => {
+    const id = await insertOrganization();
+    const account = unique("acct_");
+    await link(id, account);
+    const api = loggedApi();
+    const answer = await api.update({ organization_id: id, updates: { platform_fee_percent: 1 }, expected_account_id: "acct_someone_else" });
+    expect(answer.body.applied).toBe(false);
+    expect(api.records).toContainEqual(
+      expect.objectContaining({
+        event: "internal.update_organization.other_account",
+        organization_id: id,
+        expected_account_id: "acct_someone_else",
+        stored_account_id: account,
+      }),
+    );
+  });
+});
+
+describe("update-organization: deauthorization is final for its account", () => {
+  it.each(["complete", "details_submission", "under_review", "action_required", "rejected", "account_creation"] as const)(
+    "a newer view setting step %s does not move a deauthorized organization",
+    async (step) => {
+      const id = await insertOrganization();
+      const account = await deauthorized(id);
+      const before = await storedOrganization(id);
+      const answer = await update({
+        organization_id: id,
+        updates: { stripe_connect_status: "active", onboarding_step: step },
+        synced_at: "2026-11-26T12:00:00.000Z",
+        expected_account_id: account,
+      });
+      expect(answer.status).toBe(200);
+      expect(answer.body.applied).toBe(false);
+      expect(answer.body.organization).toMatchObject({ onboarding_step: "deauthorized", stripe_connect_status: "disabled" });
+      expect(await storedOrganization(id)).toEqual(before);
+    },
+  );
+
+  it("holds without expected_account_id too, and logs internal.update_organization.deauthorized", async () => {
+    const id = await insertOrganization();
+    await deauthorized(id);
+    const api = loggedApi();
+    const answer = await api.update({
+      organization_id: id,
+      updates: { onboarding_step: "complete" },
+      synced_at: "2026-11-26T12:00:00.000Z",
+    });
+    expect(answer.body.applied).toBe(false);
+    expect(api.records.map((r) => r.event)).toContain("internal.update_organization.deauthorized");
+  });
+
+  it("holds against a view that sets only the status", async () => {
+    const id = await insertOrganization();
+    const account = await deauthorized(id);
+    const before = await storedOrganization(id);
+    const answer = await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "active" },
+      synced_at: "2026-11-26T12:00:00.000Z",
+      expected_account_id: account,
+    });
+    expect(answer.body.applied).toBe(false);
+    expect(await storedOrganization(id)).toEqual(before);
+  });
+
+  it("lets a newer deauthorized view through (it moves nothing)", async () => {
+    const id = await insertOrganization();
+    await deauthorized(id);
+    const answer = await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "disabled", onboarding_step: "deauthorized", onboarding_rejection_reason: "again" },
+      synced_at: "2026-11-26T12:00:00.000Z",
+    });
+    expect(answer.body.applied).toBe(true);
+    expect(answer.body.organization.onboarding_rejection_reason).toBe("again");
+  });
+
+  it("lets a write without synced_at (the platform fee) through", async () => {
+    const id = await insertOrganization();
+    await deauthorized(id);
+    const answer = await update({ organization_id: id, updates: { platform_fee_percent: 7.5 } });
+    expect(answer.body.applied).toBe(true);
+    expect(answer.body.organization).toMatchObject({ platform_fee_percent: 7.5, onboarding_step: "deauthorized" });
+  });
+
+  it("is left by a replacement link, after which the new account's views apply", async () => {
+    const id = await insertOrganization();
+    const old = await deauthorized(id);
+    const fresh = unique("acct_new");
+    const replaced = await link(id, fresh, old);
+    expect(replaced.body.organization).toMatchObject({ onboarding_step: "details_submission", stripe_connect_account_id: fresh });
+    const answer = await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "active", onboarding_step: "complete" },
+      synced_at: "2026-11-26T09:00:00.000Z",
+      expected_account_id: fresh,
+    });
+    expect(answer.body.applied).toBe(true);
+    expect(answer.body.organization).toMatchObject({ onboarding_step: "complete", stripe_connect_status: "active" });
+  });
+});
+
 describe("update-organization: validation", () => {
   const ok = { organization_id: "org_x", updates: { platform_fee_percent: 1 } };
   it.each([
@@ -174,11 +376,16 @@ describe("update-organization: validation", () => {
     [{ ...ok, synced_at: "2026-11-26T10:00:00" }, "synced_at"],
     [{ ...ok, synced_at: 1764151200 }, "synced_at"],
     [{ ...ok, extra: 1 }, "extra"],
-  ])("answers 400 invalid_request naming the field for %j", async (body, field) => {
+    [{ ...ok, expected_account_id: "" }, "expected_account_id"],
+    [{ ...ok, expected_account_id: null }, "expected_account_id"],
+    [{ ...ok, expected_account_id: "a".repeat(256) }, "expected_account_id"],
+  ])("answers 400 invalid_request naming the field (message and param) for %j", async (body, field) => {
     const answer = await update(body);
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe("invalid_request");
     expect(answer.body.error.message).toContain(`"${field}"`);
+    // The same name, machine-readable, so a caller never parses the message.
+    expect(answer.body.error.param).toBe(field);
   });
 
   it("accepts the boundaries 0 and 100 and a null status", async () => {

@@ -192,11 +192,13 @@ describe("verify-user-context: validation", () => {
     [{ session_token: "t", organization_id: "" }, "organization_id"],
     [{ session_token: "t", extra: true }, "extra"],
     [[], "body"],
-  ])("answers 400 invalid_request naming the field for %j", async (body, field) => {
+  ])("answers 400 invalid_request naming the field (message and param) for %j", async (body, field) => {
     const answer = await verify(body);
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe("invalid_request");
     expect(answer.body.error.message).toContain(`"${field}"`);
+    // The same name, machine-readable, so a caller never parses the message.
+    expect(answer.body.error.param).toBe(field);
   });
 
   it("answers 400 for a body that is not JSON", async () => {
@@ -204,5 +206,6 @@ describe("verify-user-context: validation", () => {
     expect(answer.status).toBe(400);
     expect(answer.body.error.code).toBe("invalid_request");
     expect(answer.body.error.message).toContain('"body"');
+    expect(answer.body.error.param).toBe("body");
   });
 });

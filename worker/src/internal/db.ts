@@ -1,12 +1,16 @@
 /**
  * Every SQL statement of the internal API. Writes that must not interleave with other
- * writers (the account compare-and-set, the synced_at ordering) are single statements;
+ * writers (the account compare-and-set, the synced_at ordering, the idempotency records'
+ * claim, completion and release) are single statements;
  * the reads that follow a no-op only explain it.
  */
 import {
   DEFAULT_ONBOARDING_STEP,
   DEFAULT_PLATFORM_FEE_PERCENT,
+  type ClaimIdempotencyKeyRequest,
   type ConnectStatus,
+  type IdempotencyKeyRef,
+  type IdempotencyOperation,
   type OnboardingStep,
   type OrganizationUpdates,
   type StatusFilter,
@@ -142,7 +146,11 @@ export async function listOrganizations(db: D1Database, query: PageQuery): Promi
   return results;
 }
 
-/** The organization and the user's `member.role` in it (null when not a member); null when no such organization. */
+/**
+ * The organization and the user's `member.role` in it (null when not a member); null when no
+ * such organization. Should the user hold several rows (Better Auth's table has no unique
+ * pair before migrations/0003), the earliest by (createdAt, id) answers, the same every time.
+ */
 export async function getOrganizationForUser(
   db: D1Database,
   organizationId: string,
@@ -154,6 +162,7 @@ export async function getOrganizationForUser(
          FROM organizations o
          LEFT JOIN member m ON m.organizationId = o.id AND m.userId = ?2
         WHERE o.id = ?1
+        ORDER BY m.createdAt, m.id
         LIMIT 1`,
     )
     .bind(organizationId, userId)
@@ -163,16 +172,30 @@ export async function getOrganizationForUser(
   return { organization, memberRole: member_role };
 }
 
+/** What `updateOrganization` checks besides the id, all in its one statement. */
+export interface UpdateConditions {
+  /** The view's time: the row is written only when its stored one is null or older. */
+  syncedAt: string | null;
+  /** The account the view describes: the row is written only while it holds exactly that one. */
+  expectedAccountId: string | null;
+}
+
 /**
- * Applies `updates` in one statement. With `syncedAt`, the row is written (and its
- * `stripe_connect_synced_at` set) only when the stored value is null or older.
- * Returns the row after the write, or null when nothing was written.
+ * Applies `updates` in one statement, so no other writer can interleave between the checks
+ * and the write. With `syncedAt`, the row is written (and its `stripe_connect_synced_at` set)
+ * only when the stored value is null or older. With `expectedAccountId`, only while the row
+ * holds that account: after a replacement link resets `synced_at` to null, a view of the old
+ * account must not land on the new one. Deauthorization is final for its account: a write
+ * with `syncedAt` that sets `onboarding_step` to another step never applies to a deauthorized
+ * row (only `linkConnectAccount` with `replacing` moves it on); writes without `syncedAt` (the
+ * platform fee) are not ordered by Stripe's view and pass. Returns the row after the write,
+ * or null when nothing was written (see `explainUpdate`).
  */
 export async function updateOrganization(
   db: D1Database,
   id: string,
   updates: OrganizationUpdates,
-  syncedAt: string | null,
+  { syncedAt, expectedAccountId }: UpdateConditions,
 ): Promise<OrganizationRow | null> {
   const sets: string[] = [];
   const values: unknown[] = [];
@@ -186,17 +209,46 @@ export async function updateOrganization(
     sets.push("stripe_connect_synced_at = ?");
     values.push(syncedAt);
   }
-  let sql = `UPDATE organizations SET ${sets.join(", ")} WHERE id = ?`;
+  const where = ["id = ?"];
   values.push(id);
   if (syncedAt !== null) {
-    sql += " AND (stripe_connect_synced_at IS NULL OR stripe_connect_synced_at < ?)";
+    where.push("(stripe_connect_synced_at IS NULL OR stripe_connect_synced_at < ?)");
     values.push(syncedAt);
   }
-  sql += ` RETURNING ${ORG_COLUMNS}`;
+  if (leavesDeauthorized(updates, syncedAt)) {
+    where.push("onboarding_step IS NOT 'deauthorized'");
+  }
+  if (expectedAccountId !== null) {
+    where.push("stripe_connect_account_id = ?");
+    values.push(expectedAccountId);
+  }
   return db
-    .prepare(sql)
+    .prepare(`UPDATE organizations SET ${sets.join(", ")} WHERE ${where.join(" AND ")} RETURNING ${ORG_COLUMNS}`)
     .bind(...values)
     .first<OrganizationRow>();
+}
+
+/**
+ * Whether a view (a write with `synced_at`) could change a deauthorized row into anything but
+ * deauthorized: any view that does not itself say `deauthorized`, so a status-only view cannot
+ * leave the row half-changed either.
+ */
+function leavesDeauthorized(updates: OrganizationUpdates, syncedAt: string | null): boolean {
+  return syncedAt !== null && updates.onboarding_step !== "deauthorized";
+}
+
+/** Why `updateOrganization` wrote nothing to an existing row, for the log (checked in its order of interest). */
+export type UpdateRefusal = "other_account" | "deauthorized" | "stale";
+
+/** After a no-op update: which of its conditions the current row fails. */
+export function explainUpdate(
+  current: OrganizationRow,
+  updates: OrganizationUpdates,
+  { syncedAt, expectedAccountId }: UpdateConditions,
+): UpdateRefusal {
+  if (expectedAccountId !== null && current.stripe_connect_account_id !== expectedAccountId) return "other_account";
+  if (leavesDeauthorized(updates, syncedAt) && current.onboarding_step === "deauthorized") return "deauthorized";
+  return "stale";
 }
 
 /**
@@ -256,4 +308,109 @@ export async function explainLink(
 /** True for D1's error on the unique index over `stripe_connect_account_id`. */
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof Error && /UNIQUE constraint failed/i.test(error.message);
+}
+
+/** An idempotency record as the contract answers it (migrations/0004). */
+export interface IdempotencyRecord {
+  organization_id: string;
+  operation: IdempotencyOperation;
+  key: string;
+  fingerprint: string;
+  decision: Record<string, unknown>;
+  stripe_object_id: string | null;
+  created_at: string;
+  completed_at: string | null;
+}
+
+/** A row of `connect_idempotency_keys`: the record with `decision` still JSON text. */
+export type IdempotencyRow = Omit<IdempotencyRecord, "decision"> & { decision: string };
+
+const KEY_COLUMNS =
+  "organization_id, operation, key, fingerprint, decision, stripe_object_id, created_at, completed_at";
+const KEY_COLUMNS_K = KEY_COLUMNS.split(", ")
+  .map((c) => `k.${c}`)
+  .join(", ");
+const KEY_MATCH = "organization_id = ?1 AND operation = ?2 AND key = ?3";
+
+export function toIdempotencyRecord(row: IdempotencyRow): IdempotencyRecord {
+  return { ...row, decision: JSON.parse(row.decision) as Record<string, unknown> };
+}
+
+/**
+ * Inserts the record in one statement unless one is held under that key (whatever its
+ * fingerprint) or the organization does not exist; the row this call inserted, else null
+ * (see `findIdempotencyKey`). Of concurrent claims of one key exactly one inserts.
+ */
+export function claimIdempotencyKey(
+  db: D1Database,
+  claim: ClaimIdempotencyKeyRequest,
+  createdAt: string,
+): Promise<IdempotencyRow | null> {
+  // The WHERE also settles SQLite's parse of INSERT … SELECT … ON CONFLICT.
+  return db
+    .prepare(
+      `INSERT INTO connect_idempotency_keys (${KEY_COLUMNS})
+       SELECT ?1, ?2, ?3, ?4, ?5, NULL, ?6, NULL
+        WHERE EXISTS (SELECT 1 FROM organizations WHERE id = ?1)
+       ON CONFLICT (organization_id, operation, key) DO NOTHING
+       RETURNING ${KEY_COLUMNS}`,
+    )
+    .bind(claim.organization_id, claim.operation, claim.key, claim.fingerprint, JSON.stringify(claim.decision), createdAt)
+    .first<IdempotencyRow>();
+}
+
+/**
+ * The organization's existence and its record under that key, in one read: null when no such
+ * organization; `record` null when it holds none.
+ */
+export async function findIdempotencyKey(
+  db: D1Database,
+  ref: IdempotencyKeyRef,
+): Promise<{ record: IdempotencyRow | null } | null> {
+  const row = await db
+    .prepare(
+      `SELECT ${KEY_COLUMNS_K}
+         FROM organizations o
+         LEFT JOIN connect_idempotency_keys k
+           ON k.organization_id = o.id AND k.operation = ?2 AND k.key = ?3
+        WHERE o.id = ?1`,
+    )
+    .bind(ref.organization_id, ref.operation, ref.key)
+    .first<{ [K in keyof IdempotencyRow]: IdempotencyRow[K] | null }>();
+  if (!row) return null;
+  return { record: row.key === null ? null : (row as IdempotencyRow) };
+}
+
+/**
+ * Records Stripe's object on the record in one statement, only while it holds none, so a
+ * record never changes the object it names. The row after the write, or null when nothing
+ * was written (no such record, or completed already: see `findIdempotencyKey`).
+ */
+export function completeIdempotencyKey(
+  db: D1Database,
+  ref: IdempotencyKeyRef,
+  stripeObjectId: string,
+  completedAt: string,
+): Promise<IdempotencyRow | null> {
+  return db
+    .prepare(
+      `UPDATE connect_idempotency_keys
+          SET stripe_object_id = ?4, completed_at = ?5
+        WHERE ${KEY_MATCH} AND stripe_object_id IS NULL
+        RETURNING ${KEY_COLUMNS}`,
+    )
+    .bind(ref.organization_id, ref.operation, ref.key, stripeObjectId, completedAt)
+    .first<IdempotencyRow>();
+}
+
+/**
+ * Deletes the record in one statement only while it names no Stripe object (Stripe refused,
+ * nothing was made); a completed record is kept forever. True when this call deleted it.
+ */
+export async function releaseIdempotencyKey(db: D1Database, ref: IdempotencyKeyRef): Promise<boolean> {
+  const deleted = await db
+    .prepare(`DELETE FROM connect_idempotency_keys WHERE ${KEY_MATCH} AND stripe_object_id IS NULL RETURNING key`)
+    .bind(ref.organization_id, ref.operation, ref.key)
+    .first<{ key: string }>();
+  return deleted !== null;
 }

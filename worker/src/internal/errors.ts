@@ -11,6 +11,7 @@ export type ErrorCode =
   | "already_linked"
   | "not_deauthorized"
   | "account_in_use"
+  | "idempotency_mismatch"
   | "d1_unavailable"
   | "misconfigured"
   | "internal_error";
@@ -24,4 +25,13 @@ export function errorResponse(
   extra: Record<string, unknown> = {},
 ): Response {
   return c.json({ error: { code, message }, ...extra }, status);
+}
+
+/**
+ * 400 `invalid_request` for one refused body field or query parameter. `param` names it as a
+ * machine-readable path (`updates.onboarding_step`, `cursor`, `body` for unreadable JSON), so a
+ * caller never parses the prose `message` to learn which field it was.
+ */
+export function invalidRequest(c: Context, param: string, message: string): Response {
+  return c.json({ error: { code: "invalid_request" satisfies ErrorCode, message, param } }, 400);
 }

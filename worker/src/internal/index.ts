@@ -7,7 +7,7 @@ import { Hono, type Context } from "hono";
 import type { z } from "zod";
 import { encodeCursor } from "./cursor";
 import * as db from "./db";
-import { errorResponse } from "./errors";
+import { errorResponse, invalidRequest } from "./errors";
 import {
   consoleLogger,
   refuseWeakKeys,
@@ -19,9 +19,12 @@ import {
 import { highestMemberRole } from "./roles";
 import {
   PAGE_LIMIT,
+  claimIdempotencyKeyRequest,
+  completeIdempotencyKeyRequest,
   createConnectAccountRequest,
   describeIssue,
   listOrganizationsQuery,
+  releaseIdempotencyKeyRequest,
   updateOrganizationRequest,
   verifyUserContextRequest,
 } from "./schemas";
@@ -172,19 +175,26 @@ export function createInternalApi<E extends InternalBindings>(
     const body = await readBody(c, updateOrganizationRequest);
     if (body instanceof Response) return body;
     const d1 = database(c.env);
-    const syncedAt = body.synced_at ? db.toIsoUtc(body.synced_at) : null;
+    const conditions: db.UpdateConditions = {
+      syncedAt: body.synced_at ? db.toIsoUtc(body.synced_at) : null,
+      expectedAccountId: body.expected_account_id ?? null,
+    };
 
-    const written = await db.updateOrganization(d1, body.organization_id, body.updates, syncedAt);
+    const written = await db.updateOrganization(d1, body.organization_id, body.updates, conditions);
     if (written) return c.json({ organization: db.toOrganization(written), applied: true });
 
     const current = await db.getOrganization(d1, body.organization_id);
     if (!current) return errorResponse(c, 404, "not_found", "organization not found");
+    // Every refusal answers alike (the caller's view lost); the log says which condition failed.
     log({
-      event: "internal.update_organization.stale",
+      event: `internal.update_organization.${db.explainUpdate(current, body.updates, conditions)}`,
       request_id: c.get("requestId"),
       organization_id: body.organization_id,
-      synced_at: syncedAt,
+      synced_at: conditions.syncedAt,
       stored_synced_at: current.stripe_connect_synced_at,
+      expected_account_id: conditions.expectedAccountId,
+      stored_account_id: current.stripe_connect_account_id,
+      stored_onboarding_step: current.onboarding_step,
     });
     return c.json({ organization: db.toOrganization(current), applied: false });
   });
@@ -240,9 +250,90 @@ export function createInternalApi<E extends InternalBindings>(
     return errorResponse(c, 409, "account_in_use", "account is linked to another organization");
   });
 
+  app.post("/idempotency-keys/claim", async (c) => {
+    const body = await readBody(c, claimIdempotencyKeyRequest);
+    if (body instanceof Response) return body;
+    const d1 = database(c.env);
+
+    // A second try covers the one interleaving the read cannot name: the record was released
+    // between this insert's no-op and the read.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const inserted = await db.claimIdempotencyKey(d1, body, db.toIsoUtc(new Date()));
+      if (inserted) {
+        logKey(log, c, "internal.idempotency_key.claimed", inserted);
+        return c.json({ record: db.toIdempotencyRecord(inserted), created: true });
+      }
+      const found = await db.findIdempotencyKey(d1, body);
+      if (!found) return errorResponse(c, 404, "not_found", "organization not found");
+      if (found.record) {
+        // Whatever its fingerprint: the caller compares it with what it sent.
+        logKey(log, c, "internal.idempotency_key.existing", found.record);
+        return c.json({ record: db.toIdempotencyRecord(found.record), created: false });
+      }
+    }
+    throw new Error("idempotency key neither inserted nor found twice");
+  });
+
+  app.post("/idempotency-keys/complete", async (c) => {
+    const body = await readBody(c, completeIdempotencyKeyRequest);
+    if (body instanceof Response) return body;
+    const d1 = database(c.env);
+
+    const written = await db.completeIdempotencyKey(d1, body, body.stripe_object_id, db.toIsoUtc(new Date()));
+    if (written) {
+      logKey(log, c, "internal.idempotency_key.completed", written);
+      return c.json({ record: db.toIdempotencyRecord(written) });
+    }
+    const record = (await db.findIdempotencyKey(d1, body))?.record ?? null;
+    if (!record) return errorResponse(c, 404, "not_found", "no such idempotency record");
+    // The same object again is a retry (a lost answer); another one means two objects for one key.
+    if (record.stripe_object_id === body.stripe_object_id) {
+      logKey(log, c, "internal.idempotency_key.already_completed", record);
+      return c.json({ record: db.toIdempotencyRecord(record) });
+    }
+    logKey(log, c, "internal.idempotency_key.mismatch", record, { refused_stripe_object_id: body.stripe_object_id });
+    return errorResponse(c, 409, "idempotency_mismatch", "the record names another Stripe object", {
+      record: db.toIdempotencyRecord(record),
+    });
+  });
+
+  app.post("/idempotency-keys/release", async (c) => {
+    const body = await readBody(c, releaseIdempotencyKeyRequest);
+    if (body instanceof Response) return body;
+    const released = await db.releaseIdempotencyKey(database(c.env), body);
+    log({
+      event: released ? "internal.idempotency_key.released" : "internal.idempotency_key.kept",
+      request_id: c.get("requestId"),
+      organization_id: body.organization_id,
+      operation: body.operation,
+      key: body.key,
+    });
+    return c.json({ released });
+  });
+
   app.all("*", (c) => errorResponse(c, 404, "not_found", "no such endpoint"));
 
   return app;
+}
+
+/** One line per idempotency call: the record's ids, never its decision. */
+function logKey(
+  log: Logger,
+  c: Context,
+  event: string,
+  record: db.IdempotencyRow,
+  extra: Record<string, unknown> = {},
+): void {
+  log({
+    event,
+    request_id: c.get("requestId"),
+    organization_id: record.organization_id,
+    operation: record.operation,
+    key: record.key,
+    fingerprint: record.fingerprint,
+    stripe_object_id: record.stripe_object_id,
+    ...extra,
+  });
 }
 
 /** Parses and validates the JSON body; a Response (400 `invalid_request`) when it does not match. */
@@ -251,11 +342,9 @@ async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Respon
   try {
     raw = JSON.parse(await c.req.text());
   } catch {
-    return errorResponse(c, 400, "invalid_request", 'invalid field "body": not valid JSON');
+    return invalidRequest(c, "body", 'invalid field "body": not valid JSON');
   }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) return errorResponse(c, 400, "invalid_request", describeIssue(parsed.error));
-  return parsed.data;
+  return parsedOr400(c, schema.safeParse(raw));
 }
 
 /**
@@ -265,12 +354,17 @@ async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Respon
 function readQuery<T>(c: Context, schema: z.ZodType<T>): T | Response {
   const single: Record<string, string> = {};
   for (const [name, values] of Object.entries(c.req.queries())) {
-    if (values.length > 1) return errorResponse(c, 400, "invalid_request", `invalid field "${name}": given more than once`);
+    if (values.length > 1) return invalidRequest(c, name, `invalid field "${name}": given more than once`);
     single[name] = values[0] ?? "";
   }
-  const parsed = schema.safeParse(single);
-  if (!parsed.success) return errorResponse(c, 400, "invalid_request", describeIssue(parsed.error));
-  return parsed.data;
+  return parsedOr400(c, schema.safeParse(single));
+}
+
+/** The parsed value, or 400 `invalid_request` naming the first refused field (`param` too). */
+function parsedOr400<T>(c: Context, parsed: z.ZodSafeParseResult<T>): T | Response {
+  if (parsed.success) return parsed.data;
+  const { param, message } = describeIssue(parsed.error);
+  return invalidRequest(c, param, message);
 }
 
 /** Better Auth answers an unusable token with null, or with a 401 APIError for some malformed ones. */

@@ -48,6 +48,11 @@ export const updateOrganizationRequest = z.strictObject({
   organization_id: id,
   updates: organizationUpdates,
   synced_at: utcTimestamp.nullable().optional(),
+  /**
+   * The account the caller's view describes: the write applies only while the organization
+   * still holds it (see db.updateOrganization). Any id-like text; the stored one is compared.
+   */
+  expected_account_id: id.optional(),
 });
 
 const accountId = z
@@ -66,6 +71,38 @@ export const createConnectAccountRequest = z
     message: "must differ from stripe_connect_account_id",
     path: ["replace_account_id"],
   });
+
+/** What an idempotency record may be for (migrations/0004). */
+export const IDEMPOTENCY_OPERATIONS = ["transfer", "payout", "reversal"] as const;
+export type IdempotencyOperation = (typeof IDEMPOTENCY_OPERATIONS)[number];
+/** The largest `decision` a record keeps, in bytes of its JSON text. */
+export const MAX_DECISION_BYTES = 8 * 1024;
+
+const encoder = new TextEncoder();
+
+/** Which record: an organization's operation under the caller's Idempotency-Key. */
+const idempotencyKeyRef = {
+  organization_id: id,
+  operation: z.enum(IDEMPOTENCY_OPERATIONS),
+  key: z.string().min(1).max(255),
+};
+
+export const claimIdempotencyKeyRequest = z.strictObject({
+  ...idempotencyKeyRef,
+  fingerprint: z.string().min(1).max(128),
+  decision: z
+    .record(z.string(), z.unknown())
+    .refine((decision) => encoder.encode(JSON.stringify(decision)).length <= MAX_DECISION_BYTES, {
+      message: `must be at most ${MAX_DECISION_BYTES} bytes as JSON`,
+    }),
+});
+
+export const completeIdempotencyKeyRequest = z.strictObject({
+  ...idempotencyKeyRef,
+  stripe_object_id: z.string().min(1).max(255),
+});
+
+export const releaseIdempotencyKeyRequest = z.strictObject(idempotencyKeyRef);
 
 /** `GET /organizations`: the page size's bounds and default. */
 export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;
@@ -104,16 +141,27 @@ export type OrganizationUpdates = z.infer<typeof organizationUpdates>;
 export type UpdateOrganizationRequest = z.infer<typeof updateOrganizationRequest>;
 export type CreateConnectAccountRequest = z.infer<typeof createConnectAccountRequest>;
 export type ListOrganizationsQuery = z.infer<typeof listOrganizationsQuery>;
+export type ClaimIdempotencyKeyRequest = z.infer<typeof claimIdempotencyKeyRequest>;
+export type IdempotencyKeyRef = z.infer<typeof releaseIdempotencyKeyRequest>;
 export type StatusFilter = (typeof STATUS_FILTERS)[number];
 
-/** One line naming the first offending field, e.g. `invalid field "updates.platform_fee_percent": …`. */
-export function describeIssue(error: z.ZodError): string {
+/** The first offending field of a refused body or query: its path and one line naming it. */
+export interface Issue {
+  /** The field's path, dot-joined (`updates.platform_fee_percent`); `body` for the body itself. */
+  param: string;
+  /** e.g. `invalid field "updates.platform_fee_percent": …`. */
+  message: string;
+}
+
+/** Names the first offending field, e.g. `invalid field "updates.platform_fee_percent": …`. */
+export function describeIssue(error: z.ZodError): Issue {
   const issue = error.issues[0];
-  if (!issue) return "invalid request body";
+  if (!issue) return { param: "body", message: "invalid request body" };
   const path = issue.path.map(String);
   if (issue.code === "unrecognized_keys") {
-    return `invalid field "${[...path, issue.keys[0]].join(".")}": unknown field`;
+    const param = [...path, issue.keys[0]].join(".");
+    return { param, message: `invalid field "${param}": unknown field` };
   }
-  const field = path.length > 0 ? path.join(".") : "body";
-  return `invalid field "${field}": ${issue.message}`;
+  const param = path.length > 0 ? path.join(".") : "body";
+  return { param, message: `invalid field "${param}": ${issue.message}` };
 }

@@ -1195,7 +1195,7 @@ export interface operations {
     status_of_header_org_api_connect_status_get: {
         parameters: {
             query?: {
-                /** @description Read the account from Stripe and sync D1 first. */
+                /** @description Read the account from Stripe now (a read that begins after this request arrived) and sync D1 first. */
                 refresh?: boolean;
             };
             header?: {
@@ -1326,7 +1326,7 @@ export interface operations {
     status_api_connect_status__org_id__get: {
         parameters: {
             query?: {
-                /** @description Read the account from Stripe and sync D1 first. */
+                /** @description Read the account from Stripe now (a read that begins after this request arrived) and sync D1 first. */
                 refresh?: boolean;
             };
             header?: {

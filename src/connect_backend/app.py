@@ -15,9 +15,10 @@ from connect_backend import auth, log, metrics, runtime, tracing
 from connect_backend.coalesce import RecentOutcome
 from connect_backend.deps import State
 from connect_backend.errors import install_handlers
-from connect_backend.limits import RateLimiter, RouteGroup
+from connect_backend.rate_limits import RateLimiter, RouteGroup
 from connect_backend.request_context import RequestContext
-from connect_backend.routes import connect, health, scrape, webhook
+from connect_backend.routes import connect, health, webhook
+from connect_backend.routes.metrics import router as metrics_router
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
 
@@ -83,9 +84,9 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
                         RouteGroup.ONBOARDING: settings.rate_limit_onboarding_per_minute,
                         RouteGroup.MONEY: settings.rate_limit_money_per_minute,
                     },
-                    storage=made.shared.limits,
+                    storage=made.store.limits,
                 ),
-                shared=made.shared,
+                store=made.store,
                 # `/ready`'s last outcome, reused for a second: anyone may call it.
                 readiness=RecentOutcome(settings.ready_reuse_seconds),
             )
@@ -101,7 +102,7 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
         # OpenTelemetry (and the environment) whether a provider is configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    routers = (health.router, connect.router, webhook.router, scrape.router)
+    routers = (health.router, connect.router, webhook.router, metrics_router)
     for router in routers:
         app.include_router(router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]

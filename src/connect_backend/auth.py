@@ -21,12 +21,13 @@ from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import Headers
 
 from connect_backend import log
+from connect_backend.domain import MemberRole, Organization, User
 from connect_backend.errors import BadRequest, Forbidden, InvalidSession
-from connect_backend.limits import RateLimiter, RouteGroup, StripeClass, stripe_class
+from connect_backend.rate_limits import RateLimiter, RouteGroup
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
+from connect_backend.stripe_budget import StripeClass, stripe_class
 from connect_backend.stripe_gateway import StripeGateway
-from connect_backend.types import MemberRole, Organization, User
 from connect_backend.worker import WorkerClient
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connect_backend.types import ConnectStatus, OnboardingStep
+from connect_backend.domain import ConnectStatus, OnboardingStep
 
 
 class Requirements(BaseModel):

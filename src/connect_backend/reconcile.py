@@ -5,7 +5,7 @@ Webhooks alone are not trusted: an endpoint disabled or misconfigured, a signing
 rotated wrongly, or deliveries Stripe gave up on leave D1 behind Stripe until the account
 changes again. A run walks every organization holding a Stripe account (the Worker's paged
 list, `linked=true`), reads each account from Stripe again and stores what it says through
-the path a webhook's sync takes (`accounts.settle`): the derived status, or `deauthorized`
+the path a webhook's sync takes (`accounts.store_read`): the derived status, or `deauthorized`
 on Stripe's `account_invalid`; nothing is written when D1 already holds it.
 
 Safe while webhooks arrive: every write, a run's or a webhook's, carries the moment its view
@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from connect_backend import accounts, log
+from connect_backend.domain import Organization
 from connect_backend.errors import ConnectError, RateLimited
-from connect_backend.limits import StripeClass, stripe_class
 from connect_backend.onboarding import Onboarding
+from connect_backend.stripe_budget import StripeClass, stripe_class
 from connect_backend.stripe_gateway import AccountRead, StripeGateway
-from connect_backend.types import Organization
 from connect_backend.worker import WorkerClient
 
 DEFAULT_CONCURRENCY = 4
@@ -215,9 +215,11 @@ class _Run:
         try:
             asked_at, read = await self._read(account_id)
             if self.report.dry_run:
-                after, _ = accounts.derived(read, asked_at, capabilities=self.gateway.capabilities)
+                after, _ = accounts.onboarding_of_read(
+                    read, asked_at, capabilities=self.gateway.capabilities
+                )
             else:
-                updated, _ = await accounts.settle(
+                updated, _ = await accounts.store_read(
                     organization,
                     account_id,
                     read,
@@ -247,7 +249,7 @@ class _Run:
         attempt = 1
         while True:
             asked_at = datetime.now(UTC)
-            read = await accounts.outcome(self.gateway.read_account(account_id))
+            read = await accounts.read_or_failure(self.gateway.read_account(account_id))
             if not isinstance(read, RateLimited) or attempt >= self.budget_attempts:
                 return asked_at, read
             seconds = _retry_after(read)

@@ -15,9 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from connect_backend.money import MAX_AMOUNT
-from connect_backend.onboarding import AccountSnapshot, Requirements
-from connect_backend.types import (
+from connect_backend.domain import (
     Money,
     OnboardingStep,
     Organization,
@@ -26,6 +24,8 @@ from connect_backend.types import (
     SourceType,
     Transfer,
 )
+from connect_backend.money import MAX_AMOUNT
+from connect_backend.onboarding import AccountSnapshot, Requirements
 
 
 def _integral_number(value: object) -> object:

@@ -26,18 +26,7 @@ from stripe import AIOHTTPClient, StripeClient
 from connect_backend import errors, log, metrics
 from connect_backend.coalesce import Coalescer, FreshReads
 from connect_backend.countries import service_agreement
-from connect_backend.errors import (
-    AccountInaccessible,
-    BadRequest,
-    Conflict,
-    ConnectError,
-    RateLimited,
-    StripeFailure,
-    UpstreamUnavailable,
-)
-from connect_backend.limits import StripeBudget, StripeClass, stripe_class
-from connect_backend.onboarding import AccountSnapshot
-from connect_backend.types import (
+from connect_backend.domain import (
     AccountLink,
     Balance,
     Money,
@@ -47,6 +36,17 @@ from connect_backend.types import (
     SourceType,
     Transfer,
 )
+from connect_backend.errors import (
+    AccountInaccessible,
+    BadRequest,
+    Conflict,
+    ConnectError,
+    RateLimited,
+    StripeFailure,
+    UpstreamUnavailable,
+)
+from connect_backend.onboarding import AccountSnapshot
+from connect_backend.stripe_budget import StripeBudget, StripeClass, stripe_class
 
 if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at start-up
     from stripe.params import (
@@ -124,7 +124,7 @@ class AccountRead:
 
 class AccountReadCodec:
     """An `AccountRead`, or the error a read ended in, as bytes for the service's other
-    processes (`connect_backend.shared_redis.SharedReads`)."""
+    processes (`connect_backend.redis_store.SharedReads`)."""
 
     def dumps(self, value: AccountRead) -> bytes:
         """The read as JSON."""

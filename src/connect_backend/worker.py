@@ -27,6 +27,18 @@ from tenacity import (
 
 from connect_backend import log, metrics
 from connect_backend.coalesce import Coalescer
+from connect_backend.domain import (
+    ConnectStatus,
+    MemberRole,
+    OnboardingStep,
+    Organization,
+    Received,
+    Session,
+    User,
+)
+
+# Re-exported: callers take the record from here, with ClaimResult (errors.py needs it too).
+from connect_backend.domain import IdempotencyRecord as IdempotencyRecord
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
@@ -39,18 +51,6 @@ from connect_backend.errors import (
     NotFound,
     UpstreamUnavailable,
 )
-from connect_backend.types import (
-    ConnectStatus,
-    MemberRole,
-    OnboardingStep,
-    Organization,
-    Received,
-    Session,
-    User,
-)
-
-# Re-exported: callers take the record from here, with ClaimResult (errors.py needs it too).
-from connect_backend.types import IdempotencyRecord as IdempotencyRecord
 
 _Model = TypeVar("_Model", bound=BaseModel)
 

@@ -22,9 +22,9 @@ from pydantic import SecretStr
 
 from connect_backend import reconcile, runtime
 from connect_backend.__main__ import main, run_reconcile
-from connect_backend.limits import StripeBudget, StripeClass
 from connect_backend.reconcile import Report
 from connect_backend.settings import Settings
+from connect_backend.stripe_budget import StripeBudget, StripeClass
 from tests.secrets_guard import COLLECTED
 from tests.service.conftest import make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, stripe_error
@@ -374,7 +374,7 @@ async def test_with_redis_a_run_spends_from_the_budget_the_replicas_share(
     settings = ONE_READ_A_SECOND.model_copy(update={"redis_url": SecretStr(redis_url)})
     onboarded(worker, stripe, "org_a", state="active", **PENDING)
     # A replica's read just took this second's room for reads.
-    async with runtime.shared_state(redis_url) as replica:
+    async with runtime.open_state_store(redis_url) as replica:
         await StripeBudget(per_second=2, read_share=0.5, storage=replica.limits).spend(
             StripeClass.READ
         )

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 
 from connect_backend.app import create_app
 from connect_backend.auth import Action, Requirement
-from connect_backend.limits import RouteGroup
+from connect_backend.rate_limits import RouteGroup
 from connect_backend.routes import connect
 from tests.service.conftest import bearer, make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker

@@ -13,8 +13,8 @@ import pytest
 import respx
 
 from connect_backend import sessions
+from connect_backend.domain import User
 from connect_backend.sessions import SessionCache
-from connect_backend.types import User
 from tests.service.conftest import bearer, http_client, make_settings, running
 from tests.service.fakes import FakeStripe, FakeWorker
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connect_backend.domain import Organization
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
@@ -22,7 +23,6 @@ from connect_backend.errors import (
     NotFound,
     UpstreamUnavailable,
 )
-from connect_backend.types import Organization
 from connect_backend.worker import WorkerClient
 from tests.support.contract import request_validator
 from tests.support.worker_stack import AuthUser, BetterAuthApi, WorkerStack

@@ -17,6 +17,7 @@ from connect_backend.auth import (
     ReadsStatus,
     RunsPlatform,
 )
+from connect_backend.domain import ConnectStatus, Organization, PayoutSchedule
 from connect_backend.errors import BadRequest, Conflict
 from connect_backend.json_body import StrictJSONRoute
 from connect_backend.money import split_fee
@@ -45,7 +46,6 @@ from connect_backend.schemas import (
     responses,
 )
 from connect_backend.settings import Settings, origin_of
-from connect_backend.types import ConnectStatus, Organization, PayoutSchedule
 
 # Every JSON body is read refusing a key given twice (400 `duplicate_json_key`).
 router = APIRouter(prefix="/api/connect", tags=["connect"], route_class=StrictJSONRoute)

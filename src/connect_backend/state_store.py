@@ -1,11 +1,12 @@
-"""What the service's processes share: through Redis when `REDIS_URL` is set (`shared_redis`),
-else kept in memory by each process (`SharedState` here).
+"""Where the state behind the limits and the fresh reads is kept: in this process's memory
+(`StateStore` here), or, with `REDIS_URL`, in the Redis every process of every replica shares
+(`redis_store.RedisStore`).
 
-Shared across every process of every replica through one Redis:
+What is kept there:
 
 - the per-user rate limits and the platform's Stripe budget (the `limits` library's storage,
-  `SharedState.limits`);
-- fresh reads of Stripe accounts (`SharedState.reads`): a burst of refreshes of one
+  `StateStore.limits`);
+- fresh reads of Stripe accounts (`StateStore.reads`): a burst of refreshes of one
   organization, whichever processes receive it, costs at most two reads.
 
 Each process keeps its own session cache (a verified session is re-verified once per process
@@ -13,11 +14,11 @@ and TTL, and never for money) and its own outbound connections.
 
 Redis unreachable: every Redis call fails within about a second (short timeouts, one quick
 retry). Reads of accounts fall back to the process's own coalescing; what the rate limits and
-the budget do then is decided per route in `connect_backend.limits` (reads and webhooks go on,
-money and onboarding answer 503).
+the budget do then is decided per route in `connect_backend.rate_limits` and
+`connect_backend.stripe_budget` (reads and webhooks go on, money and onboarding answer 503).
 
 This module does not import redis-py: a process without Redis never loads it
-(`runtime.shared_state` imports `shared_redis` only for a `REDIS_URL`).
+(`runtime.open_state_store` imports `redis_store` only for a `REDIS_URL`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from connect_backend.coalesce import Coalescer, FreshReads
 V = TypeVar("V")
 
 
-class SharedState:
+class StateStore:
     """The storage behind the rate limits and budget, and the fresh reads: here, this
-    process's own (`shared_redis.RedisState` shares them through Redis)."""
+    process's own (`redis_store.RedisStore` keeps them in the Redis every process shares)."""
 
     def __init__(self, *, limits: Storage | None = None) -> None:
         self.limits: Storage = limits if limits is not None else MemoryStorage()

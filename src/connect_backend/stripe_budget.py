@@ -1,15 +1,11 @@
-"""Rate limits, on the `limits` library's sliding-window counters (in memory, or in the Redis
-every process shares: `connect_backend.shared`).
+"""The platform's Stripe budget: Stripe allows a platform about 100 requests a second in live
+mode and 25 in test mode, shared by every call it makes. Every Stripe call of the service takes
+room first (the `limits` library's counters, in memory or in the Redis every process shares).
 
-- Per user: each route group allows `per_minute` calls a minute to each verified user id (never
-  a client's claim such as `X-User-ID`); past it, 429 `rate_limited` with `Retry-After`.
-- The platform's Stripe budget: Stripe allows a platform about 100 requests/s in live mode and
-  25 in test mode, shared by every call. Reads may use only their share of it and are refused
-  first (429); money, onboarding and webhooks may use all of it and wait a moment for room
-  before giving up (503, so a webhook is delivered again).
-- When the shared store cannot be reached, reads and webhooks go on unlimited (nothing they do
-  moves money, and a webhook refused would only come back), while money and onboarding fail
-  closed: 503 `limits_unavailable`, nothing done, try again shortly.
+Reads may use only their share of it and are refused first (429); money, onboarding and
+webhooks may use all of it and wait a moment for room before giving up (503, so a webhook is
+delivered again). When the store cannot be reached, reads and webhooks go on (a webhook refused
+would only come back), while money and onboarding fail closed (503 `limits_unavailable`).
 """
 
 from __future__ import annotations
@@ -17,76 +13,17 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping
 from contextvars import ContextVar
 from enum import StrEnum
 
-from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
 from connect_backend import log, metrics
 from connect_backend.errors import RateLimited, UpstreamUnavailable
-
-
-class RouteGroup(StrEnum):
-    """Routes that share one budget per user."""
-
-    READS = "reads"  # status, balance
-    ONBOARDING = "onboarding"  # onboard, dashboard link
-    MONEY = "money"  # transfer, payout, payout schedule, platform fee
-
-
-def _retry_after(reset_time: float) -> int:
-    return max(1, math.ceil(reset_time - time.time()))
-
-
-RETRY_WITHOUT_LIMITS = 5
-"""`Retry-After` (seconds) of a 503 while the shared limits cannot be reached."""
-
-
-def _limits_unavailable(what: str) -> UpstreamUnavailable:
-    return UpstreamUnavailable(
-        f"The service cannot check its {what} right now; nothing was done. Try again shortly.",
-        code="limits_unavailable",
-        headers={"Retry-After": str(RETRY_WITHOUT_LIMITS)},
-    )
-
-
-class RateLimiter:
-    """Per-user limits by route group; a group at 0 (or absent) is not limited."""
-
-    def __init__(self, per_minute: Mapping[RouteGroup, int], *, storage: Storage) -> None:
-        self._items: dict[RouteGroup, RateLimitItem] = {
-            group: RateLimitItemPerMinute(n) for group, n in per_minute.items() if n > 0
-        }
-        self._windows = SlidingWindowCounterRateLimiter(storage)
-
-    async def take(self, group: RouteGroup, user_id: str) -> None:
-        """Count one call of the user's; `RateLimited` (with `Retry-After`) past the limit.
-
-        Store unreachable: reads go on, money and onboarding get 503 `limits_unavailable`."""
-        item = self._items.get(group)
-        if item is None:
-            return
-        try:
-            if await self._windows.hit(item, "user", group.value, user_id):
-                return
-            stats = await self._windows.get_window_stats(item, "user", group.value, user_id)
-        except StorageError as exc:
-            log.warning(
-                "limits.unavailable", group=group.value, error=type(exc.storage_error).__name__
-            )
-            if group is RouteGroup.READS:
-                return
-            raise _limits_unavailable("rate limits") from None
-        retry_after = _retry_after(stats.reset_time)
-        metrics.RATE_LIMITED.labels(group.value).inc()
-        raise RateLimited(
-            f"Too many requests; try again in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
+from connect_backend.rate_limits import limits_unavailable, seconds_until
 
 
 class StripeClass(StrEnum):
@@ -135,7 +72,7 @@ class StripeBudget:
                 "stripe.budget.unavailable", kind=kind.value, error=type(exc.storage_error).__name__
             )
             if kind.needs_budget:
-                raise _limits_unavailable("Stripe budget") from None
+                raise limits_unavailable("Stripe budget") from None
 
     async def _spend(self, kind: StripeClass) -> None:
         if self._all is None or self._reads is None:
@@ -146,7 +83,7 @@ class StripeBudget:
             ):
                 return
             stats = await self._windows.get_window_stats(self._reads, "stripe", "reads")
-            retry_after = _retry_after(stats.reset_time)
+            retry_after = seconds_until(stats.reset_time)
             log.warning("stripe.budget.refused", kind=kind.value)
             metrics.BUDGET_REFUSALS.labels(kind.value).inc()
             raise RateLimited(
@@ -163,7 +100,7 @@ class StripeBudget:
                 metrics.BUDGET_REFUSALS.labels(kind.value).inc()
                 raise UpstreamUnavailable(
                     "The platform's Stripe budget is spent; try again shortly.",
-                    headers={"Retry-After": str(_retry_after(stats.reset_time))},
+                    headers={"Retry-After": str(seconds_until(stats.reset_time))},
                 )
             waited = True
             await asyncio.sleep(pause)

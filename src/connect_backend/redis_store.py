@@ -1,5 +1,5 @@
-"""`SharedState` through Redis (`REDIS_URL`): every process of every replica shares the rate
-limits, the Stripe budget and the fresh reads of accounts (see `connect_backend.shared`).
+"""`StateStore` through Redis (`REDIS_URL`): every process of every replica shares the rate
+limits, the Stripe budget and the fresh reads of accounts (see `connect_backend.state_store`).
 
 Redis unreachable: every Redis call fails within about a second (short timeouts, one quick
 retry); fresh reads fall back to the process's own coalescing.
@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from connect_backend import log
 from connect_backend.coalesce import Coalescer, FreshReads
-from connect_backend.shared import Codec, SharedState
+from connect_backend.state_store import Codec, StateStore
 
 V = TypeVar("V")
 
@@ -52,7 +52,7 @@ def _client_options() -> dict[str, Any]:
     }
 
 
-class RedisState(SharedState):
+class RedisStore(StateStore):
     """The storage behind the rate limits and budget, and the fresh reads, in Redis."""
 
     def __init__(self, *, limits: Storage, redis: Redis) -> None:
@@ -84,7 +84,7 @@ class RedisState(SharedState):
 
 
 @asynccontextmanager
-async def connect(redis_url: str) -> AsyncIterator[RedisState]:
+async def connect(redis_url: str) -> AsyncIterator[RedisStore]:
     """The process's state shared through Redis: its clients connect on first use (so the
     service starts while Redis is down) and are closed at the end."""
     # One pool for the service's commands and the `limits` storage (its documented
@@ -97,7 +97,7 @@ async def connect(redis_url: str) -> AsyncIterator[RedisState]:
         key_prefix="connect:limits",
         **cast(dict[str, Any], {"connection_pool": pool}),
     )
-    state = RedisState(limits=storage, redis=Redis(connection_pool=pool))
+    state = RedisStore(limits=storage, redis=Redis(connection_pool=pool))
     try:
         yield state
     finally:

@@ -89,13 +89,11 @@ async def link_new_account(
     account = await gateway.create_account(
         params, organization_id=organization.id, replacing=replacing
     )
-    request_id = log.request_id.get()
     try:
         result = await worker.create_connect_account(
             organization_id=organization.id,
             account_id=account.id,
             replace_account_id=replacing,
-            request_id=request_id,
         )
     except (AccountAlreadyLinked, NotDeauthorized) as exc:
         log.info("connect.account.lost_race", account_id=account.id)
@@ -178,9 +176,8 @@ async def sync_from_event(
     write failed after Stripe created the account).
     """
     asked_at = datetime.now(UTC)
-    request_id = log.request_id.get()
     linked, read = await gather_both(
-        worker.get_organization_by_account(account_id, request_id=request_id),
+        worker.get_organization_by_account(account_id),
         read_or_failure(gateway.read_account(account_id)),
     )
     if linked is not None:
@@ -199,9 +196,7 @@ async def sync_from_event(
     if not claimed:
         return None
     try:
-        result = await worker.create_connect_account(
-            organization_id=claimed, account_id=account_id, request_id=request_id
-        )
+        result = await worker.create_connect_account(organization_id=claimed, account_id=account_id)
     except (AccountAlreadyLinked, AccountInUse, NotFound):
         return None
     log.organization_id.set(claimed)
@@ -267,7 +262,6 @@ async def store_onboarding(
         },
         synced_at=seen_at,
         expected_account_id=account_id,
-        request_id=log.request_id.get(),
     )
     log.info(
         "connect.status.synced",

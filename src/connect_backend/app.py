@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 
 from connect_backend import auth, log, metrics, runtime, tracing
 from connect_backend.coalesce import RecentOutcome
-from connect_backend.deps import State
+from connect_backend.deps import Clients, State
 from connect_backend.errors import install_handlers
 from connect_backend.rate_limits import RateLimiter, RouteGroup
 from connect_backend.request_context import RequestContext
@@ -74,6 +74,7 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
             runtime.clients(settings, trace_configs=watched) as made,
         ):
             yield State(
+                clients=Clients(settings=settings, worker=made.worker, stripe=made.stripe),
                 settings=settings,
                 worker=made.worker,
                 stripe=made.stripe,

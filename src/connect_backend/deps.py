@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
@@ -16,9 +17,20 @@ from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.worker import WorkerClient
 
 
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """What a route acts with: built once in the lifespan, handed to a route only with its
+    authorized context (`auth.Authorized`)."""
+
+    settings: Settings
+    worker: WorkerClient
+    stripe: StripeGateway
+
+
 class State(TypedDict):
     """What `lifespan` yields; Starlette exposes it as `request.state`."""
 
+    clients: Clients
     settings: Settings
     worker: WorkerClient
     stripe: StripeGateway

@@ -195,9 +195,7 @@ class _Run:
         """Every organization holding a Stripe account, with its account, page after page."""
         cursor: str | None = None
         while True:
-            page = await self.worker.list_organizations(
-                limit=page_size, cursor=cursor, linked=True, request_id=log.request_id.get()
-            )
+            page = await self.worker.list_organizations(limit=page_size, cursor=cursor, linked=True)
             for organization in page.organizations:
                 if organization.stripe_connect_account_id is not None:
                     yield organization, organization.stripe_connect_account_id

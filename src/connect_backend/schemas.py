@@ -251,18 +251,8 @@ class PayoutScheduleUpdate(_Input):
 
 
 class PayoutScheduleView(_Output):
-    """The payout schedule as Stripe now holds it."""
-
-    organization_id: str
-    account_id: str
-    interval: str
-    weekly_anchor: str | None
-    monthly_anchor: int | None
-    delay_days: int | None
-
-
-class PayoutScheduleRead(_Output):
-    """The payout schedule the account has at Stripe (what the settings page shows)."""
+    """The payout schedule the account has at Stripe: what the settings page shows, and what a
+    change answers with (as Stripe then holds it)."""
 
     organization_id: str
     account_id: str
@@ -272,7 +262,7 @@ class PayoutScheduleRead(_Output):
     delay_days: int | None
 
     @classmethod
-    def of(cls, organization_id: str, account_id: str, held: PayoutSchedule) -> PayoutScheduleRead:
+    def of(cls, organization_id: str, account_id: str, held: PayoutSchedule) -> PayoutScheduleView:
         """The schedule Stripe holds for the organization's account."""
         return cls(
             organization_id=organization_id,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import respx
 
+from connect_backend import log
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
@@ -74,11 +75,11 @@ async def client() -> AsyncIterator[WorkerClient]:
 async def test_calls_carry_the_api_key_request_id_and_json_body(
     client: WorkerClient, mock: respx.MockRouter
 ) -> None:
+    """The request's id travels by itself: the client reads it from the request's context."""
     route = mock.post("/verify-user-context").respond(200, json=CONTEXT)
+    log.request_id.set("req-1")
 
-    context = await client.verify_user_context(
-        session_token="tok", organization_id="org_a", request_id="req-1"
-    )
+    context = await client.verify_user_context(session_token="tok", organization_id="org_a")
 
     request = route.calls.last.request
     assert request.headers["X-Internal-Api-Key"] == KEY
@@ -410,6 +411,7 @@ async def test_claim_sends_the_record_and_parses_the_answer(
     client: WorkerClient, mock: respx.MockRouter
 ) -> None:
     unclaimed = {**RECORD, "stripe_object_id": None, "completed_at": None}
+    log.request_id.set("req-9")
     route = mock.post("/idempotency-keys/claim").respond(
         200, json={"record": unclaimed, "created": True}
     )
@@ -420,7 +422,6 @@ async def test_claim_sends_the_record_and_parses_the_answer(
         key="idem-1",
         fingerprint="fp",
         decision={"amount": 100},
-        request_id="req-9",
     )
 
     request = route.calls.last.request
@@ -546,7 +547,7 @@ async def test_health_passes_when_the_worker_answers(
 ) -> None:
     route = mock.get("/health").respond(200, json={"status": "ok", "d1": "ok"})
 
-    await client.health(request_id="r")
+    await client.health()
 
     assert route.calls.last.request.headers["X-Internal-Api-Key"] == KEY
 

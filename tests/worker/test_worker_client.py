@@ -52,7 +52,7 @@ async def organization_id(auth: BetterAuthApi, owner: AuthUser) -> str:
 
 
 async def test_health(client: WorkerClient) -> None:
-    await client.health(request_id="client-health")
+    await client.health()
 
 
 async def test_health_with_a_wrong_key_raises(
@@ -72,7 +72,7 @@ async def test_verify_user_context_owner(
     client: WorkerClient, owner: AuthUser, organization_id: str
 ) -> None:
     context = await client.verify_user_context(
-        session_token=owner.signed_token, organization_id=organization_id, request_id="r-1"
+        session_token=owner.signed_token, organization_id=organization_id
     )
     assert context.user.id == owner.id
     assert context.user.email == owner.email
@@ -550,9 +550,7 @@ def _ref(organization_id: str, operation: str = "transfer") -> dict[str, str]:
 async def test_claim_then_claim_again(client: WorkerClient, organization_id: str) -> None:
     ref = _ref(organization_id)
     decision = {"amount": 1250, "currency": "usd", "destination": "acct_x"}
-    first = await client.claim_idempotency_key(
-        **ref, fingerprint="fp-1", decision=decision, request_id="claim-1"
-    )
+    first = await client.claim_idempotency_key(**ref, fingerprint="fp-1", decision=decision)
     assert first.created
     assert first.record.decision == decision
     assert first.record.operation == "transfer"

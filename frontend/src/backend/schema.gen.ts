@@ -288,8 +288,7 @@ export interface paths {
         };
         /**
          * Payout History
-         * @description Payouts of the organization's account, newest first, read from Stripe; a failed one
-         *     says why in words.
+         * @description Payouts of the organization's account, newest first, read from Stripe; a failed one says why in words.
          */
         get: operations["payout_history_api_connect_payouts__org_id__get"];
         put?: never;
@@ -329,8 +328,7 @@ export interface paths {
         };
         /**
          * Transfer History
-         * @description The platform's transfers to the organization, newest first: gross, fee and net as
-         *     they were made (from the transfer's metadata).
+         * @description The platform's transfers to the organization, newest first: gross, fee and net as they were made (from the transfer's metadata).
          */
         get: operations["transfer_history_api_connect_transfers__org_id__get"];
         put?: never;
@@ -689,24 +687,6 @@ export interface components {
             failure_message: string | null;
         };
         /**
-         * PayoutScheduleRead
-         * @description The payout schedule the account has at Stripe (what the settings page shows).
-         */
-        PayoutScheduleRead: {
-            /** Organization Id */
-            organization_id: string;
-            /** Account Id */
-            account_id: string;
-            /** Interval */
-            interval: string;
-            /** Weekly Anchor */
-            weekly_anchor: string | null;
-            /** Monthly Anchor */
-            monthly_anchor: number | null;
-            /** Delay Days */
-            delay_days: number | null;
-        };
-        /**
          * PayoutScheduleUpdate
          * @description How often Stripe pays the account out; an interval's anchor is required for it.
          */
@@ -727,7 +707,8 @@ export interface components {
         } & (unknown & unknown & unknown);
         /**
          * PayoutScheduleView
-         * @description The payout schedule as Stripe now holds it.
+         * @description The payout schedule the account has at Stripe: what the settings page shows, and what a
+         *     change answers with (as Stripe then holds it).
          */
         PayoutScheduleView: {
             /** Organization Id */
@@ -1195,7 +1176,7 @@ export interface operations {
     status_of_header_org_api_connect_status_get: {
         parameters: {
             query?: {
-                /** @description Read the account from Stripe and sync D1 first. */
+                /** @description Read the account from Stripe now (a read that begins after this request arrived) and sync D1 first. */
                 refresh?: boolean;
             };
             header?: {
@@ -1326,7 +1307,7 @@ export interface operations {
     status_api_connect_status__org_id__get: {
         parameters: {
             query?: {
-                /** @description Read the account from Stripe and sync D1 first. */
+                /** @description Read the account from Stripe now (a read that begins after this request arrived) and sync D1 first. */
                 refresh?: boolean;
             };
             header?: {
@@ -2048,7 +2029,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PayoutScheduleRead"];
+                    "application/json": components["schemas"]["PayoutScheduleView"];
                 };
             };
             /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
@@ -3123,7 +3104,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PayoutScheduleRead"];
+                    "application/json": components["schemas"]["PayoutScheduleView"];
                 };
             };
             /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */

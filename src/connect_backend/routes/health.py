@@ -10,7 +10,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter
 
-from connect_backend import log
 from connect_backend.deps import ReadinessDep, StoreDep, WorkerDep
 from connect_backend.domain import Readiness
 from connect_backend.errors import ConnectError, UpstreamUnavailable
@@ -53,7 +52,7 @@ async def ready(worker: WorkerDep, store: StoreDep, readiness: ReadinessDep) -> 
 
 async def _check(worker: WorkerClient, store: StateStore) -> Readiness:
     try:
-        await worker.health(request_id=log.request_id.get(), timeout=2.0)
+        await worker.health(timeout=2.0)
     except ConnectError as exc:
         return Readiness(worker_failure=exc.code)
     checks = {"worker": "ok"}

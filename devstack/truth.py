@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from connect_backend.onboarding import AccountSnapshot, Onboarding, derive_status
+from connect_backend.domain import Onboarding
+from connect_backend.onboarding import AccountSnapshot, derive_status
 from stripe_sim import sign
 
 CAPABILITIES = ("transfers",)  # the service's CONNECT_CAPABILITIES as the stack runs it

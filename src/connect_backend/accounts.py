@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from connect_backend import log, metrics
-from connect_backend.domain import Organization
+from connect_backend.domain import DEAUTHORIZED, Onboarding, Organization
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInaccessible,
@@ -19,7 +19,7 @@ from connect_backend.errors import (
     NotDeauthorized,
     NotFound,
 )
-from connect_backend.onboarding import DEAUTHORIZED, AccountSnapshot, Onboarding, derive_status
+from connect_backend.onboarding import AccountSnapshot, derive_status
 from connect_backend.stripe_gateway import AccountRead, StripeGateway
 from connect_backend.worker import WorkerClient
 
@@ -45,10 +45,7 @@ async def ensure_account(
 ) -> Organization:
     """The organization with a Stripe account to onboard: its own, or a new one when it has
     none or its account was deauthorized from the platform (the way back)."""
-    if (
-        organization.stripe_connect_account_id is None
-        or organization.onboarding_step == "deauthorized"
-    ):
+    if organization.stripe_connect_account_id is None or organization.deauthorized:
         return await link_new_account(
             organization, email=email, country=country, worker=worker, gateway=gateway
         )
@@ -78,11 +75,7 @@ async def link_new_account(
     A deauthorized account is replaced the same way (compare-and-set on its id). The
     caller's email is prefilled on an account that has none yet.
     """
-    replacing = (
-        organization.stripe_connect_account_id
-        if organization.onboarding_step == "deauthorized"
-        else None
-    )
+    replacing = organization.stripe_connect_account_id if organization.deauthorized else None
     params = gateway.account_params(
         organization_id=organization.id, organization_name=organization.name, country=country
     )
@@ -223,15 +216,6 @@ async def _awaited(value: Awaitable[T]) -> T:
     return await value
 
 
-def d1_already_holds(organization: Organization, onboarding: Onboarding) -> bool:
-    """Whether D1's row (as `organization` was read) already says what `onboarding` says."""
-    return (
-        organization.stripe_connect_status == onboarding.status
-        and organization.onboarding_step == onboarding.step
-        and organization.onboarding_rejection_reason == onboarding.rejection_reason
-    )
-
-
 async def store_onboarding(
     organization: Organization,
     account_id: str,
@@ -249,7 +233,7 @@ async def store_onboarding(
     clock can undo a deauthorization. Nothing is written when D1 already holds it: see README,
     "A sync that changes nothing writes nothing", for why `synced_at` ordering stays right.
     """
-    if d1_already_holds(organization, onboarding):
+    if organization.onboarding == onboarding:
         log.debug("connect.status.unchanged", status=onboarding.status, step=onboarding.step)
         metrics.count_status_write("unchanged")
         return organization

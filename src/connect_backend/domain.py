@@ -37,6 +37,25 @@ IdempotencyOperation = Literal["transfer", "payout", "reversal"]
 DEFAULT_PLATFORM_FEE_PERCENT = 10.0
 """The contract's default `platform_fee_percent` (tests/unit/test_contract.py checks it)."""
 
+WebhookOutcome = Literal["synced", "deauthorized", "ignored", "logged", "unlinked"]
+"""What the service did with a verified Stripe event (its answer, its metric label)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Onboarding:
+    """What D1 stores about an organization's onboarding."""
+
+    status: ConnectStatus | None
+    step: OnboardingStep
+    rejection_reason: str | None = None
+
+
+NOT_STARTED = Onboarding(status=None, step="account_creation")
+"""No account yet: D1's defaults."""
+DEAUTHORIZED = Onboarding(status="disabled", step="deauthorized", rejection_reason="deauthorized")
+"""The account no longer lets the platform in: final for that account (only a new link leaves
+it)."""
+
 
 class Received(BaseModel):
     """A value another system sent: read leniently (a newer Worker may add fields), frozen."""
@@ -53,9 +72,31 @@ class Organization(Received):
     stripe_connect_account_id: str | None = None
     stripe_connect_status: ConnectStatus | None = None
     platform_fee_percent: float = Field(default=DEFAULT_PLATFORM_FEE_PERCENT, ge=0, le=100)
-    onboarding_step: OnboardingStep | None = "account_creation"
+    onboarding_step: OnboardingStep | None = NOT_STARTED.step
     onboarding_rejection_reason: str | None = None
     stripe_connect_synced_at: datetime | None = None
+
+    @property
+    def onboarding(self) -> Onboarding:
+        """What D1 holds of its onboarding (a row that predates the step has D1's default)."""
+        return Onboarding(
+            status=self.stripe_connect_status,
+            step=self.onboarding_step or NOT_STARTED.step,
+            rejection_reason=self.onboarding_rejection_reason,
+        )
+
+    @property
+    def deauthorized(self) -> bool:
+        """Whether its account no longer lets the platform in (it may onboard again)."""
+        return self.onboarding_step == DEAUTHORIZED.step
+
+    @property
+    def shown_status(self) -> Literal["not_started", "pending", "active", "disabled"]:
+        """Its Connect status as users see it: `not_started` without an account, `pending`
+        for a linked account D1 has no status for yet."""
+        if self.stripe_connect_status is not None:
+            return self.stripe_connect_status
+        return "not_started" if self.stripe_connect_account_id is None else "pending"
 
 
 class User(Received):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connect_backend.domain import ConnectStatus, OnboardingStep
+from connect_backend.domain import DEAUTHORIZED, NOT_STARTED, Onboarding
 
 
 class Requirements(BaseModel):
@@ -60,19 +59,6 @@ class AccountSnapshot(BaseModel):
         dashboard = (controller.get("stripe_dashboard") or {}).get("type")
         data["dashboard"] = dashboard if isinstance(dashboard, str) else data.get("type")
         return cls.model_validate(data)
-
-
-@dataclass(frozen=True, slots=True)
-class Onboarding:
-    """What D1 stores about an organization's onboarding."""
-
-    status: ConnectStatus | None
-    step: OnboardingStep
-    rejection_reason: str | None = None
-
-
-NOT_STARTED = Onboarding(status=None, step="account_creation")
-DEAUTHORIZED = Onboarding(status="disabled", step="deauthorized", rejection_reason="deauthorized")
 
 
 def derive_status(

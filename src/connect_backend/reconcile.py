@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from connect_backend import accounts, log
-from connect_backend.domain import Organization
+from connect_backend.domain import Onboarding, Organization
 from connect_backend.errors import ConnectError, RateLimited
-from connect_backend.onboarding import Onboarding
 from connect_backend.stripe_budget import StripeClass, stripe_class
 from connect_backend.stripe_gateway import AccountRead, StripeGateway
 from connect_backend.worker import WorkerClient
@@ -116,14 +115,6 @@ def _shown(onboarding: Onboarding) -> str:
     shown = f"{onboarding.status or 'none'}/{onboarding.step}"
     reason = onboarding.rejection_reason
     return f"{shown} ({reason})" if reason and reason != onboarding.step else shown
-
-
-def _held(organization: Organization) -> Onboarding:
-    return Onboarding(
-        status=organization.stripe_connect_status,
-        step=organization.onboarding_step or "account_creation",
-        rejection_reason=organization.onboarding_rejection_reason,
-    )
 
 
 async def reconcile(
@@ -209,7 +200,7 @@ class _Run:
 
     async def _check(self, organization: Organization, account_id: str) -> None:
         log.organization_id.set(organization.id)
-        before = _held(organization)
+        before = organization.onboarding
         try:
             asked_at, read = await self._read(account_id)
             if self.report.dry_run:
@@ -225,7 +216,7 @@ class _Run:
                     worker=self.worker,
                     gateway=self.gateway,
                 )
-                after = _held(updated)
+                after = updated.onboarding
         except Exception as exc:  # one organization's failure stops only it
             self._failed(organization.id, account_id, exc)
             return

@@ -10,8 +10,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
+    StrictStr,
     model_validator,
 )
 
@@ -20,9 +22,11 @@ from connect_backend.domain import (
     OnboardingStep,
     Organization,
     Payout,
+    PayoutInterval,
     PayoutSchedule,
     SourceType,
     Transfer,
+    WebhookOutcome,
 )
 from connect_backend.money import MAX_AMOUNT
 from connect_backend.onboarding import AccountSnapshot, Requirements
@@ -108,8 +112,8 @@ class Status(_Output):
         return cls(
             organization_id=organization.id,
             account_id=organization.stripe_connect_account_id,
-            status=organization.stripe_connect_status or "not_started",
-            onboarding_step=organization.onboarding_step or "account_creation",
+            status=organization.shown_status,
+            onboarding_step=organization.onboarding.step,
             rejection_reason=organization.onboarding_rejection_reason,
             charges_enabled=account.charges_enabled if account else None,
             payouts_enabled=account.payouts_enabled if account else None,
@@ -230,7 +234,7 @@ class PayoutScheduleUpdate(_Input):
     model_config = ConfigDict(json_schema_extra=_ANCHOR_FITS_INTERVAL)
 
     organization_id: OrganizationId | None = None
-    interval: Literal["manual", "daily", "weekly", "monthly"]
+    interval: PayoutInterval
     weekly_anchor: Weekday | None = None
     monthly_anchor: MonthDay | None = None
     delay_days: DelayDays | None = None
@@ -412,6 +416,28 @@ class PlatformFeeUpdate(_Input):
 
 # The webhook reads its body raw (the signature covers the exact bytes), so its request is
 # declared here for the OpenAPI document instead of parsed by FastAPI.
+class StripeEventData(BaseModel):
+    """`data` of a Stripe event: the object it is about (read as sent)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    object: dict[str, Any]
+
+
+class StripeEventBody(BaseModel):
+    """A Stripe event, as the webhook reads it: its shape, checked once the signature over
+    the raw bytes matched (`webhooks.parse`), and documented in the OpenAPI document."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: StrictStr
+    type: StrictStr
+    livemode: StrictBool = False
+    account: StrictStr | None = Field(default=None, description="The connected account's id.")
+    created: StrictInt | None = Field(default=None, description="When Stripe made it (Unix).")
+    data: StripeEventData
+
+
 WEBHOOK_REQUEST: dict[str, Any] = {
     # Read raw (the signature covers the exact bytes), so declared here, not parsed.
     "parameters": [
@@ -426,25 +452,7 @@ WEBHOOK_REQUEST: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "A Stripe event, verified over its raw bytes (at most 1 MiB).",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["id", "type", "data"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "type": {"type": "string"},
-                        "livemode": {"type": "boolean"},
-                        "account": {"type": "string"},
-                        "data": {
-                            "type": "object",
-                            "required": ["object"],
-                            "properties": {"object": {"type": "object"}},
-                        },
-                    },
-                }
-            }
-        },
+        "content": {"application/json": {"schema": StripeEventBody.model_json_schema()}},
     },
 }
 
@@ -454,7 +462,7 @@ class WebhookAck(_Output):
 
     received: Literal[True] = True
     event_id: str
-    action: Literal["synced", "deauthorized", "ignored", "logged", "unlinked"]
+    action: WebhookOutcome
 
 
 class Health(_Output):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from connect_backend.onboarding import Onboarding
+from connect_backend.domain import Onboarding
 from devstack.stack import BetterAuth, Stack, StackConfig
 from devstack.truth import stored, truth
 from tests.e2e.conftest import auth, d1_org, settle

@@ -2,47 +2,43 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connect_backend.money import MAX_AMOUNT, FeeSplit, as_percent, split_fee
 
+CONTRACT = Path(__file__).resolve().parents[2] / "contract"
 
-@pytest.mark.parametrize(
-    ("amount", "percent", "fee"),
-    [
-        (1000, 0, 0),
-        (1000, 100, 1000),
-        (1000, 10, 100),
-        (1000, 2.9, 29),
-        (1234, 2.9, 36),  # 35.786
-        (10_000, 12.345, 1235),  # 1234.5 rounds up
-        (1000, 12.345, 123),  # 123.45 rounds down
-        (999, 12.5, 125),  # 124.875
-        (1, 10, 0),  # 0.1
-        (1, 50, 1),  # 0.5 rounds up
-        (1, 49.99, 0),
-        (1, 100, 1),
-        (MAX_AMOUNT, 10, 10_000_000),  # 9,999,999.9
-        (MAX_AMOUNT, 0.01, 10_000),  # 9,999.9999
-        (MAX_AMOUNT, 100, MAX_AMOUNT),
-    ],
-)
-def test_fee_is_rounded_half_up_to_a_minor_unit(amount: int, percent: float, fee: int) -> None:
-    split = split_fee(amount, percent)
 
-    assert (split.gross, split.fee, split.net) == (amount, fee, amount - fee)
+FEE_RULE: dict[str, Any] = json.loads((CONTRACT / "fee-rule.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize(
-    ("amount", "percent", "fee"),
-    [(5, 10, 1), (15, 10, 2), (25, 10, 3), (100, 2.5, 3), (100, 0.5, 1), (300, 0.5, 2)],
-    ids=["0.5", "1.5", "2.5", "2.5%", "0.5%", "1.5%"],
+    "vector", FEE_RULE["vectors"], ids=lambda v: f"{v['amount']}@{v['percent']}%"
 )
-def test_exact_halves_round_up_never_to_even(amount: int, percent: float, fee: int) -> None:
-    assert split_fee(amount, percent).fee == fee
+def test_fee_is_rounded_half_up_to_a_minor_unit(vector: dict[str, Any]) -> None:
+    """contract/fee-rule.json: the console's preview checks the same vectors."""
+    split = split_fee(vector["amount"], vector["percent"])
+
+    assert (split.gross, split.fee, split.net) == (
+        vector["amount"],
+        vector["fee"],
+        vector["amount"] - vector["fee"],
+    )
+
+
+def test_the_contract_s_largest_amount_is_the_service_s() -> None:
+    assert FEE_RULE["max_amount"] == MAX_AMOUNT
+
+
+@pytest.mark.parametrize("percent", FEE_RULE["refused_percents"])
+def test_the_contract_s_refused_percents_are_refused(percent: float) -> None:
+    with pytest.raises(ValueError, match="must be within"):
+        split_fee(100, percent)
 
 
 def test_zero_amount_has_zero_fee() -> None:

@@ -14,12 +14,8 @@ from typing import Any
 
 import pytest
 
-from connect_backend.onboarding import (
-    NOT_STARTED,
-    AccountSnapshot,
-    Onboarding,
-    derive_status,
-)
+from connect_backend.domain import NOT_STARTED, Onboarding
+from connect_backend.onboarding import AccountSnapshot, derive_status
 
 FIXTURE: dict[str, Any] = json.loads((Path(__file__).parent / "stripe_account.json").read_text())
 

@@ -160,7 +160,7 @@ async def onboard(ctx: Onboards) -> Onboard:
         url=link.url,
         expires_at=link.expires_at,
         account_id=account_id,
-        status=organization.stripe_connect_status or "pending",
+        status=organization.shown_status,
     )
 
 
@@ -189,7 +189,7 @@ async def status(ctx: ReadsStatus, refresh: Refresh = False) -> Status:
     """Onboarding status: D1's view, or with `refresh` Stripe's, synced into D1 first."""
     organization = ctx.organization
     account_id = organization.stripe_connect_account_id
-    if not refresh or account_id is None or organization.onboarding_step == "deauthorized":
+    if not refresh or account_id is None or organization.deauthorized:
         return Status.of(organization)
     organization, account = await accounts.sync_account(
         organization, account_id, worker=ctx.clients.worker, gateway=ctx.clients.stripe

@@ -438,6 +438,25 @@ class StripeEventBody(BaseModel):
     data: StripeEventData
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` written in place: a schema put into the OpenAPI
+    document by hand (not a component) cannot refer to definitions of its own."""
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
 WEBHOOK_REQUEST: dict[str, Any] = {
     # Read raw (the signature covers the exact bytes), so declared here, not parsed.
     "parameters": [
@@ -452,7 +471,7 @@ WEBHOOK_REQUEST: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "A Stripe event, verified over its raw bytes (at most 1 MiB).",
-        "content": {"application/json": {"schema": StripeEventBody.model_json_schema()}},
+        "content": {"application/json": {"schema": _inlined(StripeEventBody.model_json_schema())}},
     },
 }
 

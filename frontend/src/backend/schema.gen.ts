@@ -3326,13 +3326,39 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** Id */
                     id: string;
+                    /** Type */
                     type: string;
+                    /**
+                     * Livemode
+                     * @default false
+                     */
                     livemode?: boolean;
-                    account?: string;
+                    /**
+                     * Account
+                     * @description The connected account's id.
+                     */
+                    account?: string | null;
+                    /**
+                     * Created
+                     * @description When Stripe made it (Unix).
+                     */
+                    created?: number | null;
+                    /**
+                     * StripeEventData
+                     * @description `data` of a Stripe event: the object it is about (read as sent).
+                     */
                     data: {
-                        object: Record<string, never>;
+                        /** Object */
+                        object: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
                     };
+                } & {
+                    [key: string]: unknown;
                 };
             };
         };

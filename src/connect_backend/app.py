@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from connect_backend import auth, log, metrics, runtime, tracing
+from connect_backend import log, metrics, runtime, tracing
 from connect_backend.coalesce import RecentOutcome
 from connect_backend.deps import Clients, State
 from connect_backend.errors import install_handlers
+from connect_backend.openapi import ConnectAPI
 from connect_backend.rate_limits import RateLimiter, RouteGroup
 from connect_backend.request_context import RequestContext
 from connect_backend.routes import connect, health, webhook
@@ -27,21 +28,6 @@ if TYPE_CHECKING:
 
 MAX_JSON_BODY = 64 * 1024
 """Every route's body limit (413 `payload_too_large`), but the webhook's (`webhook.MAX_BODY`)."""
-
-
-class ConnectAPI(FastAPI):
-    """FastAPI, whose OpenAPI document also says what each route's `auth.Requirement` reads
-    from the request itself: the session scheme and the claim headers."""
-
-    api_routes: Sequence[APIRoute] = ()
-    """The routes served, as their routers declare them (FastAPI wraps included routers)."""
-
-    def openapi(self) -> dict[str, Any]:
-        kept = self.openapi_schema
-        document = super().openapi()  # FastAPI keeps it, and makes it again if routes change
-        if document is not kept:
-            auth.document(document, self.api_routes)
-        return document
 
 
 def from_environment() -> FastAPI:

@@ -14,8 +14,6 @@ Worker (Polar's `AuthenticatedWithScope`).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from inspect import Parameter, Signature
@@ -23,7 +21,6 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel
 from starlette.datastructures import Headers
@@ -80,17 +77,16 @@ def allowed(action: Action, *, member_role: MemberRole | None, platform_admin: b
             return platform_admin
 
 
-BEARER_SCHEME = "HTTPBearer"
-"""The OpenAPI security scheme every route with a `Requirement` is documented under."""
-
-_CLAIMS = {
+CLAIMS = {
     "X-User-ID": "Optional: must be the session's own user id (else 403).",
     "X-Org-ID": "Names the organization, where path and body do not (they must agree).",
 }
-"""The headers that name the caller's user and organization: they are claims, checked."""
-_IDEMPOTENCY_KEY = "Idempotency-Key"
-_IDEMPOTENCY_KEY_DOC = "Required: a retry with the same key never moves money twice."
-_MAX_CLAIM = 255
+"""The headers that name the caller's user and organization (they are claims, checked), and
+what the OpenAPI document says of each."""
+IDEMPOTENCY_KEY = "Idempotency-Key"
+"""The header that keys a money route (`Requirement.idempotency_key`)."""
+MAX_HEADER = 255
+"""The longest claim or `Idempotency-Key` accepted (422 beyond)."""
 _MAX_TOKEN = 4096
 
 
@@ -106,7 +102,7 @@ def _too_long(name: str) -> dict[str, Any]:
     return {
         "type": "string_too_long",
         "loc": ("header", name),
-        "msg": f"String should have at most {_MAX_CLAIM} characters",
+        "msg": f"String should have at most {MAX_HEADER} characters",
     }
 
 
@@ -114,7 +110,7 @@ def _claims(headers: Headers) -> tuple[str | None, str | None]:
     """`X-User-ID` and `X-Org-ID`: 422 for a value over 255 characters (as a declared header
     parameter would be), and refused when a header is repeated with different values: a proxy
     that reads the last copy would see another user or organization than the one checked."""
-    too_long = [_too_long(name) for name in _CLAIMS if len(headers.get(name, "")) > _MAX_CLAIM]
+    too_long = [_too_long(name) for name in CLAIMS if len(headers.get(name, "")) > MAX_HEADER]
     if too_long:
         raise RequestValidationError(too_long)
     if len(set(headers.getlist("x-org-id"))) > 1:
@@ -128,19 +124,19 @@ def _claims(headers: Headers) -> tuple[str | None, str | None]:
 
 def _idempotency_key(headers: Headers) -> str:
     """`Idempotency-Key`, 1 to 255 characters: 422 otherwise, as a declared header would be."""
-    key = headers.get(_IDEMPOTENCY_KEY)
+    key = headers.get(IDEMPOTENCY_KEY)
     if key is None:
-        missing = {"type": "missing", "loc": ("header", _IDEMPOTENCY_KEY), "msg": "Field required"}
+        missing = {"type": "missing", "loc": ("header", IDEMPOTENCY_KEY), "msg": "Field required"}
         raise RequestValidationError([missing])
     if not key:
         short = {
             "type": "string_too_short",
-            "loc": ("header", _IDEMPOTENCY_KEY),
+            "loc": ("header", IDEMPOTENCY_KEY),
             "msg": "String should have at least 1 character",
         }
         raise RequestValidationError([short])
-    if len(key) > _MAX_CLAIM:
-        raise RequestValidationError([_too_long(_IDEMPOTENCY_KEY)])
+    if len(key) > MAX_HEADER:
+        raise RequestValidationError([_too_long(IDEMPOTENCY_KEY)])
     return key
 
 
@@ -294,72 +290,6 @@ async def _count(limiter: RateLimiter, limit: RouteGroup | None, user: User) -> 
     # Counted per verified user, never per claimed X-User-ID or per token.
     if limit is not None:
         await limiter.take(limit, user.id)
-
-
-def document(openapi: dict[str, Any], routes: Iterable[APIRoute]) -> None:
-    """Describe in `openapi` what every route's `Requirement` reads, where FastAPI would have
-    put it had they been parameters: the Bearer session scheme, `Idempotency-Key` as a
-    required header parameter where the route takes one, and `X-User-ID` and `X-Org-ID` as
-    optional header parameters."""
-    schemes = openapi.setdefault("components", {}).setdefault("securitySchemes", {})
-    schemes[BEARER_SCHEME] = {
-        "type": "http",
-        "description": "The Better Auth session token, verified through the Worker on every call.",
-        "scheme": "bearer",
-    }
-    claims = [_claim_parameter(name, description) for name, description in _CLAIMS.items()]
-    for route in routes:
-        required = [
-            d.call
-            for d in route.dependant.dependencies
-            if isinstance(d.call, Requirement | PlatformRequirement)
-        ]
-        if not required:
-            continue
-        keyed = isinstance(required[0], Requirement) and required[0].idempotency_key
-        headers = [*([_idempotency_key_parameter()] if keyed else []), *copy.deepcopy(claims)]
-        operations = openapi["paths"][route.path_format]
-        for method in route.methods or ():
-            operation = operations[method.lower()]
-            later = {
-                k: operation.pop(k)
-                for k in ("parameters", "requestBody", "responses")
-                if k in operation
-            }
-            operation["security"] = [{BEARER_SCHEME: []}]
-            operation["parameters"] = [*later.pop("parameters", []), *headers]
-            operation.update(later)
-
-
-def _title(name: str) -> str:
-    return name.replace("-", " ").title().replace(" ", "-")  # as pydantic titles an alias
-
-
-def _claim_parameter(name: str, description: str) -> dict[str, Any]:
-    schema = {"anyOf": [{"type": "string", "maxLength": _MAX_CLAIM}, {"type": "null"}]}
-    return {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "schema": {**schema, "description": description, "title": _title(name)},
-        "description": description,
-    }
-
-
-def _idempotency_key_parameter() -> dict[str, Any]:
-    return {
-        "name": _IDEMPOTENCY_KEY,
-        "in": "header",
-        "required": True,
-        "schema": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": _MAX_CLAIM,
-            "description": _IDEMPOTENCY_KEY_DOC,
-            "title": _IDEMPOTENCY_KEY,
-        },
-        "description": _IDEMPOTENCY_KEY_DOC,
-    }
 
 
 ReadsStatus = Annotated[

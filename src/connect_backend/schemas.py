@@ -438,44 +438,6 @@ class StripeEventBody(BaseModel):
     data: StripeEventData
 
 
-def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
-    """A model's JSON schema with its `$defs` written in place: a schema put into the OpenAPI
-    document by hand (not a component) cannot refer to definitions of its own."""
-    defs = schema.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return inline(defs[ref.removeprefix("#/$defs/")])
-            return {k: inline(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [inline(v) for v in node]
-        return node
-
-    inlined: dict[str, Any] = inline(schema)
-    return inlined
-
-
-WEBHOOK_REQUEST: dict[str, Any] = {
-    # Read raw (the signature covers the exact bytes), so declared here, not parsed.
-    "parameters": [
-        {
-            "name": "Stripe-Signature",
-            "in": "header",
-            "required": True,
-            "description": "`t=<unix time>,v1=<HMAC-SHA256 hex>[,v1=…]`, as Stripe signs.",
-            "schema": {"type": "string"},
-        }
-    ],
-    "requestBody": {
-        "required": True,
-        "description": "A Stripe event, verified over its raw bytes (at most 1 MiB).",
-        "content": {"application/json": {"schema": _inlined(StripeEventBody.model_json_schema())}},
-    },
-}
-
-
 class WebhookAck(_Output):
     """Stripe's delivery was handled (or deliberately ignored)."""
 
@@ -536,44 +498,3 @@ class ValidationErrorBody(_Output):
     """A 422: the request's shape is invalid (an `ErrorBody` whose `details` names the fields)."""
 
     error: ValidationErrorDetail
-
-
-_REQUEST_ID: dict[str, dict[str, Any]] = {
-    "X-Request-ID": {
-        "description": "The caller's sane X-Request-ID, else a new one; also in error bodies.",
-        "schema": {"type": "string"},
-    }
-}
-_ERRORS: dict[int, str] = {
-    400: "Bad request: a stable `error.code`, e.g. `organization_mismatch`",
-    401: "Missing, invalid or expired session (`missing_token`, `invalid_session`)",
-    402: "Stripe declined (Stripe's own code)",
-    403: "Not allowed: `forbidden`, `not_a_member`, `user_mismatch`",
-    404: "The organization does not exist",
-    409: "The account's state does not allow this (`not_onboarded`, `account_not_active`, …)",
-    413: "The body is over the limit (`payload_too_large`)",
-    422: "Validation error: `error.details` names the fields",
-    429: "Rate limited (`rate_limited`): retry after `Retry-After` seconds",
-    502: "Stripe failed (`stripe_error`)",
-    503: "A dependency is unavailable (`upstream_unavailable`, `not_ready`)",
-}
-
-
-def responses(*errors: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for a route: the error statuses it can return, every one an
-    `ErrorBody` (422 a `ValidationErrorBody`), and `X-Request-ID` on every response."""
-    documented: dict[int | str, dict[str, Any]] = {200: {"headers": _REQUEST_ID}}
-    for status in errors:
-        headers = dict(_REQUEST_ID)
-        if status == 429:
-            headers["Retry-After"] = {
-                "description": "Whole seconds until the call may succeed again.",
-                "required": True,
-                "schema": {"type": "integer", "minimum": 1},
-            }
-        documented[status] = {
-            "model": ValidationErrorBody if status == 422 else ErrorBody,
-            "description": _ERRORS[status],
-            "headers": headers,
-        }
-    return documented

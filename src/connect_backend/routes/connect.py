@@ -23,6 +23,7 @@ from connect_backend.domain import ConnectStatus, Organization, PayoutSchedule
 from connect_backend.errors import BadRequest, Conflict
 from connect_backend.json_body import StrictJSONRoute
 from connect_backend.money import split_fee
+from connect_backend.openapi import responses
 from connect_backend.rate_limits import RouteGroup
 from connect_backend.schemas import (
     BalanceView,
@@ -45,7 +46,6 @@ from connect_backend.schemas import (
     TransferHistory,
     TransferItem,
     TransferView,
-    responses,
 )
 from connect_backend.settings import Settings, origin_of
 

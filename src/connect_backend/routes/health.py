@@ -13,7 +13,8 @@ from fastapi import APIRouter
 from connect_backend.deps import ReadinessDep, StoreDep, WorkerDep
 from connect_backend.domain import Readiness
 from connect_backend.errors import ConnectError, UpstreamUnavailable
-from connect_backend.schemas import Health, Ready, responses
+from connect_backend.openapi import responses
+from connect_backend.schemas import Health, Ready
 from connect_backend.state_store import StateStore
 from connect_backend.worker import WorkerClient
 

@@ -208,9 +208,7 @@ class Requirement:
         headers = request.headers
         claimed_user_id, header_org_id = _claims(headers)
         key = _idempotency_key(headers) if self.idempotency_key else ""
-        token = _bearer(headers)
-        # The Stripe calls of a read are refused first when the platform's budget runs short.
-        stripe_class.set(StripeClass.READ if self.action.reads else StripeClass.WRITE)
+        token = _credentials(headers, self.action)
         org_id = _one_organization(
             request.path_params.get("org_id"), getattr(body, "organization_id", None), header_org_id
         )
@@ -249,8 +247,7 @@ class PlatformRequirement:
     async def __call__(self, request: Request) -> PlatformAdmin:
         headers = request.headers
         claimed_user_id, _ = _claims(headers)
-        token = _bearer(headers)
-        stripe_class.set(StripeClass.READ if self.action.reads else StripeClass.WRITE)
+        token = _credentials(headers, self.action)
         state = request.state
         worker: WorkerClient = state.worker
         context: UserContext = await worker.verify_user_context(
@@ -264,6 +261,14 @@ class PlatformRequirement:
             log.info("auth.forbidden", action=self.action.value)
             raise Forbidden("Only platform admins may do this.")
         return PlatformAdmin(user, state.clients)
+
+
+def _credentials(headers: Headers, action: Action) -> str:
+    """The session token, and the class the request's Stripe calls count as in the platform's
+    budget, decided here for every route (reads are refused first when it runs short)."""
+    token = _bearer(headers)
+    stripe_class.set(StripeClass.READ if action.reads else StripeClass.WRITE)
+    return token
 
 
 def _one_organization(*named: str | None) -> str:

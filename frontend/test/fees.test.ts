@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import feeRule from "../../contract/fee-rule.json";
-import { splitFee } from "../src/payments/fees";
-import { formatMoney, parseMoney } from "../src/payments/format";
+import { splitFee } from "../src/admin/splitFee";
+import { formatMoney, parseMoney } from "../src/kit/money";
 
 const MAX_AMOUNT = 99_999_999;
 

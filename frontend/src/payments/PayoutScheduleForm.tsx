@@ -5,8 +5,9 @@ import type {
   PayoutSchedule,
   WeeklyAnchor,
 } from "../backend/client";
-import { ErrorNotice } from "./ErrorNotice";
-import { useAction, useResource } from "./useAsync";
+import { ErrorNotice } from "../kit/ErrorNotice";
+import { useAction } from "../kit/useAction";
+import { useResource } from "../kit/useResource";
 
 const INTERVALS: { value: PayoutInterval; label: string }[] = [
   { value: "manual", label: "Manual (Pay out now)" },

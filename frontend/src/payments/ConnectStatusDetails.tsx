@@ -1,6 +1,8 @@
 import type { ConnectStatus } from "../backend/client";
-import { describeRequirements, describeStep, formatDateTime } from "./format";
-import { StatusBadge } from "./StatusBadge";
+import { formatDateTime } from "../kit/formatDate";
+import { StatusBadge } from "../kit/StatusBadge";
+import { describeRequirements } from "./describeRequirements";
+import { describeStep } from "./describeStep";
 
 /** Where onboarding stands, and what Stripe still needs and by when (from a live read). */
 export function ConnectStatusDetails({ status }: { status: ConnectStatus }) {

@@ -1,5 +1,11 @@
 import type { StatusName } from "../backend/client";
-import { STATUS_LABELS } from "./format";
+
+const STATUS_LABELS: Record<StatusName, string> = {
+  not_started: "Not started",
+  pending: "Pending",
+  active: "Active",
+  disabled: "Disabled",
+};
 
 /** Not started / Pending / Active / Disabled. */
 export function StatusBadge({ status }: { status: StatusName }) {

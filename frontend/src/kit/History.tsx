@@ -1,5 +1,7 @@
 import type { BackendClient, PayoutItem, TransferItem } from "../backend/client";
-import { formatDate, formatMoney, formatPercent } from "./format";
+import { formatDate } from "./formatDate";
+import { formatPercent } from "./formatPercent";
+import { formatMoney } from "./money";
 import { PagedCard } from "./PagedCard";
 import { usePages } from "./usePages";
 

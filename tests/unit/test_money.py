@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connect_backend.money import MAX_AMOUNT, FeeSplit, as_percent, split_fee
+from connect_backend.money import MAX_AMOUNT, FeeSplit, as_percent, clawback, split_fee
 
 CONTRACT = Path(__file__).resolve().parents[2] / "contract"
 
@@ -77,3 +77,45 @@ def test_percent_outside_0_to_100_is_refused(percent: Any) -> None:
 def test_amount_must_be_a_non_negative_integer(amount: Any) -> None:
     with pytest.raises(ValueError, match="non-negative integer"):
         split_fee(amount, 10)
+
+
+CLAWBACK: dict[str, Any] = json.loads((CONTRACT / "clawback.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    "vector",
+    CLAWBACK["vectors"],
+    ids=lambda v: f"{v['net']}of{v['charged']}-back{v['taken_back']}-{v['policy']}",
+)
+def test_what_an_organization_owes_back(vector: dict[str, Any]) -> None:
+    owed = clawback(
+        net=vector["net"],
+        charged=vector["charged"],
+        taken_back=vector["taken_back"],
+        policy=vector["policy"],
+    )
+
+    assert owed == vector["owed"]
+
+
+@pytest.mark.parametrize("steps", CLAWBACK["steps"], ids=lambda s: str(s["refunds"]))
+def test_partial_refunds_reverse_exactly_the_net_in_all(steps: dict[str, Any]) -> None:
+    """Each reversal is the cumulative target less what was already reversed: no drift."""
+    reversed_so_far, refunded, made = 0, 0, []
+    for refund in steps["refunds"]:
+        refunded += refund
+        target = clawback(
+            net=steps["net"], charged=steps["charged"], taken_back=refunded, policy=steps["policy"]
+        )
+        made.append(target - reversed_so_far)
+        reversed_so_far = target
+
+    assert made == steps["reversals"]
+    if refunded == steps["charged"] and steps["policy"] == "proportional":
+        assert sum(made) == steps["net"]
+
+
+@pytest.mark.parametrize("refused", CLAWBACK["refused"])
+def test_a_clawback_outside_its_charge_is_refused(refused: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        clawback(**refused, policy="proportional")

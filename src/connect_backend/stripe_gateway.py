@@ -24,13 +24,12 @@ import aiohttp
 import orjson
 from stripe import AIOHTTPClient, StripeClient
 
-from connect_backend import errors, log
+from connect_backend import errors, log, stripe_objects
 from connect_backend.coalesce import Coalescer, FreshReads
 from connect_backend.countries import service_agreement
 from connect_backend.domain import (
     AccountLink,
     Balance,
-    Money,
     Page,
     Payout,
     PayoutSchedule,
@@ -67,7 +66,12 @@ class AccountRead:
 
 class AccountReadCodec:
     """An `AccountRead`, or the error a read ended in, as bytes for the service's other
-    processes (`connect_backend.redis_store.SharedReads`)."""
+    processes (`connect_backend.redis_store.SharedReads`).
+
+    It lives beside `AccountRead`, not in `stripe_objects`: it writes the service's own read
+    (a snapshot already parsed, the moment it stands for, the service's errors) and never
+    sees a Stripe object, so it changes when `AccountRead` does, not when Stripe's JSON does.
+    """
 
     def dumps(self, value: AccountRead) -> bytes:
         """The read as JSON."""
@@ -104,10 +108,6 @@ def idempotency_key(kind: str, *parts: str) -> str:
 
 def _params_digest(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(params, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-
-
-def _timestamp(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
 
 
 class StripeGateway:
@@ -212,7 +212,7 @@ class StripeGateway:
             account = await self._stripe.accounts.create_async(
                 params=params, options={"idempotency_key": key}
             )
-            created = AccountSnapshot.from_stripe(account.to_dict())
+            created = stripe_objects.account_snapshot(account.to_dict())
         log.info("stripe.account.created", account_id=created.id)
         return created
 
@@ -262,7 +262,7 @@ class StripeGateway:
             answer = await self._client.raw_request_async(
                 "get", f"/v1/accounts/{quote_plus(account_id)}"
             )
-            return AccountSnapshot.from_stripe(answer.data)
+            return stripe_objects.account_snapshot(answer.data)
 
     async def create_account_link(
         self, *, account_id: str, refresh_url: str, return_url: str
@@ -293,10 +293,7 @@ class StripeGateway:
             balance = await self._stripe.balance.retrieve_async(
                 options={"stripe_account": account_id}
             )
-            data = balance.to_dict()
-            return Balance(
-                available=_money(data.get("available")), pending=_money(data.get("pending"))
-            )
+            return stripe_objects.balance(balance.to_dict())
 
     async def create_transfer(
         self,
@@ -341,7 +338,7 @@ class StripeGateway:
             transfer = await self._stripe.transfers.create_async(
                 params=params, options={"idempotency_key": key}
             )
-            made = _transfer(transfer.to_dict())
+            made = stripe_objects.transfer(transfer.to_dict())
         log.info(
             "stripe.transfer.created",
             transfer_id=made.id,
@@ -377,7 +374,7 @@ class StripeGateway:
                 },
                 options={"stripe_account": account_id, "idempotency_key": key},
             )
-            made = _payout(payout.to_dict())
+            made = stripe_objects.payout(payout.to_dict())
         log.info("stripe.payout.created", payout_id=made.id, account_id=account_id, amount=amount)
         return made
 
@@ -387,7 +384,7 @@ class StripeGateway:
             payout = await self._stripe.payouts.retrieve_async(
                 payout_id, options={"stripe_account": account_id}
             )
-            return _payout(payout.to_dict())
+            return stripe_objects.payout(payout.to_dict())
 
     async def list_payouts(
         self, account_id: str, *, limit: int, starting_after: str | None = None
@@ -400,7 +397,9 @@ class StripeGateway:
             page = await self._stripe.payouts.list_async(
                 params=params, options={"stripe_account": account_id}
             )
-            return Page([_payout(p.to_dict()) for p in page.data], bool(page.has_more))
+            return Page(
+                [stripe_objects.payout(p.to_dict()) for p in page.data], bool(page.has_more)
+            )
 
     async def list_transfers(
         self, account_id: str, *, limit: int, starting_after: str | None = None
@@ -411,7 +410,9 @@ class StripeGateway:
             params["starting_after"] = starting_after
         async with self._calling("transfers.list", rename=cursor_refusal(starting_after)):
             page = await self._stripe.transfers.list_async(params=params)
-            return Page([_transfer(t.to_dict()) for t in page.data], bool(page.has_more))
+            return Page(
+                [stripe_objects.transfer(t.to_dict()) for t in page.data], bool(page.has_more)
+            )
 
     async def retrieve_payout_schedule(self, account_id: str) -> PayoutSchedule:
         """The account's payout schedule as Stripe holds it now."""
@@ -419,7 +420,7 @@ class StripeGateway:
             answer = await self._client.raw_request_async(
                 "get", f"/v1/accounts/{quote_plus(account_id)}"
             )
-            return _schedule(answer.data, default="manual")
+            return stripe_objects.payout_schedule(answer.data, default="manual")
 
     async def update_payout_schedule(
         self, *, account_id: str, schedule: PayoutSchedule
@@ -437,67 +438,4 @@ class StripeGateway:
                 account_id,
                 params={"settings": {"payouts": {"schedule": wanted}}},
             )
-            return _schedule(account.to_dict(), default=schedule.interval)
-
-
-def _schedule(account: Mapping[str, Any], *, default: str) -> PayoutSchedule:
-    held = ((account.get("settings") or {}).get("payouts") or {}).get("schedule") or {}
-    return PayoutSchedule(
-        interval=str(held.get("interval") or default),
-        weekly_anchor=held.get("weekly_anchor"),
-        monthly_anchor=held.get("monthly_anchor"),
-        delay_days=held.get("delay_days"),
-    )
-
-
-def _money(items: Any) -> list[Money]:
-    return [
-        Money(
-            amount=int(i["amount"]),
-            currency=str(i["currency"]),
-            source_types={str(k): int(v) for k, v in (i.get("source_types") or {}).items()},
-        )
-        for i in items or []
-    ]
-
-
-def _transfer(data: Mapping[str, Any]) -> Transfer:
-    metadata = data.get("metadata") or {}
-    return Transfer(
-        id=str(data["id"]),
-        amount=int(data["amount"]),
-        currency=str(data["currency"]),
-        destination=str(data["destination"]),
-        created=_timestamp(data.get("created")),
-        amount_reversed=int(data.get("amount_reversed") or 0),
-        gross_amount=_int_or_none(metadata.get("gross_amount")),
-        fee_amount=_int_or_none(metadata.get("fee_amount")),
-        platform_fee_percent=_percent_or_none(metadata.get("platform_fee_percent")),
-    )
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
-
-
-def _percent_or_none(value: Any) -> float | None:
-    """A percent the service wrote (`"12.5"`); None for anything else found in metadata."""
-    try:
-        percent = float(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return percent if percent is not None and 0 <= percent <= 100 else None
-
-
-def _payout(data: Mapping[str, Any]) -> Payout:
-    failure_code, failure_message = data.get("failure_code"), data.get("failure_message")
-    return Payout(
-        id=str(data["id"]),
-        amount=int(data["amount"]),
-        currency=str(data["currency"]),
-        status=str(data.get("status", "pending")),
-        arrival_date=_timestamp(data.get("arrival_date")),
-        created=_timestamp(data.get("created")),
-        failure_code=failure_code if isinstance(failure_code, str) else None,
-        failure_message=failure_message if isinstance(failure_message, str) else None,
-    )
+            return stripe_objects.payout_schedule(account.to_dict(), default=schedule.interval)

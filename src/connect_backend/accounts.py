@@ -83,11 +83,11 @@ async def link_new_account(
         if organization.onboarding_step == "deauthorized"
         else None
     )
-    params = gateway.account_params(
-        organization_id=organization.id, organization_name=organization.name, country=country
-    )
     account = await gateway.create_account(
-        params, organization_id=organization.id, replacing=replacing
+        organization_id=organization.id,
+        organization_name=organization.name,
+        country=country,
+        replacing=replacing,
     )
     request_id = log.request_id.get()
     try:

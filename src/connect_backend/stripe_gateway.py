@@ -161,15 +161,26 @@ class StripeGateway:
     def _calling(self, operation: str, *, rename: Mapping[str, str] | None = None) -> StripeCall:
         return StripeCall(operation, budget=self._budget, rename=rename or {})
 
-    def account_params(
-        self, *, organization_id: str, organization_name: str, country: str
-    ) -> AccountCreateParams:
-        """The one place that decides how connected accounts are created.
+    async def create_account(
+        self,
+        *,
+        organization_id: str,
+        organization_name: str,
+        country: str,
+        replacing: str | None = None,
+    ) -> AccountSnapshot:
+        """Create the organization's connected account: the one place that decides how
+        connected accounts are created.
 
         Nothing here depends on who clicked: any admin of the organization sends the same
-        parameters, so the idempotency key replays one account whoever retries. The clicking
-        user's email is set by `set_email` once the account is linked. The service agreement
-        is the one the country needs to receive the platform's transfers (`countries.py`).
+        parameters, so the idempotency key (the organization and a digest of the parameters)
+        replays one account whoever retries. The clicking user's email is set by `set_email`
+        once the account is linked. The service agreement is the one the country needs to
+        receive the platform's transfers (`countries.py`); a country whose agreement cannot
+        have the requested capabilities is refused before Stripe is asked.
+
+        `replacing`: the deauthorized account this one takes the place of — part of the key,
+        so a new account is made instead of the old one replayed.
         """
         agreement = service_agreement(country)
         if agreement == "recipient" and "card_payments" in self.capabilities:
@@ -196,16 +207,6 @@ class StripeGateway:
         elif self.account_type == "custom":
             # Custom accounts never see Stripe's terms themselves; the platform collects them.
             params["tos_acceptance"] = {"service_agreement": "full"}
-        return params
-
-    async def create_account(
-        self, params: AccountCreateParams, *, organization_id: str, replacing: str | None = None
-    ) -> AccountSnapshot:
-        """Create a connected account; the same parameters for an organization replay it.
-
-        `replacing`: the deauthorized account this one takes the place of — part of the key,
-        so a new account is made instead of the old one replayed.
-        """
         parts = [organization_id, _params_digest(params), *([replacing] if replacing else [])]
         key = idempotency_key("connect-account", *parts)
         async with self._calling("accounts.create"):

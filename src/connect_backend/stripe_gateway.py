@@ -14,10 +14,11 @@ turns Stripe's errors into the service's.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from urllib.parse import quote_plus
 
 import aiohttp
@@ -50,6 +51,8 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
         TransferCreateParams,
         TransferListParams,
     )
+
+T = TypeVar("T")
 
 API_VERSION = "2026-10-28.endive"
 """Pinned, so a Stripe-side default change cannot alter the objects we read."""
@@ -243,27 +246,33 @@ class StripeGateway:
         refused by the reads' share (429), a caller whose own class may use the whole budget (a
         webhook, onboarding) is not refused for it: it reads for itself, charged as itself.
         """
+
+        async def own_read() -> AccountRead:
+            seen_at = datetime.now(UTC)  # before the request: the view holds all Stripe had then
+            return AccountRead(
+                await self._fetch_account(account_id, stripe_objects.account_snapshot), seen_at
+            )
+
         try:
-            return await self._reads.fresh(account_id, lambda: self._read_account(account_id))
+            return await self._reads.fresh(account_id, own_read)
         except RateLimited:
             if stripe_class.get() is StripeClass.READ:
                 raise
-            return await self._read_account(account_id)
+            return await own_read()
 
-    async def _read_account(self, account_id: str) -> AccountRead:
-        seen_at = datetime.now(UTC)
-        return AccountRead(await self.retrieve_account(account_id), seen_at)
+    async def _fetch_account(self, account_id: str, parse: Callable[[Mapping[str, Any]], T]) -> T:
+        """`GET /v1/accounts/{id}`, one request of this caller's own, its answer read by
+        `parse` inside the call (an answer it cannot read is Stripe's 502).
 
-    async def retrieve_account(self, account_id: str) -> AccountSnapshot:
-        """The account as Stripe holds it now (one request of this caller's own)."""
+        The answer's dict, not a StripeObject: building one for a whole Account (and
+        `to_dict()` back) cost more CPU than the HTTP request itself. Same request, retries
+        and errors as `accounts.retrieve_async`.
+        """
         async with self._calling("accounts.retrieve"):
-            # The answer's dict, not a StripeObject: building one for a whole Account (and
-            # `to_dict()` back) cost more CPU than the HTTP request itself. Same request,
-            # retries and errors as `accounts.retrieve_async`.
             answer = await self._client.raw_request_async(
                 "get", f"/v1/accounts/{quote_plus(account_id)}"
             )
-            return stripe_objects.account_snapshot(answer.data)
+            return parse(answer.data)
 
     async def create_account_link(
         self, *, account_id: str, refresh_url: str, return_url: str
@@ -416,12 +425,11 @@ class StripeGateway:
             )
 
     async def retrieve_payout_schedule(self, account_id: str) -> PayoutSchedule:
-        """The account's payout schedule as Stripe holds it now."""
-        async with self._calling("accounts.retrieve"):
-            answer = await self._client.raw_request_async(
-                "get", f"/v1/accounts/{quote_plus(account_id)}"
-            )
-            return stripe_objects.payout_schedule(answer.data, default="manual")
+        """The account's payout schedule as Stripe holds it now (a read of the account of this
+        caller's own, never shared: only the schedule is read from it)."""
+        return await self._fetch_account(
+            account_id, partial(stripe_objects.payout_schedule, default="manual")
+        )
 
     async def update_payout_schedule(
         self, *, account_id: str, schedule: PayoutSchedule

@@ -76,11 +76,11 @@ async def link_new_account(
     caller's email is prefilled on an account that has none yet.
     """
     replacing = organization.stripe_connect_account_id if organization.deauthorized else None
-    params = gateway.account_params(
-        organization_id=organization.id, organization_name=organization.name, country=country
-    )
     account = await gateway.create_account(
-        params, organization_id=organization.id, replacing=replacing
+        organization_id=organization.id,
+        organization_name=organization.name,
+        country=country,
+        replacing=replacing,
     )
     try:
         result = await worker.create_connect_account(

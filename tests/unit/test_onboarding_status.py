@@ -16,6 +16,7 @@ import pytest
 
 from connect_backend.domain import NOT_STARTED, Onboarding
 from connect_backend.onboarding import AccountSnapshot, derive_status
+from connect_backend.stripe_objects import account_snapshot
 
 FIXTURE: dict[str, Any] = json.loads((Path(__file__).parent / "stripe_account.json").read_text())
 
@@ -36,7 +37,7 @@ def account(
     if capabilities is not None:
         data["capabilities"] = capabilities
     data["requirements"].update(requirements)
-    return AccountSnapshot.from_stripe(data)
+    return account_snapshot(data)
 
 
 def active(**requirements: Any) -> AccountSnapshot:
@@ -58,7 +59,7 @@ def derive(snapshot: AccountSnapshot | None, **kwargs: Any) -> Onboarding:
 
 def test_stripes_example_account_is_pending_details_submission() -> None:
     # As Stripe shows it: nothing submitted yet, payouts off, much currently due.
-    assert derive(AccountSnapshot.from_stripe(FIXTURE)) == Onboarding(
+    assert derive(account_snapshot(FIXTURE)) == Onboarding(
         status="pending", step="details_submission", rejection_reason=None
     )
 
@@ -204,7 +205,7 @@ def test_snapshot_reads_the_deadline_as_utc_and_ignores_unknown_fields() -> None
     data["requirements"]["current_deadline"] = 1767225600
     data["a_field_stripe_adds_later"] = {"x": 1}
 
-    snapshot = AccountSnapshot.from_stripe(data)
+    snapshot = account_snapshot(data)
 
     assert snapshot.requirements.current_deadline == datetime(2026, 1, 1, tzinfo=UTC)
     assert snapshot.id == FIXTURE["id"]
@@ -216,7 +217,7 @@ def test_snapshot_of_an_account_with_null_sections_uses_empty_defaults() -> None
     data = copy.deepcopy(FIXTURE)
     data.update(requirements=None, capabilities=None, metadata=None)
 
-    snapshot = AccountSnapshot.from_stripe(data)
+    snapshot = account_snapshot(data)
 
     assert (snapshot.capabilities, snapshot.metadata) == ({}, {})
     assert snapshot.requirements.currently_due == []

@@ -17,7 +17,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from starlette.routing import Route
 
 from stripe_sim import ids, lists, objects
 from stripe_sim.access import PERMISSIONS, Permissions
+from stripe_sim.chaos import Chaos
 from stripe_sim.endpoint_params import (
     ACCOUNT_CREATE,
     ACCOUNT_LINK_CREATE,
@@ -47,10 +47,9 @@ from stripe_sim.errors import (
     missing_api_key,
     parameter_invalid,
 )
-from stripe_sim.faults import Chaos
-from stripe_sim.forms import parse_pairs
+from stripe_sim.form_decoding import parse_pairs, read_pairs
 from stripe_sim.idempotency import IdempotencyStore, SavedResponse, Scope
-from stripe_sim.params import Anything, Obj, Spec
+from stripe_sim.param_specs import Anything, Obj, Spec
 from stripe_sim.request_counts import RequestCounts
 from stripe_sim.store import AccountRecord, Origin, OwnedObject, Store
 
@@ -127,15 +126,6 @@ class _Outcome:
     payload: Json
     replayable: bool
     saved: SavedResponse | None = None
-
-
-async def _read_pairs(request: Request) -> list[tuple[str, str]]:
-    """The form's key/value pairs: the query of a GET, the body of anything else."""
-    if request.method == "GET":
-        query = request.url.query
-    else:
-        query = (await request.body()).decode("utf-8", "replace")
-    return parse_qsl(query, keep_blank_values=True)
 
 
 class StripeApi:
@@ -273,7 +263,7 @@ class StripeApi:
         self._fault_before(exchange)
         self._check_permission(exchange, key)
         account = self._acting_account(exchange, key)
-        pairs = await _read_pairs(exchange.request)
+        pairs = await read_pairs(exchange.request)
         saved = self._claim_idempotency_key(exchange, key, pairs)
         if saved is not None:
             return _Outcome(saved.status, {}, replayable=False, saved=saved)

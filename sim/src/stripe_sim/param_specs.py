@@ -1,5 +1,9 @@
 """Parameter specs: validate decoded form parameters the way Stripe does.
 
+The vocabulary (strings, integers, enums, hashes, lists, metadata) that
+``endpoint_params.py`` declares each endpoint's parameters in; ``form_decoding.py`` makes the
+nested values a spec parses.
+
 A spec turns the strings of a decoded form into typed values or raises Stripe's error for
 the first bad parameter (``parameter_unknown``, ``parameter_missing``,
 ``parameter_invalid_integer``, ...). An empty string means "unset", as in Stripe's API; it

@@ -6,8 +6,8 @@ import pytest
 
 from stripe_sim.__main__ import build_parser, config_from_args
 from stripe_sim.errors import StripeError
-from stripe_sim.forms import parse_pairs
-from stripe_sim.params import EXPAND, Int, Metadata
+from stripe_sim.form_decoding import parse_pairs
+from stripe_sim.param_specs import EXPAND, Int, Metadata
 
 
 def test_nested_brackets_become_nested_hashes() -> None:

@@ -1,8 +1,9 @@
 """Stripe's form encoding: ``a[b][c]=v``, ``list[]=v``, ``list[0]=v``.
 
-Pairs are folded into nested dicts; ``[]`` appends to a list. Indexed keys (``foo[0]``)
-stay dict keys ("0", "1", ...) until a parameter spec that expects a list turns them into
-one, the way Stripe accepts both spellings.
+A call's parameters are the query of a GET or the form body of anything else
+(:func:`read_pairs`). Their pairs are folded into nested dicts; ``[]`` appends to a list.
+Indexed keys (``foo[0]``) stay dict keys ("0", "1", ...) until a parameter spec that expects
+a list turns them into one, the way Stripe accepts both spellings.
 """
 
 from __future__ import annotations
@@ -10,9 +11,20 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.requests import Request
+
 from stripe_sim.errors import parameter_invalid
 
 Form = dict[str, Any]
+
+
+async def read_pairs(request: Request) -> list[tuple[str, str]]:
+    """The form's key/value pairs: the query of a GET, the body of anything else."""
+    if request.method == "GET":
+        query = request.url.query
+    else:
+        query = (await request.body()).decode("utf-8", "replace")
+    return parse_qsl(query, keep_blank_values=True)
 
 
 def _split(key: str) -> list[str]:
@@ -50,11 +62,3 @@ def parse_pairs(pairs: list[tuple[str, str]]) -> Form:
         else:
             node[last] = value
     return root
-
-
-def parse_body(body: bytes) -> tuple[Form, list[tuple[str, str]]]:
-    """Decode an ``application/x-www-form-urlencoded`` body; also return the raw pairs."""
-    if not body:
-        return {}, []
-    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return parse_pairs(pairs), pairs

@@ -72,15 +72,8 @@ class Chaos:
     def fault(self, method: str, path: str, when: str) -> FaultRule | None:
         """The first matching rule that fires for this call, if any."""
         for rule in self.faults:
-            if rule.when != when or not rule.matches(method, path):
-                continue
-            if rule.count is not None and rule.count <= 0:
-                continue
-            if rule.rate < 1 and self.rng.random() >= rule.rate:
-                continue
-            if rule.count is not None:
-                rule.count -= 1
-            return rule
+            if rule.when == when and rule.fires(method, path, self.rng):
+                return rule
         return None
 
     def timeout(self) -> float:

@@ -39,8 +39,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.transport import Response
 
 from connect_backend.app import create_app
-from tests.service.fakes import FakeStripe, FakeWorker, Person, stripe_account
+from tests.service.fakes import FakeStripe, FakeWorker, Person
 from tests.support.service import WEBHOOK_SECRET, make_settings
+from tests.support.stripe_account import stripe_account
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261126"))

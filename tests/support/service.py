@@ -20,14 +20,8 @@ from pydantic import SecretStr
 from connect_backend.app import create_app
 from connect_backend.settings import Settings
 from tests.secrets_guard import COLLECTED
-from tests.service.fakes import (
-    STRIPE_URL,
-    WORKER_KEY,
-    WORKER_URL,
-    FakeStripe,
-    FakeWorker,
-    stripe_account,
-)
+from tests.service.fakes import STRIPE_URL, WORKER_KEY, WORKER_URL, FakeStripe, FakeWorker
+from tests.support.stripe_account import stripe_account
 
 WEBHOOK_SECRET = "whsec_test_platform"
 SECOND_WEBHOOK_SECRET = "whsec_test_connect"

@@ -230,5 +230,4 @@ def test_every_operation_was_served_as_well_as_refused() -> None:
     seen = {operation: dict(sorted(statuses.items())) for operation, statuses in ANSWERED.items()}
     assert len(seen) == len(list(schema.get_all_operations())), seen
     unserved = [op for op, statuses in seen.items() if not any(200 <= s < 300 for s in statuses)]
-    print("DBG", seen.get("GET /api/connect/transfers"), seen.get("GET /api/connect/payouts"))
     assert unserved == [], seen

@@ -114,7 +114,7 @@ class EveryOrganizationExists(FakeWorker):
 class CursorsAnywhere(FakeStripe):
     """The fake Stripe, where a list's `starting_after` the fuzzer made up (never an id of the
     list) reads the list from its start instead of being refused: so the history routes'
-    happy paths are reached. Refusing an unknown cursor is tested in test_history.py."""
+    happy paths are reached. Refusing an unknown cursor is tested in test_history_routes.py."""
 
     @staticmethod
     def _list(url: str, items: list[dict[str, Any]], query: dict[str, str]) -> httpx.Response:

@@ -28,7 +28,7 @@ from fastapi.routing import APIRoute
 from connect_backend.auth import Action, Requirement, allowed
 from connect_backend.routes import connect as connect_routes
 from devstack.stack import BetterAuth, Member, Stack
-from tests.e2e.conftest import d1_org, settle
+from tests.support.stack import d1_org, settle
 
 # ------------------------------------------------------------------------------------ the table
 

@@ -39,8 +39,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.transport import Response
 
 from connect_backend.app import create_app
-from tests.service.conftest import WEBHOOK_SECRET, make_settings
-from tests.service.fakes import FakeStripe, FakeWorker, Person, stripe_account
+from tests.service.fakes import FakeStripe, FakeWorker, Person
+from tests.support.service import WEBHOOK_SECRET, make_settings
+from tests.support.stripe_account import stripe_account
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261126"))
@@ -113,8 +114,7 @@ class EveryOrganizationExists(FakeWorker):
 class CursorsAnywhere(FakeStripe):
     """The fake Stripe, where a list's `starting_after` the fuzzer made up (never an id of the
     list) reads the list from its start instead of being refused: so the history routes'
-    happy paths are reached. Refusing an unknown cursor is tested in
-    tests/service/test_history.py."""
+    happy paths are reached. Refusing an unknown cursor is tested in test_history_routes.py."""
 
     @staticmethod
     def _list(url: str, items: list[dict[str, Any]], query: dict[str, str]) -> httpx.Response:
@@ -230,5 +230,4 @@ def test_every_operation_was_served_as_well_as_refused() -> None:
     seen = {operation: dict(sorted(statuses.items())) for operation, statuses in ANSWERED.items()}
     assert len(seen) == len(list(schema.get_all_operations())), seen
     unserved = [op for op, statuses in seen.items() if not any(200 <= s < 300 for s in statuses)]
-    print("DBG", seen.get("GET /api/connect/transfers"), seen.get("GET /api/connect/payouts"))
     assert unserved == [], seen

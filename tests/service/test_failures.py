@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from connect_backend.stripe_errors import ACTIONABLE, ACTIONABLE_PARAMS, MESSAGES
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, stripe_error
+from tests.support.service import bearer, onboarded
 
 pytestmark = pytest.mark.usefixtures("fast_stripe_retries")
 

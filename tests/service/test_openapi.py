@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from connect_backend.app import create_app
-from tests.service.conftest import make_settings
+from tests.support.service import make_settings
 
 AUTHORIZED = {400, 401, 403, 404, 422, 503}
 EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {

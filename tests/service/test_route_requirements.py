@@ -13,8 +13,8 @@ from connect_backend.app import create_app
 from connect_backend.auth import Action, PlatformRequirement, Requirement
 from connect_backend.rate_limits import RouteGroup
 from connect_backend.routes import connect
-from tests.service.conftest import bearer, make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, make_settings, onboarded
 
 
 def requirements_of(route: APIRoute) -> list[Requirement | PlatformRequirement]:

@@ -15,7 +15,7 @@ from connect_backend.errors import RateLimited, UpstreamUnavailable
 from connect_backend.rate_limits import RateLimiter, RouteGroup
 from connect_backend.settings import Settings
 from connect_backend.stripe_budget import StripeBudget, StripeClass
-from tests.service.conftest import make_settings
+from tests.support.service import make_settings
 
 
 def _limiter(onboarding: int, *, money: int = 0, reads: int = 0) -> RateLimiter:

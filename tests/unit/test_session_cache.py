@@ -15,8 +15,8 @@ import respx
 from connect_backend import sessions
 from connect_backend.domain import User
 from connect_backend.sessions import SessionCache
-from tests.service.conftest import bearer, http_client, make_settings, running
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, http_client, make_settings, running
 
 ADA = User(id="usr_ada", email="ada@example.com", role="user")
 

@@ -26,8 +26,8 @@ from connect_backend.reconcile import Report
 from connect_backend.settings import Settings
 from connect_backend.stripe_budget import StripeBudget, StripeClass
 from tests.secrets_guard import COLLECTED
-from tests.service.conftest import make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, stripe_error
+from tests.support.service import make_settings, onboarded
 
 ACCOUNT_READ = r"/v1/accounts/acct_\w+"
 PENDING = {"stripe_connect_status": "pending", "onboarding_step": "details_submission"}

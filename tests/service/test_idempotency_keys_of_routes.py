@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, Gate, form_to_nested, stripe_error
+from tests.support.service import bearer, onboarded
 
 TRANSFER = "/api/connect/transfer"
 PAYOUT = "/api/connect/payout"

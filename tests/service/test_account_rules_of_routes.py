@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested, stripe_error
+from tests.support.service import bearer, make_settings, onboarded
 
 ONBOARD = "/api/connect/onboard"
 WIDE = make_settings(connect_allowed_countries="US,DE,AU,KE")

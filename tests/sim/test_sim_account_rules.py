@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.sim.conftest import Sim
+from tests.support.sim import Sim
 
 TRANSFERS = {"transfers": {"requested": True}}
 BOTH = {"transfers": {"requested": True}, "card_payments": {"requested": True}}

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.sim.conftest import API_KEY, Receiver, Sim, SimFactory
+from tests.support.sim import API_KEY, Receiver, Sim, SimFactory
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import stripe
 
-from tests.sim.conftest import API_KEY, Sim, SimFactory
+from tests.support.sim import API_KEY, Sim, SimFactory
 
 CREATE = {"type": "express", "capabilities": {"transfers": {"requested": True}}}
 

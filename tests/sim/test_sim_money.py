@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from tests.sim.conftest import Receiver, Sim
+from tests.support.sim import Receiver, Sim
 
 
 async def test_balance_without_stripe_account_is_the_platforms(sim: Sim) -> None:

@@ -45,6 +45,8 @@ from typing import Any, Literal
 
 import httpx
 
+from stripe_sim.fault_triggers import FaultTrigger, check_rate, check_when
+
 Fault = Literal["status", "latency", "timeout", "reset", "close"]
 _FAULTS = ("status", "latency", "timeout", "reset", "close")
 _HOP_BY_HOP = frozenset(
@@ -64,17 +66,16 @@ _HOP_BY_HOP = frozenset(
 _MAX_HEAD = 64 * 1024
 
 
-@dataclass
-class Rule:
-    """One fault rule (see the module docstring)."""
+@dataclass(kw_only=True)
+class Rule(FaultTrigger):
+    """One fault rule (see the module docstring).
 
-    path_prefix: str = "/"
-    method: str | None = None
+    Which requests it matches, how often it fires (``rate``, ``count``) and ``when`` are the
+    simulator's own rule model (``stripe_sim.fault_triggers``); the actions are the proxy's.
+    """
+
     fault: Fault = "status"
     status: int = 500
-    rate: float = 1.0
-    count: int | None = None
-    when: Literal["before", "after"] = "before"
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
     hold_s: float = 30.0
@@ -99,10 +100,8 @@ class Rule:
             raise ValueError(f"bad rule: {raw}") from None
         if rule.fault not in _FAULTS:
             raise ValueError(f"fault must be one of {_FAULTS}")
-        if rule.when not in ("before", "after"):
-            raise ValueError("when must be 'before' or 'after'")
-        if not 0 <= rule.rate <= 1:
-            raise ValueError("rate must be within 0..1")
+        check_when(rule.when)
+        check_rate(rule.rate)
         if not 100 <= rule.status <= 599:
             raise ValueError("status must be an HTTP status")
         if min(rule.latency_ms, rule.jitter_ms, rule.hold_s) < 0:
@@ -110,9 +109,6 @@ class Rule:
         if rule.count is not None and rule.count < 0:
             raise ValueError("count must not be negative")
         return rule
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and path.startswith(self.path_prefix)
 
     @property
     def label(self) -> str:
@@ -277,14 +273,8 @@ class FaultProxy:
         """The latency to add and the fault rule that fires for this request, if any."""
         delay = 0.0
         for rule in self.rules:
-            if not rule.matches(request.method, request.path):
+            if not rule.fires(request.method, request.path, self.rng):
                 continue
-            if rule.count is not None and rule.count <= 0:
-                continue
-            if rule.rate < 1 and self.rng.random() >= rule.rate:
-                continue
-            if rule.count is not None:
-                rule.count -= 1
             rule.fired += 1
             self.stats.faults[rule.label] += 1
             if rule.fault == "latency":

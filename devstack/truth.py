@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from connect_backend.onboarding import AccountSnapshot, Onboarding, derive_status
+from connect_backend.domain import Onboarding
+from connect_backend.onboarding import derive_status
+from connect_backend.stripe_objects import account_snapshot
 from stripe_sim import sign
 
 CAPABILITIES = ("transfers",)  # the service's CONNECT_CAPABILITIES as the stack runs it
@@ -15,7 +17,7 @@ CAPABILITIES = ("transfers",)  # the service's CONNECT_CAPABILITIES as the stack
 def truth(entry: dict[str, Any]) -> Onboarding:
     """D1's due view of a simulator account (`/_sim/accounts/{id}`), by the spec's table."""
     return derive_status(
-        AccountSnapshot.from_stripe(entry["account"]),
+        account_snapshot(entry["account"]),
         required_capabilities=CAPABILITIES,
         deauthorized=bool(entry["deauthorized"]),
     )

@@ -2,12 +2,15 @@
 real Redis for the tests of shared state."""
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from redis.asyncio import Redis
 
+from connect_backend import sessions
 from tests.secrets_guard import pytest_configure, pytest_sessionfinish, pytest_unconfigure
 from tests.support.redis_server import RedisServer
+from tests.support.session_clock import Clock
 
 __all__ = ["pytest_configure", "pytest_sessionfinish", "pytest_unconfigure"]
 
@@ -30,3 +33,12 @@ async def redis_url(redis_server: RedisServer) -> str:
     await client.flushall()
     await client.aclose()
     return redis_server.url
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The session cache's clock only (`connect_backend.sessions`): the event loop keeps the
+    real one."""
+    fake = Clock()
+    monkeypatch.setattr(sessions, "time", SimpleNamespace(time=fake))
+    return fake

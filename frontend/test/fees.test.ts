@@ -1,41 +1,26 @@
 import { describe, expect, it } from "vitest";
-import { splitFee } from "../src/payments/fees";
-import { formatMoney, parseMoney } from "../src/payments/format";
+import feeRule from "../../contract/fee-rule.json";
+import { splitFee } from "../src/admin/splitFee";
+import { formatMoney, parseMoney } from "../src/kit/money";
 
 const MAX_AMOUNT = 99_999_999;
 
-// The same vectors as the service's rule (tests/unit/test_money.py): the console's preview
-// must show exactly what the service will take.
-describe("splitFee: fee = round_half_up(amount × percent / 100), net = amount − fee", () => {
-  it.each([
-    [1000, 0, 0],
-    [1000, 100, 1000],
-    [1000, 10, 100],
-    [1000, 2.9, 29],
-    [1234, 2.9, 36], // 35.786
-    [10_000, 12.345, 1235], // 1234.5 rounds up
-    [1000, 12.345, 123], // 123.45 rounds down
-    [999, 12.5, 125], // 124.875
-    [1, 10, 0], // 0.1
-    [1, 50, 1], // 0.5 rounds up
-    [1, 49.99, 0],
-    [1, 100, 1],
-    [MAX_AMOUNT, 10, 10_000_000], // 9,999,999.9
-    [MAX_AMOUNT, 0.01, 10_000], // 9,999.9999
-    [MAX_AMOUNT, 100, MAX_AMOUNT],
-  ])("%i at %s %% takes %i", (amount, percent, fee) => {
-    expect(splitFee(amount, percent)).toEqual({ gross: amount, fee, net: amount - fee });
+// The service checks its rule against the same vectors (tests/unit/test_money.py): the console's
+// preview must show exactly what the service will take.
+describe("splitFee agrees with contract/fee-rule.json", () => {
+  it.each(feeRule.vectors.map((v) => [v.amount, v.percent, v.fee] as const))(
+    "%i at %s %% takes %i",
+    (amount, percent, fee) => {
+      expect(splitFee(amount, percent)).toEqual({ gross: amount, fee, net: amount - fee });
+    },
+  );
+
+  it("has the service's largest amount", () => {
+    expect(feeRule.max_amount).toBe(MAX_AMOUNT);
   });
 
-  it.each([
-    [5, 10, 1],
-    [15, 10, 2],
-    [25, 10, 3],
-    [100, 2.5, 3],
-    [100, 0.5, 1],
-    [300, 0.5, 2],
-  ])("rounds an exact half up, never to even: %i at %s %%", (amount, percent, fee) => {
-    expect(splitFee(amount, percent).fee).toBe(fee);
+  it.each(feeRule.refused_percents)("refuses %s %%", (percent) => {
+    expect(() => splitFee(100, percent)).toThrow(RangeError);
   });
 
   it("reads a float percent by its shortest form, not its binary value", () => {

@@ -1,7 +1,7 @@
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createBackendClient, type ConnectStatus } from "../src/backend/client";
-import type { PageLocation } from "../src/payments/location";
+import type { PageLocation } from "../src/payments/PageLocation";
 import { PaymentsSettings } from "../src/payments/PaymentsSettings";
 import { errorBody, fakeFetch, json, type Recorded } from "./fake-fetch";
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from connect_backend import log, metrics
+from connect_backend.domain import DEAUTHORIZED, Onboarding, Organization
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInaccessible,
@@ -18,9 +19,8 @@ from connect_backend.errors import (
     NotDeauthorized,
     NotFound,
 )
-from connect_backend.onboarding import DEAUTHORIZED, AccountSnapshot, Onboarding, derive_status
+from connect_backend.onboarding import AccountSnapshot, derive_status
 from connect_backend.stripe_gateway import AccountRead, StripeGateway
-from connect_backend.types import Organization
 from connect_backend.worker import WorkerClient
 
 A = TypeVar("A")
@@ -45,10 +45,7 @@ async def ensure_account(
 ) -> Organization:
     """The organization with a Stripe account to onboard: its own, or a new one when it has
     none or its account was deauthorized from the platform (the way back)."""
-    if (
-        organization.stripe_connect_account_id is None
-        or organization.onboarding_step == "deauthorized"
-    ):
+    if organization.stripe_connect_account_id is None or organization.deauthorized:
         return await link_new_account(
             organization, email=email, country=country, worker=worker, gateway=gateway
         )
@@ -78,24 +75,18 @@ async def link_new_account(
     A deauthorized account is replaced the same way (compare-and-set on its id). The
     caller's email is prefilled on an account that has none yet.
     """
-    replacing = (
-        organization.stripe_connect_account_id
-        if organization.onboarding_step == "deauthorized"
-        else None
-    )
-    params = gateway.account_params(
-        organization_id=organization.id, organization_name=organization.name, country=country
-    )
+    replacing = organization.stripe_connect_account_id if organization.deauthorized else None
     account = await gateway.create_account(
-        params, organization_id=organization.id, replacing=replacing
+        organization_id=organization.id,
+        organization_name=organization.name,
+        country=country,
+        replacing=replacing,
     )
-    request_id = log.request_id.get()
     try:
         result = await worker.create_connect_account(
             organization_id=organization.id,
             account_id=account.id,
             replace_account_id=replacing,
-            request_id=request_id,
         )
     except (AccountAlreadyLinked, NotDeauthorized) as exc:
         log.info("connect.account.lost_race", account_id=account.id)
@@ -122,11 +113,13 @@ async def sync_account(
     this call (`StripeGateway.read_account`); its `seen_at` orders the write.
     """
     asked_at = datetime.now(UTC)
-    read = await outcome(gateway.read_account(account_id))
-    return await settle(organization, account_id, read, asked_at, worker=worker, gateway=gateway)
+    read = await read_or_failure(gateway.read_account(account_id))
+    return await store_read(
+        organization, account_id, read, asked_at, worker=worker, gateway=gateway
+    )
 
 
-async def outcome(read: Awaitable[AccountRead]) -> AccountRead | ConnectError:
+async def read_or_failure(read: Awaitable[AccountRead]) -> AccountRead | ConnectError:
     """The read, or the expected failure it ended in (for the caller to decide on)."""
     try:
         return await read
@@ -134,7 +127,7 @@ async def outcome(read: Awaitable[AccountRead]) -> AccountRead | ConnectError:
         return failure
 
 
-async def settle(
+async def store_read(
     organization: Organization,
     account_id: str,
     read: AccountRead | ConnectError,
@@ -143,14 +136,14 @@ async def settle(
     worker: WorkerClient,
     gateway: StripeGateway,
 ) -> tuple[Organization, AccountSnapshot | None]:
-    """Store what a read of the organization's account `account_id` says (`derived`); any
+    """Store what a read of the organization's account `account_id` says (`onboarding_of_read`); any
     failure but Stripe's refusal of a deauthorized account is raised (nothing is written)."""
-    onboarding, seen_at = derived(read, asked_at, capabilities=gateway.capabilities)
+    onboarding, seen_at = onboarding_of_read(read, asked_at, capabilities=gateway.capabilities)
     updated = await store_onboarding(organization, account_id, onboarding, seen_at, worker=worker)
     return updated, read.account if isinstance(read, AccountRead) else None
 
 
-def derived(
+def onboarding_of_read(
     read: AccountRead | ConnectError, asked_at: datetime, *, capabilities: Collection[str]
 ) -> tuple[Onboarding, datetime]:
     """What a read of an account says D1 should hold, and the moment that view stands for:
@@ -176,14 +169,13 @@ async def sync_from_event(
     write failed after Stripe created the account).
     """
     asked_at = datetime.now(UTC)
-    request_id = log.request_id.get()
-    linked, read = await both(
-        worker.get_organization_by_account(account_id, request_id=request_id),
-        outcome(gateway.read_account(account_id)),
+    linked, read = await gather_both(
+        worker.get_organization_by_account(account_id),
+        read_or_failure(gateway.read_account(account_id)),
     )
     if linked is not None:
         log.organization_id.set(linked.id)
-        await settle(linked, account_id, read, asked_at, worker=worker, gateway=gateway)
+        await store_read(linked, account_id, read, asked_at, worker=worker, gateway=gateway)
         return linked
     if isinstance(read, AccountInaccessible):
         # Not ours (any more) and unreadable: nothing to link or sync.
@@ -197,18 +189,18 @@ async def sync_from_event(
     if not claimed:
         return None
     try:
-        result = await worker.create_connect_account(
-            organization_id=claimed, account_id=account_id, request_id=request_id
-        )
+        result = await worker.create_connect_account(organization_id=claimed, account_id=account_id)
     except (AccountAlreadyLinked, AccountInUse, NotFound):
         return None
     log.organization_id.set(claimed)
     log.info("connect.account.relinked", account_id=account_id)
-    await settle(result.organization, account_id, read, asked_at, worker=worker, gateway=gateway)
+    await store_read(
+        result.organization, account_id, read, asked_at, worker=worker, gateway=gateway
+    )
     return result.organization
 
 
-async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+async def gather_both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
     """Both results, run at once; when one fails the other is cancelled and the failure
     raised as itself (not as an exception group)."""
     try:
@@ -222,15 +214,6 @@ async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
 
 async def _awaited(value: Awaitable[T]) -> T:
     return await value
-
-
-def holds(organization: Organization, onboarding: Onboarding) -> bool:
-    """Whether D1's row (as `organization` was read) already says what `onboarding` says."""
-    return (
-        organization.stripe_connect_status == onboarding.status
-        and organization.onboarding_step == onboarding.step
-        and organization.onboarding_rejection_reason == onboarding.rejection_reason
-    )
 
 
 async def store_onboarding(
@@ -250,7 +233,7 @@ async def store_onboarding(
     clock can undo a deauthorization. Nothing is written when D1 already holds it: see README,
     "A sync that changes nothing writes nothing", for why `synced_at` ordering stays right.
     """
-    if holds(organization, onboarding):
+    if organization.onboarding == onboarding:
         log.debug("connect.status.unchanged", status=onboarding.status, step=onboarding.step)
         metrics.count_status_write("unchanged")
         return organization
@@ -263,7 +246,6 @@ async def store_onboarding(
         },
         synced_at=seen_at,
         expected_account_id=account_id,
-        request_id=log.request_id.get(),
     )
     log.info(
         "connect.status.synced",

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from connect_backend import auth, log, metrics, runtime, tracing
+from connect_backend import log, metrics, runtime, tracing
 from connect_backend.coalesce import RecentOutcome
-from connect_backend.deps import State
+from connect_backend.deps import Clients, State
 from connect_backend.errors import install_handlers
-from connect_backend.limits import RateLimiter, RouteGroup
+from connect_backend.openapi import ConnectAPI
+from connect_backend.rate_limits import RateLimiter, RouteGroup
 from connect_backend.request_context import RequestContext
-from connect_backend.routes import connect, health, scrape, webhook
+from connect_backend.routes import connect, health, webhook
+from connect_backend.routes.metrics import router as metrics_router
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
 
@@ -26,21 +28,6 @@ if TYPE_CHECKING:
 
 MAX_JSON_BODY = 64 * 1024
 """Every route's body limit (413 `payload_too_large`), but the webhook's (`webhook.MAX_BODY`)."""
-
-
-class ConnectAPI(FastAPI):
-    """FastAPI, whose OpenAPI document also says what each route's `auth.Requirement` reads
-    from the request itself: the session scheme and the claim headers."""
-
-    api_routes: Sequence[APIRoute] = ()
-    """The routes served, as their routers declare them (FastAPI wraps included routers)."""
-
-    def openapi(self) -> dict[str, Any]:
-        kept = self.openapi_schema
-        document = super().openapi()  # FastAPI keeps it, and makes it again if routes change
-        if document is not kept:
-            auth.document(document, self.api_routes)
-        return document
 
 
 def from_environment() -> FastAPI:
@@ -73,6 +60,7 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
             runtime.clients(settings, trace_configs=watched) as made,
         ):
             yield State(
+                clients=Clients(settings=settings, worker=made.worker, stripe=made.stripe),
                 settings=settings,
                 worker=made.worker,
                 stripe=made.stripe,
@@ -83,9 +71,9 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
                         RouteGroup.ONBOARDING: settings.rate_limit_onboarding_per_minute,
                         RouteGroup.MONEY: settings.rate_limit_money_per_minute,
                     },
-                    storage=made.shared.limits,
+                    storage=made.store.limits,
                 ),
-                shared=made.shared,
+                store=made.store,
                 # `/ready`'s last outcome, reused for a second: anyone may call it.
                 readiness=RecentOutcome(settings.ready_reuse_seconds),
             )
@@ -101,7 +89,7 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
         # OpenTelemetry (and the environment) whether a provider is configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    routers = (health.router, connect.router, webhook.router, scrape.router)
+    routers = (health.router, connect.router, webhook.router, metrics_router)
     for router in routers:
         app.include_router(router)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]

@@ -2,32 +2,39 @@
 
 The client's claims (`X-User-ID`, `X-Org-ID`, `organization_id`) only *name* things; the Worker's
 `verify-user-context` decides who the caller is and their role. Successful checks are cached
-for `SESSION_CACHE_TTL_SECONDS` per (token, organization) — the identity and role only, never
-the organization's data, which is read fresh on every call. Failures are never cached.
+for `SESSION_CACHE_TTL_SECONDS` per (token, organization) for an organization's reads only —
+the identity and role, never the organization's data, which is read fresh on every call.
+Failures are never cached.
+
+Each route's one dependency is a `Requirement`, and it returns the *authorized* context: the
+organization, the caller's role and the clients the route may act with (`Authorized`). A
+handler that was not authorized never received a client, so it cannot reach Stripe or the
+Worker (Polar's `AuthenticatedWithScope`).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from inspect import Parameter, Signature
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 
 from connect_backend import log
+from connect_backend.deps import Clients
+from connect_backend.domain import MemberRole, Organization, User
 from connect_backend.errors import BadRequest, Forbidden, InvalidSession
-from connect_backend.limits import RateLimiter, RouteGroup, StripeClass, stripe_class
+from connect_backend.rate_limits import RateLimiter, RouteGroup
 from connect_backend.sessions import SessionCache
-from connect_backend.settings import Settings
-from connect_backend.stripe_gateway import StripeGateway
-from connect_backend.types import MemberRole, Organization, User
-from connect_backend.worker import WorkerClient
+from connect_backend.stripe_budget import StripeClass, stripe_class
+from connect_backend.worker import UserContext, WorkerClient
+
+B = TypeVar("B")
 
 
 class Action(StrEnum):
@@ -70,24 +77,16 @@ def allowed(action: Action, *, member_role: MemberRole | None, platform_admin: b
             return platform_admin
 
 
-@dataclass(frozen=True, slots=True)
-class OrgContext:
-    """A verified caller acting on one organization, as D1 holds it now."""
-
-    user: User
-    organization: Organization
-    member_role: MemberRole | None
-
-
-BEARER_SCHEME = "HTTPBearer"
-"""The OpenAPI security scheme every route with a `Requirement` is documented under."""
-
-_CLAIMS = {
+CLAIMS = {
     "X-User-ID": "Optional: must be the session's own user id (else 403).",
     "X-Org-ID": "Names the organization, where path and body do not (they must agree).",
 }
-"""The headers that name the caller's user and organization: they are claims, checked."""
-_MAX_CLAIM = 255
+"""The headers that name the caller's user and organization (they are claims, checked), and
+what the OpenAPI document says of each."""
+IDEMPOTENCY_KEY = "Idempotency-Key"
+"""The header that keys a money route (`Requirement.idempotency_key`)."""
+MAX_HEADER = 255
+"""The longest claim or `Idempotency-Key` accepted (422 beyond)."""
 _MAX_TOKEN = 4096
 
 
@@ -99,19 +98,19 @@ def _bearer(headers: Headers) -> str:
     return token
 
 
+def _too_long(name: str) -> dict[str, Any]:
+    return {
+        "type": "string_too_long",
+        "loc": ("header", name),
+        "msg": f"String should have at most {MAX_HEADER} characters",
+    }
+
+
 def _claims(headers: Headers) -> tuple[str | None, str | None]:
     """`X-User-ID` and `X-Org-ID`: 422 for a value over 255 characters (as a declared header
     parameter would be), and refused when a header is repeated with different values: a proxy
     that reads the last copy would see another user or organization than the one checked."""
-    too_long = [
-        {
-            "type": "string_too_long",
-            "loc": ("header", name),
-            "msg": f"String should have at most {_MAX_CLAIM} characters",
-        }
-        for name in _CLAIMS
-        if len(headers.get(name, "")) > _MAX_CLAIM
-    ]
+    too_long = [_too_long(name) for name in CLAIMS if len(headers.get(name, "")) > MAX_HEADER]
     if too_long:
         raise RequestValidationError(too_long)
     if len(set(headers.getlist("x-org-id"))) > 1:
@@ -123,195 +122,190 @@ def _claims(headers: Headers) -> tuple[str | None, str | None]:
     return headers.get("x-user-id"), headers.get("x-org-id")
 
 
-@dataclass(frozen=True, slots=True)
-class Requirement:
-    """What a route does, declared in its signature: the roles table's action (which also
-    decides whether a cached session check may stand for it) and the per-user rate limit it
-    counts against.
+def _idempotency_key(headers: Headers) -> str:
+    """`Idempotency-Key`, 1 to 255 characters: 422 otherwise, as a declared header would be."""
+    key = headers.get(IDEMPOTENCY_KEY)
+    if key is None:
+        missing = {"type": "missing", "loc": ("header", IDEMPOTENCY_KEY), "msg": "Field required"}
+        raise RequestValidationError([missing])
+    if not key:
+        short = {
+            "type": "string_too_short",
+            "loc": ("header", IDEMPOTENCY_KEY),
+            "msg": "String should have at least 1 character",
+        }
+        raise RequestValidationError([short])
+    if len(key) > MAX_HEADER:
+        raise RequestValidationError([_too_long(IDEMPOTENCY_KEY)])
+    return key
 
-    Used as the route's one dependency (`Annotated[Caller, Depends(Requirement(...))]`), so a
-    route cannot be written without one; tests read it from the routes themselves. It reads
-    the session token and the claims from the headers itself rather than as FastAPI
-    parameters (each a dependency solved per request); `document` describes them in the
-    OpenAPI document as parameters would have been.
+
+@dataclass(frozen=True, slots=True)
+class Authorized(Generic[B]):
+    """A verified caller whose role allows the route's action on one organization, as D1
+    holds it now; the request's body and `Idempotency-Key` (where the route takes them); and
+    the clients the route acts with, handed out only here."""
+
+    user: User
+    organization: Organization
+    member_role: MemberRole | None
+    body: B
+    idempotency_key: str
+    clients: Clients
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformAdmin:
+    """A verified platform admin, for the console's view of every organization."""
+
+    user: User
+    clients: Clients
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a route does, declared in its signature as its one dependency: the roles table's
+    action (which also decides whether a cached session check may stand for it), the per-user
+    rate limit it counts against, the body it takes (`body`, optional unless `body_required`)
+    and whether it needs an `Idempotency-Key`.
+
+    It resolves to the authorized context (`Authorized`): the session verified through the
+    Worker, the organization named by path, body and `X-Org-ID`, the role checked against the
+    roles table, the call counted. FastAPI validates the body before calling it (as the
+    dependency's own parameter), so a malformed body reaches no one. The token, the claims and
+    the key are read from the headers here rather than as FastAPI parameters (each one a
+    dependency solved per request); `document` describes them in the OpenAPI document as
+    parameters would have been.
     """
 
     action: Action
     limit: RouteGroup | None = None
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    idempotency_key: bool = False
+
+    def __post_init__(self) -> None:
+        # What FastAPI reads of the dependency: the request, and the body as a parameter.
+        parameters = [Parameter("request", Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)]
+        if self.body is not None:
+            optional = not self.body_required
+            parameters.append(
+                Parameter(
+                    "body",
+                    Parameter.POSITIONAL_OR_KEYWORD,
+                    annotation=self.body | None if optional else self.body,
+                    default=None if optional else Parameter.empty,
+                )
+            )
+        object.__setattr__(self, "__signature__", Signature(parameters))
 
     @property
     def verify_every_call(self) -> bool:
         """Whether the session is verified through the Worker on every call (`Action`)."""
         return not self.action.may_use_cached_session
 
-    async def __call__(self, request: Request) -> Caller:
+    async def __call__(self, request: Request, body: Any = None) -> Authorized[Any]:
         headers = request.headers
         claimed_user_id, header_org_id = _claims(headers)
-        # The Stripe calls of a read are refused first when the platform's budget runs short.
-        stripe_class.set(StripeClass.READ if self.action.reads else StripeClass.WRITE)
-        state = request.state
-        return Caller(
-            self,
-            token=_bearer(headers),
-            claimed_user_id=claimed_user_id,
-            header_org_id=header_org_id,
-            settings=state.settings,
-            worker=state.worker,
-            stripe=state.stripe,
-            cache=state.session_cache,
-            limiter=state.rate_limiter,
+        key = _idempotency_key(headers) if self.idempotency_key else ""
+        token = _credentials(headers, self.action)
+        org_id = _one_organization(
+            request.path_params.get("org_id"), getattr(body, "organization_id", None), header_org_id
         )
-
-
-def document(openapi: dict[str, Any], routes: Iterable[APIRoute]) -> None:
-    """Describe in `openapi` what every route's `Requirement` reads, where FastAPI would have
-    put it had they been parameters: the Bearer session scheme, and `X-User-ID` and
-    `X-Org-ID` as optional header parameters."""
-    schemes = openapi.setdefault("components", {}).setdefault("securitySchemes", {})
-    schemes[BEARER_SCHEME] = {
-        "type": "http",
-        "description": "The Better Auth session token, verified through the Worker on every call.",
-        "scheme": "bearer",
-    }
-    claims = [_claim_parameter(name, description) for name, description in _CLAIMS.items()]
-    for route in routes:
-        if not any(isinstance(d.call, Requirement) for d in route.dependant.dependencies):
-            continue
-        operations = openapi["paths"][route.path_format]
-        for method in route.methods or ():
-            operation = operations[method.lower()]
-            later = {
-                k: operation.pop(k)
-                for k in ("parameters", "requestBody", "responses")
-                if k in operation
-            }
-            operation["security"] = [{BEARER_SCHEME: []}]
-            operation["parameters"] = [*later.pop("parameters", []), *copy.deepcopy(claims)]
-            operation.update(later)
-
-
-def _claim_parameter(name: str, description: str) -> dict[str, Any]:
-    schema = {"anyOf": [{"type": "string", "maxLength": _MAX_CLAIM}, {"type": "null"}]}
-    title = name.replace("-", " ").title().replace(" ", "-")  # as pydantic titles an alias
-    return {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "schema": {**schema, "description": description, "title": title},
-        "description": description,
-    }
-
-
-class Caller:
-    """The request's credentials and claims, resolved into an `OrgContext` by `authorize`, and
-    what the route acts with: the settings, the Worker and Stripe."""
-
-    def __init__(
-        self,
-        requirement: Requirement,
-        *,
-        token: str,
-        claimed_user_id: str | None,
-        header_org_id: str | None,
-        settings: Settings,
-        worker: WorkerClient,
-        stripe: StripeGateway,
-        cache: SessionCache,
-        limiter: RateLimiter,
-    ) -> None:
-        self.requirement = requirement
-        self.settings = settings
-        self.worker = worker
-        self.stripe = stripe
-        self._token = token
-        self._claimed_user_id = claimed_user_id
-        self._header_org_id = header_org_id
-        self._cache = cache
-        self._limiter = limiter
-
-    def organization_id(self, *named: str | None) -> str:
-        """The one organization named by path, body and `X-Org-ID`; 400 if they differ."""
-        names = {n for n in (*named, self._header_org_id) if n}
-        if len(names) > 1:
-            raise BadRequest(
-                "The organization named in the request is ambiguous.", code="organization_mismatch"
-            )
-        if not names:
-            raise BadRequest(
-                "Name the organization (path, organization_id or X-Org-ID).",
-                code="organization_required",
-            )
-        return names.pop()
-
-    async def authorize(self, *named: str | None) -> OrgContext:
-        """Verify the session through the Worker and check the route's action against the
-        roles table; count the call against the route's rate limit."""
-        required = self.requirement
-        org_id = self.organization_id(*named)
-        request_id = log.request_id.get()
-        cached = None if required.verify_every_call else self._cache.get(self._token, org_id)
+        state = request.state
+        cache: SessionCache = state.session_cache
+        worker: WorkerClient = state.worker
+        cached = None if self.verify_every_call else cache.get(token, org_id)
         if cached is not None:
             user, role = cached.user, cached.member_role
-            organization = await self.worker.get_organization(org_id, request_id=request_id)
+            organization = await worker.get_organization(org_id)
         else:
-            context = await self.worker.verify_user_context(
-                session_token=self._token, organization_id=org_id, request_id=request_id
-            )
+            context = await worker.verify_user_context(session_token=token, organization_id=org_id)
             if context.organization is None:  # the Worker must name the org it checked
                 raise Forbidden("You are not a member of this organization.", code="not_a_member")
             user, role, organization = context.user, context.member_role, context.organization
         log.user_id.set(user.id)
         log.organization_id.set(org_id)
-        if self._claimed_user_id is not None and self._claimed_user_id != user.id:
-            raise Forbidden("X-User-ID does not match the session's user.", code="user_mismatch")
-        if cached is None and not required.verify_every_call:
-            self._cache.put(
-                self._token, org_id, user, role, session_expires=context.session.expires_at
-            )
-        if required.limit is not None:
-            # Counted per verified user, never per claimed X-User-ID or per token.
-            await self._limiter.take(required.limit, user.id)
-        if not allowed(required.action, member_role=role, platform_admin=user.is_platform_admin):
-            log.info("auth.forbidden", action=required.action.value, member_role=role)
+        _check_claimed_user(claimed_user_id, user)
+        if cached is None and not self.verify_every_call:
+            cache.put(token, org_id, user, role, session_expires=context.session.expires_at)
+        await _count(state.rate_limiter, self.limit, user)
+        if not allowed(self.action, member_role=role, platform_admin=user.is_platform_admin):
+            log.info("auth.forbidden", action=self.action.value, member_role=role)
             raise Forbidden("Your role does not allow this action.")
-        return OrgContext(user=user, organization=organization, member_role=role)
+        return Authorized(user, organization, role, body, key, state.clients)
 
-    async def authorize_platform(self) -> User:
-        """Verify the session through the Worker (every call, no organization named) and check
-        the route's action, which only a platform admin may do; count the call."""
-        required = self.requirement
-        context = await self.worker.verify_user_context(
-            session_token=self._token, organization_id=None, request_id=log.request_id.get()
+
+@dataclass(frozen=True)
+class PlatformRequirement:
+    """A route of the platform's own, which only platform admins may use: the session is
+    verified through the Worker on every call, no organization named, the call counted."""
+
+    action: Action
+    limit: RouteGroup | None = None
+
+    async def __call__(self, request: Request) -> PlatformAdmin:
+        headers = request.headers
+        claimed_user_id, _ = _claims(headers)
+        token = _credentials(headers, self.action)
+        state = request.state
+        worker: WorkerClient = state.worker
+        context: UserContext = await worker.verify_user_context(
+            session_token=token, organization_id=None
         )
         user = context.user
         log.user_id.set(user.id)
-        if self._claimed_user_id is not None and self._claimed_user_id != user.id:
-            raise Forbidden("X-User-ID does not match the session's user.", code="user_mismatch")
-        if required.limit is not None:
-            await self._limiter.take(required.limit, user.id)
-        if not allowed(required.action, member_role=None, platform_admin=user.is_platform_admin):
-            log.info("auth.forbidden", action=required.action.value)
+        _check_claimed_user(claimed_user_id, user)
+        await _count(state.rate_limiter, self.limit, user)
+        if not allowed(self.action, member_role=None, platform_admin=user.is_platform_admin):
+            log.info("auth.forbidden", action=self.action.value)
             raise Forbidden("Only platform admins may do this.")
-        return user
+        return PlatformAdmin(user, state.clients)
 
 
-ReadsStatus = Annotated[Caller, Depends(Requirement(Action.READ_STATUS, limit=RouteGroup.READS))]
+def _credentials(headers: Headers, action: Action) -> str:
+    """The session token, and the class the request's Stripe calls count as in the platform's
+    budget, decided here for every route (reads are refused first when it runs short)."""
+    token = _bearer(headers)
+    stripe_class.set(StripeClass.READ if action.reads else StripeClass.WRITE)
+    return token
+
+
+def _one_organization(*named: str | None) -> str:
+    """The one organization named by path, body and `X-Org-ID`; 400 if they differ."""
+    names = {n for n in named if n}
+    if len(names) > 1:
+        raise BadRequest(
+            "The organization named in the request is ambiguous.", code="organization_mismatch"
+        )
+    if not names:
+        raise BadRequest(
+            "Name the organization (path, organization_id or X-Org-ID).",
+            code="organization_required",
+        )
+    return names.pop()
+
+
+def _check_claimed_user(claimed_user_id: str | None, user: User) -> None:
+    if claimed_user_id is not None and claimed_user_id != user.id:
+        raise Forbidden("X-User-ID does not match the session's user.", code="user_mismatch")
+
+
+async def _count(limiter: RateLimiter, limit: RouteGroup | None, user: User) -> None:
+    # Counted per verified user, never per claimed X-User-ID or per token.
+    if limit is not None:
+        await limiter.take(limit, user.id)
+
+
+ReadsStatus = Annotated[
+    Authorized[None], Depends(Requirement(Action.READ_STATUS, limit=RouteGroup.READS))
+]
 """Any member, platform admins: the status (rate-limited per user as a read)."""
-ReadsBalance = Annotated[Caller, Depends(Requirement(Action.READ_BALANCE, limit=RouteGroup.READS))]
+ReadsBalance = Annotated[
+    Authorized[None], Depends(Requirement(Action.READ_BALANCE, limit=RouteGroup.READS))
+]
 """Owners, admins and platform admins: what money an account holds (a read)."""
-ManagesOnboarding = Annotated[
-    Caller, Depends(Requirement(Action.MANAGE_ACCOUNT, limit=RouteGroup.ONBOARDING))
+RunsPlatform = Annotated[
+    PlatformAdmin, Depends(PlatformRequirement(Action.RUN_PLATFORM, limit=RouteGroup.READS))
 ]
-"""Owners and admins: onboarding and the dashboard link; verified on every call."""
-ManagesPayouts = Annotated[
-    Caller, Depends(Requirement(Action.MANAGE_ACCOUNT, limit=RouteGroup.MONEY))
-]
-"""Owners and admins: the payout schedule and payouts; verified on every call."""
-PaysOut = ManagesPayouts
-"""Owners and admins moving their money out: the session is verified on every call."""
-MovesPlatformMoney = Annotated[
-    Caller, Depends(Requirement(Action.MOVE_PLATFORM_MONEY, limit=RouteGroup.MONEY))
-]
-"""Platform admins: transfers and fees; the session is verified on every call."""
-RunsPlatform = Annotated[Caller, Depends(Requirement(Action.RUN_PLATFORM, limit=RouteGroup.READS))]
 """Platform admins: the console's view of every organization; verified on every call."""

@@ -28,7 +28,7 @@ V = TypeVar("V")
 
 class FreshReads(Protocol[V]):
     """Reads by key that begin after their caller arrived (`Coalescer.fresh`), shared by the
-    callers of one process, or of every process (`connect_backend.shared_redis.SharedReads`)."""
+    callers of one process, or of every process (`connect_backend.redis_store.SharedReads`)."""
 
     async def fresh(self, key: str, read: Callable[[], Coroutine[Any, Any, V]]) -> V:
         """`read()`'s result, from a read that began after this call."""

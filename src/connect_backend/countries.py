@@ -1,7 +1,7 @@
 """Where a US platform's organizations may onboard, and under which service agreement.
 
 Stripe's rules, as its documentation states them (the simulator enforces the same, and
-tests/sim/test_account_rules.py holds the two lists to each other):
+tests/sim/test_sim_account_rules.py holds the two lists to each other):
 
 - https://docs.stripe.com/connect/service-agreement-types — an account takes the `full` or
   the `recipient` service agreement; a `recipient` account cannot request `card_payments`

@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
 from connect_backend.coalesce import RecentOutcome
-from connect_backend.limits import RateLimiter
+from connect_backend.domain import Readiness
+from connect_backend.rate_limits import RateLimiter
 from connect_backend.sessions import SessionCache
 from connect_backend.settings import Settings
-from connect_backend.shared import SharedState
+from connect_backend.state_store import StateStore
 from connect_backend.stripe_gateway import StripeGateway
-from connect_backend.types import Readiness
 from connect_backend.worker import WorkerClient
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """What a route acts with: built once in the lifespan, handed to a route only with its
+    authorized context (`auth.Authorized`)."""
+
+    settings: Settings
+    worker: WorkerClient
+    stripe: StripeGateway
 
 
 class State(TypedDict):
     """What `lifespan` yields; Starlette exposes it as `request.state`."""
 
+    clients: Clients
     settings: Settings
     worker: WorkerClient
     stripe: StripeGateway
     session_cache: SessionCache
     rate_limiter: RateLimiter
-    shared: SharedState
+    store: StateStore
     readiness: RecentOutcome[Readiness]
 
 
@@ -45,8 +57,8 @@ async def _stripe(request: Request) -> StripeGateway:
     return gateway
 
 
-async def _shared(request: Request) -> SharedState:
-    state: SharedState = request.state.shared
+async def _store(request: Request) -> StateStore:
+    state: StateStore = request.state.store
     return state
 
 
@@ -55,7 +67,7 @@ async def _readiness(request: Request) -> RecentOutcome[Readiness]:
     return readiness
 
 
-SharedDep = Annotated[SharedState, Depends(_shared)]
+StoreDep = Annotated[StateStore, Depends(_store)]
 ReadinessDep = Annotated[RecentOutcome[Readiness], Depends(_readiness)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 WorkerDep = Annotated[WorkerClient, Depends(_worker)]

@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 from connect_backend import log
-from connect_backend.types import IdempotencyRecord, Organization
+from connect_backend.domain import IdempotencyRecord, Organization
 
 
 class ConnectError(Exception):

@@ -9,10 +9,9 @@ changes nothing: the account is always re-read from Stripe and D1 keeps the newe
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
 from connect_backend import accounts, log
-from connect_backend.onboarding import DEAUTHORIZED
+from connect_backend.domain import DEAUTHORIZED, WebhookOutcome
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.webhooks import Event
 from connect_backend.worker import WorkerClient
@@ -21,7 +20,7 @@ ACCOUNT_EVENTS = ("account.updated", "capability.updated")
 ACCOUNT_EVENT_PREFIXES = ("account.external_account.", "person.")
 DEAUTHORIZED_EVENT = "account.application.deauthorized"
 
-Outcome = Literal["synced", "deauthorized", "ignored", "logged", "unlinked"]
+Outcome = WebhookOutcome
 
 
 async def handle(

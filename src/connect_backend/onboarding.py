@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Collection
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from connect_backend.types import ConnectStatus, OnboardingStep
+from connect_backend.domain import DEAUTHORIZED, NOT_STARTED, Onboarding
 
 
 class Requirements(BaseModel):
@@ -28,7 +26,8 @@ class Requirements(BaseModel):
 
 
 class AccountSnapshot(BaseModel):
-    """The part of a Stripe Account object that decides the onboarding status."""
+    """The part of a Stripe Account object that decides the onboarding status (read from
+    Stripe's JSON by `connect_backend.stripe_objects.account_snapshot`)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -42,37 +41,6 @@ class AccountSnapshot(BaseModel):
     capabilities: dict[str, str] = Field(default_factory=dict)
     requirements: Requirements = Field(default_factory=Requirements)
     metadata: dict[str, str] = Field(default_factory=dict)
-
-    @classmethod
-    def from_stripe(cls, account: Mapping[str, Any]) -> AccountSnapshot:
-        """Read a Stripe Account object (a dict, or a StripeObject's `to_dict()`)."""
-        data = dict(account)
-        requirements = dict(data.get("requirements") or {})
-        deadline = requirements.get("current_deadline")
-        if isinstance(deadline, int):
-            requirements["current_deadline"] = datetime.fromtimestamp(deadline, UTC)
-        data["requirements"] = requirements
-        data["capabilities"] = {k: str(v) for k, v in (data.get("capabilities") or {}).items()}
-        data["metadata"] = {k: str(v) for k, v in (data.get("metadata") or {}).items()}
-        # `type` for accounts made with one (express, custom, standard); otherwise the
-        # controller's dashboard says which the holder has (express, full, none).
-        controller = data.get("controller") or {}
-        dashboard = (controller.get("stripe_dashboard") or {}).get("type")
-        data["dashboard"] = dashboard if isinstance(dashboard, str) else data.get("type")
-        return cls.model_validate(data)
-
-
-@dataclass(frozen=True, slots=True)
-class Onboarding:
-    """What D1 stores about an organization's onboarding."""
-
-    status: ConnectStatus | None
-    step: OnboardingStep
-    rejection_reason: str | None = None
-
-
-NOT_STARTED = Onboarding(status=None, step="account_creation")
-DEAUTHORIZED = Onboarding(status="disabled", step="deauthorized", rejection_reason="deauthorized")
 
 
 def derive_status(

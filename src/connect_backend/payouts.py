@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from connect_backend import idempotency
+from connect_backend.domain import Payout, SourceType
 from connect_backend.errors import Conflict
 from connect_backend.stripe_gateway import StripeGateway
-from connect_backend.types import Payout, SourceType
 from connect_backend.worker import WorkerClient
 
 

@@ -5,7 +5,7 @@ Webhooks alone are not trusted: an endpoint disabled or misconfigured, a signing
 rotated wrongly, or deliveries Stripe gave up on leave D1 behind Stripe until the account
 changes again. A run walks every organization holding a Stripe account (the Worker's paged
 list, `linked=true`), reads each account from Stripe again and stores what it says through
-the path a webhook's sync takes (`accounts.settle`): the derived status, or `deauthorized`
+the path a webhook's sync takes (`accounts.store_read`): the derived status, or `deauthorized`
 on Stripe's `account_invalid`; nothing is written when D1 already holds it.
 
 Safe while webhooks arrive: every write, a run's or a webhook's, carries the moment its view
@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from connect_backend import accounts, log
+from connect_backend.domain import Onboarding, Organization
 from connect_backend.errors import ConnectError, RateLimited
-from connect_backend.limits import StripeClass, stripe_class
-from connect_backend.onboarding import Onboarding
+from connect_backend.stripe_budget import StripeClass, stripe_class
 from connect_backend.stripe_gateway import AccountRead, StripeGateway
-from connect_backend.types import Organization
 from connect_backend.worker import WorkerClient
 
 DEFAULT_CONCURRENCY = 4
@@ -118,14 +117,6 @@ def _shown(onboarding: Onboarding) -> str:
     return f"{shown} ({reason})" if reason and reason != onboarding.step else shown
 
 
-def _held(organization: Organization) -> Onboarding:
-    return Onboarding(
-        status=organization.stripe_connect_status,
-        step=organization.onboarding_step or "account_creation",
-        rejection_reason=organization.onboarding_rejection_reason,
-    )
-
-
 async def reconcile(
     *,
     worker: WorkerClient,
@@ -195,9 +186,7 @@ class _Run:
         """Every organization holding a Stripe account, with its account, page after page."""
         cursor: str | None = None
         while True:
-            page = await self.worker.list_organizations(
-                limit=page_size, cursor=cursor, linked=True, request_id=log.request_id.get()
-            )
+            page = await self.worker.list_organizations(limit=page_size, cursor=cursor, linked=True)
             for organization in page.organizations:
                 if organization.stripe_connect_account_id is not None:
                     yield organization, organization.stripe_connect_account_id
@@ -211,13 +200,15 @@ class _Run:
 
     async def _check(self, organization: Organization, account_id: str) -> None:
         log.organization_id.set(organization.id)
-        before = _held(organization)
+        before = organization.onboarding
         try:
             asked_at, read = await self._read(account_id)
             if self.report.dry_run:
-                after, _ = accounts.derived(read, asked_at, capabilities=self.gateway.capabilities)
+                after, _ = accounts.onboarding_of_read(
+                    read, asked_at, capabilities=self.gateway.capabilities
+                )
             else:
-                updated, _ = await accounts.settle(
+                updated, _ = await accounts.store_read(
                     organization,
                     account_id,
                     read,
@@ -225,7 +216,7 @@ class _Run:
                     worker=self.worker,
                     gateway=self.gateway,
                 )
-                after = _held(updated)
+                after = updated.onboarding
         except Exception as exc:  # one organization's failure stops only it
             self._failed(organization.id, account_id, exc)
             return
@@ -247,7 +238,7 @@ class _Run:
         attempt = 1
         while True:
             asked_at = datetime.now(UTC)
-            read = await accounts.outcome(self.gateway.read_account(account_id))
+            read = await accounts.read_or_failure(self.gateway.read_account(account_id))
             if not isinstance(read, RateLimited) or attempt >= self.budget_attempts:
                 return asked_at, read
             seconds = _retry_after(read)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import aiohttp
 
 from connect_backend import outbound
-from connect_backend.limits import StripeBudget
 from connect_backend.settings import Settings
-from connect_backend.shared import SharedState
+from connect_backend.state_store import StateStore
+from connect_backend.stripe_budget import StripeBudget
 from connect_backend.stripe_gateway import AccountReadCodec, StripeGateway
 from connect_backend.worker import WorkerClient
 
@@ -25,19 +25,19 @@ class Clients:
 
     worker: WorkerClient
     stripe: StripeGateway
-    shared: SharedState
+    store: StateStore
 
 
 @asynccontextmanager
-async def shared_state(redis_url: str | None) -> AsyncIterator[SharedState]:
+async def open_state_store(redis_url: str | None) -> AsyncIterator[StateStore]:
     """What the process shares with the others: through Redis with a URL, else kept in this
     process. redis-py is imported only when there is a Redis (it adds ~8 MiB to a process)."""
     if redis_url is None:
-        yield SharedState()
+        yield StateStore()
         return
-    from connect_backend import shared_redis
+    from connect_backend import redis_store
 
-    async with shared_redis.connect(redis_url) as state:
+    async with redis_store.connect(redis_url) as state:
         yield state
 
 
@@ -49,7 +49,7 @@ async def clients(
     Redis (with `REDIS_URL`) connects on first use. Everything is closed when the block ends."""
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     async with (
-        shared_state(redis_url) as state,
+        open_state_store(redis_url) as state,
         outbound.session(trace_configs=trace_configs) as http,
         outbound.httpx_client(http) as worker_http,
     ):
@@ -74,5 +74,5 @@ async def clients(
                 ),
                 reads=state.reads("accounts", AccountReadCodec()),
             ),
-            shared=state,
+            store=state,
         )

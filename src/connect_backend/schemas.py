@@ -10,22 +10,26 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
+    StrictStr,
     model_validator,
 )
 
-from connect_backend.money import MAX_AMOUNT
-from connect_backend.onboarding import AccountSnapshot, Requirements
-from connect_backend.types import (
+from connect_backend.domain import (
     Money,
     OnboardingStep,
     Organization,
     Payout,
+    PayoutInterval,
     PayoutSchedule,
     SourceType,
     Transfer,
+    WebhookOutcome,
 )
+from connect_backend.money import MAX_AMOUNT
+from connect_backend.onboarding import AccountSnapshot, Requirements
 
 
 def _integral_number(value: object) -> object:
@@ -108,8 +112,8 @@ class Status(_Output):
         return cls(
             organization_id=organization.id,
             account_id=organization.stripe_connect_account_id,
-            status=organization.stripe_connect_status or "not_started",
-            onboarding_step=organization.onboarding_step or "account_creation",
+            status=organization.shown_status,
+            onboarding_step=organization.onboarding.step,
             rejection_reason=organization.onboarding_rejection_reason,
             charges_enabled=account.charges_enabled if account else None,
             payouts_enabled=account.payouts_enabled if account else None,
@@ -230,7 +234,7 @@ class PayoutScheduleUpdate(_Input):
     model_config = ConfigDict(json_schema_extra=_ANCHOR_FITS_INTERVAL)
 
     organization_id: OrganizationId | None = None
-    interval: Literal["manual", "daily", "weekly", "monthly"]
+    interval: PayoutInterval
     weekly_anchor: Weekday | None = None
     monthly_anchor: MonthDay | None = None
     delay_days: DelayDays | None = None
@@ -251,18 +255,8 @@ class PayoutScheduleUpdate(_Input):
 
 
 class PayoutScheduleView(_Output):
-    """The payout schedule as Stripe now holds it."""
-
-    organization_id: str
-    account_id: str
-    interval: str
-    weekly_anchor: str | None
-    monthly_anchor: int | None
-    delay_days: int | None
-
-
-class PayoutScheduleRead(_Output):
-    """The payout schedule the account has at Stripe (what the settings page shows)."""
+    """The payout schedule the account has at Stripe: what the settings page shows, and what a
+    change answers with (as Stripe then holds it)."""
 
     organization_id: str
     account_id: str
@@ -272,7 +266,7 @@ class PayoutScheduleRead(_Output):
     delay_days: int | None
 
     @classmethod
-    def of(cls, organization_id: str, account_id: str, held: PayoutSchedule) -> PayoutScheduleRead:
+    def of(cls, organization_id: str, account_id: str, held: PayoutSchedule) -> PayoutScheduleView:
         """The schedule Stripe holds for the organization's account."""
         return cls(
             organization_id=organization_id,
@@ -422,41 +416,26 @@ class PlatformFeeUpdate(_Input):
 
 # The webhook reads its body raw (the signature covers the exact bytes), so its request is
 # declared here for the OpenAPI document instead of parsed by FastAPI.
-WEBHOOK_REQUEST: dict[str, Any] = {
-    # Read raw (the signature covers the exact bytes), so declared here, not parsed.
-    "parameters": [
-        {
-            "name": "Stripe-Signature",
-            "in": "header",
-            "required": True,
-            "description": "`t=<unix time>,v1=<HMAC-SHA256 hex>[,v1=…]`, as Stripe signs.",
-            "schema": {"type": "string"},
-        }
-    ],
-    "requestBody": {
-        "required": True,
-        "description": "A Stripe event, verified over its raw bytes (at most 1 MiB).",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["id", "type", "data"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "type": {"type": "string"},
-                        "livemode": {"type": "boolean"},
-                        "account": {"type": "string"},
-                        "data": {
-                            "type": "object",
-                            "required": ["object"],
-                            "properties": {"object": {"type": "object"}},
-                        },
-                    },
-                }
-            }
-        },
-    },
-}
+class StripeEventData(BaseModel):
+    """`data` of a Stripe event: the object it is about (read as sent)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    object: dict[str, Any]
+
+
+class StripeEventBody(BaseModel):
+    """A Stripe event, as the webhook reads it: its shape, checked once the signature over
+    the raw bytes matched (`webhooks.parse`), and documented in the OpenAPI document."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: StrictStr
+    type: StrictStr
+    livemode: StrictBool = False
+    account: StrictStr | None = Field(default=None, description="The connected account's id.")
+    created: StrictInt | None = Field(default=None, description="When Stripe made it (Unix).")
+    data: StripeEventData
 
 
 class WebhookAck(_Output):
@@ -464,7 +443,7 @@ class WebhookAck(_Output):
 
     received: Literal[True] = True
     event_id: str
-    action: Literal["synced", "deauthorized", "ignored", "logged", "unlinked"]
+    action: WebhookOutcome
 
 
 class Health(_Output):
@@ -519,44 +498,3 @@ class ValidationErrorBody(_Output):
     """A 422: the request's shape is invalid (an `ErrorBody` whose `details` names the fields)."""
 
     error: ValidationErrorDetail
-
-
-_REQUEST_ID: dict[str, dict[str, Any]] = {
-    "X-Request-ID": {
-        "description": "The caller's sane X-Request-ID, else a new one; also in error bodies.",
-        "schema": {"type": "string"},
-    }
-}
-_ERRORS: dict[int, str] = {
-    400: "Bad request: a stable `error.code`, e.g. `organization_mismatch`",
-    401: "Missing, invalid or expired session (`missing_token`, `invalid_session`)",
-    402: "Stripe declined (Stripe's own code)",
-    403: "Not allowed: `forbidden`, `not_a_member`, `user_mismatch`",
-    404: "The organization does not exist",
-    409: "The account's state does not allow this (`not_onboarded`, `account_not_active`, …)",
-    413: "The body is over the limit (`payload_too_large`)",
-    422: "Validation error: `error.details` names the fields",
-    429: "Rate limited (`rate_limited`): retry after `Retry-After` seconds",
-    502: "Stripe failed (`stripe_error`)",
-    503: "A dependency is unavailable (`upstream_unavailable`, `not_ready`)",
-}
-
-
-def responses(*errors: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for a route: the error statuses it can return, every one an
-    `ErrorBody` (422 a `ValidationErrorBody`), and `X-Request-ID` on every response."""
-    documented: dict[int | str, dict[str, Any]] = {200: {"headers": _REQUEST_ID}}
-    for status in errors:
-        headers = dict(_REQUEST_ID)
-        if status == 429:
-            headers["Retry-After"] = {
-                "description": "Whole seconds until the call may succeed again.",
-                "required": True,
-                "schema": {"type": "integer", "minimum": 1},
-            }
-        documented[status] = {
-            "model": ValidationErrorBody if status == 422 else ErrorBody,
-            "description": _ERRORS[status],
-            "headers": headers,
-        }
-    return documented

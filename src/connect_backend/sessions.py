@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connect_backend import metrics
-from connect_backend.types import MemberRole, User
+from connect_backend.domain import MemberRole, User
 
 _HITS = metrics.SESSION_CACHE.labels("hit")
 _MISSES = metrics.SESSION_CACHE.labels("miss")

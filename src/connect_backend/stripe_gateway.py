@@ -6,47 +6,41 @@ stripe-python retries network failures, 409s and 5xx itself (429s only when Stri
 `Stripe-Should-Retry`), and re-sends the same `Idempotency-Key` when it does; every POST that
 creates something carries a key built from ids, so a retry of ours (or the caller's) replays
 the first result instead of moving money or creating an account twice.
+
+Every request runs in a `connect_backend.stripe_errors.StripeCall`, which spends the budget and
+turns Stripe's errors into the service's.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from urllib.parse import quote_plus
 
 import aiohttp
 import orjson
-import stripe
 from stripe import AIOHTTPClient, StripeClient
 
-from connect_backend import errors, log, metrics
+from connect_backend import errors, log, stripe_objects
 from connect_backend.coalesce import Coalescer, FreshReads
 from connect_backend.countries import service_agreement
-from connect_backend.errors import (
-    AccountInaccessible,
-    BadRequest,
-    Conflict,
-    ConnectError,
-    RateLimited,
-    StripeFailure,
-    UpstreamUnavailable,
-)
-from connect_backend.limits import StripeBudget, StripeClass, stripe_class
-from connect_backend.onboarding import AccountSnapshot
-from connect_backend.types import (
+from connect_backend.domain import (
     AccountLink,
     Balance,
-    Money,
     Page,
     Payout,
     PayoutSchedule,
     SourceType,
     Transfer,
 )
+from connect_backend.errors import BadRequest, ConnectError, RateLimited
+from connect_backend.onboarding import AccountSnapshot
+from connect_backend.stripe_budget import StripeBudget, StripeClass, stripe_class
+from connect_backend.stripe_errors import StripeCall, cursor_refusal
 
 if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at start-up
     from stripe.params import (
@@ -58,59 +52,10 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
         TransferListParams,
     )
 
+T = TypeVar("T")
+
 API_VERSION = "2026-10-28.endive"
 """Pinned, so a Stripe-side default change cannot alter the objects we read."""
-
-# Stripe's refusals the caller can act on: Stripe's code → (status, the service's code); a
-# refusal without a code is read by the parameter it names. Everything else is a 502
-# `stripe_error` (503 when Stripe cannot be reached).
-_ACTIONABLE: Mapping[str, tuple[Literal[400, 409], str]] = {
-    "balance_insufficient": (409, "balance_insufficient"),
-    "insufficient_funds": (409, "insufficient_funds"),
-    "amount_too_small": (400, "amount_too_small"),
-    "amount_too_large": (400, "amount_too_large"),
-    "resource_missing": (400, "resource_missing"),
-    "payouts_not_allowed": (409, "payouts_not_allowed"),
-    "transfers_not_allowed": (409, "transfers_not_allowed"),
-    "country_unsupported": (400, "country_not_supported"),
-    # Stripe pays such an account out on its schedule: switch it to manual to pay out now.
-    "cannot_create_connect_standard_payouts_through_api": (409, "automatic_payouts"),
-}
-_ACTIONABLE_PARAMS: Mapping[str, tuple[Literal[400, 409], str]] = {
-    "country": (400, "country_not_supported"),
-    "tos_acceptance": (400, "service_agreement_not_supported"),
-    "capabilities": (409, "capabilities_not_allowed"),
-    "requested_capabilities": (409, "capabilities_not_allowed"),
-    "destination": (409, "transfers_not_supported"),
-}
-# The service's own sentence for every code it maps (Stripe's text, which may name its request,
-# accounts or objects, is logged as `stripe_message`, never shown to the caller).
-_MESSAGES: Mapping[str, str] = {
-    "balance_insufficient": "The platform's Stripe balance is too low for this transfer.",
-    "insufficient_balance": "The account's available balance is too low for this payout.",
-    "insufficient_funds": "There are not enough funds at Stripe for this operation.",
-    "amount_too_small": "The amount is below Stripe's minimum for this operation.",
-    "amount_too_large": "The amount is above Stripe's maximum for this operation.",
-    "resource_missing": "Something the request names does not exist at Stripe.",
-    "payouts_not_allowed": "Stripe does not allow payouts from this account now.",
-    "transfers_not_allowed": "Stripe does not allow transfers to this account now.",
-    "invalid_cursor": "The cursor is not one this list gave out.",
-    "country_not_supported": "Stripe does not let this platform create accounts there.",
-    "service_agreement_not_supported": (
-        "Stripe refused the service agreement for an account in that country."
-    ),
-    "capabilities_not_allowed": (
-        "Stripe does not allow the requested capabilities for this platform's accounts "
-        "(it may need Stripe's approval)."
-    ),
-    "transfers_not_supported": (
-        "Stripe does not allow transfers to this account (its country and service agreement)."
-    ),
-    "automatic_payouts": (
-        "This account is paid out automatically on its schedule; set the payout schedule to "
-        "manual to pay out now."
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +69,12 @@ class AccountRead:
 
 class AccountReadCodec:
     """An `AccountRead`, or the error a read ended in, as bytes for the service's other
-    processes (`connect_backend.shared_redis.SharedReads`)."""
+    processes (`connect_backend.redis_store.SharedReads`).
+
+    It lives beside `AccountRead`, not in `stripe_objects`: it writes the service's own read
+    (a snapshot already parsed, the moment it stands for, the service's errors) and never
+    sees a Stripe object, so it changes when `AccountRead` does, not when Stripe's JSON does.
+    """
 
     def dumps(self, value: AccountRead) -> bytes:
         """The read as JSON."""
@@ -161,10 +111,6 @@ def idempotency_key(kind: str, *parts: str) -> str:
 
 def _params_digest(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(params, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-
-
-def _timestamp(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
 
 
 class StripeGateway:
@@ -215,18 +161,29 @@ class StripeGateway:
             reads=reads,
         )
 
-    def _calling(self, operation: str, *, rename: Mapping[str, str] | None = None) -> _Call:
-        return _Call(operation, budget=self._budget, rename=rename or {})
+    def _calling(self, operation: str, *, rename: Mapping[str, str] | None = None) -> StripeCall:
+        return StripeCall(operation, budget=self._budget, rename=rename or {})
 
-    def account_params(
-        self, *, organization_id: str, organization_name: str, country: str
-    ) -> AccountCreateParams:
-        """The one place that decides how connected accounts are created.
+    async def create_account(
+        self,
+        *,
+        organization_id: str,
+        organization_name: str,
+        country: str,
+        replacing: str | None = None,
+    ) -> AccountSnapshot:
+        """Create the organization's connected account: the one place that decides how
+        connected accounts are created.
 
         Nothing here depends on who clicked: any admin of the organization sends the same
-        parameters, so the idempotency key replays one account whoever retries. The clicking
-        user's email is set by `set_email` once the account is linked. The service agreement
-        is the one the country needs to receive the platform's transfers (`countries.py`).
+        parameters, so the idempotency key (the organization and a digest of the parameters)
+        replays one account whoever retries. The clicking user's email is set by `set_email`
+        once the account is linked. The service agreement is the one the country needs to
+        receive the platform's transfers (`countries.py`); a country whose agreement cannot
+        have the requested capabilities is refused before Stripe is asked.
+
+        `replacing`: the deauthorized account this one takes the place of — part of the key,
+        so a new account is made instead of the old one replayed.
         """
         agreement = service_agreement(country)
         if agreement == "recipient" and "card_payments" in self.capabilities:
@@ -253,23 +210,13 @@ class StripeGateway:
         elif self.account_type == "custom":
             # Custom accounts never see Stripe's terms themselves; the platform collects them.
             params["tos_acceptance"] = {"service_agreement": "full"}
-        return params
-
-    async def create_account(
-        self, params: AccountCreateParams, *, organization_id: str, replacing: str | None = None
-    ) -> AccountSnapshot:
-        """Create a connected account; the same parameters for an organization replay it.
-
-        `replacing`: the deauthorized account this one takes the place of — part of the key,
-        so a new account is made instead of the old one replayed.
-        """
         parts = [organization_id, _params_digest(params), *([replacing] if replacing else [])]
         key = idempotency_key("connect-account", *parts)
         async with self._calling("accounts.create"):
             account = await self._stripe.accounts.create_async(
                 params=params, options={"idempotency_key": key}
             )
-            created = AccountSnapshot.from_stripe(account.to_dict())
+            created = stripe_objects.account_snapshot(account.to_dict())
         log.info("stripe.account.created", account_id=created.id)
         return created
 
@@ -299,27 +246,33 @@ class StripeGateway:
         refused by the reads' share (429), a caller whose own class may use the whole budget (a
         webhook, onboarding) is not refused for it: it reads for itself, charged as itself.
         """
+
+        async def own_read() -> AccountRead:
+            seen_at = datetime.now(UTC)  # before the request: the view holds all Stripe had then
+            return AccountRead(
+                await self._fetch_account(account_id, stripe_objects.account_snapshot), seen_at
+            )
+
         try:
-            return await self._reads.fresh(account_id, lambda: self._read_account(account_id))
+            return await self._reads.fresh(account_id, own_read)
         except RateLimited:
             if stripe_class.get() is StripeClass.READ:
                 raise
-            return await self._read_account(account_id)
+            return await own_read()
 
-    async def _read_account(self, account_id: str) -> AccountRead:
-        seen_at = datetime.now(UTC)
-        return AccountRead(await self.retrieve_account(account_id), seen_at)
+    async def _fetch_account(self, account_id: str, parse: Callable[[Mapping[str, Any]], T]) -> T:
+        """`GET /v1/accounts/{id}`, one request of this caller's own, its answer read by
+        `parse` inside the call (an answer it cannot read is Stripe's 502).
 
-    async def retrieve_account(self, account_id: str) -> AccountSnapshot:
-        """The account as Stripe holds it now (one request of this caller's own)."""
+        The answer's dict, not a StripeObject: building one for a whole Account (and
+        `to_dict()` back) cost more CPU than the HTTP request itself. Same request, retries
+        and errors as `accounts.retrieve_async`.
+        """
         async with self._calling("accounts.retrieve"):
-            # The answer's dict, not a StripeObject: building one for a whole Account (and
-            # `to_dict()` back) cost more CPU than the HTTP request itself. Same request,
-            # retries and errors as `accounts.retrieve_async`.
             answer = await self._client.raw_request_async(
                 "get", f"/v1/accounts/{quote_plus(account_id)}"
             )
-            return AccountSnapshot.from_stripe(answer.data)
+            return parse(answer.data)
 
     async def create_account_link(
         self, *, account_id: str, refresh_url: str, return_url: str
@@ -350,10 +303,7 @@ class StripeGateway:
             balance = await self._stripe.balance.retrieve_async(
                 options={"stripe_account": account_id}
             )
-            data = balance.to_dict()
-            return Balance(
-                available=_money(data.get("available")), pending=_money(data.get("pending"))
-            )
+            return stripe_objects.balance(balance.to_dict())
 
     async def create_transfer(
         self,
@@ -398,7 +348,7 @@ class StripeGateway:
             transfer = await self._stripe.transfers.create_async(
                 params=params, options={"idempotency_key": key}
             )
-            made = _transfer(transfer.to_dict())
+            made = stripe_objects.transfer(transfer.to_dict())
         log.info(
             "stripe.transfer.created",
             transfer_id=made.id,
@@ -434,7 +384,7 @@ class StripeGateway:
                 },
                 options={"stripe_account": account_id, "idempotency_key": key},
             )
-            made = _payout(payout.to_dict())
+            made = stripe_objects.payout(payout.to_dict())
         log.info("stripe.payout.created", payout_id=made.id, account_id=account_id, amount=amount)
         return made
 
@@ -444,7 +394,7 @@ class StripeGateway:
             payout = await self._stripe.payouts.retrieve_async(
                 payout_id, options={"stripe_account": account_id}
             )
-            return _payout(payout.to_dict())
+            return stripe_objects.payout(payout.to_dict())
 
     async def list_payouts(
         self, account_id: str, *, limit: int, starting_after: str | None = None
@@ -453,11 +403,13 @@ class StripeGateway:
         params: PayoutListParams = {"limit": limit}
         if starting_after is not None:
             params["starting_after"] = starting_after
-        async with self._calling("payouts.list", rename=_cursor_refusal(starting_after)):
+        async with self._calling("payouts.list", rename=cursor_refusal(starting_after)):
             page = await self._stripe.payouts.list_async(
                 params=params, options={"stripe_account": account_id}
             )
-            return Page([_payout(p.to_dict()) for p in page.data], bool(page.has_more))
+            return Page(
+                [stripe_objects.payout(p.to_dict()) for p in page.data], bool(page.has_more)
+            )
 
     async def list_transfers(
         self, account_id: str, *, limit: int, starting_after: str | None = None
@@ -466,17 +418,18 @@ class StripeGateway:
         params: TransferListParams = {"destination": account_id, "limit": limit}
         if starting_after is not None:
             params["starting_after"] = starting_after
-        async with self._calling("transfers.list", rename=_cursor_refusal(starting_after)):
+        async with self._calling("transfers.list", rename=cursor_refusal(starting_after)):
             page = await self._stripe.transfers.list_async(params=params)
-            return Page([_transfer(t.to_dict()) for t in page.data], bool(page.has_more))
+            return Page(
+                [stripe_objects.transfer(t.to_dict()) for t in page.data], bool(page.has_more)
+            )
 
     async def retrieve_payout_schedule(self, account_id: str) -> PayoutSchedule:
-        """The account's payout schedule as Stripe holds it now."""
-        async with self._calling("accounts.retrieve"):
-            answer = await self._client.raw_request_async(
-                "get", f"/v1/accounts/{quote_plus(account_id)}"
-            )
-            return _schedule(answer.data, default="manual")
+        """The account's payout schedule as Stripe holds it now (a read of the account of this
+        caller's own, never shared: only the schedule is read from it)."""
+        return await self._fetch_account(
+            account_id, partial(stripe_objects.payout_schedule, default="manual")
+        )
 
     async def update_payout_schedule(
         self, *, account_id: str, schedule: PayoutSchedule
@@ -494,184 +447,4 @@ class StripeGateway:
                 account_id,
                 params={"settings": {"payouts": {"schedule": wanted}}},
             )
-            return _schedule(account.to_dict(), default=schedule.interval)
-
-
-def _cursor_refusal(starting_after: str | None) -> Mapping[str, str]:
-    """For a list call given `starting_after`, Stripe's `resource_missing` means the cursor
-    names nothing in this list: the service's `invalid_cursor`, as the Worker's lists say."""
-    return {"resource_missing": "invalid_cursor"} if starting_after is not None else {}
-
-
-def _schedule(account: Mapping[str, Any], *, default: str) -> PayoutSchedule:
-    held = ((account.get("settings") or {}).get("payouts") or {}).get("schedule") or {}
-    return PayoutSchedule(
-        interval=str(held.get("interval") or default),
-        weekly_anchor=held.get("weekly_anchor"),
-        monthly_anchor=held.get("monthly_anchor"),
-        delay_days=held.get("delay_days"),
-    )
-
-
-def _money(items: Any) -> list[Money]:
-    return [
-        Money(
-            amount=int(i["amount"]),
-            currency=str(i["currency"]),
-            source_types={str(k): int(v) for k, v in (i.get("source_types") or {}).items()},
-        )
-        for i in items or []
-    ]
-
-
-def _transfer(data: Mapping[str, Any]) -> Transfer:
-    metadata = data.get("metadata") or {}
-    return Transfer(
-        id=str(data["id"]),
-        amount=int(data["amount"]),
-        currency=str(data["currency"]),
-        destination=str(data["destination"]),
-        created=_timestamp(data.get("created")),
-        amount_reversed=int(data.get("amount_reversed") or 0),
-        gross_amount=_int_or_none(metadata.get("gross_amount")),
-        fee_amount=_int_or_none(metadata.get("fee_amount")),
-        platform_fee_percent=_percent_or_none(metadata.get("platform_fee_percent")),
-    )
-
-
-def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else None
-
-
-def _percent_or_none(value: Any) -> float | None:
-    """A percent the service wrote (`"12.5"`); None for anything else found in metadata."""
-    try:
-        percent = float(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return percent if percent is not None and 0 <= percent <= 100 else None
-
-
-def _payout(data: Mapping[str, Any]) -> Payout:
-    failure_code, failure_message = data.get("failure_code"), data.get("failure_message")
-    return Payout(
-        id=str(data["id"]),
-        amount=int(data["amount"]),
-        currency=str(data["currency"]),
-        status=str(data.get("status", "pending")),
-        arrival_date=_timestamp(data.get("arrival_date")),
-        created=_timestamp(data.get("created")),
-        failure_code=failure_code if isinstance(failure_code, str) else None,
-        failure_message=failure_message if isinstance(failure_message, str) else None,
-    )
-
-
-class _Call:
-    """One Stripe call: room in the platform's budget first; then stripe-python's exceptions
-    turned into the service's errors, in one place (`rename` gives a Stripe code the
-    service's own name for this operation)."""
-
-    def __init__(
-        self, operation: str, *, budget: StripeBudget | None, rename: Mapping[str, str]
-    ) -> None:
-        self.operation = operation
-        self.budget = budget
-        self.rename = rename
-        self.started = 0.0
-
-    async def __aenter__(self) -> None:
-        if self.budget is not None:
-            await self.budget.spend(stripe_class.get())
-        self.started = time.perf_counter()  # Stripe's time, not the budget's wait
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _: Any
-    ) -> Literal[False]:
-        seconds = time.perf_counter() - self.started
-        metrics.observe_upstream("stripe", self.operation, _outcome(exc), seconds)
-        if isinstance(exc, stripe.StripeError):
-            _raise_mapped(self.operation, exc, self.rename)
-        if isinstance(exc, AttributeError | KeyError | TypeError | ValueError):
-            # An answer we cannot read is Stripe's failure (502), not a crash of ours (500).
-            log.error("stripe.bad_answer", operation=self.operation, error=type(exc).__name__)
-            raise StripeFailure("Stripe gave an unexpected answer.") from None
-        return False
-
-
-def _outcome(exc: BaseException | None) -> str:
-    """A Stripe call's outcome as a metric label."""
-    if exc is None:
-        return "ok"
-    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
-        return "unavailable"
-    status = exc.http_status if isinstance(exc, stripe.StripeError) else None
-    if status is not None and 400 <= status < 500:
-        return "refused"
-    return "unavailable" if status is not None and status >= 500 else "error"
-
-
-def _stripe_code(exc: stripe.StripeError) -> str | None:
-    """Stripe's error code: stripe-python leaves `.code` empty on some errors (a 403's, say),
-    so the answer's own `error.code` counts too."""
-    if exc.code:
-        return exc.code
-    body = exc.json_body if isinstance(exc.json_body, dict) else {}
-    error = body.get("error")
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else None
-
-
-def _stripe_param(exc: stripe.StripeError) -> str | None:
-    param = getattr(exc, "param", None)
-    return param.split("[", 1)[0] if isinstance(param, str) and param else None
-
-
-def _raise_mapped(operation: str, exc: stripe.StripeError, rename: Mapping[str, str]) -> NoReturn:
-    code = _stripe_code(exc)
-    fields = {
-        "operation": operation,
-        "status": exc.http_status,
-        "stripe_code": code,
-        "stripe_param": getattr(exc, "param", None),
-        "stripe_request_id": exc.request_id,
-        "stripe_message": exc.user_message,
-    }
-    if isinstance(exc, stripe.IdempotencyError):
-        log.warning("stripe.idempotency_conflict", **fields)
-        raise Conflict(
-            "This Idempotency-Key was already used with other parameters.",
-            code="idempotency_conflict",
-        ) from None
-    if code == "account_invalid":
-        # Stripe's own answer for an account the platform can no longer reach (deauthorized):
-        # the only Stripe error that may mark an organization `deauthorized`.
-        log.warning("stripe.account_inaccessible", **fields)
-        raise AccountInaccessible(
-            "The platform can no longer access this Stripe account."
-        ) from None
-    if isinstance(exc, stripe.PermissionError):
-        # Any other refusal of access is ours to fix (a restricted key without a permission,
-        # say): nothing about the account is concluded from it.
-        log.error("stripe.permission_denied", **fields)
-        raise StripeFailure("Stripe refused the platform's key for this request.") from None
-    if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
-        log.warning("stripe.unavailable", **fields)
-        raise UpstreamUnavailable("Stripe cannot be reached right now; try again.") from None
-    if isinstance(exc, stripe.CardError):
-        log.info("stripe.refused", **fields)
-        raise ConnectError(
-            "The card was declined.", code=code or "card_error", status_code=402
-        ) from None
-    if isinstance(exc, stripe.InvalidRequestError):
-        param = _stripe_param(exc)
-        refusal = _ACTIONABLE.get(code) if code else _ACTIONABLE_PARAMS.get(param or "")
-        if refusal is not None:
-            status, ours = refusal
-            ours = rename.get(code or "", ours)
-            log.info("stripe.refused", **fields)
-            raise (BadRequest if status == 400 else Conflict)(
-                _MESSAGES.get(ours, "Stripe refused the request."),
-                code=ours,
-            ) from None
-    log.error("stripe.failed", **fields)
-    raise StripeFailure("Stripe could not complete the request.") from None
+            return stripe_objects.payout_schedule(account.to_dict(), default=schedule.interval)

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 import stripe
 from fastapi import Depends, Request
+from pydantic import ValidationError
 
 from connect_backend import metrics
 from connect_backend.deps import SettingsDep
 from connect_backend.errors import BadRequest
+from connect_backend.schemas import StripeEventBody
 
 MAX_BODY = 1024 * 1024
 """The largest delivery accepted (413 above it)."""
@@ -78,32 +79,24 @@ def _recent(header: str, tolerance: int, *, now: float) -> bool:
 def parse(body: bytes) -> Event:
     """The event in a verified body; 400 `invalid_payload` when it is not one."""
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("The body is not JSON.", code="invalid_payload") from None
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("id"), str)
-        or not isinstance(data.get("type"), str)
-        or not isinstance(data.get("data"), dict)
-        or not isinstance(data["data"].get("object"), dict)
-    ):
-        raise BadRequest("The body is not a Stripe event.", code="invalid_payload")
-    obj: dict[str, Any] = data["data"]["object"]
+        sent = StripeEventBody.model_validate_json(body)
+    except ValidationError:
+        raise BadRequest("The body is not a Stripe event.", code="invalid_payload") from None
+    obj = sent.data.object
     candidates = (
-        data.get("account"),
+        sent.account,
         obj.get("account"),
         obj.get("id") if obj.get("object") == "account" else None,
     )
     account_id = next((c for c in candidates if isinstance(c, str) and c.startswith("acct_")), None)
-    created = data.get("created")
+    created = sent.created
     return Event(
-        id=data["id"],
-        type=data["type"],
-        livemode=bool(data.get("livemode")),
+        id=sent.id,
+        type=sent.type,
+        livemode=sent.livemode,
         created=(
             datetime.fromtimestamp(created, UTC)
-            if isinstance(created, int) and 0 <= created < _FAR_FUTURE
+            if created is not None and 0 <= created < _FAR_FUTURE
             else None
         ),
         account_id=account_id,

@@ -1,6 +1,7 @@
 """The Worker's internal API (`/api/internal/*`), typed: the only module that speaks to the Worker.
 
-Every call carries the API key and the request id, has a timeout, and is retried on transport
+Every call carries the API key and the request id (read from the request's context, never passed
+by hand), has a timeout, and is retried on transport
 errors, 429 and 5xx. Every endpoint of the contract is safe to repeat (reads, a
 compare-and-set, writes ordered by `synced_at` or setting a value), so all of them retry,
 bounded in attempts and total time.
@@ -27,6 +28,18 @@ from tenacity import (
 
 from connect_backend import log, metrics
 from connect_backend.coalesce import Coalescer
+from connect_backend.domain import (
+    ConnectStatus,
+    MemberRole,
+    OnboardingStep,
+    Organization,
+    Received,
+    Session,
+    User,
+)
+
+# Re-exported: callers take the record from here, with ClaimResult (errors.py needs it too).
+from connect_backend.domain import IdempotencyRecord as IdempotencyRecord
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
@@ -39,18 +52,6 @@ from connect_backend.errors import (
     NotFound,
     UpstreamUnavailable,
 )
-from connect_backend.types import (
-    ConnectStatus,
-    MemberRole,
-    OnboardingStep,
-    Organization,
-    Received,
-    Session,
-    User,
-)
-
-# Re-exported: callers take the record from here, with ClaimResult (errors.py needs it too).
-from connect_backend.types import IdempotencyRecord as IdempotencyRecord
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -153,37 +154,33 @@ class WorkerClient:
         self._writes: Coalescer[str, UpdateResult] = Coalescer()
 
     async def verify_user_context(
-        self, *, session_token: str, organization_id: str | None, request_id: str | None = None
+        self, *, session_token: str, organization_id: str | None
     ) -> UserContext:
         """Who holds this session token, and their role in `organization_id` (if given)."""
         body = {"session_token": session_token, "organization_id": organization_id}
-        data = await self._call("POST", "/verify-user-context", json=body, request_id=request_id)
+        data = await self._call("POST", "/verify-user-context", json=body)
         return self._parse(UserContext, data)
 
-    async def get_organization(
-        self, organization_id: str, *, request_id: str | None = None
-    ) -> Organization:
+    async def get_organization(self, organization_id: str) -> Organization:
         """The organization; `NotFound` when D1 has none."""
         path = f"/organization/{_segment(organization_id)}"
         found = await self._reads.fresh(
-            ("id", organization_id), lambda: self._read_organization(path, request_id)
+            ("id", organization_id), lambda: self._read_organization(path)
         )
         if found is None:
             raise NotFound("Organization not found.")
         return found
 
-    async def get_organization_by_account(
-        self, account_id: str, *, request_id: str | None = None
-    ) -> Organization | None:
+    async def get_organization_by_account(self, account_id: str) -> Organization | None:
         """The organization linked to a Stripe account, or None."""
         path = f"/organization-by-account/{_segment(account_id)}"
         return await self._reads.fresh(
-            ("account", account_id), lambda: self._read_organization(path, request_id)
+            ("account", account_id), lambda: self._read_organization(path)
         )
 
-    async def _read_organization(self, path: str, request_id: str | None) -> Organization | None:
+    async def _read_organization(self, path: str) -> Organization | None:
         try:
-            data = await self._call("GET", path, request_id=request_id)
+            data = await self._call("GET", path)
         except NotFound:
             return None
         return self._parse(_OrganizationAnswer, data).organization
@@ -195,7 +192,6 @@ class WorkerClient:
         updates: OrganizationUpdates | Mapping[str, Any],
         synced_at: datetime | None = None,
         expected_account_id: str | None = None,
-        request_id: str | None = None,
     ) -> UpdateResult:
         """Write some fields; with `synced_at`, only if D1 holds no newer view.
 
@@ -213,13 +209,13 @@ class WorkerClient:
         if expected_account_id is not None:
             body["expected_account_id"] = expected_account_id
         if synced_at is None:
-            return await self._update(body, request_id)
+            return await self._update(body)
         body["synced_at"] = _iso(synced_at)
         key = orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
-        return await self._writes.shared(key, lambda: self._update(body, request_id))
+        return await self._writes.shared(key, lambda: self._update(body))
 
-    async def _update(self, body: dict[str, Any], request_id: str | None) -> UpdateResult:
-        data = await self._call("POST", "/update-organization", json=body, request_id=request_id)
+    async def _update(self, body: dict[str, Any]) -> UpdateResult:
+        data = await self._call("POST", "/update-organization", json=body)
         return self._parse(UpdateResult, data)
 
     async def list_organizations(
@@ -229,7 +225,6 @@ class WorkerClient:
         cursor: str | None = None,
         status: str | None = None,
         linked: bool | None = None,
-        request_id: str | None = None,
     ) -> OrganizationPage:
         """One page of organizations in id order; pass `next_cursor` back for the next one.
 
@@ -244,7 +239,7 @@ class WorkerClient:
         if linked is not None:
             query["linked"] = "true" if linked else "false"
         path = f"/organizations?{urlencode(query)}"
-        data = await self._call("GET", path, request_id=request_id)
+        data = await self._call("GET", path)
         return self._parse(OrganizationPage, data)
 
     async def create_connect_account(
@@ -253,7 +248,6 @@ class WorkerClient:
         organization_id: str,
         account_id: str,
         replace_account_id: str | None = None,
-        request_id: str | None = None,
     ) -> LinkResult:
         """Link a Stripe account to an organization that has none (compare-and-set).
 
@@ -263,7 +257,7 @@ class WorkerClient:
         body = {"organization_id": organization_id, "stripe_connect_account_id": account_id}
         if replace_account_id is not None:
             body["replace_account_id"] = replace_account_id
-        data = await self._call("POST", "/create-connect-account", json=body, request_id=request_id)
+        data = await self._call("POST", "/create-connect-account", json=body)
         return self._parse(LinkResult, data)
 
     async def claim_idempotency_key(
@@ -274,7 +268,6 @@ class WorkerClient:
         key: str,
         fingerprint: str,
         decision: Mapping[str, Any],
-        request_id: str | None = None,
     ) -> ClaimResult:
         """Record `key` for the organization's operation, or find the record already held.
 
@@ -286,7 +279,7 @@ class WorkerClient:
             "fingerprint": fingerprint,
             "decision": dict(decision),
         }
-        data = await self._call("POST", "/idempotency-keys/claim", json=body, request_id=request_id)
+        data = await self._call("POST", "/idempotency-keys/claim", json=body)
         return self._parse(ClaimResult, data)
 
     async def complete_idempotency_key(
@@ -296,7 +289,6 @@ class WorkerClient:
         operation: str,
         key: str,
         stripe_object_id: str,
-        request_id: str | None = None,
     ) -> IdempotencyRecord:
         """Record the Stripe object made under `key` (the same id again is a retry).
 
@@ -305,26 +297,26 @@ class WorkerClient:
         """
         body = {**_key_ref(organization_id, operation, key), "stripe_object_id": stripe_object_id}
         path = "/idempotency-keys/complete"
-        data = await self._call("POST", path, json=body, request_id=request_id)
+        data = await self._call("POST", path, json=body)
         return self._parse(_RecordAnswer, data).record
 
     async def release_idempotency_key(
-        self, *, organization_id: str, operation: str, key: str, request_id: str | None = None
+        self, *, organization_id: str, operation: str, key: str
     ) -> bool:
         """Forget `key`'s record while it names no Stripe object; whether this call did."""
         body = _key_ref(organization_id, operation, key)
         path = "/idempotency-keys/release"
-        data = await self._call("POST", path, json=body, request_id=request_id)
+        data = await self._call("POST", path, json=body)
         return self._parse(_ReleaseAnswer, data).released
 
-    async def health(self, *, request_id: str | None = None, timeout: float = 2.0) -> None:
+    async def health(self, *, timeout: float = 2.0) -> None:
         """One quick, unretried call: `UpstreamUnavailable` unless the Worker and D1 answer.
 
         Its `code` says why: `worker_unreachable` (no answer in time, 5xx) or `worker_refused`
         (any other refusal, e.g. our API key).
         """
         try:
-            await self._send("GET", "/health", json=None, request_id=request_id, timeout=timeout)
+            await self._send("GET", "/health", json=None, timeout=timeout)
         except _Transient:
             raise UpstreamUnavailable(
                 "The Worker is unreachable.", code="worker_unreachable"
@@ -332,9 +324,7 @@ class WorkerClient:
         except ConnectError:
             raise UpstreamUnavailable("The Worker refused.", code="worker_refused") from None
 
-    async def _call(
-        self, method: str, path: str, *, json: object = None, request_id: str | None
-    ) -> Any:
+    async def _call(self, method: str, path: str, *, json: object = None) -> Any:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
             stop=stop_after_attempt(self._attempts) | stop_after_delay(self._retry_budget),
@@ -346,7 +336,7 @@ class WorkerClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    answer = await self._send(method, path, json=json, request_id=request_id)
+                    answer = await self._send(method, path, json=json)
                     outcome = "ok"
                     return answer
         except _Transient as exc:
@@ -367,12 +357,12 @@ class WorkerClient:
         path: str,
         *,
         json: object,
-        request_id: str | None,
         timeout: float | None = None,
     ) -> Any:
         content = None if json is None else orjson.dumps(json)
         headers = self._headers if content is None else self._json_headers
-        if request_id:
+        # The request's id travels by itself: whoever asked, its context holds it.
+        if request_id := log.request_id.get():
             headers = {**headers, "X-Request-ID": request_id}
         try:
             response = await self._http.request(

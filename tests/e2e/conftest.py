@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from devstack.procs import free_port
 from devstack.stack import BetterAuth, Member, Stack, StackConfig
+from tests.support.stack import Team, better_auth_api
 
 _serial = itertools.count(1)
 
@@ -39,9 +37,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def better_auth(stack: Stack) -> Iterator[BetterAuth]:
-    auth = BetterAuth(stack.config.worker_url)
-    yield auth
-    auth.close()
+    with better_auth_api(stack.config.worker_url) as auth_api:
+        yield auth_api
 
 
 @pytest.fixture
@@ -66,16 +63,6 @@ async def internal(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@dataclass
-class Team:
-    """An organization with its owner, a member and the platform admin."""
-
-    org_id: str
-    owner: Member
-    member: Member
-    admin: Member
-
-
 @pytest.fixture(scope="session")
 def platform_admin(stack: Stack, better_auth: BetterAuth) -> Member:
     admin = better_auth.sign_up("root@platform.test", "admin-password-123", "Root")
@@ -92,27 +79,6 @@ def team(better_auth: BetterAuth, platform_admin: Member) -> Team:
     org_id = better_auth.create_organization(owner, f"Org {n}", f"org-{n}")
     better_auth.add_member(owner, member, org_id, "member")
     return Team(org_id=org_id, owner=owner, member=member, admin=platform_admin)
-
-
-def auth(member: Member, **headers: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {member.token}", **headers}
-
-
-async def d1_org(internal: httpx.AsyncClient, org_id: str) -> dict[str, Any]:
-    response = await internal.get(f"/organization/{org_id}")
-    assert response.status_code == 200, response.text
-    organization: dict[str, Any] = response.json()["organization"]
-    return organization
-
-
-async def settle(sim: httpx.AsyncClient, timeout: float = 20.0) -> None:
-    """Wait until the simulator has delivered (and had acknowledged) every webhook."""
-    response = await sim.post("/_sim/webhooks/flush", params={"timeout": str(timeout)})
-    assert response.status_code == 200, response.text
-
-
-def state_dir(stack: Stack) -> Path:
-    return stack.config.state_dir
 
 
 @pytest.fixture(scope="session")

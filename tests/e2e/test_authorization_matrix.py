@@ -25,10 +25,10 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from connect_backend.auth import Action, Requirement, allowed
+from connect_backend.auth import Action, PlatformRequirement, Requirement, allowed
 from connect_backend.routes import connect as connect_routes
 from devstack.stack import BetterAuth, Member, Stack
-from tests.e2e.conftest import d1_org, settle
+from tests.support.stack import d1_org, settle
 
 # ------------------------------------------------------------------------------------ the table
 
@@ -455,7 +455,11 @@ async def test_authorization_matrix(
 
 def _actions_of(route: APIRoute) -> set[Action]:
     """The `Action`s a route declares in its signature (its `Requirement` dependencies)."""
-    return {d.call.action for d in route.dependant.dependencies if isinstance(d.call, Requirement)}
+    return {
+        d.call.action
+        for d in route.dependant.dependencies
+        if isinstance(d.call, Requirement | PlatformRequirement)
+    }
 
 
 def test_roles_table_matches_auth_allowed() -> None:

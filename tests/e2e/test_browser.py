@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.stack import ROOT, BetterAuth, Stack
+from devstack.stack import ROOT, Stack
+from tests.support.stack import better_auth_api
 
 pytestmark = pytest.mark.e2e
 
@@ -36,14 +37,11 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         "member": ("member@acme.test", "member-password-123", "Max Member"),
         "admin": ("admin@platform.test", "admin-password-123", "Platform Admin"),
     }
-    auth = BetterAuth(c.worker_url)
-    try:
+    with better_auth_api(c.worker_url) as auth:
         signed_up = {role: auth.sign_up(*person) for role, person in people.items()}
         browser_stack.d1("UPDATE user SET role = 'admin' WHERE email = 'admin@platform.test'")
         org_id = auth.create_organization(signed_up["owner"], "Acme", "acme")
         auth.add_member(signed_up["owner"], signed_up["member"], org_id, "member")
-    finally:
-        auth.close()
 
     screenshots = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "shots"
     journey = {

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.e2e.conftest import Team, auth, d1_org, settle
+from tests.support.stack import Team, auth, d1_org, settle
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import pytest
 
 from devstack.stack import BetterAuth, Member, Stack, StackConfig
 from devstack.truth import stored, truth
-from tests.e2e.conftest import auth, d1_org, settle
+from tests.support.stack import auth, better_auth_api, d1_org, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -39,9 +39,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def better_auth(stack: Stack) -> Iterator[BetterAuth]:
-    auth_api = BetterAuth(stack.config.worker_url)
-    yield auth_api
-    auth_api.close()
+    with better_auth_api(stack.config.worker_url) as auth_api:
+        yield auth_api
 
 
 _serial = iter(range(1, 10**6))

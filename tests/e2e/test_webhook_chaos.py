@@ -36,8 +36,8 @@ import pytest
 
 from devstack.stack import BetterAuth, Stack
 from devstack.truth import stored, truth
-from tests.e2e.conftest import auth, d1_org
 from tests.e2e.faults import Faults, fault_stack_config, signed
+from tests.support.stack import auth, better_auth_api, d1_org
 
 pytestmark = pytest.mark.e2e
 
@@ -103,9 +103,8 @@ def stack(
 
 @pytest.fixture(scope="module")
 def better_auth(stack: Stack) -> Iterator[BetterAuth]:
-    auth_api = BetterAuth(stack.config.worker_url)
-    yield auth_api
-    auth_api.close()
+    with better_auth_api(stack.config.worker_url) as auth_api:
+        yield auth_api
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.service.conftest import WEBHOOK_SECRET, signed
-from tests.service.fakes import stripe_account
+from tests.support.service import WEBHOOK_SECRET, signed
+from tests.support.stripe_account import stripe_account
 
 API_VERSION = "2026-10-28.endive"
 _ids = itertools.count(1)

@@ -32,6 +32,8 @@ import httpx
 import respx
 from aiohttp import web
 
+from tests.support.stripe_account import stripe_account
+
 WORKER_URL = "https://worker.test"
 STRIPE_URL = "https://stripe.test"
 WORKER_KEY = "test-internal-key"
@@ -438,62 +440,6 @@ def stripe_error(
     if param is not None:
         error["param"] = param
     return httpx.Response(status, json={"error": error}, headers={"Request-Id": "req_fake"})
-
-
-def stripe_account(
-    account_id: str,
-    *,
-    organization_id: str | None = None,
-    state: str = "new",
-    capabilities: tuple[str, ...] = ("transfers",),
-) -> dict[str, Any]:
-    """A Stripe Account object shaped like Stripe's fixture, in one of a few states."""
-    requirements: dict[str, Any] = {
-        "alternatives": [],
-        "current_deadline": None,
-        "currently_due": [],
-        "disabled_reason": None,
-        "errors": [],
-        "eventually_due": [],
-        "past_due": [],
-        "pending_verification": [],
-    }
-    account: dict[str, Any] = {
-        "id": account_id,
-        "object": "account",
-        "type": "express",
-        "country": "US",
-        "business_profile": {"name": None},
-        "charges_enabled": False,
-        "payouts_enabled": False,
-        "details_submitted": False,
-        "created": 1764150000,
-        "default_currency": "usd",
-        "email": "owner@example.com",
-        "capabilities": dict.fromkeys(capabilities, "inactive"),
-        "metadata": {"organization_id": organization_id} if organization_id else {},
-        "requirements": requirements,
-        "future_requirements": dict(requirements),
-        "settings": {"payouts": {"schedule": {"interval": "manual", "delay_days": 2}}},
-        "controller": {"type": "application"},
-    }
-    if state == "new":
-        requirements["currently_due"] = ["external_account", "tos_acceptance.date"]
-        requirements["disabled_reason"] = "requirements.past_due"
-    elif state == "active":
-        account.update(
-            charges_enabled=True,
-            payouts_enabled=True,
-            details_submitted=True,
-            capabilities=dict.fromkeys(capabilities, "active"),
-        )
-    elif state == "due":
-        account["details_submitted"] = True
-        requirements["currently_due"] = ["individual.verification.document"]
-    elif state == "rejected":
-        account["details_submitted"] = True
-        requirements["disabled_reason"] = "rejected.fraud"
-    return account
 
 
 Override = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, onboarded
 
 
 @pytest.mark.parametrize(

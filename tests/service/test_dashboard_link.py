@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, make_settings, onboarded
 
 LINK = "/api/connect/dashboard-link"
 

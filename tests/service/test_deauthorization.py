@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import httpx
 
 from tests.service import events
-from tests.service.conftest import bearer
-from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested, stripe_account, stripe_error
+from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested, stripe_error
+from tests.support.service import bearer
+from tests.support.stripe_account import stripe_account
 
 ORG = "org_a"
 OLD = "acct_1Old00000000000001"

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from connect_backend.stripe_gateway import _ACTIONABLE, _ACTIONABLE_PARAMS, _MESSAGES
-from tests.service.conftest import bearer, onboarded
+from connect_backend.stripe_errors import ACTIONABLE, ACTIONABLE_PARAMS, MESSAGES
 from tests.service.fakes import FakeStripe, FakeWorker, stripe_error
+from tests.support.service import bearer, onboarded
 
 pytestmark = pytest.mark.usefixtures("fast_stripe_retries")
 
@@ -338,9 +338,9 @@ async def test_stripe_s_own_text_never_reaches_the_caller_and_is_logged(
 
 
 def test_every_code_the_gateway_maps_has_the_service_s_own_message() -> None:
-    mapped = {ours for _, ours in (*_ACTIONABLE.values(), *_ACTIONABLE_PARAMS.values())}
+    mapped = {ours for _, ours in (*ACTIONABLE.values(), *ACTIONABLE_PARAMS.values())}
 
-    assert mapped - set(_MESSAGES) == set()
+    assert mapped - set(MESSAGES) == set()
 
 
 @pytest.mark.parametrize(

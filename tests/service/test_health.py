@@ -9,8 +9,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.service.conftest import make_settings
 from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker
+from tests.support.service import make_settings
 
 WRONG_KEY = "not-the-workers-key-0123456789"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, onboarded
 
 # (method, path, who calls, the body with a key twice at the top, the body with one twice in a
 # nested object). The top-level pairs name another organization first: the one a check might

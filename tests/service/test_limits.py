@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import (
+from tests.service.fakes import FakeStripe, FakeWorker, Person
+from tests.support.service import (
     FRONTEND,
     ASGIApp,
     bearer,
@@ -20,7 +21,6 @@ from tests.service.conftest import (
     signed,
     stream,
 )
-from tests.service.fakes import FakeStripe, FakeWorker, Person
 
 LIMITED = make_settings(
     rate_limit_reads_per_minute=4,

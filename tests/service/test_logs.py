@@ -10,14 +10,14 @@ from typing import Any
 import httpx
 
 from connect_backend.log import ServerLineFormatter
-from tests.service.conftest import (
+from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_error
+from tests.support.service import (
     SECOND_WEBHOOK_SECRET,
     WEBHOOK_SECRET,
     bearer,
     onboarded,
     signed,
 )
-from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_error
 
 STRIPE_KEY = "sk_test_service123"
 BODY_MARKER = "do-not-log-this-webhook-body-7f3a"

@@ -17,9 +17,9 @@ import respx
 from prometheus_client.parser import text_string_to_metric_families
 
 from connect_backend.settings import Settings
-from tests.service.conftest import bearer, http_client, make_settings, onboarded, running
 from tests.service.events import account_updated, deliver, encode
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, http_client, make_settings, onboarded, running
 
 TOKEN = "metrics-token-for-the-tests-0123456789"
 

@@ -11,8 +11,9 @@ import httpx
 import pytest
 import respx
 
-from tests.service.conftest import FRONTEND, bearer, make_settings, onboarded
-from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested, stripe_account
+from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested
+from tests.support.service import FRONTEND, bearer, make_settings, onboarded
+from tests.support.stripe_account import stripe_account
 
 ONBOARD = "/api/connect/onboard"
 

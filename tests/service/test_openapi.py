@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from connect_backend.app import create_app
-from tests.service.conftest import make_settings
+from tests.support.service import make_settings
 
 AUTHORIZED = {400, 401, 403, 404, 422, 503}
 EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {
@@ -23,9 +23,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {
     ("get", "/api/connect/payouts/{org_id}"): ("PayoutHistory", AUTHORIZED | {409, 429, 502}),
     ("get", "/api/connect/transfers"): ("TransferHistory", AUTHORIZED | {409, 429, 502}),
     ("get", "/api/connect/transfers/{org_id}"): ("TransferHistory", AUTHORIZED | {409, 429, 502}),
-    ("get", "/api/connect/payout-schedule"): ("PayoutScheduleRead", AUTHORIZED | {409, 429, 502}),
+    ("get", "/api/connect/payout-schedule"): ("PayoutScheduleView", AUTHORIZED | {409, 429, 502}),
     ("get", "/api/connect/payout-schedule/{org_id}"): (
-        "PayoutScheduleRead",
+        "PayoutScheduleView",
         AUTHORIZED | {409, 429, 502},
     ),
     ("get", "/api/connect/organizations"): ("OrganizationList", {400, 401, 403, 422, 429, 503}),

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from tests.service import events
-from tests.service.conftest import bearer, make_settings, onboarded, signed
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, make_settings, onboarded, signed
 
 TRANSFER = "/api/connect/transfer"
 WEBHOOK = "/api/connect/webhook"

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested, stripe_error
+from tests.support.service import bearer, onboarded
 
 PAYOUT = "/api/connect/payout"
 ACCOUNT = "acct_a0000000000"

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested
+from tests.support.service import bearer, onboarded
 
 SCHEDULE = "/api/connect/payout-schedule"
 ACCOUNT = "acct_a0000000000"

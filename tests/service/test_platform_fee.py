@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, onboarded
 
 ACCOUNT = "acct_a0000000000"
 

@@ -9,8 +9,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, onboarded
 
 
 @dataclass(frozen=True)

@@ -3,21 +3,27 @@ written without authorization, and money routes always verify the session."""
 
 from __future__ import annotations
 
+import inspect
+
 import httpx
 import pytest
 from fastapi.routing import APIRoute
 
 from connect_backend.app import create_app
-from connect_backend.auth import Action, Requirement
-from connect_backend.limits import RouteGroup
+from connect_backend.auth import Action, PlatformRequirement, Requirement
+from connect_backend.rate_limits import RouteGroup
 from connect_backend.routes import connect
-from tests.service.conftest import bearer, make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, make_settings, onboarded
 
 
-def requirements_of(route: APIRoute) -> list[Requirement]:
+def requirements_of(route: APIRoute) -> list[Requirement | PlatformRequirement]:
     """The `Requirement`s among a route's dependencies, as FastAPI will resolve them."""
-    return [d.call for d in route.dependant.dependencies if isinstance(d.call, Requirement)]
+    return [
+        d.call
+        for d in route.dependant.dependencies
+        if isinstance(d.call, Requirement | PlatformRequirement)
+    ]
 
 
 def connect_routes() -> list[APIRoute]:
@@ -83,9 +89,13 @@ def test_money_routes_verify_every_call_and_count_as_money() -> None:
         "/api/connect/payout",
         "/api/connect/platform-fee/{org_id}",
     ):
-        assert by_path[path].verify_every_call, path
-        assert by_path[path].limit is RouteGroup.MONEY, path
-    assert not by_path["/api/connect/status/{org_id}"].verify_every_call
+        required = by_path[path]
+        assert isinstance(required, Requirement)
+        assert required.verify_every_call, path
+        assert required.limit is RouteGroup.MONEY, path
+    reads = by_path["/api/connect/status/{org_id}"]
+    assert isinstance(reads, Requirement)
+    assert not reads.verify_every_call
     assert by_path["/api/connect/status/{org_id}"].limit is RouteGroup.READS
 
 
@@ -95,7 +105,8 @@ def test_every_route_that_writes_or_hands_out_a_link_verifies_every_call() -> No
         f"{method} {route.path}"
         for route in connect_routes()
         for method in route.methods
-        if not requirements_of(route)[0].verify_every_call
+        if isinstance(required := requirements_of(route)[0], Requirement)
+        and not required.verify_every_call
     }
 
     assert cached == {
@@ -113,6 +124,26 @@ def test_every_route_that_writes_or_hands_out_a_link_verifies_every_call() -> No
             "payout-schedule/{org_id}",
         )
     }
+
+
+def test_a_handler_receives_its_clients_only_from_its_authorized_context() -> None:
+    """The dependency returns the authorized context (the organization, the role and the
+    clients): no route takes the Worker, Stripe or the settings any other way, so a handler
+    that was not authorized has nothing to call them with."""
+    from connect_backend.deps import Clients
+    from connect_backend.settings import Settings
+    from connect_backend.stripe_gateway import StripeGateway
+    from connect_backend.worker import WorkerClient
+
+    clients = (Clients, Settings, StripeGateway, WorkerClient)
+    handed = {
+        f"{sorted(r.methods)} {r.path}": name
+        for r in connect_routes()
+        for name, parameter in inspect.signature(r.endpoint).parameters.items()
+        if any(c.__name__ in str(parameter.annotation) for c in clients)
+    }
+
+    assert handed == {}
 
 
 def test_a_route_without_a_requirement_is_found() -> None:

@@ -16,9 +16,10 @@ import respx
 from pydantic import SecretStr
 
 from tests.service import events
-from tests.service.conftest import bearer, http_client, make_settings, onboarded, running
-from tests.service.fakes import FakeStripe, FakeWorker, stripe_account
+from tests.service.fakes import FakeStripe, FakeWorker
 from tests.support.redis_server import RedisServer
+from tests.support.service import bearer, http_client, make_settings, onboarded, running
+from tests.support.stripe_account import stripe_account
 
 ACCOUNT = "acct_a0000000000"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.service.conftest import bearer
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer
 
 
 async def test_onboard_then_status(

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.conftest import bearer, make_settings, onboarded
-from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_account, stripe_error
+from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker, stripe_error
+from tests.support.service import bearer, make_settings, onboarded
+from tests.support.stripe_account import stripe_account
 
 ACCOUNT = "acct_a0000000000"
 

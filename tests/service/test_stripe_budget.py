@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.service import events
-from tests.service.conftest import bearer, make_settings, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker
+from tests.support.service import bearer, make_settings, onboarded
 
 TIGHT = make_settings(stripe_requests_per_second=4, rate_limit_reads_per_minute=0)
 

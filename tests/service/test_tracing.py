@@ -17,8 +17,8 @@ from opentelemetry.trace import SpanKind
 
 from connect_backend.settings import Settings
 from tests.secrets_guard import COLLECTED
-from tests.service.conftest import bearer, http_client, make_settings, onboarded, running
 from tests.service.fakes import WORKER_KEY, FakeStripe, FakeWorker
+from tests.support.service import bearer, http_client, make_settings, onboarded, running
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from connect_backend.stripe_gateway import idempotency_key
-from tests.service.conftest import bearer, onboarded
 from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested, stripe_error
+from tests.support.service import bearer, onboarded
 
 TRANSFER = "/api/connect/transfer"
 

@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from connect_backend import webhooks as webhook_module
 from connect_backend.settings import Settings
 from tests.service import events
-from tests.service.conftest import (
+from tests.service.fakes import FakeStripe, FakeWorker, Gate, stripe_error
+from tests.support.service import (
     SECOND_WEBHOOK_SECRET,
     WEBHOOK_SECRET,
     ASGIApp,
@@ -27,7 +28,7 @@ from tests.service.conftest import (
     signed,
     stream,
 )
-from tests.service.fakes import FakeStripe, FakeWorker, Gate, stripe_account, stripe_error
+from tests.support.stripe_account import stripe_account
 
 ORG = "org_a"
 ACCT = "acct_1Webhook0000000001"

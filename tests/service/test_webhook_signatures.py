@@ -25,7 +25,6 @@ from stripe import WebhookSignature
 from connect_backend import webhooks as webhook_module
 from connect_backend.errors import BadRequest
 from tests.service import events
-from tests.service.conftest import SECOND_WEBHOOK_SECRET, WEBHOOK_SECRET, signed
 from tests.service.fakes import FakeStripe, FakeWorker
 from tests.service.test_webhook import (
     ACCT,
@@ -37,6 +36,7 @@ from tests.service.test_webhook import (
     onboarding_of,
     written,
 )
+from tests.support.service import SECOND_WEBHOOK_SECRET, WEBHOOK_SECRET, signed
 
 WEBHOOK = "/api/connect/webhook"
 TOLERANCE = 300

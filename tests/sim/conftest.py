@@ -1,30 +1,30 @@
 """Fixtures: the simulator on a real uvicorn server, stripe-python as its client, and a
-tiny webhook receiver that verifies Stripe's signature with stripe-python."""
+tiny webhook receiver that verifies Stripe's signature with stripe-python (the helpers behind
+them: tests/support/sim.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import stripe
-import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
-from stripe_sim import SimConfig, Simulator, WebhookEndpointConfig, create_app
-
-API_KEY = "sk_test_51SimulatorKey0000000000"
-PLATFORM_SECRET = "whsec_platform_secret_for_tests"
-CONNECT_SECRET = "whsec_connect_secret_for_tests"
+from stripe_sim import SimConfig, WebhookEndpointConfig, create_app
+from tests.support.sim import (
+    CONNECT_SECRET,
+    PLATFORM_SECRET,
+    Receiver,
+    Servers,
+    Sim,
+    SimFactory,
+    bind_free_port,
+)
 
 # stripe-python 16.1's HTTPXClient posts its form body with httpx's deprecated `data=<str>`,
 # which warns on every POST; under filterwarnings=error that warning becomes an
@@ -41,57 +41,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.filterwarnings(STRIPE_HTTPX_WARNING))
 
 
-def bind_free_port() -> socket.socket:
-    """A socket bound to a free 127.0.0.1 port.
-
-    The protocol must be named: asyncio sets TCP_NODELAY only on sockets whose ``proto`` is
-    IPPROTO_TCP, and a plain ``socket.socket()`` has proto 0, which costs every request
-    ~40 ms of delayed-ACK wait.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, told to stop by an event instead of its 0.1 s polling loop."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.stop_requested = asyncio.Event()
-
-    async def main_loop(self) -> None:
-        await self.on_tick(0)
-        await self.stop_requested.wait()
-
-
-class Servers:
-    """Servers started by one test, all stopped together at its end."""
-
-    def __init__(self) -> None:
-        self._running: list[tuple[_Server, asyncio.Task[None], socket.socket]] = []
-
-    async def start(self, app: Any, sock: socket.socket | None = None) -> str:
-        sock = sock or bind_free_port()
-        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        self._running.append((server, task, sock))
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("server stopped during start-up")
-            await asyncio.sleep(0.002)
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-    async def stop_all(self) -> None:
-        for server, _, _ in self._running:
-            server.should_exit = True
-            server.stop_requested.set()
-        await asyncio.gather(*(task for _, task, _ in self._running))
-        for _, _, sock in self._running:
-            sock.close()
-
-
 @pytest.fixture
 async def servers() -> AsyncIterator[Servers]:
     group = Servers()
@@ -99,39 +48,6 @@ async def servers() -> AsyncIterator[Servers]:
         yield group
     finally:
         await group.stop_all()
-
-
-@dataclass
-class Receiver:
-    """A webhook endpoint that verifies signatures and can refuse deliveries."""
-
-    url: str = ""
-    events: list[dict[str, Any]] = field(default_factory=list)
-    attempts: list[tuple[str, int]] = field(default_factory=list)  # (path, status answered)
-    refuse: int = 0  # answer 500 to this many next deliveries
-
-    def of_type(self, event_type: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == event_type]
-
-    async def handle(self, request: Request) -> Response:
-        secret = CONNECT_SECRET if request.url.path == "/connect" else PLATFORM_SECRET
-        payload = (await request.body()).decode()
-        try:
-            event = stripe.Webhook.construct_event(
-                payload, request.headers.get("stripe-signature", ""), secret
-            )
-        except stripe.SignatureVerificationError:
-            self.attempts.append((request.url.path, 400))
-            return Response(status_code=400)
-        if self.refuse > 0:
-            self.refuse -= 1
-            self.attempts.append((request.url.path, 500))
-            return Response(status_code=500)
-        self.attempts.append((request.url.path, 200))
-        record = event.to_dict()
-        record["_endpoint"] = request.url.path
-        self.events.append(record)
-        return Response(status_code=200)
 
 
 @pytest.fixture
@@ -145,69 +61,6 @@ async def receiver(servers: Servers) -> Receiver:
     )
     rec.url = await servers.start(app)
     return rec
-
-
-@dataclass
-class Sim:
-    """A running simulator and clients for it."""
-
-    url: str
-    sim: Simulator
-    admin: httpx.AsyncClient  # /_sim helpers and raw HTTP
-    http_client: stripe.HTTPXClient
-
-    def client(self, api_key: str = API_KEY) -> stripe.StripeClient:
-        """stripe-python pointed at the simulator."""
-        return stripe.StripeClient(
-            api_key=api_key,
-            base_addresses={"api": self.url, "connect": self.url},
-            http_client=self.http_client,
-        )
-
-    @property
-    def stripe(self) -> stripe.StripeClient:
-        return self.client()
-
-    async def flush(self, timeout: float = 5) -> dict[str, Any]:
-        response = await self.admin.post("/_sim/webhooks/flush", params={"timeout": timeout})
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def fund_platform(self, amount: int, currency: str = "usd") -> None:
-        response = await self.admin.post(
-            "/_sim/platform/fund", json={"amount": amount, "currency": currency}
-        )
-        response.raise_for_status()
-
-    async def onboard(self, account_id: str, outcome: str = "complete") -> dict[str, Any]:
-        response = await self.admin.post(
-            f"/_sim/accounts/{account_id}/onboarding", json={"outcome": outcome}
-        )
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def express_account(self, **params: Any) -> stripe.Account:
-        """A new Express account requesting transfers, as the Connect backend creates it."""
-        base: dict[str, Any] = {
-            "type": "express",
-            "country": "US",
-            "email": "owner@example.com",
-            "business_profile": {"name": "Acme Org"},
-            "metadata": {"organization_id": "org_1"},
-            "capabilities": {"transfers": {"requested": True}},
-            "settings": {"payouts": {"schedule": {"interval": "manual"}}},
-        }
-        return await self.stripe.v1.accounts.create_async(params={**base, **params})  # type: ignore[arg-type]
-
-    async def active_account(self) -> stripe.Account:
-        """An Express account that finished onboarding (transfers active, payouts on)."""
-        account = await self.express_account()
-        await self.onboard(account.id, "complete")
-        return account
-
-
-SimFactory = Callable[..., Awaitable[Sim]]
 
 
 @pytest.fixture

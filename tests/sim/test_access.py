@@ -7,7 +7,7 @@ import time
 import pytest
 import stripe
 
-from tests.sim.conftest import API_KEY, Receiver, Sim
+from tests.support.sim import API_KEY, Receiver, Sim
 
 
 async def test_missing_api_key_is_401_in_stripes_shape(sim: Sim) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from tests.sim.conftest import Receiver, Sim
+from tests.support.sim import Receiver, Sim
 
 
 async def test_new_express_account_looks_freshly_created(sim: Sim) -> None:

@@ -7,7 +7,7 @@ import time
 import pytest
 import stripe
 
-from tests.sim.conftest import API_KEY, Sim, SimFactory
+from tests.support.sim import API_KEY, Sim, SimFactory
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

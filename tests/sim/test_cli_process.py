@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.sim.conftest import API_KEY, PLATFORM_SECRET, Receiver, bind_free_port
+from tests.support.sim import API_KEY, PLATFORM_SECRET, Receiver, bind_free_port
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 import pytest
 import stripe
 
-from tests.sim.conftest import Receiver, Sim
+from tests.support.sim import Receiver, Sim
 
 RETURN_URL = "https://app.example.com/settings/payments?connect=return"
 REFRESH_URL = "https://app.example.com/settings/payments?connect=refresh"

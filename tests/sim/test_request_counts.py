@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.sim.conftest import API_KEY, Sim
+from tests.support.sim import API_KEY, Sim
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

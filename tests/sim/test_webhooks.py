@@ -7,7 +7,7 @@ import time
 import stripe
 
 from stripe_sim import WebhookEndpointConfig, sign
-from tests.sim.conftest import PLATFORM_SECRET, Receiver, Sim, SimFactory, bind_free_port
+from tests.support.sim import PLATFORM_SECRET, Receiver, Sim, SimFactory, bind_free_port
 
 
 async def test_refused_delivery_is_delivered_again(sim: Sim, receiver: Receiver) -> None:

@@ -21,7 +21,7 @@ import respx
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 
-from connect_backend import types as domain
+from connect_backend import domain
 from connect_backend import worker as client_module
 from connect_backend.worker import WorkerClient
 from tests.service.fakes import WORKER_KEY, WORKER_URL, FakeWorker

@@ -1,27 +1,22 @@
 """`derive_status`: the product spec's onboarding-status table, row by row.
 
-Accounts are Stripe's own example Account object (`stripe_account.json`, the `account` resource
-of Stripe's OpenAPI `fixtures3.json`), changed only where a row needs it.
+Accounts are Stripe's own example Account object (`EXAMPLE`, tests/support/stripe_account.py),
+changed only where a row needs it.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connect_backend.onboarding import (
-    NOT_STARTED,
-    AccountSnapshot,
-    Onboarding,
-    derive_status,
-)
+from connect_backend.domain import NOT_STARTED, Onboarding
+from connect_backend.onboarding import AccountSnapshot, derive_status
+from connect_backend.stripe_objects import account_snapshot
+from tests.support.stripe_account import example_account
 
-FIXTURE: dict[str, Any] = json.loads((Path(__file__).parent / "stripe_account.json").read_text())
+EXAMPLE = example_account()  # never changed: each change is made on a copy
 
 
 def account(
@@ -32,7 +27,7 @@ def account(
     **requirements: Any,
 ) -> AccountSnapshot:
     """Stripe's example account with the given changes (requirements by keyword)."""
-    data = copy.deepcopy(FIXTURE)
+    data = example_account()
     if payouts_enabled is not None:
         data["payouts_enabled"] = payouts_enabled
     if details_submitted is not None:
@@ -40,7 +35,7 @@ def account(
     if capabilities is not None:
         data["capabilities"] = capabilities
     data["requirements"].update(requirements)
-    return AccountSnapshot.from_stripe(data)
+    return account_snapshot(data)
 
 
 def active(**requirements: Any) -> AccountSnapshot:
@@ -62,7 +57,7 @@ def derive(snapshot: AccountSnapshot | None, **kwargs: Any) -> Onboarding:
 
 def test_stripes_example_account_is_pending_details_submission() -> None:
     # As Stripe shows it: nothing submitted yet, payouts off, much currently due.
-    assert derive(AccountSnapshot.from_stripe(FIXTURE)) == Onboarding(
+    assert derive(account_snapshot(EXAMPLE)) == Onboarding(
         status="pending", step="details_submission", rejection_reason=None
     )
 
@@ -204,23 +199,23 @@ def test_submitted_with_nothing_due_is_pending_under_review() -> None:
 
 
 def test_snapshot_reads_the_deadline_as_utc_and_ignores_unknown_fields() -> None:
-    data = copy.deepcopy(FIXTURE)
+    data = example_account()
     data["requirements"]["current_deadline"] = 1767225600
     data["a_field_stripe_adds_later"] = {"x": 1}
 
-    snapshot = AccountSnapshot.from_stripe(data)
+    snapshot = account_snapshot(data)
 
     assert snapshot.requirements.current_deadline == datetime(2026, 1, 1, tzinfo=UTC)
-    assert snapshot.id == FIXTURE["id"]
+    assert snapshot.id == EXAMPLE["id"]
     assert snapshot.capabilities == {"card_payments": "active", "transfers": "active"}
-    assert snapshot.requirements.currently_due == FIXTURE["requirements"]["currently_due"]
+    assert snapshot.requirements.currently_due == EXAMPLE["requirements"]["currently_due"]
 
 
 def test_snapshot_of_an_account_with_null_sections_uses_empty_defaults() -> None:
-    data = copy.deepcopy(FIXTURE)
+    data = example_account()
     data.update(requirements=None, capabilities=None, metadata=None)
 
-    snapshot = AccountSnapshot.from_stripe(data)
+    snapshot = account_snapshot(data)
 
     assert (snapshot.capabilities, snapshot.metadata) == ({}, {})
     assert snapshot.requirements.currently_due == []

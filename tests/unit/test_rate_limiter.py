@@ -12,9 +12,10 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from redis.asyncio import ConnectionPool
 
 from connect_backend.errors import RateLimited, UpstreamUnavailable
-from connect_backend.limits import RateLimiter, RouteGroup, StripeBudget, StripeClass
+from connect_backend.rate_limits import RateLimiter, RouteGroup
 from connect_backend.settings import Settings
-from tests.service.conftest import make_settings
+from connect_backend.stripe_budget import StripeBudget, StripeClass
+from tests.support.service import make_settings
 
 
 def _limiter(onboarding: int, *, money: int = 0, reads: int = 0) -> RateLimiter:

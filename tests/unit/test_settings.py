@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from connect_backend import tracing
 from connect_backend.settings import Settings, available_cpus
-from tests.service.conftest import make_settings
+from tests.support.service import make_settings
 
 STRIPE_KEY = "sk_test_unitsecret123"
 WEBHOOK_SECRET = "whsec_unitsecret456"

@@ -16,8 +16,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from connect_backend import errors
 from connect_backend.coalesce import Coalescer
 from connect_backend.errors import AccountInaccessible, ConnectError
-from connect_backend.runtime import shared_state
-from connect_backend.shared_redis import SharedReads
+from connect_backend.redis_store import SharedReads
+from connect_backend.runtime import open_state_store
 from tests.support.redis_server import RedisServer
 
 
@@ -225,7 +225,7 @@ async def test_without_redis_each_process_coalesces_on_its_own(
 
 
 async def test_shared_state_without_a_url_keeps_everything_in_the_process() -> None:
-    async with shared_state(None) as state:
+    async with open_state_store(None) as state:
         assert not state.across_processes
         assert await state.ping() is None
         assert isinstance(state.reads("accounts", TextCodec()), Coalescer)
@@ -234,7 +234,7 @@ async def test_shared_state_without_a_url_keeps_everything_in_the_process() -> N
 async def test_shared_state_says_whether_redis_answers(
     redis_url: str, redis_server: RedisServer
 ) -> None:
-    async with shared_state(redis_url) as state:
+    async with open_state_store(redis_url) as state:
         assert state.across_processes
         assert await state.ping() is True
         redis_server.stop()

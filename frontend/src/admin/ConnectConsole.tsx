@@ -1,10 +1,11 @@
 import { useState } from "react";
 import type { BackendClient, ConnectStatus, ConsoleOrganization } from "../backend/client";
-import { formatDateTime, formatPercent } from "../payments/format";
-import { PayoutHistory, TransferHistory } from "../payments/History";
-import { PagedCard } from "../payments/PagedCard";
-import { StatusBadge } from "../payments/StatusBadge";
-import { usePages } from "../payments/usePages";
+import { formatDateTime } from "../kit/formatDate";
+import { formatPercent } from "../kit/formatPercent";
+import { PayoutHistory, TransferHistory } from "../kit/History";
+import { PagedCard } from "../kit/PagedCard";
+import { StatusBadge } from "../kit/StatusBadge";
+import { usePages } from "../kit/usePages";
 import { PlatformFeeForm } from "./PlatformFeeForm";
 import { TransferForm } from "./TransferForm";
 

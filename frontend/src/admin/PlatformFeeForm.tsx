@@ -1,8 +1,8 @@
 import { useId, useState, type FormEvent } from "react";
 import type { BackendClient, ConnectStatus } from "../backend/client";
-import { ErrorNotice } from "../payments/ErrorNotice";
-import { formatPercent } from "../payments/format";
-import { useAction } from "../payments/useAsync";
+import { ErrorNotice } from "../kit/ErrorNotice";
+import { formatPercent } from "../kit/formatPercent";
+import { useAction } from "../kit/useAction";
 
 interface Props {
   backend: BackendClient;

@@ -2,10 +2,11 @@ import { useId, useRef, useState, type FormEvent } from "react";
 import type { BackendClient, ConnectStatus, Transfer } from "../backend/client";
 import { BackendError } from "../backend/errors";
 import { IdempotentAction } from "../backend/idempotency";
-import { ErrorNotice } from "../payments/ErrorNotice";
-import { splitFee, type FeeSplit } from "../payments/fees";
-import { formatMoney, formatPercent, parseMoney } from "../payments/format";
-import { useAction } from "../payments/useAsync";
+import { ErrorNotice } from "../kit/ErrorNotice";
+import { formatPercent } from "../kit/formatPercent";
+import { formatMoney, parseMoney } from "../kit/money";
+import { useAction } from "../kit/useAction";
+import { splitFee, type FeeSplit } from "./splitFee";
 
 interface Props {
   backend: BackendClient;

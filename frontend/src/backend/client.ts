@@ -34,7 +34,6 @@ export type PayoutHistory = Schemas["PayoutHistory"];
 export type PayoutItem = Schemas["PayoutItem"];
 export type TransferHistory = Schemas["TransferHistory"];
 export type TransferItem = Schemas["TransferItem"];
-export type PayoutScheduleRead = Schemas["PayoutScheduleRead"];
 export type OrganizationList = Schemas["OrganizationList"];
 export type ConsoleOrganization = Schemas["ConsoleOrganization"];
 export type OrganizationsQuery = NonNullable<
@@ -244,7 +243,7 @@ export function createBackendClient(options: BackendClientOptions) {
 
     /** GET /api/connect/payout-schedule/{orgId} — owners/admins, platform admins: the schedule Stripe holds. */
     payoutSchedule: (orgId: string) =>
-      call<PayoutScheduleRead>(() =>
+      call<PayoutSchedule>(() =>
         http.GET("/api/connect/payout-schedule/{org_id}", {
           params: { path: { org_id: orgId }, header: org(orgId) },
         }),

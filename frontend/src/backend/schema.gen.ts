@@ -288,8 +288,7 @@ export interface paths {
         };
         /**
          * Payout History
-         * @description Payouts of the organization's account, newest first, read from Stripe; a failed one
-         *     says why in words.
+         * @description Payouts of the organization's account, newest first, read from Stripe; a failed one says why in words.
          */
         get: operations["payout_history_api_connect_payouts__org_id__get"];
         put?: never;
@@ -329,8 +328,7 @@ export interface paths {
         };
         /**
          * Transfer History
-         * @description The platform's transfers to the organization, newest first: gross, fee and net as
-         *     they were made (from the transfer's metadata).
+         * @description The platform's transfers to the organization, newest first: gross, fee and net as they were made (from the transfer's metadata).
          */
         get: operations["transfer_history_api_connect_transfers__org_id__get"];
         put?: never;
@@ -689,24 +687,6 @@ export interface components {
             failure_message: string | null;
         };
         /**
-         * PayoutScheduleRead
-         * @description The payout schedule the account has at Stripe (what the settings page shows).
-         */
-        PayoutScheduleRead: {
-            /** Organization Id */
-            organization_id: string;
-            /** Account Id */
-            account_id: string;
-            /** Interval */
-            interval: string;
-            /** Weekly Anchor */
-            weekly_anchor: string | null;
-            /** Monthly Anchor */
-            monthly_anchor: number | null;
-            /** Delay Days */
-            delay_days: number | null;
-        };
-        /**
          * PayoutScheduleUpdate
          * @description How often Stripe pays the account out; an interval's anchor is required for it.
          */
@@ -727,7 +707,8 @@ export interface components {
         } & (unknown & unknown & unknown);
         /**
          * PayoutScheduleView
-         * @description The payout schedule as Stripe now holds it.
+         * @description The payout schedule the account has at Stripe: what the settings page shows, and what a
+         *     change answers with (as Stripe then holds it).
          */
         PayoutScheduleView: {
             /** Organization Id */
@@ -2048,7 +2029,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PayoutScheduleRead"];
+                    "application/json": components["schemas"]["PayoutScheduleView"];
                 };
             };
             /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
@@ -3123,7 +3104,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PayoutScheduleRead"];
+                    "application/json": components["schemas"]["PayoutScheduleView"];
                 };
             };
             /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
@@ -3345,13 +3326,39 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** Id */
                     id: string;
+                    /** Type */
                     type: string;
+                    /**
+                     * Livemode
+                     * @default false
+                     */
                     livemode?: boolean;
-                    account?: string;
+                    /**
+                     * Account
+                     * @description The connected account's id.
+                     */
+                    account?: string | null;
+                    /**
+                     * Created
+                     * @description When Stripe made it (Unix).
+                     */
+                    created?: number | null;
+                    /**
+                     * StripeEventData
+                     * @description `data` of a Stripe event: the object it is about (read as sent).
+                     */
                     data: {
-                        object: Record<string, never>;
+                        /** Object */
+                        object: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
                     };
+                } & {
+                    [key: string]: unknown;
                 };
             };
         };

@@ -2,8 +2,8 @@ import { useEffect, useMemo, useState, type ReactNode } from "react";
 import { ConnectConsole } from "../admin/ConnectConsole";
 import { canManagePayments, isPlatformAdmin, localTokenStore, type BetterAuthClient } from "../auth/betterAuthClient";
 import { createBackendClient, type BackendClient } from "../backend/client";
+import { CONSOLE_PATH, pageAt, SETTINGS_PATH } from "../paths";
 import { PaymentsSettings } from "../payments/PaymentsSettings";
-import { CONSOLE_PATH, pageAt, SETTINGS_PATH } from "../payments/location";
 import { SignInForm } from "./SignInForm";
 
 type Page = ReturnType<typeof pageAt>;

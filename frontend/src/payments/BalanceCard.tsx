@@ -1,9 +1,11 @@
 import { useRef, useState } from "react";
 import type { Balance, BackendClient, Payout } from "../backend/client";
 import { IdempotentAction } from "../backend/idempotency";
-import { ErrorNotice } from "./ErrorNotice";
-import { formatDate, formatMoney } from "./format";
-import { useAction, type Resource } from "./useAsync";
+import { ErrorNotice } from "../kit/ErrorNotice";
+import { formatDate } from "../kit/formatDate";
+import { formatMoney } from "../kit/money";
+import { useAction } from "../kit/useAction";
+import type { Resource } from "../kit/useResource";
 
 interface Props {
   backend: BackendClient;

@@ -1,13 +1,15 @@
 import { useEffect, useRef, useState } from "react";
 import { canManagePayments } from "../auth/betterAuthClient";
 import type { BackendClient, ConnectStatus } from "../backend/client";
+import { ErrorNotice } from "../kit/ErrorNotice";
+import { PayoutHistory, TransferHistory } from "../kit/History";
+import { useAction } from "../kit/useAction";
+import { useResource } from "../kit/useResource";
+import { SETTINGS_PATH } from "../paths";
 import { BalanceCard } from "./BalanceCard";
-import { ConnectStatusDetails } from "./ConnectStatusCard";
-import { ErrorNotice } from "./ErrorNotice";
-import { PayoutHistory, TransferHistory } from "./History";
-import { browserLocation, SETTINGS_PATH, type PageLocation } from "./location";
+import { ConnectStatusDetails } from "./ConnectStatusDetails";
+import { browserLocation, type PageLocation } from "./PageLocation";
 import { PayoutScheduleForm } from "./PayoutScheduleForm";
-import { useAction, useResource } from "./useAsync";
 
 export interface PaymentsSettingsProps {
   backend: BackendClient;

@@ -3,11 +3,11 @@ import type {
   BackendClient,
   PayoutInterval,
   PayoutSchedule,
-  PayoutScheduleRead,
   WeeklyAnchor,
 } from "../backend/client";
-import { ErrorNotice } from "./ErrorNotice";
-import { useAction, useResource } from "./useAsync";
+import { ErrorNotice } from "../kit/ErrorNotice";
+import { useAction } from "../kit/useAction";
+import { useResource } from "../kit/useResource";
 
 const INTERVALS: { value: PayoutInterval; label: string }[] = [
   { value: "manual", label: "Manual (Pay out now)" },
@@ -42,7 +42,7 @@ export function PayoutScheduleForm({ backend, orgId }: { backend: BackendClient;
   );
 }
 
-function ScheduleChooser({ backend, orgId, held }: { backend: BackendClient; orgId: string; held: PayoutScheduleRead }) {
+function ScheduleChooser({ backend, orgId, held }: { backend: BackendClient; orgId: string; held: PayoutSchedule }) {
   const [interval, setInterval] = useState<PayoutInterval>(isInterval(held.interval) ? held.interval : "manual");
   const [weekday, setWeekday] = useState<WeeklyAnchor>(isWeekday(held.weekly_anchor) ? held.weekly_anchor : "monday");
   const [monthDay, setMonthDay] = useState(held.monthly_anchor ?? 1);

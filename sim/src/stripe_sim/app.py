@@ -9,10 +9,10 @@ import httpx
 from starlette.applications import Starlette
 
 from stripe_sim.admin import AdminRoutes
-from stripe_sim.api import StripeApi
 from stripe_sim.config import SimConfig
 from stripe_sim.hosted import HostedPages
 from stripe_sim.simulator import Simulator
+from stripe_sim.v1.pipeline import StripeApi
 
 
 def create_app(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from stripe_sim.fault_triggers import FaultTrigger, check_rate, check_when
 
 
 @dataclass
@@ -19,26 +21,19 @@ class WebhookEndpointConfig:
         return "*" in self.enabled_events or event_type in self.enabled_events
 
 
-@dataclass
-class FaultRule:
+@dataclass(kw_only=True)
+class FaultRule(FaultTrigger):
     """Answer matching ``/v1`` calls with ``status`` at probability ``rate``.
 
     ``when="before"``: the call is refused and changes nothing. ``when="after"``: the call
     runs (and its idempotent result is saved) but the caller gets the error, like a response
-    lost on the way back. ``count`` limits how many times the rule fires.
+    lost on the way back. ``count`` limits how many times the rule fires. Matching and
+    counting are :class:`~stripe_sim.fault_triggers.FaultTrigger`'s, shared with devstack's
+    fault proxy.
     """
 
     path_prefix: str = "/v1"
-    method: str | None = None
     status: int = 500
-    rate: float = 1.0
-    count: int | None = None
-    when: Literal["before", "after"] = "before"
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.method is not None and self.method.upper() != method:
-            return False
-        return path.startswith(self.path_prefix)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> FaultRule:
@@ -46,11 +41,9 @@ class FaultRule:
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
         when = raw.get("when", "before")
-        if when not in ("before", "after"):
-            raise ValueError("when must be 'before' or 'after'")
+        check_when(when)
         rate = float(raw.get("rate", 1.0))
-        if not 0 <= rate <= 1:
-            raise ValueError("rate must be within 0..1")
+        check_rate(rate)
         count = raw.get("count")
         return cls(
             path_prefix=str(raw.get("path_prefix", "/v1")),

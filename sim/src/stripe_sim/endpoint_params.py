@@ -1,12 +1,13 @@
-"""The parameters each ``/v1`` endpoint accepts, as :mod:`stripe_sim.params` specs.
+"""The parameters each ``/v1`` endpoint accepts, as :mod:`stripe_sim.param_specs` specs.
 
-Unknown parameters are refused with ``parameter_unknown``; see ``params.py`` for the rest.
+Unknown parameters are refused with ``parameter_unknown``; see ``param_specs.py`` for the
+rest, and ``form_decoding.py`` for how a call's form becomes the nested values checked here.
 """
 
 from __future__ import annotations
 
 from stripe_sim import objects
-from stripe_sim.params import (
+from stripe_sim.param_specs import (
     EXPAND,
     Anything,
     Bool,

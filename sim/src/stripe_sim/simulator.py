@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from stripe_sim.access import Permissions
+from stripe_sim.chaos import Chaos
 from stripe_sim.config import SimConfig
-from stripe_sim.faults import Chaos
 from stripe_sim.idempotency import IdempotencyStore
 from stripe_sim.request_counts import RequestCounts
 from stripe_sim.store import Store

@@ -1,25 +1,30 @@
-"""The `/api/connect/*` routes: thin; they authorize, then call the flows and the gateway."""
+"""The `/api/connect/*` routes: thin; their one dependency authorizes, then they call the flows
+and the gateway with the clients it handed them."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Query
 
 from connect_backend import accounts, log, payouts, transfers
 from connect_backend.auth import (
-    Caller,
-    ManagesOnboarding,
-    ManagesPayouts,
-    MovesPlatformMoney,
-    PaysOut,
+    Action,
+    Authorized,
     ReadsBalance,
     ReadsStatus,
+    Requirement,
     RunsPlatform,
 )
+from connect_backend.domain import ConnectStatus, Organization, PayoutSchedule
 from connect_backend.errors import BadRequest, Conflict
 from connect_backend.json_body import StrictJSONRoute
 from connect_backend.money import split_fee
+from connect_backend.openapi import responses
+from connect_backend.rate_limits import RouteGroup
 from connect_backend.schemas import (
     BalanceView,
     ConsoleOrganization,
@@ -32,7 +37,6 @@ from connect_backend.schemas import (
     PayoutCreate,
     PayoutHistory,
     PayoutItem,
-    PayoutScheduleRead,
     PayoutScheduleUpdate,
     PayoutScheduleView,
     PayoutView,
@@ -42,10 +46,8 @@ from connect_backend.schemas import (
     TransferHistory,
     TransferItem,
     TransferView,
-    responses,
 )
 from connect_backend.settings import Settings, origin_of
-from connect_backend.types import ConnectStatus, Organization, PayoutSchedule
 
 # Every JSON body is read refusing a key given twice (400 `duplicate_json_key`).
 router = APIRouter(prefix="/api/connect", tags=["connect"], route_class=StrictJSONRoute)
@@ -55,15 +57,57 @@ router = APIRouter(prefix="/api/connect", tags=["connect"], route_class=StrictJS
 # Worker unavailable (503). Each route adds what its own steps can add.
 _AUTHORIZED = (400, 401, 403, 404, 422, 503)
 
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Required: a retry with the same key never moves money twice.",
-    ),
-]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def for_each_form(
+    path: str,
+    *,
+    names: tuple[str, str],
+    summaries: tuple[str, str],
+    response_model: Any,
+    responses: dict[int | str, dict[str, Any]],
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Register a read of one organization at `path` (the organization named by `X-Org-ID`)
+    and at `path/{org_id}`: one handler, as the `Requirement` finds the organization itself.
+    The path form's endpoint declares `org_id` only so that the OpenAPI document names it."""
+
+    def register(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        header_form, path_form = names
+        router.add_api_route(
+            path,
+            handler,
+            methods=["GET"],
+            name=header_form,
+            description=summaries[0],
+            response_model=response_model,
+            responses=responses,
+        )
+
+        @functools.wraps(handler)
+        async def with_org_id(org_id: str, *args: P.args, **kwargs: P.kwargs) -> R:
+            return await handler(*args, **kwargs)
+
+        declared = inspect.signature(handler)
+        org_id = inspect.Parameter(
+            "org_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str
+        )
+        with_org_id.__signature__ = declared.replace(  # type: ignore[attr-defined]
+            parameters=[org_id, *declared.parameters.values()]
+        )
+        router.add_api_route(
+            f"{path}/{{org_id}}",
+            with_org_id,
+            methods=["GET"],
+            name=path_form,
+            description=summaries[1],
+            response_model=response_model,
+            responses=responses,
+        )
+        return handler
+
+    return register
 
 
 def _redirect(url: str | None, default: str, settings: Settings) -> str:
@@ -80,16 +124,18 @@ def _redirect(url: str | None, default: str, settings: Settings) -> str:
     return url
 
 
+Onboards = Annotated[
+    Authorized[OnboardCreate],
+    Depends(Requirement(Action.MANAGE_ACCOUNT, RouteGroup.ONBOARDING, body=OnboardCreate)),
+]
+
+
 @router.post(
     "/onboard", response_model=Onboard, responses=responses(*_AUTHORIZED, 409, 413, 429, 502)
 )
-async def onboard(
-    body: OnboardCreate,
-    caller: ManagesOnboarding,
-) -> Onboard:
+async def onboard(ctx: Onboards) -> Onboard:
     """Create the organization's account if needed and return a fresh onboarding link."""
-    ctx = await caller.authorize(body.organization_id)
-    settings = caller.settings
+    body, settings, stripe = ctx.body, ctx.clients.settings, ctx.clients.stripe
     base = settings.frontend_url + "/settings/payments?connect="
     return_url = _redirect(body.return_url, base + "return", settings)
     refresh_url = _redirect(body.refresh_url, base + "refresh", settings)
@@ -103,31 +149,19 @@ async def onboard(
         ctx.organization,
         email=ctx.user.email,
         country=country,
-        worker=caller.worker,
-        gateway=caller.stripe,
+        worker=ctx.clients.worker,
+        gateway=stripe,
     )
     account_id = accounts.require_account(organization)
-    link = await caller.stripe.create_account_link(
+    link = await stripe.create_account_link(
         account_id=account_id, refresh_url=refresh_url, return_url=return_url
     )
     return Onboard(
         url=link.url,
         expires_at=link.expires_at,
         account_id=account_id,
-        status=organization.stripe_connect_status or "pending",
+        status=organization.shown_status,
     )
-
-
-async def _status(caller: Caller, org_id: str | None, refresh: bool) -> Status:
-    ctx = await caller.authorize(org_id)
-    organization = ctx.organization
-    account_id = organization.stripe_connect_account_id
-    if not refresh or account_id is None or organization.onboarding_step == "deauthorized":
-        return Status.of(organization)
-    organization, account = await accounts.sync_account(
-        organization, account_id, worker=caller.worker, gateway=caller.stripe
-    )
-    return Status.of(organization, account)
 
 
 Refresh = Annotated[
@@ -141,52 +175,48 @@ Refresh = Annotated[
 ]
 
 
-@router.get("/status", response_model=Status, responses=responses(*_AUTHORIZED, 409, 429, 502))
-async def status_of_header_org(caller: ReadsStatus, refresh: Refresh = False) -> Status:
-    """Onboarding status of the organization named by `X-Org-ID`."""
-    return await _status(caller, None, refresh)
-
-
-@router.get(
-    "/status/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 409, 429, 502)
+@for_each_form(
+    "/status",
+    names=("status_of_header_org", "status"),
+    summaries=(
+        "Onboarding status of the organization named by `X-Org-ID`.",
+        "Onboarding status of an organization.",
+    ),
+    response_model=Status,
+    responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
-async def status(
-    org_id: str,
-    caller: ReadsStatus,
-    refresh: Refresh = False,
-) -> Status:
-    """Onboarding status of an organization."""
-    return await _status(caller, org_id, refresh)
-
-
-async def _balance(caller: Caller, org_id: str | None) -> BalanceView:
-    ctx = await caller.authorize(org_id)
-    account_id = accounts.require_account(ctx.organization)
-    balance = await caller.stripe.retrieve_balance(account_id)
-    return BalanceView(
-        organization_id=ctx.organization.id,
-        account_id=account_id,
-        available=[MoneyAmount.of(m) for m in balance.available],
-        pending=[MoneyAmount.of(m) for m in balance.pending],
+async def status(ctx: ReadsStatus, refresh: Refresh = False) -> Status:
+    """Onboarding status: D1's view, or with `refresh` Stripe's, synced into D1 first."""
+    organization = ctx.organization
+    account_id = organization.stripe_connect_account_id
+    if not refresh or account_id is None or organization.deauthorized:
+        return Status.of(organization)
+    organization, account = await accounts.sync_account(
+        organization, account_id, worker=ctx.clients.worker, gateway=ctx.clients.stripe
     )
+    return Status.of(organization, account)
 
 
-@router.get(
-    "/balance", response_model=BalanceView, responses=responses(*_AUTHORIZED, 409, 429, 502)
-)
-async def balance_of_header_org(caller: ReadsBalance) -> BalanceView:
-    """Balance of the organization named by `X-Org-ID`."""
-    return await _balance(caller, None)
-
-
-@router.get(
-    "/balance/{org_id}",
+@for_each_form(
+    "/balance",
+    names=("balance_of_header_org", "balance"),
+    summaries=(
+        "Balance of the organization named by `X-Org-ID`.",
+        "Balance of an organization's connected account, read from Stripe.",
+    ),
     response_model=BalanceView,
     responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
-async def balance(org_id: str, caller: ReadsBalance) -> BalanceView:
-    """Balance of an organization's connected account, read from Stripe."""
-    return await _balance(caller, org_id)
+async def balance(ctx: ReadsBalance) -> BalanceView:
+    """The account's available and pending balance."""
+    account_id = accounts.require_account(ctx.organization)
+    held = await ctx.clients.stripe.retrieve_balance(account_id)
+    return BalanceView(
+        organization_id=ctx.organization.id,
+        account_id=account_id,
+        available=[MoneyAmount.of(m) for m in held.available],
+        pending=[MoneyAmount.of(m) for m in held.pending],
+    )
 
 
 def _require_active(organization: Organization) -> str:
@@ -198,22 +228,27 @@ def _require_active(organization: Organization) -> str:
     return account_id
 
 
+Transfers = Annotated[
+    Authorized[TransferCreate],
+    Depends(
+        Requirement(
+            Action.MOVE_PLATFORM_MONEY, RouteGroup.MONEY, body=TransferCreate, idempotency_key=True
+        )
+    ),
+]
+
+
 @router.post(
     "/transfer",
     response_model=TransferView,
     responses=responses(*_AUTHORIZED, 402, 409, 413, 429, 502),
 )
-async def transfer(
-    body: TransferCreate,
-    idempotency_key: IdempotencyKey,
-    caller: MovesPlatformMoney,
-) -> TransferView:
+async def transfer(ctx: Transfers) -> TransferView:
     """Platform admins: transfer `amount` less the platform fee to the organization.
 
     A retry with the same key returns the first transfer, however late it comes.
     """
-    ctx = await caller.authorize(body.organization_id)
-    organization = ctx.organization
+    body, organization = ctx.body, ctx.organization
     account_id = _require_active(organization)
     made = await transfers.send(
         transfers.TransferRequest(
@@ -226,9 +261,9 @@ async def transfer(
         ),
         account_id=account_id,
         split=split_fee(body.amount, organization.platform_fee_percent),
-        caller_key=idempotency_key,
-        gateway=caller.stripe,
-        worker=caller.worker,
+        caller_key=ctx.idempotency_key,
+        gateway=ctx.clients.stripe,
+        worker=ctx.clients.worker,
     )
     return TransferView(
         transfer_id=made.transfer_id,
@@ -242,23 +277,29 @@ async def transfer(
     )
 
 
+PaysOut = Annotated[
+    Authorized[PayoutCreate],
+    Depends(
+        Requirement(
+            Action.MANAGE_ACCOUNT, RouteGroup.MONEY, body=PayoutCreate, idempotency_key=True
+        )
+    ),
+]
+
+
 @router.post(
     "/payout",
     response_model=PayoutView,
     responses=responses(*_AUTHORIZED, 402, 409, 413, 429, 502),
 )
-async def payout(
-    body: PayoutCreate,
-    idempotency_key: IdempotencyKey,
-    caller: PaysOut,
-) -> PayoutView:
+async def payout(ctx: PaysOut) -> PayoutView:
     """Owners/admins: pay out `amount`, or all that is available from one source type (card,
     unless `source_type` says otherwise), to the organization's bank.
 
     A retry with the same key returns the first payout, even when the balance it emptied now
     reads zero, however late it comes.
     """
-    ctx = await caller.authorize(body.organization_id)
+    body = ctx.body
     made = await payouts.pay_out(
         payouts.PayoutRequest(
             organization_id=ctx.organization.id,
@@ -267,9 +308,9 @@ async def payout(
             source_type=body.source_type,
         ),
         account_id=accounts.require_account(ctx.organization),
-        caller_key=idempotency_key,
-        gateway=caller.stripe,
-        worker=caller.worker,
+        caller_key=ctx.idempotency_key,
+        gateway=ctx.clients.stripe,
+        worker=ctx.clients.worker,
     )
     return PayoutView(
         payout_id=made.id,
@@ -280,16 +321,22 @@ async def payout(
     )
 
 
+SetsSchedule = Annotated[
+    Authorized[PayoutScheduleUpdate],
+    Depends(Requirement(Action.MANAGE_ACCOUNT, RouteGroup.MONEY, body=PayoutScheduleUpdate)),
+]
+
+
 @router.put(
     "/payout-schedule",
     response_model=PayoutScheduleView,
     responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
 )
-async def payout_schedule(body: PayoutScheduleUpdate, caller: ManagesPayouts) -> PayoutScheduleView:
+async def payout_schedule(ctx: SetsSchedule) -> PayoutScheduleView:
     """Owners/admins: switch the account between manual, daily, weekly and monthly payouts."""
-    ctx = await caller.authorize(body.organization_id)
+    body = ctx.body
     account_id = accounts.require_account(ctx.organization)
-    held = await caller.stripe.update_payout_schedule(
+    held = await ctx.clients.stripe.update_payout_schedule(
         account_id=account_id,
         schedule=PayoutSchedule(
             interval=body.interval,
@@ -298,14 +345,17 @@ async def payout_schedule(body: PayoutScheduleUpdate, caller: ManagesPayouts) ->
             delay_days=body.delay_days,
         ),
     )
-    return PayoutScheduleView(
-        organization_id=ctx.organization.id,
-        account_id=account_id,
-        interval=held.interval,
-        weekly_anchor=held.weekly_anchor,
-        monthly_anchor=held.monthly_anchor,
-        delay_days=held.delay_days,
-    )
+    return PayoutScheduleView.of(ctx.organization.id, account_id, held)
+
+
+OpensDashboard = Annotated[
+    Authorized[OrganizationRef | None],
+    Depends(
+        Requirement(
+            Action.MANAGE_ACCOUNT, RouteGroup.ONBOARDING, body=OrganizationRef, body_required=False
+        )
+    ),
+]
 
 
 @router.post(
@@ -313,33 +363,35 @@ async def payout_schedule(body: PayoutScheduleUpdate, caller: ManagesPayouts) ->
     response_model=DashboardLink,
     responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
 )
-async def dashboard_link(
-    caller: ManagesOnboarding, body: OrganizationRef | None = None
-) -> DashboardLink:
+async def dashboard_link(ctx: OpensDashboard) -> DashboardLink:
     """Owners/admins: a login link to the Express dashboard, for an account that has one (its
     own type decides, not the type new accounts are made with)."""
-    ctx = await caller.authorize(body.organization_id if body else None)
+    stripe = ctx.clients.stripe
     account_id = accounts.require_account(ctx.organization)
-    read = await caller.stripe.read_account(account_id)
+    read = await stripe.read_account(account_id)
     if read.account.dashboard != "express":
         raise Conflict(
             "Only Express accounts have a Stripe dashboard to log in to.", code="not_supported"
         )
-    return DashboardLink(url=await caller.stripe.create_login_link(account_id))
+    return DashboardLink(url=await stripe.create_login_link(account_id))
+
+
+SetsFee = Annotated[
+    Authorized[PlatformFeeUpdate],
+    Depends(Requirement(Action.MOVE_PLATFORM_MONEY, RouteGroup.MONEY, body=PlatformFeeUpdate)),
+]
 
 
 @router.put(
     "/platform-fee/{org_id}", response_model=Status, responses=responses(*_AUTHORIZED, 413, 429)
 )
-async def platform_fee(org_id: str, body: PlatformFeeUpdate, caller: MovesPlatformMoney) -> Status:
+async def platform_fee(org_id: str, ctx: SetsFee) -> Status:
     """Platform admins: set the organization's platform fee percent."""
-    ctx = await caller.authorize(org_id)
-    result = await caller.worker.update_organization(
-        organization_id=ctx.organization.id,
-        updates={"platform_fee_percent": body.platform_fee_percent},
-        request_id=log.request_id.get(),
+    percent = ctx.body.platform_fee_percent
+    result = await ctx.clients.worker.update_organization(
+        organization_id=ctx.organization.id, updates={"platform_fee_percent": percent}
     )
-    log.info("connect.platform_fee.set", platform_fee_percent=body.platform_fee_percent)
+    log.info("connect.platform_fee.set", platform_fee_percent=percent)
     return Status.of(result.organization)
 
 
@@ -355,12 +407,25 @@ StartingAfter = Annotated[
 ]
 
 
-async def _payouts(
-    caller: Caller, org_id: str | None, limit: int, after: str | None
+@for_each_form(
+    "/payouts",
+    names=("payouts_of_header_org", "payout_history"),
+    summaries=(
+        "Payouts of the organization named by `X-Org-ID`, newest first.",
+        "Payouts of the organization's account, newest first, read from Stripe; a failed one "
+        "says why in words.",
+    ),
+    response_model=PayoutHistory,
+    responses=responses(*_AUTHORIZED, 409, 429, 502),
+)
+async def payout_history(
+    ctx: ReadsBalance, limit: Limit = 20, starting_after: StartingAfter = None
 ) -> PayoutHistory:
-    ctx = await caller.authorize(org_id)
+    """The account's payouts, newest first."""
     account_id = accounts.require_account(ctx.organization)
-    page = await caller.stripe.list_payouts(account_id, limit=limit, starting_after=after)
+    page = await ctx.clients.stripe.list_payouts(
+        account_id, limit=limit, starting_after=starting_after
+    )
     return PayoutHistory(
         organization_id=ctx.organization.id,
         account_id=account_id,
@@ -370,38 +435,25 @@ async def _payouts(
     )
 
 
-@router.get(
-    "/payouts", response_model=PayoutHistory, responses=responses(*_AUTHORIZED, 409, 429, 502)
-)
-async def payouts_of_header_org(
-    caller: ReadsBalance, limit: Limit = 20, starting_after: StartingAfter = None
-) -> PayoutHistory:
-    """Payouts of the organization named by `X-Org-ID`, newest first."""
-    return await _payouts(caller, None, limit, starting_after)
-
-
-@router.get(
-    "/payouts/{org_id}",
-    response_model=PayoutHistory,
+@for_each_form(
+    "/transfers",
+    names=("transfers_of_header_org", "transfer_history"),
+    summaries=(
+        "Transfers to the organization named by `X-Org-ID`, newest first.",
+        "The platform's transfers to the organization, newest first: gross, fee and net as "
+        "they were made (from the transfer's metadata).",
+    ),
+    response_model=TransferHistory,
     responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
-async def payout_history(
-    org_id: str,
-    caller: ReadsBalance,
-    limit: Limit = 20,
-    starting_after: StartingAfter = None,
-) -> PayoutHistory:
-    """Payouts of the organization's account, newest first, read from Stripe; a failed one
-    says why in words."""
-    return await _payouts(caller, org_id, limit, starting_after)
-
-
-async def _transfers(
-    caller: Caller, org_id: str | None, limit: int, after: str | None
+async def transfer_history(
+    ctx: ReadsBalance, limit: Limit = 20, starting_after: StartingAfter = None
 ) -> TransferHistory:
-    ctx = await caller.authorize(org_id)
+    """The platform's transfers to the account, newest first."""
     account_id = accounts.require_account(ctx.organization)
-    page = await caller.stripe.list_transfers(account_id, limit=limit, starting_after=after)
+    page = await ctx.clients.stripe.list_transfers(
+        account_id, limit=limit, starting_after=starting_after
+    )
     return TransferHistory(
         organization_id=ctx.organization.id,
         account_id=account_id,
@@ -411,57 +463,21 @@ async def _transfers(
     )
 
 
-@router.get(
-    "/transfers", response_model=TransferHistory, responses=responses(*_AUTHORIZED, 409, 429, 502)
-)
-async def transfers_of_header_org(
-    caller: ReadsBalance, limit: Limit = 20, starting_after: StartingAfter = None
-) -> TransferHistory:
-    """Transfers to the organization named by `X-Org-ID`, newest first."""
-    return await _transfers(caller, None, limit, starting_after)
-
-
-@router.get(
-    "/transfers/{org_id}",
-    response_model=TransferHistory,
-    responses=responses(*_AUTHORIZED, 409, 429, 502),
-)
-async def transfer_history(
-    org_id: str,
-    caller: ReadsBalance,
-    limit: Limit = 20,
-    starting_after: StartingAfter = None,
-) -> TransferHistory:
-    """The platform's transfers to the organization, newest first: gross, fee and net as
-    they were made (from the transfer's metadata)."""
-    return await _transfers(caller, org_id, limit, starting_after)
-
-
-async def _schedule(caller: Caller, org_id: str | None) -> PayoutScheduleRead:
-    ctx = await caller.authorize(org_id)
-    account_id = accounts.require_account(ctx.organization)
-    held = await caller.stripe.retrieve_payout_schedule(account_id)
-    return PayoutScheduleRead.of(ctx.organization.id, account_id, held)
-
-
-@router.get(
+@for_each_form(
     "/payout-schedule",
-    response_model=PayoutScheduleRead,
+    names=("payout_schedule_of_header_org", "payout_schedule_read"),
+    summaries=(
+        "The payout schedule of the organization named by `X-Org-ID`.",
+        "The payout schedule the organization's account has at Stripe.",
+    ),
+    response_model=PayoutScheduleView,
     responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
-async def payout_schedule_of_header_org(caller: ReadsBalance) -> PayoutScheduleRead:
-    """The payout schedule of the organization named by `X-Org-ID`."""
-    return await _schedule(caller, None)
-
-
-@router.get(
-    "/payout-schedule/{org_id}",
-    response_model=PayoutScheduleRead,
-    responses=responses(*_AUTHORIZED, 409, 429, 502),
-)
-async def payout_schedule_read(org_id: str, caller: ReadsBalance) -> PayoutScheduleRead:
-    """The payout schedule the organization's account has at Stripe."""
-    return await _schedule(caller, org_id)
+async def payout_schedule_read(ctx: ReadsBalance) -> PayoutScheduleView:
+    """The account's payout schedule as Stripe holds it."""
+    account_id = accounts.require_account(ctx.organization)
+    held = await ctx.clients.stripe.retrieve_payout_schedule(account_id)
+    return PayoutScheduleView.of(ctx.organization.id, account_id, held)
 
 
 # --- the console: platform admins ----------------------------------------------------------
@@ -473,7 +489,7 @@ async def payout_schedule_read(org_id: str, caller: ReadsBalance) -> PayoutSched
     responses=responses(400, 401, 403, 422, 429, 503),
 )
 async def organizations(
-    caller: RunsPlatform,
+    admin: RunsPlatform,
     limit: Annotated[int, Query(ge=1, le=200, description="Organizations a page holds.")] = 50,
     cursor: Annotated[
         str | None,
@@ -490,10 +506,7 @@ async def organizations(
 ) -> OrganizationList:
     """Platform admins: every organization with its Connect status, fee and last sync, in a
     stable order (D1's, by id)."""
-    await caller.authorize_platform()
-    page = await caller.worker.list_organizations(
-        limit=limit, cursor=cursor, status=status, request_id=log.request_id.get()
-    )
+    page = await admin.clients.worker.list_organizations(limit=limit, cursor=cursor, status=status)
     return OrganizationList(
         data=[ConsoleOrganization.listed(o) for o in page.organizations],
         next_cursor=page.next_cursor,

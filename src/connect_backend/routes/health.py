@@ -2,7 +2,7 @@
 
 `/ready` also says whether Redis answers (with `REDIS_URL`), but does not fail for it: the
 replicas share one Redis, so failing would take every replica out at once, while without it
-reads and webhooks go on (`connect_backend.limits`)."""
+reads and webhooks go on (`connect_backend.rate_limits`)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter
 
-from connect_backend import log
-from connect_backend.deps import ReadinessDep, SharedDep, WorkerDep
+from connect_backend.deps import ReadinessDep, StoreDep, WorkerDep
+from connect_backend.domain import Readiness
 from connect_backend.errors import ConnectError, UpstreamUnavailable
-from connect_backend.schemas import Health, Ready, responses
-from connect_backend.shared import SharedState
-from connect_backend.types import Readiness
+from connect_backend.openapi import responses
+from connect_backend.schemas import Health, Ready
+from connect_backend.state_store import StateStore
 from connect_backend.worker import WorkerClient
 
 router = APIRouter(tags=["health"])
@@ -33,7 +33,7 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Ready, responses=responses(503))
-async def ready(worker: WorkerDep, shared: SharedDep, readiness: ReadinessDep) -> Ready:
+async def ready(worker: WorkerDep, store: StoreDep, readiness: ReadinessDep) -> Ready:
     """Readiness: the Worker's `/api/internal/health` answers within 2 s and accepts our key.
     With `REDIS_URL`, `checks.redis` says whether Redis answers (`ok` or `unavailable`),
     without failing readiness.
@@ -41,7 +41,7 @@ async def ready(worker: WorkerDep, shared: SharedDep, readiness: ReadinessDep) -
     Anyone may ask, so a check's outcome, ready or not, answers every call for
     `READY_REUSE_SECONDS` (1 s) after it ended, and the calls that come while it runs share
     it: the Worker and D1 see at most about one check a second from each process."""
-    outcome = await readiness.get(lambda: _check(worker, shared))
+    outcome = await readiness.get(lambda: _check(worker, store))
     if outcome.worker_failure is not None:
         raise UpstreamUnavailable(
             "Not ready: the worker dependency is failing.",
@@ -51,13 +51,13 @@ async def ready(worker: WorkerDep, shared: SharedDep, readiness: ReadinessDep) -
     return Ready(checks=outcome.checks)
 
 
-async def _check(worker: WorkerClient, shared: SharedState) -> Readiness:
+async def _check(worker: WorkerClient, store: StateStore) -> Readiness:
     try:
-        await worker.health(request_id=log.request_id.get(), timeout=2.0)
+        await worker.health(timeout=2.0)
     except ConnectError as exc:
         return Readiness(worker_failure=exc.code)
     checks = {"worker": "ok"}
-    redis = await shared.ping()
+    redis = await store.ping()
     if redis is not None:
         checks["redis"] = "ok" if redis else "unavailable"
     return Readiness(checks=checks)

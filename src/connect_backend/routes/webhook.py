@@ -6,8 +6,9 @@ from fastapi import APIRouter
 
 from connect_backend import events, metrics
 from connect_backend.deps import SettingsDep, StripeDep, WorkerDep
-from connect_backend.limits import StripeClass, stripe_class
-from connect_backend.schemas import WEBHOOK_REQUEST, WebhookAck, responses
+from connect_backend.openapi import WEBHOOK_REQUEST, responses
+from connect_backend.schemas import WebhookAck
+from connect_backend.stripe_budget import StripeClass, stripe_class
 from connect_backend.webhooks import MAX_BODY, VerifiedEvent
 
 __all__ = ["MAX_BODY", "router"]

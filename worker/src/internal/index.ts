@@ -3,11 +3,10 @@
  * Hono sub-app: mount it with `app.route("/api/internal", createInternalApi({...}))`.
  * Contract: contract/worker-internal-api.openapi.json.
  */
-import { Hono, type Context } from "hono";
-import type { z } from "zod";
+import { Hono, type Context, type Handler, type Input, type MiddlewareHandler } from "hono";
 import { encodeCursor } from "./cursor";
 import * as db from "./db";
-import { errorResponse, invalidRequest } from "./errors";
+import { errorResponse } from "./errors";
 import {
   consoleLogger,
   refuseWeakKeys,
@@ -22,12 +21,12 @@ import {
   claimIdempotencyKeyRequest,
   completeIdempotencyKeyRequest,
   createConnectAccountRequest,
-  describeIssue,
   listOrganizationsQuery,
   releaseIdempotencyKeyRequest,
   updateOrganizationRequest,
   verifyUserContextRequest,
 } from "./schemas";
+import { jsonBody, queryParams } from "./validators";
 
 export type { Organization } from "./db";
 export { parseKeys, matchesAnyKey } from "./middleware";
@@ -82,6 +81,20 @@ export function createInternalApi<E extends InternalBindings>(
   const environment = options.environment ?? ((env: E) => env.ENVIRONMENT);
   const app = new Hono<AppEnv<E>>();
 
+  /**
+   * A route's handler behind its validator (`jsonBody`, `queryParams`), as one handler: the
+   * handler runs only once the request passed and reads `c.req.valid(...)`; a refusal is the
+   * validator's answer. One handler keeps one entry per endpoint in `app.routes`, which the
+   * contract test reads as the routes served.
+   */
+  const validated =
+    <I extends Input>(
+      check: MiddlewareHandler<AppEnv<E>, string, I>,
+      handler: (c: Context<AppEnv<E>, string, I>) => Promise<Response>,
+    ): Handler<AppEnv<E>, string, I> =>
+    async (c) =>
+      (await check(c, async () => {})) ?? handler(c);
+
   app.use("*", requestLog(log));
   app.use("*", refuseWeakKeys<E>(apiKeys, environment, log));
   app.use("*", requireApiKey<E>(apiKeys, log));
@@ -106,9 +119,8 @@ export function createInternalApi<E extends InternalBindings>(
     return c.json({ status: "ok", d1: "ok" });
   });
 
-  app.post("/verify-user-context", async (c) => {
-    const body = await readBody(c, verifyUserContextRequest);
-    if (body instanceof Response) return body;
+  app.post("/verify-user-context", validated(jsonBody(verifyUserContextRequest), async (c) => {
+    const body = c.req.valid("json");
 
     const headers = new Headers({ Authorization: `Bearer ${body.session_token}` });
     const found = await resolveSession(options.getSession, c.env, headers);
@@ -138,11 +150,10 @@ export function createInternalApi<E extends InternalBindings>(
       organization: db.toOrganization(access.organization),
       member_role: memberRole,
     });
-  });
+  }));
 
-  app.get("/organizations", async (c) => {
-    const query = readQuery(c, listOrganizationsQuery);
-    if (query instanceof Response) return query;
+  app.get("/organizations", validated(queryParams(listOrganizationsQuery), async (c) => {
+    const query = c.req.valid("query");
     const limit = query.limit ?? PAGE_LIMIT.default;
     // One row past the page says whether another page follows.
     const rows = await db.listOrganizations(database(c.env), {
@@ -157,7 +168,7 @@ export function createInternalApi<E extends InternalBindings>(
       organizations: page.map(db.toOrganization),
       next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null,
     });
-  });
+  }));
 
   app.get("/organization/:id", async (c) =>
     organizationOr404(c, await db.getOrganization(database(c.env), c.req.param("id")), "organization not found"),
@@ -171,9 +182,8 @@ export function createInternalApi<E extends InternalBindings>(
     ),
   );
 
-  app.post("/update-organization", async (c) => {
-    const body = await readBody(c, updateOrganizationRequest);
-    if (body instanceof Response) return body;
+  app.post("/update-organization", validated(jsonBody(updateOrganizationRequest), async (c) => {
+    const body = c.req.valid("json");
     const d1 = database(c.env);
     const conditions: db.UpdateConditions = {
       syncedAt: body.synced_at ? db.toIsoUtc(body.synced_at) : null,
@@ -197,11 +207,10 @@ export function createInternalApi<E extends InternalBindings>(
       stored_onboarding_step: current.onboarding_step,
     });
     return c.json({ organization: db.toOrganization(current), applied: false });
-  });
+  }));
 
-  app.post("/create-connect-account", async (c) => {
-    const body = await readBody(c, createConnectAccountRequest);
-    if (body instanceof Response) return body;
+  app.post("/create-connect-account", validated(jsonBody(createConnectAccountRequest), async (c) => {
+    const body = c.req.valid("json");
     const d1 = database(c.env);
     const { organization_id: id, stripe_connect_account_id: accountId } = body;
     const replacing = body.replace_account_id ?? null;
@@ -248,11 +257,10 @@ export function createInternalApi<E extends InternalBindings>(
       }
     }
     return errorResponse(c, 409, "account_in_use", "account is linked to another organization");
-  });
+  }));
 
-  app.post("/idempotency-keys/claim", async (c) => {
-    const body = await readBody(c, claimIdempotencyKeyRequest);
-    if (body instanceof Response) return body;
+  app.post("/idempotency-keys/claim", validated(jsonBody(claimIdempotencyKeyRequest), async (c) => {
+    const body = c.req.valid("json");
     const d1 = database(c.env);
 
     // A second try covers the one interleaving the read cannot name: the record was released
@@ -272,11 +280,10 @@ export function createInternalApi<E extends InternalBindings>(
       }
     }
     throw new Error("idempotency key neither inserted nor found twice");
-  });
+  }));
 
-  app.post("/idempotency-keys/complete", async (c) => {
-    const body = await readBody(c, completeIdempotencyKeyRequest);
-    if (body instanceof Response) return body;
+  app.post("/idempotency-keys/complete", validated(jsonBody(completeIdempotencyKeyRequest), async (c) => {
+    const body = c.req.valid("json");
     const d1 = database(c.env);
 
     const written = await db.completeIdempotencyKey(d1, body, body.stripe_object_id, db.toIsoUtc(new Date()));
@@ -295,11 +302,10 @@ export function createInternalApi<E extends InternalBindings>(
     return errorResponse(c, 409, "idempotency_mismatch", "the record names another Stripe object", {
       record: db.toIdempotencyRecord(record),
     });
-  });
+  }));
 
-  app.post("/idempotency-keys/release", async (c) => {
-    const body = await readBody(c, releaseIdempotencyKeyRequest);
-    if (body instanceof Response) return body;
+  app.post("/idempotency-keys/release", validated(jsonBody(releaseIdempotencyKeyRequest), async (c) => {
+    const body = c.req.valid("json");
     const released = await db.releaseIdempotencyKey(database(c.env), body);
     log({
       event: released ? "internal.idempotency_key.released" : "internal.idempotency_key.kept",
@@ -309,7 +315,7 @@ export function createInternalApi<E extends InternalBindings>(
       key: body.key,
     });
     return c.json({ released });
-  });
+  }));
 
   app.all("*", (c) => errorResponse(c, 404, "not_found", "no such endpoint"));
 
@@ -334,37 +340,6 @@ function logKey(
     stripe_object_id: record.stripe_object_id,
     ...extra,
   });
-}
-
-/** Parses and validates the JSON body; a Response (400 `invalid_request`) when it does not match. */
-async function readBody<T>(c: Context, schema: z.ZodType<T>): Promise<T | Response> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await c.req.text());
-  } catch {
-    return invalidRequest(c, "body", 'invalid field "body": not valid JSON');
-  }
-  return parsedOr400(c, schema.safeParse(raw));
-}
-
-/**
- * Validates the query string; a Response (400 `invalid_request` naming the parameter) when a
- * parameter is unknown, malformed or given more than once.
- */
-function readQuery<T>(c: Context, schema: z.ZodType<T>): T | Response {
-  const single: Record<string, string> = {};
-  for (const [name, values] of Object.entries(c.req.queries())) {
-    if (values.length > 1) return invalidRequest(c, name, `invalid field "${name}": given more than once`);
-    single[name] = values[0] ?? "";
-  }
-  return parsedOr400(c, schema.safeParse(single));
-}
-
-/** The parsed value, or 400 `invalid_request` naming the first refused field (`param` too). */
-function parsedOr400<T>(c: Context, parsed: z.ZodSafeParseResult<T>): T | Response {
-  if (parsed.success) return parsed.data;
-  const { param, message } = describeIssue(parsed.error);
-  return invalidRequest(c, param, message);
 }
 
 /** Better Auth answers an unusable token with null, or with a 401 APIError for some malformed ones. */

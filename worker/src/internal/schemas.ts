@@ -109,7 +109,7 @@ export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;
 /** `GET /organizations?status=`: a Connect status, or `not_started` for no account. */
 export const STATUS_FILTERS = ["not_started", ...CONNECT_STATUSES] as const;
 
-/** The query of `GET /organizations` (each parameter at most once: `readQuery` in index.ts). */
+/** The query of `GET /organizations` (each parameter at most once: `queryParams` in validators.ts). */
 export const listOrganizationsQuery = z.strictObject({
   limit: z
     .string()

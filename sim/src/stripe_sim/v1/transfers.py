@@ -1,0 +1,58 @@
+"""``/v1/transfers``: create, retrieve and list (``expand[]=destination``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from stripe_sim import lists
+from stripe_sim.errors import parameter_invalid
+from stripe_sim.store import Store
+from stripe_sim.v1.call import Call, Json
+
+
+def create_transfer(store: Store, call: Call) -> Json:
+    data = store.money.create_transfer(
+        call.account, call.params, livemode=call.livemode, origin=call.origin
+    )
+    return _expand_transfer(store, data, call)
+
+
+def retrieve_transfer(store: Store, call: Call) -> Json:
+    transfer = store.money.get_owned(
+        store.money.transfers, "transfer", call.path_params["id"], call.account, call.livemode
+    )
+    return _expand_transfer(store, transfer.data, call)
+
+
+def list_transfers(store: Store, call: Call) -> Json:
+    """Newest first; ``destination`` and ``transfer_group`` filter."""
+    transfers = call.owned(store.money.transfers)
+    for name in ("destination", "transfer_group"):
+        if call.params.get(name) is not None:
+            transfers = [t for t in transfers if t[name] == call.params[name]]
+    return lists.page(transfers, call.params, "/v1/transfers")
+
+
+def _expand_transfer(store: Store, data: Json, call: Call) -> Json:
+    def destination(account_id: Any) -> Any:
+        record = store.accounts.get(str(account_id))
+        return record.data if record is not None else account_id
+
+    return _expand(data, call.params.get("expand"), {"destination": destination})
+
+
+def _expand(
+    data: Json, wanted: list[str] | None, expandable: dict[str, Callable[[Any], Any]]
+) -> Json:
+    """Replace ids by objects for ``expand[]`` (only what the simulator can expand)."""
+    if not wanted:
+        return data
+    out = dict(data)
+    for path in wanted:
+        field_name = path.removeprefix("data.")
+        resolve = expandable.get(field_name)
+        if resolve is None:
+            raise parameter_invalid(f"This property cannot be expanded ({path}).", "expand")
+        out[field_name] = resolve(out[field_name])
+    return out

@@ -1,0 +1,619 @@
+"""The service's WorkerClient against the real Worker: every endpoint, success and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from connect_backend.domain import Organization
+from connect_backend.errors import (
+    AccountAlreadyLinked,
+    AccountInUse,
+    BadRequest,
+    IdempotencyMismatch,
+    InvalidSession,
+    NotAMember,
+    NotDeauthorized,
+    NotFound,
+    UpstreamUnavailable,
+)
+from connect_backend.worker import WorkerClient
+from tests.support.contract import request_validator
+from tests.support.worker_stack import AuthUser, BetterAuthApi, WorkerStack
+
+pytestmark = pytest.mark.worker
+
+SYNCED = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def account_id() -> str:
+    return f"acct_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def client(http: httpx.AsyncClient, worker_stack: WorkerStack) -> WorkerClient:
+    return WorkerClient(http, base_url=worker_stack.base_url, api_key=worker_stack.api_key)
+
+
+@pytest.fixture
+async def owner(auth: BetterAuthApi) -> AuthUser:
+    return await auth.sign_up(name="Owner")
+
+
+@pytest.fixture
+async def organization_id(auth: BetterAuthApi, owner: AuthUser) -> str:
+    return await auth.create_organization(owner, name="Acme")
+
+
+async def test_health(client: WorkerClient) -> None:
+    await client.health()
+
+
+async def test_health_with_a_wrong_key_raises(
+    http: httpx.AsyncClient, worker_stack: WorkerStack
+) -> None:
+    wrong = WorkerClient(http, base_url=worker_stack.base_url, api_key="wrong-key")
+    with pytest.raises(UpstreamUnavailable):
+        await wrong.health()
+
+
+async def test_the_rotated_key_works(http: httpx.AsyncClient, worker_stack: WorkerStack) -> None:
+    rotated = WorkerClient(http, base_url=worker_stack.base_url, api_key=worker_stack.api_keys[1])
+    await rotated.health()
+
+
+async def test_verify_user_context_owner(
+    client: WorkerClient, owner: AuthUser, organization_id: str
+) -> None:
+    context = await client.verify_user_context(
+        session_token=owner.signed_token, organization_id=organization_id
+    )
+    assert context.user.id == owner.id
+    assert context.user.email == owner.email
+    assert context.user.role == "user"
+    assert not context.user.is_platform_admin
+    assert context.session.expires_at > datetime.now(UTC)
+    assert context.organization is not None
+    assert context.organization.id == organization_id
+    assert context.organization.platform_fee_percent == 10.0
+    assert context.organization.onboarding_step == "account_creation"
+    assert context.member_role == "owner"
+
+
+async def test_verify_user_context_without_organization(
+    client: WorkerClient, owner: AuthUser
+) -> None:
+    context = await client.verify_user_context(session_token=owner.token, organization_id=None)
+    assert context.organization is None
+    assert context.member_role is None
+
+
+async def test_verify_user_context_invalid_session(client: WorkerClient) -> None:
+    with pytest.raises(InvalidSession):
+        await client.verify_user_context(session_token=uuid.uuid4().hex, organization_id=None)
+
+
+async def test_verify_user_context_revoked_session(
+    client: WorkerClient, auth: BetterAuthApi
+) -> None:
+    user = await auth.sign_up()
+    await auth.sign_out(user.token)
+    with pytest.raises(InvalidSession):
+        await client.verify_user_context(session_token=user.signed_token, organization_id=None)
+
+
+async def test_verify_user_context_not_a_member(
+    client: WorkerClient, auth: BetterAuthApi, organization_id: str
+) -> None:
+    stranger = await auth.sign_up()
+    with pytest.raises(NotAMember):
+        await client.verify_user_context(
+            session_token=stranger.token, organization_id=organization_id
+        )
+    with pytest.raises(NotAMember):
+        await client.verify_user_context(
+            session_token=stranger.token, organization_id=f"org_missing_{uuid.uuid4().hex}"
+        )
+
+
+async def test_verify_user_context_member_and_platform_admin(
+    client: WorkerClient,
+    auth: BetterAuthApi,
+    worker_stack: WorkerStack,
+    owner: AuthUser,
+    organization_id: str,
+) -> None:
+    member = await auth.sign_up()
+    await auth.add_member(
+        organization_id=organization_id, inviter=owner, user=member, role="member"
+    )
+    as_member = await client.verify_user_context(
+        session_token=member.token, organization_id=organization_id
+    )
+    assert as_member.member_role == "member"
+
+    platform = await auth.sign_up()
+    await worker_stack.make_platform_admin(platform.id)
+    as_admin = await client.verify_user_context(
+        session_token=platform.token, organization_id=organization_id
+    )
+    assert as_admin.user.is_platform_admin
+    assert as_admin.member_role is None
+    assert as_admin.organization is not None
+
+
+async def test_get_organization(client: WorkerClient, organization_id: str) -> None:
+    organization = await client.get_organization(organization_id)
+    assert organization.id == organization_id
+    assert organization.name == "Acme"
+    assert organization.stripe_connect_account_id is None
+    with pytest.raises(NotFound):
+        await client.get_organization(f"org_missing_{uuid.uuid4().hex}")
+
+
+async def test_get_organization_with_an_awkward_id(client: WorkerClient) -> None:
+    with pytest.raises(NotFound):
+        await client.get_organization("a/../b?c#d")
+
+
+async def test_get_organization_by_account(client: WorkerClient, organization_id: str) -> None:
+    account = account_id()
+    assert await client.get_organization_by_account(account) is None
+    await client.create_connect_account(organization_id=organization_id, account_id=account)
+    organization = await client.get_organization_by_account(account)
+    assert organization is not None
+    assert organization.id == organization_id
+
+
+async def test_update_organization_ordered_by_synced_at(
+    client: WorkerClient, organization_id: str
+) -> None:
+    first = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at=SYNCED,
+    )
+    assert first.applied
+    assert first.organization.stripe_connect_status == "active"
+    assert first.organization.stripe_connect_synced_at == SYNCED
+
+    stale = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "disabled"},
+        synced_at=SYNCED - timedelta(milliseconds=1),
+    )
+    assert not stale.applied
+    assert stale.organization.stripe_connect_status == "active"
+
+    newer = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "disabled", "onboarding_step": "deauthorized"},
+        synced_at=SYNCED + timedelta(seconds=1),
+    )
+    assert newer.applied
+    assert newer.organization.onboarding_step == "deauthorized"
+
+
+async def test_update_organization_fee_without_synced_at(
+    client: WorkerClient, organization_id: str
+) -> None:
+    result = await client.update_organization(
+        organization_id=organization_id, updates={"platform_fee_percent": 12.5}
+    )
+    assert result.applied
+    assert result.organization.platform_fee_percent == 12.5
+    with pytest.raises(NotFound):
+        await client.update_organization(
+            organization_id=f"org_missing_{uuid.uuid4().hex}",
+            updates={"platform_fee_percent": 1},
+        )
+
+
+async def test_create_connect_account(
+    client: WorkerClient, auth: BetterAuthApi, organization_id: str
+) -> None:
+    account = account_id()
+    created = await client.create_connect_account(
+        organization_id=organization_id, account_id=account
+    )
+    assert created.created
+    assert created.organization.stripe_connect_status == "pending"
+    assert created.organization.onboarding_step == "details_submission"
+
+    again = await client.create_connect_account(organization_id=organization_id, account_id=account)
+    assert not again.created
+
+    with pytest.raises(AccountAlreadyLinked) as linked:
+        await client.create_connect_account(
+            organization_id=organization_id, account_id=account_id()
+        )
+    assert linked.value.organization.stripe_connect_account_id == account
+
+    someone = await auth.sign_up()
+    other_org = await auth.create_organization(someone, name="Other")
+    with pytest.raises(AccountInUse):
+        await client.create_connect_account(organization_id=other_org, account_id=account)
+
+    with pytest.raises(NotFound):
+        await client.create_connect_account(
+            organization_id=f"org_missing_{uuid.uuid4().hex}", account_id=account_id()
+        )
+
+
+async def test_concurrent_clicks_link_one_account(
+    client: WorkerClient, organization_id: str
+) -> None:
+    results = await asyncio.gather(
+        *(
+            client.create_connect_account(organization_id=organization_id, account_id=account_id())
+            for _ in range(5)
+        ),
+        return_exceptions=True,
+    )
+    created = [r for r in results if not isinstance(r, BaseException)]
+    assert len(created) == 1
+    assert all(isinstance(r, AccountAlreadyLinked) for r in results if r not in created)
+
+
+async def _walk(client: WorkerClient, **filters: Any) -> list[Organization]:
+    """Every organization the filters pass, page by page."""
+    found: list[Organization] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        page = await client.list_organizations(cursor=cursor, **filters)
+        found.extend(page.organizations)
+        cursor = page.next_cursor
+        if cursor is None:
+            return found
+    raise AssertionError("the pages never ended")
+
+
+async def test_list_organizations_pages_through_every_organization_in_id_order(
+    client: WorkerClient, auth: BetterAuthApi, owner: AuthUser
+) -> None:
+    made = [await auth.create_organization(owner, name=f"Listed {i}") for i in range(3)]
+    ids = [organization.id for organization in await _walk(client, limit=2)]
+    assert ids == sorted(ids)
+    assert len(ids) == len(set(ids))
+    assert set(made) <= set(ids)
+    whole = await client.list_organizations(limit=200)
+    if whole.next_cursor is None:
+        assert [organization.id for organization in whole.organizations] == ids
+
+
+async def test_list_organizations_filters(client: WorkerClient, auth: BetterAuthApi) -> None:
+    someone = await auth.sign_up()
+    linked_id = await auth.create_organization(someone, name="Linked")
+    unlinked_id = await auth.create_organization(someone, name="Unlinked")
+    await client.create_connect_account(organization_id=linked_id, account_id=account_id())
+
+    linked = await _walk(client, linked=True, limit=200)
+    assert linked_id in {o.id for o in linked}
+    assert unlinked_id not in {o.id for o in linked}
+    assert all(o.stripe_connect_account_id is not None for o in linked)
+
+    unlinked = await _walk(client, linked=False)
+    assert unlinked_id in {o.id for o in unlinked}
+    assert all(o.stripe_connect_account_id is None for o in unlinked)
+
+    pending = await _walk(client, status="pending")
+    assert linked_id in {o.id for o in pending}
+    assert all(o.stripe_connect_status == "pending" for o in pending)
+
+    not_started = await _walk(client, status="not_started", linked=False)
+    assert [o.id for o in not_started] == [o.id for o in unlinked]
+
+
+async def test_list_organizations_with_a_bad_limit_is_our_fault(client: WorkerClient) -> None:
+    with pytest.raises(UpstreamUnavailable):
+        await client.list_organizations(limit=0)
+
+
+async def test_list_organizations_with_an_unknown_cursor_is_the_callers(
+    client: WorkerClient,
+) -> None:
+    with pytest.raises(BadRequest) as refused:
+        await client.list_organizations(cursor="not-a-cursor")
+    assert refused.value.code == "invalid_cursor"
+
+
+async def _deauthorized(client: WorkerClient, organization_id: str) -> str:
+    """Links a fresh account to the organization, then records it deauthorized; the account."""
+    old = account_id()
+    await client.create_connect_account(organization_id=organization_id, account_id=old)
+    deauthorized = await client.update_organization(
+        organization_id=organization_id,
+        updates={
+            "stripe_connect_status": "disabled",
+            "onboarding_step": "deauthorized",
+            "onboarding_rejection_reason": "deauthorized",
+        },
+        synced_at=SYNCED + timedelta(days=1),
+    )
+    assert deauthorized.applied
+    return old
+
+
+async def test_replace_a_deauthorized_account(client: WorkerClient, organization_id: str) -> None:
+    old = await _deauthorized(client, organization_id)
+    new = account_id()
+    replaced = await client.create_connect_account(
+        organization_id=organization_id, account_id=new, replace_account_id=old
+    )
+    assert replaced.created
+    assert replaced.organization.stripe_connect_account_id == new
+    assert replaced.organization.stripe_connect_status == "pending"
+    assert replaced.organization.onboarding_step == "details_submission"
+    assert replaced.organization.onboarding_rejection_reason is None
+    assert replaced.organization.stripe_connect_synced_at is None
+    assert await client.get_organization_by_account(old) is None
+
+    again = await client.create_connect_account(
+        organization_id=organization_id, account_id=new, replace_account_id=old
+    )
+    assert not again.created
+
+    with pytest.raises(AccountAlreadyLinked) as linked:
+        await client.create_connect_account(
+            organization_id=organization_id, account_id=account_id(), replace_account_id=old
+        )
+    assert linked.value.organization.stripe_connect_account_id == new
+
+    with pytest.raises(NotDeauthorized) as not_deauthorized:
+        await client.create_connect_account(
+            organization_id=organization_id, account_id=account_id(), replace_account_id=new
+        )
+    assert not_deauthorized.value.organization.stripe_connect_account_id == new
+    assert not_deauthorized.value.organization.onboarding_step == "details_submission"
+
+
+async def test_replace_needs_a_link_and_a_free_account(
+    client: WorkerClient, auth: BetterAuthApi, organization_id: str
+) -> None:
+    with pytest.raises(NotDeauthorized) as nothing_held:
+        await client.create_connect_account(
+            organization_id=organization_id,
+            account_id=account_id(),
+            replace_account_id=account_id(),
+        )
+    assert nothing_held.value.organization.stripe_connect_account_id is None
+
+    old = await _deauthorized(client, organization_id)
+    someone = await auth.sign_up()
+    other = await auth.create_organization(someone, name="Holder")
+    taken = account_id()
+    await client.create_connect_account(organization_id=other, account_id=taken)
+    with pytest.raises(AccountInUse):
+        await client.create_connect_account(
+            organization_id=organization_id, account_id=taken, replace_account_id=old
+        )
+    with pytest.raises(NotFound):
+        await client.create_connect_account(
+            organization_id=f"org_missing_{uuid.uuid4().hex}",
+            account_id=account_id(),
+            replace_account_id=old,
+        )
+
+
+async def test_concurrent_replacements_link_one_account(
+    client: WorkerClient, organization_id: str
+) -> None:
+    old = await _deauthorized(client, organization_id)
+    results = await asyncio.gather(
+        *(
+            client.create_connect_account(
+                organization_id=organization_id, account_id=account_id(), replace_account_id=old
+            )
+            for _ in range(5)
+        ),
+        return_exceptions=True,
+    )
+    created = [r for r in results if not isinstance(r, BaseException)]
+    assert len(created) == 1
+    losers = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(r, AccountAlreadyLinked) for r in losers)
+    winner = created[0].organization.stripe_connect_account_id
+    assert all(
+        r.organization.stripe_connect_account_id == winner
+        for r in losers
+        if isinstance(r, AccountAlreadyLinked)
+    )
+    stored = await client.get_organization(organization_id)
+    assert stored.stripe_connect_account_id == winner
+
+
+async def test_every_request_the_client_sends_matches_the_contract(
+    worker_stack: WorkerStack, owner: AuthUser, organization_id: str
+) -> None:
+    sent: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(request)
+
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
+        client = WorkerClient(http, base_url=worker_stack.base_url, api_key=worker_stack.api_key)
+        await client.verify_user_context(session_token=owner.token, organization_id=None)
+        await client.verify_user_context(session_token=owner.token, organization_id=organization_id)
+        await client.update_organization(
+            organization_id=organization_id,
+            updates={"stripe_connect_status": None, "onboarding_rejection_reason": None},
+            synced_at=SYNCED,
+        )
+        await client.update_organization(
+            organization_id=organization_id, updates={"platform_fee_percent": 7}
+        )
+        old = await _deauthorized(client, organization_id)
+        new = account_id()
+        await client.create_connect_account(
+            organization_id=organization_id, account_id=new, replace_account_id=old
+        )
+        await client.update_organization(
+            organization_id=organization_id,
+            updates={"stripe_connect_status": "active"},
+            synced_at=SYNCED,
+            expected_account_id=new,
+        )
+        ref = {"organization_id": organization_id, "operation": "transfer", "key": "k-contract"}
+        await client.claim_idempotency_key(**ref, fingerprint="fp", decision={"amount": 1})
+        await client.complete_idempotency_key(**ref, stripe_object_id="tr_contract")
+        await client.release_idempotency_key(**ref)
+
+    posts = [r for r in sent if r.method == "POST"]
+    assert len(posts) == 11
+    for request in posts:
+        validator = request_validator(request.url.path, "POST")
+        body = json.loads(request.content)
+        errors = [e.message for e in validator.iter_errors(body)]
+        assert errors == [], f"{request.url.path}: {body}"
+
+
+# -- expected_account_id and sticky deauthorization -------------------------------------
+
+
+async def test_update_with_another_expected_account_is_not_applied(
+    client: WorkerClient, organization_id: str
+) -> None:
+    held = account_id()
+    await client.create_connect_account(organization_id=organization_id, account_id=held)
+    refused = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at=SYNCED,
+        expected_account_id=account_id(),
+    )
+    assert not refused.applied
+    assert refused.organization.stripe_connect_status == "pending"
+    assert refused.organization.stripe_connect_synced_at is None
+
+    applied = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at=SYNCED,
+        expected_account_id=held,
+    )
+    assert applied.applied
+    assert applied.organization.onboarding_step == "complete"
+
+
+async def test_a_view_of_the_replaced_account_does_not_land_on_the_new_one(
+    client: WorkerClient, organization_id: str
+) -> None:
+    old = await _deauthorized(client, organization_id)
+    new = account_id()
+    await client.create_connect_account(
+        organization_id=organization_id, account_id=new, replace_account_id=old
+    )
+    late = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "disabled", "onboarding_step": "rejected"},
+        synced_at=SYNCED + timedelta(days=2),
+        expected_account_id=old,
+    )
+    assert not late.applied
+    assert late.organization.stripe_connect_account_id == new
+    assert late.organization.onboarding_step == "details_submission"
+
+
+async def test_a_deauthorized_organization_stays_so_until_relinked(
+    client: WorkerClient, organization_id: str
+) -> None:
+    old = await _deauthorized(client, organization_id)
+    revived = await client.update_organization(
+        organization_id=organization_id,
+        updates={"stripe_connect_status": "active", "onboarding_step": "complete"},
+        synced_at=SYNCED + timedelta(days=5),
+        expected_account_id=old,
+    )
+    assert not revived.applied
+    assert revived.organization.onboarding_step == "deauthorized"
+
+    fee = await client.update_organization(
+        organization_id=organization_id, updates={"platform_fee_percent": 3}
+    )
+    assert fee.applied
+    assert fee.organization.onboarding_step == "deauthorized"
+
+
+# -- idempotency records ----------------------------------------------------------------
+
+
+def _ref(organization_id: str, operation: str = "transfer") -> dict[str, str]:
+    return {"organization_id": organization_id, "operation": operation, "key": uuid.uuid4().hex}
+
+
+async def test_claim_then_claim_again(client: WorkerClient, organization_id: str) -> None:
+    ref = _ref(organization_id)
+    decision = {"amount": 1250, "currency": "usd", "destination": "acct_x"}
+    first = await client.claim_idempotency_key(**ref, fingerprint="fp-1", decision=decision)
+    assert first.created
+    assert first.record.decision == decision
+    assert first.record.operation == "transfer"
+    assert first.record.stripe_object_id is None
+    assert first.record.completed_at is None
+    assert first.record.created_at.tzinfo is not None
+
+    second = await client.claim_idempotency_key(**ref, fingerprint="fp-2", decision={})
+    assert not second.created
+    assert second.record == first.record
+
+
+async def test_concurrent_claims_create_once(client: WorkerClient, organization_id: str) -> None:
+    ref = _ref(organization_id, "payout")
+    results = await asyncio.gather(
+        *(
+            client.claim_idempotency_key(**ref, fingerprint=f"fp-{i}", decision={"i": i})
+            for i in range(6)
+        )
+    )
+    assert sum(r.created for r in results) == 1
+    assert all(r.record == results[0].record for r in results)
+
+
+async def test_claim_for_an_unknown_organization_is_not_found(client: WorkerClient) -> None:
+    with pytest.raises(NotFound):
+        await client.claim_idempotency_key(
+            **_ref(f"org_missing_{uuid.uuid4().hex}"), fingerprint="fp", decision={}
+        )
+
+
+async def test_complete_records_the_object_once(client: WorkerClient, organization_id: str) -> None:
+    ref = _ref(organization_id, "reversal")
+    await client.claim_idempotency_key(**ref, fingerprint="fp", decision={})
+    record = await client.complete_idempotency_key(**ref, stripe_object_id="trr_1")
+    assert record.stripe_object_id == "trr_1"
+    assert record.completed_at is not None
+    assert await client.complete_idempotency_key(**ref, stripe_object_id="trr_1") == record
+
+    with pytest.raises(IdempotencyMismatch) as mismatch:
+        await client.complete_idempotency_key(**ref, stripe_object_id="trr_2")
+    assert mismatch.value.status == 409
+    assert mismatch.value.code == "idempotency_conflict"
+    assert mismatch.value.record == record
+
+
+async def test_complete_without_a_record_is_not_found(
+    client: WorkerClient, organization_id: str
+) -> None:
+    with pytest.raises(NotFound):
+        await client.complete_idempotency_key(**_ref(organization_id), stripe_object_id="tr_1")
+
+
+async def test_release_only_an_uncompleted_record(
+    client: WorkerClient, organization_id: str
+) -> None:
+    ref = _ref(organization_id)
+    assert await client.release_idempotency_key(**ref) is False
+    await client.claim_idempotency_key(**ref, fingerprint="fp", decision={})
+    assert await client.release_idempotency_key(**ref) is True
+    again = await client.claim_idempotency_key(**ref, fingerprint="fp-2", decision={})
+    assert again.created
+    await client.complete_idempotency_key(**ref, stripe_object_id="tr_9")
+    assert await client.release_idempotency_key(**ref) is False
+    kept = await client.claim_idempotency_key(**ref, fingerprint="fp-3", decision={})
+    assert kept.record.stripe_object_id == "tr_9"

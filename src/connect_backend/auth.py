@@ -155,28 +155,22 @@ class Authorized(Generic[B]):
 
 
 @dataclass(frozen=True, slots=True)
-class PlatformAdmin:
-    """A verified platform admin, for the console's view of every organization."""
+class PlatformAdmin(Generic[B]):
+    """A verified platform admin acting on the platform itself (the console's view of every
+    organization, a transfer reversed), with the request's body and `Idempotency-Key` where the
+    route takes them."""
 
     user: User
+    body: B
+    idempotency_key: str
     clients: Clients
 
 
 @dataclass(frozen=True)
-class Requirement:
-    """What a route does, declared in its signature as its one dependency: the roles table's
-    action (which also decides whether a cached session check may stand for it), the per-user
-    rate limit it counts against, the body it takes (`body`, optional unless `body_required`)
-    and whether it needs an `Idempotency-Key`.
-
-    It resolves to the authorized context (`Authorized`): the session verified through the
-    Worker, the organization named by path, body and `X-Org-ID`, the role checked against the
-    roles table, the call counted. FastAPI validates the body before calling it (as the
-    dependency's own parameter), so a malformed body reaches no one. The token, the claims and
-    the key are read from the headers here rather than as FastAPI parameters (each one a
-    dependency solved per request); `document` describes them in the OpenAPI document as
-    parameters would have been.
-    """
+class _Declared:
+    """What a route's dependency declares: the action, the rate limit, the body FastAPI
+    validates before calling it (as the dependency's own parameter, so a malformed body
+    reaches no one) and whether the route needs an `Idempotency-Key`."""
 
     action: Action
     limit: RouteGroup | None = None
@@ -198,6 +192,23 @@ class Requirement:
                 )
             )
         object.__setattr__(self, "__signature__", Signature(parameters))
+
+
+@dataclass(frozen=True)
+class Requirement(_Declared):
+    """What a route does, declared in its signature as its one dependency: the roles table's
+    action (which also decides whether a cached session check may stand for it), the per-user
+    rate limit it counts against, the body it takes (`body`, optional unless `body_required`)
+    and whether it needs an `Idempotency-Key`.
+
+    It resolves to the authorized context (`Authorized`): the session verified through the
+    Worker, the organization named by path, body and `X-Org-ID`, the role checked against the
+    roles table, the call counted. FastAPI validates the body before calling it (as the
+    dependency's own parameter), so a malformed body reaches no one. The token, the claims and
+    the key are read from the headers here rather than as FastAPI parameters (each one a
+    dependency solved per request); `document` describes them in the OpenAPI document as
+    parameters would have been.
+    """
 
     @property
     def verify_every_call(self) -> bool:
@@ -237,16 +248,14 @@ class Requirement:
 
 
 @dataclass(frozen=True)
-class PlatformRequirement:
+class PlatformRequirement(_Declared):
     """A route of the platform's own, which only platform admins may use: the session is
     verified through the Worker on every call, no organization named, the call counted."""
 
-    action: Action
-    limit: RouteGroup | None = None
-
-    async def __call__(self, request: Request) -> PlatformAdmin:
+    async def __call__(self, request: Request, body: Any = None) -> PlatformAdmin[Any]:
         headers = request.headers
         claimed_user_id, _ = _claims(headers)
+        key = _idempotency_key(headers) if self.idempotency_key else ""
         token = _credentials(headers, self.action)
         state = request.state
         worker: WorkerClient = state.worker
@@ -260,7 +269,7 @@ class PlatformRequirement:
         if not allowed(self.action, member_role=None, platform_admin=user.is_platform_admin):
             log.info("auth.forbidden", action=self.action.value)
             raise Forbidden("Only platform admins may do this.")
-        return PlatformAdmin(user, state.clients)
+        return PlatformAdmin(user, body, key, state.clients)
 
 
 def _credentials(headers: Headers, action: Action) -> str:
@@ -306,6 +315,6 @@ ReadsBalance = Annotated[
 ]
 """Owners, admins and platform admins: what money an account holds (a read)."""
 RunsPlatform = Annotated[
-    PlatformAdmin, Depends(PlatformRequirement(Action.RUN_PLATFORM, limit=RouteGroup.READS))
+    PlatformAdmin[None], Depends(PlatformRequirement(Action.RUN_PLATFORM, limit=RouteGroup.READS))
 ]
 """Platform admins: the console's view of every organization; verified on every call."""

@@ -37,7 +37,7 @@ IdempotencyOperation = Literal["transfer", "payout", "reversal"]
 DEFAULT_PLATFORM_FEE_PERCENT = 10.0
 """The contract's default `platform_fee_percent` (tests/unit/test_contract.py checks it)."""
 
-WebhookOutcome = Literal["synced", "deauthorized", "ignored", "logged", "unlinked"]
+WebhookOutcome = Literal["synced", "deauthorized", "reversed", "ignored", "logged", "unlinked"]
 """What the service did with a verified Stripe event (its answer, its metric label)."""
 
 
@@ -182,11 +182,62 @@ class Transfer:
     destination: str
     created: datetime | None = None
     amount_reversed: int = 0
+    source_transaction: str | None = None
+    transfer_group: str | None = None
     # The fee facts the service wrote into the transfer's metadata when it made it (None for a
     # transfer made some other way): history reads them, never recomputes them.
     gross_amount: int | None = None
     fee_amount: int | None = None
     platform_fee_percent: float | None = None
+
+
+ReversalCause = Literal["refund", "dispute", "manual"]
+"""Why money was taken back from an organization (a reversal's metadata says which)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    """A reversal of a transfer: money taken back from the destination to the platform."""
+
+    id: str
+    transfer_id: str
+    amount: int
+    currency: str
+    cause: ReversalCause | None = None  # what the service wrote in its metadata
+    cause_id: str | None = None  # the refund or dispute it was for
+    created: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """A charge on the platform, the money a transfer may be made from."""
+
+    id: str
+    amount: int
+    currency: str
+    amount_refunded: int = 0
+    transfer_group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A refund of (part of) a charge on the platform."""
+
+    id: str
+    charge_id: str
+    amount: int
+    status: str
+    created: int = 0  # Unix seconds, as Stripe orders them
+
+
+@dataclass(frozen=True, slots=True)
+class Dispute:
+    """A customer's dispute of a charge on the platform."""
+
+    id: str
+    charge_id: str
+    amount: int
+    status: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connect_backend import accounts, log
+from connect_backend import accounts, log, reversals
 from connect_backend.domain import DEAUTHORIZED, WebhookOutcome
+from connect_backend.money import RefundFeePolicy
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.webhooks import Event
 from connect_backend.worker import WorkerClient
@@ -19,18 +20,34 @@ from connect_backend.worker import WorkerClient
 ACCOUNT_EVENTS = ("account.updated", "capability.updated")
 ACCOUNT_EVENT_PREFIXES = ("account.external_account.", "person.")
 DEAUTHORIZED_EVENT = "account.application.deauthorized"
+REFUND_EVENTS = ("charge.refunded", "refund.created", "refund.updated")
+"""A charge of the platform's was refunded: its transfers give back each refund's share."""
+DISPUTE_EVENTS = (
+    "charge.dispute.created",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.closed",
+    "charge.dispute.funds_reinstated",
+)
+"""A charge of the platform's is disputed, or its dispute closed: its transfers follow."""
 
 Outcome = WebhookOutcome
 
 
 async def handle(
-    event: Event, *, livemode: bool, worker: WorkerClient, gateway: StripeGateway
+    event: Event,
+    *,
+    livemode: bool,
+    worker: WorkerClient,
+    gateway: StripeGateway,
+    refund_fee_policy: RefundFeePolicy = "proportional",
 ) -> Outcome:
     """Bring D1 up to date with what `event` announces; what was done."""
     fields = {"event_id": event.id, "event_type": event.type, "account_id": event.account_id}
     if event.livemode != livemode:
         log.info("webhook.ignored.livemode", **fields)
         return "ignored"
+    if event.type in REFUND_EVENTS or event.type in DISPUTE_EVENTS:
+        return await _money_back(event, gateway=gateway, policy=refund_fee_policy)
     account_id = event.account_id
     about_account = event.type in ACCOUNT_EVENTS or event.type.startswith(ACCOUNT_EVENT_PREFIXES)
     if account_id is None or not (about_account or event.type == DEAUTHORIZED_EVENT):
@@ -61,3 +78,28 @@ async def handle(
         return "unlinked"
     log.info("webhook.synced", **fields)
     return "synced"
+
+
+async def _money_back(event: Event, *, gateway: StripeGateway, policy: RefundFeePolicy) -> Outcome:
+    """A refund or a dispute of one of the platform's charges: the charge's transfers are
+    brought to what Stripe's objects, re-read, say is owed back (`reversals`); a charge with no
+    transfers is acknowledged and logged."""
+    obj = event.object
+    fields = {"event_id": event.id, "event_type": event.type}
+    if event.type in DISPUTE_EVENTS:
+        dispute_id = obj.get("id") if obj.get("object") == "dispute" else None
+        if not isinstance(dispute_id, str):
+            log.warning("webhook.logged.unreadable", **fields)
+            return "logged"
+        done = await reversals.on_dispute(dispute_id, gateway=gateway, policy=policy)
+    else:
+        charge_id = obj.get("id") if obj.get("object") == "charge" else obj.get("charge")
+        if event.type != "charge.refunded" and obj.get("status") != "succeeded":
+            log.info("webhook.logged.refund_not_succeeded", **fields, status=obj.get("status"))
+            return "logged"
+        if not isinstance(charge_id, str):
+            log.warning("webhook.logged.unreadable", **fields)
+            return "logged"
+        done = [r.id for r in await reversals.on_refunds(charge_id, gateway=gateway, policy=policy)]
+    log.info("webhook.money_back", **fields, reversals=len(done))
+    return "reversed" if done else "logged"

@@ -23,15 +23,16 @@ import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 
 from connect_backend import log
+from connect_backend.domain import IdempotencyOperation
 from connect_backend.errors import Conflict, ConnectError
 from connect_backend.worker import WorkerClient
 
-Operation = Literal["transfer", "payout"]
+Operation = IdempotencyOperation
 
 REPLAYABLE_FOR = timedelta(hours=23)
 """How long after its claim a pending key is sent to Stripe again: inside Stripe's 24 hours of

@@ -64,8 +64,8 @@ UPSTREAM_SECONDS = Histogram(
 )
 WEBHOOKS = Counter(
     "connect_webhook_events",
-    "Stripe deliveries, by event type and outcome (synced, deauthorized, ignored, logged, "
-    "unlinked; refused: bad signature or body, 400; failed: 5xx, Stripe delivers again).",
+    "Stripe deliveries, by event type and outcome (synced, deauthorized, reversed, ignored, "
+    "logged, unlinked; refused: bad signature or body, 400; failed: 5xx, Stripe delivers again).",
     ["event_type", "outcome"],
 )
 STATUS_WRITES = Counter(
@@ -123,6 +123,13 @@ _EVENT_TYPES = frozenset(
         "transfer.reversed",
         "transfer.updated",
         "balance.available",
+        "charge.refunded",
+        "refund.created",
+        "refund.updated",
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
     }
 )
 _EVENT_FAMILIES = ("account.external_account.", "person.")

@@ -65,7 +65,7 @@ def document(openapi: dict[str, Any], routes: Iterable[APIRoute]) -> None:
         ]
         if not required:
             continue
-        keyed = isinstance(required[0], Requirement) and required[0].idempotency_key
+        keyed = required[0].idempotency_key
         headers = [*([_idempotency_key_parameter()] if keyed else []), *copy.deepcopy(claims)]
         operations = openapi["paths"][route.path_format]
         for method in route.methods or ():

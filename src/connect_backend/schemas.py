@@ -171,6 +171,27 @@ class TransferView(_Output):
     platform_fee_percent: float
 
 
+class ReversalCreate(_Input):
+    """Take money of a transfer back from its organization: `amount`, or all that remains."""
+
+    amount: Amount | None = None
+    reason: str | None = Field(default=None, max_length=500, description="Kept with the reversal.")
+
+
+class ReversalView(_Output):
+    """The reversal made, and the transfer's totals after it."""
+
+    reversal_id: str
+    transfer_id: str
+    organization_id: str
+    account_id: str
+    currency: str
+    amount: int = Field(description="What this reversal took back.")
+    transfer_amount: int = Field(description="What the transfer sent (its net).")
+    amount_reversed: int = Field(description="All reversals of the transfer, this one included.")
+    remaining: int = Field(description="What is left to reverse.")
+
+
 class PayoutCreate(_Input):
     """Pay money out of the organization's account; all that is available (from the source
     type) without `amount`."""

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connect_backend import countries
 from connect_backend.keys import is_strong_internal_key
+from connect_backend.money import RefundFeePolicy
 
 _STRIPE_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     connect_account_type: Literal["express", "custom"] = "express"
     connect_capabilities: CommaList = Field(default_factory=lambda: ["transfers"])
     connect_default_country: str = "US"
+    refund_fee_policy: RefundFeePolicy = "proportional"
     connect_allowed_countries: CommaList = Field(
         default_factory=lambda: sorted(countries.TRANSFERS_WITH_FULL_AGREEMENT)
     )

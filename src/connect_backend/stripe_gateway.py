@@ -14,7 +14,7 @@ turns Stripe's errors into the service's.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -31,13 +31,18 @@ from connect_backend.countries import service_agreement
 from connect_backend.domain import (
     AccountLink,
     Balance,
+    Charge,
+    Dispute,
     Page,
     Payout,
     PayoutSchedule,
+    Refund,
+    Reversal,
+    ReversalCause,
     SourceType,
     Transfer,
 )
-from connect_backend.errors import BadRequest, ConnectError, RateLimited
+from connect_backend.errors import BadRequest, ConnectError, RateLimited, StripeFailure
 from connect_backend.onboarding import AccountSnapshot
 from connect_backend.stripe_budget import StripeBudget, StripeClass, stripe_class
 from connect_backend.stripe_errors import StripeCall, cursor_refusal
@@ -48,14 +53,23 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
         AccountCreateParamsCapabilities,
         AccountUpdateParamsSettingsPayoutsSchedule,
         PayoutListParams,
+        RefundListParams,
         TransferCreateParams,
         TransferListParams,
+        TransferReversalListParams,
     )
 
 T = TypeVar("T")
 
 API_VERSION = "2026-10-28.endive"
 """Pinned, so a Stripe-side default change cannot alter the objects we read."""
+
+
+PAGE = 100
+"""Items a page when the service reads a whole Stripe list."""
+MAX_PAGES = 10
+"""The longest list the service reads whole (a charge's transfers, refunds, a transfer's
+reversals): past it, the read is refused rather than done in part."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +437,139 @@ class StripeGateway:
             return Page(
                 [stripe_objects.transfer(t.to_dict()) for t in page.data], bool(page.has_more)
             )
+
+    async def retrieve_transfer(self, transfer_id: str) -> Transfer | None:
+        """One of the platform's transfers, as Stripe holds it now; None when the platform has
+        no such transfer."""
+        try:
+            async with self._calling("transfers.retrieve"):
+                transfer = await self._stripe.transfers.retrieve_async(transfer_id)
+                return stripe_objects.transfer(transfer.to_dict())
+        except BadRequest as refused:
+            if refused.code == "resource_missing":
+                return None
+            raise
+
+    async def return_to_destination(self, *, transfer: Transfer, amount: int, key: str) -> Transfer:
+        """Send `amount` back to a transfer's destination as a new transfer in its group (money
+        a won dispute reinstated); `key` makes a redelivery a replay."""
+        params: TransferCreateParams = {
+            "amount": amount,
+            "currency": transfer.currency,
+            "destination": transfer.destination,
+            "metadata": {"cause": "dispute_won", "returns_for": transfer.id},
+        }
+        if transfer.transfer_group is not None:
+            params["transfer_group"] = transfer.transfer_group
+        async with self._calling("transfers.create"):
+            made = await self._stripe.transfers.create_async(
+                params=params, options={"idempotency_key": idempotency_key("transfer", key)}
+            )
+            back = stripe_objects.transfer(made.to_dict())
+        log.info("stripe.transfer.returned", transfer_id=back.id, returns_for=transfer.id)
+        return back
+
+    async def transfers_in_group(self, transfer_group: str) -> list[Transfer]:
+        """Every transfer of the platform's in `transfer_group` (Stripe's own filter: a charge's
+        transfers are found from it, never by scanning); refused (502) past `MAX_PAGES`."""
+        return [
+            stripe_objects.transfer(t)
+            for t in await self._every(
+                "transfers.list",
+                lambda after: self._stripe.transfers.list_async(
+                    params=cast(
+                        "TransferListParams",
+                        {"transfer_group": transfer_group, "limit": PAGE, **after},
+                    )
+                ),
+            )
+        ]
+
+    async def reversals_of(self, transfer_id: str) -> list[Reversal]:
+        """Every reversal of the transfer."""
+        return [
+            stripe_objects.reversal(r)
+            for r in await self._every(
+                "transfers.reversals.list",
+                lambda after: self._stripe.transfers.reversals.list_async(
+                    transfer_id, params=cast("TransferReversalListParams", {"limit": PAGE, **after})
+                ),
+            )
+        ]
+
+    async def reverse_transfer(
+        self,
+        *,
+        transfer_id: str,
+        amount: int,
+        cause: ReversalCause,
+        cause_id: str,
+        key: str,
+        description: str | None = None,
+    ) -> Reversal:
+        """Take `amount` of the transfer back from its destination; `key` (built from what
+        caused it and the transfer) makes a retry or a redelivery a replay."""
+        metadata = {"cause": cause, "cause_id": cause_id}
+        if description is not None:
+            metadata["reason"] = description
+        async with self._calling("transfers.reversals.create"):
+            made = await self._stripe.transfers.reversals.create_async(
+                transfer_id,
+                params={"amount": amount, "metadata": metadata},
+                options={"idempotency_key": idempotency_key("reversal", key)},
+            )
+            reversal = stripe_objects.reversal(made.to_dict())
+        log.info(
+            "stripe.transfer.reversed",
+            reversal_id=reversal.id,
+            transfer_id=transfer_id,
+            amount=amount,
+            cause=cause,
+        )
+        return reversal
+
+    async def retrieve_charge(self, charge_id: str) -> Charge:
+        """A charge of the platform's, as Stripe holds it now."""
+        async with self._calling("charges.retrieve"):
+            charge = await self._stripe.charges.retrieve_async(charge_id)
+            return stripe_objects.charge(charge.to_dict())
+
+    async def refunds_of(self, charge_id: str) -> list[Refund]:
+        """Every refund of the charge."""
+        return [
+            stripe_objects.refund(r)
+            for r in await self._every(
+                "refunds.list",
+                lambda after: self._stripe.refunds.list_async(
+                    params=cast("RefundListParams", {"charge": charge_id, "limit": PAGE, **after})
+                ),
+            )
+        ]
+
+    async def retrieve_dispute(self, dispute_id: str) -> Dispute:
+        """A dispute of one of the platform's charges, as Stripe holds it now."""
+        async with self._calling("disputes.retrieve"):
+            dispute = await self._stripe.disputes.retrieve_async(dispute_id)
+            return stripe_objects.dispute(dispute.to_dict())
+
+    async def _every(
+        self, operation: str, page: Callable[[dict[str, str]], Awaitable[Any]]
+    ) -> list[dict[str, Any]]:
+        """Every item of a Stripe list, page after page; a list longer than `MAX_PAGES` pages
+        is refused (Stripe's failure, 502) rather than read in part: what money is computed
+        from is read whole, or not at all."""
+        items: list[dict[str, Any]] = []
+        after: dict[str, str] = {}
+        for _ in range(MAX_PAGES):
+            async with self._calling(operation):
+                answer = await page(after)
+                batch = [item.to_dict() for item in answer.data]
+            items.extend(batch)
+            if not answer.has_more or not batch:
+                return items
+            after = {"starting_after": str(batch[-1]["id"])}
+        log.error("stripe.list.too_long", operation=operation, pages=MAX_PAGES)
+        raise StripeFailure("A Stripe list was longer than the service reads whole.")
 
     async def retrieve_payout_schedule(self, account_id: str) -> PayoutSchedule:
         """The account's payout schedule as Stripe holds it now (a read of the account of this

@@ -14,7 +14,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connect_backend.domain import Balance, Money, Payout, PayoutSchedule, Transfer
+from connect_backend.domain import (
+    Balance,
+    Charge,
+    Dispute,
+    Money,
+    Payout,
+    PayoutSchedule,
+    Refund,
+    Reversal,
+    Transfer,
+)
 from connect_backend.onboarding import AccountSnapshot
 
 
@@ -62,9 +72,62 @@ def transfer(data: Mapping[str, Any]) -> Transfer:
         destination=str(data["destination"]),
         created=_timestamp(data.get("created")),
         amount_reversed=int(data.get("amount_reversed") or 0),
+        source_transaction=_str_or_none(data.get("source_transaction")),
+        transfer_group=_str_or_none(data.get("transfer_group")),
         gross_amount=_int_or_none(metadata.get("gross_amount")),
         fee_amount=_int_or_none(metadata.get("fee_amount")),
         platform_fee_percent=_percent_or_none(metadata.get("platform_fee_percent")),
+    )
+
+
+def reversal(data: Mapping[str, Any]) -> Reversal:
+    """A TransferReversal, with the cause the service wrote in its metadata (None where absent
+    or not one of the service's)."""
+    metadata = data.get("metadata") or {}
+    cause = metadata.get("cause")
+    cause_id = metadata.get("cause_id")
+    return Reversal(
+        id=str(data["id"]),
+        transfer_id=str(data["transfer"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        cause=cause if cause in ("refund", "dispute", "manual") else None,
+        cause_id=cause_id if isinstance(cause_id, str) else None,
+        created=_timestamp(data.get("created")),
+    )
+
+
+def charge(data: Mapping[str, Any]) -> Charge:
+    """A Charge."""
+    group = data.get("transfer_group")
+    return Charge(
+        id=str(data["id"]),
+        amount=int(data["amount"]),
+        currency=str(data["currency"]),
+        amount_refunded=int(data.get("amount_refunded") or 0),
+        transfer_group=group if isinstance(group, str) and group else None,
+    )
+
+
+def refund(data: Mapping[str, Any]) -> Refund:
+    """A Refund."""
+    created = data.get("created")
+    return Refund(
+        id=str(data["id"]),
+        charge_id=str(data["charge"]),
+        amount=int(data["amount"]),
+        status=str(data.get("status", "pending")),
+        created=created if isinstance(created, int) else 0,
+    )
+
+
+def dispute(data: Mapping[str, Any]) -> Dispute:
+    """A Dispute."""
+    return Dispute(
+        id=str(data["id"]),
+        charge_id=str(data["charge"]),
+        amount=int(data["amount"]),
+        status=str(data["status"]),
     )
 
 
@@ -92,6 +155,10 @@ def _money(items: Any) -> list[Money]:
         )
         for i in items or []
     ]
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -66,7 +66,9 @@ async def send(
         "net": split.net,
         "percent": str(split.percent),
         "source_transaction": request.source_transaction,
-        "transfer_group": request.transfer_group,
+        # A transfer made from a charge is grouped under it (Stripe's `transfer_group`), so the
+        # charge's refunds and disputes find it with Stripe's own filter, never by scanning.
+        "transfer_group": request.transfer_group or request.source_transaction,
         "description": request.description,
     }
 

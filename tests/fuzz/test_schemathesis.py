@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import socket
 import time
 from collections import Counter
@@ -50,6 +51,7 @@ ADMIN = "tok_fuzz_admin"
 WEBHOOK = "/api/connect/webhook"
 PLATFORM_ADMIN_ROUTES = (
     "/api/connect/transfer",
+    "/api/connect/transfers/{transfer_id}/reversals",
     "/api/connect/platform-fee/{org_id}",
     "/api/connect/organizations",
 )
@@ -112,8 +114,26 @@ class EveryOrganizationExists(FakeWorker):
 
 class CursorsAnywhere(FakeStripe):
     """The fake Stripe, where a list's `starting_after` the fuzzer made up (never an id of the
-    list) reads the list from its start instead of being refused: so the history routes'
-    happy paths are reached. Refusing an unknown cursor is tested in test_history_routes.py."""
+    list) reads the list from its start instead of being refused, and where any transfer the
+    fuzzer names exists (sent to `REVERSIBLE`'s account, made on first use): so the history
+    and reversal routes' happy paths are reached. Refusing an unknown cursor is tested in
+    test_history_routes.py, an unknown transfer in test_reversals.py."""
+
+    def _route(self, request: httpx.Request, path: str, params: dict[str, Any]) -> httpx.Response:
+        named = re.fullmatch(r"/v1/transfers/(\w+)(?:/reversals)?", path)
+        if named and not any(t["id"] == named[1] for t in self.transfers):
+            self.transfers.append(
+                {
+                    "id": named[1],
+                    "object": "transfer",
+                    "amount": 1000,
+                    "amount_reversed": 0,
+                    "currency": "usd",
+                    "destination": REVERSIBLE_ACCOUNT,
+                    "metadata": {},
+                }
+            )
+        return super()._route(request, path, params)
 
     @staticmethod
     def _list(url: str, items: list[dict[str, Any]], query: dict[str, str]) -> httpx.Response:
@@ -122,8 +142,18 @@ class CursorsAnywhere(FakeStripe):
         return FakeStripe._list(url, items, query)
 
 
+REVERSIBLE = "org_fuzz_reversible"
+REVERSIBLE_ACCOUNT = "acct_fzreversible0000"
 STRIPE = CursorsAnywhere()
 WORKER = EveryOrganizationExists(STRIPE)
+STRIPE.accounts[REVERSIBLE_ACCOUNT] = stripe_account(
+    REVERSIBLE_ACCOUNT, organization_id=REVERSIBLE, state="active"
+)
+STRIPE.balances[REVERSIBLE_ACCOUNT] = {
+    "available": [{"amount": 10**9, "currency": "usd", "source_types": {"card": 10**9}}],
+    "pending": [{"amount": 0, "currency": "usd", "source_types": {"card": 0}}],
+}
+WORKER.add_org(REVERSIBLE, stripe_connect_account_id=REVERSIBLE_ACCOUNT)
 WORKER.people[OWNER] = Person(
     "usr_fuzz_owner", OWNER, "owner@fuzz.test", memberships=_OwnerEverywhere()
 )

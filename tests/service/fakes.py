@@ -454,6 +454,9 @@ class FakeStripe:
     balances: dict[str, dict[str, Any]] = field(default_factory=dict)
     payouts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # newest first
     transfers: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)  # the platform's
+    refunds: list[dict[str, Any]] = field(default_factory=list)  # oldest first
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
     clock: float = field(default_factory=time.time)  # Stripe's "now": `created` of new objects
     requests: list[httpx.Request] = field(default_factory=list)
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -521,6 +524,96 @@ class FakeStripe:
         limit = int(query.get("limit", 10))
         page = {"object": "list", "url": url, "has_more": len(items) > limit}
         return httpx.Response(200, json={**page, "data": items[:limit]})
+
+    def charge(
+        self, amount: int, *, currency: str = "usd", transfer_group: str | None = None
+    ) -> str:
+        """A succeeded charge on the platform; its id."""
+        charge_id = self._next("ch")
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_refunded": 0,
+            "currency": currency,
+            "refunded": False,
+            "status": "succeeded",
+            "transfer_group": transfer_group,
+            "created": int(self.clock),
+        }
+        return charge_id
+
+    def refund(self, charge_id: str, amount: int, *, status: str = "succeeded") -> dict[str, Any]:
+        """A refund of the charge (its event is the test's to deliver)."""
+        refund = {
+            "id": self._next("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge_id,
+            "currency": self.charges[charge_id]["currency"],
+            "status": status,
+            "created": int(self.clock),
+        }
+        self.refunds.append(refund)
+        if status == "succeeded":
+            charge = self.charges[charge_id]
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        return refund
+
+    def dispute(self, charge_id: str, *, status: str = "needs_response") -> dict[str, Any]:
+        """A dispute of the whole charge."""
+        dispute = {
+            "id": self._next("dp"),
+            "object": "dispute",
+            "amount": self.charges[charge_id]["amount"],
+            "charge": charge_id,
+            "currency": self.charges[charge_id]["currency"],
+            "status": status,
+        }
+        self.disputes[dispute["id"]] = dispute
+        return dispute
+
+    def _reversals(
+        self, request: httpx.Request, transfer_id: str, params: dict[str, Any]
+    ) -> httpx.Response:
+        transfer = next((t for t in self.transfers if t["id"] == transfer_id), None)
+        if transfer is None:
+            return stripe_error(404, code="resource_missing", message="No such transfer")
+        reversals = transfer.setdefault("reversals", {"object": "list", "data": []})["data"]
+        if request.method == "GET":
+            return self._list(f"/v1/transfers/{transfer_id}/reversals", reversals, {})
+        remaining = transfer["amount"] - transfer.get("amount_reversed", 0)
+        amount = int(params.get("amount", remaining))
+        if amount > remaining:
+            return stripe_error(
+                400,
+                code="transfer_reversal_amount_exceeds_transfer",  # what the simulator answers
+                message="The reversal amount exceeds what remains of the transfer.",
+                param="amount",
+            )
+        held = self.balances.get(transfer["destination"], {}).get("available", [])
+        entry = next((e for e in held if e["currency"] == transfer["currency"]), None)
+        if entry is not None and entry["amount"] < amount:
+            return stripe_error(
+                400, code="balance_insufficient", message="The destination cannot cover it."
+            )
+        if entry is not None:
+            entry["amount"] -= amount
+            entry.setdefault("source_types", {})["card"] = entry["amount"]
+        reversal = {
+            "id": self._next("trr"),
+            "object": "transfer_reversal",
+            "amount": amount,
+            "currency": transfer["currency"],
+            "transfer": transfer_id,
+            "metadata": params.get("metadata", {}),
+            "created": int(self.clock),
+        }
+        reversals.insert(0, reversal)
+        transfer["amount_reversed"] = transfer.get("amount_reversed", 0) + amount
+        transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+        return httpx.Response(200, json=reversal)
 
     def _next(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):016d}"
@@ -621,9 +714,38 @@ class FakeStripe:
             query = dict(request.url.params)
             return self._list(
                 "/v1/transfers",
-                [t for t in self.transfers if t["destination"] == query.get("destination")],
+                [
+                    t
+                    for t in self.transfers
+                    if all(
+                        t[name] == query[name]
+                        for name in ("destination", "transfer_group")
+                        if name in query
+                    )
+                ],
                 query,
             )
+        if m := re.fullmatch(r"/v1/transfers/(\w+)/reversals", path):
+            return self._reversals(request, m[1], params)
+        if (m := re.fullmatch(r"/v1/transfers/(\w+)", path)) and request.method == "GET":
+            found = next((t for t in self.transfers if t["id"] == m[1]), None)
+            if found is None:
+                return stripe_error(404, code="resource_missing", message="No such transfer")
+            return httpx.Response(200, json=found)
+        if (m := re.fullmatch(r"/v1/charges/(ch_\w+)", path)) and request.method == "GET":
+            charge = self.charges.get(m[1])
+            if charge is None:
+                return stripe_error(404, code="resource_missing", message="No such charge")
+            return httpx.Response(200, json=charge)
+        if path == "/v1/refunds" and request.method == "GET":
+            query = dict(request.url.params)
+            held = [r for r in self.refunds if r["charge"] == query.get("charge")]
+            return self._list("/v1/refunds", list(reversed(held)), query)
+        if (m := re.fullmatch(r"/v1/disputes/(dp_\w+)", path)) and request.method == "GET":
+            dispute = self.disputes.get(m[1])
+            if dispute is None:
+                return stripe_error(404, code="resource_missing", message="No such dispute")
+            return httpx.Response(200, json=dispute)
         if path == "/v1/transfers":
             transfer = {
                 "id": self._next("tr"),

@@ -30,6 +30,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {
     ),
     ("get", "/api/connect/organizations"): ("OrganizationList", {400, 401, 403, 422, 429, 503}),
     ("post", "/api/connect/transfer"): ("TransferView", AUTHORIZED | {402, 409, 413, 429, 502}),
+    ("post", "/api/connect/transfers/{transfer_id}/reversals"): (
+        "ReversalView",
+        {400, 401, 403, 404, 409, 413, 422, 429, 502, 503},
+    ),
     ("post", "/api/connect/payout"): ("PayoutView", AUTHORIZED | {402, 409, 413, 429, 502}),
     ("put", "/api/connect/payout-schedule"): (
         "PayoutScheduleView",
@@ -105,7 +109,7 @@ def test_429_documents_retry_after(document: dict[str, Any]) -> None:
     limited = [op for op in operations if "429" in op["responses"]]
 
     assert limited == [op for op in operations if op.get("security")]
-    assert len(limited) == 17
+    assert len(limited) == 18
     for operation in limited:
         header = operation["responses"]["429"]["headers"]["Retry-After"]
         assert header["required"] is True

@@ -70,6 +70,7 @@ def test_the_declared_actions_are_the_roles_table_s() -> None:
         ("POST", "/api/connect/payout"): Action.MANAGE_ACCOUNT,
         ("PUT", "/api/connect/payout-schedule"): Action.MANAGE_ACCOUNT,
         ("POST", "/api/connect/transfer"): Action.MOVE_PLATFORM_MONEY,
+        ("POST", "/api/connect/transfers/{transfer_id}/reversals"): Action.MOVE_PLATFORM_MONEY,
         ("PUT", "/api/connect/platform-fee/{org_id}"): Action.MOVE_PLATFORM_MONEY,
         ("GET", "/api/connect/payouts"): Action.READ_BALANCE,
         ("GET", "/api/connect/payouts/{org_id}"): Action.READ_BALANCE,

@@ -259,6 +259,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/connect/transfers/{transfer_id}/reversals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reverse Transfer
+         * @description Platform admins: take back `amount` of a transfer (all that remains without one) from
+         *     the organization it went to. A retry with the same key answers the first reversal.
+         */
+        post: operations["reverse_transfer_api_connect_transfers__transfer_id__reversals_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/connect/payouts": {
         parameters: {
             query?: never;
@@ -786,6 +807,55 @@ export interface components {
             current_deadline?: string | null;
         };
         /**
+         * ReversalCreate
+         * @description Take money of a transfer back from its organization: `amount`, or all that remains.
+         */
+        ReversalCreate: {
+            /** Amount */
+            amount?: number | null;
+            /**
+             * Reason
+             * @description Kept with the reversal.
+             */
+            reason?: string | null;
+        };
+        /**
+         * ReversalView
+         * @description The reversal made, and the transfer's totals after it.
+         */
+        ReversalView: {
+            /** Reversal Id */
+            reversal_id: string;
+            /** Transfer Id */
+            transfer_id: string;
+            /** Organization Id */
+            organization_id: string;
+            /** Account Id */
+            account_id: string;
+            /** Currency */
+            currency: string;
+            /**
+             * Amount
+             * @description What this reversal took back.
+             */
+            amount: number;
+            /**
+             * Transfer Amount
+             * @description What the transfer sent (its net).
+             */
+            transfer_amount: number;
+            /**
+             * Amount Reversed
+             * @description All reversals of the transfer, this one included.
+             */
+            amount_reversed: number;
+            /**
+             * Remaining
+             * @description What is left to reverse.
+             */
+            remaining: number;
+        };
+        /**
          * Status
          * @description Where an organization's onboarding stands.
          */
@@ -964,7 +1034,7 @@ export interface components {
              * Action
              * @enum {string}
              */
-            action: "synced" | "deauthorized" | "ignored" | "logged" | "unlinked";
+            action: "synced" | "deauthorized" | "reversed" | "ignored" | "logged" | "unlinked";
         };
     };
     responses: never;
@@ -2525,6 +2595,153 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description Whole seconds until the call may succeed again. */
                     "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reverse_transfer_api_connect_transfers__transfer_id__reversals_post: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Required: a retry with the same key never moves money twice. */
+                "Idempotency-Key": string;
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path: {
+                transfer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReversalCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReversalView"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over the limit (`payload_too_large`) */
+            413: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {

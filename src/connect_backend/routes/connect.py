@@ -8,19 +8,21 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from connect_backend import accounts, log, payouts, transfers
+from connect_backend import accounts, log, payouts, reversals, transfers
 from connect_backend.auth import (
     Action,
     Authorized,
+    PlatformAdmin,
+    PlatformRequirement,
     ReadsBalance,
     ReadsStatus,
     Requirement,
     RunsPlatform,
 )
 from connect_backend.domain import ConnectStatus, Organization, PayoutSchedule
-from connect_backend.errors import BadRequest, Conflict
+from connect_backend.errors import BadRequest, Conflict, NotFound
 from connect_backend.json_body import StrictJSONRoute
 from connect_backend.money import split_fee
 from connect_backend.openapi import responses
@@ -41,6 +43,8 @@ from connect_backend.schemas import (
     PayoutScheduleView,
     PayoutView,
     PlatformFeeUpdate,
+    ReversalCreate,
+    ReversalView,
     Status,
     TransferCreate,
     TransferHistory,
@@ -393,6 +397,54 @@ async def platform_fee(org_id: str, ctx: SetsFee) -> Status:
     )
     log.info("connect.platform_fee.set", platform_fee_percent=percent)
     return Status.of(result.organization)
+
+
+Reverses = Annotated[
+    PlatformAdmin[ReversalCreate],
+    Depends(
+        PlatformRequirement(
+            Action.MOVE_PLATFORM_MONEY, RouteGroup.MONEY, body=ReversalCreate, idempotency_key=True
+        )
+    ),
+]
+TransferId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_]{1,255}$")]
+
+
+@router.post(
+    "/transfers/{transfer_id}/reversals",
+    response_model=ReversalView,
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429, 502, 503),
+)
+async def reverse_transfer(transfer_id: TransferId, admin: Reverses) -> ReversalView:
+    """Platform admins: take back `amount` of a transfer (all that remains without one) from
+    the organization it went to. A retry with the same key answers the first reversal."""
+    stripe, worker = admin.clients.stripe, admin.clients.worker
+    transfer = reversals.require_platform_transfer(await stripe.retrieve_transfer(transfer_id))
+    organization = await worker.get_organization_by_account(transfer.destination)
+    if organization is None:
+        raise NotFound("No organization holds this transfer's account.", code="transfer_not_found")
+    log.organization_id.set(organization.id)
+    made = await reversals.reverse_by_hand(
+        transfer,
+        organization_id=organization.id,
+        amount=admin.body.amount,
+        reason=admin.body.reason,
+        caller_key=admin.idempotency_key,
+        gateway=stripe,
+        worker=worker,
+    )
+    after = made.transfer
+    return ReversalView(
+        reversal_id=made.reversal_id,
+        transfer_id=after.id,
+        organization_id=organization.id,
+        account_id=after.destination,
+        currency=after.currency,
+        amount=made.amount,
+        transfer_amount=after.amount,
+        amount_reversed=after.amount_reversed,
+        remaining=after.amount - after.amount_reversed,
+    )
 
 
 # --- history: what the organization's money did ---------------------------------------------

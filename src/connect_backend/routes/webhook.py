@@ -30,7 +30,11 @@ async def webhook(
     event_type = metrics.event_type_label(event.type)
     try:
         action = await events.handle(
-            event, livemode=settings.livemode, worker=worker, gateway=stripe
+            event,
+            livemode=settings.livemode,
+            worker=worker,
+            gateway=stripe,
+            refund_fee_policy=settings.refund_fee_policy,
         )
     except Exception:
         metrics.count_webhook(event_type, "failed")  # Stripe delivers it again

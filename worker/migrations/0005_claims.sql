@@ -19,6 +19,8 @@ CREATE TABLE connect_claims (
 -- First in, first out: an organization's open claims in one currency, oldest first.
 CREATE INDEX connect_claims_open_fifo
   ON connect_claims (organization_id, currency, created_at, id) WHERE settled < amount;
+-- The platform console's list: every organization's open claims, oldest first.
+CREATE INDEX connect_claims_open_all ON connect_claims (created_at, id) WHERE settled < amount;
 
 -- What settled each part of a claim; `settled` is always the sum of its rows.
 CREATE TABLE connect_claim_settlements (

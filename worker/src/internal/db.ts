@@ -459,7 +459,7 @@ const CLAIM_COLUMNS_C = CLAIM_COLUMNS.split(", ")
   .join(", ");
 /** A claim's settlements as one JSON array, oldest first, read in the claim's own statement. */
 const SETTLEMENTS_OF_C = `(SELECT json_group_array(json_object('key', s.key, 'amount', s.amount, 'kind', s.kind, 'created_at', s.created_at))
-     FROM (SELECT * FROM connect_claim_settlements WHERE claim_id = c.id ORDER BY created_at, key) s) AS settlements`;
+     FROM (SELECT * FROM connect_claim_settlements WHERE claim_id = c.id ORDER BY created_at, rowid) s) AS settlements`;
 const OPEN = "settled < amount";
 
 export function toClaim(row: ClaimRow): Claim {

@@ -34,6 +34,13 @@ SourceType = Literal["card", "bank_account", "fpx"]
 IdempotencyOperation = Literal["transfer", "payout", "reversal"]
 """What a Worker idempotency record is for."""
 
+ClaimCause = Literal["refund", "dispute", "manual"]
+"""Why a transfer was reversed when Stripe refused part of the reversal (a claim's cause)."""
+SettlementKind = Literal["transfer", "reversal"]
+"""What settled part of a claim: a transfer sent net of it, or a later reversal."""
+ClaimState = Literal["open", "all"]
+"""Which claims a list holds: those with something left, or every one."""
+
 DEFAULT_PLATFORM_FEE_PERCENT = 10.0
 """The contract's default `platform_fee_percent` (tests/unit/test_contract.py checks it)."""
 
@@ -135,6 +142,39 @@ class IdempotencyRecord(Received):
     stripe_object_id: str | None = None
     created_at: datetime
     completed_at: datetime | None = None
+
+
+class ClaimSettlement(Received):
+    """One part of a claim settled, and what settled it (`key`: a transfer or reversal id)."""
+
+    key: str
+    amount: int
+    kind: SettlementKind
+    created_at: datetime
+
+
+class Claim(Received):
+    """What an organization still owes the platform after a reversal Stripe refused, as D1
+    keeps it: settled first in, first out, never beyond `amount` (`open` is what is left)."""
+
+    id: str
+    organization_id: str
+    amount: int
+    currency: str
+    settled: int
+    open: int
+    cause: ClaimCause
+    cause_id: str
+    transfer_id: str
+    created_at: datetime
+    settlements: list[ClaimSettlement]
+
+
+class ClaimTotal(Received):
+    """What the open claims in one currency add up to."""
+
+    currency: str
+    open: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@
     │   ├── AccountInUse              account_in_use
     │   ├── NotDeauthorized           not_deauthorized (carries the organization)
     │   ├── IdempotencyMismatch       idempotency_conflict (the key's record names another object)
+    │   ├── ClaimExceeded             claim_exceeded (more than the claim has open; carries it)
     │   └── AccountInaccessible       account_inaccessible (deauthorized from the platform)
     ├── RateLimited (429)             rate_limited (with Retry-After)
     ├── StripeFailure (502, or Stripe's own 4xx where the caller can act)
@@ -38,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 from connect_backend import log
-from connect_backend.domain import IdempotencyRecord, Organization
+from connect_backend.domain import Claim, IdempotencyRecord, Organization
 
 
 class ConnectError(Exception):
@@ -142,6 +143,16 @@ class IdempotencyMismatch(Conflict):
     def __init__(self, message: str, *, record: IdempotencyRecord) -> None:
         super().__init__(message)
         self.record = record
+
+
+class ClaimExceeded(Conflict):
+    """A settlement asked for more than the claim has open (the claim, as D1 holds it, carried)."""
+
+    default_code = "claim_exceeded"
+
+    def __init__(self, message: str, *, claim: Claim) -> None:
+        super().__init__(message)
+        self.claim = claim
 
 
 class AccountInaccessible(Conflict):

@@ -29,12 +29,17 @@ from tenacity import (
 from connect_backend import log, metrics
 from connect_backend.coalesce import Coalescer
 from connect_backend.domain import (
+    Claim,
+    ClaimCause,
+    ClaimState,
+    ClaimTotal,
     ConnectStatus,
     MemberRole,
     OnboardingStep,
     Organization,
     Received,
     Session,
+    SettlementKind,
     User,
 )
 
@@ -44,6 +49,7 @@ from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
     BadRequest,
+    ClaimExceeded,
     ConnectError,
     IdempotencyMismatch,
     InvalidSession,
@@ -91,6 +97,30 @@ class ClaimResult(Received):
 
     record: IdempotencyRecord
     created: bool
+
+
+class RecordClaimResult(Received):
+    """`POST claims`' answer: the claim; `created` when this call recorded it."""
+
+    claim: Claim
+    created: bool
+
+
+class ClaimPage(Received):
+    """`GET claims`' answer: one page first in, first out; `totals` per currency over every open
+    claim of the query (not only the page); `next_cursor` is None on the last page."""
+
+    claims: list[Claim]
+    totals: list[ClaimTotal]
+    next_cursor: str | None = None
+
+
+class SettleClaimResult(Received):
+    """`POST claims/{id}/settlements`' answer: the claim after; `applied` when this call settled
+    part of it (False: the key had settled it already, nothing changed)."""
+
+    claim: Claim
+    applied: bool
 
 
 class _RecordAnswer(Received):
@@ -309,6 +339,62 @@ class WorkerClient:
         data = await self._call("POST", path, json=body)
         return self._parse(_ReleaseAnswer, data).released
 
+    async def record_claim(
+        self,
+        *,
+        organization_id: str,
+        amount: int,
+        currency: str,
+        cause: ClaimCause,
+        cause_id: str,
+        transfer_id: str,
+    ) -> RecordClaimResult:
+        """Record what the organization still owes after a refused reversal, or find the claim
+        held for (cause, cause_id, transfer_id). `created` is False when one was held, whatever
+        its amount: the caller compares. `NotFound` for an unknown organization.
+        """
+        body = {
+            "organization_id": organization_id,
+            "amount": amount,
+            "currency": currency,
+            "cause": cause,
+            "cause_id": cause_id,
+            "transfer_id": transfer_id,
+        }
+        data = await self._call("POST", "/claims", json=body)
+        return self._parse(RecordClaimResult, data)
+
+    async def list_claims(
+        self,
+        *,
+        organization_id: str | None,
+        state: ClaimState = "open",
+        currency: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ClaimPage:
+        """One page of claims first in, first out (every organization's with None); pass
+        `next_cursor` back for the next one. The Worker bounds `limit` to 1..200."""
+        query: dict[str, str | int] = {"state": state, "limit": limit}
+        if organization_id is not None:
+            query["organization_id"] = organization_id
+        if currency is not None:
+            query["currency"] = currency
+        if cursor is not None:
+            query["cursor"] = cursor
+        data = await self._call("GET", f"/claims?{urlencode(query)}")
+        return self._parse(ClaimPage, data)
+
+    async def settle_claim(
+        self, claim_id: str, *, key: str, amount: int, kind: SettlementKind
+    ) -> SettleClaimResult:
+        """Settle `amount` of a claim by what `key` names, once per key (the same key again is
+        `applied=False`, nothing changed). `ClaimExceeded` (carrying the claim) for more than is
+        open; `NotFound` for an unknown claim."""
+        body = {"key": key, "amount": amount, "kind": kind}
+        data = await self._call("POST", f"/claims/{_segment(claim_id)}/settlements", json=body)
+        return self._parse(SettleClaimResult, data)
+
     async def health(self, *, timeout: float = 2.0) -> None:
         """One quick, unretried call: `UpstreamUnavailable` unless the Worker and D1 answer.
 
@@ -393,6 +479,8 @@ class WorkerClient:
             return NotAMember("You are not a member of this organization.")
         if status == 404 and path.startswith("/idempotency-keys/complete"):
             return NotFound("No such idempotency record.")
+        if status == 404 and path.startswith("/claims/"):
+            return NotFound("No such claim.")
         if status == 404:
             return NotFound("Organization not found.")
         if status == 409 and code == "already_linked":
@@ -413,7 +501,10 @@ class WorkerClient:
             return IdempotencyMismatch(
                 "This idempotency key was used for another Stripe object.", record=record
             )
-        if status == 400 and path.startswith("/organizations?") and _names_cursor(error):
+        if status == 409 and code == "claim_exceeded":
+            claim = self._parse(Claim, data.get("claim"))
+            return ClaimExceeded("The settlement is more than the claim has open.", claim=claim)
+        if status == 400 and path.startswith(_PAGED) and _names_cursor(error):
             # The one parameter a caller passes through as it got it: an unknown cursor is theirs
             # (the Worker's 400 names the parameter it refused in `error.param`).
             return BadRequest("The cursor is not one this list gave out.", code="invalid_cursor")
@@ -431,6 +522,10 @@ class WorkerClient:
             raise UpstreamUnavailable(
                 "The organization service gave an unexpected answer."
             ) from None
+
+
+_PAGED = ("/organizations?", "/claims?")
+"""The lists whose cursor a caller passes through as it got it."""
 
 
 def _segment(value: str) -> str:

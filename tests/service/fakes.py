@@ -26,7 +26,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl
+from urllib.parse import parse_qs, parse_qsl, unquote
 
 import httpx
 import respx
@@ -100,6 +100,9 @@ class FakeWorker:
     gates: dict[str, Gate] = field(default_factory=dict)  # by path: hold calls, see `Gate`
     # connect_idempotency_keys, by (organization, operation, key)
     idempotency: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # connect_claims by id, each with its settlements (oldest first); `open` is derived
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _claim_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_org(self, org_id: str, **overrides: Any) -> dict[str, Any]:
         self.organizations[org_id] = organization(org_id, **overrides)
@@ -184,6 +187,12 @@ class FakeWorker:
             return self._complete(body)
         if path == "/idempotency-keys/release":
             return self._release(body)
+        if path == "/claims" and request.method == "POST":
+            return self._record_claim(body)
+        if path == "/claims" and request.method == "GET":
+            return self._list_claims(request.url.query.decode())
+        if m := re.fullmatch(r"/claims/([^/]+)/settlements", path):
+            return self._settle_claim(unquote(m[1]), body)
         return _error(404, "not_found", "no route")
 
     def _verify(self, body: dict[str, Any]) -> httpx.Response:
@@ -356,22 +365,117 @@ class FakeWorker:
         del self.idempotency[where]
         return httpx.Response(200, json={"released": True})
 
+    def _record_claim(self, body: dict[str, Any]) -> httpx.Response:
+        if body["organization_id"] not in self.organizations:
+            return _error(404, "not_found", "no org")
+        unique = ("organization_id", "cause", "cause_id", "transfer_id")
+        for held in self.claims.values():
+            if all(held[k] == body[k] for k in unique):
+                return httpx.Response(200, json={"claim": _claim_view(held), "created": False})
+        # Sequential ids, so claims made in one millisecond keep their order (FIFO's tie-break).
+        claim = {
+            "id": f"clm_{next(self._claim_ids):032x}",
+            **{k: body[k] for k in ("organization_id", "amount", "currency", *unique[1:])},
+            "settled": 0,
+            "created_at": _now_iso(),
+            "settlements": [],
+        }
+        self.claims[claim["id"]] = claim
+        return httpx.Response(200, json={"claim": _claim_view(claim), "created": True})
+
+    def _list_claims(self, query: str) -> httpx.Response:
+        params = parse_qs(query, keep_blank_values=True)
+        for name, values in params.items():
+            if name not in _CLAIM_PARAMETERS or len(values) > 1:
+                return _error(400, "invalid_request", f'invalid field "{name}"', param=name)
+        given = {name: values[0] for name, values in params.items()}
+        limit_text = given.get("limit", "100")
+        state = given.get("state", "open")
+        currency = given.get("currency")
+        organization_id = given.get("organization_id")
+        after = _decode_claim_cursor(given["cursor"]) if "cursor" in given else ("", "")
+        for name, refused in [
+            ("organization_id", organization_id == ""),
+            ("state", state not in ("open", "all")),
+            ("currency", currency is not None and not re.fullmatch(r"[a-z]{3}", currency)),
+            (
+                "limit",
+                not (limit_text.isascii() and limit_text.isdigit() and 1 <= int(limit_text) <= 200),
+            ),
+            ("cursor", after is None),
+        ]:
+            if refused:
+                return _error(400, "invalid_request", f'invalid field "{name}"', param=name)
+        assert after is not None
+        limit = int(limit_text)
+        scoped = [
+            c
+            for c in self.claims.values()
+            if organization_id in (None, c["organization_id"]) and currency in (None, c["currency"])
+        ]
+        fifo = sorted(scoped, key=lambda c: (c["created_at"], c["id"]))
+        rows = [
+            c
+            for c in fifo
+            if (c["created_at"], c["id"]) > after and (state == "all" or c["settled"] < c["amount"])
+        ][: limit + 1]
+        page = rows[:limit]
+        last = page[-1] if len(rows) > limit else None
+        totals: dict[str, int] = {}
+        for c in scoped:
+            if c["settled"] < c["amount"]:
+                totals[c["currency"]] = totals.get(c["currency"], 0) + c["amount"] - c["settled"]
+        return httpx.Response(
+            200,
+            json={
+                "claims": [_claim_view(c) for c in page],
+                "totals": [{"currency": k, "open": v} for k, v in sorted(totals.items())],
+                "next_cursor": _encode_cursor([last["created_at"], last["id"]]) if last else None,
+            },
+        )
+
+    def _settle_claim(self, claim_id: str, body: dict[str, Any]) -> httpx.Response:
+        claim = self.claims.get(claim_id)
+        if claim is None:
+            return _error(404, "not_found", "no claim")
+        if any(s["key"] == body["key"] for s in claim["settlements"]):
+            return httpx.Response(200, json={"claim": _claim_view(claim), "applied": False})
+        if claim["settled"] + body["amount"] > claim["amount"]:
+            return httpx.Response(
+                409,
+                json={
+                    "error": {"code": "claim_exceeded", "message": "more than is open"},
+                    "claim": _claim_view(claim),
+                },
+            )
+        settlement = {k: body[k] for k in ("key", "amount", "kind")}
+        claim["settlements"].append({**settlement, "created_at": _now_iso()})
+        claim["settled"] += body["amount"]
+        return httpx.Response(200, json={"claim": _claim_view(claim), "applied": True})
+
+
+def _claim_view(claim: dict[str, Any]) -> dict[str, Any]:
+    """A stored claim as the contract answers it (`open` derived, a copy)."""
+    return {**copy.deepcopy(claim), "open": claim["amount"] - claim["settled"]}
+
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 _LIST_PARAMETERS = {"limit", "cursor", "status", "linked"}
+_CLAIM_PARAMETERS = {"organization_id", "state", "currency", "limit", "cursor"}
 _STATUS_FILTERS = {"not_started", "pending", "active", "disabled"}
 
 
-def _encode_cursor(org_id: str) -> str:
-    """The Worker's cursor: base64url, unpadded, of `{"after": id}` (opaque to callers)."""
-    raw = json.dumps({"after": org_id}, separators=(",", ":")).encode()
+def _encode_cursor(after: str | list[str]) -> str:
+    """The Worker's cursor: base64url, unpadded, of `{"after": …}` (opaque to callers): an
+    organization's id, or a claim's [created_at, id]."""
+    raw = json.dumps({"after": after}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> str | None:
+def _decode_after(cursor: str) -> object:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
@@ -379,8 +483,21 @@ def _decode_cursor(cursor: str) -> str | None:
         return None
     if not cursor or not isinstance(value, dict) or set(value) != {"after"}:
         return None
-    after = value["after"]
+    return value["after"]
+
+
+def _decode_cursor(cursor: str) -> str | None:
+    after = _decode_after(cursor)
     return after if isinstance(after, str) and after else None
+
+
+def _decode_claim_cursor(cursor: str) -> tuple[str, str] | None:
+    after = _decode_after(cursor)
+    if not isinstance(after, list) or len(after) != 2:
+        return None
+    if not all(isinstance(part, str) and part for part in after):
+        return None
+    return after[0], after[1]
 
 
 class Gate:

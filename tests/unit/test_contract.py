@@ -23,9 +23,10 @@ from pydantic import BaseModel
 
 from connect_backend import domain
 from connect_backend import worker as client_module
+from connect_backend.errors import ClaimExceeded, NotFound
 from connect_backend.worker import WorkerClient
 from tests.service.fakes import WORKER_KEY, WORKER_URL, FakeWorker
-from tests.support.contract import assert_response_matches
+from tests.support.contract import assert_response_matches, request_validator
 
 CONTRACT = json.loads(
     (
@@ -58,6 +59,12 @@ def enum_values(name: str) -> set[str]:
         (client_module.OrganizationUpdates, "OrganizationUpdates"),
         (client_module.IdempotencyRecord, "IdempotencyRecord"),
         (client_module.ClaimResult, "ClaimIdempotencyKeyResponse"),
+        (domain.Claim, "Claim"),
+        (domain.ClaimSettlement, "ClaimSettlement"),
+        (domain.ClaimTotal, "ClaimTotal"),
+        (client_module.RecordClaimResult, "RecordClaimResponse"),
+        (client_module.ClaimPage, "ClaimPage"),
+        (client_module.SettleClaimResult, "SettleClaimResponse"),
     ],
 )
 def test_client_models_have_exactly_the_contract_fields(
@@ -73,6 +80,9 @@ def test_client_models_have_exactly_the_contract_fields(
         (domain.OnboardingStep, "OnboardingStep"),
         (domain.MemberRole, "MemberRole"),
         (domain.IdempotencyOperation, "IdempotencyOperation"),
+        (domain.ClaimCause, "ClaimCause"),
+        (domain.SettlementKind, "SettlementKind"),
+        (domain.ClaimState, "ClaimState"),
     ],
 )
 def test_client_enums_match_the_contract(literal: Any, schema: str) -> None:
@@ -305,3 +315,136 @@ async def test_the_fake_worker_refuses_bad_queries_as_the_contract_says(
     assert response.status_code == 400
     assert_response_matches("/api/internal/organizations", "GET", 400, response.json())
     assert query.split("=")[0] in response.json()["error"]["message"]
+
+
+# -- claims ------------------------------------------------------------------------------
+
+CLAIMS = "/api/internal/claims"
+SETTLEMENTS = "/api/internal/claims/{id}/settlements"
+
+
+def _template(request: httpx.Request) -> str:
+    return SETTLEMENTS if request.url.path.endswith("/settlements") else CLAIMS
+
+
+async def _drive_the_claims(fake: FakeWorker) -> list[httpx.Response]:
+    """Every claims call the client makes, answered by the fake: records (new, held, unknown
+    organization), settlements (applied, repeated, beyond what is open, unknown claim), and
+    lists (one organization's, every one's page by page, filtered)."""
+    seen: list[httpx.Response] = []
+
+    async def record(response: httpx.Response) -> None:
+        await response.aread()
+        seen.append(response)
+
+    async with httpx.AsyncClient(event_hooks={"response": [record]}) as http:
+        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+        first = await client.record_claim(
+            organization_id="org_1",
+            amount=1000,
+            currency="usd",
+            cause="refund",
+            cause_id="re_1",
+            transfer_id="tr_1",
+        )
+        held = await client.record_claim(
+            organization_id="org_1",
+            amount=5,
+            currency="usd",
+            cause="refund",
+            cause_id="re_1",
+            transfer_id="tr_1",
+        )
+        assert (first.created, held.created, held.claim) == (True, False, first.claim)
+        await client.record_claim(
+            organization_id="org_2",
+            amount=300,
+            currency="eur",
+            cause="dispute",
+            cause_id="dp_1",
+            transfer_id="tr_2",
+        )
+        with pytest.raises(NotFound):
+            await client.record_claim(
+                organization_id="org_9",
+                amount=1,
+                currency="usd",
+                cause="manual",
+                cause_id="k",
+                transfer_id="tr_3",
+            )
+        claim_id = first.claim.id
+        settled = await client.settle_claim(claim_id, key="tr_4", amount=400, kind="transfer")
+        again = await client.settle_claim(claim_id, key="tr_4", amount=1, kind="transfer")
+        assert (settled.applied, again.applied, again.claim.settled) == (True, False, 400)
+        with pytest.raises(ClaimExceeded) as exceeded:
+            await client.settle_claim(claim_id, key="trr_1", amount=601, kind="reversal")
+        assert exceeded.value.claim.open == 600
+        with pytest.raises(NotFound):
+            await client.settle_claim("clm_missing", key="k", amount=1, kind="reversal")
+
+        mine = await client.list_claims(organization_id="org_1", state="all")
+        assert [c.id for c in mine.claims] == [claim_id]
+        page = await client.list_claims(organization_id=None, limit=1)
+        assert page.next_cursor is not None
+        rest = await client.list_claims(organization_id=None, limit=1, cursor=page.next_cursor)
+        assert rest.next_cursor is None
+        assert [c.id for c in page.claims + rest.claims] == [claim_id, rest.claims[0].id]
+        assert [(t.currency, t.open) for t in page.totals] == [("eur", 300), ("usd", 600)]
+        euros = await client.list_claims(organization_id=None, currency="eur")
+        assert [(t.currency, t.open) for t in euros.totals] == [("eur", 300)]
+    return seen
+
+
+async def test_the_fake_worker_answers_claims_in_the_contract_shapes(fake: FakeWorker) -> None:
+    responses = await _drive_the_claims(fake)
+    statuses = [r.status_code for r in responses]
+    assert sorted(set(statuses)) == [200, 404, 409]
+    assert len(responses) == 12
+    for response in responses:
+        template = _template(response.request)
+        assert_response_matches(
+            template, response.request.method, response.status_code, response.json()
+        )
+
+
+async def test_every_claims_request_the_client_sends_matches_the_contract(
+    fake: FakeWorker,
+) -> None:
+    await _drive_the_claims(fake)
+    posts = [r for r in fake.requests if r.method == "POST"]
+    assert len(posts) == 8
+    for request in posts:
+        request_validator(_template(request), "POST").validate(json.loads(request.content))
+    parameters = _query_parameters(CLAIMS)
+    sent = [r for r in fake.requests if r.method == "GET"]
+    assert len(sent) == 4
+    for request in sent:
+        for name, value in request.url.params.multi_items():
+            parameters[name].validate(int(value) if name == "limit" else value)
+    assert {name for r in sent for name in r.url.params} == set(parameters)
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("state=closed", "state"),
+        ("currency=USD", "currency"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=nope", "cursor"),
+        ("organization_id=", "organization_id"),
+        ("state=open&state=all", "state"),
+        ("page=2", "page"),
+    ],
+)
+async def test_the_fake_worker_refuses_bad_claims_queries_as_the_contract_says(
+    fake: FakeWorker, query: str, param: str
+) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"{WORKER_URL}{CLAIMS}?{query}", headers={"X-Internal-Api-Key": WORKER_KEY}
+        )
+    assert response.status_code == 400
+    assert_response_matches(CLAIMS, "GET", 400, response.json())
+    assert response.json()["error"]["param"] == param

@@ -17,6 +17,7 @@ from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
     BadRequest,
+    ClaimExceeded,
     ConnectError,
     IdempotencyMismatch,
     InvalidSession,
@@ -483,6 +484,179 @@ async def test_release_answers_whether_it_deleted(
         "operation": "payout",
         "key": "k",
     }
+
+
+CLAIM = {
+    "id": "clm_1",
+    "organization_id": "org_a",
+    "amount": 1000,
+    "currency": "usd",
+    "settled": 300,
+    "open": 700,
+    "cause": "refund",
+    "cause_id": "re_1",
+    "transfer_id": "tr_1",
+    "created_at": "2026-11-26T10:00:00.000Z",
+    "settlements": [
+        {"key": "tr_2", "amount": 300, "kind": "transfer", "created_at": "2026-11-27T10:00:00.000Z"}
+    ],
+}
+
+
+async def test_record_claim_sends_the_claim_and_parses_the_answer(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    log.request_id.set("req-claim")
+    route = mock.post("/claims").respond(200, json={"claim": CLAIM, "created": False})
+
+    result = await client.record_claim(
+        organization_id="org_a",
+        amount=1000,
+        currency="usd",
+        cause="refund",
+        cause_id="re_1",
+        transfer_id="tr_1",
+    )
+
+    request = route.calls.last.request
+    assert request.headers["X-Request-ID"] == "req-claim"
+    assert json.loads(request.content) == {
+        "organization_id": "org_a",
+        "amount": 1000,
+        "currency": "usd",
+        "cause": "refund",
+        "cause_id": "re_1",
+        "transfer_id": "tr_1",
+    }
+    assert result.created is False
+    assert (result.claim.open, result.claim.settlements[0].key) == (700, "tr_2")
+    assert result.claim.created_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+async def test_record_claim_for_an_unknown_organization_is_not_found(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    mock.post("/claims").mock(return_value=error(404, "not_found"))
+
+    with pytest.raises(NotFound) as exc:
+        await client.record_claim(
+            organization_id="org_x",
+            amount=1,
+            currency="usd",
+            cause="manual",
+            cause_id="k",
+            transfer_id="tr_1",
+        )
+
+    assert exc.value.message == "Organization not found."
+
+
+async def test_record_claim_is_retried_with_the_same_body(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    route = mock.post("/claims").mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(200, json={"claim": CLAIM, "created": True}),
+        ]
+    )
+
+    result = await client.record_claim(
+        organization_id="org_a",
+        amount=1000,
+        currency="usd",
+        cause="dispute",
+        cause_id="dp_1",
+        transfer_id="tr_1",
+    )
+
+    assert result.created is True
+    assert route.call_count == 2
+    assert route.calls[0].request.content == route.calls[1].request.content
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "query"),
+    [
+        ({"organization_id": None}, {"state": "open", "limit": "100"}),
+        (
+            {"organization_id": "org/a", "state": "all", "currency": "eur", "limit": 5},
+            {"organization_id": "org/a", "state": "all", "currency": "eur", "limit": "5"},
+        ),
+        (
+            {"organization_id": None, "cursor": "abc"},
+            {"state": "open", "limit": "100", "cursor": "abc"},
+        ),
+    ],
+)
+async def test_list_claims_sends_only_the_given_filters(
+    client: WorkerClient, mock: respx.MockRouter, kwargs: dict[str, Any], query: dict[str, str]
+) -> None:
+    page = {"claims": [CLAIM], "totals": [{"currency": "usd", "open": 700}], "next_cursor": "n"}
+    route = mock.get(url__regex=r".*/claims\?.*").respond(200, json=page)
+
+    result = await client.list_claims(**kwargs)
+
+    assert dict(route.calls.last.request.url.params) == query
+    assert [c.id for c in result.claims] == ["clm_1"]
+    assert (result.totals[0].currency, result.totals[0].open) == ("usd", 700)
+    assert result.next_cursor == "n"
+
+
+async def test_a_claims_cursor_the_worker_refuses_is_the_callers(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    refused = {"code": "invalid_request", "message": "x", "param": "cursor"}
+    mock.get(url__regex=r".*/claims\?.*").respond(400, json={"error": refused})
+
+    with pytest.raises(BadRequest) as exc:
+        await client.list_claims(organization_id=None, cursor="nope")
+
+    assert exc.value.code == "invalid_cursor"
+
+
+async def test_settle_claim_sends_the_settlement_to_the_claims_path(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    route = mock.post("/claims/clm%2F1/settlements").respond(
+        200, json={"claim": CLAIM, "applied": True}
+    )
+
+    result = await client.settle_claim("clm/1", key="tr_2", amount=300, kind="transfer")
+
+    assert json.loads(route.calls.last.request.content) == {
+        "key": "tr_2",
+        "amount": 300,
+        "kind": "transfer",
+    }
+    assert result.applied is True
+    assert result.claim.settled == 300
+
+
+async def test_a_settlement_beyond_the_claim_carries_it_and_is_not_retried(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    route = mock.post("/claims/clm_1/settlements").mock(
+        return_value=error(409, "claim_exceeded", claim=CLAIM)
+    )
+
+    with pytest.raises(ClaimExceeded) as exc:
+        await client.settle_claim("clm_1", key="trr_9", amount=701, kind="reversal")
+
+    assert (exc.value.status, exc.value.code) == (409, "claim_exceeded")
+    assert exc.value.claim.open == 700
+    assert route.call_count == 1
+
+
+async def test_settling_an_unknown_claim_is_not_found(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    mock.post("/claims/clm_x/settlements").mock(return_value=error(404, "not_found"))
+
+    with pytest.raises(NotFound) as exc:
+        await client.settle_claim("clm_x", key="k", amount=1, kind="transfer")
+
+    assert exc.value.message == "No such claim."
 
 
 # --- answers are validated --------------------------------------------------------------------

@@ -429,6 +429,55 @@ async def test_idempotency_key_claim_for_an_unknown_org_is_404(internal: Interna
     assert answer.body["error"]["code"] == "not_found"
 
 
+# -- claims ------------------------------------------------------------------------------
+
+
+async def test_claims_over_http(internal: InternalApi, organization_id: str) -> None:
+    body = {
+        "organization_id": organization_id,
+        "amount": 800,
+        "currency": "usd",
+        "cause": "refund",
+        "cause_id": f"re_{uuid.uuid4().hex}",
+        "transfer_id": "tr_1",
+    }
+    recorded = await internal.call("POST", "/claims", json=body)
+    assert recorded.status == 200
+    assert recorded.body["created"] is True
+    claim_id = recorded.body["claim"]["id"]
+    settlements = f"/claims/{claim_id}/settlements"
+    template = "/claims/{id}/settlements"
+
+    answers = await asyncio.gather(
+        *(
+            internal.call(
+                "POST",
+                settlements,
+                json={"key": f"tr_{i}", "amount": 300, "kind": "transfer"},
+                template=template,
+            )
+            for i in range(5)
+        )
+    )
+    assert sorted(a.status for a in answers) == [200, 200, 409, 409, 409]
+    assert all(a.body["error"]["code"] == "claim_exceeded" for a in answers if a.status == 409)
+
+    listed = await internal.call(
+        "GET", f"/claims?organization_id={organization_id}&state=all", template="/claims"
+    )
+    assert [c["settled"] for c in listed.body["claims"] if c["id"] == claim_id] == [600]
+
+    missing = await internal.call(
+        "POST",
+        "/claims/clm_missing/settlements",
+        json={"key": "k", "amount": 1, "kind": "reversal"},
+        template=template,
+    )
+    assert missing.status == 404
+    unknown = await internal.call("POST", "/claims", json={**body, "organization_id": missing_id()})
+    assert unknown.status == 404
+
+
 # -- create-connect-account -------------------------------------------------------------
 
 

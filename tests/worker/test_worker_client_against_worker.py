@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
     BadRequest,
+    ClaimExceeded,
     IdempotencyMismatch,
     InvalidSession,
     NotAMember,
@@ -463,11 +465,21 @@ async def test_every_request_the_client_sends_matches_the_contract(
         await client.claim_idempotency_key(**ref, fingerprint="fp", decision={"amount": 1})
         await client.complete_idempotency_key(**ref, stripe_object_id="tr_contract")
         await client.release_idempotency_key(**ref)
+        recorded = await client.record_claim(
+            organization_id=organization_id,
+            amount=500,
+            currency="usd",
+            cause="manual",
+            cause_id="k-contract",
+            transfer_id="tr_contract",
+        )
+        await client.settle_claim(recorded.claim.id, key="trr_contract", amount=1, kind="reversal")
 
     posts = [r for r in sent if r.method == "POST"]
-    assert len(posts) == 11
+    assert len(posts) == 13
     for request in posts:
-        validator = request_validator(request.url.path, "POST")
+        path = re.sub(r"/claims/[^/]+/", "/claims/{id}/", request.url.path)
+        validator = request_validator(path, "POST")
         body = json.loads(request.content)
         errors = [e.message for e in validator.iter_errors(body)]
         assert errors == [], f"{request.url.path}: {body}"
@@ -617,3 +629,131 @@ async def test_release_only_an_uncompleted_record(
     assert await client.release_idempotency_key(**ref) is False
     kept = await client.claim_idempotency_key(**ref, fingerprint="fp-3", decision={})
     assert kept.record.stripe_object_id == "tr_9"
+
+
+# -- claims ------------------------------------------------------------------------------
+
+
+def _currency() -> str:
+    """A currency code no other test uses, so this test's totals are its own claims'."""
+    return "".join(chr(ord("a") + b % 26) for b in uuid.uuid4().bytes[:3])
+
+
+async def _record(
+    client: WorkerClient, organization_id: str, amount: int, currency: str = "usd"
+) -> Any:
+    return await client.record_claim(
+        organization_id=organization_id,
+        amount=amount,
+        currency=currency,
+        cause="refund",
+        cause_id=f"re_{uuid.uuid4().hex[:12]}",
+        transfer_id=f"tr_{uuid.uuid4().hex[:12]}",
+    )
+
+
+async def test_record_claim_once_per_cause_and_transfer(
+    client: WorkerClient, organization_id: str
+) -> None:
+    ref = {"cause": "dispute", "cause_id": "dp_once", "transfer_id": "tr_once"}
+    first = await client.record_claim(
+        organization_id=organization_id, amount=1200, currency="usd", **ref
+    )
+    again = await client.record_claim(
+        organization_id=organization_id, amount=99, currency="usd", **ref
+    )
+    assert first.created is True
+    assert first.claim.id.startswith("clm_")
+    assert (first.claim.settled, first.claim.open, first.claim.settlements) == (0, 1200, [])
+    assert again.created is False
+    assert again.claim == first.claim
+
+
+async def test_record_claim_for_an_unknown_organization_is_not_found(client: WorkerClient) -> None:
+    with pytest.raises(NotFound):
+        await _record(client, f"org_missing_{uuid.uuid4().hex}", 1)
+
+
+async def test_settle_claim_once_per_key_and_never_beyond_it(
+    client: WorkerClient, organization_id: str
+) -> None:
+    claim = (await _record(client, organization_id, 1000)).claim
+    applied = await client.settle_claim(claim.id, key="tr_net_1", amount=700, kind="transfer")
+    repeated = await client.settle_claim(claim.id, key="tr_net_1", amount=700, kind="transfer")
+    assert applied.applied is True
+    assert (applied.claim.settled, applied.claim.open) == (700, 300)
+    assert repeated.applied is False
+    assert repeated.claim == applied.claim
+
+    with pytest.raises(ClaimExceeded) as exc:
+        await client.settle_claim(claim.id, key="trr_2", amount=301, kind="reversal")
+    assert exc.value.claim == applied.claim
+
+    last = await client.settle_claim(claim.id, key="trr_2", amount=300, kind="reversal")
+    assert (last.claim.open, [s.key for s in last.claim.settlements]) == (0, ["tr_net_1", "trr_2"])
+
+    with pytest.raises(NotFound):
+        await client.settle_claim("clm_missing", key="k", amount=1, kind="transfer")
+
+
+async def test_concurrent_settlements_never_exceed_the_claim(
+    client: WorkerClient, organization_id: str
+) -> None:
+    claim = (await _record(client, organization_id, 1000)).claim
+    answers = await asyncio.gather(
+        *(
+            client.settle_claim(claim.id, key=f"tr_race_{i}", amount=250, kind="transfer")
+            for i in range(7)
+        ),
+        return_exceptions=True,
+    )
+    applied = [a for a in answers if not isinstance(a, BaseException) and a.applied]
+    assert len(applied) == 4
+    assert all(isinstance(a, ClaimExceeded) for a in answers if a not in applied)
+    after = await client.list_claims(organization_id=organization_id, state="all")
+    held = next(c for c in after.claims if c.id == claim.id)
+    assert (held.settled, len(held.settlements)) == (1000, 4)
+
+
+async def test_list_claims_first_in_first_out_with_totals(
+    client: WorkerClient, organization_id: str
+) -> None:
+    currency = _currency()
+    ids = [(await _record(client, organization_id, n, currency)).claim.id for n in (10, 20, 30)]
+    await client.settle_claim(ids[0], key="tr_all", amount=10, kind="transfer")
+    await client.settle_claim(ids[1], key="tr_some", amount=5, kind="transfer")
+
+    open_ = await client.list_claims(organization_id=organization_id, currency=currency)
+    assert [c.id for c in open_.claims] == ids[1:]
+    assert [(t.currency, t.open) for t in open_.totals] == [(currency, 45)]
+    every = await client.list_claims(
+        organization_id=organization_id, state="all", currency=currency
+    )
+    assert [c.id for c in every.claims] == ids
+
+
+async def test_list_claims_of_every_organization_page_by_page(
+    client: WorkerClient, auth: BetterAuthApi, owner: AuthUser, organization_id: str
+) -> None:
+    currency = _currency()
+    other = await auth.create_organization(owner, name="Other")
+    mine = [
+        (await _record(client, org, 7, currency)).claim.id
+        for org in (organization_id, other, organization_id)
+    ]
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(50):
+        page = await client.list_claims(
+            organization_id=None, currency=currency, limit=2, cursor=cursor
+        )
+        assert [(t.currency, t.open) for t in page.totals] == [(currency, 21)]
+        seen += [c.id for c in page.claims]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == mine
+
+    with pytest.raises(BadRequest) as exc:
+        await client.list_claims(organization_id=None, cursor="nope!")
+    assert exc.value.code == "invalid_cursor"

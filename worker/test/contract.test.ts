@@ -3,11 +3,15 @@ import contract from "../../contract/worker-internal-api.openapi.json";
 import { createInternalApi } from "../src/internal";
 import type { ErrorCode } from "../src/internal/errors";
 import {
+  CLAIM_CAUSES,
+  CLAIM_PAGE_LIMIT,
+  CLAIM_STATES,
   CONNECT_STATUSES,
   IDEMPOTENCY_OPERATIONS,
   MEMBER_ROLES,
   ONBOARDING_STEPS,
   PAGE_LIMIT,
+  SETTLEMENT_KINDS,
   STATUS_FILTERS,
 } from "../src/internal/schemas";
 import { matches } from "./contract";
@@ -50,6 +54,15 @@ describe("the contract file", () => {
       "ReleaseIdempotencyKeyRequest",
       "ReleaseIdempotencyKeyResponse",
       "IdempotencyMismatchError",
+      "Claim",
+      "ClaimSettlement",
+      "ClaimTotal",
+      "RecordClaimRequest",
+      "RecordClaimResponse",
+      "ClaimPage",
+      "SettleClaimRequest",
+      "SettleClaimResponse",
+      "ClaimExceededError",
     ]) {
       expect(contract.components.schemas).toHaveProperty(name);
     }
@@ -62,6 +75,9 @@ describe("the contract file", () => {
     expect([...MEMBER_ROLES]).toEqual(schemas.MemberRole.enum);
     expect([...STATUS_FILTERS]).toEqual(schemas.OrganizationStatusFilter.enum);
     expect([...IDEMPOTENCY_OPERATIONS]).toEqual(schemas.IdempotencyOperation.enum);
+    expect([...CLAIM_CAUSES]).toEqual(schemas.ClaimCause.enum);
+    expect([...SETTLEMENT_KINDS]).toEqual(schemas.SettlementKind.enum);
+    expect([...CLAIM_STATES]).toEqual(schemas.ClaimState.enum);
     // Every code the module may answer is in the contract (the type is checked, the list here).
     const codes: Record<ErrorCode, true> = {
       unauthorized: true,
@@ -73,6 +89,7 @@ describe("the contract file", () => {
       not_deauthorized: true,
       account_in_use: true,
       idempotency_mismatch: true,
+      claim_exceeded: true,
       d1_unavailable: true,
       misconfigured: true,
       internal_error: true,
@@ -80,6 +97,13 @@ describe("the contract file", () => {
     expect(Object.keys(codes).sort()).toEqual([...schemas.ErrorCode.enum].sort());
     const limit = contract.paths["/api/internal/organizations"].get.parameters.find((p) => "name" in p && p.name === "limit");
     expect(limit && "schema" in limit ? limit.schema : null).toEqual({ type: "integer", minimum: PAGE_LIMIT.min, maximum: PAGE_LIMIT.max, default: PAGE_LIMIT.default });
+    const claimLimit = contract.paths["/api/internal/claims"].get.parameters.find((p) => "name" in p && p.name === "limit");
+    expect(claimLimit && "schema" in claimLimit ? claimLimit.schema : null).toEqual({
+      type: "integer",
+      minimum: CLAIM_PAGE_LIMIT.min,
+      maximum: CLAIM_PAGE_LIMIT.max,
+      default: CLAIM_PAGE_LIMIT.default,
+    });
   });
 
   // The validator the tests rely on must reject what the contract forbids.
@@ -139,6 +163,34 @@ describe("the contract file", () => {
     expect(matches("IdempotencyMismatchError", { error: { code: "idempotency_mismatch", message: "x" } })).toBe(false);
     expect(matches("ClaimIdempotencyKeyRequest", { organization_id: "o", operation: "payout", key: "k", fingerprint: "f", decision: {} })).toBe(true);
     expect(matches("ClaimIdempotencyKeyRequest", { organization_id: "o", operation: "payout", key: "", fingerprint: "f", decision: {} })).toBe(false);
+  });
+
+  it("checks claims", () => {
+    const claim = {
+      id: "clm_0123abcd",
+      organization_id: "org_1",
+      amount: 1000,
+      currency: "usd",
+      settled: 250,
+      open: 750,
+      cause: "refund",
+      cause_id: "re_1",
+      transfer_id: "tr_1",
+      created_at: "2026-11-26T10:00:00.000Z",
+      settlements: [{ key: "tr_2", amount: 250, kind: "transfer", created_at: "2026-11-27T10:00:00.000Z" }],
+    };
+    expect(matches("Claim", claim)).toBe(true);
+    expect(matches("Claim", { ...claim, cause: "chargeback" })).toBe(false);
+    expect(matches("Claim", { ...claim, currency: "USD" })).toBe(false);
+    expect(matches("Claim", { ...claim, amount: 0 })).toBe(false);
+    expect(matches("Claim", { ...claim, settlements: [{ ...claim.settlements[0], kind: "refund" }] })).toBe(false);
+    expect(matches("Claim", (({ settlements: _s, ...rest }) => rest)(claim))).toBe(false);
+    expect(matches("ClaimPage", { claims: [claim], totals: [{ currency: "usd", open: 750 }], next_cursor: null })).toBe(true);
+    expect(matches("ClaimPage", { claims: [], totals: [{ currency: "usd", open: 0 }], next_cursor: null })).toBe(false);
+    expect(matches("ClaimExceededError", { error: { code: "claim_exceeded", message: "x" }, claim })).toBe(true);
+    expect(matches("ClaimExceededError", { error: { code: "claim_exceeded", message: "x" } })).toBe(false);
+    expect(matches("SettleClaimRequest", { key: "k", amount: 1, kind: "reversal" })).toBe(true);
+    expect(matches("SettleClaimRequest", { key: "k", amount: 1.5, kind: "reversal" })).toBe(false);
   });
 
   it("checks requests too", () => {

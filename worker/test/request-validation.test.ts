@@ -12,6 +12,7 @@ const POSTS = [
   "/idempotency-keys/claim",
   "/idempotency-keys/complete",
   "/idempotency-keys/release",
+  "/claims",
 ];
 
 const NOT_JSON = { error: { code: "invalid_request", message: 'invalid field "body": not valid JSON', param: "body" } };

@@ -1,29 +1,62 @@
 /**
- * The opaque cursor of `GET /organizations`: base64url (no padding) of `{"after": "<id>"}`, the
- * id the next page starts after. Callers must not read it; the encoding may change.
+ * The opaque page cursors: base64url (no padding) of a small JSON object naming where the next
+ * page starts. `GET /organizations`: `{"after": "<id>"}`, the id the next page starts after.
+ * `GET /claims`: `{"after": ["<created_at>", "<id>"]}`, the (created_at, id) it starts after.
+ * Callers must not read them; the encoding may change.
  */
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
+/** Where a page of claims ends: the FIFO order's key of its last claim. */
+export interface ClaimPosition {
+  created_at: string;
+  id: string;
+}
+
 /** The cursor of a page whose last organization is `id`. */
 export function encodeCursor(id: string): string {
-  const binary = String.fromCharCode(...encoder.encode(JSON.stringify({ after: id })));
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return encode(id);
 }
 
 /** The id a cursor starts after, or null when it is not one this API gave out. */
 export function decodeCursor(cursor: string): string | null {
-  if (!BASE64URL.test(cursor) || cursor.length % 4 === 1) return null;
+  const after = decode(cursor);
+  return isPart(after) ? after : null;
+}
+
+/** The cursor of a page whose last claim is `last`. */
+export function encodeClaimCursor(last: ClaimPosition): string {
+  return encode([last.created_at, last.id]);
+}
+
+/** The claim a cursor starts after, or null when it is not one this API gave out. */
+export function decodeClaimCursor(cursor: string): ClaimPosition | null {
+  const after = decode(cursor);
+  if (!Array.isArray(after) || after.length !== 2 || !after.every(isPart)) return null;
+  const [created_at, id] = after as [string, string];
+  return { created_at, id };
+}
+
+function isPart(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= 255;
+}
+
+function encode(after: unknown): string {
+  const binary = String.fromCharCode(...encoder.encode(JSON.stringify({ after })));
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** The `after` of a cursor this API could have given out, else undefined. */
+function decode(cursor: string): unknown {
+  if (!BASE64URL.test(cursor) || cursor.length % 4 === 1) return undefined;
   try {
     const binary = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
     const value: unknown = JSON.parse(decoder.decode(Uint8Array.from(binary, (ch) => ch.charCodeAt(0))));
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
-    const keys = Object.keys(value);
-    const after = (value as { after?: unknown }).after;
-    if (keys.length !== 1 || typeof after !== "string" || after.length === 0 || after.length > 255) return null;
-    return after;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+    if (Object.keys(value).length !== 1) return undefined;
+    return (value as { after?: unknown }).after;
   } catch {
-    return null;
+    return undefined;
   }
 }

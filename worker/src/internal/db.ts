@@ -1,18 +1,24 @@
 /**
  * Every SQL statement of the internal API. Writes that must not interleave with other
  * writers (the account compare-and-set, the synced_at ordering, the idempotency records'
- * claim, completion and release) are single statements;
+ * claim, completion and release, a claim's recording) are single statements, and a claim's
+ * settlement is one transactional batch;
  * the reads that follow a no-op only explain it.
  */
+import type { ClaimPosition } from "./cursor";
 import {
   DEFAULT_ONBOARDING_STEP,
   DEFAULT_PLATFORM_FEE_PERCENT,
+  type ClaimCause,
   type ClaimIdempotencyKeyRequest,
   type ConnectStatus,
   type IdempotencyKeyRef,
   type IdempotencyOperation,
   type OnboardingStep,
   type OrganizationUpdates,
+  type RecordClaimRequest,
+  type SettleClaimRequest,
+  type SettlementKind,
   type StatusFilter,
 } from "./schemas";
 
@@ -413,4 +419,198 @@ export async function releaseIdempotencyKey(db: D1Database, ref: IdempotencyKeyR
     .bind(ref.organization_id, ref.operation, ref.key)
     .first<{ key: string }>();
   return deleted !== null;
+}
+
+/** One part of a claim settled, and what settled it (migrations/0005). */
+export interface ClaimSettlement {
+  key: string;
+  amount: number;
+  kind: SettlementKind;
+  created_at: string;
+}
+
+/** A claim as the contract answers it: `open` is what is left, `settlements` oldest first. */
+export interface Claim {
+  id: string;
+  organization_id: string;
+  amount: number;
+  currency: string;
+  settled: number;
+  open: number;
+  cause: ClaimCause;
+  cause_id: string;
+  transfer_id: string;
+  created_at: string;
+  settlements: ClaimSettlement[];
+}
+
+/** A row of `connect_claims` read with its settlements as one JSON array (text). */
+export type ClaimRow = Omit<Claim, "open" | "settlements"> & { settlements: string };
+
+/** What one currency's open claims add up to. */
+export interface ClaimTotal {
+  currency: string;
+  open: number;
+}
+
+const CLAIM_COLUMNS = "id, organization_id, amount, currency, settled, cause, cause_id, transfer_id, created_at";
+const CLAIM_COLUMNS_C = CLAIM_COLUMNS.split(", ")
+  .map((c) => `c.${c}`)
+  .join(", ");
+/** A claim's settlements as one JSON array, oldest first, read in the claim's own statement. */
+const SETTLEMENTS_OF_C = `(SELECT json_group_array(json_object('key', s.key, 'amount', s.amount, 'kind', s.kind, 'created_at', s.created_at))
+     FROM (SELECT * FROM connect_claim_settlements WHERE claim_id = c.id ORDER BY created_at, rowid) s) AS settlements`;
+const OPEN = "settled < amount";
+
+export function toClaim(row: ClaimRow): Claim {
+  const { settlements, ...claim } = row;
+  return { ...claim, open: row.amount - row.settled, settlements: JSON.parse(settlements) as ClaimSettlement[] };
+}
+
+/** A new claim's id: `clm_` and 128 random bits in hex. */
+export function newClaimId(): string {
+  return `clm_${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+/**
+ * Inserts the claim in one statement unless one is held under (organization, cause, cause_id,
+ * transfer_id), whatever its amount, or the organization does not exist; the row this call
+ * inserted, else null (see `findClaim`). Of concurrent records of one claim exactly one inserts.
+ */
+export async function recordClaim(
+  db: D1Database,
+  claim: RecordClaimRequest,
+  id: string,
+  createdAt: string,
+): Promise<ClaimRow | null> {
+  const row = await db
+    .prepare(
+      `INSERT INTO connect_claims (${CLAIM_COLUMNS})
+       SELECT ?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8
+        WHERE EXISTS (SELECT 1 FROM organizations WHERE id = ?2)
+       ON CONFLICT (organization_id, cause, cause_id, transfer_id) DO NOTHING
+       RETURNING ${CLAIM_COLUMNS}`,
+    )
+    .bind(id, claim.organization_id, claim.amount, claim.currency, claim.cause, claim.cause_id, claim.transfer_id, createdAt)
+    .first<Omit<ClaimRow, "settlements">>();
+  return row && { ...row, settlements: "[]" };
+}
+
+/**
+ * The organization's existence and its claim under (cause, cause_id, transfer_id), in one
+ * read: null when no such organization; `claim` null when it holds none.
+ */
+export async function findClaim(
+  db: D1Database,
+  ref: Pick<RecordClaimRequest, "organization_id" | "cause" | "cause_id" | "transfer_id">,
+): Promise<{ claim: ClaimRow | null } | null> {
+  const row = await db
+    .prepare(
+      `SELECT o.id AS org, ${CLAIM_COLUMNS_C}, ${SETTLEMENTS_OF_C}
+         FROM organizations o
+         LEFT JOIN connect_claims c
+           ON c.organization_id = o.id AND c.cause = ?2 AND c.cause_id = ?3 AND c.transfer_id = ?4
+        WHERE o.id = ?1`,
+    )
+    .bind(ref.organization_id, ref.cause, ref.cause_id, ref.transfer_id)
+    .first<{ org: string } & { [K in keyof ClaimRow]: ClaimRow[K] | null }>();
+  if (!row) return null;
+  const { org: _org, ...claim } = row;
+  return { claim: claim.id === null ? null : (claim as ClaimRow) };
+}
+
+/** Which claims a page holds: those after `after` in FIFO order that pass the filters. */
+export interface ClaimQuery {
+  organizationId: string | null;
+  openOnly: boolean;
+  currency: string | null;
+  after: ClaimPosition | null;
+  limit: number;
+}
+
+/**
+ * Up to `limit` claims in FIFO order (created_at, id) after `after`, each with its
+ * settlements, and what the open claims passing the organization and currency filters add up
+ * to per currency (over all of them, not the page). One batch: one snapshot of D1.
+ */
+export async function listClaims(
+  db: D1Database,
+  query: ClaimQuery,
+): Promise<{ claims: ClaimRow[]; totals: ClaimTotal[] }> {
+  const scope: string[] = [];
+  const scopeValues: unknown[] = [];
+  if (query.organizationId !== null) {
+    scope.push("organization_id = ?");
+    scopeValues.push(query.organizationId);
+  }
+  if (query.currency !== null) {
+    scope.push("currency = ?");
+    scopeValues.push(query.currency);
+  }
+  const where = [...scope];
+  const values = [...scopeValues];
+  if (query.openOnly) where.push(OPEN);
+  if (query.after !== null) {
+    where.push("(created_at, id) > (?, ?)");
+    values.push(query.after.created_at, query.after.id);
+  }
+  values.push(query.limit);
+  const filter = (conditions: string[]) => (conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "");
+  const [page, totals] = await db.batch([
+    db
+      .prepare(`SELECT ${CLAIM_COLUMNS_C}, ${SETTLEMENTS_OF_C} FROM connect_claims c ${filter(where)} ORDER BY created_at, id LIMIT ?`)
+      .bind(...values),
+    db
+      .prepare(
+        `SELECT currency, SUM(amount - settled) AS open FROM connect_claims ${filter([...scope, OPEN])}
+          GROUP BY currency ORDER BY currency`,
+      )
+      .bind(...scopeValues),
+  ]);
+  return { claims: (page?.results ?? []) as ClaimRow[], totals: (totals?.results ?? []) as ClaimTotal[] };
+}
+
+/** What `settleClaim` did: `applied` when this call added the settlement; the claim after. */
+export interface SettleOutcome {
+  applied: boolean;
+  claim: ClaimRow | null;
+}
+
+/**
+ * Settles part of a claim in one transactional batch: the settlement is inserted only when its
+ * key is new and the claim has room for its amount (`settled + amount <= amount`), then
+ * `settled` is set to the sum of the claim's settlements (so it never counts one twice; the
+ * CHECK on `settled <= amount` is the last guard), then the claim is read back. D1 runs a
+ * batch as one transaction, so concurrent settlements of one claim never interleave.
+ * `claim` is null when there is no such claim.
+ */
+export async function settleClaim(
+  db: D1Database,
+  claimId: string,
+  settlement: SettleClaimRequest,
+  createdAt: string,
+): Promise<SettleOutcome> {
+  const [inserted, , after] = await db.batch([
+    db
+      .prepare(
+        `INSERT INTO connect_claim_settlements (claim_id, key, amount, kind, created_at)
+         SELECT ?1, ?2, ?3, ?4, ?5
+          WHERE EXISTS (SELECT 1 FROM connect_claims WHERE id = ?1 AND settled + ?3 <= amount)
+         ON CONFLICT (claim_id, key) DO NOTHING
+         RETURNING key`,
+      )
+      .bind(claimId, settlement.key, settlement.amount, settlement.kind, createdAt),
+    db
+      .prepare(
+        `UPDATE connect_claims
+            SET settled = (SELECT COALESCE(SUM(amount), 0) FROM connect_claim_settlements WHERE claim_id = ?1)
+          WHERE id = ?1`,
+      )
+      .bind(claimId),
+    db.prepare(`SELECT ${CLAIM_COLUMNS_C}, ${SETTLEMENTS_OF_C} FROM connect_claims c WHERE c.id = ?1`).bind(claimId),
+  ]);
+  return {
+    applied: (inserted?.results.length ?? 0) > 0,
+    claim: ((after?.results ?? [])[0] as ClaimRow | undefined) ?? null,
+  };
 }

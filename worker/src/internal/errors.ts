@@ -12,6 +12,7 @@ export type ErrorCode =
   | "not_deauthorized"
   | "account_in_use"
   | "idempotency_mismatch"
+  | "claim_exceeded"
   | "d1_unavailable"
   | "misconfigured"
   | "internal_error";

@@ -4,7 +4,7 @@
  * Contract: contract/worker-internal-api.openapi.json.
  */
 import { Hono, type Context, type Handler, type Input, type MiddlewareHandler } from "hono";
-import { encodeCursor } from "./cursor";
+import { encodeClaimCursor, encodeCursor } from "./cursor";
 import * as db from "./db";
 import { errorResponse } from "./errors";
 import {
@@ -17,18 +17,22 @@ import {
 } from "./middleware";
 import { highestMemberRole } from "./roles";
 import {
+  CLAIM_PAGE_LIMIT,
   PAGE_LIMIT,
   claimIdempotencyKeyRequest,
   completeIdempotencyKeyRequest,
   createConnectAccountRequest,
+  listClaimsQuery,
   listOrganizationsQuery,
+  recordClaimRequest,
   releaseIdempotencyKeyRequest,
+  settleClaimRequest,
   updateOrganizationRequest,
   verifyUserContextRequest,
 } from "./schemas";
 import { jsonBody, queryParams } from "./validators";
 
-export type { Organization } from "./db";
+export type { Claim, ClaimSettlement, ClaimTotal, Organization } from "./db";
 export { parseKeys, matchesAnyKey } from "./middleware";
 export { highestMemberRole } from "./roles";
 export { KEY_RULE, isStrongKey } from "./key-rule";
@@ -317,6 +321,73 @@ export function createInternalApi<E extends InternalBindings>(
     return c.json({ released });
   }));
 
+  app.post("/claims", validated(jsonBody(recordClaimRequest), async (c) => {
+    const body = c.req.valid("json");
+    const d1 = database(c.env);
+
+    const inserted = await db.recordClaim(d1, body, db.newClaimId(), db.toIsoUtc(new Date()));
+    if (inserted) {
+      logClaim(log, c, "internal.claim.recorded", inserted);
+      return c.json({ claim: db.toClaim(inserted), created: true });
+    }
+    const found = await db.findClaim(d1, body);
+    if (!found) return errorResponse(c, 404, "not_found", "organization not found");
+    // Claims are never deleted but with their organization, so a no-op insert means one is held.
+    if (!found.claim) throw new Error("claim neither inserted nor found");
+    // Whatever its amount: the caller compares it with what it sent.
+    logClaim(log, c, "internal.claim.existing", found.claim);
+    return c.json({ claim: db.toClaim(found.claim), created: false });
+  }));
+
+  app.get("/claims", validated(queryParams(listClaimsQuery), async (c) => {
+    const query = c.req.valid("query");
+    const limit = query.limit ?? CLAIM_PAGE_LIMIT.default;
+    // One row past the page says whether another page follows.
+    const { claims, totals } = await db.listClaims(database(c.env), {
+      organizationId: query.organization_id ?? null,
+      openOnly: (query.state ?? "open") === "open",
+      currency: query.currency ?? null,
+      after: query.cursor ?? null,
+      limit: limit + 1,
+    });
+    const page = claims.slice(0, limit);
+    const last = page.at(-1);
+    log({
+      event: "internal.claims.listed",
+      request_id: c.get("requestId"),
+      organization_id: query.organization_id ?? null,
+      claims: page.length,
+    });
+    return c.json({
+      claims: page.map(db.toClaim),
+      totals,
+      next_cursor: claims.length > limit && last ? encodeClaimCursor(last) : null,
+    });
+  }));
+
+  app.post("/claims/:id/settlements", validated(jsonBody(settleClaimRequest), async (c) => {
+    const body = c.req.valid("json");
+    // The route always has the segment; its type only loses the path (see `validated`).
+    const claimId = c.req.param("id") ?? "";
+    const { applied, claim } = await db.settleClaim(database(c.env), claimId, body, db.toIsoUtc(new Date()));
+    if (!claim) return errorResponse(c, 404, "not_found", "claim not found");
+    const answered = db.toClaim(claim);
+    const extra = { key: body.key, kind: body.kind };
+    if (applied) {
+      logClaim(log, c, "internal.claim.settled", claim, extra);
+      return c.json({ claim: answered, applied: true });
+    }
+    if (answered.settlements.some((s) => s.key === body.key)) {
+      // The same key again (a retry, or a lost answer): nothing changes, whatever its amount.
+      logClaim(log, c, "internal.claim.settlement_existing", claim, extra);
+      return c.json({ claim: answered, applied: false });
+    }
+    logClaim(log, c, "internal.claim.exceeded", claim, extra);
+    return errorResponse(c, 409, "claim_exceeded", "the settlement is more than the claim has open", {
+      claim: answered,
+    });
+  }));
+
   app.all("*", (c) => errorResponse(c, 404, "not_found", "no such endpoint"));
 
   return app;
@@ -338,6 +409,26 @@ function logKey(
     key: record.key,
     fingerprint: record.fingerprint,
     stripe_object_id: record.stripe_object_id,
+    ...extra,
+  });
+}
+
+/** One line per claim call: the claim's ids, never more. */
+function logClaim(
+  log: Logger,
+  c: Context,
+  event: string,
+  claim: db.ClaimRow,
+  extra: Record<string, unknown> = {},
+): void {
+  log({
+    event,
+    request_id: c.get("requestId"),
+    claim_id: claim.id,
+    organization_id: claim.organization_id,
+    cause: claim.cause,
+    cause_id: claim.cause_id,
+    transfer_id: claim.transfer_id,
     ...extra,
   });
 }

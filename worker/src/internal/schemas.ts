@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { decodeCursor } from "./cursor";
+import { decodeClaimCursor, decodeCursor, type ClaimPosition } from "./cursor";
 
 /** Contract enums (worker-internal-api.md). */
 export const CONNECT_STATUSES = ["pending", "active", "disabled"] as const;
@@ -104,6 +104,17 @@ export const completeIdempotencyKeyRequest = z.strictObject({
 
 export const releaseIdempotencyKeyRequest = z.strictObject(idempotencyKeyRef);
 
+/** A `limit` query parameter: a whole number within `bounds`, optional. */
+function pageLimit(bounds: { min: number; max: number }) {
+  return z
+    .string()
+    .refine((value) => /^[0-9]{1,9}$/.test(value) && +value >= bounds.min && +value <= bounds.max, {
+      message: `must be a whole number from ${bounds.min} to ${bounds.max}`,
+    })
+    .transform(Number)
+    .optional();
+}
+
 /** `GET /organizations`: the page size's bounds and default. */
 export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;
 /** `GET /organizations?status=`: a Connect status, or `not_started` for no account. */
@@ -111,13 +122,7 @@ export const STATUS_FILTERS = ["not_started", ...CONNECT_STATUSES] as const;
 
 /** The query of `GET /organizations` (each parameter at most once: `queryParams` in validators.ts). */
 export const listOrganizationsQuery = z.strictObject({
-  limit: z
-    .string()
-    .refine((value) => /^[0-9]{1,9}$/.test(value) && +value >= PAGE_LIMIT.min && +value <= PAGE_LIMIT.max, {
-      message: `must be a whole number from ${PAGE_LIMIT.min} to ${PAGE_LIMIT.max}`,
-    })
-    .transform(Number)
-    .optional(),
+  limit: pageLimit(PAGE_LIMIT),
   cursor: z
     .string()
     .transform((value, ctx) => {
@@ -135,6 +140,59 @@ export const listOrganizationsQuery = z.strictObject({
     .transform((value) => value === "true")
     .optional(),
 });
+
+/** Why a claim exists (migrations/0005): the refused reversal's cause. */
+export const CLAIM_CAUSES = ["refund", "dispute", "manual"] as const;
+/** What settled part of a claim: a transfer sent net of it, or a later reversal. */
+export const SETTLEMENT_KINDS = ["transfer", "reversal"] as const;
+/** `GET /claims?state=`: only claims with something left, or every claim. */
+export const CLAIM_STATES = ["open", "all"] as const;
+/** `GET /claims`: the page size's bounds and default. */
+export const CLAIM_PAGE_LIMIT = { min: 1, max: 200, default: 100 } as const;
+export type ClaimCause = (typeof CLAIM_CAUSES)[number];
+export type SettlementKind = (typeof SETTLEMENT_KINDS)[number];
+
+/** An amount in minor units: a whole number, at least 1, exact in a double. */
+const minorUnits = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const currency = z.string().regex(/^[a-z]{3}$/, "must be three lowercase letters");
+
+export const recordClaimRequest = z.strictObject({
+  organization_id: id,
+  amount: minorUnits,
+  currency,
+  cause: z.enum(CLAIM_CAUSES),
+  cause_id: id,
+  transfer_id: id,
+});
+
+export const settleClaimRequest = z.strictObject({
+  key: id,
+  amount: minorUnits,
+  kind: z.enum(SETTLEMENT_KINDS),
+});
+
+/** The query of `GET /claims` (each parameter at most once: `queryParams` in validators.ts). */
+export const listClaimsQuery = z.strictObject({
+  organization_id: id.optional(),
+  state: z.enum(CLAIM_STATES).optional(),
+  currency: currency.optional(),
+  limit: pageLimit(CLAIM_PAGE_LIMIT),
+  cursor: z
+    .string()
+    .transform((value, ctx): ClaimPosition => {
+      const after = decodeClaimCursor(value);
+      if (after === null) {
+        ctx.addIssue({ code: "custom", message: "not a cursor this API gave out" });
+        return z.NEVER;
+      }
+      return after;
+    })
+    .optional(),
+});
+
+export type RecordClaimRequest = z.infer<typeof recordClaimRequest>;
+export type SettleClaimRequest = z.infer<typeof settleClaimRequest>;
+export type ListClaimsQuery = z.infer<typeof listClaimsQuery>;
 
 export type VerifyUserContextRequest = z.infer<typeof verifyUserContextRequest>;
 export type OrganizationUpdates = z.infer<typeof organizationUpdates>;

@@ -139,6 +139,21 @@ class Sim:
         )
         response.raise_for_status()
 
+    async def charge(self, amount: int, currency: str = "usd", **extra: Any) -> dict[str, Any]:
+        """A succeeded charge on the platform (``/_sim/charges``), as JSON."""
+        response = await self.admin.post(
+            "/_sim/charges", json={"amount": amount, "currency": currency, **extra}
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def available(self, account_id: str | None = None, currency: str = "usd") -> int:
+        """The available balance of the platform (or a connected account) in one currency."""
+        options: dict[str, Any] = {"stripe_account": account_id} if account_id else {}
+        balance = await self.stripe.v1.balance.retrieve_async(options=options)  # type: ignore[arg-type]
+        return sum(entry.amount for entry in balance.available if entry.currency == currency)
+
     async def onboard(self, account_id: str, outcome: str = "complete") -> dict[str, Any]:
         response = await self.admin.post(
             f"/_sim/accounts/{account_id}/onboarding", json={"outcome": outcome}

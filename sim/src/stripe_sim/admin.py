@@ -87,6 +87,10 @@ class AdminRoutes:
             ("/_sim/accounts/{id}/balance", ["POST"], self.balance),
             ("/_sim/accounts/{id}/patch", ["POST"], self.patch),
             ("/_sim/payouts/{id}/{outcome}", ["POST"], self.payout),
+            ("/_sim/charges", ["POST"], self.charge),
+            ("/_sim/charges/{id}/dispute", ["POST"], self.dispute),
+            ("/_sim/disputes/{id}/close", ["POST"], self.close_dispute),
+            ("/_sim/refunds/{id}/failed", ["POST"], self.fail_refund),
             ("/_sim/events", ["GET"], self.events),
             ("/_sim/deliveries", ["GET"], self.deliveries),
             ("/_sim/requests", ["GET", "DELETE"], self.requests),
@@ -220,6 +224,48 @@ class AdminRoutes:
             request.path_params["outcome"],
             failure_code=body.get("failure_code"),
             failure_message=body.get("failure_message"),
+        )
+        return _json(data)
+
+    async def charge(self, request: Request) -> Response:
+        body = await _body(request)
+        amount = _int(body, "amount", required=True)
+        assert amount is not None
+        if amount < 1:
+            raise AdminError("amount must be a positive integer")
+        metadata = body.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise AdminError("metadata must be an object")
+        group = body.get("transfer_group")
+        data = self.sim.store.payments.create_charge(
+            amount=amount,
+            currency=str(body.get("currency", "usd")),
+            livemode=bool(body.get("livemode", False)),
+            transfer_group=str(group) if group is not None else None,
+            description=body.get("description"),
+            metadata={str(k): str(v) for k, v in metadata.items()},
+        )
+        return _json(data)
+
+    async def dispute(self, request: Request) -> Response:
+        body = await _body(request)
+        data = self.sim.store.payments.open_dispute(
+            request.path_params["id"],
+            amount=_int(body, "amount"),
+            reason=str(body.get("reason") or "fraudulent"),
+        )
+        return _json(data)
+
+    async def close_dispute(self, request: Request) -> Response:
+        body = await _body(request)
+        outcome = str(body.get("outcome") or "")
+        return _json(self.sim.store.payments.close_dispute(request.path_params["id"], outcome))
+
+    async def fail_refund(self, request: Request) -> Response:
+        body = await _body(request)
+        reason = body.get("failure_reason")
+        data = self.sim.store.payments.fail_refund(
+            request.path_params["id"], str(reason) if reason is not None else None
         )
         return _json(data)
 

@@ -162,3 +162,25 @@ PAYOUT_LIST = Obj(
         "status": Enum("canceled", "failed", "in_transit", "paid", "pending"),
     }
 )
+REVERSAL_CREATE = Obj(
+    {
+        "amount": Int(minimum=1),
+        "description": Str(),
+        "metadata": Metadata(),
+        "refund_application_fee": Bool(),
+        "expand": EXPAND,
+    }
+)
+REFUND_CREATE = Obj(
+    {
+        "charge": Str(),
+        "amount": Int(minimum=1),
+        "metadata": Metadata(),
+        "reason": Enum("duplicate", "fraudulent", "requested_by_customer"),
+        "expand": EXPAND,
+    },
+    required=("charge",),
+)
+CHARGE_LIST = Obj(LIST.fields | {"transfer_group": Str()})
+REFUND_LIST = Obj(LIST.fields | {"charge": Str()})
+DISPUTE_LIST = Obj(LIST.fields | {"charge": Str()})

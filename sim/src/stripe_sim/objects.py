@@ -412,6 +412,170 @@ def payout(
     }
 
 
+def charge(
+    *,
+    amount: int,
+    currency: str,
+    created: int,
+    livemode: bool,
+    description: str | None,
+    metadata: dict[str, str],
+    transfer_group: str | None,
+) -> dict[str, Any]:
+    """A succeeded, captured card charge on the platform (separate charges and transfers)."""
+    charge_id = ids.new_id("ch")
+    return {
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": 0,
+        "application": None,
+        "application_fee": None,
+        "application_fee_amount": None,
+        "balance_transaction": ids.new_id("txn"),
+        "captured": True,
+        "created": created,
+        "currency": currency,
+        "customer": None,
+        "description": description,
+        "disputed": False,
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "failure_message": None,
+        "id": charge_id,
+        "livemode": livemode,
+        "metadata": metadata,
+        "object": "charge",
+        "on_behalf_of": None,
+        "paid": True,
+        "payment_intent": None,
+        "payment_method": ids.new_id("pm"),
+        "refunded": False,
+        "refunds": {
+            "data": [],
+            "has_more": False,
+            "object": "list",
+            "total_count": 0,
+            "url": f"/v1/charges/{charge_id}/refunds",
+        },
+        "source_transfer": None,
+        "statement_descriptor": None,
+        "status": "succeeded",
+        "transfer_data": None,
+        "transfer_group": transfer_group,
+    }
+
+
+def refund(
+    *,
+    amount: int,
+    charge_id: str,
+    currency: str,
+    created: int,
+    metadata: dict[str, str],
+    reason: str | None,
+) -> dict[str, Any]:
+    """A card refund, ``pending`` until the simulator settles it."""
+    return {
+        "amount": amount,
+        "balance_transaction": ids.new_id("txn"),
+        "charge": charge_id,
+        "created": created,
+        "currency": currency,
+        "destination_details": {"card": {"type": "refund"}, "type": "card"},
+        "failure_balance_transaction": None,
+        "failure_reason": None,
+        "id": ids.new_id("re"),
+        "metadata": metadata,
+        "object": "refund",
+        "payment_intent": None,
+        "reason": reason,
+        "receipt_number": None,
+        "source_transfer_reversal": None,
+        "status": "pending",
+        "transfer_reversal": None,
+    }
+
+
+def dispute(
+    *, amount: int, charge_id: str, currency: str, created: int, livemode: bool, reason: str
+) -> dict[str, Any]:
+    """A dispute on a charge, awaiting the platform's response."""
+    return {
+        "amount": amount,
+        "balance_transactions": [],
+        "charge": charge_id,
+        "created": created,
+        "currency": currency,
+        "evidence_details": {
+            "due_by": created + 7 * 86_400,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "id": ids.new_id("dp"),
+        "is_charge_refundable": False,
+        "livemode": livemode,
+        "metadata": {},
+        "object": "dispute",
+        "payment_intent": None,
+        "reason": reason,
+        "status": "needs_response",
+    }
+
+
+def dispute_balance_transaction(
+    *, dispute_id: str, charge_id: str, amount: int, fee: int, currency: str, created: int
+) -> dict[str, Any]:
+    """One of a dispute's ``balance_transactions``: a withdrawal (negative) or reinstatement."""
+    withdrawal = amount < 0
+    return {
+        "amount": amount,
+        "available_on": created,
+        "created": created,
+        "currency": currency,
+        "description": f"Chargeback {'withdrawal' if withdrawal else 'reversal'} for {charge_id}",
+        "fee": fee,
+        "fee_details": (
+            [
+                {
+                    "amount": fee,
+                    "application": None,
+                    "currency": currency,
+                    "description": "Dispute fee",
+                    "type": "stripe_fee",
+                }
+            ]
+            if fee
+            else []
+        ),
+        "id": ids.new_id("txn"),
+        "net": amount - fee,
+        "object": "balance_transaction",
+        "reporting_category": "dispute" if withdrawal else "dispute_reversal",
+        "source": dispute_id,
+        "status": "available",
+        "type": "adjustment",
+    }
+
+
+def transfer_reversal(
+    *, amount: int, currency: str, transfer_id: str, created: int, metadata: dict[str, str]
+) -> dict[str, Any]:
+    """A (partial) reversal of a transfer; the destination's payment is refunded in turn."""
+    return {
+        "amount": amount,
+        "balance_transaction": ids.new_id("txn"),
+        "created": created,
+        "currency": currency,
+        "destination_payment_refund": ids.new_id("pyr"),
+        "id": ids.new_id("trr"),
+        "metadata": metadata,
+        "object": "transfer_reversal",
+        "source_refund": None,
+        "transfer": transfer_id,
+    }
+
+
 def application(application_id: str) -> dict[str, Any]:
     """The platform's Connect application (``account.application.deauthorized``)."""
     return {"id": application_id, "name": "Simulated Platform", "object": "application"}

@@ -3,14 +3,16 @@
     Store
     ├── events    EventLog   every state change, handed to the webhook dispatcher
     ├── accounts  Accounts   connected accounts (a mapping by id) and the platforms
-    ├── money     Money      balances, transfers, payouts
+    ├── payments  Payments   the platform's charges, refunds and disputes
+    ├── money     Money      balances, transfers and their reversals, payouts
     └── links     Links      account links and login links (a mapping by token)
 
 Every operation is synchronous and runs on the event loop thread, so one operation is
 atomic with respect to every other; no locks are needed. Operations raise
 :class:`~stripe_sim.errors.StripeError` for what Stripe would refuse, and record an event
 for every state change. ``records`` holds the plain data the parts share, ``rules`` the
-pure parameter checks.
+pure parameter checks (``account_rules`` and ``payment_rules`` those of accounts and of money
+coming back).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from stripe_sim.store.accounts import OUTCOMES, Accounts
 from stripe_sim.store.events import EventLog
 from stripe_sim.store.links import LINK_TTL_SECONDS, Links
 from stripe_sim.store.money import Money
+from stripe_sim.store.payments import Payments
 from stripe_sim.store.records import (
     SOURCE_TYPES,
     AccountRecord,
@@ -48,6 +51,7 @@ __all__ = [
     "Money",
     "Origin",
     "OwnedObject",
+    "Payments",
     "PlatformRecord",
     "Store",
 ]
@@ -67,7 +71,8 @@ class Store:
         self.clock = clock or Clock()
         self.events = EventLog(self.clock, on_event=on_event, max_events=max_events)
         self.accounts = Accounts(self.clock, self.events)
-        self.money = Money(self.clock, self.events, self.accounts)
+        self.payments = Payments(self.clock, self.events, self.accounts)
+        self.money = Money(self.clock, self.events, self.accounts, self.payments)
         self.links = Links(self.clock, self.accounts, public_url=public_url)
         self.reset()
 
@@ -76,5 +81,6 @@ class Store:
         self.clock.offset = 0
         self.events.reset()
         self.accounts.reset()
+        self.payments.reset()
         self.money.reset()
         self.links.reset()

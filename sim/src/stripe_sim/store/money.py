@@ -1,4 +1,5 @@
-"""Money: balances, transfers and payouts, for connected accounts and the platform."""
+"""Money: balances, transfers, their reversals and payouts, for connected accounts and the
+platform."""
 
 from __future__ import annotations
 
@@ -6,24 +7,30 @@ from typing import Literal
 
 from stripe_sim import ids, objects
 from stripe_sim.errors import invalid_request, resource_missing
-from stripe_sim.store import account_rules, rules
+from stripe_sim.store import account_rules, payment_rules, rules
 from stripe_sim.store.accounts import Accounts
 from stripe_sim.store.events import EventLog
+from stripe_sim.store.payments import Payments
 from stripe_sim.store.records import AccountRecord, Clock, Json, Ledger, Origin, OwnedObject
 
 
 class Money:
-    """Ledgers live on the accounts; this part keeps the transfers and payouts."""
+    """Ledgers live on the accounts; this part keeps the transfers, reversals and payouts."""
 
-    def __init__(self, clock: Clock, events: EventLog, accounts: Accounts) -> None:
+    def __init__(
+        self, clock: Clock, events: EventLog, accounts: Accounts, payments: Payments
+    ) -> None:
         self.clock = clock
         self.events = events
         self.accounts = accounts
+        self.payments = payments
         self.transfers: dict[str, OwnedObject] = {}
+        self.reversals: dict[str, OwnedObject] = {}
         self.payouts: dict[str, OwnedObject] = {}
 
     def reset(self) -> None:
         self.transfers.clear()
+        self.reversals.clear()
         self.payouts.clear()
 
     def owner_ledger(self, account: AccountRecord | None, livemode: bool) -> tuple[Ledger, str]:
@@ -86,7 +93,15 @@ class Money:
         ledger, _ = self.owner_ledger(source, livemode)
         amount: int = params["amount"]
         source_type = params.get("source_type") or "card"
-        if ledger.amount(currency, source_type) < amount:
+        transfer_group = params.get("transfer_group")
+        charge = self._source_charge(source, source_transaction, livemode)
+        if charge is not None:
+            # Funded by the charge, not by the available balance: at most what it leaves.
+            payment_rules.source_charge_room(
+                charge, self._transferred_from(charge["id"], livemode), amount
+            )
+            transfer_group = charge["transfer_group"] or transfer_group
+        elif ledger.amount(currency, source_type) < amount:
             raise invalid_request(
                 "You have insufficient available funds in your Stripe account. Try adding "
                 "funds directly to your available balance by creating Charges using the "
@@ -104,13 +119,83 @@ class Money:
             description=params.get("description"),
             metadata=rules.merge_metadata({}, params.get("metadata")),
             source_transaction=source_transaction,
-            transfer_group=params.get("transfer_group"),
+            transfer_group=transfer_group,
             source_type=source_type,
         )
         owner = source.id if source is not None else None
         self.transfers[data["id"]] = OwnedObject(data=data, owner=owner, livemode=livemode)
         self.events.emit(
             "transfer.created", data, livemode=livemode, account_id=owner, origin=origin
+        )
+        return data
+
+    def _source_charge(
+        self, source: AccountRecord | None, charge_id: str | None, livemode: bool
+    ) -> Json | None:
+        """The platform's charge named by ``source_transaction``, if the simulator made it.
+
+        Ids it never made (``ch_…`` from elsewhere, ``py_…``) are accepted unchecked, as
+        before charges were simulated.
+        """
+        if charge_id is None or source is not None:
+            return None
+        found = self.payments.charge(charge_id, livemode)
+        return found.data if found is not None else None
+
+    def _transferred_from(self, charge_id: str, livemode: bool) -> int:
+        """What transfers with this ``source_transaction`` took so far (less reversals)."""
+        return sum(
+            t.data["amount"] - t.data["amount_reversed"]
+            for t in self.transfers.values()
+            if t.livemode == livemode and t.data["source_transaction"] == charge_id
+        )
+
+    def create_reversal(
+        self,
+        source: AccountRecord | None,
+        transfer_id: str,
+        params: Json,
+        *,
+        livemode: bool,
+        origin: Origin,
+    ) -> Json:
+        """``POST /v1/transfers/{id}/reversals``: take (part of) a transfer back from its
+        destination's available balance to the sender's."""
+        found = self.get_owned(self.transfers, "transfer", transfer_id, source, livemode)
+        transfer = found.data
+        amount = payment_rules.reversal_amount(transfer, params.get("amount"))
+        destination = self.accounts[transfer["destination"]]
+        currency, source_type = transfer["currency"], transfer["source_type"]
+        if destination.ledger.amount(currency, source_type) < amount:
+            raise payment_rules.destination_cannot_cover(destination.id, transfer_id)
+        destination.ledger.add(currency, -amount, source_type)
+        ledger, _ = self.owner_ledger(source, livemode)
+        ledger.add(currency, amount, source_type)
+        data = objects.transfer_reversal(
+            amount=amount,
+            currency=currency,
+            transfer_id=transfer_id,
+            created=self.clock.now(),
+            metadata=rules.merge_metadata({}, params.get("metadata")),
+        )
+        self.reversals[data["id"]] = OwnedObject(data=data, owner=found.owner, livemode=livemode)
+        previous = {
+            "amount_reversed": transfer["amount_reversed"],
+            "reversed": transfer["reversed"],
+        }
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+        reversals = transfer["reversals"]
+        reversals["data"] = [data, *reversals["data"]][:10]
+        reversals["total_count"] += 1
+        reversals["has_more"] = reversals["total_count"] > len(reversals["data"])
+        self.events.emit(
+            "transfer.reversed",
+            transfer,
+            livemode=livemode,
+            account_id=found.owner,
+            origin=origin,
+            previous=previous,
         )
         return data
 

@@ -10,17 +10,32 @@ from stripe_sim.endpoint_params import (
     ACCOUNT_CREATE,
     ACCOUNT_LINK_CREATE,
     ACCOUNT_UPDATE,
+    CHARGE_LIST,
+    DISPUTE_LIST,
     EVENT_LIST,
     LIST,
     PAYOUT_CREATE,
     PAYOUT_LIST,
+    REFUND_CREATE,
+    REFUND_LIST,
     RETRIEVE,
+    REVERSAL_CREATE,
     TRANSFER_CREATE,
     TRANSFER_LIST,
 )
 from stripe_sim.errors import invalid_request
 from stripe_sim.store import Store
-from stripe_sim.v1 import accounts, balance, events, links, payouts, transfers
+from stripe_sim.v1 import (
+    accounts,
+    balance,
+    charges,
+    disputes,
+    events,
+    links,
+    payouts,
+    refunds,
+    transfers,
+)
 from stripe_sim.v1.call import Call, Endpoint, Json
 
 ENDPOINTS: list[Endpoint] = [
@@ -42,6 +57,18 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("/v1/transfers", "POST", TRANSFER_CREATE, transfers.create_transfer),
     Endpoint("/v1/transfers", "GET", TRANSFER_LIST, transfers.list_transfers),
     Endpoint("/v1/transfers/{id}", "GET", RETRIEVE, transfers.retrieve_transfer),
+    Endpoint("/v1/transfers/{id}/reversals", "POST", REVERSAL_CREATE, transfers.create_reversal),
+    Endpoint("/v1/transfers/{id}/reversals", "GET", LIST, transfers.list_reversals),
+    Endpoint(
+        "/v1/transfers/{id}/reversals/{reversal}", "GET", RETRIEVE, transfers.retrieve_reversal
+    ),
+    Endpoint("/v1/charges", "GET", CHARGE_LIST, charges.list_charges),
+    Endpoint("/v1/charges/{id}", "GET", RETRIEVE, charges.retrieve_charge),
+    Endpoint("/v1/refunds", "POST", REFUND_CREATE, refunds.create_refund),
+    Endpoint("/v1/refunds", "GET", REFUND_LIST, refunds.list_refunds),
+    Endpoint("/v1/refunds/{id}", "GET", RETRIEVE, refunds.retrieve_refund),
+    Endpoint("/v1/disputes", "GET", DISPUTE_LIST, disputes.list_disputes),
+    Endpoint("/v1/disputes/{id}", "GET", RETRIEVE, disputes.retrieve_dispute),
     Endpoint("/v1/payouts", "POST", PAYOUT_CREATE, payouts.create_payout),
     Endpoint("/v1/payouts", "GET", PAYOUT_LIST, payouts.list_payouts),
     Endpoint("/v1/payouts/{id}", "GET", RETRIEVE, payouts.retrieve_payout),

@@ -47,7 +47,7 @@ async def handle(
         log.info("webhook.ignored.livemode", **fields)
         return "ignored"
     if event.type in REFUND_EVENTS or event.type in DISPUTE_EVENTS:
-        return await _money_back(event, gateway=gateway, policy=refund_fee_policy)
+        return await _money_back(event, gateway=gateway, worker=worker, policy=refund_fee_policy)
     account_id = event.account_id
     about_account = event.type in ACCOUNT_EVENTS or event.type.startswith(ACCOUNT_EVENT_PREFIXES)
     if account_id is None or not (about_account or event.type == DEAUTHORIZED_EVENT):
@@ -80,7 +80,9 @@ async def handle(
     return "synced"
 
 
-async def _money_back(event: Event, *, gateway: StripeGateway, policy: RefundFeePolicy) -> Outcome:
+async def _money_back(
+    event: Event, *, gateway: StripeGateway, worker: WorkerClient, policy: RefundFeePolicy
+) -> Outcome:
     """A refund or a dispute of one of the platform's charges: the charge's transfers are
     brought to what Stripe's objects, re-read, say is owed back (`reversals`); a charge with no
     transfers is acknowledged and logged."""
@@ -91,7 +93,7 @@ async def _money_back(event: Event, *, gateway: StripeGateway, policy: RefundFee
         if not isinstance(dispute_id, str):
             log.warning("webhook.logged.unreadable", **fields)
             return "logged"
-        done = await reversals.on_dispute(dispute_id, gateway=gateway, policy=policy)
+        done = await reversals.on_dispute(dispute_id, gateway=gateway, worker=worker, policy=policy)
     else:
         charge_id = obj.get("id") if obj.get("object") == "charge" else obj.get("charge")
         if event.type != "charge.refunded" and obj.get("status") != "succeeded":
@@ -100,6 +102,6 @@ async def _money_back(event: Event, *, gateway: StripeGateway, policy: RefundFee
         if not isinstance(charge_id, str):
             log.warning("webhook.logged.unreadable", **fields)
             return "logged"
-        done = [r.id for r in await reversals.on_refunds(charge_id, gateway=gateway, policy=policy)]
+        done = await reversals.on_refunds(charge_id, gateway=gateway, worker=worker, policy=policy)
     log.info("webhook.money_back", **fields, reversals=len(done))
     return "reversed" if done else "logged"

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from connect_backend import idempotency, log
-from connect_backend.domain import Charge, Dispute, Refund, Reversal, Transfer
+from connect_backend.domain import Charge, Claim, Dispute, Refund, ReversalCause, Transfer
 from connect_backend.errors import Conflict, NotFound
 from connect_backend.money import RefundFeePolicy, clawback
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.worker import WorkerClient
 
+CLAIM_PREFIX = "clm_"
+"""What a claim's id starts with (the Worker's), where a reversal's would be Stripe's `trr_`."""
 _UNDONE = ("failed", "canceled")
 """Refunds that gave nothing back (they take nothing from the organization)."""
 DISPUTE_WON = "won"
@@ -34,12 +36,86 @@ DISPUTE_WON = "won"
 
 @dataclass(frozen=True, slots=True)
 class ManualReversal:
-    """A reversal made by hand, and the transfer's totals after it."""
+    """A reversal made by hand (or, when the organization's balance could not cover it, the
+    claim recorded instead), and the transfer's totals after it."""
 
-    reversal_id: str
+    reversal_id: str | None
+    claim_id: str | None
     transfer: Transfer
     amount: int
     amount_reversed: int
+
+
+async def take_back(
+    transfer: Transfer,
+    *,
+    organization_id: str,
+    amount: int,
+    cause: ReversalCause,
+    cause_id: str,
+    key: str,
+    gateway: StripeGateway,
+    worker: WorkerClient,
+    description: str | None = None,
+) -> str:
+    """Reverse `amount` of the transfer, or, when its organization's balance cannot cover it
+    (Stripe refuses a transfer reversal the destination cannot pay: the money was paid out),
+    record what it still owes as a claim in D1, never lost and never twice: a claim already
+    held for this cause and transfer stands instead of a second reversal. The id of the
+    reversal, or of the claim."""
+    held = await _claim_for(transfer, organization_id, cause, cause_id, worker=worker)
+    if held is not None:
+        return held.id
+    try:
+        made = await gateway.reverse_transfer(
+            transfer_id=transfer.id,
+            amount=amount,
+            cause=cause,
+            cause_id=cause_id,
+            key=key,
+            description=description,
+        )
+    except Conflict as refused:
+        if refused.code != "balance_insufficient":
+            raise
+        recorded = await worker.record_claim(
+            organization_id=organization_id,
+            amount=amount,
+            currency=transfer.currency,
+            cause=cause,
+            cause_id=cause_id,
+            transfer_id=transfer.id,
+        )
+        log.warning(
+            "connect.claim.recorded",
+            claim_id=recorded.claim.id,
+            transfer_id=transfer.id,
+            amount=amount,
+            cause=cause,
+        )
+        return recorded.claim.id
+    return made.id
+
+
+async def _claim_for(
+    transfer: Transfer,
+    organization_id: str,
+    cause: ReversalCause,
+    cause_id: str,
+    *,
+    worker: WorkerClient,
+) -> Claim | None:
+    page = await worker.list_claims(
+        organization_id=organization_id, state="all", currency=transfer.currency, limit=200
+    )
+    return next(
+        (
+            c
+            for c in page.claims
+            if (c.cause, c.cause_id, c.transfer_id) == (cause, cause_id, transfer.id)
+        ),
+        None,
+    )
 
 
 async def reverse_by_hand(
@@ -65,15 +141,17 @@ async def reverse_by_hand(
                 f"The transfer has {remaining} left to reverse; {taken} cannot be taken back.",
                 code="reversal_exceeds_transfer",
             )
-        made = await gateway.reverse_transfer(
-            transfer_id=transfer.id,
+        return await take_back(
+            transfer,
+            organization_id=organization_id,
             amount=taken,
             cause="manual",
             cause_id=caller_key,
             key=f"manual:{organization_id}:{caller_key}",
+            gateway=gateway,
+            worker=worker,
             description=reason,
         )
-        return made.id
 
     made = await idempotency.once(
         worker=worker,
@@ -85,8 +163,10 @@ async def reverse_by_hand(
         make=make,
     )
     after = require_platform_transfer(await gateway.retrieve_transfer(transfer.id))
+    claimed = made.object_id.startswith(CLAIM_PREFIX)
     return ManualReversal(
-        reversal_id=made.object_id,
+        reversal_id=None if claimed else made.object_id,
+        claim_id=made.object_id if claimed else None,
         transfer=after,
         amount=int(made.decision["amount"]),
         amount_reversed=after.amount_reversed,
@@ -133,31 +213,50 @@ def _owed(transfer: Transfer, charge: Charge, taken_back: int, policy: RefundFee
 
 
 async def on_refunds(
-    charge_id: str, *, gateway: StripeGateway, policy: RefundFeePolicy
-) -> list[Reversal]:
-    """Reverse each transfer made from the charge by each succeeded refund's share."""
+    charge_id: str, *, gateway: StripeGateway, worker: WorkerClient, policy: RefundFeePolicy
+) -> list[str]:
+    """Take back from each transfer made from the charge each succeeded refund's share (a
+    reversal, or a claim where the organization's balance cannot cover it)."""
     charge = await gateway.retrieve_charge(charge_id)
     refunds = await gateway.refunds_of(charge_id)
-    made: list[Reversal] = []
-    for transfer in await charge_transfers(charge, gateway=gateway):
+    done: list[str] = []
+    for transfer, organization_id in await _linked(charge, gateway=gateway, worker=worker):
         for refund_id, share in refund_shares(transfer, charge, refunds, policy=policy).items():
             if share > 0:
-                made.append(
-                    await gateway.reverse_transfer(
-                        transfer_id=transfer.id,
+                done.append(
+                    await take_back(
+                        transfer,
+                        organization_id=organization_id,
                         amount=share,
                         cause="refund",
                         cause_id=refund_id,
                         key=f"refund:{refund_id}:{transfer.id}",
+                        gateway=gateway,
+                        worker=worker,
                     )
                 )
-    if not made:
+    if not done:
         log.info("connect.refund.nothing_to_reverse", charge_id=charge_id)
-    return made
+    return done
+
+
+async def _linked(
+    charge: Charge, *, gateway: StripeGateway, worker: WorkerClient
+) -> list[tuple[Transfer, str]]:
+    """The charge's transfers to an account an organization holds, with that organization
+    (a transfer to an account no organization holds is logged and left alone)."""
+    linked: list[tuple[Transfer, str]] = []
+    for transfer in await charge_transfers(charge, gateway=gateway):
+        organization = await worker.get_organization_by_account(transfer.destination)
+        if organization is None:
+            log.warning("connect.reversal.unlinked", transfer_id=transfer.id)
+            continue
+        linked.append((transfer, organization.id))
+    return linked
 
 
 async def on_dispute(
-    dispute_id: str, *, gateway: StripeGateway, policy: RefundFeePolicy
+    dispute_id: str, *, gateway: StripeGateway, worker: WorkerClient, policy: RefundFeePolicy
 ) -> list[str]:
     """Bring the charge's transfers to what the dispute, as Stripe holds it now, asks: its
     share reversed while it is open or lost; when it is won, what its reversal took sent back
@@ -165,20 +264,24 @@ async def on_dispute(
     dispute = await gateway.retrieve_dispute(dispute_id)
     charge = await gateway.retrieve_charge(dispute.charge_id)
     done: list[str] = []
-    for transfer in await charge_transfers(charge, gateway=gateway):
+    for transfer, organization_id in await _linked(charge, gateway=gateway, worker=worker):
         if dispute.status == DISPUTE_WON:
             done.extend(await _give_back(transfer, dispute, gateway=gateway))
             continue
         share = _owed(transfer, charge, dispute.amount, policy)
         if share > 0:
-            reversal = await gateway.reverse_transfer(
-                transfer_id=transfer.id,
-                amount=share,
-                cause="dispute",
-                cause_id=dispute.id,
-                key=f"dispute:{dispute.id}:{transfer.id}",
+            done.append(
+                await take_back(
+                    transfer,
+                    organization_id=organization_id,
+                    amount=share,
+                    cause="dispute",
+                    cause_id=dispute.id,
+                    key=f"dispute:{dispute.id}:{transfer.id}",
+                    gateway=gateway,
+                    worker=worker,
+                )
             )
-            done.append(reversal.id)
     return done
 
 

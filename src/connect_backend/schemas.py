@@ -181,12 +181,19 @@ class ReversalCreate(_Input):
 class ReversalView(_Output):
     """The reversal made, and the transfer's totals after it."""
 
-    reversal_id: str
+    reversal_id: str | None = Field(description="Null when a claim was recorded instead.")
+    claim_id: str | None = Field(
+        default=None,
+        description=(
+            "The claim recorded in D1 for `amount` when the organization's balance could not "
+            "cover the reversal: what it still owes, never lost."
+        ),
+    )
     transfer_id: str
     organization_id: str
     account_id: str
     currency: str
-    amount: int = Field(description="What this reversal took back.")
+    amount: int = Field(description="What this reversal took back (or claimed).")
     transfer_amount: int = Field(description="What the transfer sent (its net).")
     amount_reversed: int = Field(description="All reversals of the transfer, this one included.")
     remaining: int = Field(description="What is left to reverse.")

@@ -2,7 +2,7 @@
 
 The product spec's roles table ("Who may do what", with the rows issue 13 added) is encoded
 once, as data (`ROLES`). From it and the principals' expected refusals, `expected()` derives
-what each of the 17 route forms must answer to each of the 10 principals.
+what each of the 18 route forms must answer to each of the 10 principals.
 `test_authorization_matrix` asks the local stack (Worker with Better Auth on D1, the Stripe
 simulator, the service) every cell, on an organization whose
 onboarding is complete, and fails on any difference. Refused cells run first, with a tripwire on
@@ -59,6 +59,8 @@ ROLES: dict[str, frozenset[Column]] = {
     "GET /api/connect/transfers[/{orgId}]": frozenset({A, P}),
     "GET /api/connect/payout-schedule[/{orgId}]": frozenset({A, P}),
     "GET /api/connect/organizations": frozenset({P}),
+    # Issue 21's row: a transfer reversed by hand, platform admins only (like the transfer).
+    "POST /api/connect/transfers/{transferId}/reversals": frozenset({P}),
 }
 # (Rows are spelled as in the spec; the route forms below refer to them by these names.)
 
@@ -148,7 +150,9 @@ TRANSFER, FEE = "POST /api/connect/transfer", "PUT /api/connect/platform-fee/{or
 PAYOUTS, TRANSFERS = "GET /api/connect/payouts[/{orgId}]", "GET /api/connect/transfers[/{orgId}]"
 SCHEDULE_READ = "GET /api/connect/payout-schedule[/{orgId}]"
 CONSOLE = "GET /api/connect/organizations"
+REVERSAL = "POST /api/connect/transfers/{transferId}/reversals"
 API = "/api/connect"
+NO_SUCH_TRANSFER = "tr_matrix_none"  # the allowed caller's reversal finds nothing: no money moves
 
 ROUTES: tuple[Route, ...] = (
     Route(STATUS, "GET", f"{API}/status/{{org_id}}", "path", None, OK),
@@ -187,6 +191,15 @@ ROUTES: tuple[Route, ...] = (
     Route(SCHEDULE_READ, "GET", f"{API}/payout-schedule/{{org_id}}", "path", None, OK),
     Route(SCHEDULE_READ, "GET", f"{API}/payout-schedule", "header", None, OK),
     Route(CONSOLE, "GET", f"{API}/organizations", "nothing", None, OK),
+    Route(
+        REVERSAL,
+        "POST",
+        f"{API}/transfers/{{transfer_id}}/reversals",
+        "nothing",
+        {},
+        frozenset({(404, "transfer_not_found")}),
+        idempotency_key=True,
+    ),
 )
 
 
@@ -313,7 +326,7 @@ def request_for(route: Route, principal: Principal, world: World) -> dict[str, A
         headers["X-Org-ID"] = world.org_id
     if principal is Principal.MISMATCHED_ORG:
         headers["X-Org-ID"] = world.other_org_id
-    url = route.path.replace("{org_id}", world.org_id)
+    url = route.path.replace("{org_id}", world.org_id).replace("{transfer_id}", NO_SUCH_TRANSFER)
     return {"method": route.method, "url": url, "headers": headers, "json": body}
 
 
@@ -400,10 +413,10 @@ async def test_authorization_matrix(
     service: httpx.AsyncClient, sim: httpx.AsyncClient, internal: httpx.AsyncClient, world: World
 ) -> None:
     cells = [Cell(r, p, expected(r, p)) for r in ROUTES for p in Principal]
-    assert len(cells) == 170
+    assert len(cells) == 180
     refused = [c for c in cells if is_refusal(c.expected)]
     allowed_cells = [c for c in cells if not is_refusal(c.expected)]
-    assert len(allowed_cells) == 43  # the table's "yes" cells, per route form
+    assert len(allowed_cells) == 44  # the table's "yes" cells, per route form
 
     # Enough for the one allowed transfer, even on a fresh simulator.
     funded = await sim.post("/_sim/platform/fund", json={"amount": TRANSFER_GROSS})

@@ -90,6 +90,7 @@ async def test_a_platform_admin_reverses_what_remains_of_a_transfer(
     assert r.status_code == 200, r.text
     assert r.json() | {"reversal_id": "x"} == {
         "reversal_id": "x",
+        "claim_id": None,
         "transfer_id": made["transfer_id"],
         "organization_id": "org_a",
         "account_id": made["account_id"],
@@ -364,3 +365,54 @@ async def test_a_won_dispute_whose_opening_arrives_last_takes_nothing(
 
     assert _reversals(stripe, transfer_id) == []
     assert json.dumps(stripe.transfers).count("dispute_won") == 0
+
+
+# --- claims: what a balance could not cover ------------------------------------------------
+
+
+def _paid_out(stripe: FakeStripe, account_id: str) -> None:
+    """The organization paid its balance out: nothing is left to reverse against."""
+    stripe.balances[account_id]["available"][0].update(amount=0, source_types={"card": 0})
+
+
+async def test_a_reversal_the_balance_cannot_cover_becomes_a_claim_once(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = _funded(worker, stripe)
+    made = await _transfer(client, worker)
+    _paid_out(stripe, account_id)
+
+    first = await _reverse(client, worker, made["transfer_id"], "rev-1", amount=400)
+    again = await _reverse(client, worker, made["transfer_id"], "rev-1", amount=400)
+
+    assert first.status_code == 200, first.text
+    assert (first.json()["reversal_id"], first.json()["amount"]) == (None, 400)
+    assert again.json()["claim_id"] == first.json()["claim_id"]
+    [claim] = worker.claims.values()
+    assert (claim["amount"], claim["cause"], claim["transfer_id"]) == (
+        400,
+        "manual",
+        made["transfer_id"],
+    )
+    assert _reversals(stripe, made["transfer_id"]) == []
+
+
+async def test_a_refund_the_balance_cannot_cover_is_claimed_and_never_also_reversed(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    charge_id, transfer_id = await _charge_with_transfer(client, worker, stripe)
+    account_id = worker.organizations["org_a"]["stripe_connect_account_id"]
+    _paid_out(stripe, account_id)
+    refund = stripe.refund(charge_id, 1000)
+
+    refused = await events.deliver(client, _refunded(stripe, refund))
+    stripe.balances[account_id]["available"][0].update(amount=5000, source_types={"card": 5000})
+    stripe.replies.clear()  # Stripe forgot the refused key: a reversal could now go through
+    redelivered = await events.deliver(client, _refunded(stripe, refund))
+
+    assert (refused.status_code, redelivered.status_code) == (200, 200)
+    claims = list(worker.claims.values())
+    assert [(c["amount"], c["cause"], c["cause_id"]) for c in claims] == [
+        (900, "refund", refund["id"])
+    ]
+    assert _reversals(stripe, transfer_id) == []

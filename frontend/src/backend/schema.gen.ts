@@ -824,8 +824,16 @@ export interface components {
          * @description The reversal made, and the transfer's totals after it.
          */
         ReversalView: {
-            /** Reversal Id */
-            reversal_id: string;
+            /**
+             * Reversal Id
+             * @description Null when a claim was recorded instead.
+             */
+            reversal_id: string | null;
+            /**
+             * Claim Id
+             * @description The claim recorded in D1 for `amount` when the organization's balance could not cover the reversal: what it still owes, never lost.
+             */
+            claim_id?: string | null;
             /** Transfer Id */
             transfer_id: string;
             /** Organization Id */
@@ -836,7 +844,7 @@ export interface components {
             currency: string;
             /**
              * Amount
-             * @description What this reversal took back.
+             * @description What this reversal took back (or claimed).
              */
             amount: number;
             /**

@@ -436,6 +436,7 @@ async def reverse_transfer(transfer_id: TransferId, admin: Reverses) -> Reversal
     after = made.transfer
     return ReversalView(
         reversal_id=made.reversal_id,
+        claim_id=made.claim_id,
         transfer_id=after.id,
         organization_id=organization.id,
         account_id=after.destination,

@@ -35,6 +35,7 @@ OPTIONAL = [
     "CONNECT_ACCOUNT_TYPE",
     "CONNECT_CAPABILITIES",
     "CONNECT_DEFAULT_COUNTRY",
+    "REFUND_FEE_POLICY",
     "SESSION_CACHE_TTL_SECONDS",
     "WEBHOOK_TOLERANCE_SECONDS",
     "CONNECT_ALLOWED_COUNTRIES",
@@ -82,6 +83,7 @@ def test_required_settings_are_read_from_the_environment(env: pytest.MonkeyPatch
 def test_defaults_match_the_spec(env: pytest.MonkeyPatch) -> None:
     settings = load()
 
+    assert settings.refund_fee_policy == "proportional"  # the platform returns its fee share
     assert (
         settings.stripe_api_base,
         settings.connect_account_type,
@@ -244,6 +246,7 @@ def test_malformed_capabilities_are_an_error_naming_them(
         ("WORKER_API_KEY", "   "),
         ("CONNECT_ACCOUNT_TYPE", "standard"),
         ("CONNECT_DEFAULT_COUNTRY", "USA"),
+        ("REFUND_FEE_POLICY", "platform_keeps_everything"),
         ("SESSION_CACHE_TTL_SECONDS", "-1"),
         ("WEBHOOK_TOLERANCE_SECONDS", "0"),
         ("WORKER_TIMEOUT_SECONDS", "0"),

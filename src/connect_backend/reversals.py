@@ -132,13 +132,16 @@ async def reverse_by_hand(
     remaining = transfer.amount - transfer.amount_reversed
     wanted = remaining if amount is None else amount
     request = {"transfer_id": transfer.id, "amount": amount, "reason": reason}
-    decision = {"transfer_id": transfer.id, "amount": wanted}
+    decision = {"transfer_id": transfer.id, "amount": wanted, "remaining": remaining}
 
     async def make(decided: Mapping[str, Any]) -> str:
-        taken = int(decided["amount"])
-        if taken <= 0 or taken > remaining:
+        # Checked against what remained when the key was first claimed: a retry that resumes
+        # a first attempt Stripe may already have made sends the same request (Stripe replays
+        # it), never refused for the reversal it made itself.
+        taken, left = int(decided["amount"]), int(decided["remaining"])
+        if taken <= 0 or taken > left:
             raise Conflict(
-                f"The transfer has {remaining} left to reverse; {taken} cannot be taken back.",
+                f"The transfer has {left} left to reverse; {taken} cannot be taken back.",
                 code="reversal_exceeds_transfer",
             )
         return await take_back(

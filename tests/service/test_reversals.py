@@ -416,3 +416,23 @@ async def test_a_refund_the_balance_cannot_cover_is_claimed_and_never_also_rever
         (900, "refund", refund["id"])
     ]
     assert _reversals(stripe, transfer_id) == []
+
+
+async def test_a_reversal_whose_answer_was_lost_is_finished_by_the_retry(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """Stripe made the reversal, but the key's record never learnt it: the retry sends the
+    same request with the same Stripe key (Stripe replays it), not a refusal for the
+    reversal the first attempt made."""
+    _funded(worker, stripe)
+    made = await _transfer(client, worker)
+    worker.fail_path("idempotency-keys/complete")
+    lost = await _reverse(client, worker, made["transfer_id"], "rev-1")
+    worker.heal("idempotency-keys/complete")
+
+    retried = await _reverse(client, worker, made["transfer_id"], "rev-1")
+
+    assert lost.status_code == 503
+    assert retried.status_code == 200, retried.text
+    assert (retried.json()["amount"], retried.json()["remaining"]) == (900, 0)
+    assert [r["amount"] for r in _reversals(stripe, made["transfer_id"])] == [900]

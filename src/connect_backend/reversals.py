@@ -105,17 +105,22 @@ async def _claim_for(
     *,
     worker: WorkerClient,
 ) -> Claim | None:
-    page = await worker.list_claims(
-        organization_id=organization_id, state="all", currency=transfer.currency, limit=200
-    )
-    return next(
-        (
-            c
-            for c in page.claims
-            if (c.cause, c.cause_id, c.transfer_id) == (cause, cause_id, transfer.id)
-        ),
-        None,
-    )
+    # Every page: a claim missed for being on a later one would let a reversal take twice.
+    cursor: str | None = None
+    while True:
+        page = await worker.list_claims(
+            organization_id=organization_id,
+            state="all",
+            currency=transfer.currency,
+            limit=200,
+            cursor=cursor,
+        )
+        for claim in page.claims:
+            if (claim.cause, claim.cause_id, claim.transfer_id) == (cause, cause_id, transfer.id):
+                return claim
+        if page.next_cursor is None:
+            return None
+        cursor = page.next_cursor
 
 
 async def reverse_by_hand(

@@ -436,3 +436,36 @@ async def test_a_reversal_whose_answer_was_lost_is_finished_by_the_retry(
     assert retried.status_code == 200, retried.text
     assert (retried.json()["amount"], retried.json()["remaining"]) == (900, 0)
     assert [r["amount"] for r in _reversals(stripe, made["transfer_id"])] == [900]
+
+
+async def test_a_claim_held_on_a_later_page_still_stands_instead_of_a_reversal(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """Many earlier claims of the organization's: the one for this refund and transfer is
+    found on the claims list's second page, and no reversal is made beside it."""
+    charge_id, transfer_id = await _charge_with_transfer(client, worker, stripe)
+    for n in range(200):
+        worker.claims[f"clm_old{n:03d}"] = {
+            "id": f"clm_old{n:03d}",
+            "organization_id": "org_a",
+            "amount": 1,
+            "currency": "usd",
+            "cause": "manual",
+            "cause_id": f"old-{n}",
+            "transfer_id": "tr_elsewhere",
+            "settled": 0,
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "settlements": [],
+        }
+    account_id = worker.organizations["org_a"]["stripe_connect_account_id"]
+    _paid_out(stripe, account_id)
+    refund = stripe.refund(charge_id, 1000)
+    await events.deliver(client, _refunded(stripe, refund))  # claimed: the balance is empty
+    stripe.balances[account_id]["available"][0].update(amount=5000, source_types={"card": 5000})
+    stripe.replies.clear()
+
+    again = await events.deliver(client, _refunded(stripe, refund))
+
+    assert again.status_code == 200, again.text
+    assert _reversals(stripe, transfer_id) == []
+    assert len(worker.claims) == 201

@@ -11,6 +11,7 @@ import {
   MEMBER_ROLES,
   ONBOARDING_STEPS,
   PAGE_LIMIT,
+  PAYOUT_OUTCOMES,
   SETTLEMENT_KINDS,
   STATUS_FILTERS,
 } from "../src/internal/schemas";
@@ -18,6 +19,12 @@ import { matches } from "./contract";
 import { UNLINKED } from "./helpers";
 
 const organization = { id: "org_1", name: "Acme", slug: "acme", ...UNLINKED };
+const FAILURE = {
+  payout_id: "po_1",
+  failure_code: "account_closed",
+  failure_message: "The bank account has been closed.",
+  payout_created: "2026-11-26T10:00:00.000Z",
+};
 
 describe("the contract file", () => {
   it("describes exactly the routes the module serves", () => {
@@ -63,6 +70,11 @@ describe("the contract file", () => {
       "SettleClaimRequest",
       "SettleClaimResponse",
       "ClaimExceededError",
+      "PayoutFailure",
+      "PayoutOutcomeRequest",
+      "PayoutOutcomeResponse",
+      "ReleaseClaimSettlementsRequest",
+      "ReleaseClaimSettlementsResponse",
     ]) {
       expect(contract.components.schemas).toHaveProperty(name);
     }
@@ -78,6 +90,7 @@ describe("the contract file", () => {
     expect([...CLAIM_CAUSES]).toEqual(schemas.ClaimCause.enum);
     expect([...SETTLEMENT_KINDS]).toEqual(schemas.SettlementKind.enum);
     expect([...CLAIM_STATES]).toEqual(schemas.ClaimState.enum);
+    expect([...PAYOUT_OUTCOMES]).toEqual(schemas.PayoutOutcome.enum);
     // Every code the module may answer is in the contract (the type is checked, the list here).
     const codes: Record<ErrorCode, true> = {
       unauthorized: true,
@@ -110,6 +123,8 @@ describe("the contract file", () => {
   it("accepts a well-formed organization", () => {
     expect(matches("Organization", organization)).toBe(true);
     expect(matches("Organization", { ...organization, stripe_connect_status: "active", stripe_connect_synced_at: "2026-11-26T10:00:00.000Z" })).toBe(true);
+    expect(matches("Organization", { ...organization, payout_failure: FAILURE })).toBe(true);
+    expect(matches("Organization", { ...organization, payout_failure: { ...FAILURE, failure_code: null, failure_message: null } })).toBe(true);
   });
 
   it.each([
@@ -120,6 +135,9 @@ describe("the contract file", () => {
     ["a fee as text", { ...organization, platform_fee_percent: "10" }],
     ["a timestamp without milliseconds", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00Z" }],
     ["a timestamp with an offset", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00.000+01:00" }],
+    ["no payout_failure", (({ payout_failure: _p, ...rest }) => rest)(organization)],
+    ["a payout failure without its created", { ...organization, payout_failure: { ...FAILURE, payout_created: undefined } }],
+    ["a payout failure with an extra field", { ...organization, payout_failure: { ...FAILURE, amount: 1 } }],
   ])("rejects an organization with %s", (_what, value) => {
     expect(matches("Organization", value)).toBe(false);
   });

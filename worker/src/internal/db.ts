@@ -740,10 +740,10 @@ export async function releaseClaimSettlements(
       .bind(release.organization_id, release.key),
     db
       .prepare(
-        `DELETE FROM connect_claim_settlements AS s
-          WHERE ${released}
-            AND s.claim_id IN (SELECT id FROM connect_claims WHERE organization_id = ?1)
-          RETURNING s.claim_id`,
+        `DELETE FROM connect_claim_settlements
+          WHERE key = ?2 AND kind = 'transfer'
+            AND claim_id IN (SELECT id FROM connect_claims WHERE organization_id = ?1)
+          RETURNING claim_id`,
       )
       .bind(release.organization_id, release.key),
   ]);

@@ -36,8 +36,11 @@ IdempotencyOperation = Literal["transfer", "payout", "reversal"]
 
 ClaimCause = Literal["refund", "dispute", "manual"]
 """Why a transfer was reversed when Stripe refused part of the reversal (a claim's cause)."""
-SettlementKind = Literal["transfer", "reversal"]
-"""What settled part of a claim: a transfer sent net of it, or a later reversal."""
+SettlementKind = Literal["transfer", "reversal", "waived"]
+"""What settled part of a claim: a transfer sent net of it, a later reversal, or a won dispute
+that voided what the claim still held (`waived`)."""
+PayoutOutcome = Literal["failed", "paid"]
+"""What became of a payout (`payout.failed`, `payout.paid`), as the Worker records it."""
 ClaimState = Literal["open", "all"]
 """Which claims a list holds: those with something left, or every one."""
 
@@ -70,6 +73,17 @@ class Received(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+@dataclass(frozen=True, slots=True)
+class PayoutFailure:
+    """The organization's last failed payout, as D1 keeps it until a later payout is paid:
+    Stripe's payout id, its `failure_code` and `failure_message`, and the payout's `created`."""
+
+    payout_id: str
+    failure_code: str | None
+    failure_message: str | None
+    payout_created: datetime
+
+
 class Organization(Received):
     """An organization as D1 holds it."""
 
@@ -82,6 +96,7 @@ class Organization(Received):
     onboarding_step: OnboardingStep | None = NOT_STARTED.step
     onboarding_rejection_reason: str | None = None
     stripe_connect_synced_at: datetime | None = None
+    payout_failure: PayoutFailure | None = None
 
     @property
     def onboarding(self) -> Onboarding:

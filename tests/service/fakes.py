@@ -64,6 +64,7 @@ def organization(org_id: str, **overrides: Any) -> dict[str, Any]:
         "onboarding_step": "account_creation",
         "onboarding_rejection_reason": None,
         "stripe_connect_synced_at": None,
+        "payout_failure": None,
     }
     org.update(overrides)
     return org
@@ -103,6 +104,8 @@ class FakeWorker:
     # connect_claims by id, each with its settlements (oldest first); `open` is derived
     claims: dict[str, dict[str, Any]] = field(default_factory=dict)
     _claim_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # organizations' stripe_payout_paid_created (not in the organization object), by id
+    payouts_paid: dict[str, str] = field(default_factory=dict)
 
     def add_org(self, org_id: str, **overrides: Any) -> dict[str, Any]:
         self.organizations[org_id] = organization(org_id, **overrides)
@@ -191,6 +194,10 @@ class FakeWorker:
             return self._record_claim(body)
         if path == "/claims" and request.method == "GET":
             return self._list_claims(request.url.query.decode())
+        if path == "/claims/settlements/release":
+            return self._release_settlements(body)
+        if path == "/payout-outcome":
+            return self._payout_outcome(body)
         if m := re.fullmatch(r"/claims/([^/]+)/settlements", path):
             return self._settle_claim(unquote(m[1]), body)
         return _error(404, "not_found", "no route")
@@ -452,6 +459,64 @@ class FakeWorker:
         claim["settlements"].append({**settlement, "created_at": _now_iso()})
         claim["settled"] += body["amount"]
         return httpx.Response(200, json={"claim": _claim_view(claim), "applied": True})
+
+    def _release_settlements(self, body: dict[str, Any]) -> httpx.Response:
+        """The Worker's rule: the organization's `transfer` settlements under the key go, and
+        each claim's `settled` is the sum of what is left."""
+        released = 0
+        for claim in self.claims.values():
+            if claim["organization_id"] != body["organization_id"]:
+                continue
+            kept = [
+                s
+                for s in claim["settlements"]
+                if not (s["key"] == body["key"] and s["kind"] == "transfer")
+            ]
+            released += len(claim["settlements"]) - len(kept)
+            claim["settlements"] = kept
+            claim["settled"] = sum(s["amount"] for s in kept)
+        return httpx.Response(200, json={"released": released})
+
+    def _payout_outcome(self, body: dict[str, Any]) -> httpx.Response:
+        """The Worker's rule (worker/README.md, "Payout failures"): ordered by the payout's
+        `created`, ties to the failure; a failure ties by payout id."""
+        org = self.organizations.get(body["organization_id"])
+        if org is None:
+            return _error(404, "not_found", "no org")
+        created = _utc_ms(body["payout_created"])
+        stored = org["payout_failure"]
+        paid = self.payouts_paid.get(org["id"])
+        changed = False
+        if body["outcome"] == "paid":
+            for param in ("failure_code", "failure_message"):
+                if body.get(param) is not None:
+                    return _error(400, "invalid_request", f'invalid field "{param}"', param=param)
+            if stored is not None and stored["payout_created"] < created:
+                org["payout_failure"] = None
+                changed = True
+            if paid is None or paid < created:
+                self.payouts_paid[org["id"]] = created
+        else:
+            failure = {
+                "payout_id": body["payout_id"],
+                "failure_code": body.get("failure_code"),
+                "failure_message": body.get("failure_message"),
+                "payout_created": created,
+            }
+            later = stored is None or (stored["payout_created"], stored["payout_id"]) <= (
+                created,
+                body["payout_id"],
+            )
+            if (paid is None or paid <= created) and later and failure != stored:
+                org["payout_failure"] = failure
+                changed = True
+        return httpx.Response(200, json={"organization": org, "changed": changed})
+
+
+def _utc_ms(value: str) -> str:
+    """An ISO 8601 time as the Worker stores it: UTC with milliseconds."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _claim_view(claim: dict[str, Any]) -> dict[str, Any]:

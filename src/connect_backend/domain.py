@@ -244,10 +244,34 @@ class Transfer:
     gross_amount: int | None = None
     fee_amount: int | None = None
     platform_fee_percent: float | None = None
+    # What of the organization's net settled its claims instead of being sent (metadata).
+    claims_settled: int = 0
+    # A transfer that returns money a won dispute reinstated: the transfer it returns for, and
+    # the dispute (metadata `returns_for`, `cause_id`); None for every other transfer.
+    returns_for: str | None = None
+    returns_cause_id: str | None = None
+    # The reversals Stripe embeds in the transfer (its first page), and whether that is all.
+    reversals: tuple[Reversal, ...] = ()
+    reversals_complete: bool = False
+
+    @property
+    def earned(self) -> int:
+        """What the organization earned by it: the net of the fee as made (gross less fee, of
+        which part may have settled claims), or, for a transfer made some other way, its
+        amount. Refunds and disputes take back shares of this, never of today's fee."""
+        if self.gross_amount is not None and self.fee_amount is not None:
+            return self.gross_amount - self.fee_amount
+        return self.amount
+
+    @property
+    def reversible(self) -> int:
+        """What Stripe can still reverse of it."""
+        return self.amount - self.amount_reversed
 
 
-ReversalCause = Literal["refund", "dispute", "manual"]
-"""Why money was taken back from an organization (a reversal's metadata says which)."""
+ReversalCause = Literal["refund", "dispute", "manual", "claim"]
+"""Why money was taken back from an organization (a reversal's metadata says which): a refund
+or a dispute of the charge it was paid from, by hand, or to settle a claim (`reconcile --money`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +296,8 @@ class Charge:
     currency: str
     amount_refunded: int = 0
     transfer_group: str | None = None
+    disputed: bool = False
+    created: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

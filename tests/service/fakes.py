@@ -754,6 +754,7 @@ class FakeStripe:
             "status": status,
         }
         self.disputes[dispute["id"]] = dispute
+        self.charges[charge_id]["disputed"] = True
         return dispute
 
     def _reversals(
@@ -762,7 +763,9 @@ class FakeStripe:
         transfer = next((t for t in self.transfers if t["id"] == transfer_id), None)
         if transfer is None:
             return stripe_error(404, code="resource_missing", message="No such transfer")
-        reversals = transfer.setdefault("reversals", {"object": "list", "data": []})["data"]
+        reversals = transfer.setdefault(
+            "reversals", {"object": "list", "data": [], "has_more": False}
+        )["data"]
         if request.method == "GET":
             return self._list(f"/v1/transfers/{transfer_id}/reversals", reversals, {})
         remaining = transfer["amount"] - transfer.get("amount_reversed", 0)
@@ -923,6 +926,13 @@ class FakeStripe:
             query = dict(request.url.params)
             held = [r for r in self.refunds if r["charge"] == query.get("charge")]
             return self._list("/v1/refunds", list(reversed(held)), query)
+        if path == "/v1/charges" and request.method == "GET":
+            query = dict(request.url.params)
+            return self._list("/v1/charges", list(reversed(self.charges.values())), query)
+        if path == "/v1/disputes" and request.method == "GET":
+            query = dict(request.url.params)
+            held = [d for d in self.disputes.values() if d["charge"] == query.get("charge")]
+            return self._list("/v1/disputes", list(reversed(held)), query)
         if (m := re.fullmatch(r"/v1/disputes/(dp_\w+)", path)) and request.method == "GET":
             dispute = self.disputes.get(m[1])
             if dispute is None:
@@ -937,6 +947,8 @@ class FakeStripe:
                 "created": int(self.clock),
                 "destination": params["destination"],
                 "metadata": params.get("metadata", {}),
+                "amount_reversed": 0,
+                "reversals": {"object": "list", "data": [], "has_more": False},
                 "reversed": False,
                 "source_transaction": params.get("source_transaction"),
                 "transfer_group": params.get("transfer_group"),

@@ -341,19 +341,26 @@ async def _give_back(
     gateway: StripeGateway,
     worker: WorkerClient,
 ) -> list[str]:
-    """A won dispute gives back what its reversal took, as a new transfer in the group (found
-    there, by its metadata, before another is made: Stripe forgets the key after 24 hours),
-    and waives what its claim still held."""
+    """A won dispute gives back what the organization paid for it, as a new transfer in the
+    group (found there, by its metadata, before another is made: Stripe forgets the key after
+    24 hours): what its reversal took, and what of its claim was already settled (from a
+    transfer or a later reversal); what the claim still held is waived."""
     done: list[str] = []
+    paid_on_claim = 0
     claim = await _claim_for(transfer, organization_id, "dispute", dispute.id, worker=worker)
-    if claim is not None and claim.open > 0:
-        waived = await worker.settle_claim(
-            claim.id, key=f"dispute-won:{dispute.id}", amount=claim.open, kind="waived"
-        )
-        log.info("connect.claim.waived", claim_id=claim.id, dispute_id=dispute.id)
-        done.append(waived.claim.id)
+    if claim is not None:
+        if claim.open > 0:
+            claim = (
+                await worker.settle_claim(
+                    claim.id, key=f"dispute-won:{dispute.id}", amount=claim.open, kind="waived"
+                )
+            ).claim
+            log.info("connect.claim.waived", claim_id=claim.id, dispute_id=dispute.id)
+        done.append(claim.id)
+        paid_on_claim = sum(s.amount for s in claim.settlements if s.kind != "waived")
     taken = await _reversal_for(transfer, "dispute", dispute.id, gateway=gateway)
-    if taken is None:
+    owed = (taken.amount if taken is not None else 0) + paid_on_claim
+    if owed <= 0:
         return done
     group = transfer.transfer_group
     returned = [
@@ -365,7 +372,7 @@ async def _give_back(
         return [*done, returned[0].id]
     back = await gateway.return_to_destination(
         transfer=transfer,
-        amount=taken.amount,
+        amount=owed,
         cause_id=dispute.id,
         key=f"dispute-won:{dispute.id}:{transfer.id}",
     )

@@ -413,3 +413,42 @@ async def test_a_failed_payout_shows_until_a_later_one_is_paid(
     assert cleared is None
     assert stays_cleared is None
     assert stripe.calls("POST", "/v1/payouts") == []  # nothing moves on its own
+
+
+async def test_a_won_dispute_gives_back_what_its_claim_had_already_collected(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """The dispute's share could not be reversed (paid out): a claim of 900; the next transfer
+    settled 900 of it; the dispute is then won, so the organization gets its 900 back."""
+    account_id, charge_id, transfer_id = await _charged_transfer(
+        client, worker, stripe, available=900
+    )
+    stripe.balances[account_id]["available"][0].update(amount=0, source_types={"card": 0})
+    dispute = stripe.dispute(charge_id)
+    await events.deliver(client, events.event("charge.dispute.created", copy.deepcopy(dispute)))
+    await _send(client, worker, key="t-next", amount=2000)  # net 1800: 900 settles the claim
+    [claim] = worker.claims.values()
+    dispute["status"] = "won"
+    closed = events.event("charge.dispute.closed", copy.deepcopy(dispute))
+
+    r = await events.deliver(client, closed)
+    stripe.replies.clear()
+    again = await events.deliver(client, closed)
+
+    assert (r.status_code, again.status_code) == (200, 200), r.text
+    assert [s["kind"] for s in claim["settlements"]] == ["transfer"]  # nothing left to waive
+    returned = [t for t in stripe.transfers if t["metadata"].get("cause") == "dispute_won"]
+    assert [(t["amount"], t["metadata"]["returns_for"]) for t in returned] == [(900, transfer_id)]
+
+
+async def test_a_payout_event_stripe_does_not_know_changes_nothing(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a")
+    ghost = {"id": "po_ghost", "object": "payout", "status": "failed", "failure_code": "x"}
+
+    r = await events.deliver(client, events.event("payout.failed", ghost, account=account_id))
+
+    assert (r.status_code, r.json()["action"]) == (200, "logged")
+    assert (await _status(client, worker))["payout_failure"] is None
+    assert worker.calls("payout-outcome") == []

@@ -293,7 +293,9 @@ describe("reversing a transfer", () => {
     expect(posts[0]?.body).toEqual({ amount: 1250, reason: "goods returned" });
     expect(posts[0]?.headers.get("Idempotency-Key")).toMatch(/^[0-9a-f-]{36}$/);
     await waitFor(() => expect(page.calls("GET", "/api/connect/transfers/org_a")).toHaveLength(2));
-    await waitFor(() => expect(page.calls("GET", "/api/connect/claims/org_a")).toHaveLength(2));
+    const openReads = () =>
+      page.calls("GET", "/api/connect/claims/org_a").filter((r) => new URL(r.url).searchParams.get("state") === "open");
+    await waitFor(() => expect(openReads()).toHaveLength(2));
     await waitFor(() => expect(page.calls("GET", "/api/connect/open-claims")).toHaveLength(2));
   });
 
@@ -351,6 +353,33 @@ describe("reversing a transfer", () => {
     expect(alert.textContent).toContain("That is more than remains of the transfer");
     expect(alert.textContent).toContain("req_9");
     expect(screen.queryByTestId("reversal-result")).toBeNull();
+  });
+
+  it("shows the claims earlier reversals of the transfer left, and none of other transfers", async () => {
+    const page = renderWithTransfer({
+      "GET /api/connect/claims/org_a": () =>
+        json(200, {
+          data: [
+            openClaim("cl_1", "org_a"),
+            openClaim("cl_2", "org_a", { transfer_id: "tr_other", amount: 999, open: 999, settled: 0 }),
+          ],
+          totals: [{ currency: "usd", open: 3374 }],
+          next_cursor: null,
+        }),
+    });
+    const confirmation = await openReverse();
+    expect((await within(confirmation).findByTestId("reverse-claimed")).textContent).toBe("$33.75 ($23.75 still open)");
+    const reads = page.calls("GET", "/api/connect/claims/org_a").map((r) => new URL(r.url).searchParams.get("state"));
+    expect(reads).toContain("all");
+  });
+
+  it("shows no claimed line when the transfer has none", async () => {
+    const page = renderWithTransfer();
+    const confirmation = await openReverse();
+    await waitFor(() =>
+      expect(page.calls("GET", "/api/connect/claims/org_a").some((r) => new URL(r.url).searchParams.get("state") === "all")).toBe(true),
+    );
+    expect(within(confirmation).queryByTestId("reverse-claimed")).toBeNull();
   });
 
   it("offers no Reverse of a transfer with nothing left", async () => {

@@ -183,6 +183,7 @@ function OrganizationPanel({ backend, organization, onUpdated, claimsVersion, on
                 <ReverseTransfer
                   key={reversing.transfer_id}
                   backend={backend}
+                  orgId={orgId}
                   transfer={reversing}
                   name={organization.name}
                   onReversed={reversed}

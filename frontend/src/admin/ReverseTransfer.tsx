@@ -6,9 +6,15 @@ import { ErrorNotice } from "../kit/ErrorNotice";
 import { formatDate } from "../kit/formatDate";
 import { formatAmountInput, formatMoney, parseMoney } from "../kit/money";
 import { useAction } from "../kit/useAction";
+import { useResource } from "../kit/useResource";
+
+/** Claims read to find those already held on the transfer (the service's page at most). */
+const CLAIMS_READ = 100;
 
 interface Props {
   backend: BackendClient;
+  /** The organization the transfer went to. */
+  orgId: string;
   transfer: TransferItem;
   /** The organization's name, as the confirmation says it. */
   name: string;
@@ -28,9 +34,17 @@ export function remainingOf(transfer: Pick<TransferItem, "net_amount" | "amount_
  * anything moves. One confirmed reversal has one Idempotency-Key: a retry after a lost answer
  * sends the same key (the service answers the first reversal), the next confirmed one a new key.
  */
-export function ReverseTransfer({ backend, transfer, name, onReversed, onCancel }: Props) {
+export function ReverseTransfer({ backend, orgId, transfer, name, onReversed, onCancel }: Props) {
   const currency = transfer.currency;
   const remaining = remainingOf(transfer);
+  // What earlier reversals of it could not take and left as claims: Stripe's unreversed amount
+  // does not count them, so the admin sees them before taking back more.
+  const claims = useResource(`${orgId}:${transfer.transfer_id}`, () =>
+    backend.claims(orgId, { state: "all", limit: CLAIMS_READ }),
+  );
+  const held = (claims.data?.data ?? []).filter((claim) => claim.transfer_id === transfer.transfer_id);
+  const claimed = held.reduce((sum, claim) => sum + claim.amount, 0);
+  const stillOpen = held.reduce((sum, claim) => sum + claim.open, 0);
   const reversing = useRef(new IdempotentAction());
   const [amountText, setAmountText] = useState(() => formatAmountInput(remaining, currency));
   const [reason, setReason] = useState("");
@@ -67,6 +81,14 @@ export function ReverseTransfer({ backend, transfer, name, onReversed, onCancel 
         <dd data-testid="reverse-sent">{money(transfer.net_amount)}</dd>
         <dt>Already reversed</dt>
         <dd data-testid="reverse-already">{money(transfer.amount_reversed)}</dd>
+        {claimed > 0 ? (
+          <>
+            <dt>Already claimed (the balance could not cover it)</dt>
+            <dd data-testid="reverse-claimed">
+              {money(claimed)} <span className="muted small">({money(stillOpen)} still open)</span>
+            </dd>
+          </>
+        ) : null}
         <dt>
           <label htmlFor={`${id}-amount`}>Amount to reverse</label>
         </dt>

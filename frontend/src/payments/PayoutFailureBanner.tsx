@@ -10,8 +10,8 @@ interface Props {
 
 /**
  * The organization's last payout failed (the status's `payout_failure`, cleared by the next
- * paid payout): Stripe returned the money to the balance, and nothing moves on its own until
- * the bank details are fixed at Stripe.
+ * paid payout made after it): Stripe returned the money to the balance; the owner fixes the bank
+ * details at Stripe.
  */
 export function PayoutFailureBanner({ failure, onFix, busy = false }: Props) {
   const message = failure.message.replace(/[.\s]+$/, "");
@@ -20,10 +20,7 @@ export function PayoutFailureBanner({ failure, onFix, busy = false }: Props) {
       <p>
         <strong>Your last payout failed: {message}. Check your bank details.</strong>
       </p>
-      <p className="small">
-        The payout of {formatDate(failure.payout_created)} came back to your balance; nothing is paid out again until
-        the bank details are fixed.
-      </p>
+      <p className="small">The payout of {formatDate(failure.payout_created)} came back to your balance.</p>
       {onFix ? (
         <button type="button" className="primary" disabled={busy} onClick={onFix}>
           {busy ? "Opening Stripe…" : "Update bank details"}

@@ -67,7 +67,7 @@ export function ReverseTransfer({ backend, orgId, transfer, name, onReversed, on
     <div className="confirm" role="group" aria-label="Confirm the reversal" data-testid="reversal-confirmation">
       <p>
         <strong>
-          Take money back from {name} of the transfer of {transfer.created ? formatDate(transfer.created) : "—"}?
+          Take money back of {name}'s transfer{transfer.created ? ` of ${formatDate(transfer.created)}` : ""}?
         </strong>{" "}
         Nothing moves until you confirm. If {name}'s balance cannot cover it, what it cannot is recorded as a
         claim, settled from its next transfers.
@@ -121,7 +121,7 @@ export function ReverseTransfer({ backend, orgId, transfer, name, onReversed, on
             onChange={(e) => setReason(e.target.value)}
           />
         </dd>
-        <dt>Will remain of the transfer</dt>
+        <dt>Will remain to reverse</dt>
         <dd data-testid="reverse-remains">
           <strong>{valid ? money(remaining - amount) : "—"}</strong>
         </dd>

@@ -18,7 +18,8 @@
 // transfers from the charge and refunds half of it, and the owner sees the refund's reversal;
 // the admin reverses part of a transfer through the console's confirmation and sees the
 // reversal; the owner's balance is paid out, and the admin's reversal of the rest becomes a
-// claim, shown in the console's open claims and on the owner's page. A member then sees the
+// claim, shown in the console's open claims; the next transfer settles part of it, and the owner
+// sees the reversal and the claim with its settlement on its page. A member then sees the
 // status, no actions and no console.
 // Exits 0 when every step passed; on failure, saves failure.png and exits 1.
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -434,6 +435,23 @@ try {
   await reverse.waitFor({ state: "detached" });
   ok("with the balance paid out, reversing the remaining $33.75 records a claim: the console shows it per organization, in total and on the transfer");
 
+  // The next transfer settles the claim first: $20.00 less 12.5 % is $17.50, all of it owed.
+  await panel.getByLabel("Amount").fill("20.00");
+  await panel.getByRole("button", { name: "Review transfer" }).click();
+  await confirmation.getByTestId("preview-claims").filter({ hasText: "$17.50" }).waitFor();
+  await confirmation.getByTestId("preview-net").filter({ hasText: "$0.00" }).waitFor();
+  await confirmation.getByText("The claims take the whole net: nothing is sent").waitFor();
+  await confirmation.scrollIntoViewIfNeeded();
+  await shot("23-console-transfer-settles-claim");
+  await confirmation.getByRole("button", { name: "Confirm transfer" }).click();
+  await panel
+    .getByTestId("transfer-result")
+    .filter({ hasText: "Nothing sent to Acme: $20.00 less the 12.5 % fee of $2.50 settled $17.50 of what it owed." })
+    .waitFor();
+  await openClaim.getByTestId("claim-open").filter({ hasText: "$16.25" }).waitFor();
+  await openClaims.getByTestId("claims-total").filter({ hasText: "Open in all: $16.25" }).waitFor();
+  ok("the next transfer's preview shows the claim taking its whole $17.50 net; confirmed, nothing is sent and $16.25 stays open");
+
   // 16. The owner sees the manual reversal in the history and the claim in its claims card.
   await signOut();
   await page.goto(settings);
@@ -446,14 +464,15 @@ try {
   const owed = page.getByRole("region", { name: "What you owe the platform" });
   const owedClaim = owed.getByTestId("claim");
   await owedClaim.getByTestId("claim-amount").filter({ hasText: "$33.75" }).waitFor();
-  await owedClaim.getByTestId("claim-open").filter({ hasText: "$33.75" }).waitFor();
+  await owedClaim.getByTestId("claim-settled").filter({ hasText: "$17.50" }).waitFor();
+  await owedClaim.getByTestId("claim-open").filter({ hasText: "$16.25" }).waitFor();
   await owedClaim.getByTestId("claim-cause").filter({ hasText: "Manual reversal" }).waitFor();
-  await owedClaim.getByTestId("claim-settlements").filter({ hasText: "Not settled yet" }).waitFor();
-  await owed.getByTestId("claims-total").filter({ hasText: "Open in all: $33.75" }).waitFor();
+  await owedClaim.getByTestId("claim-settlements").filter({ hasText: "$17.50 from a transfer on" }).waitFor();
+  await owed.getByTestId("claims-total").filter({ hasText: "Open in all: $16.25" }).waitFor();
   await page.getByTestId("available-usd").filter({ hasText: "$0.00" }).waitFor();
   await ownerRow.scrollIntoViewIfNeeded();
   await shot("22-owner-reversal-and-claim");
-  ok("the owner sees $10.00 taken back of the $43.75 transfer and owes the platform $33.75, not yet settled");
+  ok("the owner sees $10.00 taken back of the $43.75 transfer, and a $33.75 claim of which a transfer settled $17.50: $16.25 open");
 
   // 17. A member sees the status and no actions, and no console.
   await signOut();

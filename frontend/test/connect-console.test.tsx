@@ -35,6 +35,8 @@ const SENT = (body: { organization_id: string; amount: number; currency: string 
   fee_amount: Math.round((body.amount * 10) / 100),
   transfer_amount: body.amount - Math.round((body.amount * 10) / 100),
   platform_fee_percent: 10,
+  claims_settled: 0,
+  settled_claims: [],
 });
 
 type Route = (request: Recorded) => Response | Error;
@@ -196,6 +198,63 @@ describe("a transfer", () => {
     expect(keys[1]).not.toBe(keys[0]);
   });
 
+  it("shows what of the net settles the organization's open claims, and what the service says it settled", async () => {
+    const owes = { data: [], totals: [{ currency: "usd", open: 2000 }, { currency: "eur", open: 5 }], next_cursor: null };
+    const page = renderConsole({
+      ...ONE_ORG,
+      "GET /api/connect/claims/org_a": () => json(200, owes),
+      "POST /api/connect/transfer": (request) => {
+        const sent = SENT(request.body as never);
+        return json(200, { ...sent, transfer_amount: sent.transfer_amount - 2000, claims_settled: 2000, settled_claims: [{ claim_id: "cl_1", amount: 2000 }] });
+      },
+    });
+    const panel = await select("org_a");
+    await waitFor(() => expect(page.calls("GET", "/api/connect/claims/org_a").length).toBeGreaterThan(0));
+    const confirmation = await review(panel, "100");
+    expect(within(confirmation).getByTestId("preview-net").textContent).toBe("$70.00");
+    expect(within(confirmation).getByTestId("preview-claims").textContent).toBe("− $20.00");
+    expect(within(confirmation).getByText("Settles what Org org_a owes (open claims)")).toBeTruthy();
+    fireEvent.click(within(confirmation).getByRole("button", { name: "Confirm transfer" }));
+    expect((await within(panel).findByTestId("transfer-result")).textContent).toBe(
+      "Sent $70.00 to Org org_a: $100.00 less the 10 % fee of $10.00, less $20.00 that settled what Org org_a owed (transfer tr_1).",
+    );
+    // What the organization owes is read again everywhere.
+    await waitFor(() => expect(page.calls("GET", "/api/connect/open-claims")).toHaveLength(2));
+  });
+
+  it("says nothing was sent when the claims took the whole net", async () => {
+    renderConsole({
+      ...ONE_ORG,
+      "GET /api/connect/claims/org_a": () => json(200, { data: [], totals: [{ currency: "usd", open: 50_000 }], next_cursor: null }),
+      "POST /api/connect/transfer": (request) =>
+        json(200, { ...SENT(request.body as never), transfer_id: null, transfer_amount: 0, claims_settled: 9000 }),
+    });
+    const panel = await select("org_a");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const confirmation = await review(panel, "100");
+    expect(within(confirmation).getByTestId("preview-claims").textContent).toBe("− $90.00");
+    expect(within(confirmation).getByTestId("preview-net").textContent).toBe("$0.00");
+    expect(within(confirmation).getByText(/The claims take the whole net: nothing is sent/)).toBeTruthy();
+    fireEvent.click(within(confirmation).getByRole("button", { name: "Confirm transfer" }));
+    expect((await within(panel).findByTestId("transfer-result")).textContent).toBe(
+      "Nothing sent to Org org_a: $100.00 less the 10 % fee of $10.00 settled $90.00 of what it owed.",
+    );
+  });
+
+  it("sends the same key again after the service's claims_changed, as it asks", async () => {
+    const answers: Route[] = [() => errorBody(409, "claims_changed"), (request) => json(200, SENT(request.body as never))];
+    const page = renderConsole({ ...ONE_ORG, "POST /api/connect/transfer": (request) => answers.shift()!(request) });
+    const panel = await select("org_a");
+    const confirmation = await review(panel, "100");
+    fireEvent.click(within(confirmation).getByRole("button", { name: "Confirm transfer" }));
+    expect((await within(confirmation).findByRole("alert")).textContent).toContain("nothing was sent");
+    fireEvent.click(within(confirmation).getByRole("button", { name: "Try again" }));
+    await within(panel).findByTestId("transfer-result");
+    const keys = page.calls("POST", "/api/connect/transfer").map((r) => r.headers.get("Idempotency-Key"));
+    expect(keys).toHaveLength(2);
+    expect(keys[1]).toBe(keys[0]);
+  });
+
   it("offers no transfer to an organization whose account is not active", async () => {
     renderConsole({
       "GET /api/connect/organizations": () => json(200, { data: [org("org_p", { status: "pending" })], next_cursor: null }),
@@ -294,7 +353,9 @@ describe("reversing a transfer", () => {
     expect(posts[0]?.headers.get("Idempotency-Key")).toMatch(/^[0-9a-f-]{36}$/);
     await waitFor(() => expect(page.calls("GET", "/api/connect/transfers/org_a")).toHaveLength(2));
     const openReads = () =>
-      page.calls("GET", "/api/connect/claims/org_a").filter((r) => new URL(r.url).searchParams.get("state") === "open");
+      page
+        .calls("GET", "/api/connect/claims/org_a")
+        .filter((r) => new URL(r.url).search === "?state=open&limit=25"); // the card's, not the transfer form's
     await waitFor(() => expect(openReads()).toHaveLength(2));
     await waitFor(() => expect(page.calls("GET", "/api/connect/open-claims")).toHaveLength(2));
   });

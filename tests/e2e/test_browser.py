@@ -88,12 +88,14 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         "20-console-reversed",
         "21-console-claim",
         "22-owner-reversal-and-claim",
+        "23-console-transfer-settles-claim",
     ):
         assert (screenshots / f"{name}.png").stat().st_size > 0
 
     # What the clicks did, as "Stripe" and D1 hold it: one account, active, paid out twice (the
     # first payout failed), the fee the console set, the console's transfer and the one from a
-    # charge; a reversal for the refund and the console's reversal; the console's claim.
+    # charge; a reversal for the refund and the console's reversal; the console's claim, part
+    # of it settled by the next transfer.
     headers = {"X-Internal-Api-Key": c.internal_api_key}
     organization = httpx.get(
         f"{c.worker_url}/api/internal/organization/{org_id}", headers=headers, timeout=10.0
@@ -142,8 +144,12 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         timeout=10.0,
     ).json()
     assert [(x["amount"], x["open"], x["cause"]) for x in claims["claims"]] == [
-        (3_375, 3_375, "manual")
+        (3_375, 1_625, "manual")
     ]
-    assert claims["totals"] == [{"currency": "usd", "open": 3_375}]
+    # The console's $20.00 transfer sent nothing: its $17.50 net settled part of the claim.
+    assert [(s["amount"], s["kind"]) for s in claims["claims"][0]["settlements"]] == [
+        (1_750, "transfer")
+    ]
+    assert claims["totals"] == [{"currency": "usd", "open": 1_625}]
     account = httpx.get(f"{c.sim_url}/_sim/accounts/{account_id}", timeout=10.0).json()
     assert account["account"]["settings"]["payouts"]["schedule"]["interval"] == "weekly"

@@ -29,8 +29,9 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const latest = (org: ConsoleOrganization): ConsoleOrganization => ({ ...org, ...updated[org.organization_id] });
   const selected = organizations.items.map(latest).find((org) => org.organization_id === selectedId) ?? null;
-  // Bumped after a reversal, so every list of claims is read again.
-  const [reversed, setReversed] = useState(0);
+  // Bumped after a reversal or a transfer (which settles claims first), so every list of
+  // claims is read again.
+  const [claimsChanged, setClaimsChanged] = useState(0);
   const nameOf = (orgId: string) => organizations.items.find((org) => org.organization_id === orgId)?.name;
 
   return (
@@ -38,7 +39,7 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
       <ClaimsCard
         title="Open claims"
         testId="open-claims"
-        version={`open:${reversed}`}
+        version={`open:${claimsChanged}`}
         showOrganization
         nameOf={nameOf}
         empty="No organization owes the platform anything."
@@ -107,8 +108,8 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
           backend={backend}
           organization={selected}
           onUpdated={(now) => setUpdated((all) => ({ ...all, [now.organization_id]: now }))}
-          claimsVersion={reversed}
-          onReversed={() => setReversed((n) => n + 1)}
+          claimsVersion={claimsChanged}
+          onClaimsChanged={() => setClaimsChanged((n) => n + 1)}
         />
       ) : organizations.items.length ? (
         <p className="muted">Choose an organization to set its fee, send it money or see its history.</p>
@@ -121,16 +122,16 @@ interface PanelProps {
   backend: BackendClient;
   organization: ConsoleOrganization;
   onUpdated: (status: ConnectStatus) => void;
-  /** Changes when claims may have changed (a reversal here). */
+  /** Changes when claims may have changed (a reversal or a transfer here). */
   claimsVersion: number;
-  onReversed: () => void;
+  onClaimsChanged: () => void;
 }
 
 /**
  * One organization: its fee, a transfer to it, what it received (with Reverse on each
  * transfer) and paid out, and what it still owes.
  */
-function OrganizationPanel({ backend, organization, onUpdated, claimsVersion, onReversed }: PanelProps) {
+function OrganizationPanel({ backend, organization, onUpdated, claimsVersion, onClaimsChanged }: PanelProps) {
   const orgId = organization.organization_id;
   // Bumped after a transfer or a reversal, so its history shows it.
   const [sent, setSent] = useState(0);
@@ -140,7 +141,7 @@ function OrganizationPanel({ backend, organization, onUpdated, claimsVersion, on
     setReversal(made);
     setReversing(null);
     setSent((n) => n + 1);
-    onReversed();
+    onClaimsChanged();
   };
   const reverseButton = (transfer: TransferItem) => (
     <button
@@ -167,7 +168,11 @@ function OrganizationPanel({ backend, organization, onUpdated, claimsVersion, on
             backend={backend}
             organization={organization}
             name={organization.name}
-            onSent={() => setSent((n) => n + 1)}
+            claimsVersion={claimsVersion}
+            onSent={() => {
+              setSent((n) => n + 1);
+              onClaimsChanged();
+            }}
           />
         ) : (
           <p className="muted small" data-testid="transfer-unavailable">

@@ -16,6 +16,8 @@
 // admin opens the Connect console, changes the fee and sends a transfer through its
 // confirmation; the owner sees it arrive. Money comes back: the platform charges a customer,
 // transfers from the charge and refunds half of it, and the owner sees the refund's reversal;
+// the customer disputes the other half, the platform wins, and the owner sees the dispute's
+// reversal and the money coming back;
 // the admin reverses part of a transfer through the console's confirmation and sees the
 // reversal; the owner's balance is paid out, and the admin's reversal of the rest becomes a
 // claim, shown in the console's open claims; the next transfer settles part of it, and the owner
@@ -71,14 +73,23 @@ async function stripe(path, params) {
   return JSON.parse(text);
 }
 
-/** Waits until `probe()` returns something truthy (the service works on webhooks as they come). */
+/**
+ * Waits until `probe()` returns something truthy (the service works on webhooks as they come),
+ * asking once a second: the platform's Stripe read budget answers 429 to faster polling, and a
+ * failed probe is asked again until the deadline (then its error is part of the message).
+ */
 async function eventually(what, probe, timeoutMs = TIMEOUT) {
   const deadline = Date.now() + timeoutMs;
+  let last = null;
   for (;;) {
-    const found = await probe();
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    try {
+      const found = await probe();
+      if (found) return found;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last: ${last.message})` : ""}`);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
 }
 
@@ -357,9 +368,36 @@ try {
   const refundLine = refunded.locator('[data-testid="reversal"][data-cause="refund"]');
   await refundLine.filter({ hasText: "− $8.75 taken back on" }).getByTestId("reversal-cause").filter({ hasText: "Refund" }).waitFor();
   await page.getByTestId("available-usd").filter({ hasText: money(13_375 + 1_750 - 875) }).waitFor();
-  await ownerTransfers.scrollIntoViewIfNeeded();
-  await shot("18-refund-reversal");
   ok("after a $10.00 refund of a $20.00 charge, the owner sees $8.75 of its $17.50 transfer taken back for the refund");
+
+  // The customer disputes the other $10.00: its share ($8.75) is taken back for the dispute;
+  // the platform wins it, and the service sends the $8.75 back as a new transfer.
+  const dispute = await api(`${config.sim}/_sim/charges/${charge.id}/dispute`, { method: "POST", body: {} });
+  await eventually("the dispute's reversal", async () =>
+    (await transfersOf()).find((t) => t.transfer_id === fromCharge.transfer_id && t.amount_reversed === 1_750),
+  );
+  await api(`${config.sim}/_sim/disputes/${dispute.id}/close`, { method: "POST", body: { outcome: "won" } });
+  const returned = await eventually("the won dispute's money back", async () =>
+    (await transfersOf()).find((t) => t.returns_for === fromCharge.transfer_id),
+  );
+  check(returned.net_amount === 875, `money back: ${JSON.stringify(returned)}`);
+  await page.reload();
+  await refunded.getByTestId("transfer-net-after").filter({ hasText: "$0.00 ($17.50 reversed)" }).waitFor();
+  await refunded
+    .locator('[data-testid="reversal"][data-cause="dispute"]')
+    .filter({ hasText: "− $8.75 taken back on" })
+    .filter({ hasText: dispute.id })
+    .waitFor();
+  const back = ownerTransfers.locator(`[data-testid="transfer"][data-transfer-id="${returned.transfer_id}"]`);
+  await back
+    .getByTestId("transfer-returned")
+    .filter({ hasText: `Money back from a won dispute (for transfer ${fromCharge.transfer_id}).` })
+    .waitFor();
+  await back.getByTestId("transfer-net").filter({ hasText: "$8.75" }).waitFor();
+  await page.getByTestId("available-usd").filter({ hasText: money(13_375 + 1_750 - 875) }).waitFor();
+  await ownerTransfers.scrollIntoViewIfNeeded();
+  await shot("18-refund-and-dispute");
+  ok("a dispute of the other $10.00 takes $8.75 back for the dispute; once won, the $8.75 comes back, labelled as a won dispute's");
 
   // 14. The console's Reverse: the admin takes $10.00 back of the $43.75 console transfer.
   const consoleTransfer = (await transfersOf()).find((t) => t.gross_amount === 5_000);

@@ -83,7 +83,7 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         "15-transfer-arrived",
         "16-console-not-available",
         "17-payout-failure-banner",
-        "18-refund-reversal",
+        "18-refund-and-dispute",
         "19-console-reverse-confirmation",
         "20-console-reversed",
         "21-console-claim",
@@ -124,9 +124,9 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         for e in transfers["data"]
         if e["data"]["object"]["destination"] == account_id
     ]
-    # $100.00 at 10 % through the API, $50.00 at 12.5 % through the console, then $20.00 at
-    # 12.5 % from a charge.
-    assert sorted(sent) == [1_750, 4_375, 9_000]
+    # $100.00 at 10 % through the API, $50.00 at 12.5 % through the console, $20.00 at 12.5 %
+    # from a charge, and the $8.75 a won dispute of that charge gave back.
+    assert sorted(sent) == [875, 1_750, 4_375, 9_000]
     reversed_events = httpx.get(
         f"{c.sim_url}/_sim/events", params={"type": "transfer.reversed"}, timeout=10.0
     ).json()
@@ -135,8 +135,9 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         for e in reversed_events["data"]
         if e["data"]["object"]["destination"] == account_id
     }
-    # The refund's share of the $17.50 transfer, and the console's $10.00 of the $43.75 one.
-    assert sorted(amount for _, amount in reversals) == [875, 1_000]
+    # The refund's share of the $17.50 transfer, then the dispute's (in all $17.50), and the
+    # console's $10.00 of the $43.75 one.
+    assert sorted(amount for _, amount in reversals) == [875, 1_000, 1_750]
     claims = httpx.get(
         f"{c.worker_url}/api/internal/claims",
         params={"organization_id": org_id, "state": "all"},

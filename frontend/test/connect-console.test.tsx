@@ -241,6 +241,15 @@ describe("a transfer", () => {
     );
   });
 
+  it("says when what the organization owes could not be read", async () => {
+    renderConsole({ ...ONE_ORG, "GET /api/connect/claims/org_a": () => errorBody(503, "upstream_unavailable") });
+    const panel = await select("org_a");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const confirmation = await review(panel, "100");
+    expect(within(confirmation).getByTestId("preview-claims-unknown").textContent).toContain("could not be read");
+    expect(within(confirmation).getByTestId("preview-net").textContent).toBe("$90.00");
+  });
+
   it("sends the same key again after the service's claims_changed, as it asks", async () => {
     const answers: Route[] = [() => errorBody(409, "claims_changed"), (request) => json(200, SENT(request.body as never))];
     const page = renderConsole({ ...ONE_ORG, "POST /api/connect/transfer": (request) => answers.shift()!(request) });
@@ -432,6 +441,12 @@ describe("reversing a transfer", () => {
     expect((await within(confirmation).findByTestId("reverse-claimed")).textContent).toBe("$33.75 ($23.75 still open)");
     const reads = page.calls("GET", "/api/connect/claims/org_a").map((r) => new URL(r.url).searchParams.get("state"));
     expect(reads).toContain("all");
+  });
+
+  it("says when the transfer's claims could not be read", async () => {
+    renderWithTransfer({ "GET /api/connect/claims/org_a": () => errorBody(503, "upstream_unavailable") });
+    const confirmation = await openReverse();
+    expect((await within(confirmation).findByTestId("reverse-claims-unknown")).textContent).toContain("could not be read");
   });
 
   it("shows no claimed line when the transfer has none", async () => {

@@ -126,6 +126,11 @@ export function ReverseTransfer({ backend, orgId, transfer, name, onReversed, on
           <strong>{valid ? money(remaining - amount) : "—"}</strong>
         </dd>
       </dl>
+      {claims.state === "failed" ? (
+        <p className="muted small" data-testid="reverse-claims-unknown">
+          The claims already held on this transfer could not be read.
+        </p>
+      ) : null}
       {!valid ? (
         <p className="notice notice-error" role="alert">
           Enter an amount from {money(Math.min(1, remaining))} to {money(remaining)}.

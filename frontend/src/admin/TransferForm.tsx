@@ -139,6 +139,11 @@ export function TransferForm({ backend, organization, name, onSent, claimsVersio
               <strong>{formatMoney(review.split.net - review.claims, review.currency)}</strong>
             </dd>
           </dl>
+          {owed.state === "failed" ? (
+            <p className="muted small" data-testid="preview-claims-unknown">
+              What {name} owes could not be read: any open claims are settled from this net first.
+            </p>
+          ) : null}
           {review.claims > 0 && review.claims === review.split.net ? (
             <p className="notice notice-info">
               The claims take the whole net: nothing is sent, and what {name} owes goes down by it.

@@ -53,6 +53,7 @@ class ManualReversal:
     transfer: Transfer
     amount: int
     amount_reversed: int
+    claimed: int
 
 
 async def take_back(
@@ -139,7 +140,22 @@ async def _claim_for(
     *,
     worker: WorkerClient,
 ) -> Claim | None:
-    # Every page: a claim missed for being on a later one would let a reversal take twice.
+    return next(
+        (
+            c
+            for c in await _claims_on(transfer, organization_id, worker=worker)
+            if (c.cause, c.cause_id) == (cause, cause_id)
+        ),
+        None,
+    )
+
+
+async def _claims_on(
+    transfer: Transfer, organization_id: str, *, worker: WorkerClient
+) -> list[Claim]:
+    """The organization's claims on the transfer, from every page of its claims: one missed
+    for being on a later page would let a reversal take twice."""
+    found: list[Claim] = []
     cursor: str | None = None
     while True:
         page = await worker.list_claims(
@@ -149,11 +165,9 @@ async def _claim_for(
             limit=200,
             cursor=cursor,
         )
-        for claim in page.claims:
-            if (claim.cause, claim.cause_id, claim.transfer_id) == (cause, cause_id, transfer.id):
-                return claim
+        found.extend(c for c in page.claims if c.transfer_id == transfer.id)
         if page.next_cursor is None:
-            return None
+            return found
         cursor = page.next_cursor
 
 
@@ -167,8 +181,10 @@ async def reverse_by_hand(
     gateway: StripeGateway,
     worker: WorkerClient,
 ) -> ManualReversal:
-    """Take back `amount` of the transfer (all that remains without one), once per key."""
-    remaining = transfer.amount - transfer.amount_reversed
+    """Take back `amount` of the transfer (all that remains without one), once per key. What
+    remains is what was sent less what was reversed and what is already claimed on it (a
+    claim is money taken back too, only not yet collected)."""
+    remaining = transfer.reversible - await claimed_on(transfer, organization_id, worker=worker)
     wanted = remaining if amount is None else amount
     request = {"transfer_id": transfer.id, "amount": amount, "reason": reason}
     decision = {"transfer_id": transfer.id, "amount": wanted, "remaining": remaining}
@@ -212,6 +228,16 @@ async def reverse_by_hand(
         transfer=after,
         amount=int(made.decision["amount"]),
         amount_reversed=after.amount_reversed,
+        claimed=await claimed_on(after, organization_id, worker=worker),
+    )
+
+
+async def claimed_on(transfer: Transfer, organization_id: str, *, worker: WorkerClient) -> int:
+    """What the organization's claims on the transfer hold beyond what reversals of the
+    transfer collected (those count in its `amount_reversed`) or a won dispute waived."""
+    return sum(
+        c.amount - sum(s.amount for s in c.settlements if s.kind in ("reversal", "waived"))
+        for c in await _claims_on(transfer, organization_id, worker=worker)
     )
 
 

@@ -239,7 +239,12 @@ class ReversalView(_Output):
     amount: int = Field(description="What this reversal took back (or claimed).")
     transfer_amount: int = Field(description="What the transfer sent (its net).")
     amount_reversed: int = Field(description="All reversals of the transfer, this one included.")
-    remaining: int = Field(description="What is left to reverse.")
+    claimed: int = Field(
+        description="What claims on the transfer still hold (owed, not yet reversed)."
+    )
+    remaining: int = Field(
+        description="What is left to take back: sent, less reversed, less claimed."
+    )
 
 
 class PayoutCreate(_Input):

@@ -452,3 +452,34 @@ async def test_a_payout_event_stripe_does_not_know_changes_nothing(
     assert (r.status_code, r.json()["action"]) == (200, "logged")
     assert (await _status(client, worker))["payout_failure"] is None
     assert worker.calls("payout-outcome") == []
+
+
+async def test_a_manual_reversal_counts_what_is_already_claimed_on_the_transfer(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """400 of 900 was claimed (the balance was paid out): what remains to reverse is 500, not
+    900, so confirming "all that remains" never claims the same money twice."""
+    account_id = onboarded(worker, stripe, "org_a", available=900)
+    made = (await _send(client, worker, key="t-1")).json()
+    stripe.balances[account_id]["available"][0].update(amount=0, source_types={"card": 0})
+
+    def reverse(key: str, **body: Any) -> Any:
+        return client.post(
+            f"/api/connect/transfers/{made['transfer_id']}/reversals",
+            json=body,
+            headers=bearer(_admin(worker).token, **{"Idempotency-Key": key}),
+        )
+
+    first = await reverse("rev-1", amount=400)
+    too_much = await reverse("rev-2", amount=501)
+    rest = await reverse("rev-3")
+
+    assert (first.json()["claimed"], first.json()["remaining"]) == (400, 500)
+    assert too_much.status_code == 409
+    assert too_much.json()["error"]["code"] == "reversal_exceeds_transfer"
+    assert (rest.json()["amount"], rest.json()["claimed"], rest.json()["remaining"]) == (
+        500,
+        900,
+        0,
+    )
+    assert sorted(c["amount"] for c in worker.claims.values()) == [400, 500]

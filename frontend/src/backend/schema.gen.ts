@@ -1059,8 +1059,13 @@ export interface components {
              */
             amount_reversed: number;
             /**
+             * Claimed
+             * @description What claims on the transfer still hold (owed, not yet reversed).
+             */
+            claimed: number;
+            /**
              * Remaining
-             * @description What is left to reverse.
+             * @description What is left to take back: sent, less reversed, less claimed.
              */
             remaining: number;
         };

@@ -448,7 +448,8 @@ async def reverse_transfer(transfer_id: TransferId, admin: Reverses) -> Reversal
         amount=made.amount,
         transfer_amount=after.amount,
         amount_reversed=after.amount_reversed,
-        remaining=after.amount - after.amount_reversed,
+        claimed=made.claimed,
+        remaining=after.reversible - made.claimed,
     )
 
 

@@ -186,7 +186,9 @@ async def _check(
         reversals.refund_shares(transfer, charge, refunds, policy=policy).values()
     )
     taking = [d for d in disputes if reversals.takes_back(d)]
-    owed_for_disputes = sum(reversals.owed(transfer, charge, d.amount, policy) for d in taking)
+    owed_for_disputes = sum(
+        reversals.dispute_share(transfer, charge, refunds, d, policy=policy) for d in taking
+    )
     held = await _reversals(transfer, gateway=gateway)
     reversed_ = sum(r.amount for r in held if r.cause in ("refund", "dispute"))
     given_back = sum(

@@ -309,6 +309,7 @@ async def on_dispute(
     as a new transfer keyed on the dispute (so a redelivery never pays twice)."""
     dispute = await gateway.retrieve_dispute(dispute_id)
     charge = await gateway.retrieve_charge(dispute.charge_id)
+    refunds = await gateway.refunds_of(charge.id) if charge.amount_refunded else []
     done: list[str] = []
     for transfer, organization_id in await _linked(charge, gateway=gateway, worker=worker):
         if dispute.status == DISPUTE_WON:
@@ -316,7 +317,7 @@ async def on_dispute(
                 await _give_back(transfer, dispute, organization_id, gateway=gateway, worker=worker)
             )
             continue
-        share = owed(transfer, charge, dispute.amount, policy) if takes_back(dispute) else 0
+        share = dispute_share(transfer, charge, refunds, dispute, policy=policy)
         if share > 0:
             done.append(
                 await take_back(
@@ -370,6 +371,27 @@ async def _give_back(
         key=f"dispute-won:{dispute.id}:{transfer.id}",
     )
     return [*done, back.id]
+
+
+def dispute_share(
+    transfer: Transfer,
+    charge: Charge,
+    refunds: Iterable[Refund],
+    dispute: Dispute,
+    *,
+    policy: RefundFeePolicy,
+) -> int:
+    """What the dispute takes back from the transfer: like one more refund after the charge's
+    refunds (a charge is refunded before it is disputed; Stripe takes no refund of a charge
+    whose dispute is open or lost), `owed(refunded + disputed) - owed(refunded)`, so that
+    refunds and a dispute together never take back more than the organization earned, nor
+    drift by the rounding of each step. Nothing for a dispute won or an inquiry."""
+    if not takes_back(dispute):
+        return 0
+    refunded = sum(r.amount for r in refunds if r.status not in _UNDONE)
+    return owed(transfer, charge, refunded + dispute.amount, policy) - owed(
+        transfer, charge, refunded, policy
+    )
 
 
 def takes_back(dispute: Dispute) -> bool:

@@ -342,9 +342,11 @@ async def _give_back(
     gateway: StripeGateway,
     worker: WorkerClient,
 ) -> list[str]:
-    """A won dispute gives back what its reversal took, as a new transfer in the group (found
-    there, by its metadata, before another is made: Stripe forgets the key after 24 hours),
-    and waives what its claim still held."""
+    """A won dispute waives what its claim still held, and gives back what its reversal took
+    and what its claim had already collected (settled from a later transfer's net, or by a
+    reversal), as one new transfer in the group (found there, by its metadata, before another
+    is made: Stripe forgets the key after 24 hours). Once the claim is waived nothing more
+    settles it, so a redelivery computes the same amount."""
     done: list[str] = []
     claim = await _claim_for(transfer, organization_id, "dispute", dispute.id, worker=worker)
     if claim is not None and claim.open > 0:
@@ -353,8 +355,13 @@ async def _give_back(
         )
         log.info("connect.claim.waived", claim_id=claim.id, dispute_id=dispute.id)
         done.append(waived.claim.id)
+        claim = waived.claim
+    collected = (
+        sum(s.amount for s in claim.settlements if s.kind != "waived") if claim is not None else 0
+    )
     taken = await _reversal_for(transfer, "dispute", dispute.id, gateway=gateway)
-    if taken is None:
+    owed_back = (taken.amount if taken is not None else 0) + collected
+    if owed_back <= 0:
         return done
     group = transfer.transfer_group
     returned = [
@@ -366,7 +373,7 @@ async def _give_back(
         return [*done, returned[0].id]
     back = await gateway.return_to_destination(
         transfer=transfer,
-        amount=taken.amount,
+        amount=owed_back,
         cause_id=dispute.id,
         key=f"dispute-won:{dispute.id}:{transfer.id}",
     )

@@ -125,6 +125,45 @@ async def test_a_dispute_after_a_refund_is_checked_as_one_more_refund(
     )
 
 
+async def test_a_won_dispute_whose_claim_a_transfer_settled_is_given_back_and_matches(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    upstreams: respx.MockRouter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The dispute's 900 was claimed (nothing to reverse), the next transfer's net settled it,
+    the dispute was won: the 900 sent back is what the claim collected, and the check agrees."""
+    account_id, charge_id, _ = await _charged_transfer(client, worker, stripe, available=0)
+    stripe.balances[account_id]["available"][0].update(amount=0, source_types={"card": 0})
+    dispute = stripe.dispute(charge_id)
+    await events.deliver(client, events.event("charge.dispute.created", copy.deepcopy(dispute)))
+    admin = worker.people["tok_pat"]
+    nxt = await client.post(
+        "/api/connect/transfer",
+        json={
+            "organization_id": "org_a",
+            "amount": 2000,
+            "currency": "usd",
+            "source_transaction": stripe.charge(2000),
+        },
+        headers=bearer(admin.token, **{"Idempotency-Key": "t-next"}),
+    )
+    assert nxt.json()["claims_settled"] == 900
+    dispute["status"] = "won"
+    await events.deliver(client, events.event("charge.dispute.closed", copy.deepcopy(dispute)))
+
+    status, lines = await _money(stripe, capsys)
+
+    assert (status, lines) == (
+        0,
+        [
+            "money: 2 charges, 2 transfers checked, 0 mismatches; "
+            "0 claim settlements by reversal (0)"
+        ],
+    )
+
+
 async def test_a_reversal_made_twice_is_a_mismatch(
     client: httpx.AsyncClient,
     worker: FakeWorker,

@@ -13,6 +13,14 @@ without D1 holding the result leaves accounts behind here: 7 of 20, tried once.)
 It runs twice: with one service process, and with two replicas behind HAProxy sharing Redis,
 one of which is killed mid-storm and started again (a crash, then a redeploy).
 
+The money storm (issue 21), on the same stacks: charges with transfers, then partial refunds
+and disputes (lost, won, left open; some closed before the service saw them open) while the
+same faults rage (claim writes and Stripe's reversals among them), shuffled duplicated copies,
+the next transfers of organizations that owe claims, a replica killed; then `reconcile --money`
+must find 0 mismatches, what each transfer gave back must be the policy by the test's own
+arithmetic, and no reversal, give-back or claim may exist twice for its cause. Larger:
+`CHAOS_MONEY_ORGS=12 CHAOS_MONEY_CHARGES=5 pytest -s tests/e2e/test_webhook_chaos.py -k money`.
+
 CI-sized by default; a larger run: `CHAOS_ACCOUNTS=100 CHAOS_CHANGES=40 pytest -s
 tests/e2e/test_webhook_chaos.py` (`CHAOS_SEED` picks another storm). `-s` shows the counts.
 The proxy's and the simulator's fault draws are seeded; which request meets which draw still
@@ -497,6 +505,7 @@ class MoneyReport:
     reversals: Counter[str] = field(default_factory=Counter)  # by cause
     reversed_amount: int = 0
     give_backs: int = 0
+    give_backs_of_claims: int = 0  # give-backs of (also) what a claim had collected
     claims: int = 0
     claimed: int = 0
     claims_settled_by_transfer: int = 0
@@ -526,7 +535,8 @@ class MoneyReport:
                     else ""
                 ),
                 f"  at Stripe: reversals {dict(sorted(self.reversals.items()))} "
-                f"({self.reversed_amount} in all), {self.give_backs} won-dispute give-backs; "
+                f"({self.reversed_amount} in all), {self.give_backs} won-dispute give-backs "
+                f"({self.give_backs_of_claims} of them of what a claim had collected); "
                 f"each at most once per (cause, cause id, transfer)",
                 f"  claims: {self.claims} ({self.claimed} in all), "
                 f"{self.claims_settled_by_transfer} settled by the next transfers; none settled "
@@ -573,16 +583,29 @@ async def _charge_and_transfer(
     charge = await sim.post("/_sim/charges", json={"amount": gross, "currency": "usd"})
     assert charge.status_code == 200, charge.text
     charge_id = charge.json()["id"]
-    made = await service.post(
-        "/api/connect/transfer",
-        json={
-            "organization_id": org_id,
-            "amount": gross,
-            "currency": "usd",
-            "source_transaction": charge_id,
-        },
-        headers=auth(admin, **{"Idempotency-Key": f"money-{charge_id}"}),
-    )
+    request = {
+        "organization_id": org_id,
+        "amount": gross,
+        "currency": "usd",
+        "source_transaction": charge_id,
+    }
+    # Under the storm's faults the answer may be a 503 or 502, a lost connection, or 409
+    # `claims_changed`: sent again with the same key, as a client does, until it is made.
+    for _ in range(40):
+        try:
+            made = await service.post(
+                "/api/connect/transfer",
+                json=request,
+                headers=auth(admin, **{"Idempotency-Key": f"money-{charge_id}"}),
+            )
+        except httpx.TransportError:
+            continue
+        retry = made.status_code in (502, 503) or (
+            made.status_code == 409 and made.json()["error"]["code"] == "claims_changed"
+        )
+        if not retry:
+            break
+        await asyncio.sleep(0.2)
     assert made.status_code == 200, made.text
     body: dict[str, Any] = made.json() | {"charge_id": charge_id}
     return body
@@ -599,12 +622,27 @@ async def _stripe_form(
 
 
 async def _money_moves(
-    sim: httpx.AsyncClient, key: str, paid: Paid, rng: random.Random, report: MoneyReport
+    sim: httpx.AsyncClient,
+    key: str,
+    paid: Paid,
+    rng: random.Random,
+    report: MoneyReport,
+    *,
+    won_later: bool = False,
 ) -> tuple[str, str] | None:
     """What happens to one charge at Stripe, seeded: partial refunds; a dispute lost, won or
     left open; or refunds and then a dispute of what they left. A dispute to close later (once
-    its opening was handled: its reversal made, then given back or kept), with its outcome."""
+    its opening was handled: its reversal made, then given back or kept), with its outcome.
+    `won_later`: a dispute of part of the charge, won after the next transfer settled its
+    claim."""
     left = paid.gross
+    if won_later:
+        opened = await sim.post(
+            f"/_sim/charges/{paid.charge_id}/dispute", json={"amount": rng.randint(1, left)}
+        )
+        assert opened.status_code == 200, opened.text
+        report.disputes["won"] += 1
+        return opened.json()["id"], "won"
     plan = rng.choice(["refunds", "refunds", "dispute", "refund-then-dispute"])
     if plan in ("refunds", "refund-then-dispute"):
         for _ in range(rng.randint(1, 3) if plan == "refunds" else 1):
@@ -660,10 +698,12 @@ async def test_money_storm_takes_back_exactly_the_policy_once(
 ) -> None:
     """Charges with transfers, then partial refunds and disputes (lost, won, open) at Stripe
     while the Worker and Stripe fail (claims' writes too), copies posted shuffled and
-    duplicated, a replica killed (with replicas); then each organization that owes a claim
-    gets a next transfer, and: `reconcile --money` finds 0 mismatches, what was taken from each
-    transfer is the test's own statement of the policy, no reversal or give-back was made twice
-    and no claim settled beyond its amount."""
+    duplicated, a replica killed (with replicas); the organizations that paid out (and so owe
+    claims) get a next transfer mid-storm (and one after it while a claim is open), and one
+    dispute each of theirs is won after that transfer settled its claim. Then `reconcile
+    --money` finds 0 mismatches, what was taken from each transfer is the test's own statement
+    of the policy, no reversal or give-back was made twice and no claim settled beyond its
+    amount."""
     report = MoneyReport(orgs=MONEY_ORGS)
     secret, key = stack.config.webhook_secret, stack.config.stripe_secret_key
     began = time.monotonic()
@@ -681,7 +721,8 @@ async def test_money_storm_takes_back_exactly_the_policy_once(
             paid.append(
                 Paid(n, made["charge_id"], gross, made["transfer_id"], made["transfer_amount"])
             )
-    for n in rng.sample(range(MONEY_ORGS), round(MONEY_ORGS * MONEY_PAID_OUT_SHARE)):
+    paid_out = rng.sample(range(MONEY_ORGS), round(MONEY_ORGS * MONEY_PAID_OUT_SHARE))
+    for n in paid_out:
         payout = await service.post(
             "/api/connect/payout",
             json={"organization_id": orgs[n][0], "currency": "usd"},
@@ -709,13 +750,29 @@ async def test_money_storm_takes_back_exactly_the_policy_once(
     )
     later = await asyncio.gather(
         *(
-            _money_moves(sim, key, p, random.Random(SEED * 31 + i), report)
+            _money_moves(
+                sim,
+                key,
+                p,
+                random.Random(SEED * 31 + i),
+                report,
+                # The first charge of each organization that paid out: its dispute is claimed,
+                # the claim settled from the next transfer, then the dispute is won.
+                won_later=p.org in paid_out and i % MONEY_CHARGES == 0,
+            )
             for i, p in enumerate(paid)
         )
     )
     charges = {p.charge_id for p in paid}
     events = await _money_events(sim, charges)
     await _storm_copies(service, events, secret, rng, report)
+    # The organizations that paid out owe claims now: their next transfers, under the same
+    # faults, go out net of them (a dispute won later sends back what they collected).
+    for n in paid_out:
+        # Large enough that its net (90 %) settles every claim the organization can owe.
+        gross = MONEY_CHARGES * 50_000
+        made = await _charge_and_transfer(service, sim, admin, orgs[n][0], gross)
+        report.claims_settled_by_transfer += made["claims_settled"]
     # The disputes left to close: the service has handled their opening by now.
     await asyncio.gather(*(_close(sim, *closing) for closing in later if closing is not None))
     seen = {e["id"] for e in events}
@@ -803,6 +860,8 @@ async def test_money_storm_takes_back_exactly_the_policy_once(
         ]
         assert len({t["metadata"]["cause_id"] for t in back}) == len(back)  # once per dispute
         report.give_backs += len(back)
+        took = sum(r["amount"] for r in held if r["metadata"].get("cause") == "dispute")
+        report.give_backs_of_claims += sum(t["amount"] for t in back) > took
 
         # What the policy says the organization owes back, by the test's own arithmetic.
         charge = (await sim.get(f"/v1/charges/{p.charge_id}", headers=headers)).json()
@@ -821,6 +880,8 @@ async def test_money_storm_takes_back_exactly_the_policy_once(
 
     report.timings["total"] = time.monotonic() - began
     print("\n" + report.text())
+    # Each organization that paid out had a dispute won after its claim was collected.
+    assert report.give_backs_of_claims >= len(paid_out)
 
 
 async def _storm_copies(

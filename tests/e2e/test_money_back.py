@@ -334,6 +334,26 @@ async def test_a_won_dispute_sends_the_share_back_once(
     assert await available(sim, org.account_id) == 9_000
 
 
+async def test_a_refund_then_a_dispute_of_the_rest_take_back_the_net_and_no_more(
+    service: httpx.AsyncClient, sim: httpx.AsyncClient, stripe_api: stripe.StripeClient, org: Org
+) -> None:
+    """0.05 refunded takes back 0.05 (4.5 cents, half up); the dispute of the 99.95 left counts
+    after it: 90.00 - 0.05, not the 89.96 it would take alone (a cent beyond the net, claimed)."""
+    charge_id = await charge(sim, 10_000)
+    made = await org.transfer(10_000, source_transaction=charge_id)
+    refund_id = await refund(stripe_api, charge_id, 5)
+    await settle(sim)
+    dispute_id = await dispute(sim, charge_id)  # what the refund left
+    await settle(sim)
+
+    assert await reversals_at_stripe(stripe_api, made["transfer_id"]) == [
+        (5, "refund", refund_id),
+        (8_995, "dispute", dispute_id),
+    ]
+    assert await available(sim, org.account_id) == 0
+    assert (await org.claims())["data"] == []
+
+
 async def test_a_refund_after_the_payout_is_a_claim_the_next_transfers_settle(
     service: httpx.AsyncClient, sim: httpx.AsyncClient, stripe_api: stripe.StripeClient, org: Org
 ) -> None:

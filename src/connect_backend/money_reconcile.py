@@ -11,10 +11,10 @@ A run does two things, in this order:
 2. **Checks every charge** the platform made since `--since` (Stripe's `created[gte]` list,
    then each charge's refunds and disputes, and its transfer groups): for each transfer paid
    from it, what the policy says the organization owes back (`reversals.refund_shares` for the
-   refunds; the disputed share for an open or lost dispute, nothing for a won one) against what
-   was taken (reversals for refunds and disputes, less money a won dispute gave back, plus
-   claims recorded for them, less what a won dispute waived). Each transfer where they differ
-   is printed, and the run exits 1.
+   refunds; `reversals.dispute_share` for an open or lost dispute, counted after the refunds,
+   nothing for a won one) against what was taken (reversals for refunds and disputes, less
+   money a won dispute gave back, plus claims recorded for them, less what a won dispute
+   waived). Each transfer where they differ is printed, and the run exits 1.
 """
 
 from __future__ import annotations
@@ -186,7 +186,9 @@ async def _check(
         reversals.refund_shares(transfer, charge, refunds, policy=policy).values()
     )
     taking = [d for d in disputes if reversals.takes_back(d)]
-    owed_for_disputes = sum(reversals.owed(transfer, charge, d.amount, policy) for d in taking)
+    owed_for_disputes = sum(
+        reversals.dispute_share(transfer, charge, refunds, d, policy=policy) for d in taking
+    )
     held = await _reversals(transfer, gateway=gateway)
     reversed_ = sum(r.amount for r in held if r.cause in ("refund", "dispute"))
     given_back = sum(

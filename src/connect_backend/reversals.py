@@ -335,6 +335,7 @@ async def on_dispute(
     as a new transfer keyed on the dispute (so a redelivery never pays twice)."""
     dispute = await gateway.retrieve_dispute(dispute_id)
     charge = await gateway.retrieve_charge(dispute.charge_id)
+    refunds = await gateway.refunds_of(charge.id) if charge.amount_refunded else []
     done: list[str] = []
     for transfer, organization_id in await _linked(charge, gateway=gateway, worker=worker):
         if dispute.status == DISPUTE_WON:
@@ -342,7 +343,7 @@ async def on_dispute(
                 await _give_back(transfer, dispute, organization_id, gateway=gateway, worker=worker)
             )
             continue
-        share = owed(transfer, charge, dispute.amount, policy) if takes_back(dispute) else 0
+        share = dispute_share(transfer, charge, refunds, dispute, policy=policy)
         if share > 0:
             done.append(
                 await take_back(
@@ -367,26 +368,26 @@ async def _give_back(
     gateway: StripeGateway,
     worker: WorkerClient,
 ) -> list[str]:
-    """A won dispute gives back what the organization paid for it, as a new transfer in the
-    group (found there, by its metadata, before another is made: Stripe forgets the key after
-    24 hours): what its reversal took, and what of its claim was already settled (from a
-    transfer or a later reversal); what the claim still held is waived."""
+    """A won dispute waives what its claim still held, and gives back what its reversal took
+    and what its claim had already collected (settled from a later transfer's net, or by a
+    reversal), as one new transfer in the group (found there, by its metadata, before another
+    is made: Stripe forgets the key after 24 hours). Once the claim is waived nothing more
+    settles it, so a redelivery computes the same amount."""
     done: list[str] = []
-    paid_on_claim = 0
     claim = await _claim_for(transfer, organization_id, "dispute", dispute.id, worker=worker)
-    if claim is not None:
-        if claim.open > 0:
-            claim = (
-                await worker.settle_claim(
-                    claim.id, key=f"dispute-won:{dispute.id}", amount=claim.open, kind="waived"
-                )
-            ).claim
-            log.info("connect.claim.waived", claim_id=claim.id, dispute_id=dispute.id)
-        done.append(claim.id)
-        paid_on_claim = sum(s.amount for s in claim.settlements if s.kind != "waived")
+    if claim is not None and claim.open > 0:
+        waived = await worker.settle_claim(
+            claim.id, key=f"dispute-won:{dispute.id}", amount=claim.open, kind="waived"
+        )
+        log.info("connect.claim.waived", claim_id=claim.id, dispute_id=dispute.id)
+        done.append(waived.claim.id)
+        claim = waived.claim
+    collected = (
+        sum(s.amount for s in claim.settlements if s.kind != "waived") if claim is not None else 0
+    )
     taken = await _reversal_for(transfer, "dispute", dispute.id, gateway=gateway)
-    owed = (taken.amount if taken is not None else 0) + paid_on_claim
-    if owed <= 0:
+    owed_back = (taken.amount if taken is not None else 0) + collected
+    if owed_back <= 0:
         return done
     group = transfer.transfer_group
     returned = [
@@ -398,11 +399,32 @@ async def _give_back(
         return [*done, returned[0].id]
     back = await gateway.return_to_destination(
         transfer=transfer,
-        amount=owed,
+        amount=owed_back,
         cause_id=dispute.id,
         key=f"dispute-won:{dispute.id}:{transfer.id}",
     )
     return [*done, back.id]
+
+
+def dispute_share(
+    transfer: Transfer,
+    charge: Charge,
+    refunds: Iterable[Refund],
+    dispute: Dispute,
+    *,
+    policy: RefundFeePolicy,
+) -> int:
+    """What the dispute takes back from the transfer: like one more refund after the charge's
+    refunds (a charge is refunded before it is disputed; Stripe takes no refund of a charge
+    whose dispute is open or lost), `owed(refunded + disputed) - owed(refunded)`, so that
+    refunds and a dispute together never take back more than the organization earned, nor
+    drift by the rounding of each step. Nothing for a dispute won or an inquiry."""
+    if not takes_back(dispute):
+        return 0
+    refunded = sum(r.amount for r in refunds if r.status not in _UNDONE)
+    return owed(transfer, charge, refunded + dispute.amount, policy) - owed(
+        transfer, charge, refunded, policy
+    )
 
 
 def takes_back(dispute: Dispute) -> bool:

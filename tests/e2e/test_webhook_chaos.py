@@ -13,6 +13,14 @@ without D1 holding the result leaves accounts behind here: 7 of 20, tried once.)
 It runs twice: with one service process, and with two replicas behind HAProxy sharing Redis,
 one of which is killed mid-storm and started again (a crash, then a redeploy).
 
+The money storm (issue 21), on the same stacks: charges with transfers, then partial refunds
+and disputes (lost, won, left open; some closed before the service saw them open) while the
+same faults rage (claim writes and Stripe's reversals among them), shuffled duplicated copies,
+the next transfers of organizations that owe claims, a replica killed; then `reconcile --money`
+must find 0 mismatches, what each transfer gave back must be the policy by the test's own
+arithmetic, and no reversal, give-back or claim may exist twice for its cause. Larger:
+`CHAOS_MONEY_ORGS=12 CHAOS_MONEY_CHARGES=5 pytest -s tests/e2e/test_webhook_chaos.py -k money`.
+
 CI-sized by default; a larger run: `CHAOS_ACCOUNTS=100 CHAOS_CHANGES=40 pytest -s
 tests/e2e/test_webhook_chaos.py` (`CHAOS_SEED` picks another storm). `-s` shows the counts.
 The proxy's and the simulator's fault draws are seeded; which request meets which draw still
@@ -237,13 +245,21 @@ async def _events(
     return [e for e in recorded if e.get("account") in mine and e["id"] not in (since or ())]
 
 
-async def _brownouts(faults: Faults, stop: asyncio.Event, report: Report) -> None:
-    """Now and then, refuse every D1 write for a moment; once, refuse every connection."""
+async def _brownouts(
+    faults: Faults,
+    stop: asyncio.Event,
+    report: Report,
+    *,
+    brownout: dict[str, Any] = BROWNOUT,
+    rules: list[dict[str, Any]] = WORKER_CHAOS,
+) -> Report:
+    """Now and then, refuse every D1 write (`brownout`'s) for a moment; once, refuse every
+    connection. The report, counted."""
     outage_done = False
     while not stop.is_set():
         await asyncio.sleep(1.2)
         if stop.is_set():
-            return
+            return report
         if not outage_done:
             started = time.monotonic()
             await faults.worker_down()
@@ -252,10 +268,11 @@ async def _brownouts(faults: Faults, stop: asyncio.Event, report: Report) -> Non
             report.outage_s = time.monotonic() - started
             outage_done = True
             continue
-        await faults.worker_rules(BROWNOUT, *WORKER_CHAOS)
+        await faults.worker_rules(brownout, *rules)
         await asyncio.sleep(0.4)
-        await faults.worker_rules(*WORKER_CHAOS)
+        await faults.worker_rules(*rules)
         report.brownouts += 1
+    return report
 
 
 async def _crash_and_redeploy(stack: Stack, report: Report) -> None:
@@ -414,3 +431,493 @@ async def test_webhook_storm_leaves_d1_equal_to_stripe(
     # The storm met the platform's Stripe budget: webhooks waited for room (and the few that
     # could not get it in time were refused and delivered again), and still nothing was lost.
     assert report.budget["stripe.budget.waited"] > 0
+
+
+# --- money comes back, under the same storm (issue 21) ---------------------------------------
+
+MONEY_ORGS = int(os.environ.get("CHAOS_MONEY_ORGS", "5"))
+MONEY_CHARGES = int(os.environ.get("CHAOS_MONEY_CHARGES", "3"))  # per organization
+MONEY_PAID_OUT_SHARE = 0.4  # of the organizations pay everything out first: their refunds claim
+MONEY_EVENTS = (
+    "charge.refunded",
+    "refund.created",
+    "refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.closed",
+    "charge.dispute.funds_reinstated",
+)
+# The money path's Stripe calls meet faults too: its reads fail (stripe-python retries 500s,
+# not 429s), reversals and give-backs are made but their answer is lost (`after`: the keyed
+# retry replays them) or refused before anything happens.
+MONEY_STRIPE_CHAOS: list[dict[str, Any]] = [
+    {"path_prefix": "/v1/charges", "method": "GET", "status": 500, "rate": 0.1, "count": MANY},
+    {"path_prefix": "/v1/charges", "method": "GET", "status": 429, "rate": 0.05, "count": MANY},
+    {"path_prefix": "/v1/refunds", "method": "GET", "status": 500, "rate": 0.1, "count": MANY},
+    {"path_prefix": "/v1/disputes", "method": "GET", "status": 429, "rate": 0.05, "count": MANY},
+    {"path_prefix": "/v1/transfers", "method": "GET", "status": 500, "rate": 0.1, "count": MANY},
+    {"path_prefix": "/v1/transfers", "method": "GET", "status": 429, "rate": 0.05, "count": MANY},
+    {"path_prefix": "/v1/transfers", "method": "POST", "status": 500, "rate": 0.1,
+     "when": "after", "count": MANY},
+    {"path_prefix": "/v1/transfers", "method": "POST", "status": 429, "rate": 0.05,
+     "count": MANY},
+]  # fmt: skip
+# D1 took the claim (or its settlement), the answer was lost; and now and then every claim write
+# is refused for a moment.
+MONEY_WORKER_CHAOS: list[dict[str, Any]] = [
+    *WORKER_CHAOS,
+    {"path_prefix": "/api/internal/claims", "method": "POST", "fault": "status", "when": "after",
+     "status": 500, "rate": 0.1},
+]  # fmt: skip
+CLAIMS_BROWNOUT = {"path_prefix": "/api/internal/claims", "fault": "status", "status": 503}
+
+
+@dataclass
+class Paid:
+    """A charge and the transfer the service made from it."""
+
+    org: int
+    charge_id: str
+    gross: int
+    transfer_id: str
+    earned: int
+
+
+@dataclass
+class MoneyReport:
+    orgs: int = 0
+    charges: int = 0
+    refunds: int = 0
+    disputes: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    delivered: int = 0
+    refused: int = 0
+    reposts: int = 0
+    duplicates: int = 0
+    reposted_again: int = 0
+    repost_answers: Counter[int] = field(default_factory=Counter)
+    delivery_statuses: Counter[str] = field(default_factory=Counter)
+    brownouts: int = 0
+    outage_s: float = 0.0
+    replica_down_s: float = 0.0
+    worker_faults: dict[str, int] = field(default_factory=dict)
+    stripe_faults: int = 0
+    reversals: Counter[str] = field(default_factory=Counter)  # by cause
+    reversed_amount: int = 0
+    give_backs: int = 0
+    give_backs_of_claims: int = 0  # give-backs of (also) what a claim had collected
+    claims: int = 0
+    claimed: int = 0
+    claims_settled_by_transfer: int = 0
+    reconcile: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def text(self) -> str:
+        posted = self.reposts + self.reposted_again
+        return "\n".join(
+            [
+                f"money storm (seed {SEED}): {self.orgs} organizations, {self.charges} charges "
+                f"with a transfer each; {self.refunds} refunds, disputes "
+                f"{dict(sorted(self.disputes.items()))} -> {self.events} events",
+                f"  deliveries: {self.delivered + self.refused + posted} = "
+                f"{self.delivered + self.refused} by the simulator ({self.delivered} "
+                f"acknowledged + {self.refused} refused and redelivered) + {posted} posts of "
+                f"signed copies ({self.reposts} shuffled, {self.duplicates} duplicates; "
+                f"{self.reposted_again} posted again until acknowledged)",
+                f"  answers: simulator {dict(sorted(self.delivery_statuses.items()))}, copies "
+                f"{dict(sorted(self.repost_answers.items()))}",
+                f"  faults injected: Worker {sum(self.worker_faults.values())} "
+                f"{self.worker_faults} + Stripe {self.stripe_faults}; {self.brownouts} claim-write "
+                f"brown-outs, a {self.outage_s:.1f} s outage"
+                + (
+                    f"; replica-1 killed, back after {self.replica_down_s:.1f} s"
+                    if self.replica_down_s
+                    else ""
+                ),
+                f"  at Stripe: reversals {dict(sorted(self.reversals.items()))} "
+                f"({self.reversed_amount} in all), {self.give_backs} won-dispute give-backs "
+                f"({self.give_backs_of_claims} of them of what a claim had collected); "
+                f"each at most once per (cause, cause id, transfer)",
+                f"  claims: {self.claims} ({self.claimed} in all), "
+                f"{self.claims_settled_by_transfer} settled by the next transfers; none settled "
+                "beyond its amount",
+                f"  reconcile --money: {self.reconcile}",
+                "  took: "
+                + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings.items()),
+            ]
+        )
+
+
+def clawback(earned: int, charged: int, taken: int) -> int:
+    """The test's own statement of the default policy: round_half_up(earned * taken / charged),
+    taken at most the charge (refunds and a dispute count alike)."""
+    taken = min(taken, charged)
+    return (2 * earned * taken + charged) // (2 * charged)
+
+
+async def _money_orgs(
+    service: httpx.AsyncClient, sim: httpx.AsyncClient, better_auth: BetterAuth
+) -> tuple[Any, list[tuple[str, str]]]:
+    """Organizations onboarded through the service, their accounts completed at Stripe: the
+    owner, and (organization id, account id) for each."""
+    owner = better_auth.sign_up("money@storm.test", "money-password-123", "Money Owner")
+    orgs: list[tuple[str, str]] = []
+    for n in range(MONEY_ORGS):
+        org_id = better_auth.create_organization(owner, f"Money {n}", f"money-{n}")
+        answer = await service.post(
+            "/api/connect/onboard", json={"organization_id": org_id}, headers=auth(owner)
+        )
+        assert answer.status_code == 200, answer.text
+        account_id = answer.json()["account_id"]
+        done = await sim.post(
+            f"/_sim/accounts/{account_id}/onboarding", json={"outcome": "complete"}
+        )
+        assert done.status_code == 200, done.text
+        orgs.append((org_id, account_id))
+    return owner, orgs
+
+
+async def _charge_and_transfer(
+    service: httpx.AsyncClient, sim: httpx.AsyncClient, admin: Any, org_id: str, gross: int
+) -> dict[str, Any]:
+    charge = await sim.post("/_sim/charges", json={"amount": gross, "currency": "usd"})
+    assert charge.status_code == 200, charge.text
+    charge_id = charge.json()["id"]
+    request = {
+        "organization_id": org_id,
+        "amount": gross,
+        "currency": "usd",
+        "source_transaction": charge_id,
+    }
+    # Under the storm's faults the answer may be a 503 or 502, a lost connection, or 409
+    # `claims_changed`: sent again with the same key, as a client does, until it is made.
+    for _ in range(40):
+        try:
+            made = await service.post(
+                "/api/connect/transfer",
+                json=request,
+                headers=auth(admin, **{"Idempotency-Key": f"money-{charge_id}"}),
+            )
+        except httpx.TransportError:
+            continue
+        retry = made.status_code in (502, 503) or (
+            made.status_code == 409 and made.json()["error"]["code"] == "claims_changed"
+        )
+        if not retry:
+            break
+        await asyncio.sleep(0.2)
+    assert made.status_code == 200, made.text
+    body: dict[str, Any] = made.json() | {"charge_id": charge_id}
+    return body
+
+
+async def _stripe_form(
+    sim: httpx.AsyncClient, key: str, path: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """A call to the simulator's Stripe API as the platform (form-encoded, as Stripe takes it)."""
+    response = await sim.post(path, data=data, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _money_moves(
+    sim: httpx.AsyncClient,
+    key: str,
+    paid: Paid,
+    rng: random.Random,
+    report: MoneyReport,
+    *,
+    won_later: bool = False,
+) -> tuple[str, str] | None:
+    """What happens to one charge at Stripe, seeded: partial refunds; a dispute lost, won or
+    left open; or refunds and then a dispute of what they left. A dispute to close later (once
+    its opening was handled: its reversal made, then given back or kept), with its outcome.
+    `won_later`: a dispute of part of the charge, won after the next transfer settled its
+    claim."""
+    left = paid.gross
+    if won_later:
+        opened = await sim.post(
+            f"/_sim/charges/{paid.charge_id}/dispute", json={"amount": rng.randint(1, left)}
+        )
+        assert opened.status_code == 200, opened.text
+        report.disputes["won"] += 1
+        return opened.json()["id"], "won"
+    plan = rng.choice(["refunds", "refunds", "dispute", "refund-then-dispute"])
+    if plan in ("refunds", "refund-then-dispute"):
+        for _ in range(rng.randint(1, 3) if plan == "refunds" else 1):
+            amount = min(left, rng.randint(1, max(1, paid.gross // 2)))
+            await _stripe_form(
+                sim, key, "/v1/refunds", {"charge": paid.charge_id, "amount": amount}
+            )
+            report.refunds += 1
+            left -= amount
+            await asyncio.sleep(rng.uniform(0, 0.05))
+            if left == 0:
+                return None
+    if plan == "refunds":
+        return None
+    amount = left if rng.random() < 0.5 else rng.randint(1, left)
+    opened = await sim.post(f"/_sim/charges/{paid.charge_id}/dispute", json={"amount": amount})
+    assert opened.status_code == 200, opened.text
+    await asyncio.sleep(rng.uniform(0, 0.1))
+    outcome = rng.choice(["won", "lost", "open"])
+    report.disputes[outcome] += 1
+    if outcome == "open":
+        return None
+    if rng.random() < 0.5:
+        return opened.json()["id"], outcome  # closed once its opening was handled
+    await _close(sim, opened.json()["id"], outcome)  # closed before the service saw it open
+    return None
+
+
+async def _close(sim: httpx.AsyncClient, dispute_id: str, outcome: str) -> None:
+    closed = await sim.post(f"/_sim/disputes/{dispute_id}/close", json={"outcome": outcome})
+    assert closed.status_code == 200, closed.text
+
+
+async def _money_events(sim: httpx.AsyncClient, charges: set[str]) -> list[dict[str, Any]]:
+    recorded = (await sim.get("/_sim/events", params={"limit": "100000"})).json()["data"]
+    found = []
+    for event in recorded:
+        if event["type"] not in MONEY_EVENTS:
+            continue
+        obj = event["data"]["object"]
+        charge_id = obj["id"] if obj.get("object") == "charge" else obj.get("charge")
+        if charge_id in charges:
+            found.append(event)
+    return found
+
+
+async def test_money_storm_takes_back_exactly_the_policy_once(
+    stack: Stack,
+    better_auth: BetterAuth,
+    service: httpx.AsyncClient,
+    sim: httpx.AsyncClient,
+    faults: Faults,
+) -> None:
+    """Charges with transfers, then partial refunds and disputes (lost, won, open) at Stripe
+    while the Worker and Stripe fail (claims' writes too), copies posted shuffled and
+    duplicated, a replica killed (with replicas); the organizations that paid out (and so owe
+    claims) get a next transfer mid-storm (and one after it while a claim is open), and one
+    dispute each of theirs is won after that transfer settled its claim. Then `reconcile
+    --money` finds 0 mismatches, what was taken from each transfer is the test's own statement
+    of the policy, no reversal or give-back was made twice and no claim settled beyond its
+    amount."""
+    report = MoneyReport(orgs=MONEY_ORGS)
+    secret, key = stack.config.webhook_secret, stack.config.stripe_secret_key
+    began = time.monotonic()
+    admin = better_auth.sign_up("money-admin@storm.test", "admin-password-123", "Money Admin")
+    stack.d1("UPDATE user SET role = 'admin' WHERE email = 'money-admin@storm.test'")
+    owner, orgs = await _money_orgs(service, sim, better_auth)
+    funded = await sim.post("/_sim/platform/fund", json={"amount": 10_000_000, "currency": "usd"})
+    assert funded.status_code == 200, funded.text
+    rng = random.Random(SEED * 104_729)
+    paid: list[Paid] = []
+    for n, (org_id, _) in enumerate(orgs):
+        for _ in range(MONEY_CHARGES):
+            gross = rng.randint(101, 50_000)
+            made = await _charge_and_transfer(service, sim, admin, org_id, gross)
+            paid.append(
+                Paid(n, made["charge_id"], gross, made["transfer_id"], made["transfer_amount"])
+            )
+    paid_out = rng.sample(range(MONEY_ORGS), round(MONEY_ORGS * MONEY_PAID_OUT_SHARE))
+    for n in paid_out:
+        payout = await service.post(
+            "/api/connect/payout",
+            json={"organization_id": orgs[n][0], "currency": "usd"},
+            headers=auth(owner, **{"Idempotency-Key": f"money-payout-{n}"}),
+        )
+        assert payout.status_code == 200, payout.text
+    report.charges = len(paid)
+    settled = await sim.post("/_sim/webhooks/flush", params={"timeout": "60"})
+    assert settled.status_code == 200, settled.text
+    report.timings["set-up"] = time.monotonic() - began
+
+    # The storm.
+    started = time.monotonic()
+    await faults.worker_rules(*MONEY_WORKER_CHAOS, seed=SEED)
+    await faults.stripe(faults=MONEY_STRIPE_CHAOS, latency_jitter_ms=10, seed=SEED)
+    stop = asyncio.Event()
+    brownouts = asyncio.create_task(
+        _brownouts(faults, stop, Report(), brownout=CLAIMS_BROWNOUT, rules=MONEY_WORKER_CHAOS)
+    )
+    crash_report = Report()
+    crash = (
+        asyncio.create_task(_crash_and_redeploy(stack, crash_report))
+        if stack.config.replicas
+        else None
+    )
+    later = await asyncio.gather(
+        *(
+            _money_moves(
+                sim,
+                key,
+                p,
+                random.Random(SEED * 31 + i),
+                report,
+                # The first charge of each organization that paid out: its dispute is claimed,
+                # the claim settled from the next transfer, then the dispute is won.
+                won_later=p.org in paid_out and i % MONEY_CHARGES == 0,
+            )
+            for i, p in enumerate(paid)
+        )
+    )
+    charges = {p.charge_id for p in paid}
+    events = await _money_events(sim, charges)
+    await _storm_copies(service, events, secret, rng, report)
+    # The organizations that paid out owe claims now: their next transfers, under the same
+    # faults, go out net of them (a dispute won later sends back what they collected).
+    for n in paid_out:
+        # Large enough that its net (90 %) settles every claim the organization can owe.
+        gross = MONEY_CHARGES * 50_000
+        made = await _charge_and_transfer(service, sim, admin, orgs[n][0], gross)
+        report.claims_settled_by_transfer += made["claims_settled"]
+    # The disputes left to close: the service has handled their opening by now.
+    await asyncio.gather(*(_close(sim, *closing) for closing in later if closing is not None))
+    seen = {e["id"] for e in events}
+    await _storm_copies(
+        service, [e for e in await _money_events(sim, charges) if e["id"] not in seen], secret,
+        rng, report,
+    )  # fmt: skip
+    stop.set()
+    brownouts_report = await brownouts
+    if crash is not None:
+        await crash
+        report.replica_down_s = crash_report.replica_down_s
+        assert report.replica_down_s > 0
+    report.timings["storm"] = time.monotonic() - started
+
+    healed = time.monotonic()
+    proxy = await faults.worker.state()
+    report.worker_faults = {k: n for k, n in proxy["stats"]["faults"].items() if k != "latency"}
+    chaos = (await sim.get("/_sim/config")).json()
+    report.stripe_faults = sum(MANY - rule["count"] for rule in chaos["faults"])
+    report.brownouts, report.outage_s = brownouts_report.brownouts, brownouts_report.outage_s
+    await faults.heal()
+    settled = await sim.post("/_sim/webhooks/flush", params={"timeout": "180"})
+    assert settled.status_code == 200, settled.text
+    report.timings["settle"] = time.monotonic() - healed
+
+    events = await _money_events(sim, {p.charge_id for p in paid})
+    report.events = len(events)
+    deliveries = (await sim.get("/_sim/deliveries")).json()
+    counts = deliveries["counts"]
+    ids = {e["id"] for e in events}
+    mine = [d for d in deliveries["data"] if d["event_id"] in ids]
+    report.delivery_statuses = Counter(str(d["status"] or d["error"]) for d in mine)
+    report.delivered = sum(1 for d in mine if d["status"] and 200 <= d["status"] < 300)
+    report.refused = len(mine) - report.delivered
+    assert report.delivered == report.events  # each money event acknowledged, once
+    # (the transfer.* events of the reversals and give-backs are delivered too, not counted)
+    assert (counts["pending"], counts["abandoned"]) == (0, 0)
+    assert "500" not in report.delivery_statuses  # refusals are 4xx/502/503, never a crash
+    assert 500 not in report.repost_answers
+
+    # Each organization that still owes a claim gets a next transfer: it settles them first.
+    for org_id, _ in orgs:
+        open_claims = await _claims(service, owner, org_id)
+        if any(c["open"] for c in open_claims):
+            made = await _charge_and_transfer(service, sim, admin, org_id, 60_000)
+            report.claims_settled_by_transfer += made["claims_settled"]
+            assert made["claims_settled"] == min(54_000, sum(c["open"] for c in open_claims))
+
+    run = await asyncio.to_thread(stack.reconcile, "--money")
+    report.reconcile = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    assert [line for line in run.stdout.splitlines() if line.startswith("mismatch")] == []
+    assert ", 0 mismatches;" in report.reconcile
+
+    # Counted at Stripe (the simulator) and in D1: nothing twice, and the policy exactly.
+    headers = {"Authorization": f"Bearer {key}"}
+    claims: list[dict[str, Any]] = []
+    for org_id, _ in orgs:
+        claims += await _claims(service, owner, org_id)
+    report.claims = len(claims)
+    report.claimed = sum(c["amount"] for c in claims)
+    assert all(0 <= c["settled"] <= c["amount"] for c in claims)
+    assert all(sum(s["amount"] for s in c["settlements"]) == c["settled"] for c in claims)
+    claim_causes = Counter((c["cause"], c["cause_id"], c["transfer_id"]) for c in claims)
+    assert max(claim_causes.values(), default=0) <= 1
+    for p in paid:
+        transfer = (await sim.get(f"/v1/transfers/{p.transfer_id}", headers=headers)).json()
+        listed = await sim.get(
+            f"/v1/transfers/{p.transfer_id}/reversals", params={"limit": 100}, headers=headers
+        )
+        held = listed.json()["data"]
+        assert len(held) == transfer["reversals"]["total_count"]
+        causes = Counter(
+            (r["metadata"].get("cause"), r["metadata"].get("cause_id"), p.transfer_id) for r in held
+        )
+        assert max(causes.values(), default=0) <= 1, causes
+        report.reversals.update(r["metadata"].get("cause") for r in held)
+        report.reversed_amount += sum(r["amount"] for r in held)
+        group = await sim.get(
+            "/v1/transfers", params={"transfer_group": p.charge_id, "limit": 100}, headers=headers
+        )
+        back = [
+            t for t in group.json()["data"] if t["metadata"].get("returns_for") == p.transfer_id
+        ]
+        assert len({t["metadata"]["cause_id"] for t in back}) == len(back)  # once per dispute
+        report.give_backs += len(back)
+        took = sum(r["amount"] for r in held if r["metadata"].get("cause") == "dispute")
+        report.give_backs_of_claims += sum(t["amount"] for t in back) > took
+
+        # What the policy says the organization owes back, by the test's own arithmetic.
+        charge = (await sim.get(f"/v1/charges/{p.charge_id}", headers=headers)).json()
+        taken = charge["amount_refunded"]
+        if charge["disputed"]:
+            disputes = await sim.get(
+                "/v1/disputes", params={"charge": p.charge_id}, headers=headers
+            )
+            taken += sum(d["amount"] for d in disputes.json()["data"] if d["status"] != "won")
+        owed = clawback(p.earned, p.gross, taken)
+        by_cause = sum(r["amount"] for r in held if r["metadata"].get("cause") != "claim")
+        mine = [c for c in claims if c["transfer_id"] == p.transfer_id]
+        waived = sum(s["amount"] for c in mine for s in c["settlements"] if s["kind"] == "waived")
+        got = by_cause - sum(t["amount"] for t in back) + sum(c["amount"] for c in mine) - waived
+        assert got == owed, (p, owed, got)
+
+    report.timings["total"] = time.monotonic() - began
+    print("\n" + report.text())
+    # Each organization that paid out had a dispute won after its claim was collected.
+    assert report.give_backs_of_claims >= len(paid_out)
+
+
+async def _storm_copies(
+    service: httpx.AsyncClient,
+    events: list[dict[str, Any]],
+    secret: str,
+    rng: random.Random,
+    report: MoneyReport,
+) -> None:
+    """Signed copies of `events`, half of them twice, shuffled, posted (each refused one again
+    until acknowledged), counted into `report`."""
+    copies = events + rng.sample(events, len(events) // 2)
+    rng.shuffle(copies)
+    report.reposts += len(copies)
+    report.duplicates += len(copies) - len(events)
+    answers = Report()
+    refused = await _repost(service, copies, secret, answers)
+    report.repost_answers.update(answers.repost_answers)
+    for _ in range(20):
+        if not refused:
+            break
+        report.reposted_again += len(refused)
+        refused = await _repost(service, refused, secret, Report())
+    assert refused == [], f"{len(refused)} copies never acknowledged"
+
+
+async def _claims(service: httpx.AsyncClient, owner: Any, org_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params = {"state": "all", "limit": "100", **({"cursor": cursor} if cursor else {})}
+        page = await service.get(
+            f"/api/connect/claims/{org_id}", params=params, headers=auth(owner)
+        )
+        assert page.status_code == 200, page.text
+        found += page.json()["data"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return found

@@ -256,6 +256,46 @@ async def test_a_won_dispute_waives_what_its_claim_still_held(
     assert _reversals(stripe, transfer_id) == []
 
 
+@pytest.mark.parametrize(
+    ("next_gross", "collected", "kinds"),
+    [(1000, 900, ["transfer"]), (500, 450, ["transfer", "waived"])],
+    ids=["settled-whole", "settled-in-part"],
+)
+async def test_a_won_dispute_sends_back_what_its_claim_already_collected(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    next_gross: int,
+    collected: int,
+    kinds: list[str],
+) -> None:
+    """The dispute's share was claimed (the balance was paid out) and the next transfer's net
+    settled the claim (whole, or in part): once the dispute is won, what the claim still held
+    is waived and what it collected is sent back, once, as a reversal's share would be."""
+    account_id, charge_id, transfer_id = await _charged_transfer(
+        client, worker, stripe, available=900
+    )
+    stripe.balances[account_id]["available"][0].update(amount=0, source_types={"card": 0})
+    dispute = stripe.dispute(charge_id)
+    await events.deliver(client, events.event("charge.dispute.created", copy.deepcopy(dispute)))
+    [claim] = worker.claims.values()
+    nxt = await _send(
+        client, worker, key="t-next", amount=next_gross, source_transaction=stripe.charge(1000)
+    )
+    assert (nxt.json()["claims_settled"], nxt.json()["transfer_id"]) == (collected, None)
+    dispute["status"] = "won"
+    closed = events.event("charge.dispute.closed", copy.deepcopy(dispute))
+
+    answers = [await events.deliver(client, closed) for _ in range(2)]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    returned = [t for t in stripe.transfers if t["metadata"].get("cause") == "dispute_won"]
+    assert [(t["amount"], t["destination"], t["metadata"]["returns_for"]) for t in returned] == [
+        (collected, account_id, transfer_id)
+    ]
+    assert (claim["settled"], [s["kind"] for s in claim["settlements"]]) == (900, kinds)
+
+
 @pytest.mark.parametrize("status", ["warning_needs_response", "warning_closed"])
 async def test_an_inquiry_takes_nothing_back(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe, status: str
@@ -413,32 +453,6 @@ async def test_a_failed_payout_shows_until_a_later_one_is_paid(
     assert cleared is None
     assert stays_cleared is None
     assert stripe.calls("POST", "/v1/payouts") == []  # nothing moves on its own
-
-
-async def test_a_won_dispute_gives_back_what_its_claim_had_already_collected(
-    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
-) -> None:
-    """The dispute's share could not be reversed (paid out): a claim of 900; the next transfer
-    settled 900 of it; the dispute is then won, so the organization gets its 900 back."""
-    account_id, charge_id, transfer_id = await _charged_transfer(
-        client, worker, stripe, available=900
-    )
-    stripe.balances[account_id]["available"][0].update(amount=0, source_types={"card": 0})
-    dispute = stripe.dispute(charge_id)
-    await events.deliver(client, events.event("charge.dispute.created", copy.deepcopy(dispute)))
-    await _send(client, worker, key="t-next", amount=2000)  # net 1800: 900 settles the claim
-    [claim] = worker.claims.values()
-    dispute["status"] = "won"
-    closed = events.event("charge.dispute.closed", copy.deepcopy(dispute))
-
-    r = await events.deliver(client, closed)
-    stripe.replies.clear()
-    again = await events.deliver(client, closed)
-
-    assert (r.status_code, again.status_code) == (200, 200), r.text
-    assert [s["kind"] for s in claim["settlements"]] == ["transfer"]  # nothing left to waive
-    returned = [t for t in stripe.transfers if t["metadata"].get("cause") == "dispute_won"]
-    assert [(t["amount"], t["metadata"]["returns_for"]) for t in returned] == [(900, transfer_id)]
 
 
 async def test_a_payout_event_stripe_does_not_know_changes_nothing(

@@ -98,6 +98,72 @@ async def test_a_refund_whose_event_never_came_is_a_mismatch_and_exit_1(
     assert _reversals(stripe, transfer_id) == []  # reconcile reports; it takes nothing itself
 
 
+async def test_a_dispute_after_a_refund_is_checked_as_one_more_refund(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    upstreams: respx.MockRouter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A refund of 5 takes back 5 of the 900 net (4.5, half up); a dispute of 5 more then takes
+    owed(10) - owed(5) = 9 - 5 = 4, not the 5 it would take alone: the webhook and the check
+    agree on it."""
+    _, charge_id, transfer_id = await _charged_transfer(client, worker, stripe, available=10_000)
+    refund = stripe.refund(charge_id, 5)
+    await events.deliver(client, events.event("refund.updated", copy.deepcopy(refund)))
+    dispute = stripe.dispute(charge_id)
+    dispute["amount"] = 5
+    await events.deliver(client, events.event("charge.dispute.created", copy.deepcopy(dispute)))
+
+    status, lines = await _money(stripe, capsys)
+
+    by_cause = {r["metadata"]["cause"]: r["amount"] for r in _reversals(stripe, transfer_id)}
+    assert by_cause == {"refund": 5, "dispute": 4}
+    assert (status, lines[0]) == (
+        0,
+        "money: 1 charges, 1 transfers checked, 0 mismatches; 0 claim settlements by reversal (0)",
+    )
+
+
+async def test_a_won_dispute_whose_claim_a_transfer_settled_is_given_back_and_matches(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    upstreams: respx.MockRouter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The dispute's 900 was claimed (nothing to reverse), the next transfer's net settled it,
+    the dispute was won: the 900 sent back is what the claim collected, and the check agrees."""
+    account_id, charge_id, _ = await _charged_transfer(client, worker, stripe, available=0)
+    stripe.balances[account_id]["available"][0].update(amount=0, source_types={"card": 0})
+    dispute = stripe.dispute(charge_id)
+    await events.deliver(client, events.event("charge.dispute.created", copy.deepcopy(dispute)))
+    admin = worker.people["tok_pat"]
+    nxt = await client.post(
+        "/api/connect/transfer",
+        json={
+            "organization_id": "org_a",
+            "amount": 2000,
+            "currency": "usd",
+            "source_transaction": stripe.charge(2000),
+        },
+        headers=bearer(admin.token, **{"Idempotency-Key": "t-next"}),
+    )
+    assert nxt.json()["claims_settled"] == 900
+    dispute["status"] = "won"
+    await events.deliver(client, events.event("charge.dispute.closed", copy.deepcopy(dispute)))
+
+    status, lines = await _money(stripe, capsys)
+
+    assert (status, lines) == (
+        0,
+        [
+            "money: 2 charges, 2 transfers checked, 0 mismatches; "
+            "0 claim settlements by reversal (0)"
+        ],
+    )
+
+
 async def test_a_reversal_made_twice_is_a_mismatch(
     client: httpx.AsyncClient,
     worker: FakeWorker,

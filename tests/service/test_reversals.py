@@ -353,6 +353,40 @@ async def test_a_lost_dispute_keeps_what_it_took_and_nothing_more(
     assert not [t for t in stripe.transfers if t["metadata"].get("cause") == "dispute_won"]
 
 
+@pytest.mark.parametrize(
+    ("settings", "refunded", "reversed_"),
+    [
+        # round(900 * 5 / 1000) = 5 (4.5 half up); the dispute of the other 995 alone would
+        # round 895.5 up to 896 as well: 901 of a 900 net.
+        (make_settings(), 5, [5, 895]),
+        # The refund's 100 comes back whole; the dispute of the other 900 alone would take
+        # min(900, 900): 1000 of a 900 net.
+        (make_settings(refund_fee_policy="platform_keeps_fee"), 100, [100, 800]),
+    ],
+    ids=["proportional", "platform_keeps_fee"],
+)
+async def test_a_refund_then_a_dispute_of_the_rest_take_back_the_net_and_no_more(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    refunded: int,
+    reversed_: list[int],
+) -> None:
+    charge_id, transfer_id = await _charge_with_transfer(client, worker, stripe)
+    refund = stripe.refund(charge_id, refunded)
+    await events.deliver(client, _refunded(stripe, refund))
+    dispute = stripe.dispute(charge_id)
+    dispute["amount"] = 1000 - refunded  # what the refund left (Stripe's limit)
+
+    r = await events.deliver(client, events.event("charge.dispute.created", copy.deepcopy(dispute)))
+
+    assert r.status_code == 200, r.text
+    made = {t["metadata"]["cause"]: t["amount"] for t in _reversals(stripe, transfer_id)}
+    assert made == {"refund": reversed_[0], "dispute": reversed_[1]}
+    assert sum(reversed_) == 900  # the whole net, nothing more
+    assert worker.claims == {}  # and nothing claimed beyond it
+
+
 async def test_a_won_dispute_whose_opening_arrives_last_takes_nothing(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:

@@ -186,6 +186,15 @@ class AccountLink:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountSession:
+    """A single-use session for Stripe's embedded components; its `client_secret` is handed to
+    the caller's browser and nowhere else (never stored, never logged)."""
+
+    client_secret: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Money:
     """An amount in minor units of a currency; a balance's, split by source type."""
 

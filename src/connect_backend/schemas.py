@@ -429,6 +429,15 @@ class OrganizationRef(_Input):
     organization_id: OrganizationId | None = None
 
 
+class AccountSessionCreated(_Output):
+    """A fresh Account Session for Stripe's embedded components (Connect.js): single use,
+    short-lived, never stored or logged by the service."""
+
+    client_secret: str = Field(description="For Connect.js' `fetchClientSecret`; single use.")
+    expires_at: datetime
+    account_id: str
+
+
 class DashboardLink(_Output):
     """A single-use login link to the Express dashboard."""
 

@@ -13,6 +13,7 @@ turns Stripe's errors into the service's.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from connect_backend.coalesce import Coalescer, FreshReads
 from connect_backend.countries import service_agreement
 from connect_backend.domain import (
     AccountLink,
+    AccountSession,
     Balance,
     Charge,
     Dispute,
@@ -51,6 +53,8 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
     from stripe.params import (
         AccountCreateParams,
         AccountCreateParamsCapabilities,
+        AccountCreateParamsController,
+        AccountSessionCreateParams,
         AccountUpdateParamsSettingsPayoutsSchedule,
         PayoutListParams,
         RefundListParams,
@@ -194,7 +198,9 @@ class StripeGateway:
         replays one account whoever retries. The clicking user's email is set by `set_email`
         once the account is linked. The service agreement is the one the country needs to
         receive the platform's transfers (`countries.py`); a country whose agreement cannot
-        have the requested capabilities is refused before Stripe is asked.
+        have the requested capabilities is refused before Stripe is asked. The account is
+        described by Stripe's controller properties, never the legacy `type`: Express-like by
+        default, Custom-like with `CONNECT_ACCOUNT_TYPE=custom` (`stripe_objects.CONTROLLERS`).
 
         `replacing`: the deauthorized account this one takes the place of — part of the key,
         so a new account is made instead of the old one replayed.
@@ -211,8 +217,11 @@ class StripeGateway:
             "AccountCreateParamsCapabilities",
             {name: {"requested": True} for name in self.capabilities},
         )
+        controller = cast(
+            "AccountCreateParamsController", stripe_objects.CONTROLLERS[self.account_type]
+        )
         params: AccountCreateParams = {
-            "type": self.account_type,
+            "controller": copy.deepcopy(controller),
             "country": country,
             "business_profile": {"name": organization_name},
             "metadata": {"organization_id": organization_id},
@@ -221,8 +230,8 @@ class StripeGateway:
         }
         if agreement == "recipient":
             params["tos_acceptance"] = {"service_agreement": "recipient"}
-        elif self.account_type == "custom":
-            # Custom accounts never see Stripe's terms themselves; the platform collects them.
+        elif controller["requirement_collection"] == "application":
+            # The platform collects requirements, Stripe's terms among them (Custom-like).
             params["tos_acceptance"] = {"service_agreement": "full"}
         parts = [organization_id, _params_digest(params), *([replacing] if replacing else [])]
         key = idempotency_key("connect-account", *parts)
@@ -304,6 +313,27 @@ class StripeGateway:
             return AccountLink(
                 url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, UTC)
             )
+
+    async def create_account_session(
+        self, account_id: str, components: Mapping[str, Any]
+    ) -> AccountSession:
+        """A fresh Account Session for the embedded components (`onboarding.session_components`
+        chooses them). Not keyed by us, as Account Links are not: each call wants a new one,
+        and stripe-python's own key makes its retries of this one call replay it. The secret is
+        returned to the caller only; the log line names the account."""
+        async with self._calling("account_sessions.create"):
+            session = await self._stripe.account_sessions.create_async(
+                params=cast(
+                    "AccountSessionCreateParams",
+                    {"account": account_id, "components": components},
+                )
+            )
+            made = AccountSession(
+                client_secret=session.client_secret,
+                expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+            )
+        log.info("stripe.account_session.created", account_id=account_id)
+        return made
 
     async def create_login_link(self, account_id: str) -> str:
         """A login link to the Express dashboard."""

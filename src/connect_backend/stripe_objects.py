@@ -25,7 +25,55 @@ from connect_backend.domain import (
     Reversal,
     Transfer,
 )
-from connect_backend.onboarding import AccountSnapshot
+from connect_backend.onboarding import AccountSnapshot, Controller
+
+CONTROLLERS: dict[str, dict[str, Any]] = {
+    "express": {
+        "stripe_dashboard": {"type": "express"},
+        "fees": {"payer": "application"},
+        "losses": {"payments": "application"},
+        "requirement_collection": "stripe",
+    },
+    "custom": {
+        "stripe_dashboard": {"type": "none"},
+        "fees": {"payer": "application"},
+        "losses": {"payments": "application"},
+        "requirement_collection": "application",
+    },
+    "standard": {
+        "stripe_dashboard": {"type": "full"},
+        "fees": {"payer": "account"},
+        "losses": {"payments": "stripe"},
+        "requirement_collection": "stripe",
+    },
+}
+"""Stripe's controller properties for each legacy account type, as Stripe documents the
+equivalence (https://docs.stripe.com/connect/migrate-to-controller-properties): the
+parameters new accounts are created with (`express` by default, `custom` with
+`CONNECT_ACCOUNT_TYPE=custom`), and how an account Stripe answers without them is read."""
+
+
+def controller(account: Mapping[str, Any]) -> Controller:
+    """The account's controller properties; for an answer without them (Stripe sets them on
+    every account, legacy ones too), the legacy `type`'s equivalent."""
+    held = account.get("controller") or {}
+    legacy = CONTROLLERS.get(str(account.get("type")), {})
+
+    def pick(name: str, key: str | None) -> str | None:
+        for source in (held, legacy):
+            value = source.get(name)
+            if key is not None:
+                value = value.get(key) if isinstance(value, Mapping) else None
+            if isinstance(value, str):
+                return value
+        return None
+
+    return Controller(
+        stripe_dashboard=pick("stripe_dashboard", "type"),
+        requirement_collection=pick("requirement_collection", None),
+        fees_payer=pick("fees", "payer"),
+        losses_payments=pick("losses", "payments"),
+    )
 
 
 def account_snapshot(account: Mapping[str, Any]) -> AccountSnapshot:
@@ -38,11 +86,7 @@ def account_snapshot(account: Mapping[str, Any]) -> AccountSnapshot:
     data["requirements"] = requirements
     data["capabilities"] = {k: str(v) for k, v in (data.get("capabilities") or {}).items()}
     data["metadata"] = {k: str(v) for k, v in (data.get("metadata") or {}).items()}
-    # `type` for accounts made with one (express, custom, standard); otherwise the
-    # controller's dashboard says which the holder has (express, full, none).
-    controller = data.get("controller") or {}
-    dashboard = (controller.get("stripe_dashboard") or {}).get("type")
-    data["dashboard"] = dashboard if isinstance(dashboard, str) else data.get("type")
+    data["controller"] = controller(account)
     return AccountSnapshot.model_validate(data)
 
 

@@ -18,6 +18,7 @@ import inspect
 import itertools
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -775,6 +776,15 @@ class FakeStripe:
                 organization_id=params.get("metadata", {}).get("organization_id"),
                 capabilities=tuple(params.get("capabilities", {"transfers": 1})),
             )
+            if "controller" in params:  # made by its controller properties: no legacy type
+                account["type"] = "none"
+                account["controller"] = {
+                    **params["controller"],
+                    "is_controller": True,
+                    "type": "application",
+                }
+            elif "type" in params:
+                account["type"] = params["type"]
             account["email"] = params.get("email")
             account["business_profile"]["name"] = params.get("business_profile", {}).get("name")
             self.accounts[account_id] = account
@@ -807,6 +817,22 @@ class FakeStripe:
                     "created": 1764150000,
                     "expires_at": 1764150300,
                     "url": f"https://connect.stripe.test/setup/{params['account']}/{self._next('la')}",
+                },
+            )
+        if path == "/v1/account_sessions" and request.method == "POST":
+            if params.get("account") not in self.accounts:
+                return stripe_error(
+                    400, code="resource_missing", message="No such account", param="account"
+                )
+            return httpx.Response(
+                200,
+                json={
+                    "object": "account_session",
+                    "account": params["account"],
+                    "client_secret": f"accs_secret__{secrets.token_urlsafe(18)}",
+                    "components": params.get("components", {}),
+                    "expires_at": int(self.clock) + 1800,
+                    "livemode": False,
                 },
             )
         if m := re.fullmatch(r"/v1/accounts/(acct_\w+)/login_links", path):

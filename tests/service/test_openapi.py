@@ -40,6 +40,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {
         AUTHORIZED | {409, 413, 429, 502},
     ),
     ("post", "/api/connect/dashboard-link"): ("DashboardLink", AUTHORIZED | {409, 413, 429, 502}),
+    ("post", "/api/connect/account-session"): (
+        "AccountSessionCreated",
+        AUTHORIZED | {409, 413, 429, 502},
+    ),
     ("put", "/api/connect/platform-fee/{org_id}"): ("Status", AUTHORIZED | {413, 429}),
     ("post", "/api/connect/webhook"): ("WebhookAck", {400, 404, 409, 413, 502, 503}),
 }
@@ -109,7 +113,7 @@ def test_429_documents_retry_after(document: dict[str, Any]) -> None:
     limited = [op for op in operations if "429" in op["responses"]]
 
     assert limited == [op for op in operations if op.get("security")]
-    assert len(limited) == 18
+    assert len(limited) == 19
     for operation in limited:
         header = operation["responses"]["429"]["headers"]["Retry-After"]
         assert header["required"] is True

@@ -8,6 +8,7 @@ import { useResource } from "../kit/useResource";
 import { SETTINGS_PATH } from "../paths";
 import { BalanceCard } from "./BalanceCard";
 import { ConnectStatusDetails } from "./ConnectStatusDetails";
+import { EmbeddedOnboarding, onboardingFlow, type EmbeddedConnect } from "./EmbeddedOnboarding";
 import { browserLocation, type PageLocation } from "./PageLocation";
 import { PayoutScheduleForm } from "./PayoutScheduleForm";
 
@@ -17,6 +18,9 @@ export interface PaymentsSettingsProps {
   /** The caller's role in the organization (Better Auth membership); null while unknown. */
   role: string | null;
   location?: PageLocation;
+  /** Stripe's embedded onboarding (Connect.js), when the platform has a publishable key; without
+   * it (null, the default) onboarding goes through Stripe-hosted Account Links. */
+  embedded?: EmbeddedConnect | null;
 }
 
 /** What the onboarding button says, or null when there is nothing to do at Stripe. */
@@ -34,9 +38,16 @@ function onboardingLabel(status: ConnectStatus): string | null {
  * and admins also onboarding, the Express dashboard, the balance, payouts and their schedule,
  * the payout history and the transfers received from the platform.
  * Handles Stripe's redirects back: `?connect=return` reads the status live, `?connect=refresh`
- * (an expired or reused link) mints a fresh link and goes straight back to Stripe.
+ * (an expired or reused link) mints a fresh link and goes straight back to Stripe. With
+ * `embedded` (a publishable key), onboarding is Stripe's embedded component on this page instead.
  */
-export function PaymentsSettings({ backend, orgId, role, location = browserLocation }: PaymentsSettingsProps) {
+export function PaymentsSettings({
+  backend,
+  orgId,
+  role,
+  location = browserLocation,
+  embedded = null,
+}: PaymentsSettingsProps) {
   const manage = canManagePayments(role);
   const [arrival] = useState(() => new URLSearchParams(location.search()).get("connect"));
   const resuming = arrival === "refresh" && manage;
@@ -48,8 +59,21 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
   // Bumped after "Pay out now", so the payout history shows the new payout.
   const [paidOut, setPaidOut] = useState(0);
 
+  const flow = onboardingFlow(embedded);
+  const [embeddedOpen, setEmbeddedOpen] = useState(false);
   const onboard = useAction(async () => {
     const redirect = (connect: string) => `${location.origin}${SETTINGS_PATH}?connect=${connect}`;
+    const needsAccount = !accountId || status.data?.onboarding_step === "deauthorized";
+    if (flow === "embedded" && !resuming) {
+      // The account is made (or replaced) by the same call as for hosted onboarding; its
+      // Account Link is left unused (single use, it expires within minutes).
+      if (needsAccount) {
+        await backend.onboard(orgId, { return_url: redirect("return"), refresh_url: redirect("refresh") });
+        await status.reload();
+      }
+      setEmbeddedOpen(true);
+      return;
+    }
     const link = await backend.onboard(orgId, { return_url: redirect("return"), refresh_url: redirect("refresh") });
     location.assign(link.url);
   });
@@ -103,7 +127,7 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
         {data ? <ConnectStatusDetails status={data} /> : null}
         {data && manage ? (
           <div className="actions">
-            {label ? (
+            {label && !embeddedOpen ? (
               <button type="button" className="primary" disabled={onboard.busy} onClick={() => void onboard.run()}>
                 {onboard.busy ? "Opening Stripe…" : label}
               </button>
@@ -116,6 +140,17 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
           </div>
         ) : null}
         {onboard.error ? <ErrorNotice error={onboard.error} /> : null}
+        {embedded && embeddedOpen && manage ? (
+          <EmbeddedOnboarding
+            backend={backend}
+            orgId={orgId}
+            embedded={embedded}
+            onExit={() => {
+              setEmbeddedOpen(false);
+              void status.reload();
+            }}
+          />
+        ) : null}
         {dashboard.error ? <ErrorNotice error={dashboard.error} /> : null}
         {data && !manage ? (
           <p className="muted small" data-testid="member-note">

@@ -29,6 +29,7 @@ PERMISSIONS: dict[tuple[str, str], str] = {
     ("POST", "/v1/accounts/{account}/login_links"): "rak_login_link_write",
     ("GET", "/v1/account"): "rak_accounts_kyc_basic_read",
     ("POST", "/v1/account_links"): "rak_account_link_write",
+    ("POST", "/v1/account_sessions"): "rak_account_session_write",
     ("GET", "/v1/balance"): "rak_balance_read",
     ("POST", "/v1/transfers"): "rak_transfer_write",
     ("GET", "/v1/transfers"): "rak_transfer_read",

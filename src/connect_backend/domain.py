@@ -27,6 +27,8 @@ OnboardingStep = Literal[
     "deauthorized",
 ]
 MemberRole = Literal["owner", "admin", "member"]
+AccountApi = Literal["v1", "v2"]
+"""The Stripe API an organization's account is used through (D1 records it with the link)."""
 PayoutInterval = Literal["manual", "daily", "weekly", "monthly"]
 SourceType = Literal["card", "bank_account", "fpx"]
 """Stripe keeps a balance per source of funds; a payout draws from one (card by default)."""
@@ -82,6 +84,7 @@ class Organization(Received):
     onboarding_step: OnboardingStep | None = NOT_STARTED.step
     onboarding_rejection_reason: str | None = None
     stripe_connect_synced_at: datetime | None = None
+    stripe_connect_account_api: AccountApi | None = None
 
     @property
     def onboarding(self) -> Onboarding:

@@ -65,8 +65,11 @@ def organization(org_id: str, **overrides: Any) -> dict[str, Any]:
         "onboarding_step": "account_creation",
         "onboarding_rejection_reason": None,
         "stripe_connect_synced_at": None,
+        "stripe_connect_account_api": None,
     }
     org.update(overrides)
+    if org["stripe_connect_account_id"] is not None and org["stripe_connect_account_api"] is None:
+        org["stripe_connect_account_api"] = "v1"  # as the Worker reads a row from before it
     return org
 
 
@@ -317,6 +320,7 @@ class FakeWorker:
             return _error(409, "account_in_use", "in use")
         org.update(
             stripe_connect_account_id=account_id,
+            stripe_connect_account_api=body.get("account_api", "v1"),
             stripe_connect_status="pending",
             onboarding_step="details_submission",
             onboarding_rejection_reason=None,

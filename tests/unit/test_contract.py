@@ -79,6 +79,7 @@ def test_client_models_have_exactly_the_contract_fields(
         (domain.ConnectStatus, "ConnectStatus"),
         (domain.OnboardingStep, "OnboardingStep"),
         (domain.MemberRole, "MemberRole"),
+        (domain.AccountApi, "AccountApi"),
         (domain.IdempotencyOperation, "IdempotencyOperation"),
         (domain.ClaimCause, "ClaimCause"),
         (domain.SettlementKind, "SettlementKind"),

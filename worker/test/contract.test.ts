@@ -110,6 +110,7 @@ describe("the contract file", () => {
   it("accepts a well-formed organization", () => {
     expect(matches("Organization", organization)).toBe(true);
     expect(matches("Organization", { ...organization, stripe_connect_status: "active", stripe_connect_synced_at: "2026-11-26T10:00:00.000Z" })).toBe(true);
+    expect(matches("Organization", { ...organization, stripe_connect_account_id: "acct_1", stripe_connect_account_api: "v2" })).toBe(true);
   });
 
   it.each([
@@ -119,6 +120,7 @@ describe("the contract file", () => {
     ["an unknown step", { ...organization, onboarding_step: "done" }],
     ["a fee as text", { ...organization, platform_fee_percent: "10" }],
     ["a timestamp without milliseconds", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00Z" }],
+    ["an unknown account API", { ...organization, stripe_connect_account_id: "acct_1", stripe_connect_account_api: "v3" }],
     ["a timestamp with an offset", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00.000+01:00" }],
   ])("rejects an organization with %s", (_what, value) => {
     expect(matches("Organization", value)).toBe(false);

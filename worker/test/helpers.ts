@@ -14,6 +14,7 @@ export const UNLINKED = {
   onboarding_step: DEFAULT_ONBOARDING_STEP,
   onboarding_rejection_reason: null,
   stripe_connect_synced_at: null,
+  stripe_connect_account_api: null,
 } as const;
 
 let counter = 0;

@@ -9,6 +9,7 @@ import type { ClaimPosition } from "./cursor";
 import {
   DEFAULT_ONBOARDING_STEP,
   DEFAULT_PLATFORM_FEE_PERCENT,
+  type AccountApi,
   type ClaimCause,
   type ClaimIdempotencyKeyRequest,
   type ConnectStatus,
@@ -33,16 +34,21 @@ export interface Organization {
   onboarding_step: OnboardingStep;
   onboarding_rejection_reason: string | null;
   stripe_connect_synced_at: string | null;
+  stripe_connect_account_api: AccountApi | null;
 }
 
 /**
  * A row of `organizations` as this API reads it: the object's columns, where the Connect ones
  * are unchecked text or null (rows that predate a column hold null).
  */
-export type OrganizationRow = Omit<Organization, "stripe_connect_status" | "platform_fee_percent" | "onboarding_step"> & {
+export type OrganizationRow = Omit<
+  Organization,
+  "stripe_connect_status" | "platform_fee_percent" | "onboarding_step" | "stripe_connect_account_api"
+> & {
   stripe_connect_status: string | null;
   platform_fee_percent: number | null;
   onboarding_step: string | null;
+  stripe_connect_account_api: string | null;
 };
 
 const COLUMNS = [
@@ -55,6 +61,7 @@ const COLUMNS = [
   "onboarding_step",
   "onboarding_rejection_reason",
   "stripe_connect_synced_at",
+  "stripe_connect_account_api",
 ] as const satisfies ReadonlyArray<keyof Organization>;
 const ORG_COLUMNS = COLUMNS.join(", ");
 const ORG_COLUMNS_O = COLUMNS.map((c) => `o.${c}`).join(", ");
@@ -90,6 +97,9 @@ export function toOrganization(row: OrganizationRow): Organization {
     onboarding_step: (row.onboarding_step ?? DEFAULT_ONBOARDING_STEP) as OnboardingStep,
     onboarding_rejection_reason: row.onboarding_rejection_reason,
     stripe_connect_synced_at: isoOrNull(row.stripe_connect_synced_at),
+    // A linked row without it predates the column (migrations/0008): every such account was v1.
+    stripe_connect_account_api:
+      (row.stripe_connect_account_api as AccountApi | null) ?? (row.stripe_connect_account_id === null ? null : "v1"),
   };
 }
 
@@ -271,16 +281,18 @@ export function linkConnectAccount(
   id: string,
   accountId: string,
   replacing: string | null = null,
+  accountApi: AccountApi = "v1",
 ): Promise<OrganizationRow | null> {
   const held =
     replacing === null
       ? "stripe_connect_account_id IS NULL"
-      : "stripe_connect_account_id = ?3 AND onboarding_step = 'deauthorized'";
+      : "stripe_connect_account_id = ?4 AND onboarding_step = 'deauthorized'";
   const resetSynced = replacing === null ? "" : ", stripe_connect_synced_at = NULL";
   return db
     .prepare(
       `UPDATE organizations
           SET stripe_connect_account_id = ?2,
+              stripe_connect_account_api = ?3,
               stripe_connect_status = 'pending',
               onboarding_step = 'details_submission',
               onboarding_rejection_reason = NULL${resetSynced}
@@ -289,7 +301,7 @@ export function linkConnectAccount(
           AND NOT EXISTS (SELECT 1 FROM organizations WHERE stripe_connect_account_id = ?2)
         RETURNING ${ORG_COLUMNS}`,
     )
-    .bind(...(replacing === null ? [id, accountId] : [id, accountId, replacing]))
+    .bind(...(replacing === null ? [id, accountId, accountApi] : [id, accountId, accountApi, replacing]))
     .first<OrganizationRow>();
 }
 

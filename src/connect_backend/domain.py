@@ -189,6 +189,19 @@ class AccountLink:
 
 
 @dataclass(frozen=True, slots=True)
+class EventNotice:
+    """A thin event (an event destination's `v2.core.event`) as stripe-python parsed it: what
+    happened to which object, never the object itself (it is fetched)."""
+
+    id: str
+    type: str
+    livemode: bool
+    created: datetime | None
+    related_id: str | None
+    related_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSession:
     """A single-use session for Stripe's embedded components; its `client_secret` is handed to
     the caller's browser and nowhere else (never stored, never logged)."""

@@ -475,6 +475,30 @@ class StripeEventBody(BaseModel):
     data: StripeEventData
 
 
+class ThinEventRelatedObject(BaseModel):
+    """What a thin event is about: its id, type and where to fetch it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: StrictStr
+    type: StrictStr
+    url: StrictStr
+
+
+class ThinEventBody(BaseModel):
+    """A thin event from an event destination (`"object": "v2.core.event"`), as Stripe sends
+    it: verified and parsed by stripe-python's `parse_event_notification`, documented here."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: StrictStr
+    object: Literal["v2.core.event"]
+    type: StrictStr = Field(description="e.g. `v2.core.account[requirements].updated`.")
+    created: StrictStr = Field(description="RFC 3339, UTC.")
+    livemode: StrictBool = False
+    related_object: ThinEventRelatedObject | None = None
+
+
 class WebhookAck(_Output):
     """Stripe's delivery was handled (or deliberately ignored)."""
 

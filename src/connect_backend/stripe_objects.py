@@ -25,7 +25,7 @@ from connect_backend.domain import (
     Reversal,
     Transfer,
 )
-from connect_backend.onboarding import AccountSnapshot, Controller
+from connect_backend.onboarding import AccountSnapshot, Controller, Requirements
 
 CONTROLLERS: dict[str, dict[str, Any]] = {
     "express": {
@@ -220,3 +220,78 @@ def _percent_or_none(value: Any) -> float | None:
     except ValueError:
         return None
     return percent if percent is not None and 0 <= percent <= 100 else None
+
+
+V2_INCLUDE = ["configuration.recipient", "requirements", "defaults"]
+"""What a v2 Account read asks Stripe to include (it answers only the id and a few fields
+without `include`)."""
+
+_REJECTED_PREFIX = "rejected_"
+
+
+def v2_account_snapshot(account: Mapping[str, Any]) -> AccountSnapshot:
+    """A v2 Account (recipient configuration) read into the same snapshot as a v1 account, so
+    one status rule serves both (README, "Accounts v2": the table of v2 field → status/step).
+
+    - `transfers` is the recipient's `stripe_balance.stripe_transfers` capability status
+      (`active`, `pending`, `restricted`, `rejected`, `unsupported`), payouts are enabled when
+      its `stripe_balance.payouts` capability is `active`;
+    - requirement entries awaiting the user are due (`past_due`, `currently_due`,
+      `eventually_due` by their `minimum_deadline.status`), those awaiting Stripe pending
+      verification; the details are submitted once no entry requested for
+      `routine_onboarding` awaits the user;
+    - a capability rejected (`status_details` code `rejected_fraud`, …) gives v1's
+      `disabled_reason` `rejected.fraud`, …; the summary's deadline is the current deadline.
+    """
+    recipient = ((account.get("configuration") or {}).get("recipient") or {}).get(
+        "capabilities"
+    ) or {}
+    balance = recipient.get("stripe_balance") or {}
+    transfers = balance.get("stripe_transfers") or {}
+    payouts = balance.get("payouts") or {}
+    requirements = account.get("requirements") or {}
+    due: dict[str, list[str]] = {"currently_due": [], "past_due": [], "eventually_due": []}
+    pending: list[str] = []
+    onboarding_due = False
+    for entry in requirements.get("entries") or []:
+        description = str(entry.get("description") or "")
+        if entry.get("awaiting_action_from") == "stripe":
+            pending.append(description)
+            continue
+        deadline = str((entry.get("minimum_deadline") or {}).get("status") or "currently_due")
+        due.setdefault(deadline, []).append(description)
+        reasons = {r.get("code") for r in entry.get("requested_reasons") or []}
+        if deadline != "eventually_due" and "routine_onboarding" in reasons:
+            onboarding_due = True
+    reason = None
+    for detail in transfers.get("status_details") or []:
+        code = str(detail.get("code") or "")
+        if code.startswith(_REJECTED_PREFIX):
+            reason = "rejected." + code.removeprefix(_REJECTED_PREFIX)
+    deadline_at = ((requirements.get("summary") or {}).get("minimum_deadline") or {}).get("time")
+    responsibilities = (account.get("defaults") or {}).get("responsibilities") or {}
+    dashboard = account.get("dashboard")
+    return AccountSnapshot(
+        id=str(account["id"]),
+        controller=Controller(
+            stripe_dashboard=dashboard if isinstance(dashboard, str) else None,
+            # v2 has no requirement_collection: Stripe collects through its onboarding.
+            requirement_collection="stripe",
+            fees_payer=_str_or_none(responsibilities.get("fees_collector")),
+            losses_payments=_str_or_none(responsibilities.get("losses_collector")),
+        ),
+        email=_str_or_none(account.get("contact_email")),
+        charges_enabled=False,  # a recipient takes no payments
+        payouts_enabled=payouts.get("status") == "active",
+        details_submitted=not onboarding_due,
+        capabilities={"transfers": str(transfers.get("status") or "pending")},
+        requirements=Requirements(
+            currently_due=due["currently_due"],
+            past_due=due["past_due"],
+            eventually_due=due["eventually_due"],
+            pending_verification=pending,
+            disabled_reason=reason,
+            current_deadline=datetime.fromisoformat(deadline_at) if deadline_at else None,
+        ),
+        metadata={str(k): str(v) for k, v in (account.get("metadata") or {}).items()},
+    )

@@ -125,6 +125,7 @@ async def test_onboard_links_the_account_in_d1(
     assert json.loads(link.content) == {
         "organization_id": "org_a",
         "stripe_connect_account_id": account_id,
+        "account_api": "v1",
     }
     assert worker.organizations["org_a"]["stripe_connect_account_id"] == account_id
     assert worker.organizations["org_a"]["stripe_connect_status"] == "pending"

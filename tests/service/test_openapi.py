@@ -165,7 +165,10 @@ def test_the_webhook_documents_its_signature_header_and_raw_event_body(
 
     assert signature["required"] is True
     assert body["required"] is True
-    assert set(body["content"]["application/json"]["schema"]["required"]) == {"id", "type", "data"}
+    snapshot, thin = body["content"]["application/json"]["schema"]["anyOf"]
+    assert set(snapshot["required"]) == {"id", "type", "data"}
+    assert set(thin["required"]) == {"id", "object", "type", "created"}
+    assert thin["properties"]["object"]["const"] == "v2.core.event"
 
 
 def test_the_authorization_header_is_the_security_scheme_not_a_parameter(

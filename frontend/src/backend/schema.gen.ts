@@ -3733,10 +3733,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description A Stripe event, verified over its raw bytes (at most 1 MiB). */
+        /** @description A Stripe event (a webhook endpoint's snapshot event, or an event destination's thin `v2.core.event`), verified over its raw bytes (at most 1 MiB). */
         requestBody: {
             content: {
-                "application/json": {
+                "application/json": ({
                     /** Id */
                     id: string;
                     /** Type */
@@ -3770,7 +3770,42 @@ export interface operations {
                     };
                 } & {
                     [key: string]: unknown;
-                };
+                }) | ({
+                    /** Id */
+                    id: string;
+                    /**
+                     * Object
+                     * @constant
+                     */
+                    object: "v2.core.event";
+                    /**
+                     * Type
+                     * @description e.g. `v2.core.account[requirements].updated`.
+                     */
+                    type: string;
+                    /**
+                     * Created
+                     * @description RFC 3339, UTC.
+                     */
+                    created: string;
+                    /**
+                     * Livemode
+                     * @default false
+                     */
+                    livemode?: boolean;
+                    related_object?: ({
+                        /** Id */
+                        id: string;
+                        /** Type */
+                        type: string;
+                        /** Url */
+                        url: string;
+                    } & {
+                        [key: string]: unknown;
+                    }) | null;
+                } & {
+                    [key: string]: unknown;
+                });
             };
         };
         responses: {

@@ -342,6 +342,7 @@ class AdminRoutes:
                     secret=str(body.get("secret") or ""),
                     connect=bool(body.get("connect", False)),
                     enabled_events=[str(e) for e in events],
+                    thin=bool(body.get("thin", False)),
                 )
             )
             return _json(endpoint.to_json())

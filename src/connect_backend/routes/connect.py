@@ -159,9 +159,12 @@ async def onboard(ctx: Onboards) -> Onboard:
         gateway=stripe,
     )
     account_id = accounts.require_account(organization)
-    link = await stripe.create_account_link(
-        account_id=account_id, refresh_url=refresh_url, return_url=return_url
+    make_link = (
+        stripe.create_account_link_v2
+        if accounts.api_of(organization) == "v2"
+        else stripe.create_account_link
     )
+    link = await make_link(account_id=account_id, refresh_url=refresh_url, return_url=return_url)
     return Onboard(
         url=link.url,
         expires_at=link.expires_at,
@@ -375,7 +378,7 @@ async def dashboard_link(ctx: OpensDashboard) -> DashboardLink:
     made)."""
     stripe = ctx.clients.stripe
     account_id = accounts.require_account(ctx.organization)
-    read = await stripe.read_account(account_id)
+    read = await stripe.read_account(account_id, accounts.api_of(ctx.organization))
     if not read.account.controller.express_dashboard:
         raise Conflict(
             "Only accounts with the Express dashboard have a Stripe dashboard to log in to.",
@@ -396,7 +399,7 @@ async def account_session(ctx: OpensDashboard) -> AccountSessionCreated:
     secret goes to the caller only: never stored, never logged."""
     stripe = ctx.clients.stripe
     account_id = accounts.require_account(ctx.organization)
-    read = await stripe.read_account(account_id)
+    read = await stripe.read_account(account_id, accounts.api_of(ctx.organization))
     components = session_components(read.account.controller, ctx.member_role)
     session = await stripe.create_account_session(account_id, components)
     return AccountSessionCreated(

@@ -67,6 +67,7 @@ class Worker:
                 "onboarding_rejection_reason": None,
                 "stripe_connect_synced_at": None,
                 "payout_failure": None,
+                "stripe_connect_account_api": "v1",
             }
         self.by_account = {o["stripe_connect_account_id"]: o for o in self.orgs.values()}
 

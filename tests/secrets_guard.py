@@ -40,8 +40,14 @@ PATTERNS = {
     # A token after "Bearer": 8+ token characters with a digit or "_" (not "Bearer session").
     "bearer token": re.compile(r"(?i)\bbearer\s+(?=[^\s\"]*[0-9_])[A-Za-z0-9._~+/=-]{8,}"),
     "session token": re.compile(r"\btok_[A-Za-z0-9_]+"),
+    "client secret": re.compile(r"\b[a-z]+_secret_[A-Za-z0-9_-]{4,}"),
     "webhook body": re.compile(r"do-not-log-this-webhook-body|\"data\"\s*:\s*\{\s*\"object\"\s*:"),
 }
+
+
+# Secrets whose whole point is to be answered to the caller (an Account Session's client
+# secret, for Connect.js in the caller's browser): never in a log, but expected in an answer.
+ANSWERED_TO_THE_CALLER = frozenset({"client secret"})
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ def find_leaks(entries: Iterable[tuple[str, str]], secrets: Iterable[str]) -> li
             if at >= 0:
                 leaks.append(Leak(where, "known secret", _mask(text, at, at + len(secret))))
         for kind, pattern in PATTERNS.items():
+            if kind in ANSWERED_TO_THE_CALLER and where.startswith("answer "):
+                continue
             found = pattern.search(text)
             if found:
                 leaks.append(Leak(where, kind, _mask(text, found.start(), found.end())))

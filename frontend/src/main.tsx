@@ -10,6 +10,6 @@ const root = document.getElementById("root");
 if (!root) throw new Error("index.html has no #root");
 createRoot(root).render(
   <StrictMode>
-    <App auth={auth} backendUrl={config.backendUrl} />
+    <App auth={auth} backendUrl={config.backendUrl} stripePublishableKey={config.stripePublishableKey} />
   </StrictMode>,
 );

@@ -2,6 +2,8 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-li
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createBackendClient, type ConnectStatus } from "../src/backend/client";
 import type { PageLocation } from "../src/payments/PageLocation";
+import type { IStripeConnectInitParams, StripeConnectInstance } from "@stripe/connect-js/pure";
+import { onboardingFlow, type EmbeddedConnect } from "../src/payments/EmbeddedOnboarding";
 import { PaymentsSettings } from "../src/payments/PaymentsSettings";
 import { errorBody, fakeFetch, json, type Recorded } from "./fake-fetch";
 
@@ -63,7 +65,17 @@ const QUIET_READS: Routes = {
 };
 
 /** The page with a backend whose answers come from `routes` ("METHOD /path"). */
-function renderPage({ role, routes, search = "" }: { role: string; routes: Routes; search?: string }) {
+function renderPage({
+  role,
+  routes,
+  search = "",
+  embedded = null,
+}: {
+  role: string;
+  routes: Routes;
+  search?: string;
+  embedded?: EmbeddedConnect | null;
+}) {
   const answers = { ...QUIET_READS, ...routes };
   const fake = fakeFetch((request) => {
     const key = `${request.method} ${new URL(request.url).pathname}`;
@@ -81,7 +93,7 @@ function renderPage({ role, routes, search = "" }: { role: string; routes: Route
     assign: vi.fn(),
     open: vi.fn(),
   };
-  render(<PaymentsSettings backend={backend} orgId={ORG} role={role} location={location} />);
+  render(<PaymentsSettings backend={backend} orgId={ORG} role={role} location={location} embedded={embedded} />);
   const calls = (method: string, path: string) =>
     fake.requests.filter((r) => r.method === method && new URL(r.url).pathname === path);
   return { location, requests: fake.requests, calls, query: () => query };
@@ -797,5 +809,135 @@ describe("a failed payout", () => {
     renderPage({ role: "owner", routes: { ...ACTIVE_OWNER, ...statusRoute(statusOf({ payout_failure: null })) } });
     await screen.findByTestId("connect-status");
     expect(screen.queryByTestId("payout-failure-banner")).toBeNull();
+  });
+});
+
+/**
+ * Connect.js stands in for itself: its loader always fetches Stripe's script from Stripe's CDN,
+ * which these machines cannot reach. The stand-in records how it was initialized and hands the
+ * React components plain elements that keep the callbacks they are given.
+ */
+function stubConnect() {
+  const inits: IStripeConnectInitParams[] = [];
+  const created = new Map<string, HTMLElement & { onExit?: () => void }>();
+  const load = vi.fn((params: IStripeConnectInitParams) => {
+    inits.push(params);
+    const instance = {
+      create: (tag: string) => {
+        const element = Object.assign(document.createElement(`stub-${tag}`), {
+          setOnExit(listener: () => void) {
+            element.onExit = listener;
+          },
+        }) as HTMLElement & { onExit?: () => void };
+        created.set(tag, element);
+        return element;
+      },
+      update: vi.fn(),
+      logout: vi.fn(),
+    };
+    return instance as unknown as StripeConnectInstance;
+  });
+  return { embedded: { publishableKey: "pk_test_embedded", load }, load, inits, created };
+}
+
+const SESSION = { client_secret: "accs_secret__one", expires_at: "2026-11-01T12:30:00Z", account_id: "acct_1" };
+
+describe("embedded onboarding (a publishable key is set)", () => {
+  it("chooses the flow by the publishable key", () => {
+    expect(onboardingFlow(null)).toBe("hosted");
+    expect(onboardingFlow({ publishableKey: "" })).toBe("hosted");
+    expect(onboardingFlow({ publishableKey: "pk_test_x" })).toBe("embedded");
+  });
+
+  it("opens Stripe's onboarding component on the page, each client secret fresh from the service", async () => {
+    const connect = stubConnect();
+    let secrets = 0;
+    const page = renderPage({
+      role: "owner",
+      embedded: connect.embedded,
+      routes: {
+        ...statusRoute(statusOf({ status: "pending", onboarding_step: "details_submission", payouts_enabled: false })),
+        [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE),
+        "POST /api/connect/account-session": () => json(200, { ...SESSION, client_secret: `accs_secret__${++secrets}` }),
+      },
+    });
+
+    fireEvent.click(await screen.findByRole("button", { name: "Continue onboarding" }));
+
+    expect(await screen.findByTestId("embedded-onboarding")).toBeTruthy();
+    expect(connect.load).toHaveBeenCalledTimes(1);
+    expect(connect.inits[0]?.publishableKey).toBe("pk_test_embedded");
+    expect([...connect.created.keys()].sort()).toEqual(["account-onboarding", "notification-banner"]);
+    expect(page.location.assign).not.toHaveBeenCalled();
+    expect(page.calls("POST", "/api/connect/onboard")).toHaveLength(0); // the account exists
+    expect(page.calls("POST", "/api/connect/account-session")).toHaveLength(0); // only when asked
+
+    const fetchSecret = connect.inits[0]!.fetchClientSecret;
+    expect(await fetchSecret()).toBe("accs_secret__1");
+    expect(await fetchSecret()).toBe("accs_secret__2");
+    const asked = page.calls("POST", "/api/connect/account-session");
+    expect(asked).toHaveLength(2);
+    expect(asked[0]!.body).toEqual({ organization_id: ORG });
+  });
+
+  it("makes the account first for an organization that has none, without leaving the page", async () => {
+    const connect = stubConnect();
+    let made = false;
+    const page = renderPage({
+      role: "admin",
+      embedded: connect.embedded,
+      routes: {
+        [`GET /api/connect/status/${ORG}`]: () =>
+          json(200, made ? statusOf({ status: "pending", onboarding_step: "details_submission" }) : NOT_STARTED),
+        [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE),
+        "POST /api/connect/onboard": () => {
+          made = true;
+          return json(200, LINK);
+        },
+      },
+    });
+
+    fireEvent.click(await screen.findByRole("button", { name: "Set up payouts" }));
+
+    expect(await screen.findByTestId("embedded-onboarding")).toBeTruthy();
+    expect(page.calls("POST", "/api/connect/onboard")).toHaveLength(1);
+    expect(page.location.assign).not.toHaveBeenCalled(); // the hosted link is left unused
+  });
+
+  it("reads the status again when the user leaves the component", async () => {
+    const connect = stubConnect();
+    const page = renderPage({
+      role: "owner",
+      embedded: connect.embedded,
+      routes: {
+        ...statusRoute(statusOf({ status: "pending", onboarding_step: "details_submission", payouts_enabled: false })),
+        [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE),
+      },
+    });
+    fireEvent.click(await screen.findByRole("button", { name: "Continue onboarding" }));
+    await screen.findByTestId("embedded-onboarding");
+    const reads = page.calls("GET", `/api/connect/status/${ORG}`).length;
+
+    await waitFor(() => expect(connect.created.get("account-onboarding")?.onExit).toBeTypeOf("function"));
+    connect.created.get("account-onboarding")!.onExit!();
+
+    await waitFor(() => expect(screen.queryByTestId("embedded-onboarding")).toBeNull());
+    await waitFor(() => expect(page.calls("GET", `/api/connect/status/${ORG}`).length).toBe(reads + 1));
+  });
+
+  it("keeps the hosted link without a publishable key", async () => {
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...statusRoute(NOT_STARTED),
+        "POST /api/connect/onboard": () => json(200, LINK),
+      },
+    });
+
+    fireEvent.click(await screen.findByRole("button", { name: "Set up payouts" }));
+
+    await waitFor(() => expect(page.location.assign).toHaveBeenCalledWith(LINK.url));
+    expect(screen.queryByTestId("embedded-onboarding")).toBeNull();
+    expect(page.calls("POST", "/api/connect/account-session")).toHaveLength(0);
   });
 });

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from connect_backend import log, metrics
-from connect_backend.domain import DEAUTHORIZED, Onboarding, Organization
+from connect_backend.domain import DEAUTHORIZED, AccountApi, Onboarding, Organization
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInaccessible,
@@ -49,9 +49,9 @@ async def ensure_account(
         return await link_new_account(
             organization, email=email, country=country, worker=worker, gateway=gateway
         )
-    if organization.onboarding_step == "details_submission":
+    if organization.onboarding_step == "details_submission" and api_of(organization) == "v1":
         # Nothing submitted yet: the account may have been linked by a webhook (after a lost
-        # D1 write) before anyone's email reached it.
+        # D1 write) before anyone's email reached it. (A v2 account's onboarding asks for it.)
         read = await gateway.read_account(organization.stripe_connect_account_id)
         if read.account.email is None:
             await gateway.set_email(read.account.id, email)
@@ -76,7 +76,9 @@ async def link_new_account(
     caller's email is prefilled on an account that has none yet.
     """
     replacing = organization.stripe_connect_account_id if organization.deauthorized else None
-    account = await gateway.create_account(
+    api = gateway.accounts_api
+    create = gateway.create_account_v2 if api == "v2" else gateway.create_account
+    account = await create(
         organization_id=organization.id,
         organization_name=organization.name,
         country=country,
@@ -87,17 +89,28 @@ async def link_new_account(
             organization_id=organization.id,
             account_id=account.id,
             replace_account_id=replacing,
+            account_api=api,
         )
     except (AccountAlreadyLinked, NotDeauthorized) as exc:
         log.info("connect.account.lost_race", account_id=account.id)
-        await gateway.delete_account(account.id)
+        await gateway.delete_account(account.id, api)
         return exc.organization
     log.info(
-        "connect.account.linked", account_id=account.id, created=result.created, replaced=replacing
+        "connect.account.linked",
+        account_id=account.id,
+        created=result.created,
+        replaced=replacing,
+        api=api,
     )
-    if account.email is None:
+    if account.email is None and api == "v1":
         await gateway.set_email(account.id, email)
     return result.organization
+
+
+def api_of(organization: Organization) -> AccountApi:
+    """The Stripe API the organization's account is used through, as D1 recorded it (v1 for
+    an account linked before D1 recorded it)."""
+    return organization.stripe_connect_account_api or "v1"
 
 
 async def sync_account(
@@ -113,7 +126,7 @@ async def sync_account(
     this call (`StripeGateway.read_account`); its `seen_at` orders the write.
     """
     asked_at = datetime.now(UTC)
-    read = await read_or_failure(gateway.read_account(account_id))
+    read = await read_or_failure(gateway.read_account(account_id, api_of(organization)))
     return await store_read(
         organization, account_id, read, asked_at, worker=worker, gateway=gateway
     )
@@ -158,7 +171,7 @@ def onboarding_of_read(
 
 
 async def sync_from_event(
-    account_id: str, *, worker: WorkerClient, gateway: StripeGateway
+    account_id: str, *, worker: WorkerClient, gateway: StripeGateway, api: AccountApi = "v1"
 ) -> Organization | None:
     """Bring D1 up to date with an account an event is about; None when no organization
     holds it (nothing to do).
@@ -171,8 +184,12 @@ async def sync_from_event(
     asked_at = datetime.now(UTC)
     linked, read = await gather_both(
         worker.get_organization_by_account(account_id),
-        read_or_failure(gateway.read_account(account_id)),
+        read_or_failure(gateway.read_account(account_id, api)),
     )
+    if linked is not None and api_of(linked) != api:
+        # The event came through the other API than D1 recorded: read it the recorded way.
+        asked_at = datetime.now(UTC)
+        read = await read_or_failure(gateway.read_account(account_id, api_of(linked)))
     if linked is not None:
         log.organization_id.set(linked.id)
         await store_read(linked, account_id, read, asked_at, worker=worker, gateway=gateway)
@@ -189,7 +206,9 @@ async def sync_from_event(
     if not claimed:
         return None
     try:
-        result = await worker.create_connect_account(organization_id=claimed, account_id=account_id)
+        result = await worker.create_connect_account(
+            organization_id=claimed, account_id=account_id, account_api=api
+        )
     except (AccountAlreadyLinked, AccountInUse, NotFound):
         return None
     log.organization_id.set(claimed)

@@ -27,6 +27,8 @@ OnboardingStep = Literal[
     "deauthorized",
 ]
 MemberRole = Literal["owner", "admin", "member"]
+AccountApi = Literal["v1", "v2"]
+"""The Stripe API an organization's account is used through (D1 records it with the link)."""
 PayoutInterval = Literal["manual", "daily", "weekly", "monthly"]
 SourceType = Literal["card", "bank_account", "fpx"]
 """Stripe keeps a balance per source of funds; a payout draws from one (card by default)."""
@@ -97,6 +99,7 @@ class Organization(Received):
     onboarding_rejection_reason: str | None = None
     stripe_connect_synced_at: datetime | None = None
     payout_failure: PayoutFailure | None = None
+    stripe_connect_account_api: AccountApi | None = None
 
     @property
     def onboarding(self) -> Onboarding:
@@ -197,6 +200,28 @@ class AccountLink:
     """A single-use link to Stripe-hosted onboarding."""
 
     url: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventNotice:
+    """A thin event (an event destination's `v2.core.event`) as stripe-python parsed it: what
+    happened to which object, never the object itself (it is fetched)."""
+
+    id: str
+    type: str
+    livemode: bool
+    created: datetime | None
+    related_id: str | None
+    related_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSession:
+    """A single-use session for Stripe's embedded components; its `client_secret` is handed to
+    the caller's browser and nowhere else (never stored, never logged)."""
+
+    client_secret: str = field(repr=False)
     expires_at: datetime
 
 

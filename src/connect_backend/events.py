@@ -33,6 +33,11 @@ DISPUTE_EVENTS = (
 PAYOUT_EVENTS = ("payout.failed", "payout.paid")
 """An organization's payout failed (its settings page says so) or, later, one was paid."""
 
+V2_ACCOUNT_EVENTS = ("v2.core.account.", "v2.core.account[")
+"""Thin events about a v2 account (`v2.core.account.updated`,
+`v2.core.account[requirements].updated`, `v2.core.account[configuration.recipient]…`)."""
+V2_ACCOUNT_CLOSED = "v2.core.account.closed"
+
 Outcome = WebhookOutcome
 
 
@@ -49,6 +54,8 @@ async def handle(
     if event.livemode != livemode:
         log.info("webhook.ignored.livemode", **fields)
         return "ignored"
+    if event.thin:
+        return await _thin(event, worker=worker, gateway=gateway)
     if event.type in REFUND_EVENTS or event.type in DISPUTE_EVENTS:
         return await _money_back(event, gateway=gateway, worker=worker, policy=refund_fee_policy)
     if event.type in PAYOUT_EVENTS and event.account_id is not None:
@@ -66,19 +73,47 @@ async def handle(
         )
         return "logged"
     if event.type == DEAUTHORIZED_EVENT:
-        organization = await worker.get_organization_by_account(account_id)
-        if organization is None:
-            log.warning("webhook.unlinked", **fields)
-            return "unlinked"
-        log.organization_id.set(organization.id)
-        # Stamped with the service's clock, like every other view (one clock orders the
-        # writes); D1 keeps a deauthorization whatever a later view's stamp says.
-        await accounts.store_onboarding(
-            organization, account_id, DEAUTHORIZED, datetime.now(UTC), worker=worker
-        )
-        log.info("webhook.deauthorized", **fields)
-        return "deauthorized"
+        return await _deauthorize(account_id, fields, worker=worker)
     if await accounts.sync_from_event(account_id, worker=worker, gateway=gateway) is None:
+        log.warning("webhook.unlinked", **fields)
+        return "unlinked"
+    log.info("webhook.synced", **fields)
+    return "synced"
+
+
+async def _deauthorize(
+    account_id: str, fields: dict[str, str | None], *, worker: WorkerClient
+) -> Outcome:
+    """The account no longer lets the platform in: D1 holds it deauthorized."""
+    organization = await worker.get_organization_by_account(account_id)
+    if organization is None:
+        log.warning("webhook.unlinked", **fields)
+        return "unlinked"
+    log.organization_id.set(organization.id)
+    # Stamped with the service's clock, like every other view (one clock orders the
+    # writes); D1 keeps a deauthorization whatever a later view's stamp says.
+    await accounts.store_onboarding(
+        organization, account_id, DEAUTHORIZED, datetime.now(UTC), worker=worker
+    )
+    log.info("webhook.deauthorized", **fields)
+    return "deauthorized"
+
+
+async def _thin(event: Event, *, worker: WorkerClient, gateway: StripeGateway) -> Outcome:
+    """A thin event about a v2 account (`v2.core.account…`): the account is fetched through v2
+    and D1 brought up to date by the same rules as a v1 account event (ordering by the
+    service's clock, D1's link first, a redelivery changes nothing). A closed account is a
+    deauthorization: the platform can no longer use it, and the organization may onboard
+    again. Any other thin event is acknowledged and logged."""
+    fields = {"event_id": event.id, "event_type": event.type, "account_id": event.account_id}
+    account_id = event.account_id
+    if account_id is None or not event.type.startswith(V2_ACCOUNT_EVENTS):
+        log.info("webhook.logged", **fields)
+        return "logged"
+    if event.type == V2_ACCOUNT_CLOSED:
+        return await _deauthorize(account_id, fields, worker=worker)
+    synced = await accounts.sync_from_event(account_id, worker=worker, gateway=gateway, api="v2")
+    if synced is None:
         log.warning("webhook.unlinked", **fields)
         return "unlinked"
     log.info("webhook.synced", **fields)

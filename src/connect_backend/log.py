@@ -23,6 +23,7 @@ user_id: ContextVar[str | None] = ContextVar("user_id", default=None)
 _logger = logging.getLogger("connect_backend")
 _SECRET = re.compile(
     r"(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9]+|whsec_[A-Za-z0-9+/=_-]+|(?i:bearer)\s+[^\s\"]+"
+    r"|\b[a-z]+_secret_[A-Za-z0-9_-]+"  # Stripe's client secrets (`accs_secret__…`)
 )
 
 
@@ -37,7 +38,8 @@ def configure(level: str, *, stream: TextIO | None = None) -> None:
 
 
 def scrub(text: str) -> str:
-    """`text` with anything shaped like a key, a webhook secret or a bearer token masked."""
+    """`text` with anything shaped like a key, a webhook secret, a client secret or a bearer
+    token masked."""
     return _SECRET.sub("[redacted]", text)
 
 

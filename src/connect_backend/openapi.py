@@ -23,7 +23,12 @@ from connect_backend.auth import (
     PlatformRequirement,
     Requirement,
 )
-from connect_backend.schemas import ErrorBody, StripeEventBody, ValidationErrorBody
+from connect_backend.schemas import (
+    ErrorBody,
+    StripeEventBody,
+    ThinEventBody,
+    ValidationErrorBody,
+)
 
 BEARER_SCHEME = "HTTPBearer"
 """The OpenAPI security scheme every route with a `Requirement` is documented under."""
@@ -143,8 +148,20 @@ WEBHOOK_REQUEST: dict[str, Any] = {
     ],
     "requestBody": {
         "required": True,
-        "description": "A Stripe event, verified over its raw bytes (at most 1 MiB).",
-        "content": {"application/json": {"schema": _inlined(StripeEventBody.model_json_schema())}},
+        "description": (
+            "A Stripe event (a webhook endpoint's snapshot event, or an event destination's "
+            "thin `v2.core.event`), verified over its raw bytes (at most 1 MiB)."
+        ),
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        _inlined(StripeEventBody.model_json_schema()),
+                        _inlined(ThinEventBody.model_json_schema()),
+                    ]
+                }
+            }
+        },
     },
 }
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from connect_backend import accounts, log
-from connect_backend.domain import Onboarding, Organization
+from connect_backend.domain import AccountApi, Onboarding, Organization
 from connect_backend.errors import ConnectError, RateLimited
 from connect_backend.stripe_budget import StripeClass, stripe_class
 from connect_backend.stripe_gateway import AccountRead, StripeGateway
@@ -202,7 +202,7 @@ class _Run:
         log.organization_id.set(organization.id)
         before = organization.onboarding
         try:
-            asked_at, read = await self._read(account_id)
+            asked_at, read = await self._read(account_id, accounts.api_of(organization))
             if self.report.dry_run:
                 after, _ = accounts.onboarding_of_read(
                     read, asked_at, capabilities=self.gateway.capabilities
@@ -232,13 +232,15 @@ class _Run:
                 dry_run=self.report.dry_run,
             )
 
-    async def _read(self, account_id: str) -> tuple[datetime, AccountRead | ConnectError]:
+    async def _read(
+        self, account_id: str, api: AccountApi
+    ) -> tuple[datetime, AccountRead | ConnectError]:
         """The account read from Stripe (or the failure it ended in) and when that read
         began; a read the budget refuses is tried again after its `Retry-After`."""
         attempt = 1
         while True:
             asked_at = datetime.now(UTC)
-            read = await accounts.read_or_failure(self.gateway.read_account(account_id))
+            read = await accounts.read_or_failure(self.gateway.read_account(account_id, api))
             if not isinstance(read, RateLimited) or attempt >= self.budget_attempts:
                 return asked_at, read
             seconds = _retry_after(read)

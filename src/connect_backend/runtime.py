@@ -66,6 +66,7 @@ async def clients(
                 http=http,
                 account_type=settings.connect_account_type,
                 capabilities=settings.connect_capabilities,
+                accounts_api=settings.connect_accounts_api,
                 timeout=settings.stripe_timeout_seconds,
                 budget=StripeBudget(
                     per_second=settings.stripe_budget_per_process,

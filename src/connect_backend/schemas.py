@@ -596,6 +596,15 @@ class OrganizationRef(_Input):
     organization_id: OrganizationId | None = None
 
 
+class AccountSessionCreated(_Output):
+    """A fresh Account Session for Stripe's embedded components (Connect.js): single use,
+    short-lived, never stored or logged by the service."""
+
+    client_secret: str = Field(description="For Connect.js' `fetchClientSecret`; single use.")
+    expires_at: datetime
+    account_id: str
+
+
 class DashboardLink(_Output):
     """A single-use login link to the Express dashboard."""
 
@@ -631,6 +640,30 @@ class StripeEventBody(BaseModel):
     account: StrictStr | None = Field(default=None, description="The connected account's id.")
     created: StrictInt | None = Field(default=None, description="When Stripe made it (Unix).")
     data: StripeEventData
+
+
+class ThinEventRelatedObject(BaseModel):
+    """What a thin event is about: its id, type and where to fetch it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: StrictStr
+    type: StrictStr
+    url: StrictStr
+
+
+class ThinEventBody(BaseModel):
+    """A thin event from an event destination (`"object": "v2.core.event"`), as Stripe sends
+    it: verified and parsed by stripe-python's `parse_event_notification`, documented here."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: StrictStr
+    object: Literal["v2.core.event"]
+    type: StrictStr = Field(description="e.g. `v2.core.account[requirements].updated`.")
+    created: StrictStr = Field(description="RFC 3339, UTC.")
+    livemode: StrictBool = False
+    related_object: ThinEventRelatedObject | None = None
 
 
 class WebhookAck(_Output):

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     frontend_url: str
     allowed_origins: CommaList = Field(default_factory=list)
     connect_account_type: Literal["express", "custom"] = "express"
+    connect_accounts_api: Literal["v1", "v2"] = "v1"
     connect_capabilities: CommaList = Field(default_factory=lambda: ["transfers"])
     connect_default_country: str = "US"
     refund_fee_policy: RefundFeePolicy = "proportional"
@@ -198,6 +199,11 @@ class Settings(BaseSettings):
             )
         if self.connect_default_country not in self.connect_allowed_countries:
             raise ValueError("CONNECT_DEFAULT_COUNTRY must be one of CONNECT_ALLOWED_COUNTRIES")
+        if self.connect_accounts_api == "v2" and set(self.connect_capabilities) != {"transfers"}:
+            raise ValueError(
+                "CONNECT_ACCOUNTS_API=v2 makes recipient accounts, whose one capability here is "
+                "transfers: set CONNECT_CAPABILITIES=transfers"
+            )
         return self
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ turns Stripe's errors into the service's.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,16 +24,19 @@ from urllib.parse import quote_plus
 
 import aiohttp
 import orjson
-from stripe import AIOHTTPClient, StripeClient
+from stripe import AIOHTTPClient, StripeClient, WebhookSignature
 
 from connect_backend import errors, log, stripe_objects
 from connect_backend.coalesce import Coalescer, FreshReads
 from connect_backend.countries import service_agreement
 from connect_backend.domain import (
+    AccountApi,
     AccountLink,
+    AccountSession,
     Balance,
     Charge,
     Dispute,
+    EventNotice,
     Page,
     Payout,
     PayoutSchedule,
@@ -51,6 +55,8 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
     from stripe.params import (
         AccountCreateParams,
         AccountCreateParamsCapabilities,
+        AccountCreateParamsController,
+        AccountSessionCreateParams,
         AccountUpdateParamsSettingsPayoutsSchedule,
         ChargeListParams,
         DisputeListParams,
@@ -60,6 +66,7 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
         TransferListParams,
         TransferReversalListParams,
     )
+    from stripe.params.v2.core import AccountCreateParams as V2AccountCreateParams
 
 T = TypeVar("T")
 
@@ -129,6 +136,17 @@ def _params_digest(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(params, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+def _rfc3339_or_none(value: object) -> datetime | None:
+    """A thin event's `created`; None for one that is not a timestamp (it orders nothing:
+    the service's own clock does)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 class StripeGateway:
     """Every Stripe operation the service performs."""
 
@@ -140,6 +158,7 @@ class StripeGateway:
         capabilities: list[str],
         budget: StripeBudget | None = None,
         reads: FreshReads[AccountRead] | None = None,
+        accounts_api: AccountApi = "v1",
     ) -> None:
         self._client = client
         self._stripe = client.v1
@@ -147,6 +166,9 @@ class StripeGateway:
         self._reads: FreshReads[AccountRead] = reads or Coalescer()
         self.account_type = account_type
         self.capabilities = tuple(capabilities)
+        self.accounts_api: AccountApi = accounts_api
+        """The API new accounts are made through (`CONNECT_ACCOUNTS_API`); an existing account
+        is always used through the one D1 recorded for it."""
 
     @classmethod
     def connect(
@@ -160,6 +182,7 @@ class StripeGateway:
         timeout: float = 20.0,
         budget: StripeBudget | None = None,
         reads: FreshReads[AccountRead] | None = None,
+        accounts_api: AccountApi = "v1",
     ) -> StripeGateway:
         """A gateway whose calls travel over `http` (the caller owns and closes it)."""
         client = StripeClient(
@@ -175,6 +198,7 @@ class StripeGateway:
             capabilities=capabilities,
             budget=budget,
             reads=reads,
+            accounts_api=accounts_api,
         )
 
     def _calling(self, operation: str, *, rename: Mapping[str, str] | None = None) -> StripeCall:
@@ -196,7 +220,9 @@ class StripeGateway:
         replays one account whoever retries. The clicking user's email is set by `set_email`
         once the account is linked. The service agreement is the one the country needs to
         receive the platform's transfers (`countries.py`); a country whose agreement cannot
-        have the requested capabilities is refused before Stripe is asked.
+        have the requested capabilities is refused before Stripe is asked. The account is
+        described by Stripe's controller properties, never the legacy `type`: Express-like by
+        default, Custom-like with `CONNECT_ACCOUNT_TYPE=custom` (`stripe_objects.CONTROLLERS`).
 
         `replacing`: the deauthorized account this one takes the place of — part of the key,
         so a new account is made instead of the old one replayed.
@@ -213,8 +239,11 @@ class StripeGateway:
             "AccountCreateParamsCapabilities",
             {name: {"requested": True} for name in self.capabilities},
         )
+        controller = cast(
+            "AccountCreateParamsController", stripe_objects.CONTROLLERS[self.account_type]
+        )
         params: AccountCreateParams = {
-            "type": self.account_type,
+            "controller": copy.deepcopy(controller),
             "country": country,
             "business_profile": {"name": organization_name},
             "metadata": {"organization_id": organization_id},
@@ -223,8 +252,8 @@ class StripeGateway:
         }
         if agreement == "recipient":
             params["tos_acceptance"] = {"service_agreement": "recipient"}
-        elif self.account_type == "custom":
-            # Custom accounts never see Stripe's terms themselves; the platform collects them.
+        elif controller["requirement_collection"] == "application":
+            # The platform collects requirements, Stripe's terms among them (Custom-like).
             params["tos_acceptance"] = {"service_agreement": "full"}
         parts = [organization_id, _params_digest(params), *([replacing] if replacing else [])]
         key = idempotency_key("connect-account", *parts)
@@ -236,6 +265,99 @@ class StripeGateway:
         log.info("stripe.account.created", account_id=created.id)
         return created
 
+    async def create_account_v2(
+        self,
+        *,
+        organization_id: str,
+        organization_name: str,
+        country: str,
+        replacing: str | None = None,
+    ) -> AccountSnapshot:
+        """Create the organization's account through Accounts v2 (`CONNECT_ACCOUNTS_API=v2`):
+        the `recipient` configuration with its `stripe_balance.stripe_transfers` capability
+        (it receives the platform's `/v1/transfers` and pays out its Stripe balance), the
+        dashboard and responsibilities of `CONNECT_ACCOUNT_TYPE` (Express-like: `express`;
+        Custom-like: `none`; the platform collects fees and carries losses either way). Keyed
+        like v1 creation: the same organization and parameters replay one account."""
+        if service_agreement(country) == "recipient" or set(self.capabilities) - {"transfers"}:
+            raise BadRequest(
+                "Accounts v2 accounts are made here with the recipient configuration only, "
+                f"in the platform's transfer region (not {country}) and with no capability "
+                "but transfers.",
+                code="country_not_supported",
+            )
+        dashboard = stripe_objects.CONTROLLERS[self.account_type]["stripe_dashboard"]["type"]
+        params = {
+            "display_name": organization_name,
+            "dashboard": dashboard,
+            "identity": {"country": country.lower()},
+            "defaults": {
+                "responsibilities": {
+                    "fees_collector": "application",
+                    "losses_collector": "application",
+                }
+            },
+            "configuration": {
+                "recipient": {
+                    "capabilities": {"stripe_balance": {"stripe_transfers": {"requested": True}}}
+                }
+            },
+            "metadata": {"organization_id": organization_id},
+            "include": stripe_objects.V2_INCLUDE,
+        }
+        parts = [organization_id, "v2", _params_digest(params), *([replacing] if replacing else [])]
+        key = idempotency_key("connect-account", *parts)
+        async with self._calling("v2.core.accounts.create"):
+            account = await self._client.v2.core.accounts.create_async(
+                params=cast("V2AccountCreateParams", params), options={"idempotency_key": key}
+            )
+            created = stripe_objects.v2_account_snapshot(account.to_dict())
+        log.info("stripe.account.created", account_id=created.id, api="v2")
+        # Accounts v2 has no payout schedule: v1's account update sets it, manual as for v1
+        # accounts (payouts are made through the API). A retry replays the account and sets
+        # the same schedule again.
+        await self.update_payout_schedule(
+            account_id=created.id, schedule=PayoutSchedule(interval="manual")
+        )
+        return created
+
+    def parse_event_notification(
+        self, body: bytes, header: str, secret: str, *, tolerance: int
+    ) -> EventNotice:
+        """A thin event verified and parsed by stripe-python's `parse_event_notification`
+        (its signature over `body` with `secret`, no older than `tolerance`). Raises
+        `stripe.SignatureVerificationError` when the signature does not match, `ValueError`
+        (or `KeyError`, `TypeError`) when the body is no thin event."""
+        try:
+            notice = self._client.parse_event_notification(body, header, secret, tolerance)
+        except (TypeError, KeyError):
+            # Either the signature could not be read at all (no match), or it matched and
+            # stripe-python's class for the type could not be built from the body (a known
+            # type without its `related_object`): told apart by the verifier alone.
+            WebhookSignature.verify_header(body, header, secret, tolerance)
+            sent = orjson.loads(body)
+            if not (isinstance(sent.get("id"), str) and isinstance(sent.get("type"), str)):
+                raise KeyError("a thin event names its id and type as strings") from None
+            return EventNotice(
+                id=sent["id"],
+                type=sent["type"],
+                livemode=bool(sent.get("livemode")),
+                created=_rfc3339_or_none(sent.get("created")),
+                related_id=None,
+                related_type=None,
+            )
+        if not (isinstance(notice.id, str) and isinstance(notice.type, str)):
+            raise KeyError("a thin event names its id and type as strings")
+        related = getattr(notice, "related_object", None)
+        return EventNotice(
+            id=notice.id,
+            type=notice.type,
+            livemode=notice.livemode,
+            created=_rfc3339_or_none(notice.created),
+            related_id=getattr(related, "id", None),
+            related_type=getattr(related, "type", None),
+        )
+
     async def set_email(self, account_id: str, email: str) -> None:
         """Prefill the account's email for onboarding (allowed until the first Account Link)."""
         try:
@@ -244,16 +366,20 @@ class StripeGateway:
         except ConnectError as exc:  # onboarding asks for it anyway: not worth failing over
             log.warning("stripe.account.email_failed", account_id=account_id, code=exc.code)
 
-    async def delete_account(self, account_id: str) -> None:
-        """Remove an account that lost the race to be linked (best effort, logged)."""
+    async def delete_account(self, account_id: str, api: AccountApi = "v1") -> None:
+        """Remove an account that lost the race to be linked (best effort, logged); a v2
+        account is closed (`POST /v2/core/accounts/{id}/close`: v2 deletes none)."""
         try:
             async with self._calling("accounts.delete"):
-                await self._stripe.accounts.delete_async(account_id)
+                if api == "v2":
+                    await self._client.v2.core.accounts.close_async(account_id)
+                else:
+                    await self._stripe.accounts.delete_async(account_id)
             log.info("stripe.account.deleted", account_id=account_id)
         except ConnectError as exc:
             log.warning("stripe.account.delete_failed", account_id=account_id, code=exc.code)
 
-    async def read_account(self, account_id: str) -> AccountRead:
+    async def read_account(self, account_id: str, api: AccountApi = "v1") -> AccountRead:
         """The account as Stripe holds it now: a read that began after this call, shared with
         the other callers that want the same account meanwhile, in this process
         (`Coalescer.fresh`) or in every process (`SharedReads`).
@@ -265,12 +391,16 @@ class StripeGateway:
 
         async def own_read() -> AccountRead:
             seen_at = datetime.now(UTC)  # before the request: the view holds all Stripe had then
+            if api == "v2":
+                return AccountRead(await self._fetch_v2_account(account_id), seen_at)
             return AccountRead(
                 await self._fetch_account(account_id, stripe_objects.account_snapshot), seen_at
             )
 
         try:
-            return await self._reads.fresh(account_id, own_read)
+            # v2 reads are shared under their own key: the two views are read differently.
+            shared_as = account_id if api == "v1" else f"v2:{account_id}"
+            return await self._reads.fresh(shared_as, own_read)
         except RateLimited:
             if stripe_class.get() is StripeClass.READ:
                 raise
@@ -290,6 +420,33 @@ class StripeGateway:
             )
             return parse(answer.data)
 
+    async def _fetch_v2_account(self, account_id: str) -> AccountSnapshot:
+        """`GET /v2/core/accounts/{id}` with the recipient configuration and requirements."""
+        async with self._calling("v2.core.accounts.retrieve"):
+            account = await self._client.v2.core.accounts.retrieve_async(
+                account_id, params={"include": cast("Any", stripe_objects.V2_INCLUDE)}
+            )
+            return stripe_objects.v2_account_snapshot(account.to_dict())
+
+    async def create_account_link_v2(
+        self, *, account_id: str, refresh_url: str, return_url: str
+    ) -> AccountLink:
+        """A fresh v2 Account Link onboarding the account (single use, short-lived)."""
+        async with self._calling("v2.core.account_links.create"):
+            link = await self._client.v2.core.account_links.create_async(
+                params={
+                    "account": account_id,
+                    "use_case": {
+                        "type": "account_onboarding",
+                        "account_onboarding": {
+                            "refresh_url": refresh_url,
+                            "return_url": return_url,
+                        },
+                    },
+                }
+            )
+            return AccountLink(url=link.url, expires_at=datetime.fromisoformat(link.expires_at))
+
     async def create_account_link(
         self, *, account_id: str, refresh_url: str, return_url: str
     ) -> AccountLink:
@@ -306,6 +463,27 @@ class StripeGateway:
             return AccountLink(
                 url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, UTC)
             )
+
+    async def create_account_session(
+        self, account_id: str, components: Mapping[str, Any]
+    ) -> AccountSession:
+        """A fresh Account Session for the embedded components (`onboarding.session_components`
+        chooses them). Not keyed by us, as Account Links are not: each call wants a new one,
+        and stripe-python's own key makes its retries of this one call replay it. The secret is
+        returned to the caller only; the log line names the account."""
+        async with self._calling("account_sessions.create"):
+            session = await self._stripe.account_sessions.create_async(
+                params=cast(
+                    "AccountSessionCreateParams",
+                    {"account": account_id, "components": components},
+                )
+            )
+            made = AccountSession(
+                client_secret=session.client_secret,
+                expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+            )
+        log.info("stripe.account_session.created", account_id=account_id)
+        return made
 
     async def create_login_link(self, account_id: str) -> str:
         """A login link to the Express dashboard."""

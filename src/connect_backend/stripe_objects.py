@@ -25,7 +25,55 @@ from connect_backend.domain import (
     Reversal,
     Transfer,
 )
-from connect_backend.onboarding import AccountSnapshot
+from connect_backend.onboarding import AccountSnapshot, Controller, Requirements
+
+CONTROLLERS: dict[str, dict[str, Any]] = {
+    "express": {
+        "stripe_dashboard": {"type": "express"},
+        "fees": {"payer": "application"},
+        "losses": {"payments": "application"},
+        "requirement_collection": "stripe",
+    },
+    "custom": {
+        "stripe_dashboard": {"type": "none"},
+        "fees": {"payer": "application"},
+        "losses": {"payments": "application"},
+        "requirement_collection": "application",
+    },
+    "standard": {
+        "stripe_dashboard": {"type": "full"},
+        "fees": {"payer": "account"},
+        "losses": {"payments": "stripe"},
+        "requirement_collection": "stripe",
+    },
+}
+"""Stripe's controller properties for each legacy account type, as Stripe documents the
+equivalence (https://docs.stripe.com/connect/migrate-to-controller-properties): the
+parameters new accounts are created with (`express` by default, `custom` with
+`CONNECT_ACCOUNT_TYPE=custom`), and how an account Stripe answers without them is read."""
+
+
+def controller(account: Mapping[str, Any]) -> Controller:
+    """The account's controller properties; for an answer without them (Stripe sets them on
+    every account, legacy ones too), the legacy `type`'s equivalent."""
+    held = account.get("controller") or {}
+    legacy = CONTROLLERS.get(str(account.get("type")), {})
+
+    def pick(name: str, key: str | None) -> str | None:
+        for source in (held, legacy):
+            value = source.get(name)
+            if key is not None:
+                value = value.get(key) if isinstance(value, Mapping) else None
+            if isinstance(value, str):
+                return value
+        return None
+
+    return Controller(
+        stripe_dashboard=pick("stripe_dashboard", "type"),
+        requirement_collection=pick("requirement_collection", None),
+        fees_payer=pick("fees", "payer"),
+        losses_payments=pick("losses", "payments"),
+    )
 
 
 def account_snapshot(account: Mapping[str, Any]) -> AccountSnapshot:
@@ -38,11 +86,7 @@ def account_snapshot(account: Mapping[str, Any]) -> AccountSnapshot:
     data["requirements"] = requirements
     data["capabilities"] = {k: str(v) for k, v in (data.get("capabilities") or {}).items()}
     data["metadata"] = {k: str(v) for k, v in (data.get("metadata") or {}).items()}
-    # `type` for accounts made with one (express, custom, standard); otherwise the
-    # controller's dashboard says which the holder has (express, full, none).
-    controller = data.get("controller") or {}
-    dashboard = (controller.get("stripe_dashboard") or {}).get("type")
-    data["dashboard"] = dashboard if isinstance(dashboard, str) else data.get("type")
+    data["controller"] = controller(account)
     return AccountSnapshot.model_validate(data)
 
 
@@ -185,3 +229,78 @@ def _percent_or_none(value: Any) -> float | None:
     except ValueError:
         return None
     return percent if percent is not None and 0 <= percent <= 100 else None
+
+
+V2_INCLUDE = ["configuration.recipient", "requirements", "defaults"]
+"""What a v2 Account read asks Stripe to include (it answers only the id and a few fields
+without `include`)."""
+
+_REJECTED_PREFIX = "rejected_"
+
+
+def v2_account_snapshot(account: Mapping[str, Any]) -> AccountSnapshot:
+    """A v2 Account (recipient configuration) read into the same snapshot as a v1 account, so
+    one status rule serves both (README, "Accounts v2": the table of v2 field → status/step).
+
+    - `transfers` is the recipient's `stripe_balance.stripe_transfers` capability status
+      (`active`, `pending`, `restricted`, `rejected`, `unsupported`), payouts are enabled when
+      its `stripe_balance.payouts` capability is `active`;
+    - requirement entries awaiting the user are due (`past_due`, `currently_due`,
+      `eventually_due` by their `minimum_deadline.status`), those awaiting Stripe pending
+      verification; the details are submitted once no entry requested for
+      `routine_onboarding` awaits the user;
+    - a capability rejected (`status_details` code `rejected_fraud`, …) gives v1's
+      `disabled_reason` `rejected.fraud`, …; the summary's deadline is the current deadline.
+    """
+    recipient = ((account.get("configuration") or {}).get("recipient") or {}).get(
+        "capabilities"
+    ) or {}
+    balance = recipient.get("stripe_balance") or {}
+    transfers = balance.get("stripe_transfers") or {}
+    payouts = balance.get("payouts") or {}
+    requirements = account.get("requirements") or {}
+    due: dict[str, list[str]] = {"currently_due": [], "past_due": [], "eventually_due": []}
+    pending: list[str] = []
+    onboarding_due = False
+    for entry in requirements.get("entries") or []:
+        description = str(entry.get("description") or "")
+        if entry.get("awaiting_action_from") == "stripe":
+            pending.append(description)
+            continue
+        deadline = str((entry.get("minimum_deadline") or {}).get("status") or "currently_due")
+        due.setdefault(deadline, []).append(description)
+        reasons = {r.get("code") for r in entry.get("requested_reasons") or []}
+        if deadline != "eventually_due" and "routine_onboarding" in reasons:
+            onboarding_due = True
+    reason = None
+    for detail in transfers.get("status_details") or []:
+        code = str(detail.get("code") or "")
+        if code.startswith(_REJECTED_PREFIX):
+            reason = "rejected." + code.removeprefix(_REJECTED_PREFIX)
+    deadline_at = ((requirements.get("summary") or {}).get("minimum_deadline") or {}).get("time")
+    responsibilities = (account.get("defaults") or {}).get("responsibilities") or {}
+    dashboard = account.get("dashboard")
+    return AccountSnapshot(
+        id=str(account["id"]),
+        controller=Controller(
+            stripe_dashboard=dashboard if isinstance(dashboard, str) else None,
+            # v2 has no requirement_collection: Stripe collects through its onboarding.
+            requirement_collection="stripe",
+            fees_payer=_str_or_none(responsibilities.get("fees_collector")),
+            losses_payments=_str_or_none(responsibilities.get("losses_collector")),
+        ),
+        email=_str_or_none(account.get("contact_email")),
+        charges_enabled=False,  # a recipient takes no payments
+        payouts_enabled=payouts.get("status") == "active",
+        details_submitted=not onboarding_due,
+        capabilities={"transfers": str(transfers.get("status") or "pending")},
+        requirements=Requirements(
+            currently_due=due["currently_due"],
+            past_due=due["past_due"],
+            eventually_due=due["eventually_due"],
+            pending_verification=pending,
+            disabled_reason=reason,
+            current_deadline=datetime.fromisoformat(deadline_at) if deadline_at else None,
+        ),
+        metadata={str(k): str(v) for k, v in (account.get("metadata") or {}).items()},
+    )

@@ -29,6 +29,7 @@ from tenacity import (
 from connect_backend import log, metrics
 from connect_backend.coalesce import Coalescer
 from connect_backend.domain import (
+    AccountApi,
     Claim,
     ClaimCause,
     ClaimState,
@@ -288,13 +289,19 @@ class WorkerClient:
         organization_id: str,
         account_id: str,
         replace_account_id: str | None = None,
+        account_api: AccountApi = "v1",
     ) -> LinkResult:
-        """Link a Stripe account to an organization that has none (compare-and-set).
+        """Link a Stripe account to an organization that has none (compare-and-set), recording
+        the Stripe API it was made through (`account_api`).
 
         With `replace_account_id`, replace that account instead, only while the organization
         holds it deauthorized (`NotDeauthorized` otherwise).
         """
-        body = {"organization_id": organization_id, "stripe_connect_account_id": account_id}
+        body = {
+            "organization_id": organization_id,
+            "stripe_connect_account_id": account_id,
+            "account_api": account_api,
+        }
         if replace_account_id is not None:
             body["replace_account_id"] = replace_account_id
         data = await self._call("POST", "/create-connect-account", json=body)

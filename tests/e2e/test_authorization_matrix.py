@@ -2,7 +2,7 @@
 
 The product spec's roles table ("Who may do what", with the rows issue 13 added) is encoded
 once, as data (`ROLES`). From it and the principals' expected refusals, `expected()` derives
-what each of the 18 route forms must answer to each of the 10 principals.
+what each of the 19 route forms must answer to each of the 10 principals.
 `test_authorization_matrix` asks the local stack (Worker with Better Auth on D1, the Stripe
 simulator, the service) every cell, on an organization whose
 onboarding is complete, and fails on any difference. Refused cells run first, with a tripwire on
@@ -48,6 +48,8 @@ ROLES: dict[str, frozenset[Column]] = {
     "GET /api/connect/status[/{orgId}]": frozenset({M, A, P}),
     "POST /api/connect/onboard": frozenset({A}),
     "POST /api/connect/dashboard-link": frozenset({A}),
+    # Issue 22's row: an Account Session for the embedded components, like the dashboard link.
+    "POST /api/connect/account-session": frozenset({A}),
     "GET /api/connect/balance[/{orgId}]": frozenset({A, P}),
     "POST /api/connect/payout": frozenset({A}),
     "PUT /api/connect/payout-schedule": frozenset({A}),
@@ -149,6 +151,7 @@ OK: frozenset[Outcome] = frozenset({(200, None)})
 
 STATUS, BALANCE = "GET /api/connect/status[/{orgId}]", "GET /api/connect/balance[/{orgId}]"
 ONBOARD, DASHBOARD = "POST /api/connect/onboard", "POST /api/connect/dashboard-link"
+SESSION = "POST /api/connect/account-session"
 PAYOUT, SCHEDULE = "POST /api/connect/payout", "PUT /api/connect/payout-schedule"
 TRANSFER, FEE = "POST /api/connect/transfer", "PUT /api/connect/platform-fee/{orgId}"
 PAYOUTS, TRANSFERS = "GET /api/connect/payouts[/{orgId}]", "GET /api/connect/transfers[/{orgId}]"
@@ -164,6 +167,7 @@ ROUTES: tuple[Route, ...] = (
     Route(STATUS, "GET", f"{API}/status", "header", None, OK),
     Route(ONBOARD, "POST", f"{API}/onboard", "body", {}, OK),
     Route(DASHBOARD, "POST", f"{API}/dashboard-link", "body", {}, OK),
+    Route(SESSION, "POST", f"{API}/account-session", "body", {}, OK),
     Route(BALANCE, "GET", f"{API}/balance/{{org_id}}", "path", None, OK),
     Route(BALANCE, "GET", f"{API}/balance", "header", None, OK),
     Route(
@@ -421,10 +425,10 @@ async def test_authorization_matrix(
     service: httpx.AsyncClient, sim: httpx.AsyncClient, internal: httpx.AsyncClient, world: World
 ) -> None:
     cells = [Cell(r, p, expected(r, p)) for r in ROUTES for p in Principal]
-    assert len(cells) == 210
+    assert len(cells) == 220
     refused = [c for c in cells if is_refusal(c.expected)]
     allowed_cells = [c for c in cells if not is_refusal(c.expected)]
-    assert len(allowed_cells) == 51  # the table's "yes" cells, per route form
+    assert len(allowed_cells) == 53  # the table's "yes" cells, per route form
 
     # Enough for the one allowed transfer, even on a fresh simulator.
     funded = await sim.post("/_sim/platform/fund", json={"amount": TRANSFER_GROSS})

@@ -18,6 +18,7 @@ import inspect
 import itertools
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -65,8 +66,11 @@ def organization(org_id: str, **overrides: Any) -> dict[str, Any]:
         "onboarding_rejection_reason": None,
         "stripe_connect_synced_at": None,
         "payout_failure": None,
+        "stripe_connect_account_api": None,
     }
     org.update(overrides)
+    if org["stripe_connect_account_id"] is not None and org["stripe_connect_account_api"] is None:
+        org["stripe_connect_account_api"] = "v1"  # as the Worker reads a row from before it
     return org
 
 
@@ -323,6 +327,7 @@ class FakeWorker:
             return _error(409, "account_in_use", "in use")
         org.update(
             stripe_connect_account_id=account_id,
+            stripe_connect_account_api=body.get("account_api", "v1"),
             stripe_connect_status="pending",
             onboarding_step="details_submission",
             onboarding_rejection_reason=None,
@@ -633,6 +638,7 @@ class FakeStripe:
     """Enough of Stripe's API, on the wire, for the service's calls."""
 
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    v2_accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     balances: dict[str, dict[str, Any]] = field(default_factory=dict)
     payouts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # newest first
     transfers: list[dict[str, Any]] = field(default_factory=list)  # newest first
@@ -809,7 +815,12 @@ class FakeStripe:
         for method, path_re, override in self.overrides:
             if request.method == method and re.fullmatch(path_re, path):
                 return override(request)
-        params = form_to_nested(request.content) if request.method == "POST" else {}
+        if request.method != "POST":
+            params = {}
+        elif path.startswith("/v2/"):  # Accounts v2 speaks JSON
+            params = json.loads(request.content or b"{}")
+        else:
+            params = form_to_nested(request.content)
         key = request.headers.get("idempotency-key")
         if request.method == "POST" and key:
             scope = f"{request.headers.get('stripe-account')}:{key}"
@@ -834,7 +845,99 @@ class FakeStripe:
             }
         return response
 
+    def v2_account(
+        self,
+        account_id: str,
+        *,
+        transfers: str = "pending",
+        payouts: str = "pending",
+        entries: list[dict[str, Any]] | None = None,
+        rejected: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A v2 Account with the recipient configuration, as `GET /v2/core/accounts/{id}` with
+        `include` answers it (Stripe's v2 Account object)."""
+        details = [{"code": rejected, "resolution": "no_resolution"}] if rejected else []
+        account: dict[str, Any] = {
+            "id": account_id,
+            "object": "v2.core.account",
+            "applied_configurations": ["recipient"],
+            "closed": False,
+            "configuration": {
+                "recipient": {
+                    "capabilities": {
+                        "stripe_balance": {
+                            "stripe_transfers": {"status": transfers, "status_details": details},
+                            "payouts": {"status": payouts, "status_details": []},
+                        }
+                    }
+                }
+            },
+            "contact_email": None,
+            "created": "2025-11-26T09:40:00.000Z",
+            "dashboard": "express",
+            "defaults": {
+                "responsibilities": {
+                    "fees_collector": "application",
+                    "losses_collector": "application",
+                }
+            },
+            "display_name": None,
+            "livemode": False,
+            "metadata": {},
+            "requirements": {"entries": entries or [], "summary": None},
+        }
+        account.update(fields)
+        self.v2_accounts[account_id] = account
+        return account
+
+    def _v2_route(
+        self, request: httpx.Request, path: str, params: dict[str, Any]
+    ) -> httpx.Response:
+        if path == "/v2/core/accounts" and request.method == "POST":
+            account_id = self._next("acct")
+            recipient = params.get("configuration", {}).get("recipient")
+            account = self.v2_account(
+                account_id,
+                dashboard=params.get("dashboard"),
+                display_name=params.get("display_name"),
+                metadata=params.get("metadata", {}),
+                defaults=params.get("defaults"),
+                entries=[v2_entry("identity.individual.first_name", "routine_onboarding")],
+            )
+            if recipient is None:
+                account["configuration"] = {}
+            return httpx.Response(200, json=account)
+        if path == "/v2/core/account_links" and request.method == "POST":
+            return httpx.Response(
+                200,
+                json={
+                    "object": "v2.core.account_link",
+                    "account": params["account"],
+                    "created": "2025-11-26T09:40:00.000Z",
+                    "expires_at": "2025-11-26T09:45:00.000Z",
+                    "livemode": False,
+                    "url": f"https://connect.stripe.test/v2/setup/{params['account']}/"
+                    f"{self._next('la')}",
+                    "use_case": params.get("use_case"),
+                },
+            )
+        if m := re.fullmatch(r"/v2/core/accounts/(acct_\w+)", path):
+            found = self.v2_accounts.get(m[1])
+            if found is None:
+                return stripe_error(404, code="resource_missing", message="No such account")
+            return httpx.Response(200, json=found)
+        if m := re.fullmatch(r"/v2/core/accounts/(acct_\w+)/close", path):
+            found = self.v2_accounts.get(m[1])
+            if found is None:
+                return stripe_error(404, code="resource_missing", message="No such account")
+            found["closed"] = True
+            return httpx.Response(200, json=found)
+        return stripe_error(404, code="resource_missing", message=f"Unrecognized {path}")
+
     def _route(self, request: httpx.Request, path: str, params: dict[str, Any]) -> httpx.Response:
+        if path.startswith("/v2/"):
+            return self._v2_route(request, path, params)
         on_behalf = request.headers.get("stripe-account")
         if request.method == "POST" and path == "/v1/accounts":
             account_id = self._next("acct")
@@ -843,10 +946,29 @@ class FakeStripe:
                 organization_id=params.get("metadata", {}).get("organization_id"),
                 capabilities=tuple(params.get("capabilities", {"transfers": 1})),
             )
+            if "controller" in params:  # made by its controller properties: no legacy type
+                account["type"] = "none"
+                account["controller"] = {
+                    **params["controller"],
+                    "is_controller": True,
+                    "type": "application",
+                }
+            elif "type" in params:
+                account["type"] = params["type"]
             account["email"] = params.get("email")
             account["business_profile"]["name"] = params.get("business_profile", {}).get("name")
             self.accounts[account_id] = account
             return httpx.Response(200, json=account)
+        if (m := re.fullmatch(r"/v1/accounts/(acct_\w+)", path)) and m[1] in self.v2_accounts:
+            # A v2 account through v1: what the service reads and writes of it, the schedule.
+            held = self.v2_accounts[m[1]].setdefault(
+                "v1_settings", {"payouts": {"schedule": {"interval": "daily", "delay_days": 2}}}
+            )
+            if request.method == "POST" and "settings" in params:
+                held["payouts"]["schedule"] = params["settings"]["payouts"]["schedule"]
+            return httpx.Response(
+                200, json={"id": m[1], "object": "account", "settings": held, "type": "none"}
+            )
         if m := re.fullmatch(r"/v1/accounts/(acct_\w+)", path):
             account = self.accounts.get(m[1])
             if account is None:
@@ -875,6 +997,22 @@ class FakeStripe:
                     "created": 1764150000,
                     "expires_at": 1764150300,
                     "url": f"https://connect.stripe.test/setup/{params['account']}/{self._next('la')}",
+                },
+            )
+        if path == "/v1/account_sessions" and request.method == "POST":
+            if params.get("account") not in self.accounts:
+                return stripe_error(
+                    400, code="resource_missing", message="No such account", param="account"
+                )
+            return httpx.Response(
+                200,
+                json={
+                    "object": "account_session",
+                    "account": params["account"],
+                    "client_secret": f"accs_secret__{secrets.token_urlsafe(18)}",
+                    "components": params.get("components", {}),
+                    "expires_at": int(self.clock) + 1800,
+                    "livemode": False,
                 },
             )
         if m := re.fullmatch(r"/v1/accounts/(acct_\w+)/login_links", path):
@@ -989,6 +1127,25 @@ class FakeStripe:
                 dict(request.url.params),
             )
         return stripe_error(404, code="resource_missing", message=f"Unrecognized {path}")
+
+
+def v2_entry(
+    description: str,
+    reason: str = "routine_onboarding",
+    *,
+    deadline: str = "currently_due",
+    awaiting: str = "user",
+) -> dict[str, Any]:
+    """One entry of a v2 Account's `requirements.entries`."""
+    return {
+        "awaiting_action_from": awaiting,
+        "description": description,
+        "errors": [],
+        "impact": {"restricts_capabilities": []},
+        "minimum_deadline": {"status": deadline},
+        "reference": None,
+        "requested_reasons": [{"code": reason}],
+    }
 
 
 Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]

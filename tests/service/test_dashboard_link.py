@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connect_backend.stripe_objects import CONTROLLERS
 from tests.service.fakes import FakeStripe, FakeWorker
 from tests.support.service import bearer, make_settings, onboarded
 
@@ -24,7 +25,7 @@ async def test_dashboard_link_returns_a_login_link_for_the_account(
     assert r.status_code == 200, r.text
     assert r.json() == {"url": f"https://connect.stripe.test/express/{account_id}"}
     assert [(req.method, req.url.path) for req in stripe.requests] == [
-        ("GET", f"/v1/accounts/{account_id}"),  # the account's own type decides
+        ("GET", f"/v1/accounts/{account_id}"),  # the account's own controller decides
         ("POST", f"/v1/accounts/{account_id}/login_links"),
     ]
 
@@ -44,12 +45,22 @@ async def test_dashboard_link_for_the_org_named_by_x_org_id_without_a_body(
 @pytest.mark.parametrize(
     "account",
     [
-        {"type": "custom"},
-        {"type": "standard"},
-        {"type": None, "controller": {"stripe_dashboard": {"type": "none"}}},
-        {"type": None, "controller": {"stripe_dashboard": {"type": "full"}}},
+        {"type": "custom", "controller": {"type": "application", **CONTROLLERS["custom"]}},
+        {"type": "standard", "controller": {"type": "application", **CONTROLLERS["standard"]}},
+        {"type": "custom", "controller": {"type": "application"}},  # answered without them
+        {"type": "none", "controller": {"stripe_dashboard": {"type": "none"}}},
+        {"type": "none", "controller": {"stripe_dashboard": {"type": "full"}}},
+        # The controller decides, not the legacy type beside it.
+        {"type": "express", "controller": {"stripe_dashboard": {"type": "none"}}},
     ],
-    ids=["custom", "standard", "controller-none", "controller-full"],
+    ids=[
+        "legacy-custom",
+        "legacy-standard",
+        "legacy-custom-without-controller-properties",
+        "controller-none",
+        "controller-full",
+        "controller-over-type",
+    ],
 )
 async def test_dashboard_link_for_an_account_without_the_express_dashboard_is_409(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe, account: dict[str, Any]
@@ -77,6 +88,40 @@ async def test_the_account_s_own_type_decides_not_the_type_new_accounts_get(
 
     assert r.status_code == 200, r.text
     assert r.json() == {"url": f"https://connect.stripe.test/express/{account_id}"}
+
+
+async def test_an_account_the_service_made_gets_a_link_by_its_controller(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """The service's own accounts carry controller properties and no legacy type."""
+    worker.add_org("org_a", name="Acme")
+    owner = worker.add_person("olive", org_a="owner")
+    onboard = await client.post(
+        "/api/connect/onboard", json={"organization_id": "org_a"}, headers=bearer(owner.token)
+    )
+    account_id = onboard.json()["account_id"]
+    assert stripe.accounts[account_id]["type"] == "none"
+
+    r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
+    assert r.json() == {"url": f"https://connect.stripe.test/express/{account_id}"}
+
+
+@pytest.mark.parametrize("settings", [make_settings(connect_account_type="custom")])
+async def test_a_custom_like_account_the_service_made_has_no_dashboard_link(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    worker.add_org("org_a", name="Acme")
+    owner = worker.add_person("olive", org_a="owner")
+    await client.post(
+        "/api/connect/onboard", json={"organization_id": "org_a"}, headers=bearer(owner.token)
+    )
+
+    r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
+
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "not_supported"
 
 
 async def test_an_express_dashboard_by_controller_gets_a_link(

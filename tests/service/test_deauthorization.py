@@ -54,6 +54,7 @@ async def test_a_deauthorized_organization_can_onboard_again_with_a_new_account(
         "organization_id": ORG,
         "stripe_connect_account_id": new,
         "replace_account_id": OLD,  # compare-and-set on the deauthorized link
+        "account_api": "v1",
     }
     org = worker.organizations[ORG]
     assert (org["stripe_connect_account_id"], org["onboarding_step"]) == (new, "details_submission")

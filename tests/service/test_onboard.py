@@ -17,8 +17,20 @@ from tests.support.stripe_account import stripe_account
 
 ONBOARD = "/api/connect/onboard"
 
+EXPRESS_CONTROLLER = {
+    "stripe_dashboard": {"type": "express"},
+    "fees": {"payer": "application"},
+    "losses": {"payments": "application"},
+    "requirement_collection": "stripe",
+}
+CUSTOM_CONTROLLER = {
+    "stripe_dashboard": {"type": "none"},
+    "fees": {"payer": "application"},
+    "losses": {"payments": "application"},
+    "requirement_collection": "application",
+}
 EXPRESS_PARAMS = {
-    "type": "express",
+    "controller": EXPRESS_CONTROLLER,
     "country": "US",
     "business_profile": {"name": "Acme"},
     "metadata": {"organization_id": "org_a"},
@@ -113,6 +125,7 @@ async def test_onboard_links_the_account_in_d1(
     assert json.loads(link.content) == {
         "organization_id": "org_a",
         "stripe_connect_account_id": account_id,
+        "account_api": "v1",
     }
     assert worker.organizations["org_a"]["stripe_connect_account_id"] == account_id
     assert worker.organizations["org_a"]["stripe_connect_status"] == "pending"
@@ -298,9 +311,11 @@ async def test_custom_account_type_changes_only_the_creation_params(
 
     assert r.status_code == 200, r.text
     [params] = _created_params(stripe)
-    assert params.pop("type") == "custom"
-    params.pop("tos_acceptance", None)  # Custom accounts may carry the platform's terms
-    assert params == {k: v for k, v in EXPRESS_PARAMS.items() if k != "type"}
+    assert "type" not in params
+    assert params.pop("controller") == CUSTOM_CONTROLLER
+    # The platform collects requirements, Stripe's terms among them.
+    assert params.pop("tos_acceptance") == {"service_agreement": "full"}
+    assert params == {k: v for k, v in EXPRESS_PARAMS.items() if k != "controller"}
     [link] = stripe.calls("POST", r"/v1/account_links")
     assert form_to_nested(link.content)["type"] == "account_onboarding"
 

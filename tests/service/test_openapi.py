@@ -43,6 +43,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {
         AUTHORIZED | {409, 413, 429, 502},
     ),
     ("post", "/api/connect/dashboard-link"): ("DashboardLink", AUTHORIZED | {409, 413, 429, 502}),
+    ("post", "/api/connect/account-session"): (
+        "AccountSessionCreated",
+        AUTHORIZED | {409, 413, 429, 502},
+    ),
     ("put", "/api/connect/platform-fee/{org_id}"): ("Status", AUTHORIZED | {413, 429}),
     ("post", "/api/connect/webhook"): ("WebhookAck", {400, 404, 409, 413, 502, 503}),
 }
@@ -112,7 +116,7 @@ def test_429_documents_retry_after(document: dict[str, Any]) -> None:
     limited = [op for op in operations if "429" in op["responses"]]
 
     assert limited == [op for op in operations if op.get("security")]
-    assert len(limited) == 21
+    assert len(limited) == 22
     for operation in limited:
         header = operation["responses"]["429"]["headers"]["Retry-After"]
         assert header["required"] is True
@@ -164,7 +168,10 @@ def test_the_webhook_documents_its_signature_header_and_raw_event_body(
 
     assert signature["required"] is True
     assert body["required"] is True
-    assert set(body["content"]["application/json"]["schema"]["required"]) == {"id", "type", "data"}
+    snapshot, thin = body["content"]["application/json"]["schema"]["anyOf"]
+    assert set(snapshot["required"]) == {"id", "type", "data"}
+    assert set(thin["required"]) == {"id", "object", "type", "created"}
+    assert thin["properties"]["object"]["const"] == "v2.core.event"
 
 
 def test_the_authorization_header_is_the_security_scheme_not_a_parameter(

@@ -67,6 +67,7 @@ def test_the_declared_actions_are_the_roles_table_s() -> None:
         ("GET", "/api/connect/balance/{org_id}"): Action.READ_BALANCE,
         ("POST", "/api/connect/onboard"): Action.MANAGE_ACCOUNT,
         ("POST", "/api/connect/dashboard-link"): Action.MANAGE_ACCOUNT,
+        ("POST", "/api/connect/account-session"): Action.MANAGE_ACCOUNT,
         ("POST", "/api/connect/payout"): Action.MANAGE_ACCOUNT,
         ("PUT", "/api/connect/payout-schedule"): Action.MANAGE_ACCOUNT,
         ("POST", "/api/connect/transfer"): Action.MOVE_PLATFORM_MONEY,

@@ -621,7 +621,11 @@ async def test_lost_d1_link_is_restored_from_the_account_s_metadata(
     r = await events.deliver(client, events.account_updated(ACCT))
     ack(r, "synced")
     [linked] = worker.calls("create-connect-account")
-    assert json.loads(linked.content) == {"organization_id": ORG, "stripe_connect_account_id": ACCT}
+    assert json.loads(linked.content) == {
+        "organization_id": ORG,
+        "stripe_connect_account_id": ACCT,
+        "account_api": "v1",  # an account event read through v1
+    }
     assert worker.organizations[ORG]["stripe_connect_account_id"] == ACCT
     assert onboarding_of(worker) == ("pending", "action_required", None)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import stripe
 
@@ -139,3 +141,85 @@ async def test_retrieving_an_unknown_account_is_a_permission_error(sim: Sim) -> 
 
     assert caught.value.http_status == 403
     assert caught.value.json_body["error"]["code"] == "account_invalid"
+
+
+CUSTOM_LIKE = {
+    "fees": {"payer": "application"},
+    "losses": {"payments": "application"},
+    "requirement_collection": "application",
+    "stripe_dashboard": {"type": "none"},
+}
+
+
+@pytest.mark.parametrize(
+    ("params", "shown", "fees", "losses"),
+    [
+        ({"controller": CUSTOM_LIKE}, "custom", "application", "application"),
+        # Nothing given: Stripe's defaults, which are the Standard account's properties.
+        ({"capabilities": {"card_payments": {"requested": True}}}, "standard", "account", "stripe"),
+        # Stripe carries the losses on an Express dashboard account: no legacy type has this.
+        (
+            {
+                "controller": {
+                    "fees": {"payer": "application"},
+                    "stripe_dashboard": {"type": "express"},
+                }
+            },
+            "none",
+            "application",
+            "stripe",
+        ),
+    ],
+    ids=["custom", "defaults", "no-legacy-equivalent"],
+)
+async def test_controller_properties_and_their_legacy_equivalents(
+    sim: Sim, params: dict[str, Any], shown: str, fees: str, losses: str
+) -> None:
+    capabilities = {"transfers": {"requested": True}, **params.pop("capabilities", {})}
+
+    account = await sim.stripe.v1.accounts.create_async(
+        params={"capabilities": capabilities, **params}
+    )
+
+    assert account.type == shown
+    assert (account.controller.fees.payer, account.controller.losses.payments) == (fees, losses)
+
+
+async def test_losses_on_the_platform_need_the_platform_to_pay_the_fees(sim: Sim) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await sim.stripe.v1.accounts.create_async(
+            params={
+                "controller": {
+                    "fees": {"payer": "account"},
+                    "losses": {"payments": "application"},
+                    "stripe_dashboard": {"type": "express"},
+                },
+            }
+        )
+
+    assert refused.value.param == "controller[fees][payer]"
+
+
+async def test_platform_requirement_collection_needs_no_stripe_dashboard(sim: Sim) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await sim.stripe.v1.accounts.create_async(
+            params={
+                "controller": {
+                    "fees": {"payer": "application"},
+                    "losses": {"payments": "application"},
+                    "requirement_collection": "application",
+                    "stripe_dashboard": {"type": "express"},
+                },
+            }
+        )
+
+    assert refused.value.param == "controller[stripe_dashboard][type]"
+
+
+async def test_type_and_controller_together_are_refused(sim: Sim) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        await sim.stripe.v1.accounts.create_async(
+            params={"type": "express", "controller": {"stripe_dashboard": {"type": "express"}}}
+        )
+
+    assert refused.value.param == "controller"

@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from connect_backend.stripe_objects import CONTROLLERS
+
 EXAMPLE_PATH = Path(__file__).with_name("stripe_account.json")
 
 
@@ -64,7 +66,9 @@ def stripe_account(
             "metadata": {"organization_id": organization_id} if organization_id else {},
             "requirements": requirements,
             "future_requirements": dict(requirements),
-            "controller": {"type": "application"},
+            # What Stripe shows on an account made with `type=express` (its controller
+            # properties are set on every account: the migration guide to them).
+            "controller": {"is_controller": True, "type": "application", **CONTROLLERS["express"]},
         }
     )
     if state == "new":

@@ -87,6 +87,7 @@ def test_the_payout_failure_has_exactly_the_contract_fields() -> None:
         (domain.ConnectStatus, "ConnectStatus"),
         (domain.OnboardingStep, "OnboardingStep"),
         (domain.MemberRole, "MemberRole"),
+        (domain.AccountApi, "AccountApi"),
         (domain.IdempotencyOperation, "IdempotencyOperation"),
         (domain.ClaimCause, "ClaimCause"),
         (domain.SettlementKind, "SettlementKind"),

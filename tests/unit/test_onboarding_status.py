@@ -13,8 +13,8 @@ import pytest
 
 from connect_backend.domain import NOT_STARTED, Onboarding
 from connect_backend.onboarding import AccountSnapshot, derive_status
-from connect_backend.stripe_objects import account_snapshot
-from tests.support.stripe_account import example_account
+from connect_backend.stripe_objects import CONTROLLERS, account_snapshot
+from tests.support.stripe_account import example_account, stripe_account
 
 EXAMPLE = example_account()  # never changed: each change is made on a copy
 
@@ -220,3 +220,59 @@ def test_snapshot_of_an_account_with_null_sections_uses_empty_defaults() -> None
     assert (snapshot.capabilities, snapshot.metadata) == ({}, {})
     assert snapshot.requirements.currently_due == []
     assert derive(snapshot) == Onboarding("pending", "details_submission", None)
+
+
+@pytest.mark.parametrize(
+    ("legacy_type", "controller"),
+    [
+        ("express", {"type": "application"}),  # a legacy account answered without properties
+        ("express", {"type": "application", **CONTROLLERS["express"]}),
+        ("custom", {"type": "application", **CONTROLLERS["custom"]}),
+        ("none", {"type": "application", **CONTROLLERS["express"]}),
+        ("none", {"type": "application", **CONTROLLERS["custom"]}),
+    ],
+)
+@pytest.mark.parametrize("state", ["new", "due", "active", "rejected"])
+def test_legacy_and_controller_accounts_in_one_state_get_one_status(
+    legacy_type: str, controller: dict[str, Any], state: str
+) -> None:
+    """The status reads requirements and capabilities: the same for an account made with a
+    legacy `type` and one made with controller properties, whichever they are."""
+    reference = derive_status(
+        account_snapshot(stripe_account("acct_1", state=state)),
+        required_capabilities=["transfers"],
+    )
+    data = stripe_account("acct_1", state=state)
+    data.update(type=legacy_type, controller=controller)
+
+    snapshot = account_snapshot(data)
+
+    assert derive_status(snapshot, required_capabilities=["transfers"]) == reference
+    expected_step = {"new": "details_submission", "due": "action_required"}.get(state)
+    if expected_step is not None:
+        assert reference.step == expected_step
+
+
+@pytest.mark.parametrize(
+    ("legacy_type", "controller", "expected"),
+    [
+        ("express", {"type": "application"}, CONTROLLERS["express"]),
+        ("custom", {"type": "application"}, CONTROLLERS["custom"]),
+        ("standard", {"type": "account"}, CONTROLLERS["standard"]),
+        ("none", {"type": "application", **CONTROLLERS["custom"]}, CONTROLLERS["custom"]),
+        # Stripe's properties win over the type beside them.
+        ("express", {"type": "application", **CONTROLLERS["custom"]}, CONTROLLERS["custom"]),
+    ],
+)
+def test_the_controller_is_read_from_stripe_s_properties_else_the_legacy_equivalent(
+    legacy_type: str, controller: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    data = stripe_account("acct_1")
+    data.update(type=legacy_type, controller=controller)
+
+    held = account_snapshot(data).controller
+
+    assert held.stripe_dashboard == expected["stripe_dashboard"]["type"]
+    assert held.requirement_collection == expected["requirement_collection"]
+    assert held.fees_payer == expected["fees"]["payer"]
+    assert held.losses_payments == expected["losses"]["payments"]

@@ -43,6 +43,7 @@ def org(org_id: str = "org_a", **fields: Any) -> dict[str, Any]:
         "onboarding_rejection_reason": None,
         "stripe_connect_synced_at": None,
         "payout_failure": None,
+        "stripe_connect_account_api": None,
         **fields,
     }
 
@@ -164,8 +165,25 @@ async def test_create_connect_account_sends_the_pair(
     assert json.loads(route.calls.last.request.content) == {
         "organization_id": "org_a",
         "stripe_connect_account_id": "acct_1",
+        "account_api": "v1",
     }
     assert (result.created, result.organization.stripe_connect_account_id) == (True, "acct_1")
+
+
+async def test_create_connect_account_records_the_account_s_api(
+    client: WorkerClient, mock: respx.MockRouter
+) -> None:
+    linked = org(stripe_connect_account_id="acct_1", stripe_connect_account_api="v2")
+    route = mock.post("/create-connect-account").respond(
+        200, json={"organization": linked, "created": True}
+    )
+
+    result = await client.create_connect_account(
+        organization_id="org_a", account_id="acct_1", account_api="v2"
+    )
+
+    assert json.loads(route.calls.last.request.content)["account_api"] == "v2"
+    assert result.organization.stripe_connect_account_api == "v2"
 
 
 # --- retries ----------------------------------------------------------------------------------

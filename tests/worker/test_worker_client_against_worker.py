@@ -249,6 +249,32 @@ async def test_create_connect_account(
         )
 
 
+async def test_the_account_s_api_is_recorded_with_the_link(
+    client: WorkerClient, auth: BetterAuthApi, organization_id: str
+) -> None:
+    """One organization v1, another v2: a mixed fleet, each read back as linked."""
+    assert (await client.get_organization(organization_id)).stripe_connect_account_api is None
+    someone = await auth.sign_up()
+    other_org = await auth.create_organization(someone, name="Other")
+    v1_account, v2_account = account_id(), account_id()
+
+    v1 = await client.create_connect_account(organization_id=organization_id, account_id=v1_account)
+    v2 = await client.create_connect_account(
+        organization_id=other_org, account_id=v2_account, account_api="v2"
+    )
+
+    assert (
+        v1.organization.stripe_connect_account_api,
+        v2.organization.stripe_connect_account_api,
+    ) == (
+        "v1",
+        "v2",
+    )
+    by_account = await client.get_organization_by_account(v2_account)
+    assert by_account is not None
+    assert by_account.stripe_connect_account_api == "v2"
+
+
 async def test_concurrent_clicks_link_one_account(
     client: WorkerClient, organization_id: str
 ) -> None:

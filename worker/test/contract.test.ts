@@ -125,6 +125,7 @@ describe("the contract file", () => {
     expect(matches("Organization", { ...organization, stripe_connect_status: "active", stripe_connect_synced_at: "2026-11-26T10:00:00.000Z" })).toBe(true);
     expect(matches("Organization", { ...organization, payout_failure: FAILURE })).toBe(true);
     expect(matches("Organization", { ...organization, payout_failure: { ...FAILURE, failure_code: null, failure_message: null } })).toBe(true);
+    expect(matches("Organization", { ...organization, stripe_connect_account_id: "acct_1", stripe_connect_account_api: "v2" })).toBe(true);
   });
 
   it.each([
@@ -134,6 +135,7 @@ describe("the contract file", () => {
     ["an unknown step", { ...organization, onboarding_step: "done" }],
     ["a fee as text", { ...organization, platform_fee_percent: "10" }],
     ["a timestamp without milliseconds", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00Z" }],
+    ["an unknown account API", { ...organization, stripe_connect_account_id: "acct_1", stripe_connect_account_api: "v3" }],
     ["a timestamp with an offset", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00.000+01:00" }],
     ["no payout_failure", (({ payout_failure: _p, ...rest }) => rest)(organization)],
     ["a payout failure without its created", { ...organization, payout_failure: { ...FAILURE, payout_created: undefined } }],

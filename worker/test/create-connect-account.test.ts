@@ -273,3 +273,88 @@ describe("create-connect-account: validation", () => {
     expect(answer.body.error.param).toBe(field);
   });
 });
+
+const readOrganization = (id: string) =>
+  internal("GET", `/organization/${encodeURIComponent(id)}`, {}, "/organization/{id}");
+
+describe("create-connect-account: which Stripe API the account is used through (migrations/0008)", () => {
+  const linkThrough = (organization_id: string, stripe_connect_account_id: string, account_api?: string) =>
+    internal("POST", "/create-connect-account", {
+      body: { organization_id, stripe_connect_account_id, ...(account_api ? { account_api } : {}) },
+    });
+
+  it("records v1 for a link that names no API, and null before any link", async () => {
+    const id = await insertOrganization();
+    const before = await readOrganization(id);
+    expect(before.body.organization.stripe_connect_account_api).toBeNull();
+
+    const answer = await linkThrough(id, unique("acct_"));
+
+    expect(answer.body.organization.stripe_connect_account_api).toBe("v1");
+    expect((await storedOrganization(id))!.stripe_connect_account_api).toBe("v1");
+  });
+
+  it("records v2 with the link and answers it on every read", async () => {
+    const id = await insertOrganization();
+    const account = unique("acct_");
+
+    const answer = await linkThrough(id, account, "v2");
+
+    expect(answer.status).toBe(200);
+    expect(answer.body.organization.stripe_connect_account_api).toBe("v2");
+    const byAccount = await internal(
+      "GET",
+      `/organization-by-account/${encodeURIComponent(account)}`,
+      {},
+      "/organization-by-account/{account_id}",
+    );
+    expect(byAccount.body.organization.stripe_connect_account_api).toBe("v2");
+    expect((await storedOrganization(id))!.stripe_connect_account_api).toBe("v2");
+  });
+
+  it("takes the new account's API when a deauthorized v1 link is replaced by a v2 account", async () => {
+    const { id, old } = await deauthorizedOrganization();
+    const account = unique("acct_");
+
+    const answer = await internal("POST", "/create-connect-account", {
+      body: { organization_id: id, stripe_connect_account_id: account, replace_account_id: old, account_api: "v2" },
+    });
+
+    expect(answer.status).toBe(200);
+    expect(answer.body.organization).toMatchObject({ stripe_connect_account_id: account, stripe_connect_account_api: "v2" });
+  });
+
+  it("keeps the first link's API when a retry names another (nothing is written)", async () => {
+    const id = await insertOrganization();
+    const account = unique("acct_");
+    await linkThrough(id, account, "v2");
+
+    const again = await linkThrough(id, account, "v1");
+
+    expect(again.body.created).toBe(false);
+    expect(again.body.organization.stripe_connect_account_api).toBe("v2");
+  });
+
+  it("reads a linked row that predates the column as v1", async () => {
+    const id = await insertOrganization();
+    const account = unique("acct_");
+    await linkThrough(id, account);
+    await env.DB.prepare("UPDATE organizations SET stripe_connect_account_api = NULL WHERE id = ?1").bind(id).run();
+
+    const read = await readOrganization(id);
+
+    expect(read.body.organization.stripe_connect_account_api).toBe("v1");
+  });
+
+  it("refuses an API it does not know, and D1 refuses one written around it", async () => {
+    const id = await insertOrganization();
+
+    const answer = await linkThrough(id, unique("acct_"), "v3");
+
+    expect(answer.status).toBe(400);
+    expect((await storedOrganization(id))!.stripe_connect_account_id).toBeNull();
+    await expect(
+      env.DB.prepare("UPDATE organizations SET stripe_connect_account_api = 'v3' WHERE id = ?1").bind(id).run(),
+    ).rejects.toThrow(/CHECK/);
+  });
+});

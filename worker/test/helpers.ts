@@ -15,6 +15,7 @@ export const UNLINKED = {
   onboarding_rejection_reason: null,
   stripe_connect_synced_at: null,
   payout_failure: null,
+  stripe_connect_account_api: null,
 } as const;
 
 let counter = 0;

@@ -28,6 +28,7 @@ export type PayoutSchedule = Schemas["PayoutScheduleView"];
 export type PayoutInterval = PayoutScheduleRequest["interval"];
 export type WeeklyAnchor = NonNullable<PayoutScheduleRequest["weekly_anchor"]>;
 export type DashboardLink = Schemas["DashboardLink"];
+export type AccountSession = Schemas["AccountSessionCreated"];
 export type TransferRequest = Schemas["TransferCreate"];
 export type Transfer = Schemas["TransferView"];
 export type PayoutHistory = Schemas["PayoutHistory"];
@@ -208,6 +209,19 @@ export function createBackendClient(options: BackendClientOptions) {
     dashboardLink: (orgId: string) =>
       call<DashboardLink>(() =>
         http.POST("/api/connect/dashboard-link", {
+          params: { header: org(orgId) },
+          body: { organization_id: orgId },
+        }),
+      ),
+
+    /**
+     * POST /api/connect/account-session — owners/admins: a fresh Account Session for Stripe's
+     * embedded components (409 not_onboarded without an account). Its `client_secret` is for
+     * Connect.js only: single use, never kept.
+     */
+    accountSession: (orgId: string) =>
+      call<AccountSession>(() =>
+        http.POST("/api/connect/account-session", {
           params: { header: org(orgId) },
           body: { organization_id: orgId },
         }),

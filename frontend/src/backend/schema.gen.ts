@@ -230,9 +230,33 @@ export interface paths {
         /**
          * Dashboard Link
          * @description Owners/admins: a login link to the Express dashboard, for an account that has one (its
-         *     own type decides, not the type new accounts are made with).
+         *     own controller decides, `controller.stripe_dashboard.type`, not how new accounts are
+         *     made).
          */
         post: operations["dashboard_link_api_connect_dashboard_link_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/account-session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Account Session
+         * @description Owners/admins: a fresh Account Session for Stripe's embedded components (onboarding,
+         *     account management, the notification banner, payouts), their features chosen by the
+         *     caller's role and the account's controller (`onboarding.session_components`). The
+         *     secret goes to the caller only: never stored, never logged.
+         */
+        post: operations["account_session_api_connect_account_session_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -486,6 +510,25 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AccountSessionCreated
+         * @description A fresh Account Session for Stripe's embedded components (Connect.js): single use,
+         *     short-lived, never stored or logged by the service.
+         */
+        AccountSessionCreated: {
+            /**
+             * Client Secret
+             * @description For Connect.js' `fetchClientSecret`; single use.
+             */
+            client_secret: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Account Id */
+            account_id: string;
+        };
         /**
          * BalanceView
          * @description A connected account's balance as Stripe holds it now.
@@ -2753,6 +2796,149 @@ export interface operations {
             };
         };
     };
+    account_session_api_connect_account_session_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["OrganizationRef"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountSessionCreated"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over the limit (`payload_too_large`) */
+            413: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     platform_fee_api_connect_platform_fee__org_id__put: {
         parameters: {
             query?: never;
@@ -4129,10 +4315,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description A Stripe event, verified over its raw bytes (at most 1 MiB). */
+        /** @description A Stripe event (a webhook endpoint's snapshot event, or an event destination's thin `v2.core.event`), verified over its raw bytes (at most 1 MiB). */
         requestBody: {
             content: {
-                "application/json": {
+                "application/json": ({
                     /** Id */
                     id: string;
                     /** Type */
@@ -4166,7 +4352,42 @@ export interface operations {
                     };
                 } & {
                     [key: string]: unknown;
-                };
+                }) | ({
+                    /** Id */
+                    id: string;
+                    /**
+                     * Object
+                     * @constant
+                     */
+                    object: "v2.core.event";
+                    /**
+                     * Type
+                     * @description e.g. `v2.core.account[requirements].updated`.
+                     */
+                    type: string;
+                    /**
+                     * Created
+                     * @description RFC 3339, UTC.
+                     */
+                    created: string;
+                    /**
+                     * Livemode
+                     * @default false
+                     */
+                    livemode?: boolean;
+                    related_object?: ({
+                        /** Id */
+                        id: string;
+                        /** Type */
+                        type: string;
+                        /** Url */
+                        url: string;
+                    } & {
+                        [key: string]: unknown;
+                    }) | null;
+                } & {
+                    [key: string]: unknown;
+                });
             };
         };
         responses: {

@@ -14,7 +14,16 @@ type Page = ReturnType<typeof pageAt>;
  * admins also the Connect console at /admin/connect. There is no router: the path read at
  * load decides the page, and the links between them load the other page.
  */
-export function App({ auth, backendUrl }: { auth: BetterAuthClient; backendUrl: string }) {
+export function App({
+  auth,
+  backendUrl,
+  stripePublishableKey = null,
+}: {
+  auth: BetterAuthClient;
+  backendUrl: string;
+  /** With one, onboarding is Stripe's embedded component; without, Stripe-hosted. */
+  stripePublishableKey?: string | null;
+}) {
   const session = auth.useSession();
   const [page] = useState(() => pageAt(window.location.pathname));
 
@@ -49,6 +58,7 @@ export function App({ auth, backendUrl }: { auth: BetterAuthClient; backendUrl: 
       user={user}
       sessionToken={current.token}
       activeOrgId={current.activeOrganizationId ?? null}
+      stripePublishableKey={stripePublishableKey}
     />
   );
 }
@@ -60,10 +70,19 @@ interface SignedInProps {
   user: { id: string; email: string; role?: string | null };
   sessionToken: string;
   activeOrgId: string | null;
+  stripePublishableKey: string | null;
 }
 
 /** One signed-in user's page (remounted for another user, so nothing of the last one stays). */
-function SignedIn({ page, auth, backendUrl, user, sessionToken, activeOrgId }: SignedInProps) {
+function SignedIn({
+  page,
+  auth,
+  backendUrl,
+  user,
+  sessionToken,
+  activeOrgId,
+  stripePublishableKey,
+}: SignedInProps) {
   const organizations = auth.useListOrganizations();
   const member = auth.useActiveMember();
   const { refetch: refetchOrganizations } = organizations;
@@ -142,7 +161,13 @@ function SignedIn({ page, auth, backendUrl, user, sessionToken, activeOrgId }: S
           {organizations.isPending ? <p className="muted">Loading your organizations…</p> : null}
           {!organizations.isPending && !orgList.length ? <p>You are not a member of any organization.</p> : null}
           {activeOrgId && role !== null ? (
-            <PaymentsSettings key={activeOrgId} backend={backend} orgId={activeOrgId} role={role} />
+            <PaymentsSettings
+              key={activeOrgId}
+              backend={backend}
+              orgId={activeOrgId}
+              role={role}
+              embedded={stripePublishableKey ? { publishableKey: stripePublishableKey } : null}
+            />
           ) : activeOrgId ? (
             <p className="muted">Loading your membership…</p>
           ) : null}

@@ -10,6 +10,7 @@ import { useResource } from "../kit/useResource";
 import { SETTINGS_PATH } from "../paths";
 import { BalanceCard } from "./BalanceCard";
 import { ConnectStatusDetails } from "./ConnectStatusDetails";
+import { EmbeddedOnboarding, onboardingFlow, type EmbeddedConnect } from "./EmbeddedOnboarding";
 import { browserLocation, type PageLocation } from "./PageLocation";
 import { PayoutFailureBanner } from "./PayoutFailureBanner";
 import { PayoutScheduleForm } from "./PayoutScheduleForm";
@@ -20,6 +21,9 @@ export interface PaymentsSettingsProps {
   /** The caller's role in the organization (Better Auth membership); null while unknown. */
   role: string | null;
   location?: PageLocation;
+  /** Stripe's embedded onboarding (Connect.js), when the platform has a publishable key; without
+   * it (null, the default) onboarding goes through Stripe-hosted Account Links. */
+  embedded?: EmbeddedConnect | null;
 }
 
 /** What the onboarding button says, or null when there is nothing to do at Stripe. */
@@ -38,9 +42,16 @@ function onboardingLabel(status: ConnectStatus): string | null {
  * the payout history, the transfers received from the platform (with what was taken back of
  * them) and the open claims; every member sees the banner of a failed payout.
  * Handles Stripe's redirects back: `?connect=return` reads the status live, `?connect=refresh`
- * (an expired or reused link) mints a fresh link and goes straight back to Stripe.
+ * (an expired or reused link) mints a fresh link and goes straight back to Stripe. With
+ * `embedded` (a publishable key), onboarding is Stripe's embedded component on this page instead.
  */
-export function PaymentsSettings({ backend, orgId, role, location = browserLocation }: PaymentsSettingsProps) {
+export function PaymentsSettings({
+  backend,
+  orgId,
+  role,
+  location = browserLocation,
+  embedded = null,
+}: PaymentsSettingsProps) {
   const manage = canManagePayments(role);
   const [arrival] = useState(() => new URLSearchParams(location.search()).get("connect"));
   const resuming = arrival === "refresh" && manage;
@@ -52,11 +63,25 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
   // Bumped after "Pay out now", so the payout history shows the new payout.
   const [paidOut, setPaidOut] = useState(0);
 
-  const onboardingLink = async () => {
-    const redirect = (connect: string) => `${location.origin}${SETTINGS_PATH}?connect=${connect}`;
-    return backend.onboard(orgId, { return_url: redirect("return"), refresh_url: redirect("refresh") });
-  };
-  const onboard = useAction(async () => location.assign((await onboardingLink()).url));
+  const redirect = (connect: string) => `${location.origin}${SETTINGS_PATH}?connect=${connect}`;
+  const onboardingLink = async () =>
+    backend.onboard(orgId, { return_url: redirect("return"), refresh_url: redirect("refresh") });
+  const flow = onboardingFlow(embedded);
+  const [embeddedOpen, setEmbeddedOpen] = useState(false);
+  const onboard = useAction(async () => {
+    const needsAccount = !accountId || status.data?.onboarding_step === "deauthorized";
+    if (flow === "embedded" && !resuming) {
+      // The account is made (or replaced) by the same call as for hosted onboarding; its
+      // Account Link is left unused (single use, it expires within minutes).
+      if (needsAccount) {
+        await onboardingLink();
+        await status.reload();
+      }
+      setEmbeddedOpen(true);
+      return;
+    }
+    location.assign((await onboardingLink()).url);
+  });
   const dashboard = useAction(async () => location.open((await backend.dashboardLink(orgId)).url));
   // After a failed payout: the Express dashboard, where the owner fixes the bank account; an
   // account without one (the service answers not_supported) gets an Account Link instead.
@@ -125,7 +150,7 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
         {data ? <ConnectStatusDetails status={data} /> : null}
         {data && manage ? (
           <div className="actions">
-            {label ? (
+            {label && !embeddedOpen ? (
               <button type="button" className="primary" disabled={onboard.busy} onClick={() => void onboard.run()}>
                 {onboard.busy ? "Opening Stripe…" : label}
               </button>
@@ -138,6 +163,17 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
           </div>
         ) : null}
         {onboard.error ? <ErrorNotice error={onboard.error} /> : null}
+        {embedded && embeddedOpen && manage ? (
+          <EmbeddedOnboarding
+            backend={backend}
+            orgId={orgId}
+            embedded={embedded}
+            onExit={() => {
+              setEmbeddedOpen(false);
+              void status.reload();
+            }}
+          />
+        ) : null}
         {dashboard.error ? <ErrorNotice error={dashboard.error} /> : null}
         {data && !manage ? (
           <p className="muted small" data-testid="member-note">

@@ -83,6 +83,7 @@ class AdminRoutes:
             ("/_sim/accounts", ["GET"], self.accounts),
             ("/_sim/accounts/{id}", ["GET"], self.account),
             ("/_sim/accounts/{id}/onboarding", ["POST"], self.onboarding),
+            ("/_sim/account_sessions/onboarding", ["POST"], self.embedded_onboarding),
             ("/_sim/accounts/{id}/deauthorize", ["POST"], self.deauthorize),
             ("/_sim/accounts/{id}/balance", ["POST"], self.balance),
             ("/_sim/accounts/{id}/patch", ["POST"], self.patch),
@@ -187,6 +188,18 @@ class AdminRoutes:
         if reason is not None and not str(reason).startswith("rejected."):
             raise AdminError("reason must start with 'rejected.'")
         events = self.sim.store.accounts.apply_onboarding(record, str(outcome), reason=reason)
+        return _json({"account": record.data, "events": [e["id"] for e in events]})
+
+    async def embedded_onboarding(self, request: Request) -> Response:
+        """The stand-in for Connect.js' onboarding component: the details given through an
+        Account Session (its client secret, used once), with an outcome as on the hosted
+        page."""
+        body = await _body(request)
+        secret, outcome = body.get("client_secret"), body.get("outcome")
+        if not isinstance(secret, str) or outcome not in OUTCOMES:
+            raise AdminError(f"client_secret and an outcome ({', '.join(OUTCOMES)}) are needed")
+        record = self.sim.store.links.use_account_session(secret)
+        events = self.sim.store.accounts.apply_onboarding(record, str(outcome))
         return _json({"account": record.data, "events": [e["id"] for e in events]})
 
     async def deauthorize(self, request: Request) -> Response:
@@ -329,6 +342,7 @@ class AdminRoutes:
                     secret=str(body.get("secret") or ""),
                     connect=bool(body.get("connect", False)),
                     enabled_events=[str(e) for e in events],
+                    thin=bool(body.get("thin", False)),
                 )
             )
             return _json(endpoint.to_json())

@@ -16,6 +16,7 @@ class WebhookEndpointConfig:
     secret: str
     connect: bool = False
     enabled_events: list[str] = field(default_factory=lambda: ["*"])
+    thin: bool = False  # an event destination: thin v2 events only
 
     def wants(self, event_type: str) -> bool:
         return "*" in self.enabled_events or event_type in self.enabled_events

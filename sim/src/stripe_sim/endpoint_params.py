@@ -114,6 +114,36 @@ ACCOUNT_LINK_CREATE = Obj(
     },
     required=("account", "type"),
 )
+_EMBEDDED_FEATURES = {
+    "disable_stripe_user_authentication": Bool(),
+    "external_account_collection": Bool(),
+}
+
+
+def _component(**features: Bool) -> Obj:
+    return Obj(
+        {"enabled": Bool(), "features": Obj(_EMBEDDED_FEATURES | features)},
+        required=("enabled",),
+    )
+
+
+ACCOUNT_SESSION_CREATE = Obj(
+    {
+        "account": Str(),
+        "components": Obj(
+            {
+                "account_onboarding": _component(),
+                "account_management": _component(),
+                "notification_banner": _component(),
+                "payouts": _component(
+                    edit_payout_schedule=Bool(), instant_payouts=Bool(), standard_payouts=Bool()
+                ),
+            }
+        ),
+        "expand": EXPAND,
+    },
+    required=("account", "components"),
+)
 TRANSFER_CREATE = Obj(
     {
         "amount": Int(minimum=1),

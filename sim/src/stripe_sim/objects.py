@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from datetime import UTC, datetime
 from typing import Any
 
 from stripe_sim import ids
@@ -609,6 +610,25 @@ def event(
         type=event_type,
     )
     return evt
+
+
+def thin_event(*, event_type: str, account_id: str, created: int, livemode: bool) -> dict[str, Any]:
+    """A thin event (``v2.core.event``) about a v2 account, as an event destination receives
+    it: the type and the related object to fetch, never the object itself."""
+    at = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    return {
+        "id": ids.new_id("evt"),
+        "object": "v2.core.event",
+        "type": event_type,
+        "created": at.replace("+00:00", "Z"),
+        "livemode": livemode,
+        "context": None,
+        "related_object": {
+            "id": account_id,
+            "type": "v2.core.account",
+            "url": f"/v2/core/accounts/{account_id}",
+        },
+    }
 
 
 def diff(before: Any, after: Any) -> dict[str, Any] | None:

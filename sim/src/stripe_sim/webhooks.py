@@ -51,9 +51,12 @@ class Endpoint:
     secret: str
     connect: bool
     enabled_events: list[str] = field(default_factory=lambda: ["*"])
+    thin: bool = False  # an event destination with thin payloads (v2 events only)
 
     def wants(self, event: Json) -> bool:
-        if self.connect != ("account" in event):
+        if self.thin != (event.get("object") == "v2.core.event"):
+            return False
+        if not self.thin and self.connect != ("account" in event):
             return False
         return "*" in self.enabled_events or event["type"] in self.enabled_events
 
@@ -65,6 +68,7 @@ class Endpoint:
             "secret": self.secret,
             "application": "connect" if self.connect else None,
             "enabled_events": self.enabled_events,
+            "thin": self.thin,
         }
 
 
@@ -217,6 +221,7 @@ class WebhookDispatcher:
             secret=config.secret or f"whsec_{ids.random_chars(32)}",
             connect=config.connect,
             enabled_events=list(config.enabled_events),
+            thin=config.thin,
         )
         self.endpoints[endpoint.id] = endpoint
         return endpoint

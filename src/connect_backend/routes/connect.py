@@ -25,9 +25,11 @@ from connect_backend.domain import ConnectStatus, Organization, PayoutSchedule
 from connect_backend.errors import BadRequest, Conflict, NotFound
 from connect_backend.json_body import StrictJSONRoute
 from connect_backend.money import split_fee
+from connect_backend.onboarding import session_components
 from connect_backend.openapi import responses
 from connect_backend.rate_limits import RouteGroup
 from connect_backend.schemas import (
+    AccountSessionCreated,
     BalanceView,
     ClaimList,
     ConsoleOrganization,
@@ -159,9 +161,12 @@ async def onboard(ctx: Onboards) -> Onboard:
         gateway=stripe,
     )
     account_id = accounts.require_account(organization)
-    link = await stripe.create_account_link(
-        account_id=account_id, refresh_url=refresh_url, return_url=return_url
+    make_link = (
+        stripe.create_account_link_v2
+        if accounts.api_of(organization) == "v2"
+        else stripe.create_account_link
     )
+    link = await make_link(account_id=account_id, refresh_url=refresh_url, return_url=return_url)
     return Onboard(
         url=link.url,
         expires_at=link.expires_at,
@@ -373,15 +378,37 @@ OpensDashboard = Annotated[
 )
 async def dashboard_link(ctx: OpensDashboard) -> DashboardLink:
     """Owners/admins: a login link to the Express dashboard, for an account that has one (its
-    own type decides, not the type new accounts are made with)."""
+    own controller decides, `controller.stripe_dashboard.type`, not how new accounts are
+    made)."""
     stripe = ctx.clients.stripe
     account_id = accounts.require_account(ctx.organization)
-    read = await stripe.read_account(account_id)
-    if read.account.dashboard != "express":
+    read = await stripe.read_account(account_id, accounts.api_of(ctx.organization))
+    if not read.account.controller.express_dashboard:
         raise Conflict(
-            "Only Express accounts have a Stripe dashboard to log in to.", code="not_supported"
+            "Only accounts with the Express dashboard have a Stripe dashboard to log in to.",
+            code="not_supported",
         )
     return DashboardLink(url=await stripe.create_login_link(account_id))
+
+
+@router.post(
+    "/account-session",
+    response_model=AccountSessionCreated,
+    responses=responses(*_AUTHORIZED, 409, 413, 429, 502),
+)
+async def account_session(ctx: OpensDashboard) -> AccountSessionCreated:
+    """Owners/admins: a fresh Account Session for Stripe's embedded components (onboarding,
+    account management, the notification banner, payouts), their features chosen by the
+    caller's role and the account's controller (`onboarding.session_components`). The
+    secret goes to the caller only: never stored, never logged."""
+    stripe = ctx.clients.stripe
+    account_id = accounts.require_account(ctx.organization)
+    read = await stripe.read_account(account_id, accounts.api_of(ctx.organization))
+    components = session_components(read.account.controller, ctx.member_role)
+    session = await stripe.create_account_session(account_id, components)
+    return AccountSessionCreated(
+        client_secret=session.client_secret, expires_at=session.expires_at, account_id=account_id
+    )
 
 
 SetsFee = Annotated[

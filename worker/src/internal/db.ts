@@ -9,6 +9,7 @@ import type { ClaimPosition } from "./cursor";
 import {
   DEFAULT_ONBOARDING_STEP,
   DEFAULT_PLATFORM_FEE_PERCENT,
+  type AccountApi,
   type ClaimCause,
   type ClaimIdempotencyKeyRequest,
   type ConnectStatus,
@@ -45,6 +46,7 @@ export interface Organization {
   onboarding_rejection_reason: string | null;
   stripe_connect_synced_at: string | null;
   payout_failure: PayoutFailure | null;
+  stripe_connect_account_api: AccountApi | null;
 }
 
 /** The columns holding `payout_failure` (the id and created both null, or both set). */
@@ -61,12 +63,13 @@ interface PayoutFailureColumns {
  */
 export type OrganizationRow = Omit<
   Organization,
-  "stripe_connect_status" | "platform_fee_percent" | "onboarding_step" | "payout_failure"
+  "stripe_connect_status" | "platform_fee_percent" | "onboarding_step" | "payout_failure" | "stripe_connect_account_api"
 > &
   PayoutFailureColumns & {
     stripe_connect_status: string | null;
     platform_fee_percent: number | null;
     onboarding_step: string | null;
+    stripe_connect_account_api: string | null;
   };
 
 const COLUMNS = [
@@ -83,6 +86,7 @@ const COLUMNS = [
   "stripe_payout_failure_code",
   "stripe_payout_failure_message",
   "stripe_payout_failed_created",
+  "stripe_connect_account_api",
 ] as const satisfies ReadonlyArray<keyof OrganizationRow>;
 const ORG_COLUMNS = COLUMNS.join(", ");
 const ORG_COLUMNS_O = COLUMNS.map((c) => `o.${c}`).join(", ");
@@ -127,6 +131,9 @@ export function toOrganization(row: OrganizationRow): Organization {
             failure_message: row.stripe_payout_failure_message,
             payout_created: toIsoUtc(row.stripe_payout_failed_created),
           },
+    // A linked row without it predates the column (migrations/0008): every such account was v1.
+    stripe_connect_account_api:
+      (row.stripe_connect_account_api as AccountApi | null) ?? (row.stripe_connect_account_id === null ? null : "v1"),
   };
 }
 
@@ -308,16 +315,18 @@ export function linkConnectAccount(
   id: string,
   accountId: string,
   replacing: string | null = null,
+  accountApi: AccountApi = "v1",
 ): Promise<OrganizationRow | null> {
   const held =
     replacing === null
       ? "stripe_connect_account_id IS NULL"
-      : "stripe_connect_account_id = ?3 AND onboarding_step = 'deauthorized'";
+      : "stripe_connect_account_id = ?4 AND onboarding_step = 'deauthorized'";
   const resetSynced = replacing === null ? "" : ", stripe_connect_synced_at = NULL";
   return db
     .prepare(
       `UPDATE organizations
           SET stripe_connect_account_id = ?2,
+              stripe_connect_account_api = ?3,
               stripe_connect_status = 'pending',
               onboarding_step = 'details_submission',
               onboarding_rejection_reason = NULL${resetSynced}
@@ -326,7 +335,7 @@ export function linkConnectAccount(
           AND NOT EXISTS (SELECT 1 FROM organizations WHERE stripe_connect_account_id = ?2)
         RETURNING ${ORG_COLUMNS}`,
     )
-    .bind(...(replacing === null ? [id, accountId] : [id, accountId, replacing]))
+    .bind(...(replacing === null ? [id, accountId, accountApi] : [id, accountId, accountApi, replacing]))
     .first<OrganizationRow>();
 }
 

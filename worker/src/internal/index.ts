@@ -227,7 +227,7 @@ export function createInternalApi<E extends InternalBindings>(
     for (let attempt = 0; attempt < 2; attempt++) {
       let linked: db.OrganizationRow | null;
       try {
-        linked = await db.linkConnectAccount(d1, id, accountId, replacing);
+        linked = await db.linkConnectAccount(d1, id, accountId, replacing, body.account_api ?? "v1");
       } catch (err) {
         if (!db.isUniqueViolation(err)) throw err;
         linked = null;

@@ -13,10 +13,13 @@ export const ONBOARDING_STEPS = [
   "deauthorized",
 ] as const;
 export const MEMBER_ROLES = ["owner", "admin", "member"] as const;
+/** The Stripe API an organization's account is used through (migrations/0008). */
+export const ACCOUNT_APIS = ["v1", "v2"] as const;
 
 export type ConnectStatus = (typeof CONNECT_STATUSES)[number];
 export type OnboardingStep = (typeof ONBOARDING_STEPS)[number];
 export type MemberRole = (typeof MEMBER_ROLES)[number];
+export type AccountApi = (typeof ACCOUNT_APIS)[number];
 
 /**
  * The Connect columns' defaults, as migrations/0002 declares them (a test holds the migration
@@ -66,6 +69,8 @@ export const createConnectAccountRequest = z
     stripe_connect_account_id: accountId,
     /** Swap a deauthorized link to this account for the new one (see db.linkConnectAccount). */
     replace_account_id: accountId.optional(),
+    /** The Stripe API the account was made through, recorded with the link (default v1). */
+    account_api: z.enum(ACCOUNT_APIS).optional(),
   })
   .refine((body) => body.replace_account_id !== body.stripe_connect_account_id, {
     message: "must differ from stripe_connect_account_id",

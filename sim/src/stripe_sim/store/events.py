@@ -55,6 +55,10 @@ class EventLog(Mapping[str, Json]):
             request_id=origin.request_id,
             idempotency_key=origin.idempotency_key,
         )
+        return self._record(event)
+
+    def _record(self, event: Json) -> Json:
+        """Keep the event (forgetting the oldest past ``max_events``) and dispatch it."""
         self._events[event["id"]] = event
         while len(self._events) > self.max_events:
             self._events.popitem(last=False)
@@ -79,6 +83,8 @@ class EventLog(Mapping[str, Json]):
                 previous=previous,
             )
         ]
+        if record.v2 is not None:
+            emitted.extend(self._thin_account_changes(record, before))
         old_caps: Json = before.get("capabilities", {})
         for name, status in record.data["capabilities"].items():
             if old_caps.get(name) != status:
@@ -92,4 +98,34 @@ class EventLog(Mapping[str, Json]):
                         previous={"status": old_caps.get(name, "unrequested")},
                     )
                 )
+        return emitted
+
+    def emit_thin(self, event_type: str, record: AccountRecord) -> Json:
+        """Record a thin event about a v2 account and hand it to the dispatcher (only event
+        destinations, ``thin`` endpoints, receive it)."""
+        event = objects.thin_event(
+            event_type=event_type,
+            account_id=record.id,
+            created=self.clock.now(),
+            livemode=record.livemode,
+        )
+        return self._record(event)
+
+    def _thin_account_changes(self, record: AccountRecord, before: Json) -> list[Json]:
+        """A v2 account's change as its thin events: ``v2.core.account[requirements].updated``
+        when its requirements changed, ``v2.core.account[configuration.recipient]
+        .capability_status_updated`` when a capability or payouts did."""
+        after = record.data
+        emitted: list[Json] = []
+        if before.get("requirements") != after["requirements"]:
+            emitted.append(self.emit_thin("v2.core.account[requirements].updated", record))
+        if (
+            before.get("capabilities") != after["capabilities"]
+            or before.get("payouts_enabled") != after["payouts_enabled"]
+        ):
+            emitted.append(
+                self.emit_thin(
+                    "v2.core.account[configuration.recipient].capability_status_updated", record
+                )
+            )
         return emitted

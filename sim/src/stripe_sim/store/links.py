@@ -10,6 +10,9 @@ from stripe_sim.store.accounts import Accounts
 from stripe_sim.store.records import AccountRecord, Clock, Json, LinkRecord
 
 LINK_TTL_SECONDS = 300
+SESSION_TTL_SECONDS = 1800
+"""An Account Session's life: Stripe says only that sessions "expire relatively quickly"
+(the AccountSession object); 30 minutes is the simulator's choice."""
 
 
 class Links(Mapping[str, LinkRecord]):
@@ -20,6 +23,7 @@ class Links(Mapping[str, LinkRecord]):
         self.accounts = accounts
         self.public_url = public_url.rstrip("/")
         self._links: dict[str, LinkRecord] = {}
+        self._sessions: dict[str, LinkRecord] = {}
 
     def __getitem__(self, token: str) -> LinkRecord:
         return self._links[token]
@@ -32,6 +36,7 @@ class Links(Mapping[str, LinkRecord]):
 
     def reset(self) -> None:
         self._links.clear()
+        self._sessions.clear()
 
     def _add(self, link: LinkRecord) -> None:
         """Keep a link; beyond 50,000, forget those expired more than an hour ago."""
@@ -109,3 +114,84 @@ class Links(Mapping[str, LinkRecord]):
             "object": "login_link",
             "url": f"{self.public_url}/express/{record.id}/{token}",
         }
+
+    def create_account_session(self, params: Json, *, livemode: bool) -> Json:
+        """``POST /v1/account_sessions``: a single-use client secret for embedded components.
+
+        Features follow the API reference's rules: ``external_account_collection`` (default
+        true) can be false, and ``disable_stripe_user_authentication`` (default: the opposite
+        of ``external_account_collection``) can be true, only for accounts whose requirements
+        the platform collects; payouts' ``standard_payouts`` and ``edit_payout_schedule`` (and,
+        the simulator's reading, ``instant_payouts``) default to true only where Stripe
+        carries the losses.
+        """
+        account_id = params["account"]
+        record = self.accounts.reachable(account_id, livemode)
+        if record is None:
+            raise resource_missing("account", account_id, param="account", status=400)
+        controller = record.data.get("controller") or {}
+        platform_collects = controller.get("requirement_collection") == "application"
+        stripe_losses = (controller.get("losses") or {}).get("payments") == "stripe"
+        components: Json = {}
+        for name, wanted in (params.get("components") or {}).items():
+            given = wanted.get("features") or {}
+            path = f"components[{name}][features]"
+            collect = given.get("external_account_collection")
+            collect = True if collect is None else collect
+            if not collect and not platform_collects:
+                raise invalid_request(
+                    "`external_account_collection` can only be false for accounts whose "
+                    "requirements your platform collects "
+                    "(`controller[requirement_collection]=application`).",
+                    param=f"{path}[external_account_collection]",
+                )
+            no_auth = given.get("disable_stripe_user_authentication")
+            no_auth = (not collect) if no_auth is None else no_auth
+            if no_auth and not platform_collects:
+                raise invalid_request(
+                    "`disable_stripe_user_authentication` can only be true for accounts whose "
+                    "requirements your platform collects "
+                    "(`controller[requirement_collection]=application`).",
+                    param=f"{path}[disable_stripe_user_authentication]",
+                )
+            features: Json = {
+                "disable_stripe_user_authentication": no_auth,
+                "external_account_collection": collect,
+            }
+            if name == "payouts":
+                for feature in ("edit_payout_schedule", "instant_payouts", "standard_payouts"):
+                    value = given.get(feature)
+                    features[feature] = stripe_losses if value is None else value
+            components[name] = {"enabled": bool(wanted["enabled"]), "features": features}
+        now = self.clock.now()
+        secret = f"accs_secret__{ids.random_chars(48)}"
+        self._sessions[secret] = LinkRecord(
+            token=secret,
+            kind="account_session",
+            account_id=account_id,
+            livemode=livemode,
+            created=now,
+            expires_at=now + SESSION_TTL_SECONDS,
+        )
+        return {
+            "object": "account_session",
+            "account": account_id,
+            "client_secret": secret,
+            "components": components,
+            "expires_at": now + SESSION_TTL_SECONDS,
+            "livemode": livemode,
+        }
+
+    def use_account_session(self, client_secret: str) -> AccountRecord:
+        """What Connect.js does with a client secret, once: the session's account, while the
+        session is fresh, unexpired and its account still reachable."""
+        session = self._sessions.get(client_secret)
+        if session is None or session.state != "fresh":
+            raise invalid_request("The client secret is unknown or already used.")
+        if self.clock.now() > session.expires_at:
+            raise invalid_request("The Account Session has expired.")
+        record = self.accounts.reachable(session.account_id, session.livemode)
+        if record is None:
+            raise invalid_request("The Account Session's account is no longer reachable.")
+        session.state = "used"
+        return record

@@ -102,6 +102,7 @@ class AccountRecord:
     ledger: Ledger = field(default_factory=Ledger)
     requested_at: dict[str, int] = field(default_factory=dict)
     deauthorized: bool = False
+    v2: Json | None = None  # made through Accounts v2: what only v2 shows (stripe_sim.v2)
 
     @property
     def id(self) -> str:

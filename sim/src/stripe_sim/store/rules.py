@@ -67,6 +67,14 @@ def resolve_controller(account_type: str | None, controller: Json | None) -> tup
     losses = (controller.get("losses") or {}).get("payments") or "stripe"
     collection = controller.get("requirement_collection") or "stripe"
     dashboard = (controller.get("stripe_dashboard") or {}).get("type") or "full"
+    if losses == "application" and fees != "application":
+        # API reference, `controller.fees.payer`: "Setting `controller.losses.payments=application`
+        # requires `controller.fees.payer=application`."
+        raise invalid_request(
+            "Setting `controller[losses][payments]=application` requires "
+            "`controller[fees][payer]=application`.",
+            param="controller[fees][payer]",
+        )
     if collection == "application" and dashboard != "none":
         raise invalid_request(
             "When `controller[requirement_collection]` is `application`, "

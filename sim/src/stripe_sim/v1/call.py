@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stripe_sim.errors import account_access
-from stripe_sim.param_specs import Obj
+from stripe_sim.param_specs import Spec
 from stripe_sim.store import AccountRecord, Origin, OwnedObject, Store
 
 Json = dict[str, Any]
@@ -51,9 +51,10 @@ Handler = Callable[[Store, Call], Json]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One ``/v1`` route: path, method, the parameters it accepts and its handler."""
+    """One ``/v1`` (or ``/v2``) route: path, method, the parameters it accepts and its
+    handler."""
 
     path: str
     method: str
-    params: Obj
+    params: Spec
     handler: Handler

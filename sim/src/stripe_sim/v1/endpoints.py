@@ -9,6 +9,7 @@ from __future__ import annotations
 from stripe_sim.endpoint_params import (
     ACCOUNT_CREATE,
     ACCOUNT_LINK_CREATE,
+    ACCOUNT_SESSION_CREATE,
     ACCOUNT_UPDATE,
     CHARGE_LIST,
     DISPUTE_LIST,
@@ -53,6 +54,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("/v1/accounts/{account}/login_links", "POST", RETRIEVE, links.create_login_link),
     Endpoint("/v1/account", "GET", RETRIEVE, accounts.retrieve_current_account),
     Endpoint("/v1/account_links", "POST", ACCOUNT_LINK_CREATE, links.create_account_link),
+    Endpoint("/v1/account_sessions", "POST", ACCOUNT_SESSION_CREATE, links.create_account_session),
     Endpoint("/v1/balance", "GET", RETRIEVE, balance.retrieve_balance),
     Endpoint("/v1/transfers", "POST", TRANSFER_CREATE, transfers.create_transfer),
     Endpoint("/v1/transfers", "GET", TRANSFER_LIST, transfers.list_transfers),

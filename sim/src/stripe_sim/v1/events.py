@@ -32,7 +32,9 @@ def _visible_events(store: Store, call: Call) -> list[Json]:
     return [
         event
         for event in store.events.values()
-        if event.get("account") == call.owner and event["livemode"] == call.livemode
+        if event.get("account") == call.owner
+        and event["livemode"] == call.livemode
+        and event["object"] == "event"  # thin v2 events are not v1's
     ]
 
 

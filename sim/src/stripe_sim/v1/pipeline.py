@@ -24,7 +24,7 @@ from starlette.routing import Route
 from stripe_sim import ids, objects
 from stripe_sim.access import PERMISSIONS, Permissions
 from stripe_sim.chaos import Chaos
-from stripe_sim.errors import StripeError, account_access, from_status
+from stripe_sim.errors import StripeError, account_access, from_status, invalid_request
 from stripe_sim.form_decoding import parse_pairs, read_pairs
 from stripe_sim.idempotency import IdempotencyStore, SavedResponse, Scope
 from stripe_sim.param_specs import Anything, Spec
@@ -33,6 +33,7 @@ from stripe_sim.store import AccountRecord, Origin, Store
 from stripe_sim.v1.authentication import authenticate, is_live
 from stripe_sim.v1.call import Call, Handler
 from stripe_sim.v1.endpoints import ENDPOINTS, unknown_url
+from stripe_sim.v2.endpoints import V2_ENDPOINTS
 
 log = logging.getLogger("stripe_sim.api")
 Json = dict[str, Any]
@@ -99,9 +100,10 @@ class StripeApi:
                 ),
                 methods=[endpoint.method],
             )
-            for endpoint in ENDPOINTS
+            for endpoint in [*ENDPOINTS, *V2_ENDPOINTS]
         ]
         routes.append(Route("/v1/{rest:path}", self.endpoint(unknown_url, Anything())))
+        routes.append(Route("/v2/{rest:path}", self.endpoint(unknown_url, Anything())))
         return routes
 
     def endpoint(
@@ -158,7 +160,13 @@ class StripeApi:
         self._fault_before(exchange)
         self._check_permission(exchange, key)
         account = self._acting_account(exchange, key)
-        pairs = await read_pairs(exchange.request)
+        if exchange.path.startswith("/v2/") and exchange.method == "POST":
+            # v2 takes JSON; its idempotency compares the decoded body.
+            params = _json_body(await exchange.request.body())
+            pairs = [("json", orjson.dumps(params, option=orjson.OPT_SORT_KEYS).decode())]
+        else:
+            pairs = await read_pairs(exchange.request)
+            params = spec.parse(parse_pairs(pairs), "") or {}
         saved = self._claim_idempotency_key(exchange, key, pairs)
         if saved is not None:
             return _Outcome(saved.status, {}, replayable=False, saved=saved)
@@ -168,7 +176,7 @@ class StripeApi:
             key=key,
             livemode=exchange.livemode,
             account=account,
-            params=spec.parse(parse_pairs(pairs), "") or {},
+            params=params,
             path_params=dict(exchange.request.path_params),
             origin=Origin(exchange.request_id, exchange.idempotency_key),
             method=exchange.method,
@@ -258,6 +266,19 @@ class StripeApi:
         if exchange.claimed is not None:
             self.idempotency.finish(exchange.claimed, None)
             exchange.claimed = None
+
+
+def _json_body(raw: bytes) -> Json:
+    """A v2 request's JSON object (an empty body is no parameters)."""
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise invalid_request("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise invalid_request("The request body must be a JSON object.")
+    return body
 
 
 async def _sleep(seconds: float) -> None:

@@ -16,22 +16,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 LAYERS: tuple[tuple[str, str], ...] = (
-    ("uvicorn (HTTP parsing, protocol)", r"/uvicorn/"),
-    ("starlette + fastapi middleware", r"/starlette/middleware/|fastapi/middleware/"),
-    ("service middleware (request_context)", r"connect_backend/request_context\.py"),
-    ("fastapi routing, dependencies, validation", r"/fastapi/(routing|dependencies)"),
-    ("the service's own code (connect_backend)", r"connect_backend/"),
-    ("Worker client (connect_backend/worker.py)", r"connect_backend/worker\.py"),
-    ("httpx", r"/httpx/"),
-    ("httpx-aiohttp transport", r"/httpx_aiohttp/"),
-    ("aiohttp (client)", r"/aiohttp/(client|connector|streams|http_|helpers)"),
-    ("stripe-python", r"/stripe/"),
-    ("tenacity", r"/tenacity/"),
-    ("pydantic", r"/pydantic"),
-    ("access log, structlog", r"connect_backend/log\.py|/structlog/"),
-    ("metrics (prometheus-client)", r"connect_backend/metrics\.py|/prometheus_client/"),
-    ("asyncio", r"/asyncio/"),
+    ("uvicorn (HTTP parsing, protocol)", r"\(uvicorn/"),
+    ("starlette + fastapi middleware", r"\((starlette/middleware|fastapi/middleware)/"),
+    ("service middleware (request_context, its own lines)", r"RequestContext\.__call__ \("),
+    ("fastapi routing, dependencies, validation", r"\(fastapi/(routing|dependencies)"),
+    ("the route's handler and dependency", r"\(connect_backend/(routes|auth)"),
+    ("Worker client (connect_backend/worker.py)", r"\(connect_backend/worker\.py"),
+    ("Stripe gateway (connect_backend/stripe_*)", r"\(connect_backend/stripe_"),
+    ("httpx", r"\(httpx/"),
+    ("httpx-aiohttp transport", r"\(httpx_aiohttp/"),
+    ("aiohttp (client)", r"\(aiohttp/"),
+    ("stripe-python", r"\(stripe/"),
+    ("tenacity", r"\(tenacity/"),
+    ("pydantic", r"\(pydantic"),
+    ("access log (connect_backend/log.py, logging)", r"\(connect_backend/log\.py|\(logging/"),
+    ("metrics (prometheus-client)", r"\(connect_backend/metrics\.py|\(prometheus_client/"),
+    ("event loop itself (nothing above it)", r"^Runner\.run \([^;]*$"),
 )
+_START = "Runner.run (asyncio/runners.py"
+"""Every stack begins with the process's start-up frames down to the event loop: cut there."""
 _LINE = re.compile(r"^(.*) (\d+)$")
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
@@ -60,6 +63,8 @@ def summarize(path: Path, *, top: int = 12) -> str:
     inclusive: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
     for frames, count in stacks:
+        cut = next((i for i, f in enumerate(frames) if f.startswith(_START)), 0)
+        frames = frames[cut:]
         joined = ";".join(frames)
         for name, pattern in layers.items():
             if pattern.search(joined):

@@ -9,6 +9,7 @@ bounded in attempts and total time.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,7 +21,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception,
+    RetryCallState,
+    retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
     wait_exponential_jitter,
@@ -152,6 +154,13 @@ class _Transient(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+_FIRST_WAIT = wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05)
+"""After the first attempt: 50 ms plus up to 50 ms of jitter."""
+_NEXT_WAITS = wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.05)
+"""After tenacity's k-th attempt (the (k + 1)-th in all): 0.05 * 2^k s plus up to 50 ms of
+jitter, at most 1 s: the schedule goes on from `_FIRST_WAIT` as one would have run it."""
 
 
 def _iso(moment: datetime) -> str:
@@ -411,20 +420,17 @@ class WorkerClient:
             raise UpstreamUnavailable("The Worker refused.", code="worker_refused") from None
 
     async def _call(self, method: str, path: str, *, json: object = None) -> Any:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
-            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._retry_budget),
-            wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
-            reraise=True,
-        )
         started = time.perf_counter()
         outcome = "error"
         try:
-            async for attempt in retrying:
-                with attempt:
-                    answer = await self._send(method, path, json=json)
-                    outcome = "ok"
-                    return answer
+            # The first attempt goes straight out: tenacity's machinery (its state, its stop
+            # and wait objects) is built only when there is something to retry.
+            try:
+                answer = await self._send(method, path, json=json)
+            except _Transient as first:
+                answer = await self._again(method, path, json, first=first, started=started)
+            outcome = "ok"
+            return answer
         except _Transient as exc:
             outcome = "unavailable"
             log.warning("worker.unavailable", path=_operation(path), reason=exc.reason)
@@ -435,6 +441,26 @@ class WorkerClient:
         finally:
             elapsed = time.perf_counter() - started
             metrics.observe_upstream("worker", _operation(path), outcome, elapsed)
+
+    async def _again(
+        self, method: str, path: str, json: object, *, first: _Transient, started: float
+    ) -> Any:
+        """The attempts after a first one failed: at most `attempts` in all, within
+        `retry_budget` seconds of the first, each after an exponential, jittered wait."""
+        left = self._retry_budget - (time.perf_counter() - started)
+        if self._attempts < 2 or left <= 0:
+            raise first
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(self._attempts - 1) | stop_after_delay(left),
+            wait=_NEXT_WAITS,
+            reraise=True,
+        )
+        # The wait that follows the first attempt; tenacity waits after each of its own.
+        await asyncio.sleep(_FIRST_WAIT(RetryCallState(retrying, fn=None, args=(), kwargs={})))
+        async for attempt in retrying:
+            with attempt:
+                return await self._send(method, path, json=json)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(

@@ -163,6 +163,11 @@ _NEXT_WAITS = wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.05)
 jitter, at most 1 s: the schedule goes on from `_FIRST_WAIT` as one would have run it."""
 
 
+def _timeout_ext(timeout: float, *, connect: float | None = None) -> dict[str, float | None]:
+    """A request's `timeout` extension (what `httpx.AsyncClient.request` would set)."""
+    return httpx.Timeout(timeout, connect=timeout if connect is None else connect).as_dict()
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -184,7 +189,7 @@ class WorkerClient:
         self._base = base_url.rstrip("/") + "/api/internal"
         self._headers = {"X-Internal-Api-Key": api_key}
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+        self._timeout_ext = _timeout_ext(timeout, connect=min(timeout, 2.0))
         self._attempts = attempts
         self._retry_budget = retry_budget
         # Concurrent reads of one organization share a read begun after each of them asked;
@@ -476,14 +481,17 @@ class WorkerClient:
         # The request's id travels by itself: whoever asked, its context holds it.
         if request_id := log.request_id.get():
             headers = {**headers, "X-Request-ID": request_id}
+        # Built here and sent as it is (`send`, not `request`): nothing of the client's to merge
+        # in (base URL, default headers, cookies, a timeout per call).
+        request = httpx.Request(
+            method,
+            self._base + path,
+            content=content,
+            headers=headers,
+            extensions={"timeout": self._timeout_ext if timeout is None else _timeout_ext(timeout)},
+        )
         try:
-            response = await self._http.request(
-                method,
-                self._base + path,
-                content=content,
-                headers=headers,
-                timeout=self._timeout if timeout is None else timeout,
-            )
+            response = await self._http.send(request)
         except httpx.TransportError as exc:
             raise _Transient(type(exc).__name__) from None
         if response.status_code == 429 or response.status_code >= 500:

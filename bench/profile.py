@@ -3,7 +3,7 @@
 py-spy's raw output is one line per distinct stack (`frame;frame;… count`, outermost first;
 idle threads are not sampled, so the samples are CPU). For each file this prints the share of
 the samples spent inside each layer (a sample counts for every layer on its stack, so the
-shares overlap) and the functions the samples ended in (self time).
+shares overlap), the packages the samples ended in, and the functions (self time).
 """
 
 from __future__ import annotations
@@ -51,6 +51,16 @@ def _short(frame: str) -> str:
     return f"{path}:{match['func']}"
 
 
+def _package(frame: str) -> str:
+    """The package a frame's code belongs to (`httpx`, `asyncio`); the service's module."""
+    match = _FRAME.match(frame)
+    path = match["file"] if match else frame
+    parts = path.split("/")
+    if parts[0] == "connect_backend" and len(parts) > 1:
+        return "/".join(parts[:2])
+    return parts[0] if len(parts) > 1 else path
+
+
 def summarize(path: Path, *, top: int = 12) -> str:
     """The layers' inclusive shares and the top self-time functions of one profile."""
     stacks: list[tuple[list[str], int]] = []
@@ -62,6 +72,7 @@ def summarize(path: Path, *, top: int = 12) -> str:
     layers = {name: re.compile(pattern) for name, pattern in LAYERS}
     inclusive: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     for frames, count in stacks:
         cut = next((i for i, f in enumerate(frames) if f.startswith(_START)), 0)
         frames = frames[cut:]
@@ -70,8 +81,11 @@ def summarize(path: Path, *, top: int = 12) -> str:
             if pattern.search(joined):
                 inclusive[name] += count
         leaves[_short(frames[-1])] += count
+        packages[_package(frames[-1])] += count
     lines = [f"## {path.stem}: {total} samples", "", "inside (inclusive, overlapping):"]
     lines += [f"  {inclusive[name] * 100 / total:5.1f} %  {name}" for name, _ in LAYERS]
+    lines += ["", "self time by package (each sample once, where it ended):"]
+    lines += [f"  {n * 100 / total:5.1f} %  {name}" for name, n in packages.most_common(top)]
     lines += ["", "ended in (self):"]
     lines += [f"  {n * 100 / total:5.1f} %  {name}" for name, n in leaves.most_common(top)]
     return "\n".join(lines) + "\n"

@@ -63,10 +63,7 @@ def _line(at: float, level: int, event: str, fields: dict[str, Any]) -> str:
 def _emit(level: int, event: str, fields: dict[str, Any]) -> None:
     if not _logger.isEnabledFor(level):
         return
-    # The record made directly (`makeRecord`), not through `Logger.log`, which would first walk
-    # the stack for the caller's file and line: the line is written with its message alone.
-    line = _line(time.time(), level, event, fields)
-    _logger.handle(_logger.makeRecord(_logger.name, level, "", 0, line, (), None))
+    _logger.log(level, _line(time.time(), level, event, fields))
 
 
 class ServerLineFormatter(logging.Formatter):

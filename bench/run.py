@@ -64,6 +64,8 @@ class Scenario:
     """Spread over this many organizations (0: every seeded one)."""
     route: str = ""
     """The requests of this scenario (its name when empty)."""
+    via_service: bool = True
+    """False for the references that call an upstream straight (no calls of the service's)."""
 
     @property
     def requests_of(self) -> str:
@@ -120,9 +122,17 @@ SHARED = (
 """The figures of earlier rounds' default (10 organizations): requests share reads, so these
 measure coalescing, not what a request costs. Named rows of their own, never the headline."""
 REFERENCES = (
-    Scenario("sim alone", (("S",),), "GET /v1/accounts/{id} straight at the simulator"),
     Scenario(
-        "worker alone", (("W",),), "GET /api/internal/organization/{id} straight at the Worker"
+        "sim alone",
+        (("S",),),
+        "GET /v1/accounts/{id} straight at the simulator",
+        via_service=False,
+    ),
+    Scenario(
+        "worker alone",
+        (("W",),),
+        "GET /api/internal/organization/{id} straight at the Worker",
+        via_service=False,
     ),
     Scenario("health", (), "GET /health: the service with no upstream call"),
 )
@@ -524,6 +534,8 @@ def _count_calls(
 ) -> None:
     done = max(1, point.requests)
     point.orgs = scenario.orgs or seeded
+    if not scenario.via_service:
+        return  # NaN: the service made no calls for these requests
     point.worker_calls = (after["worker"] - before["worker"]) / done
     point.stripe_calls = (after["stripe"] - before["stripe"]) / done
     point.own_worker_calls = scenario.calls("W")

@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import secrets
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,8 +31,9 @@ from typing import Literal
 import httpx
 import orjson
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 
-from bench import light
+from bench import light, wrk
 from bench.load import Check, Pool, Request, RequestFactory, Result
 from bench.procfs import group_cpu_seconds, group_peak_rss_mib, pid_of
 from bench.report import fmt, machine_info, publish
@@ -40,6 +44,11 @@ from devstack.truth import signature
 PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway local account
 MARK_START = "<!-- bench:results:start -->"
 MARK_END = "<!-- bench:results:end -->"
+METRICS = "METRICS_TOKEN"
+"""The service's metrics are on (a token for this run) so each point counts its upstream calls."""
+DEFAULT_ORGS = 256
+"""Organizations a full run spreads its load over: at 200 concurrent, each request does its own
+Worker and Stripe reads (with 10, about twenty share each read: `SHARED`)."""
 CLIENTS = {"raw": "raw HTTP/1.1 on asyncio streams", "httpx": "httpx.AsyncClient"}
 
 
@@ -51,6 +60,20 @@ class Scenario:
     name: str
     steps: tuple[tuple[Literal["W", "S"], ...], ...]
     describe: str
+    orgs: int = 0
+    """Spread over this many organizations (0: every seeded one)."""
+    route: str = ""
+    """The requests of this scenario (its name when empty)."""
+    via_service: bool = True
+    """False for the references that call an upstream straight (no calls of the service's)."""
+
+    @property
+    def requests_of(self) -> str:
+        return self.route or self.name
+
+    def calls(self, hop: Literal["W", "S"]) -> int:
+        """The calls to the Worker (W) or Stripe (S) one request makes on its own."""
+        return sum(step.count(hop) for step in self.steps)
 
     def ideal_ms(self, worker_ms: float, sim_ms: float) -> float:
         """The request's latency if the service took no time of its own."""
@@ -77,10 +100,39 @@ SCENARIOS = (
         "POST /webhook account.updated: D1 and Stripe at once (D1 is current: no write)",
     ),
 )
-REFERENCES = (
-    Scenario("sim alone", (("S",),), "GET /v1/accounts/{id} straight at the simulator"),
+SHARED_ORGS = 10
+SHARED = (
     Scenario(
-        "worker alone", (("W",),), "GET /api/internal/organization/{id} straight at the Worker"
+        "status shared",
+        (("W",),),
+        f"status over {SHARED_ORGS} organizations only: concurrent reads of one organization "
+        "share one Worker read (`coalesce.py`)",
+        orgs=SHARED_ORGS,
+        route="status",
+    ),
+    Scenario(
+        "refresh shared",
+        (("W",), ("S",)),
+        f"refresh over {SHARED_ORGS} organizations only: concurrent reads share the Worker's and "
+        "Stripe's",
+        orgs=SHARED_ORGS,
+        route="refresh",
+    ),
+)
+"""The figures of earlier rounds' default (10 organizations): requests share reads, so these
+measure coalescing, not what a request costs. Named rows of their own, never the headline."""
+REFERENCES = (
+    Scenario(
+        "sim alone",
+        (("S",),),
+        "GET /v1/accounts/{id} straight at the simulator",
+        via_service=False,
+    ),
+    Scenario(
+        "worker alone",
+        (("W",),),
+        "GET /api/internal/organization/{id} straight at the Worker",
+        via_service=False,
     ),
     Scenario("health", (), "GET /health: the service with no upstream call"),
 )
@@ -102,6 +154,20 @@ class Point:
     ideal_ms: float
     cpu_ms: dict[str, float]
     failure_samples: list[str]
+    orgs: int = 0
+    worker_calls: float = float("nan")
+    """Worker calls per request the service made (its metrics), NaN when not counted."""
+    stripe_calls: float = float("nan")
+    own_worker_calls: int = 0
+    """What one request calls on its own, none shared."""
+    own_stripe_calls: int = 0
+
+    @property
+    def shared(self) -> bool:
+        """Whether requests shared reads: fewer upstream calls than each makes on its own."""
+        return self.worker_calls < 0.98 * self.own_worker_calls or (
+            self.stripe_calls < 0.98 * self.own_stripe_calls
+        )
 
     @property
     def ratio(self) -> float:
@@ -329,6 +395,7 @@ class Plan:
     time_limit: float
     client: Literal["raw", "httpx"]
     references: bool
+    profile_dir: Path | None = None
 
     def requests(self, concurrency: int) -> int:
         return max(self.min_requests, min(self.max_requests, concurrency * self.per_connection))
@@ -351,6 +418,41 @@ def _cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
     return {name: sum(group_cpu_seconds(pgid) for pgid in pgids) for name, pgids in groups.items()}
 
 
+def metrics_urls(stack: Stack) -> list[str]:
+    """Where each service process's metrics are scraped: the one process (its workers sum
+    there) or each replica."""
+    c = stack.config
+    if c.replicas:
+        return [f"{stack.replica_url(i)}/metrics" for i in range(c.replicas)]
+    return [f"{c.service_url}/metrics"]
+
+
+async def upstream_calls(http: httpx.AsyncClient, urls: Sequence[str]) -> dict[str, float]:
+    """The service's calls to each upstream so far (`connect_upstream_requests_total`, every
+    operation and outcome), summed over `urls`."""
+    calls: dict[str, float] = {"worker": 0.0, "stripe": 0.0}
+    for url in urls:
+        answer = await http.get(url)
+        answer.raise_for_status()
+        for family in text_string_to_metric_families(answer.text):
+            if family.name != "connect_upstream_requests":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    upstream = sample.labels.get("upstream", "")
+                    calls[upstream] = calls.get(upstream, 0.0) + sample.value
+    return calls
+
+
+def _scenario_factory(
+    stack: Stack, seed: Seed, scenario: Scenario
+) -> tuple[str, RequestFactory, Check]:
+    """The scenario's base URL, request builder and check, over its organizations."""
+    if scenario.orgs:
+        seed = Seed(seed.token, seed.orgs[: scenario.orgs], seed.accounts[: scenario.orgs])
+    return _factories(stack, seed)[scenario.requests_of]
+
+
 async def _measure(
     stack: Stack,
     seed: Seed,
@@ -360,34 +462,84 @@ async def _measure(
     sim_ms: float,
     progress: Callable[[Point], None],
 ) -> list[Point]:
-    factories = _factories(stack, seed)
     groups = cpu_groups(stack)
+    urls = metrics_urls(stack)
     points: list[Point] = []
     numbered = 0
-    for scenario in scenarios:
-        base_url, make, check = factories[scenario.name]
-        ideal_ms = scenario.ideal_ms(worker_ms, sim_ms)
-        for concurrency in plan.concurrencies:
-            async with Pool(base_url, concurrency, client=plan.client) as pool:
-                warm = await pool.run(
-                    make, requests=concurrency, time_limit=plan.time_limit, check=check,
-                    first=numbered,
-                )  # fmt: skip
-                numbered += concurrency
-                before = _cpu_seconds(groups)
-                result = await pool.run(
-                    make,
-                    requests=plan.requests(concurrency),
-                    time_limit=plan.time_limit,
-                    check=check,
-                    first=numbered,
-                )
-                numbered += plan.requests(concurrency)
-                after = _cpu_seconds(groups)
-            point = _point(scenario, concurrency, result, warm, ideal_ms, before, after)
-            progress(point)
-            points.append(point)
+    scrape = httpx.AsyncClient(
+        timeout=30.0, headers={"Authorization": f"Bearer {stack.config.service_env[METRICS]}"}
+    )
+    async with scrape:
+        for scenario in scenarios:
+            base_url, make, check = _scenario_factory(stack, seed, scenario)
+            ideal_ms = scenario.ideal_ms(worker_ms, sim_ms)
+            for concurrency in plan.concurrencies:
+                async with Pool(base_url, concurrency, client=plan.client) as pool:
+                    warm = await pool.run(
+                        make, requests=concurrency, time_limit=plan.time_limit, check=check,
+                        first=numbered,
+                    )  # fmt: skip
+                    numbered += concurrency
+                    calls_before = await upstream_calls(scrape, urls)
+                    before = _cpu_seconds(groups)
+                    profiler = _profile(stack, plan, f"{scenario.name}-c{concurrency}")
+                    result = await pool.run(
+                        make,
+                        requests=plan.requests(concurrency),
+                        time_limit=plan.time_limit,
+                        check=check,
+                        first=numbered,
+                    )
+                    numbered += plan.requests(concurrency)
+                    after = _cpu_seconds(groups)
+                    _stop_profile(profiler)
+                    calls_after = await upstream_calls(scrape, urls)
+                point = _point(scenario, concurrency, result, warm, ideal_ms, before, after)
+                _count_calls(point, scenario, calls_before, calls_after, len(seed.orgs))
+                progress(point)
+                points.append(point)
     return points
+
+
+def _profile(stack: Stack, plan: Plan, name: str) -> subprocess.Popen[bytes] | None:
+    """With `--profile DIR`: py-spy sampling the service (and its workers) while the point runs,
+    its collapsed stacks written to `DIR/<name>.txt`. Its own CPU makes such a run's figures
+    a little worse: profile and measure in separate runs."""
+    if plan.profile_dir is None:
+        return None
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise RuntimeError("--profile: py-spy is not on PATH")
+    plan.profile_dir.mkdir(parents=True, exist_ok=True)
+    out = plan.profile_dir / f"{name.replace(' ', '-')}.txt"
+    return subprocess.Popen(  # noqa: S603 - a fixed command line
+        [spy, "record", "--pid", str(pid_of(stack.service_processes[0])), "--subprocesses",
+         "--nonblocking", "--rate", "200", "--format", "raw", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
+        profiler.wait(timeout=60)
+
+
+def _count_calls(
+    point: Point,
+    scenario: Scenario,
+    before: dict[str, float],
+    after: dict[str, float],
+    seeded: int,
+) -> None:
+    done = max(1, point.requests)
+    point.orgs = scenario.orgs or seeded
+    if not scenario.via_service:
+        return  # NaN: the service made no calls for these requests
+    point.worker_calls = (after["worker"] - before["worker"]) / done
+    point.stripe_calls = (after["stripe"] - before["stripe"]) / done
+    point.own_worker_calls = scenario.calls("W")
+    point.own_stripe_calls = scenario.calls("S")
 
 
 def _point(
@@ -418,6 +570,109 @@ def _point(
     )
 
 
+@dataclass
+class WrkPoint:
+    """One scenario driven by wrk: its latency distribution, CPU and upstream calls."""
+
+    scenario: str
+    connections: int
+    orgs: int
+    result: wrk.WrkResult
+    cpu_ms: dict[str, float]
+    worker_calls: float
+    stripe_calls: float
+
+
+def _wrk_requests(make: RequestFactory, orgs: int, scenario: Scenario) -> list[Request]:
+    """The requests wrk cycles through: one per organization (a webhook's four per account,
+    each its own event)."""
+    count = orgs * (4 if scenario.requests_of == "webhook" else 1)
+    return [make(n) for n in range(count)]
+
+
+def measure_wrk(
+    stack: Stack, seed: Seed, scenarios: Sequence[Scenario], *, connections: int, seconds: float
+) -> list[WrkPoint]:
+    """Each scenario at `connections` under wrk, for `seconds` (after a 2-second warm-up)."""
+    groups = cpu_groups(stack)
+    urls = metrics_urls(stack)
+    token = stack.config.service_env[METRICS]
+    points = []
+
+    async def calls() -> dict[str, float]:
+        async with httpx.AsyncClient(
+            timeout=30.0, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            return await upstream_calls(http, urls)
+
+    for scenario in scenarios:
+        base_url, make, _ = _scenario_factory(stack, seed, scenario)
+        orgs = scenario.orgs or len(seed.orgs)
+        requests = _wrk_requests(make, orgs, scenario)
+        wrk.run(base_url, requests, connections=connections, seconds=2)
+        calls_before = asyncio.run(calls())
+        before = _cpu_seconds(groups)
+        result = wrk.run(base_url, requests, connections=connections, seconds=seconds)
+        after = _cpu_seconds(groups)
+        calls_after = asyncio.run(calls())
+        done = max(1, result.requests)
+        cpu = {name: (after[name] - before[name]) * 1000 / done for name in before}
+        cpu["client"] = result.client_cpu_s * 1000 / done
+        point = WrkPoint(
+            scenario=scenario.name,
+            connections=connections,
+            orgs=orgs,
+            result=result,
+            cpu_ms=cpu,
+            worker_calls=(calls_after["worker"] - calls_before["worker"]) / done,
+            stripe_calls=(calls_after["stripe"] - calls_before["stripe"]) / done,
+        )
+        r = result
+        print(
+            f"{'wrk ' + scenario.name:>16} c={connections:<4} n={r.requests:<6} "
+            f"failed={r.failed:<3} {r.throughput:8.1f}/s p50 {r.percentiles_ms[50]:7.1f} "
+            f"p99 {r.percentiles_ms[99]:7.1f} max {r.max_ms:7.1f} ms W/req "
+            f"{point.worker_calls:.2f} S/req {point.stripe_calls:.2f} cpu ms/req "
+            + " ".join(f"{name} {ms:.2f}" for name, ms in cpu.items()),
+            flush=True,
+        )
+        points.append(point)
+    return points
+
+
+def render_wrk(points: Sequence[WrkPoint]) -> list[str]:
+    """The wrk table: the latency distribution at the headline points."""
+    if not points:
+        return []
+    cpu_columns = list(points[0].cpu_ms)
+    quantiles = wrk.PERCENTILES
+    lines = [
+        "",
+        "Under wrk (`wrk -t 2`, a Lua script cycling through one pre-built request per "
+        "organization, a webhook's four signed events per account), after a 2-second warm-up; "
+        "client = wrk's CPU:",
+        "",
+        "| scenario | conc. | orgs | requests | failed | req/s | "
+        + " | ".join(f"p{q:g} ms" for q in quantiles)
+        + " | max ms | p99/p50 | W calls/req | S calls/req | CPU ms/req "
+        + " | ".join(cpu_columns)
+        + " |",
+        "| --- " + "| ---: " * (10 + len(quantiles) + len(cpu_columns) - 1) + "|",
+    ]
+    for p in points:
+        r = p.result
+        lines.append(
+            f"| {p.scenario} | {p.connections} | {p.orgs} | {r.requests} | {r.failed} "
+            f"| {fmt(r.throughput, 0)} | "
+            + " | ".join(fmt(r.percentiles_ms[q]) for q in quantiles)
+            + f" | {fmt(r.max_ms)} | {fmt(r.percentiles_ms[99] / r.percentiles_ms[50])} "
+            f"| {fmt(p.worker_calls, 2)} | {fmt(p.stripe_calls, 2)} | "
+            + " | ".join(fmt(p.cpu_ms[c], 2) for c in cpu_columns)
+            + " |"
+        )
+    return lines
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -444,6 +699,7 @@ def unlimited_stack_config(
             "RATE_LIMIT_ONBOARDING_PER_MINUTE": "0",
             "RATE_LIMIT_MONEY_PER_MINUTE": "0",
             "STRIPE_REQUESTS_PER_SECOND": "0",
+            METRICS: secrets.token_urlsafe(32),
             **(service_env or {}),
         },
     )
@@ -486,6 +742,7 @@ def render(
     client: str,
     workers: int = 1,
     replicas: int = 0,
+    wrk_points: Sequence[WrkPoint] = (),
 ) -> str:
     """The results section, between its markers."""
     startup = sorted(startup_s)
@@ -526,23 +783,35 @@ def render(
         )
         + " failed includes the warm-up requests.",
         "",
-        "| scenario | upstream | conc. | requests | failed | req/s | ideal req/s | ratio "
-        "| p50 ms | p99 ms | ideal ms | overhead ms | CPU ms/req " + " | ".join(cpu_columns) + " |",
+        "orgs = organizations the load is spread over; W, S calls/req = the service's calls to "
+        "the Worker and to Stripe per request (its `connect_upstream_requests_total`); "
+        "**shared** = fewer calls than each request makes on its own: requests shared reads "
+        "(`coalesce.py`), so that row measures coalescing, not what a request costs.",
+        "",
+        "| scenario | upstream | orgs | conc. | requests | failed | req/s | ideal req/s | ratio "
+        "| p50 ms | p99 ms | ideal ms | overhead ms | W calls/req | S calls/req | reads "
+        "| CPU ms/req " + " | ".join(cpu_columns) + " |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        + "| ---: " * len(cpu_columns)
-        + "|",
+        "| ---: | ---: | ---: | --- " + "| ---: " * len(cpu_columns) + "|",
     ]
     for p in points:
         ideal = bool(p.ideal_ms)
+        reads = "-" if p.worker_calls != p.worker_calls else ("**shared**" if p.shared else "own")
         lines.append(
-            f"| {p.scenario} | {p.upstream} | {p.concurrency} | {p.requests} | {p.failed} "
+            f"| {p.scenario} | {p.upstream} | {p.orgs} | {p.concurrency} | {p.requests} "
+            f"| {p.failed} "
             f"| {fmt(p.throughput, 0)} | {fmt(p.ideal_throughput, 0) if ideal else '-'} "
             f"| {fmt(p.ratio, 2) if ideal else '-'} | {fmt(p.p50_ms)} | {fmt(p.p99_ms)} "
-            f"| {fmt(p.ideal_ms, 0)} | {fmt(p.overhead_ms)} | "
+            f"| {fmt(p.ideal_ms, 0)} | {fmt(p.overhead_ms)} | {fmt(p.worker_calls, 2)} "
+            f"| {fmt(p.stripe_calls, 2)} | {reads} | "
             + " | ".join(fmt(p.cpu_ms[column], 2) for column in cpu_columns)
             + " |"
         )
+    lines += render_wrk(wrk_points)
     failures = [s for p in points for s in p.failure_samples]
+    failures += [
+        f"wrk {w.scenario}: {w.result.failed} failed" for w in wrk_points if w.result.failed
+    ]
     if failures:
         lines += ["", "Failures (first few):", "", *(f"- `{s}`" for s in failures[:10])]
     lines.append(MARK_END)
@@ -581,7 +850,26 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N",
         help="run the service as N replicas behind HAProxy, sharing Redis (0: one process)",
     )
-    parser.add_argument("--orgs", type=int, help="organizations to spread the load over")
+    parser.add_argument(
+        "--orgs",
+        type=int,
+        help=f"organizations to spread the load over (default {DEFAULT_ORGS}; --quick: 2)",
+    )
+    parser.add_argument(
+        "--wrk",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also drive the headline points (the scenarios at the highest concurrency) with "
+        "wrk (default: on in a full run when wrk is installed, off with --quick)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the service with py-spy (on PATH) during each point; collapsed stacks "
+        "into DIR (for `python -m bench.profile DIR`)",
+    )
+    parser.add_argument("--wrk-seconds", type=float, default=10.0, help="seconds per wrk point")
     parser.add_argument("--time-limit", type=float, help="seconds per point, at most")
     parser.add_argument("--output", type=Path, help="Markdown file to write the results into")
     parser.add_argument("--no-output", action="store_true", help="write no Markdown")
@@ -611,11 +899,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         time_limit=args.time_limit or (4.0 if quick else 20.0),
         client=args.client,
         references=not quick,
+        profile_dir=args.profile,
     )  # fmt: skip
-    chosen: tuple[Scenario, ...] = (*SCENARIOS, *REFERENCES) if plan.references else SCENARIOS
+    every = (*SCENARIOS, *SHARED, *REFERENCES)
+    chosen: tuple[Scenario, ...] = every if plan.references else SCENARIOS
     if args.scenarios:
         wanted = set(args.scenarios.split(","))
-        chosen = tuple(s for s in (*SCENARIOS, *REFERENCES) if s.name in wanted)
+        unknown = wanted - {s.name for s in every}
+        if unknown:
+            raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        chosen = tuple(s for s in every if s.name in wanted)
+    use_wrk: bool = args.wrk if args.wrk is not None else not quick and wrk.available() is not None
+    if use_wrk and wrk.available() is None:
+        raise SystemExit("--wrk: wrk is not installed (./scripts/bootstrap installs it)")
     output: Path | None = args.output or (None if quick else ROOT / "docs" / "benchmarks.md")
     if args.no_output:
         output = None
@@ -640,7 +936,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{p.scenario:>12} c={p.concurrency:<4} n={p.requests:<5} failed={p.failed:<3} "
             f"{p.throughput:8.1f}/s (ideal {p.ideal_throughput:8.1f}, ratio {p.ratio:4.2f}) "
-            f"p50 {p.p50_ms:7.1f} p99 {p.p99_ms:7.1f} ms (ideal {p.ideal_ms:g}) cpu ms/req "
+            f"p50 {p.p50_ms:7.1f} p99 {p.p99_ms:7.1f} ms (ideal {p.ideal_ms:g}) "
+            f"orgs {p.orgs} W/req {p.worker_calls:.2f} S/req {p.stripe_calls:.2f}"
+            f"{' SHARED' if p.shared else ''} cpu ms/req "
             + " ".join(f"{name} {ms:.2f}" for name, ms in p.cpu_ms.items()),
             flush=True,
         )
@@ -648,7 +946,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(f"Starting the stack in {state_dir} …", flush=True)
         state_dir.mkdir(parents=True, exist_ok=True)
-        organizations = args.orgs or (2 if quick else 10)
+        organizations = args.orgs or (2 if quick else DEFAULT_ORGS)
+        if any(s.orgs > organizations for s in chosen):
+            chosen = tuple(s for s in chosen if s.orgs <= organizations)
         seed: Seed | None = None
         if args.upstreams == "light":
             seed = light_upstreams(
@@ -677,6 +977,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     progress,
                 )
             )
+        wrk_points = (
+            measure_wrk(
+                stack,
+                seed,
+                [s for s in chosen if s in SCENARIOS],
+                connections=max(plan.concurrencies),
+                seconds=min(args.wrk_seconds, plan.time_limit),
+            )
+            if use_wrk
+            else []
+        )
         serving = stack.service_processes
         peak_rss = max(group_peak_rss_mib(pid_of(process)) for process in serving)
         for process in stack.parts:
@@ -699,6 +1010,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client=plan.client,
         workers=args.workers,
         replicas=args.replicas,
+        wrk_points=wrk_points,
     )
     publish(
         section,
@@ -714,12 +1026,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "startup_s": startup,
             "peak_rss_mib": peak_rss,
             "points": [
-                {**asdict(p), "ratio": p.ratio, "overhead_ms": p.overhead_ms} for p in points
+                {**asdict(p), "ratio": p.ratio, "overhead_ms": p.overhead_ms, "shared": p.shared}
+                for p in points
             ],
+            "wrk": [asdict(p) for p in wrk_points],
         },
         took_s=time.perf_counter() - wall,
     )
-    failed = sum(p.failed for p in points)
+    failed = sum(p.failed for p in points) + sum(p.result.failed for p in wrk_points)
     if failed:
         print(f"FAILED: {failed} request(s) failed", file=sys.stderr)
         return 1

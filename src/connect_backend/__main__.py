@@ -40,6 +40,11 @@ KEEP_ALIVE_SECONDS = 65
 """How long an idle connection stays open: longer than a proxy in front keeps its idle
 connections to us (60 s is common), so the proxy, not the service, closes them and never
 sends a request on a connection the service is closing (uvicorn's own default is 5 s)."""
+EVENT_LOOP = "asyncio"
+"""The standard library's event loop, not uvloop (uvicorn's `auto` choice): under a load that
+keeps the process busy, uvloop left new connections waiting in the listen queue for seconds
+(p99 10-15x p50 under wrk), where asyncio's loop accepts them between requests, at no more
+CPU per request (docs/benchmarks.md, issue 24)."""
 MAX_CONCURRENCY = 32
 MONEY_WINDOW_DAYS = 120
 """`reconcile --money`'s window without `--since`: the 120 days in which a card payment may
@@ -206,6 +211,7 @@ def serve() -> None:
             forwarded_allow_ips="*",
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            loop=EVENT_LOOP,
         )
     finally:
         if made is not None:

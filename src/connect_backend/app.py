@@ -26,6 +26,11 @@ from connect_backend.settings import Settings
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
+YOUNG_COLLECTION_THRESHOLD = 10_000
+"""Allocations between two collections of the youngest generation (Python's default: 700).
+A request allocates thousands of objects, nearly all freed by reference counting; at 700 the
+collector ran several times a request, each time walking every object the requests in flight
+still held. Cyclic garbage waits a little longer: a few MiB at most (docs/benchmarks.md)."""
 MAX_JSON_BODY = 64 * 1024
 """Every route's body limit (413 `payload_too_large`), but the webhook's (`webhook.MAX_BODY`)."""
 
@@ -43,6 +48,8 @@ def from_environment() -> FastAPI:
     app = create_app(settings)
     gc.collect()  # nothing that is already garbage is kept for ever
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, old)
     return app
 
 

@@ -11,6 +11,7 @@ import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
+from http.cookiejar import CookieJar
 
 import aiohttp
 import httpx
@@ -47,13 +48,27 @@ async def session(
         ssl=tls_context(),
     )
     async with aiohttp.ClientSession(
-        connector=connector, trust_env=False, trace_configs=list(trace_configs) or None
+        connector=connector,
+        trust_env=False,
+        trace_configs=list(trace_configs) or None,
+        # Neither the Worker nor Stripe sets cookies: none is looked for or kept.
+        cookie_jar=aiohttp.DummyCookieJar(),
     ) as http:
         yield http
+
+
+class NoCookies(CookieJar):
+    """A cookie jar that keeps nothing: the Worker sets no cookies, so no answer's headers are
+    searched for them (httpx would otherwise parse every answer's for its jar)."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
 
 
 def httpx_client(http: aiohttp.ClientSession) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` whose requests travel over `http` (closing it closes `http`)."""
     return httpx.AsyncClient(
-        transport=AiohttpTransport(client=http, verify=tls_context()), trust_env=False
+        transport=AiohttpTransport(client=http, verify=tls_context()),
+        trust_env=False,
+        cookies=NoCookies(),
     )

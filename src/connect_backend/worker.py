@@ -9,6 +9,7 @@ bounded in attempts and total time.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,7 +21,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception,
+    RetryCallState,
+    retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
     wait_exponential_jitter,
@@ -165,6 +167,18 @@ class _Transient(Exception):
         self.reason = reason
 
 
+_FIRST_WAIT = wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05)
+"""After the first attempt: 50 ms plus up to 50 ms of jitter."""
+_NEXT_WAITS = wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.05)
+"""After tenacity's k-th attempt (the (k + 1)-th in all): 0.05 * 2^k s plus up to 50 ms of
+jitter, at most 1 s: the schedule goes on from `_FIRST_WAIT` as one would have run it."""
+
+
+def _timeout_ext(timeout: float, *, connect: float | None = None) -> dict[str, float | None]:
+    """A request's `timeout` extension (what `httpx.AsyncClient.request` would set)."""
+    return httpx.Timeout(timeout, connect=timeout if connect is None else connect).as_dict()
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -186,7 +200,7 @@ class WorkerClient:
         self._base = base_url.rstrip("/") + "/api/internal"
         self._headers = {"X-Internal-Api-Key": api_key}
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+        self._timeout_ext = _timeout_ext(timeout, connect=min(timeout, 2.0))
         self._attempts = attempts
         self._retry_budget = retry_budget
         # Concurrent reads of one organization share a read begun after each of them asked;
@@ -462,20 +476,17 @@ class WorkerClient:
             raise UpstreamUnavailable("The Worker refused.", code="worker_refused") from None
 
     async def _call(self, method: str, path: str, *, json: object = None) -> Any:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
-            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._retry_budget),
-            wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
-            reraise=True,
-        )
         started = time.perf_counter()
         outcome = "error"
         try:
-            async for attempt in retrying:
-                with attempt:
-                    answer = await self._send(method, path, json=json)
-                    outcome = "ok"
-                    return answer
+            # The first attempt goes straight out: tenacity's machinery (its state, its stop
+            # and wait objects) is built only when there is something to retry.
+            try:
+                answer = await self._send(method, path, json=json)
+            except _Transient as first:
+                answer = await self._again(method, path, json, first=first, started=started)
+            outcome = "ok"
+            return answer
         except _Transient as exc:
             outcome = "unavailable"
             log.warning("worker.unavailable", path=_operation(path), reason=exc.reason)
@@ -486,6 +497,26 @@ class WorkerClient:
         finally:
             elapsed = time.perf_counter() - started
             metrics.observe_upstream("worker", _operation(path), outcome, elapsed)
+
+    async def _again(
+        self, method: str, path: str, json: object, *, first: _Transient, started: float
+    ) -> Any:
+        """The attempts after a first one failed: at most `attempts` in all, within
+        `retry_budget` seconds of the first, each after an exponential, jittered wait."""
+        left = self._retry_budget - (time.perf_counter() - started)
+        if self._attempts < 2 or left <= 0:
+            raise first
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(self._attempts - 1) | stop_after_delay(left),
+            wait=_NEXT_WAITS,
+            reraise=True,
+        )
+        # The wait that follows the first attempt; tenacity waits after each of its own.
+        await asyncio.sleep(_FIRST_WAIT(RetryCallState(retrying, fn=None, args=(), kwargs={})))
+        async for attempt in retrying:
+            with attempt:
+                return await self._send(method, path, json=json)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
@@ -501,14 +532,17 @@ class WorkerClient:
         # The request's id travels by itself: whoever asked, its context holds it.
         if request_id := log.request_id.get():
             headers = {**headers, "X-Request-ID": request_id}
+        # Built here and sent as it is (`send`, not `request`): nothing of the client's to merge
+        # in (base URL, default headers, cookies, a timeout per call).
+        request = httpx.Request(
+            method,
+            self._base + path,
+            content=content,
+            headers=headers,
+            extensions={"timeout": self._timeout_ext if timeout is None else _timeout_ext(timeout)},
+        )
         try:
-            response = await self._http.request(
-                method,
-                self._base + path,
-                content=content,
-                headers=headers,
-                timeout=self._timeout if timeout is None else timeout,
-            )
+            response = await self._http.send(request)
         except httpx.TransportError as exc:
             raise _Transient(type(exc).__name__) from None
         if response.status_code == 429 or response.status_code >= 500:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
+from connect_backend.app import YOUNG_COLLECTION_THRESHOLD
 from tests.service.fakes import WORKER_KEY
 
 START = """
@@ -23,6 +24,7 @@ async def main():
 asyncio.run(main())
 print(json.dumps({
     "frozen": gc.get_freeze_count(),
+    "young": gc.get_threshold()[0],
     "loaded": sorted(m for m in sys.modules if m.startswith((
         "opentelemetry.sdk.trace", "opentelemetry.exporter", "opentelemetry.instrumentation",
         "redis",
@@ -59,3 +61,9 @@ def test_what_start_up_built_is_frozen_out_of_the_garbage_collector_s_walks() ->
     """`gc.freeze` once the app is built: a full collection under load no longer walks the
     modules, classes and schemas (tens of thousands of objects) again."""
     assert started()["frozen"] > 50_000
+
+
+def test_the_youngest_generation_is_collected_less_often_than_python_s_default() -> None:
+    """Every 10,000 allocations, not 700: a request allocates thousands of objects, and each
+    collection walks every object the requests in flight still hold (docs/benchmarks.md)."""
+    assert started()["young"] == YOUNG_COLLECTION_THRESHOLD > 700

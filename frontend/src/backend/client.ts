@@ -36,6 +36,7 @@ export type TransferHistory = Schemas["TransferHistory"];
 export type TransferItem = Schemas["TransferItem"];
 export type OrganizationList = Schemas["OrganizationList"];
 export type ConsoleOrganization = Schemas["ConsoleOrganization"];
+export type StatusCounts = Schemas["StatusCounts"];
 export type OrganizationsQuery = NonNullable<
   paths["/api/connect/organizations"]["get"]["parameters"]["query"]
 >;

@@ -1,4 +1,4 @@
-"""Reconciliation: D1 brought up to date with Stripe for every linked organization, without
+"""Reconciliation: D1 brought up to date with Stripe for the organizations it chooses, without
 waiting for a webhook (`python -m connect_backend reconcile`).
 
 Webhooks alone are not trusted: an endpoint disabled or misconfigured, a signing secret

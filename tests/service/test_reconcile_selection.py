@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connect_backend.__main__ import main, run_reconcile
+from connect_backend.__main__ import _parser, main, run_reconcile
 from connect_backend.reconcile import Selection
 from tests.secrets_guard import COLLECTED
 from tests.service.fakes import FakeStripe, FakeWorker
@@ -192,3 +192,25 @@ def test_a_selection_refuses_what_the_command_line_cannot_say() -> None:
         Selection(max_reads=0)
     with pytest.raises(ValueError, match="stale_after"):
         Selection(stale_after=timedelta(days=-1))
+
+
+@pytest.mark.parametrize(
+    ("text", "span", "described"),
+    [
+        ("7d", timedelta(days=7), "settled, not synced for 7 days"),
+        ("1d", timedelta(days=1), "settled, not synced for 1 day"),
+        ("12h", timedelta(hours=12), "settled, not synced for 12 hours"),
+        ("90m", timedelta(minutes=90), "settled, not synced for 90 minutes"),
+        ("0m", timedelta(0), "settled, not synced for 0 seconds"),
+    ],
+)
+def test_stale_after_reads_days_hours_and_minutes(
+    text: str, span: timedelta, described: str
+) -> None:
+    options = _parser().parse_args(["reconcile", "--stale-after", text, "--max-reads", "9"])
+
+    assert options.stale_after == span
+    assert options.max_reads == 9
+    assert not options.all
+    assert Selection(stale_after=options.stale_after).describe("stale") == described
+    assert Selection(every=True).describe("stale") == "settled"

@@ -10,7 +10,9 @@ Stripe's `account_invalid`. D1 is written even when it already holds that status
 
 Whom a run reads (`Selection`), in this order, each walked oldest sync first from the
 Worker's list (`order=synced_at`), never an organization synced since the run began:
-- the accounts not yet settled (`unsettled=true`: pending, requirements due, under review);
+- the accounts with requirements due (`step=action_required`: Stripe disables them at a
+  deadline, which D1 does not hold, so the oldest sync stands in for the nearest deadline);
+- the other accounts not yet settled (`unsettled=true`: pending, under review);
 - the settled ones not synced for `stale_after` (7 days unless told); with `every`, all of
   them.
 At 10,000 organizations a read of each is far past a small platform's monthly allocation of
@@ -22,10 +24,10 @@ Safe while webhooks arrive: every write, a run's or a webhook's, carries the mom
 of the account was taken (the read's `seen_at`; for a deauthorized account, when the refused
 read began), and the Worker applies a write only when D1 holds no newer view. Whichever of a
 run's write and a webhook's lands last, D1 keeps the newer view: a run never undoes a newer
-webhook, and a late webhook never undoes a newer run. A run that finds D1's row (as listed)
-already saying what Stripe says writes nothing, as a webhook's sync does (README, "A sync
-that changes nothing writes nothing"): a change at Stripe after that read brings its own
-event, or the next run.
+webhook, and a late webhook never undoes a newer run. Unlike a webhook's sync (README, "A
+sync that changes nothing writes nothing"), a run writes the status D1 already holds too: the
+write only moves `synced_at` to the run's read, which is what the next run's choice reads, and
+a view older than that read can no longer land over it.
 
 Gentle with Stripe: the run's calls are reads (`StripeClass.READ`), which may use only the
 read share of the platform's Stripe budget and are refused first, so money, onboarding and
@@ -64,17 +66,18 @@ DEFAULT_STALE_AFTER = timedelta(days=7)
 _Linked = tuple[Organization, str]
 """An organization and the Stripe account it holds."""
 
-Kind = Literal["unsettled", "stale"]
-"""Why an account was chosen: not yet settled, or settled but not synced for a while (with
-`every`: not synced since the run began)."""
-KINDS: tuple[Kind, ...] = ("unsettled", "stale")
+Kind = Literal["due", "unsettled", "stale"]
+"""Why an account was chosen: requirements due (`action_required`: Stripe disables it at a
+deadline), otherwise not yet settled (pending, under review), or settled but not synced for a
+while (with `every`: not synced since the run began)."""
+KINDS: tuple[Kind, ...] = ("due", "unsettled", "stale")
 
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """Whom a run reads: every account not yet settled, then the settled ones not synced for
-    `stale_after` (with `every`, all of them), oldest sync first; at most `max_reads` in all
-    (None: no bound)."""
+    """Whom a run reads: every account not yet settled (those with requirements due first),
+    then the settled ones not synced for `stale_after` (with `every`, all of them), oldest
+    sync first; at most `max_reads` in all (None: no bound)."""
 
     stale_after: timedelta = DEFAULT_STALE_AFTER
     every: bool = False
@@ -90,14 +93,17 @@ class Selection:
         """The Worker's filters for each kind, for a run that began at `started_at`."""
         settled_before = started_at if self.every else started_at - self.stale_after
         return {
+            "due": OrganizationFilter(step="action_required", synced_before=started_at),
             "unsettled": OrganizationFilter(unsettled=True, synced_before=started_at),
             "stale": OrganizationFilter(unsettled=False, synced_before=settled_before),
         }
 
     def describe(self, kind: Kind) -> str:
         """The kind as the summary names it."""
+        if kind == "due":
+            return "with requirements due"
         if kind == "unsettled":
-            return "not yet settled"
+            return "other not yet settled"
         if self.every:
             return "settled"
         return f"settled, not synced for {_duration(self.stale_after)}"
@@ -275,6 +281,7 @@ class _Run:
             checked=report.checked,
             changed=len(report.changed),
             failed=len(report.failed),
+            read_due=report.read["due"],
             read_unsettled=report.read["unsettled"],
             read_stale=report.read["stale"],
             left=report.left,
@@ -315,16 +322,17 @@ class _Run:
     async def _left(self) -> dict[Kind, int] | None:
         """What the run left, by kind: what the filters still pass (in a dry run, less what
         was read, since nothing was written); None when the Worker cannot count."""
-        left: dict[Kind, int] = {}
+        counted: dict[Kind, int] = {}
         try:
             for kind, where in self.selection.filters(self.started_at).items():
-                counted = await self.worker.count_organizations(replace(where, linked=True))
-                read = self.report.read[kind] if self.report.dry_run else 0
-                left[kind] = max(counted.total - read, 0)
+                counts = await self.worker.count_organizations(replace(where, linked=True))
+                counted[kind] = counts.total
         except ConnectError as exc:
             log.warning("reconcile.left.uncounted", code=exc.code)
             return None
-        return left
+        counted["unsettled"] -= counted["due"]  # the due are unsettled too: counted once
+        read = self.report.read
+        return {k: max(counted[k] - (read[k] if self.report.dry_run else 0), 0) for k in KINDS}
 
     async def _checking(self, queue: asyncio.Queue[tuple[Kind, _Linked] | None]) -> None:
         while (chosen := await queue.get()) is not None:

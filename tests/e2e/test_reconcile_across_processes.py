@@ -148,8 +148,10 @@ async def test_one_run_brings_d1_to_stripes_truth_and_a_second_changes_nothing(
         assert bounded.returncode == 0, bounded.stderr
         assert bounded.stdout.splitlines() == [
             "reconcile: 1 checked, 0 changed, 0 failed",
-            "stopped at --max-reads 1: read 1 not yet settled, 0 settled, not synced for 7 days",
-            "left for the next run: 1 not yet settled, 0 settled, not synced for 7 days",
+            "stopped at --max-reads 1: read 1 with requirements due, 0 other not yet settled, "
+            "0 settled, not synced for 7 days",
+            "left for the next run: 0 with requirements due, 1 other not yet settled, "
+            "0 settled, not synced for 7 days",
         ]
         third = stack.reconcile()
 

@@ -126,10 +126,21 @@ async def test_a_run_writes_what_differs_from_stripe_and_leaves_what_matches(
     assert held(worker, "org_b") == ("active", "complete", None)
     assert len(stripe.calls("GET", ACCOUNT_READ)) == 3  # org_z, unlinked, is never read
     listed = worker.calls("organizations")
-    # The unsettled first, then the settled ones not synced for a week, oldest sync first.
+    # Requirements due first, then the other unsettled, then the settled ones not synced for
+    # a week, oldest sync first.
     assert [
-        (r.url.params["linked"], r.url.params["order"], r.url.params["unsettled"]) for r in listed
-    ] == [("true", "synced_at", "true"), ("true", "synced_at", "false")]
+        (
+            r.url.params["linked"],
+            r.url.params["order"],
+            r.url.params.get("step"),
+            r.url.params.get("unsettled"),
+        )
+        for r in listed
+    ] == [
+        ("true", "synced_at", "action_required", None),
+        ("true", "synced_at", None, "true"),
+        ("true", "synced_at", None, "false"),
+    ]
 
 
 async def test_a_run_writes_with_the_stamp_of_its_own_read_of_stripe(
@@ -288,9 +299,9 @@ async def test_a_run_pages_through_the_workers_list(
     report = await walk(stripe, page_size=2)
 
     listed = worker.calls("organizations")
-    assert len(listed) == 4  # the unsettled 2 + 2 + 1, then the stale (none)
-    assert ["cursor" in r.url.params for r in listed] == [False, True, True, False]
-    assert [r.url.params["unsettled"] for r in listed] == ["true"] * 3 + ["false"]
+    assert len(listed) == 5  # the due (none), the unsettled 2 + 2 + 1, then the stale (none)
+    assert ["cursor" in r.url.params for r in listed] == [False, False, True, True, False]
+    assert [r.url.params.get("unsettled") for r in listed] == [None] + ["true"] * 3 + ["false"]
     assert {r.url.params["limit"] for r in listed} == {"2"}
     assert report.checked == 5
     assert sorted(c.organization_id for c in report.changed) == [f"org_{n}" for n in range(5)]

@@ -77,7 +77,7 @@ async def test_a_run_reads_the_unsettled_then_the_stale_oldest_sync_first(
 
     assert status == 0
     assert lines == ["reconcile: 5 checked, 0 changed, 0 failed"]
-    # Requirements due (older sync) before pending; then the never synced, the month, the week.
+    # Requirements due first, then pending; then the never synced, the month, the week.
     assert read_order(stripe) == ["org_due", "org_pending", "org_never", "org_month", "org_week"]
 
 
@@ -110,22 +110,27 @@ async def test_max_reads_bounds_a_run_says_what_is_left_and_the_next_run_goes_on
     assert status == 0
     assert lines == [
         "reconcile: 3 checked, 0 changed, 0 failed",
-        "stopped at --max-reads 3: read 2 not yet settled, 1 settled, not synced for 7 days",
-        "left for the next run: 0 not yet settled, 2 settled, not synced for 7 days",
+        "stopped at --max-reads 3: read 1 with requirements due, 1 other not yet settled, "
+        "1 settled, not synced for 7 days",
+        "left for the next run: 0 with requirements due, 0 other not yet settled, "
+        "2 settled, not synced for 7 days",
     ]
     assert read_order(stripe) == ["org_due", "org_pending", "org_never"]
     counted = worker.calls("organization-counts")
-    assert [(r.url.params["unsettled"], r.url.params["linked"]) for r in counted] == [
-        ("true", "true"),
-        ("false", "true"),
-    ]
+    assert [
+        (r.url.params.get("step"), r.url.params.get("unsettled"), r.url.params["linked"])
+        for r in counted
+    ] == [("action_required", None, "true"), (None, "true", "true"), (None, "false", "true")]
 
     stripe.requests.clear()
     status, lines = await reconciling(stripe, capsys, Selection(max_reads=3))
 
     # The unsettled again (they are read every run), then the stale ones the first run left.
     assert read_order(stripe) == ["org_due", "org_pending", "org_month"]
-    assert lines[2] == "left for the next run: 0 not yet settled, 1 settled, not synced for 7 days"
+    assert lines[-1] == (
+        "left for the next run: 0 with requirements due, 0 other not yet settled, "
+        "1 settled, not synced for 7 days"
+    )
 
 
 @pytest.mark.usefixtures("upstreams")
@@ -137,7 +142,10 @@ async def test_a_dry_run_counts_what_it_read_as_still_left(
     _, lines = await reconciling(stripe, capsys, Selection(max_reads=3), dry_run=True)
 
     assert worker.calls("update-organization") == []
-    assert lines[-1] == "left for the next run: 0 not yet settled, 2 settled, not synced for 7 days"
+    assert lines[-1] == (
+        "left for the next run: 0 with requirements due, 0 other not yet settled, "
+        "2 settled, not synced for 7 days"
+    )
 
 
 @pytest.mark.usefixtures("upstreams")

@@ -66,6 +66,7 @@ class Worker:
                 "onboarding_step": "complete",
                 "onboarding_rejection_reason": None,
                 "stripe_connect_synced_at": None,
+                "payout_failure": None,
             }
         self.by_account = {o["stripe_connect_account_id"]: o for o in self.orgs.values()}
 

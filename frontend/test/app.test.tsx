@@ -64,11 +64,11 @@ describe("the Connect console is for platform admins", () => {
     expect(backendCalls).toEqual([]);
   });
 
-  it("gives a platform admin the link and, at /admin/connect, the organizations", async () => {
+  it("gives a platform admin the link and, at /admin/connect, the open claims and the organizations", async () => {
     open("/admin/connect", "admin");
     expect(screen.getByRole("link", { name: "Connect console" }).getAttribute("href")).toBe("/admin/connect");
     expect(await screen.findByRole("region", { name: "Organizations" })).toBeTruthy();
-    await waitFor(() => expect(backendCalls).toEqual(["/api/connect/organizations"]));
+    await waitFor(() => expect([...backendCalls].sort()).toEqual(["/api/connect/open-claims", "/api/connect/organizations"]));
     expect(window.location.pathname).toBe("/admin/connect");
   });
 

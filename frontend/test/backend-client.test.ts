@@ -34,6 +34,22 @@ function client(...replies: Reply[]) {
 }
 
 describe("backendClient: what it sends", () => {
+  it("reverses a transfer by its id with the caller's Idempotency-Key, and reads claims by organization and in all", async () => {
+    const claims = { data: [], totals: [], next_cursor: null };
+    const { backend, requests } = client(json(200, { reversal_id: "trr_1" }), json(200, claims), json(200, claims));
+    await backend.reverseTransfer("tr_1", { amount: 500 }, { idempotencyKey: "key-1" });
+    expect(await backend.claims(ORG, { state: "open", cursor: "cl_9" })).toEqual(claims);
+    await backend.openClaims({ limit: 25 });
+    const [reverse, mine, all] = requests;
+    expect(reverse?.method).toBe("POST");
+    expect(reverse?.url).toBe(`${BASE}/api/connect/transfers/tr_1/reversals`);
+    expect(reverse?.headers.get("Idempotency-Key")).toBe("key-1");
+    expect(reverse?.body).toEqual({ amount: 500 });
+    expect(mine?.url).toBe(`${BASE}/api/connect/claims/${ORG}?state=open&cursor=cl_9`);
+    expect(mine?.headers.get("X-Org-ID")).toBe(ORG);
+    expect(all?.url).toBe(`${BASE}/api/connect/open-claims?limit=25`);
+  });
+
   it("sends the session token as a bearer token and the organization in X-Org-ID", async () => {
     const { backend, requests } = client(json(200, STATUS));
     const status = await backend.status(ORG);

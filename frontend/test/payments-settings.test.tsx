@@ -52,12 +52,14 @@ type Routes = Record<string, (request: Recorded) => Response>;
 const MANUAL = { organization_id: ORG, account_id: "acct_1", interval: "manual", weekly_anchor: null, monthly_anchor: null, delay_days: null };
 const NO_PAYOUTS = { organization_id: ORG, account_id: "acct_1", data: [], has_more: false, next_cursor: null };
 const NO_TRANSFERS = NO_PAYOUTS;
+const NO_CLAIMS = { data: [], totals: [], next_cursor: null };
 
 /** What an owner's page reads besides the status and balance, answered "nothing yet". */
 const QUIET_READS: Routes = {
   [`GET /api/connect/payout-schedule/${ORG}`]: () => json(200, MANUAL),
   [`GET /api/connect/payouts/${ORG}`]: () => json(200, NO_PAYOUTS),
   [`GET /api/connect/transfers/${ORG}`]: () => json(200, NO_TRANSFERS),
+  [`GET /api/connect/claims/${ORG}`]: () => json(200, NO_CLAIMS),
 };
 
 /** The page with a backend whose answers come from `routes` ("METHOD /path"). */
@@ -493,28 +495,28 @@ const transferItem = (id: string, overrides: Record<string, unknown> = {}) => ({
   fee_amount: 1250,
   platform_fee_percent: 12.5,
   net_amount: 8750,
+  claims_settled: 0,
   amount_reversed: 0,
+  net_after_reversals: 8750,
+  reversals: [],
+  returns_for: null,
   ...overrides,
+});
+
+/** The owner's page whose transfer history is one page of `items`. */
+const withTransfers = (items: unknown[]): Routes => ({
+  ...ACTIVE_OWNER,
+  [`GET /api/connect/transfers/${ORG}`]: () => json(200, payoutPage(items, null)),
 });
 
 describe("transfers received", () => {
   it("shows gross, fee percent, fee and net of each transfer, and dashes where the service made none", async () => {
     renderPage({
       role: "admin",
-      routes: {
-        ...ACTIVE_OWNER,
-        [`GET /api/connect/transfers/${ORG}`]: () =>
-          json(
-            200,
-            payoutPage(
-              [
-                transferItem("tr_2"),
-                transferItem("tr_1", { gross_amount: null, fee_amount: null, platform_fee_percent: null, net_amount: 500 }),
-              ],
-              null,
-            ),
-          ),
-      },
+      routes: withTransfers([
+        transferItem("tr_2"),
+        transferItem("tr_1", { gross_amount: null, fee_amount: null, platform_fee_percent: null, net_amount: 500 }),
+      ]),
     });
     const transfers = await screen.findByRole("region", { name: "Transfers received" });
     const [ours, other] = await within(transfers).findAllByTestId("transfer");
@@ -553,5 +555,247 @@ describe("transfers received", () => {
     fireEvent.click(within(transfers).getByRole("button", { name: "Try again" }));
     expect((await within(transfers).findByTestId("transfers-empty")).textContent).toBe("No transfers from the platform yet.");
     expect(within(transfers).queryAllByTestId("transfer")).toHaveLength(0);
+  });
+});
+
+const reversal = (id: string, amount: number, cause: string | null, overrides: Record<string, unknown> = {}) => ({
+  reversal_id: id,
+  amount,
+  created: "2026-11-04T10:00:00Z",
+  cause,
+  cause_id: cause === "refund" ? "re_1" : cause === "dispute" ? "dp_1" : cause === null ? null : "key_1",
+  ...overrides,
+});
+
+describe("money taken back of the transfers", () => {
+  it("shows each transfer's reversals with amount, date and why, its net after them, claims settled and money returned", async () => {
+    renderPage({
+      role: "owner",
+      routes: withTransfers([
+        transferItem("tr_back", {
+          gross_amount: null,
+          fee_amount: null,
+          platform_fee_percent: null,
+          net_amount: 500,
+          net_after_reversals: 500,
+          returns_for: "tr_2",
+        }),
+        transferItem("tr_3", { net_amount: 6750, claims_settled: 2000, net_after_reversals: 6750 }),
+        transferItem("tr_2", {
+          amount_reversed: 3500,
+          net_after_reversals: 5250,
+          reversals: [
+            reversal("trr_3", 500, "claim"),
+            reversal("trr_2", 1000, "dispute"),
+            reversal("trr_1", 2000, "refund", { created: "2026-11-03T08:00:00Z" }),
+          ],
+        }),
+        transferItem("tr_1", {
+          amount_reversed: 8750,
+          net_after_reversals: 0,
+          reversals: [reversal("trr_0", 8750, "manual"), reversal("trr_x", 0, null, { created: null })],
+        }),
+      ]),
+    });
+    const transfers = await screen.findByRole("region", { name: "Transfers received" });
+    const [back, settled, reversed, whole] = await within(transfers).findAllByTestId("transfer");
+
+    expect(within(back!).getByTestId("transfer-returned").textContent).toBe(
+      "Money back from a won dispute (for transfer tr_2).",
+    );
+    expect(within(back!).queryAllByTestId("reversal")).toHaveLength(0);
+
+    expect(within(settled!).getByTestId("transfer-net").textContent).toBe("$67.50");
+    expect(within(settled!).getByTestId("transfer-claims-settled").textContent).toContain(
+      "$20.00 of this transfer's net settled what the organization owed",
+    );
+
+    expect(within(reversed!).getByTestId("transfer-net").textContent).toBe("$87.50");
+    expect(within(reversed!).getByTestId("transfer-net-after").textContent).toBe("$52.50 ($35.00 reversed)");
+    const lines = within(reversed!).getAllByTestId("reversal");
+    expect(lines.map((line) => line.getAttribute("data-cause"))).toEqual(["claim", "dispute", "refund"]);
+    expect(lines.map((line) => within(line).getByTestId("reversal-cause").textContent)).toEqual([
+      "Claim settlement",
+      "Dispute",
+      "Refund",
+    ]);
+    expect(lines[2]!.textContent).toBe("− $20.00 taken back on Nov 3, 2026: Refund re_1");
+    expect(lines[1]!.textContent).toBe("− $10.00 taken back on Nov 4, 2026: Dispute dp_1");
+    // A manual reversal's cause id is only its key: not shown.
+    const manual = within(whole!).getAllByTestId("reversal");
+    expect(manual[0]!.textContent).toBe("− $87.50 taken back on Nov 4, 2026: Manual");
+    expect(manual[1]!.textContent).toBe("− $0.00 taken back: Other");
+    expect(within(whole!).getByTestId("transfer-net-after").textContent).toBe("$0.00 ($87.50 reversed)");
+  });
+});
+
+const claim = (id: string, overrides: Record<string, unknown> = {}) => ({
+  claim_id: id,
+  organization_id: ORG,
+  currency: "usd",
+  amount: 3375,
+  settled: 0,
+  open: 3375,
+  cause: "manual",
+  cause_id: "key_1",
+  transfer_id: "tr_9",
+  created_at: "2026-11-05T09:00:00Z",
+  settlements: [],
+  ...overrides,
+});
+
+describe("what the organization owes the platform", () => {
+  it("is hidden when there are no open claims, and asks for the open ones only", async () => {
+    const page = renderPage({ role: "owner", routes: ACTIVE_OWNER });
+    await screen.findByRole("region", { name: "Transfers received" });
+    await waitFor(() => expect(page.calls("GET", `/api/connect/claims/${ORG}`)).toHaveLength(1));
+    expect(new URL(page.calls("GET", `/api/connect/claims/${ORG}`)[0]!.url).searchParams.get("state")).toBe("open");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(screen.queryByRole("region", { name: "What you owe the platform" })).toBeNull();
+    expect(screen.queryByTestId("claims")).toBeNull();
+  });
+
+  it("lists open claims with amount, cause, date and how each was settled, and the open total per currency", async () => {
+    renderPage({
+      role: "admin",
+      routes: {
+        ...ACTIVE_OWNER,
+        [`GET /api/connect/claims/${ORG}`]: () =>
+          json(200, {
+            data: [
+              claim("cl_1", {
+                cause: "refund",
+                amount: 5000,
+                settled: 3000,
+                open: 2000,
+                settlements: [
+                  { amount: 2000, kind: "transfer", reference: "tr_5", created_at: "2026-11-06T00:00:00Z" },
+                  { amount: 1000, kind: "reversal", reference: "trr_5", created_at: "2026-11-07T00:00:00Z" },
+                ],
+              }),
+              claim("cl_2", {
+                cause: "dispute",
+                amount: 1000,
+                settled: 400,
+                open: 600,
+                settlements: [{ amount: 400, kind: "waived", reference: "dp_1", created_at: "2026-11-08T00:00:00Z" }],
+              }),
+              claim("cl_3"),
+              claim("cl_4", { currency: "eur", amount: 700, open: 700 }),
+            ],
+            totals: [
+              { currency: "usd", open: 5975 },
+              { currency: "eur", open: 700 },
+            ],
+            next_cursor: null,
+          }),
+      },
+    });
+    const card = await screen.findByRole("region", { name: "What you owe the platform" });
+    const rows = await within(card).findAllByTestId("claim");
+    expect(rows.map((row) => within(row).getByTestId("claim-cause").textContent)).toEqual([
+      "Refundof tr_9",
+      "Disputeof tr_9",
+      "Manual reversalof tr_9",
+      "Manual reversalof tr_9",
+    ]);
+    const cells = (row: HTMLElement) =>
+      ["amount", "settled", "open"].map((name) => within(row).getByTestId(`claim-${name}`).textContent);
+    expect(cells(rows[0]!)).toEqual(["$50.00", "$30.00", "$20.00"]);
+    expect(within(rows[0]!).getByText("Nov 5, 2026")).toBeTruthy();
+    expect(within(rows[0]!).getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+      "$20.00 from a transfer on Nov 6, 2026",
+      "$10.00 by a reversal on Nov 7, 2026",
+    ]);
+    expect(within(rows[1]!).getByRole("listitem").textContent).toBe("$4.00 waived (the dispute was won) on Nov 8, 2026");
+    expect(within(rows[2]!).getByTestId("claim-settlements").textContent).toContain("Not settled yet");
+    expect(cells(rows[3]!)).toEqual(["€7.00", "€0.00", "€7.00"]);
+    expect(within(card).getByTestId("claims-total").textContent).toBe("Open in all: $59.75, €7.00");
+  });
+
+  it("is not read for a member", async () => {
+    const page = renderPage({ role: "member", routes: statusRoute(statusOf({})) });
+    await screen.findByTestId("member-note");
+    expect(page.calls("GET", `/api/connect/claims/${ORG}`)).toHaveLength(0);
+  });
+});
+
+const FAILURE = {
+  payout_id: "po_9",
+  failure_code: "account_closed",
+  message: "The bank account has been closed.",
+  payout_created: "2026-11-02T00:00:00Z",
+};
+
+describe("a failed payout", () => {
+  it("shows the banner with the reason, and Update bank details opens the Express dashboard", async () => {
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        ...statusRoute(statusOf({ payout_failure: FAILURE })),
+        "POST /api/connect/dashboard-link": () => json(200, { url: "https://connect.test/express/acct_1" }),
+      },
+    });
+    const banner = await screen.findByTestId("payout-failure-banner");
+    expect(banner.querySelector("strong")?.textContent).toBe(
+      "Your last payout failed: The bank account has been closed. Check your bank details.",
+    );
+    expect(banner.getAttribute("data-code")).toBe("account_closed");
+    fireEvent.click(within(banner).getByRole("button", { name: "Update bank details" }));
+    await waitFor(() => expect(page.location.open).toHaveBeenCalledWith("https://connect.test/express/acct_1"));
+    expect(page.calls("POST", "/api/connect/onboard")).toHaveLength(0);
+    expect(page.location.assign).not.toHaveBeenCalled();
+  });
+
+  it("follows an Account Link when the account has no Express dashboard", async () => {
+    const page = renderPage({
+      role: "admin",
+      routes: {
+        ...ACTIVE_OWNER,
+        ...statusRoute(statusOf({ payout_failure: FAILURE })),
+        "POST /api/connect/dashboard-link": () => errorBody(409, "not_supported"),
+        "POST /api/connect/onboard": () => json(200, LINK),
+      },
+    });
+    const banner = await screen.findByTestId("payout-failure-banner");
+    fireEvent.click(within(banner).getByRole("button", { name: "Update bank details" }));
+    await waitFor(() => expect(page.location.assign).toHaveBeenCalledWith(LINK.url));
+    expect(page.location.open).not.toHaveBeenCalled();
+    expect(page.calls("POST", "/api/connect/onboard")[0]?.body).toEqual({
+      organization_id: ORG,
+      return_url: `${APP}/settings/payments?connect=return`,
+      refresh_url: `${APP}/settings/payments?connect=refresh`,
+    });
+  });
+
+  it("says any other failure to open Stripe, and follows no link", async () => {
+    const page = renderPage({
+      role: "owner",
+      routes: {
+        ...ACTIVE_OWNER,
+        ...statusRoute(statusOf({ payout_failure: FAILURE })),
+        "POST /api/connect/dashboard-link": () => errorBody(503, "upstream_unavailable"),
+      },
+    });
+    fireEvent.click(await screen.findByRole("button", { name: "Update bank details" }));
+    await waitFor(() =>
+      expect(screen.getAllByRole("alert").some((alert) => alert.textContent?.includes("briefly unavailable"))).toBe(true),
+    );
+    expect(page.calls("POST", "/api/connect/onboard")).toHaveLength(0);
+    expect(page.location.assign).not.toHaveBeenCalled();
+  });
+
+  it("shows a member why, without the button", async () => {
+    renderPage({ role: "member", routes: statusRoute(statusOf({ payout_failure: FAILURE })) });
+    const banner = await screen.findByTestId("payout-failure-banner");
+    expect(banner.textContent).toContain("Your last payout failed: The bank account has been closed.");
+    expect(within(banner).queryByRole("button")).toBeNull();
+  });
+
+  it("shows no banner once the failure is cleared", async () => {
+    renderPage({ role: "owner", routes: { ...ACTIVE_OWNER, ...statusRoute(statusOf({ payout_failure: null })) } });
+    await screen.findByTestId("connect-status");
+    expect(screen.queryByTestId("payout-failure-banner")).toBeNull();
   });
 });

@@ -2,6 +2,9 @@
 `python -m connect_backend reconcile [--dry-run] [--concurrency N] [--stale-after D] [--all]
 [--max-reads N]`: bring D1 up to date with Stripe for the organizations it chooses (the
 unsettled, then the stale; `connect_backend.reconcile`), once, and exit.
+`python -m connect_backend reconcile --money [--since DATE] [--dry-run]`: check what came back
+from organizations against the refund policy and settle open claims by reversal
+(`connect_backend.money_reconcile`); exit 1 when any transfer does not match.
 
 uvicorn's own supervisor runs the worker processes (no second server to configure): they
 share the listening socket, a worker that dies is replaced, and on SIGTERM (Railway's, on
@@ -23,13 +26,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 
-from connect_backend import log, metrics, reconcile, runtime
+from connect_backend import log, metrics, money_reconcile, reconcile, runtime
 from connect_backend.settings import Settings
 
 GRACEFUL_SECONDS = 10
@@ -39,6 +42,9 @@ KEEP_ALIVE_SECONDS = 65
 connections to us (60 s is common), so the proxy, not the service, closes them and never
 sends a request on a connection the service is closing (uvicorn's own default is 5 s)."""
 MAX_CONCURRENCY = 32
+MONEY_WINDOW_DAYS = 120
+"""`reconcile --money`'s window without `--since`: the 120 days in which a card payment may
+usually still be disputed."""
 """The most accounts `reconcile --concurrency` reads at once (the Stripe budget paces them)."""
 
 
@@ -59,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Serve (no command), or run the command `argv` names (`reconcile`) and exit with its
     status."""
     args = _parser().parse_args(argv)
+    if args.command == "reconcile" and args.money:
+        raise SystemExit(money_command(since=args.since, dry_run=args.dry_run))
     if args.command == "reconcile":
         raise SystemExit(
             reconcile_command(
@@ -118,6 +126,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="read at most N accounts this run (default: no bound); the rest wait for the next",
     )
+    command.add_argument(
+        "--money",
+        action="store_true",
+        help="check what came back from organizations (refunds, disputes, reversals, claims) "
+        "against the refund policy, and settle open claims by reversal",
+    )
+    command.add_argument(
+        "--since",
+        type=_date,
+        default=None,
+        metavar="DATE",
+        help=f"with --money: charges made on or after DATE (YYYY-MM-DD, UTC; default "
+        f"{MONEY_WINDOW_DAYS} days ago)",
+    )
     return parser
 
 
@@ -135,6 +157,37 @@ def _max_reads(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 10_000_000:
         raise argparse.ArgumentTypeError("must be a whole number from 1 to 10000000")
     return int(text)
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a date, YYYY-MM-DD") from None
+
+
+def money_command(*, since: datetime | None, dry_run: bool) -> int:
+    """`reconcile --money` from the environment's settings: its summary on stdout, its logs
+    on stderr; the exit status."""
+    settings = _settings_or_exit()
+    log.configure(settings.log_level, stream=sys.stderr)
+    window = since or datetime.now(UTC) - timedelta(days=MONEY_WINDOW_DAYS)
+    return asyncio.run(run_money(settings, since=window, dry_run=dry_run))
+
+
+async def run_money(settings: Settings, *, since: datetime, dry_run: bool) -> int:
+    """One `reconcile --money` with a replica's clients; prints the summary, returns 0 when
+    every transfer matched the policy, else 1."""
+    async with runtime.clients(settings) as made:
+        report = await money_reconcile.reconcile_money(
+            worker=made.worker,
+            gateway=made.stripe,
+            since=since,
+            policy=settings.refund_fee_policy,
+            dry_run=dry_run,
+        )
+    print("\n".join(report.lines()), flush=True)
+    return report.exit_status
 
 
 def _concurrency(text: str) -> int:

@@ -40,8 +40,11 @@ IdempotencyOperation = Literal["transfer", "payout", "reversal"]
 
 ClaimCause = Literal["refund", "dispute", "manual"]
 """Why a transfer was reversed when Stripe refused part of the reversal (a claim's cause)."""
-SettlementKind = Literal["transfer", "reversal"]
-"""What settled part of a claim: a transfer sent net of it, or a later reversal."""
+SettlementKind = Literal["transfer", "reversal", "waived"]
+"""What settled part of a claim: a transfer sent net of it, a later reversal, or a won dispute
+that voided what the claim still held (`waived`)."""
+PayoutOutcome = Literal["failed", "paid"]
+"""What became of a payout (`payout.failed`, `payout.paid`), as the Worker records it."""
 ClaimState = Literal["open", "all"]
 """Which claims a list holds: those with something left, or every one."""
 
@@ -74,6 +77,17 @@ class Received(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+@dataclass(frozen=True, slots=True)
+class PayoutFailure:
+    """The organization's last failed payout, as D1 keeps it until a later payout is paid:
+    Stripe's payout id, its `failure_code` and `failure_message`, and the payout's `created`."""
+
+    payout_id: str
+    failure_code: str | None
+    failure_message: str | None
+    payout_created: datetime
+
+
 class Organization(Received):
     """An organization as D1 holds it."""
 
@@ -86,6 +100,7 @@ class Organization(Received):
     onboarding_step: OnboardingStep | None = NOT_STARTED.step
     onboarding_rejection_reason: str | None = None
     stripe_connect_synced_at: datetime | None = None
+    payout_failure: PayoutFailure | None = None
 
     @property
     def onboarding(self) -> Onboarding:
@@ -233,10 +248,34 @@ class Transfer:
     gross_amount: int | None = None
     fee_amount: int | None = None
     platform_fee_percent: float | None = None
+    # What of the organization's net settled its claims instead of being sent (metadata).
+    claims_settled: int = 0
+    # A transfer that returns money a won dispute reinstated: the transfer it returns for, and
+    # the dispute (metadata `returns_for`, `cause_id`); None for every other transfer.
+    returns_for: str | None = None
+    returns_cause_id: str | None = None
+    # The reversals Stripe embeds in the transfer (its first page), and whether that is all.
+    reversals: tuple[Reversal, ...] = ()
+    reversals_complete: bool = False
+
+    @property
+    def earned(self) -> int:
+        """What the organization earned by it: the net of the fee as made (gross less fee, of
+        which part may have settled claims), or, for a transfer made some other way, its
+        amount. Refunds and disputes take back shares of this, never of today's fee."""
+        if self.gross_amount is not None and self.fee_amount is not None:
+            return self.gross_amount - self.fee_amount
+        return self.amount
+
+    @property
+    def reversible(self) -> int:
+        """What Stripe can still reverse of it."""
+        return self.amount - self.amount_reversed
 
 
-ReversalCause = Literal["refund", "dispute", "manual"]
-"""Why money was taken back from an organization (a reversal's metadata says which)."""
+ReversalCause = Literal["refund", "dispute", "manual", "claim"]
+"""Why money was taken back from an organization (a reversal's metadata says which): a refund
+or a dispute of the charge it was paid from, by hand, or to settle a claim (`reconcile --money`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +300,8 @@ class Charge:
     currency: str
     amount_refunded: int = 0
     transfer_group: str | None = None
+    disputed: bool = False
+    created: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

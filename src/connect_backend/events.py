@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from connect_backend import accounts, log, reversals
 from connect_backend.domain import DEAUTHORIZED, WebhookOutcome
+from connect_backend.errors import BadRequest
 from connect_backend.money import RefundFeePolicy
 from connect_backend.stripe_gateway import StripeGateway
 from connect_backend.webhooks import Event
@@ -29,6 +30,8 @@ DISPUTE_EVENTS = (
     "charge.dispute.funds_reinstated",
 )
 """A charge of the platform's is disputed, or its dispute closed: its transfers follow."""
+PAYOUT_EVENTS = ("payout.failed", "payout.paid")
+"""An organization's payout failed (its settings page says so) or, later, one was paid."""
 
 Outcome = WebhookOutcome
 
@@ -48,6 +51,8 @@ async def handle(
         return "ignored"
     if event.type in REFUND_EVENTS or event.type in DISPUTE_EVENTS:
         return await _money_back(event, gateway=gateway, worker=worker, policy=refund_fee_policy)
+    if event.type in PAYOUT_EVENTS and event.account_id is not None:
+        return await _payout_outcome(event, event.account_id, worker=worker, gateway=gateway)
     account_id = event.account_id
     about_account = event.type in ACCOUNT_EVENTS or event.type.startswith(ACCOUNT_EVENT_PREFIXES)
     if account_id is None or not (about_account or event.type == DEAUTHORIZED_EVENT):
@@ -105,3 +110,38 @@ async def _money_back(
         done = await reversals.on_refunds(charge_id, gateway=gateway, worker=worker, policy=policy)
     log.info("webhook.money_back", **fields, reversals=len(done))
     return "reversed" if done else "logged"
+
+
+async def _payout_outcome(
+    event: Event, account_id: str, *, worker: WorkerClient, gateway: StripeGateway
+) -> Outcome:
+    """A payout failed, or one was paid: D1 keeps the last failure for the settings page's
+    banner until a payout made after it is paid (the Worker compares the payouts' `created`,
+    so events in any order converge). The payout is re-read from Stripe; no money moves."""
+    fields = {"event_id": event.id, "event_type": event.type, "account_id": account_id}
+    payout_id = event.object.get("id")
+    organization = await worker.get_organization_by_account(account_id)
+    if organization is None or not isinstance(payout_id, str):
+        log.warning("webhook.unlinked", **fields)
+        return "unlinked"
+    log.organization_id.set(organization.id)
+    try:
+        payout = await gateway.retrieve_payout(account_id, payout_id)
+    except BadRequest as refused:
+        if refused.code != "resource_missing":
+            raise
+        log.warning("webhook.logged.payout_missing", **fields)
+        return "logged"
+    if payout.status not in ("failed", "paid") or payout.created is None:
+        log.info("webhook.logged.payout", **fields, status=payout.status)
+        return "logged"
+    await worker.record_payout_outcome(
+        organization_id=organization.id,
+        payout_id=payout.id,
+        outcome="failed" if payout.status == "failed" else "paid",
+        payout_created=payout.created,
+        failure_code=payout.failure_code,
+        failure_message=payout.failure_message,
+    )
+    log.info("webhook.payout_recorded", **fields, payout_id=payout.id, status=payout.status)
+    return "synced"

@@ -91,9 +91,14 @@ async def once(
     try:
         object_id = await make(record.decision)
     except ConnectError as failed:
-        if failed.status < 500 and failed.code != "idempotency_conflict":
-            # Stripe refused the request itself: nothing was made under this key.
+        if refused(failed):
             await worker.release_idempotency_key(**scope)
         raise
     await worker.complete_idempotency_key(**scope, stripe_object_id=object_id)
     return Made(object_id, record.decision, first=True)
+
+
+def refused(failed: ConnectError) -> bool:
+    """Whether the failure is a definitive refusal (a 4xx: nothing was made under the key),
+    not a failure whose outcome is unknown, nor Stripe refusing a key still in use."""
+    return failed.status < 500 and failed.code != "idempotency_conflict"

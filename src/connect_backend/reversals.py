@@ -21,7 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from connect_backend import idempotency, log
-from connect_backend.domain import Charge, Claim, Dispute, Refund, ReversalCause, Transfer
+from connect_backend.domain import (
+    Charge,
+    Claim,
+    ClaimCause,
+    Dispute,
+    Refund,
+    Reversal,
+    ReversalCause,
+    Transfer,
+)
 from connect_backend.errors import Conflict, NotFound
 from connect_backend.money import RefundFeePolicy, clawback
 from connect_backend.stripe_gateway import StripeGateway
@@ -44,6 +53,7 @@ class ManualReversal:
     transfer: Transfer
     amount: int
     amount_reversed: int
+    claimed: int
 
 
 async def take_back(
@@ -51,61 +61,101 @@ async def take_back(
     *,
     organization_id: str,
     amount: int,
-    cause: ReversalCause,
+    cause: ClaimCause,
     cause_id: str,
     key: str,
     gateway: StripeGateway,
     worker: WorkerClient,
     description: str | None = None,
 ) -> str:
-    """Reverse `amount` of the transfer, or, when its organization's balance cannot cover it
-    (Stripe refuses a transfer reversal the destination cannot pay: the money was paid out),
-    record what it still owes as a claim in D1, never lost and never twice: a claim already
-    held for this cause and transfer stands instead of a second reversal. The id of the
-    reversal, or of the claim."""
+    """Take `amount` back for (cause, cause_id) from the transfer, once, however late the
+    retry: a reversal as far as Stripe can make one, and what it cannot (the organization's
+    balance cannot cover it because the money was paid out, or claims it settled were never
+    sent) recorded as a claim in D1, never lost and never twice. The id of the reversal, or of
+    the claim where one was recorded.
+
+    Stripe replays a key for 24 hours only, and refunds and disputes are delivered for three
+    days: so a reversal already made for this cause is found on the transfer itself (its
+    metadata names the cause) before another is asked for, and a claim held for it stands."""
     held = await _claim_for(transfer, organization_id, cause, cause_id, worker=worker)
     if held is not None:
         return held.id
-    try:
-        made = await gateway.reverse_transfer(
-            transfer_id=transfer.id,
-            amount=amount,
-            cause=cause,
-            cause_id=cause_id,
-            key=key,
-            description=description,
-        )
-    except Conflict as refused:
-        if refused.code != "balance_insufficient":
-            raise
-        recorded = await worker.record_claim(
-            organization_id=organization_id,
-            amount=amount,
-            currency=transfer.currency,
-            cause=cause,
-            cause_id=cause_id,
-            transfer_id=transfer.id,
-        )
-        log.warning(
-            "connect.claim.recorded",
-            claim_id=recorded.claim.id,
-            transfer_id=transfer.id,
-            amount=amount,
-            cause=cause,
-        )
-        return recorded.claim.id
-    return made.id
+    made = await _reversal_for(transfer, cause, cause_id, gateway=gateway)
+    if made is None:
+        part = min(amount, transfer.reversible)
+        if part > 0:
+            try:
+                made = await gateway.reverse_transfer(
+                    transfer_id=transfer.id,
+                    amount=part,
+                    cause=cause,
+                    cause_id=cause_id,
+                    key=key,
+                    description=description,
+                )
+            except Conflict as refused:
+                if refused.code != "balance_insufficient":
+                    raise
+    short = amount - (made.amount if made is not None else 0)
+    if short <= 0:
+        assert made is not None  # amount > 0, so something was taken
+        return made.id
+    recorded = await worker.record_claim(
+        organization_id=organization_id,
+        amount=short,
+        currency=transfer.currency,
+        cause=cause,
+        cause_id=cause_id,
+        transfer_id=transfer.id,
+    )
+    log.warning(
+        "connect.claim.recorded",
+        claim_id=recorded.claim.id,
+        transfer_id=transfer.id,
+        amount=short,
+        cause=cause,
+        reversal_id=made.id if made is not None else None,
+    )
+    return recorded.claim.id
+
+
+async def _reversal_for(
+    transfer: Transfer, cause: ReversalCause, cause_id: str, *, gateway: StripeGateway
+) -> Reversal | None:
+    """The reversal of the transfer already made for (cause, cause_id), if any: from the
+    reversals Stripe embeds in the transfer when they are all there, else listed."""
+    held = (
+        transfer.reversals
+        if transfer.reversals_complete
+        else await gateway.reversals_of(transfer.id)
+    )
+    return next((r for r in held if (r.cause, r.cause_id) == (cause, cause_id)), None)
 
 
 async def _claim_for(
     transfer: Transfer,
     organization_id: str,
-    cause: ReversalCause,
+    cause: ClaimCause,
     cause_id: str,
     *,
     worker: WorkerClient,
 ) -> Claim | None:
-    # Every page: a claim missed for being on a later one would let a reversal take twice.
+    return next(
+        (
+            c
+            for c in await _claims_on(transfer, organization_id, worker=worker)
+            if (c.cause, c.cause_id) == (cause, cause_id)
+        ),
+        None,
+    )
+
+
+async def _claims_on(
+    transfer: Transfer, organization_id: str, *, worker: WorkerClient
+) -> list[Claim]:
+    """The organization's claims on the transfer, from every page of its claims: one missed
+    for being on a later page would let a reversal take twice."""
+    found: list[Claim] = []
     cursor: str | None = None
     while True:
         page = await worker.list_claims(
@@ -115,11 +165,9 @@ async def _claim_for(
             limit=200,
             cursor=cursor,
         )
-        for claim in page.claims:
-            if (claim.cause, claim.cause_id, claim.transfer_id) == (cause, cause_id, transfer.id):
-                return claim
+        found.extend(c for c in page.claims if c.transfer_id == transfer.id)
         if page.next_cursor is None:
-            return None
+            return found
         cursor = page.next_cursor
 
 
@@ -133,8 +181,10 @@ async def reverse_by_hand(
     gateway: StripeGateway,
     worker: WorkerClient,
 ) -> ManualReversal:
-    """Take back `amount` of the transfer (all that remains without one), once per key."""
-    remaining = transfer.amount - transfer.amount_reversed
+    """Take back `amount` of the transfer (all that remains without one), once per key. What
+    remains is what was sent less what was reversed and what is already claimed on it (a
+    claim is money taken back too, only not yet collected)."""
+    remaining = transfer.reversible - await claimed_on(transfer, organization_id, worker=worker)
     wanted = remaining if amount is None else amount
     request = {"transfer_id": transfer.id, "amount": amount, "reason": reason}
     decision = {"transfer_id": transfer.id, "amount": wanted, "remaining": remaining}
@@ -178,6 +228,16 @@ async def reverse_by_hand(
         transfer=after,
         amount=int(made.decision["amount"]),
         amount_reversed=after.amount_reversed,
+        claimed=await claimed_on(after, organization_id, worker=worker),
+    )
+
+
+async def claimed_on(transfer: Transfer, organization_id: str, *, worker: WorkerClient) -> int:
+    """What the organization's claims on the transfer hold beyond what reversals of the
+    transfer collected (those count in its `amount_reversed`) or a won dispute waived."""
+    return sum(
+        c.amount - sum(s.amount for s in c.settlements if s.kind in ("reversal", "waived"))
+        for c in await _claims_on(transfer, organization_id, worker=worker)
     )
 
 
@@ -189,7 +249,9 @@ async def charge_transfers(charge: Charge, *, gateway: StripeGateway) -> list[Tr
     for group in groups:
         for transfer in await gateway.transfers_in_group(group):
             found.setdefault(transfer.id, transfer)
-    return list(found.values())
+    # A transfer returning what a won dispute reinstated is in the group, but was not paid
+    # from the charge: nothing is taken back from it.
+    return [t for t in found.values() if t.returns_for is None]
 
 
 def refund_shares(
@@ -204,16 +266,18 @@ def refund_shares(
         if refund.status in _UNDONE:
             continue
         if refund.status == "succeeded":
-            shares[refund.id] = _owed(transfer, charge, before + refund.amount, policy) - _owed(
+            shares[refund.id] = owed(transfer, charge, before + refund.amount, policy) - owed(
                 transfer, charge, before, policy
             )
         before += refund.amount
     return shares
 
 
-def _owed(transfer: Transfer, charge: Charge, taken_back: int, policy: RefundFeePolicy) -> int:
+def owed(transfer: Transfer, charge: Charge, taken_back: int, policy: RefundFeePolicy) -> int:
+    """What the transfer's organization owes back once `taken_back` of the charge was refunded
+    (or disputed): `money.clawback` of what it earned by the transfer."""
     return clawback(
-        net=transfer.amount,
+        net=min(transfer.earned, charge.amount),
         charged=charge.amount,
         taken_back=min(taken_back, charge.amount),
         policy=policy,
@@ -274,9 +338,11 @@ async def on_dispute(
     done: list[str] = []
     for transfer, organization_id in await _linked(charge, gateway=gateway, worker=worker):
         if dispute.status == DISPUTE_WON:
-            done.extend(await _give_back(transfer, dispute, gateway=gateway))
+            done.extend(
+                await _give_back(transfer, dispute, organization_id, gateway=gateway, worker=worker)
+            )
             continue
-        share = _owed(transfer, charge, dispute.amount, policy)
+        share = owed(transfer, charge, dispute.amount, policy) if takes_back(dispute) else 0
         if share > 0:
             done.append(
                 await take_back(
@@ -293,18 +359,56 @@ async def on_dispute(
     return done
 
 
-async def _give_back(transfer: Transfer, dispute: Dispute, *, gateway: StripeGateway) -> list[str]:
-    taken = sum(
-        r.amount
-        for r in await gateway.reversals_of(transfer.id)
-        if r.cause == "dispute" and r.cause_id == dispute.id
-    )
-    if taken <= 0:
-        return []
+async def _give_back(
+    transfer: Transfer,
+    dispute: Dispute,
+    organization_id: str,
+    *,
+    gateway: StripeGateway,
+    worker: WorkerClient,
+) -> list[str]:
+    """A won dispute gives back what the organization paid for it, as a new transfer in the
+    group (found there, by its metadata, before another is made: Stripe forgets the key after
+    24 hours): what its reversal took, and what of its claim was already settled (from a
+    transfer or a later reversal); what the claim still held is waived."""
+    done: list[str] = []
+    paid_on_claim = 0
+    claim = await _claim_for(transfer, organization_id, "dispute", dispute.id, worker=worker)
+    if claim is not None:
+        if claim.open > 0:
+            claim = (
+                await worker.settle_claim(
+                    claim.id, key=f"dispute-won:{dispute.id}", amount=claim.open, kind="waived"
+                )
+            ).claim
+            log.info("connect.claim.waived", claim_id=claim.id, dispute_id=dispute.id)
+        done.append(claim.id)
+        paid_on_claim = sum(s.amount for s in claim.settlements if s.kind != "waived")
+    taken = await _reversal_for(transfer, "dispute", dispute.id, gateway=gateway)
+    owed = (taken.amount if taken is not None else 0) + paid_on_claim
+    if owed <= 0:
+        return done
+    group = transfer.transfer_group
+    returned = [
+        t
+        for t in (await gateway.transfers_in_group(group) if group is not None else [])
+        if t.returns_for == transfer.id and t.returns_cause_id == dispute.id
+    ]
+    if returned:
+        return [*done, returned[0].id]
     back = await gateway.return_to_destination(
-        transfer=transfer, amount=taken, key=f"dispute-won:{dispute.id}:{transfer.id}"
+        transfer=transfer,
+        amount=owed,
+        cause_id=dispute.id,
+        key=f"dispute-won:{dispute.id}:{transfer.id}",
     )
-    return [back.id]
+    return [*done, back.id]
+
+
+def takes_back(dispute: Dispute) -> bool:
+    """Whether the dispute withdrew the disputed amount from the platform: a dispute open or
+    lost, not one won, nor an inquiry (`warning_*`: Stripe withdraws nothing for those)."""
+    return dispute.status != DISPUTE_WON and not dispute.status.startswith("warning_")
 
 
 def require_platform_transfer(transfer: Transfer | None) -> Transfer:

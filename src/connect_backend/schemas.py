@@ -18,12 +18,15 @@ from pydantic import (
 )
 
 from connect_backend.domain import (
+    Claim,
+    ClaimTotal,
     Money,
     OnboardingStep,
     Organization,
     Payout,
     PayoutInterval,
     PayoutSchedule,
+    ReversalCause,
     SourceType,
     Transfer,
     WebhookOutcome,
@@ -91,6 +94,16 @@ class Onboard(_Output):
     status: ConnectStatusName
 
 
+class PayoutFailureView(_Output):
+    """The organization's last payout failed: Stripe returned the money to its balance, and
+    nothing moves on its own. Cleared once a payout made after it is paid."""
+
+    payout_id: str
+    failure_code: str | None = Field(description="Stripe's code.")
+    message: str = Field(description="Why it failed, in words: the settings page's banner.")
+    payout_created: datetime = Field(description="When the failed payout was made.")
+
+
 class Status(_Output):
     """Where an organization's onboarding stands."""
 
@@ -105,6 +118,9 @@ class Status(_Output):
     requirements: Requirements | None = Field(description="Null unless read live.")
     platform_fee_percent: float
     synced_at: datetime | None
+    payout_failure: PayoutFailureView | None = Field(
+        default=None, description="The last payout failed (null: none since the last paid one)."
+    )
 
     @classmethod
     def of(cls, organization: Organization, account: AccountSnapshot | None = None) -> Status:
@@ -121,7 +137,21 @@ class Status(_Output):
             requirements=account.requirements if account else None,
             platform_fee_percent=organization.platform_fee_percent,
             synced_at=organization.stripe_connect_synced_at,
+            payout_failure=_payout_failure(organization),
         )
+
+
+def _payout_failure(organization: Organization) -> PayoutFailureView | None:
+    failure = organization.payout_failure
+    if failure is None:
+        return None
+    return PayoutFailureView(
+        payout_id=failure.payout_id,
+        failure_code=failure.failure_code,
+        # Our own words, never Stripe's text.
+        message=_PAYOUT_FAILURES.get(failure.failure_code or "", "The bank refused the payout."),
+        payout_created=failure.payout_created,
+    )
 
 
 class MoneyAmount(_Output):
@@ -158,17 +188,30 @@ class TransferCreate(_Input):
     description: str | None = Field(default=None, max_length=1000)
 
 
-class TransferView(_Output):
-    """The transfer made, with the fee arithmetic that produced it."""
+class SettledClaim(_Output):
+    """Part of an open claim settled from a transfer's net instead of being sent."""
 
-    transfer_id: str
+    claim_id: str
+    amount: int
+
+
+class TransferView(_Output):
+    """The transfer made, with the fee arithmetic that produced it: `gross_amount` less
+    `fee_amount` is what the organization earned; of it, `claims_settled` paid what it still
+    owed (its open claims, first in, first out) and `transfer_amount` was sent."""
+
+    transfer_id: str | None = Field(
+        description="Null when the whole net settled claims and nothing was sent."
+    )
     organization_id: str
     account_id: str
     currency: str
     gross_amount: int
     fee_amount: int
-    transfer_amount: int
+    transfer_amount: int = Field(description="What was sent to the organization's account.")
     platform_fee_percent: float
+    claims_settled: int = Field(description="What of the net settled the organization's claims.")
+    settled_claims: list[SettledClaim]
 
 
 class ReversalCreate(_Input):
@@ -196,7 +239,12 @@ class ReversalView(_Output):
     amount: int = Field(description="What this reversal took back (or claimed).")
     transfer_amount: int = Field(description="What the transfer sent (its net).")
     amount_reversed: int = Field(description="All reversals of the transfer, this one included.")
-    remaining: int = Field(description="What is left to reverse.")
+    claimed: int = Field(
+        description="What claims on the transfer still hold (owed, not yet reversed)."
+    )
+    remaining: int = Field(
+        description="What is left to take back: sent, less reversed, less claimed."
+    )
 
 
 class PayoutCreate(_Input):
@@ -367,8 +415,22 @@ class PayoutHistory(_Output):
     next_cursor: str | None = Field(description="Pass as `starting_after` for the next page.")
 
 
+class ReversalItem(_Output):
+    """Money taken back of a transfer, and why."""
+
+    reversal_id: str
+    amount: int
+    created: datetime | None
+    cause: ReversalCause | None = Field(
+        description="Why: a refund or a dispute of the charge it was paid from, by hand, or to "
+        "settle a claim (null: a reversal made some other way)."
+    )
+    cause_id: str | None = Field(description="The refund's or the dispute's id.")
+
+
 class TransferItem(_Output):
-    """One transfer the platform made to the organization, with its fee as made."""
+    """One transfer the platform made to the organization, with its fee as made and what was
+    taken back of it."""
 
     transfer_id: str
     created: datetime | None
@@ -376,8 +438,18 @@ class TransferItem(_Output):
     gross_amount: int | None = Field(description="Before the platform fee (null: not ours).")
     fee_amount: int | None
     platform_fee_percent: float | None
-    net_amount: int = Field(description="What the organization received.")
+    net_amount: int = Field(description="What the organization's account received.")
+    claims_settled: int = Field(
+        description="What of the organization's net settled its claims instead of being sent."
+    )
     amount_reversed: int
+    net_after_reversals: int = Field(description="`net_amount` less `amount_reversed`.")
+    reversals: list[ReversalItem] = Field(
+        description="Its reversals, newest first (the first ten, as Stripe embeds them)."
+    )
+    returns_for: str | None = Field(
+        description="For money a won dispute gave back: the transfer it returns for."
+    )
 
     @classmethod
     def of(cls, transfer: Transfer) -> TransferItem:
@@ -390,7 +462,102 @@ class TransferItem(_Output):
             fee_amount=transfer.fee_amount,
             platform_fee_percent=transfer.platform_fee_percent,
             net_amount=transfer.amount,
+            claims_settled=transfer.claims_settled,
             amount_reversed=transfer.amount_reversed,
+            net_after_reversals=transfer.amount - transfer.amount_reversed,
+            reversals=[
+                ReversalItem(
+                    reversal_id=r.id,
+                    amount=r.amount,
+                    created=r.created,
+                    cause=r.cause,
+                    cause_id=r.cause_id,
+                )
+                for r in transfer.reversals
+            ],
+            returns_for=transfer.returns_for,
+        )
+
+
+class ClaimSettlementItem(_Output):
+    """Part of a claim settled, and by what."""
+
+    amount: int
+    kind: Literal["transfer", "reversal", "waived"] = Field(
+        description="A transfer sent net of it, a later reversal, or waived (its dispute was won)."
+    )
+    reference: str | None = Field(
+        description="The reversal's id for `reversal`, the dispute's key for `waived`."
+    )
+    created_at: datetime
+
+
+class ClaimItem(_Output):
+    """What an organization still owes the platform: the part of a reversal Stripe refused
+    because the money was already paid out, settled first in, first out."""
+
+    claim_id: str
+    organization_id: str
+    currency: str
+    amount: int
+    settled: int
+    open: int = Field(description="What is still owed: `amount` less `settled`.")
+    cause: Literal["refund", "dispute", "manual"]
+    cause_id: str = Field(description="The refund, the dispute, or the manual reversal's key.")
+    transfer_id: str
+    created_at: datetime
+    settlements: list[ClaimSettlementItem]
+
+    @classmethod
+    def of(cls, claim: Claim) -> ClaimItem:
+        """A claim as D1 holds it."""
+        return cls(
+            claim_id=claim.id,
+            organization_id=claim.organization_id,
+            currency=claim.currency,
+            amount=claim.amount,
+            settled=claim.settled,
+            open=claim.open,
+            cause=claim.cause,
+            cause_id=claim.cause_id,
+            transfer_id=claim.transfer_id,
+            created_at=claim.created_at,
+            settlements=[
+                ClaimSettlementItem(
+                    amount=s.amount,
+                    kind=s.kind,
+                    reference=None if s.kind == "transfer" else s.key,
+                    created_at=s.created_at,
+                )
+                for s in claim.settlements
+            ],
+        )
+
+
+class ClaimTotalView(_Output):
+    """What the open claims in one currency add up to."""
+
+    currency: str
+    open: int
+
+
+class ClaimList(_Output):
+    """A page of claims, first in, first out, and what the open ones add up to per currency
+    (all of them, not only the page)."""
+
+    data: list[ClaimItem]
+    totals: list[ClaimTotalView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+    @classmethod
+    def of(
+        cls, claims: list[Claim], totals: list[ClaimTotal], next_cursor: str | None
+    ) -> ClaimList:
+        """A page of claims as D1 holds them."""
+        return cls(
+            data=[ClaimItem.of(c) for c in claims],
+            totals=[ClaimTotalView(currency=t.currency, open=t.open) for t in totals],
+            next_cursor=next_cursor,
         )
 
 

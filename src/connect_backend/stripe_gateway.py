@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # typing only: importing stripe.params costs about 80 ms at s
         AccountCreateParams,
         AccountCreateParamsCapabilities,
         AccountUpdateParamsSettingsPayoutsSchedule,
+        ChargeListParams,
+        DisputeListParams,
         PayoutListParams,
         RefundListParams,
         TransferCreateParams,
@@ -330,12 +332,13 @@ class StripeGateway:
         fee: int,
         percent: str,
         caller_key: str,
+        claims_settled: int = 0,
         source_transaction: str | None = None,
         transfer_group: str | None = None,
         description: str | None = None,
     ) -> Transfer:
-        """Transfer `amount` (the net of `gross` less `fee`) to the account; the caller's key
-        makes a retry within Stripe's 24 hours a replay.
+        """Transfer `amount` (`gross` less `fee`, less the `claims_settled` from it) to the
+        account; the caller's key makes a retry within Stripe's 24 hours a replay.
 
         The fee facts travel in the transfer's metadata, so its history never recomputes them.
         """
@@ -351,6 +354,8 @@ class StripeGateway:
                 "idempotency_key": caller_key,
             },
         }
+        if claims_settled:
+            params["metadata"]["claims_settled"] = str(claims_settled)
         if source_transaction is not None:
             params["source_transaction"] = source_transaction
         if transfer_group is not None:
@@ -450,14 +455,16 @@ class StripeGateway:
                 return None
             raise
 
-    async def return_to_destination(self, *, transfer: Transfer, amount: int, key: str) -> Transfer:
+    async def return_to_destination(
+        self, *, transfer: Transfer, amount: int, cause_id: str, key: str
+    ) -> Transfer:
         """Send `amount` back to a transfer's destination as a new transfer in its group (money
-        a won dispute reinstated); `key` makes a redelivery a replay."""
+        the won dispute `cause_id` reinstated); `key` makes a redelivery a replay."""
         params: TransferCreateParams = {
             "amount": amount,
             "currency": transfer.currency,
             "destination": transfer.destination,
-            "metadata": {"cause": "dispute_won", "returns_for": transfer.id},
+            "metadata": {"cause": "dispute_won", "cause_id": cause_id, "returns_for": transfer.id},
         }
         if transfer.transfer_group is not None:
             params["transfer_group"] = transfer.transfer_group
@@ -546,6 +553,35 @@ class StripeGateway:
             )
         ]
 
+    async def charges_since(self, since: datetime, *, max_pages: int) -> list[Charge]:
+        """The platform's charges created at or after `since` (Stripe's `created[gte]`
+        filter), newest first; refused (502) past `max_pages` pages."""
+        return [
+            stripe_objects.charge(c)
+            for c in await self._every(
+                "charges.list",
+                lambda after: self._stripe.charges.list_async(
+                    params=cast(
+                        "ChargeListParams",
+                        {"created": {"gte": int(since.timestamp())}, "limit": PAGE, **after},
+                    )
+                ),
+                max_pages=max_pages,
+            )
+        ]
+
+    async def disputes_of(self, charge_id: str) -> list[Dispute]:
+        """Every dispute of the charge (Stripe's `charge` filter)."""
+        return [
+            stripe_objects.dispute(d)
+            for d in await self._every(
+                "disputes.list",
+                lambda after: self._stripe.disputes.list_async(
+                    params=cast("DisputeListParams", {"charge": charge_id, "limit": PAGE, **after})
+                ),
+            )
+        ]
+
     async def retrieve_dispute(self, dispute_id: str) -> Dispute:
         """A dispute of one of the platform's charges, as Stripe holds it now."""
         async with self._calling("disputes.retrieve"):
@@ -553,14 +589,18 @@ class StripeGateway:
             return stripe_objects.dispute(dispute.to_dict())
 
     async def _every(
-        self, operation: str, page: Callable[[dict[str, str]], Awaitable[Any]]
+        self,
+        operation: str,
+        page: Callable[[dict[str, str]], Awaitable[Any]],
+        *,
+        max_pages: int = MAX_PAGES,
     ) -> list[dict[str, Any]]:
         """Every item of a Stripe list, page after page; a list longer than `MAX_PAGES` pages
         is refused (Stripe's failure, 502) rather than read in part: what money is computed
         from is read whole, or not at all."""
         items: list[dict[str, Any]] = []
         after: dict[str, str] = {}
-        for _ in range(MAX_PAGES):
+        for _ in range(max_pages):
             async with self._calling(operation):
                 answer = await page(after)
                 batch = [item.to_dict() for item in answer.data]
@@ -568,7 +608,7 @@ class StripeGateway:
             if not answer.has_more or not batch:
                 return items
             after = {"starting_after": str(batch[-1]["id"])}
-        log.error("stripe.list.too_long", operation=operation, pages=MAX_PAGES)
+        log.error("stripe.list.too_long", operation=operation, pages=max_pages)
         raise StripeFailure("A Stripe list was longer than the service reads whole.")
 
     async def retrieve_payout_schedule(self, account_id: str) -> PayoutSchedule:

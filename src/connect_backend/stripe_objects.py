@@ -63,8 +63,10 @@ def balance(data: Mapping[str, Any]) -> Balance:
 
 
 def transfer(data: Mapping[str, Any]) -> Transfer:
-    """A Transfer, with the fee facts the service wrote in its metadata (None where absent)."""
+    """A Transfer, with the fee facts the service wrote in its metadata (None where absent)
+    and the reversals Stripe embeds in it."""
     metadata = data.get("metadata") or {}
+    embedded = data.get("reversals") or {}
     return Transfer(
         id=str(data["id"]),
         amount=int(data["amount"]),
@@ -77,6 +79,11 @@ def transfer(data: Mapping[str, Any]) -> Transfer:
         gross_amount=_int_or_none(metadata.get("gross_amount")),
         fee_amount=_int_or_none(metadata.get("fee_amount")),
         platform_fee_percent=_percent_or_none(metadata.get("platform_fee_percent")),
+        claims_settled=_int_or_none(metadata.get("claims_settled")) or 0,
+        returns_for=_str_or_none(metadata.get("returns_for")),
+        returns_cause_id=_str_or_none(metadata.get("cause_id")),
+        reversals=tuple(reversal(r) for r in embedded.get("data") or ()),
+        reversals_complete=embedded.get("has_more") is False,
     )
 
 
@@ -91,7 +98,7 @@ def reversal(data: Mapping[str, Any]) -> Reversal:
         transfer_id=str(data["transfer"]),
         amount=int(data["amount"]),
         currency=str(data["currency"]),
-        cause=cause if cause in ("refund", "dispute", "manual") else None,
+        cause=cause if cause in ("refund", "dispute", "manual", "claim") else None,
         cause_id=cause_id if isinstance(cause_id, str) else None,
         created=_timestamp(data.get("created")),
     )
@@ -106,6 +113,8 @@ def charge(data: Mapping[str, Any]) -> Charge:
         currency=str(data["currency"]),
         amount_refunded=int(data.get("amount_refunded") or 0),
         transfer_group=group if isinstance(group, str) and group else None,
+        disputed=data.get("disputed") is True,
+        created=_timestamp(data.get("created")),
     )
 
 

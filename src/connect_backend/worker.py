@@ -39,6 +39,7 @@ from connect_backend.domain import (
     Organization,
     OrganizationFilter,
     OrganizationOrder,
+    PayoutOutcome,
     Received,
     Session,
     SettlementKind,
@@ -132,6 +133,10 @@ class SettleClaimResult(Received):
     applied: bool
 
 
+class _ReleasedSettlements(Received):
+    released: int
+
+
 class _RecordAnswer(Received):
     record: IdempotencyRecord
 
@@ -153,6 +158,11 @@ class OrganizationUpdates(BaseModel):
 
 class _OrganizationAnswer(Received):
     organization: Organization
+
+
+class _PayoutOutcomeAnswer(Received):
+    organization: Organization
+    changed: bool
 
 
 class _Transient(Exception):
@@ -437,6 +447,40 @@ class WorkerClient:
         body = {"key": key, "amount": amount, "kind": kind}
         data = await self._call("POST", f"/claims/{_segment(claim_id)}/settlements", json=body)
         return self._parse(SettleClaimResult, data)
+
+    async def release_claim_settlements(self, *, organization_id: str, key: str) -> int:
+        """Undo the organization's `transfer` settlements under `key` (the transfer sent net of
+        claims was refused): those claims are open again by what it settled. How many
+        settlements this call removed; 0 when none (a repeat, or an unknown organization)."""
+        body = {"organization_id": organization_id, "key": key}
+        data = await self._call("POST", "/claims/settlements/release", json=body)
+        return self._parse(_ReleasedSettlements, data).released
+
+    async def record_payout_outcome(
+        self,
+        *,
+        organization_id: str,
+        payout_id: str,
+        outcome: PayoutOutcome,
+        payout_created: datetime,
+        failure_code: str | None = None,
+        failure_message: str | None = None,
+    ) -> Organization:
+        """Record that a payout failed (its failure becomes the organization's `payout_failure`)
+        or was paid (an earlier payout's failure is cleared), ordered by the payout's own
+        `created`, so events in any order converge; the organization after. `NotFound` for an
+        unknown organization. `failure_code` and `failure_message` are sent for `failed` only."""
+        body: dict[str, Any] = {
+            "organization_id": organization_id,
+            "payout_id": payout_id,
+            "outcome": outcome,
+            "payout_created": _iso(payout_created),
+        }
+        if outcome == "failed":
+            body["failure_code"] = failure_code
+            body["failure_message"] = failure_message
+        data = await self._call("POST", "/payout-outcome", json=body)
+        return self._parse(_PayoutOutcomeAnswer, data).organization
 
     async def health(self, *, timeout: float = 2.0) -> None:
         """One quick, unretried call: `UpstreamUnavailable` unless the Worker and D1 answer.

@@ -61,6 +61,10 @@ ROLES: dict[str, frozenset[Column]] = {
     "GET /api/connect/organizations": frozenset({P}),
     # Issue 21's row: a transfer reversed by hand, platform admins only (like the transfer).
     "POST /api/connect/transfers/{transferId}/reversals": frozenset({P}),
+    # What the organization still owes (its claims), read like its history; every open claim
+    # for the console.
+    "GET /api/connect/claims[/{orgId}]": frozenset({A, P}),
+    "GET /api/connect/open-claims": frozenset({P}),
 }
 # (Rows are spelled as in the spec; the route forms below refer to them by these names.)
 
@@ -151,6 +155,7 @@ PAYOUTS, TRANSFERS = "GET /api/connect/payouts[/{orgId}]", "GET /api/connect/tra
 SCHEDULE_READ = "GET /api/connect/payout-schedule[/{orgId}]"
 CONSOLE = "GET /api/connect/organizations"
 REVERSAL = "POST /api/connect/transfers/{transferId}/reversals"
+CLAIMS, OPEN_CLAIMS = "GET /api/connect/claims[/{orgId}]", "GET /api/connect/open-claims"
 API = "/api/connect"
 NO_SUCH_TRANSFER = "tr_matrix_none"  # the allowed caller's reversal finds nothing: no money moves
 
@@ -200,6 +205,9 @@ ROUTES: tuple[Route, ...] = (
         frozenset({(404, "transfer_not_found")}),
         idempotency_key=True,
     ),
+    Route(CLAIMS, "GET", f"{API}/claims/{{org_id}}", "path", None, OK),
+    Route(CLAIMS, "GET", f"{API}/claims", "header", None, OK),
+    Route(OPEN_CLAIMS, "GET", f"{API}/open-claims", "nothing", None, OK),
 )
 
 
@@ -413,10 +421,10 @@ async def test_authorization_matrix(
     service: httpx.AsyncClient, sim: httpx.AsyncClient, internal: httpx.AsyncClient, world: World
 ) -> None:
     cells = [Cell(r, p, expected(r, p)) for r in ROUTES for p in Principal]
-    assert len(cells) == 180
+    assert len(cells) == 210
     refused = [c for c in cells if is_refusal(c.expected)]
     allowed_cells = [c for c in cells if not is_refusal(c.expected)]
-    assert len(allowed_cells) == 44  # the table's "yes" cells, per route form
+    assert len(allowed_cells) == 51  # the table's "yes" cells, per route form
 
     # Enough for the one allowed transfer, even on a fresh simulator.
     funded = await sim.post("/_sim/platform/fund", json={"amount": TRANSFER_GROSS})

@@ -49,6 +49,7 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         "worker": c.worker_url,
         "backend": c.service_url,
         "sim": c.sim_url,
+        "stripeKey": c.stripe_secret_key,
         "orgId": org_id,
         "screenshots": str(screenshots),
         **{role: {"email": p[0], "password": p[1]} for role, p in people.items()},
@@ -81,11 +82,20 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         "14-transfer-sent",
         "15-transfer-arrived",
         "16-console-not-available",
+        "17-payout-failure-banner",
+        "18-refund-and-dispute",
+        "19-console-reverse-confirmation",
+        "20-console-reversed",
+        "21-console-claim",
+        "22-owner-reversal-and-claim",
+        "23-console-transfer-settles-claim",
     ):
         assert (screenshots / f"{name}.png").stat().st_size > 0
 
-    # What the clicks did, as "Stripe" and D1 hold it: one account, active, paid out once (and
-    # that payout failed), the fee the console set, and the console's one transfer.
+    # What the clicks did, as "Stripe" and D1 hold it: one account, active, paid out twice (the
+    # first payout failed), the fee the console set, the console's transfer and the one from a
+    # charge; a reversal for the refund and the console's reversal; the console's claim, part
+    # of it settled by the next transfer.
     headers = {"X-Internal-Api-Key": c.internal_api_key}
     organization = httpx.get(
         f"{c.worker_url}/api/internal/organization/{org_id}", headers=headers, timeout=10.0
@@ -98,8 +108,8 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         params={"type": "payout.created", "account": account_id},
         timeout=10.0,
     ).json()
-    assert payouts["count"] == 1
-    assert payouts["data"][0]["data"]["object"]["amount"] == 9_000
+    # $90.00 (failed, back in the balance), then all of $142.50 less the $10.00 reversed.
+    assert sorted(e["data"]["object"]["amount"] for e in payouts["data"]) == [9_000, 13_250]
     failed = httpx.get(
         f"{c.sim_url}/_sim/events",
         params={"type": "payout.failed", "account": account_id},
@@ -114,7 +124,33 @@ def test_owner_onboards_is_paid_pays_out_and_sees_the_history_admin_runs_the_con
         for e in transfers["data"]
         if e["data"]["object"]["destination"] == account_id
     ]
-    # $100.00 at 10 % through the API, then $50.00 at 12.5 % through the console.
-    assert sent == [9_000, 4_375]
+    # $100.00 at 10 % through the API, $50.00 at 12.5 % through the console, $20.00 at 12.5 %
+    # from a charge, and the $8.75 a won dispute of that charge gave back.
+    assert sorted(sent) == [875, 1_750, 4_375, 9_000]
+    reversed_events = httpx.get(
+        f"{c.sim_url}/_sim/events", params={"type": "transfer.reversed"}, timeout=10.0
+    ).json()
+    reversals = {
+        (e["data"]["object"]["id"], e["data"]["object"]["amount_reversed"])
+        for e in reversed_events["data"]
+        if e["data"]["object"]["destination"] == account_id
+    }
+    # The refund's share of the $17.50 transfer, then the dispute's (in all $17.50), and the
+    # console's $10.00 of the $43.75 one.
+    assert sorted(amount for _, amount in reversals) == [875, 1_000, 1_750]
+    claims = httpx.get(
+        f"{c.worker_url}/api/internal/claims",
+        params={"organization_id": org_id, "state": "all"},
+        headers=headers,
+        timeout=10.0,
+    ).json()
+    assert [(x["amount"], x["open"], x["cause"]) for x in claims["claims"]] == [
+        (3_375, 1_625, "manual")
+    ]
+    # The console's $20.00 transfer sent nothing: its $17.50 net settled part of the claim.
+    assert [(s["amount"], s["kind"]) for s in claims["claims"][0]["settlements"]] == [
+        (1_750, "transfer")
+    ]
+    assert claims["totals"] == [{"currency": "usd", "open": 1_625}]
     account = httpx.get(f"{c.sim_url}/_sim/accounts/{account_id}", timeout=10.0).json()
     assert account["account"]["settings"]["payouts"]["schedule"]["interval"] == "weekly"

@@ -54,6 +54,7 @@ PLATFORM_ADMIN_ROUTES = (
     "/api/connect/transfers/{transfer_id}/reversals",
     "/api/connect/platform-fee/{org_id}",
     "/api/connect/organizations",
+    "/api/connect/open-claims",
 )
 
 

@@ -64,6 +64,7 @@ def organization(org_id: str, **overrides: Any) -> dict[str, Any]:
         "onboarding_step": "account_creation",
         "onboarding_rejection_reason": None,
         "stripe_connect_synced_at": None,
+        "payout_failure": None,
     }
     org.update(overrides)
     return org
@@ -103,6 +104,8 @@ class FakeWorker:
     # connect_claims by id, each with its settlements (oldest first); `open` is derived
     claims: dict[str, dict[str, Any]] = field(default_factory=dict)
     _claim_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # organizations' stripe_payout_paid_created (not in the organization object), by id
+    payouts_paid: dict[str, str] = field(default_factory=dict)
 
     def add_org(self, org_id: str, **overrides: Any) -> dict[str, Any]:
         self.organizations[org_id] = organization(org_id, **overrides)
@@ -193,6 +196,10 @@ class FakeWorker:
             return self._record_claim(body)
         if path == "/claims" and request.method == "GET":
             return self._list_claims(request.url.query.decode())
+        if path == "/claims/settlements/release":
+            return self._release_settlements(body)
+        if path == "/payout-outcome":
+            return self._payout_outcome(body)
         if m := re.fullmatch(r"/claims/([^/]+)/settlements", path):
             return self._settle_claim(unquote(m[1]), body)
         return _error(404, "not_found", "no route")
@@ -494,6 +501,64 @@ class FakeWorker:
         claim["settlements"].append({**settlement, "created_at": _now_iso()})
         claim["settled"] += body["amount"]
         return httpx.Response(200, json={"claim": _claim_view(claim), "applied": True})
+
+    def _release_settlements(self, body: dict[str, Any]) -> httpx.Response:
+        """The Worker's rule: the organization's `transfer` settlements under the key go, and
+        each claim's `settled` is the sum of what is left."""
+        released = 0
+        for claim in self.claims.values():
+            if claim["organization_id"] != body["organization_id"]:
+                continue
+            kept = [
+                s
+                for s in claim["settlements"]
+                if not (s["key"] == body["key"] and s["kind"] == "transfer")
+            ]
+            released += len(claim["settlements"]) - len(kept)
+            claim["settlements"] = kept
+            claim["settled"] = sum(s["amount"] for s in kept)
+        return httpx.Response(200, json={"released": released})
+
+    def _payout_outcome(self, body: dict[str, Any]) -> httpx.Response:
+        """The Worker's rule (worker/README.md, "Payout failures"): ordered by the payout's
+        `created`, ties to the failure; a failure ties by payout id."""
+        org = self.organizations.get(body["organization_id"])
+        if org is None:
+            return _error(404, "not_found", "no org")
+        created = _utc_ms(body["payout_created"])
+        stored = org["payout_failure"]
+        paid = self.payouts_paid.get(org["id"])
+        changed = False
+        if body["outcome"] == "paid":
+            for param in ("failure_code", "failure_message"):
+                if body.get(param) is not None:
+                    return _error(400, "invalid_request", f'invalid field "{param}"', param=param)
+            if stored is not None and stored["payout_created"] < created:
+                org["payout_failure"] = None
+                changed = True
+            if paid is None or paid < created:
+                self.payouts_paid[org["id"]] = created
+        else:
+            failure = {
+                "payout_id": body["payout_id"],
+                "failure_code": body.get("failure_code"),
+                "failure_message": body.get("failure_message"),
+                "payout_created": created,
+            }
+            later = stored is None or (stored["payout_created"], stored["payout_id"]) <= (
+                created,
+                body["payout_id"],
+            )
+            if (paid is None or paid <= created) and later and failure != stored:
+                org["payout_failure"] = failure
+                changed = True
+        return httpx.Response(200, json={"organization": org, "changed": changed})
+
+
+def _utc_ms(value: str) -> str:
+    """An ISO 8601 time as the Worker stores it: UTC with milliseconds."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _claim_view(claim: dict[str, Any]) -> dict[str, Any]:
@@ -804,6 +869,7 @@ class FakeStripe:
             "status": status,
         }
         self.disputes[dispute["id"]] = dispute
+        self.charges[charge_id]["disputed"] = True
         return dispute
 
     def _reversals(
@@ -812,7 +878,9 @@ class FakeStripe:
         transfer = next((t for t in self.transfers if t["id"] == transfer_id), None)
         if transfer is None:
             return stripe_error(404, code="resource_missing", message="No such transfer")
-        reversals = transfer.setdefault("reversals", {"object": "list", "data": []})["data"]
+        reversals = transfer.setdefault(
+            "reversals", {"object": "list", "data": [], "has_more": False}
+        )["data"]
         if request.method == "GET":
             return self._list(f"/v1/transfers/{transfer_id}/reversals", reversals, {})
         remaining = transfer["amount"] - transfer.get("amount_reversed", 0)
@@ -973,6 +1041,13 @@ class FakeStripe:
             query = dict(request.url.params)
             held = [r for r in self.refunds if r["charge"] == query.get("charge")]
             return self._list("/v1/refunds", list(reversed(held)), query)
+        if path == "/v1/charges" and request.method == "GET":
+            query = dict(request.url.params)
+            return self._list("/v1/charges", list(reversed(self.charges.values())), query)
+        if path == "/v1/disputes" and request.method == "GET":
+            query = dict(request.url.params)
+            held = [d for d in self.disputes.values() if d["charge"] == query.get("charge")]
+            return self._list("/v1/disputes", list(reversed(held)), query)
         if (m := re.fullmatch(r"/v1/disputes/(dp_\w+)", path)) and request.method == "GET":
             dispute = self.disputes.get(m[1])
             if dispute is None:
@@ -987,6 +1062,8 @@ class FakeStripe:
                 "created": int(self.clock),
                 "destination": params["destination"],
                 "metadata": params.get("metadata", {}),
+                "amount_reversed": 0,
+                "reversals": {"object": "list", "data": [], "has_more": False},
                 "reversed": False,
                 "source_transaction": params.get("source_transaction"),
                 "transfer_group": params.get("transfer_group"),

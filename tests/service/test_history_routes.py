@@ -229,7 +229,11 @@ async def test_transfers_received_show_gross_fee_and_net_as_they_were_made(
         "fee_amount": None,
         "platform_fee_percent": None,
         "net_amount": 700,
+        "claims_settled": 0,
         "amount_reversed": 200,
+        "net_after_reversals": 500,
+        "reversals": [],
+        "returns_for": None,
     }
     asked = stripe.calls("GET", "/v1/transfers")[-1]
     assert dict(asked.url.params) == {"destination": ACCOUNT, "limit": "20"}

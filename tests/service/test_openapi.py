@@ -29,6 +29,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, set[int]]] = {
         AUTHORIZED | {409, 429, 502},
     ),
     ("get", "/api/connect/organizations"): ("OrganizationList", {400, 401, 403, 422, 429, 503}),
+    ("get", "/api/connect/claims"): ("ClaimList", AUTHORIZED | {429}),
+    ("get", "/api/connect/claims/{org_id}"): ("ClaimList", AUTHORIZED | {429}),
+    ("get", "/api/connect/open-claims"): ("ClaimList", {400, 401, 403, 422, 429, 503}),
     ("post", "/api/connect/transfer"): ("TransferView", AUTHORIZED | {402, 409, 413, 429, 502}),
     ("post", "/api/connect/transfers/{transfer_id}/reversals"): (
         "ReversalView",
@@ -109,7 +112,7 @@ def test_429_documents_retry_after(document: dict[str, Any]) -> None:
     limited = [op for op in operations if "429" in op["responses"]]
 
     assert limited == [op for op in operations if op.get("security")]
-    assert len(limited) == 18
+    assert len(limited) == 21
     for operation in limited:
         header = operation["responses"]["429"]["headers"]["Retry-After"]
         assert header["required"] is True

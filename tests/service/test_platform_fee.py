@@ -57,6 +57,7 @@ async def test_platform_fee_returns_the_organizations_status_view(
         "requirements": None,
         "platform_fee_percent": 12.5,
         "synced_at": None,
+        "payout_failure": None,
     }
 
 

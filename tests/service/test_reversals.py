@@ -98,6 +98,7 @@ async def test_a_platform_admin_reverses_what_remains_of_a_transfer(
         "amount": 900,
         "transfer_amount": 900,
         "amount_reversed": 900,
+        "claimed": 0,
         "remaining": 0,
     }
     [reversal] = _reversals(stripe, made["transfer_id"])

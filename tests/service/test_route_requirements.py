@@ -76,6 +76,9 @@ def test_the_declared_actions_are_the_roles_table_s() -> None:
         ("GET", "/api/connect/payouts/{org_id}"): Action.READ_BALANCE,
         ("GET", "/api/connect/transfers"): Action.READ_BALANCE,
         ("GET", "/api/connect/transfers/{org_id}"): Action.READ_BALANCE,
+        ("GET", "/api/connect/claims"): Action.READ_BALANCE,
+        ("GET", "/api/connect/claims/{org_id}"): Action.READ_BALANCE,
+        ("GET", "/api/connect/open-claims"): Action.RUN_PLATFORM,
         ("GET", "/api/connect/payout-schedule"): Action.READ_BALANCE,
         ("GET", "/api/connect/payout-schedule/{org_id}"): Action.READ_BALANCE,
         ("GET", "/api/connect/organizations"): Action.RUN_PLATFORM,
@@ -123,6 +126,8 @@ def test_every_route_that_writes_or_hands_out_a_link_verifies_every_call() -> No
             "transfers/{org_id}",
             "payout-schedule",
             "payout-schedule/{org_id}",
+            "claims",
+            "claims/{org_id}",
         )
     }
 

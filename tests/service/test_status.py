@@ -31,6 +31,7 @@ def _d1_view(**overrides: Any) -> dict[str, Any]:
         "requirements": None,
         "platform_fee_percent": 10.0,
         "synced_at": None,
+        "payout_failure": None,
     }
     view.update(overrides)
     return view

@@ -50,6 +50,8 @@ async def test_transfer_returns_the_fee_arithmetic(
         "fee_amount": 100,
         "transfer_amount": 900,
         "platform_fee_percent": 10.0,
+        "claims_settled": 0,
+        "settled_claims": [],
     }
     assert body["transfer_id"].startswith("tr_")
 

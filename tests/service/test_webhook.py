@@ -522,8 +522,6 @@ class TestWithALiveKey:
 @pytest.mark.parametrize(
     "make_event",
     [
-        pytest.param(lambda: events.payout_event("payout.paid", ACCT), id="payout.paid"),
-        pytest.param(lambda: events.payout_event("payout.failed", ACCT), id="payout.failed"),
         pytest.param(lambda: events.transfer_reversed(ACCT), id="transfer.reversed"),
         pytest.param(
             lambda: events.event(

@@ -8,12 +8,14 @@ tests use must answer in the contract's shapes, so the fakes cannot drift from t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -26,6 +28,7 @@ from connect_backend import worker as client_module
 from connect_backend.errors import ClaimExceeded, NotFound
 from connect_backend.worker import WorkerClient
 from tests.service.fakes import WORKER_KEY, WORKER_URL, FakeWorker
+from tests.support import payout_outcomes
 from tests.support.contract import assert_response_matches, request_validator
 
 CONTRACT = json.loads(
@@ -74,6 +77,11 @@ def test_client_models_have_exactly_the_contract_fields(
     assert set(model.model_fields) == set(SCHEMAS[schema]["properties"])
 
 
+def test_the_payout_failure_has_exactly_the_contract_fields() -> None:
+    fields = {f.name for f in dataclasses.fields(domain.PayoutFailure)}
+    assert fields == set(SCHEMAS["PayoutFailure"]["properties"])
+
+
 @pytest.mark.parametrize(
     ("literal", "schema"),
     [
@@ -86,6 +94,7 @@ def test_client_models_have_exactly_the_contract_fields(
         (domain.ClaimState, "ClaimState"),
         (domain.StatusFilter, "OrganizationStatusFilter"),
         (domain.OrganizationOrder, "OrganizationOrder"),
+        (domain.PayoutOutcome, "PayoutOutcome"),
     ],
 )
 def test_client_enums_match_the_contract(literal: Any, schema: str) -> None:
@@ -466,3 +475,134 @@ async def test_the_fake_worker_refuses_bad_claims_queries_as_the_contract_says(
     assert response.status_code == 400
     assert_response_matches(CLAIMS, "GET", 400, response.json())
     assert response.json()["error"]["param"] == param
+
+
+# -- payout outcomes and released settlements --------------------------------------------
+
+PAYOUT_OUTCOME = "/api/internal/payout-outcome"
+RELEASE = "/api/internal/claims/settlements/release"
+
+
+async def _drive_payouts_and_releases(fake: FakeWorker) -> list[httpx.Response]:
+    """The client's payout-outcome and release calls, answered by the fake."""
+    seen: list[httpx.Response] = []
+
+    async def record(response: httpx.Response) -> None:
+        await response.aread()
+        seen.append(response)
+
+    t1 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    t2 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    async with httpx.AsyncClient(event_hooks={"response": [record]}) as http:
+        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+        failed = await client.record_payout_outcome(
+            organization_id="org_1",
+            payout_id="po_1",
+            outcome="failed",
+            payout_created=t1,
+            failure_code="account_closed",
+            failure_message="The bank account has been closed.",
+        )
+        assert failed.payout_failure == domain.PayoutFailure(
+            payout_id="po_1",
+            failure_code="account_closed",
+            failure_message="The bank account has been closed.",
+            payout_created=t1,
+        )
+        paid = await client.record_payout_outcome(
+            organization_id="org_1", payout_id="po_2", outcome="paid", payout_created=t2
+        )
+        assert paid.payout_failure is None
+        with pytest.raises(NotFound):
+            await client.record_payout_outcome(
+                organization_id="org_9", payout_id="po_1", outcome="paid", payout_created=t1
+            )
+        claim = await client.record_claim(
+            organization_id="org_1",
+            amount=100,
+            currency="usd",
+            cause="dispute",
+            cause_id="dp_1",
+            transfer_id="tr_1",
+        )
+        await client.settle_claim(claim.claim.id, key="tr_net", amount=60, kind="transfer")
+        await client.settle_claim(claim.claim.id, key="dp_won", amount=40, kind="waived")
+        assert await client.release_claim_settlements(organization_id="org_1", key="tr_net") == 1
+        assert await client.release_claim_settlements(organization_id="org_1", key="tr_net") == 0
+    return seen
+
+
+def _new_template(request: httpx.Request) -> str:
+    path = request.url.path
+    if path in (PAYOUT_OUTCOME, RELEASE):
+        return path
+    return _template(request)
+
+
+async def test_the_fake_worker_answers_payouts_and_releases_in_the_contract_shapes(
+    fake: FakeWorker,
+) -> None:
+    responses = await _drive_payouts_and_releases(fake)
+    assert [r.status_code for r in responses] == [200, 200, 404, 200, 200, 200, 200, 200]
+    for response in responses:
+        assert_response_matches(
+            _new_template(response.request),
+            response.request.method,
+            response.status_code,
+            response.json(),
+        )
+
+
+async def test_every_payout_and_release_request_the_client_sends_matches_the_contract(
+    fake: FakeWorker,
+) -> None:
+    await _drive_payouts_and_releases(fake)
+    assert len(fake.requests) == 8
+    for request in fake.requests:
+        request_validator(_new_template(request), "POST").validate(json.loads(request.content))
+
+
+@pytest.mark.parametrize(
+    ("events", "shown"),
+    [(events, shown) for _, events, shown in payout_outcomes.SCENARIOS],
+    ids=[name for name, _, _ in payout_outcomes.SCENARIOS],
+)
+async def test_the_fake_worker_orders_payout_outcomes_as_the_worker_does(
+    fake: FakeWorker, events: list[payout_outcomes.Event], shown: str | None
+) -> None:
+    # The same scenarios run against the real Worker in tests/worker.
+    async with httpx.AsyncClient() as http:
+        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+        failure = await payout_outcomes.run(client, "org_1", events)
+    assert (failure.payout_id if failure else None) == shown
+    assert fake.organizations["org_1"]["payout_failure"] == (
+        None if failure is None else {**dataclasses.asdict(failure), "payout_created": ANY}
+    )
+
+
+async def test_the_fake_worker_releases_only_that_organizations_transfer_settlements(
+    fake: FakeWorker,
+) -> None:
+    async with httpx.AsyncClient() as http:
+        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+        ids = []
+        for org, amount in [("org_1", 300), ("org_1", 1000), ("org_2", 500)]:
+            recorded = await client.record_claim(
+                organization_id=org,
+                amount=amount,
+                currency="usd",
+                cause="refund",
+                cause_id=f"re_{len(ids)}",
+                transfer_id="tr_0",
+            )
+            ids.append(recorded.claim.id)
+        await client.settle_claim(ids[0], key="tr_net", amount=300, kind="transfer")
+        await client.settle_claim(ids[1], key="tr_net", amount=200, kind="transfer")
+        await client.settle_claim(ids[1], key="tr_net_r", amount=100, kind="reversal")
+        await client.settle_claim(ids[2], key="tr_net", amount=50, kind="transfer")
+        await client.settle_claim(ids[2], key="dp_won", amount=50, kind="waived")
+        assert await client.release_claim_settlements(organization_id="org_1", key="tr_net") == 2
+        assert await client.release_claim_settlements(organization_id="org_1", key="tr_net") == 0
+        assert await client.release_claim_settlements(organization_id="org_2", key="dp_won") == 0
+    assert [fake.claims[i]["settled"] for i in ids] == [0, 100, 100]
+    assert [s["key"] for s in fake.claims[ids[1]]["settlements"]] == ["tr_net_r"]

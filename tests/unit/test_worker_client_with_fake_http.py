@@ -42,6 +42,7 @@ def org(org_id: str = "org_a", **fields: Any) -> dict[str, Any]:
         "onboarding_step": "account_creation",
         "onboarding_rejection_reason": None,
         "stripe_connect_synced_at": None,
+        "payout_failure": None,
         **fields,
     }
 

@@ -6,13 +6,13 @@ import asyncio
 import json
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 
-from connect_backend.domain import Organization, OrganizationFilter
+from connect_backend.domain import Organization, OrganizationFilter, PayoutFailure
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
@@ -26,6 +26,7 @@ from connect_backend.errors import (
     UpstreamUnavailable,
 )
 from connect_backend.worker import WorkerClient
+from tests.support import payout_outcomes
 from tests.support.contract import request_validator
 from tests.support.worker_stack import AuthUser, BetterAuthApi, WorkerStack
 
@@ -561,11 +562,29 @@ async def test_every_request_the_client_sends_matches_the_contract(
             transfer_id="tr_contract",
         )
         await client.settle_claim(recorded.claim.id, key="trr_contract", amount=1, kind="reversal")
+        await client.settle_claim(recorded.claim.id, key="dp_contract", amount=1, kind="waived")
+        await client.release_claim_settlements(organization_id=organization_id, key="tr_none")
+        await client.record_payout_outcome(
+            organization_id=organization_id,
+            payout_id="po_contract",
+            outcome="failed",
+            payout_created=SYNCED,
+            failure_code="account_closed",
+            failure_message="closed",
+        )
+        await client.record_payout_outcome(
+            organization_id=organization_id,
+            payout_id="po_contract_2",
+            outcome="paid",
+            payout_created=SYNCED,
+        )
 
     posts = [r for r in sent if r.method == "POST"]
-    assert len(posts) == 13
+    assert len(posts) == 17
     for request in posts:
-        path = re.sub(r"/claims/[^/]+/", "/claims/{id}/", request.url.path)
+        path = request.url.path
+        if not path.endswith("/claims/settlements/release"):
+            path = re.sub(r"/claims/[^/]+/", "/claims/{id}/", path)
         validator = request_validator(path, "POST")
         body = json.loads(request.content)
         errors = [e.message for e in validator.iter_errors(body)]
@@ -844,3 +863,140 @@ async def test_list_claims_of_every_organization_page_by_page(
     with pytest.raises(BadRequest) as exc:
         await client.list_claims(organization_id=None, cursor="nope!")
     assert exc.value.code == "invalid_cursor"
+
+
+# -- payout outcomes ---------------------------------------------------------------------
+
+
+async def test_record_payout_outcome_shows_a_failure_until_a_later_payout_is_paid(
+    client: WorkerClient, organization_id: str
+) -> None:
+    failed = await client.record_payout_outcome(
+        organization_id=organization_id,
+        payout_id="po_fail",
+        outcome="failed",
+        payout_created=datetime(2026, 11, 26, 11, 0, tzinfo=timezone(timedelta(hours=1))),
+        failure_code="account_closed",
+        failure_message="The bank account has been closed.",
+    )
+    expected = PayoutFailure(
+        payout_id="po_fail",
+        failure_code="account_closed",
+        failure_message="The bank account has been closed.",
+        payout_created=payout_outcomes.T1,
+    )
+    assert failed.payout_failure == expected
+    assert (await client.get_organization(organization_id)).payout_failure == expected
+    # The same event again changes nothing; an older payout paid late leaves it.
+    again = await client.record_payout_outcome(
+        organization_id=organization_id,
+        payout_id="po_fail",
+        outcome="failed",
+        payout_created=payout_outcomes.T1,
+        failure_code="account_closed",
+        failure_message="The bank account has been closed.",
+    )
+    assert again == failed
+    older = await client.record_payout_outcome(
+        organization_id=organization_id,
+        payout_id="po_old",
+        outcome="paid",
+        payout_created=payout_outcomes.T1 - timedelta(days=1),
+    )
+    assert older.payout_failure == expected
+    cleared = await client.record_payout_outcome(
+        organization_id=organization_id,
+        payout_id="po_next",
+        outcome="paid",
+        payout_created=payout_outcomes.T2,
+    )
+    assert cleared.payout_failure is None
+    assert (await client.get_organization(organization_id)).payout_failure is None
+
+
+@pytest.mark.parametrize(
+    ("events", "shown"),
+    [(events, shown) for _, events, shown in payout_outcomes.SCENARIOS],
+    ids=[name for name, _, _ in payout_outcomes.SCENARIOS],
+)
+async def test_record_payout_outcome_in_any_order(
+    client: WorkerClient,
+    auth: BetterAuthApi,
+    owner: AuthUser,
+    events: list[payout_outcomes.Event],
+    shown: str | None,
+) -> None:
+    organization_id = await auth.create_organization(owner, name="Payouts")
+    failure = await payout_outcomes.run(client, organization_id, events)
+    assert (failure.payout_id if failure else None) == shown
+
+
+async def test_record_payout_outcome_for_an_unknown_organization_is_not_found(
+    client: WorkerClient,
+) -> None:
+    with pytest.raises(NotFound):
+        await client.record_payout_outcome(
+            organization_id="org_missing",
+            payout_id="po_1",
+            outcome="failed",
+            payout_created=SYNCED,
+        )
+
+
+async def test_record_payout_outcome_sends_no_failure_for_a_paid_payout(
+    client: WorkerClient, organization_id: str
+) -> None:
+    # The Worker refuses a paid payout with a failure code (400); the client sends none.
+    organization = await client.record_payout_outcome(
+        organization_id=organization_id,
+        payout_id="po_paid",
+        outcome="paid",
+        payout_created=SYNCED,
+        failure_code="account_closed",
+    )
+    assert organization.payout_failure is None
+
+
+# -- releasing a refused transfer's claim settlements ------------------------------------
+
+
+async def test_release_claim_settlements_undoes_only_that_transfers_settlements(
+    client: WorkerClient, auth: BetterAuthApi, owner: AuthUser, organization_id: str
+) -> None:
+    first = (await _record(client, organization_id, 300)).claim
+    second = (await _record(client, organization_id, 1000)).claim
+    other_org = await auth.create_organization(owner, name="Other")
+    theirs = (await _record(client, other_org, 500)).claim
+    await client.settle_claim(first.id, key="tr_refused", amount=300, kind="transfer")
+    await client.settle_claim(second.id, key="tr_refused", amount=200, kind="transfer")
+    await client.settle_claim(second.id, key="trr_kept", amount=100, kind="reversal")
+    await client.settle_claim(theirs.id, key="tr_refused", amount=50, kind="transfer")
+
+    released = await client.release_claim_settlements(
+        organization_id=organization_id, key="tr_refused"
+    )
+    assert released == 2
+    assert (
+        await client.release_claim_settlements(organization_id=organization_id, key="tr_refused")
+        == 0
+    )
+
+    after = await client.list_claims(organization_id=organization_id, state="all")
+    by_id = {c.id: c for c in after.claims}
+    assert (by_id[first.id].settled, by_id[first.id].settlements) == (0, [])
+    assert by_id[second.id].settled == 100
+    assert [(s.key, s.kind) for s in by_id[second.id].settlements] == [("trr_kept", "reversal")]
+    others = await client.list_claims(organization_id=other_org, state="all")
+    assert [c.settled for c in others.claims] == [50]
+
+
+async def test_a_waived_settlement_is_never_released(
+    client: WorkerClient, organization_id: str
+) -> None:
+    claim = (await _record(client, organization_id, 400)).claim
+    waived = await client.settle_claim(claim.id, key="dp_won", amount=400, kind="waived")
+    assert (waived.applied, waived.claim.open) == (True, 0)
+    assert [s.kind for s in waived.claim.settlements] == ["waived"]
+    assert (
+        await client.release_claim_settlements(organization_id=organization_id, key="dp_won") == 0
+    )

@@ -13,6 +13,7 @@ import {
   NAME_FILTER_MAX,
   ONBOARDING_STEPS,
   PAGE_LIMIT,
+  PAYOUT_OUTCOMES,
   SETTLEMENT_KINDS,
   STATUS_FILTERS,
 } from "../src/internal/schemas";
@@ -20,6 +21,12 @@ import { matches } from "./contract";
 import { UNLINKED } from "./helpers";
 
 const organization = { id: "org_1", name: "Acme", slug: "acme", ...UNLINKED };
+const FAILURE = {
+  payout_id: "po_1",
+  failure_code: "account_closed",
+  failure_message: "The bank account has been closed.",
+  payout_created: "2026-11-26T10:00:00.000Z",
+};
 
 describe("the contract file", () => {
   it("describes exactly the routes the module serves", () => {
@@ -65,6 +72,11 @@ describe("the contract file", () => {
       "SettleClaimRequest",
       "SettleClaimResponse",
       "ClaimExceededError",
+      "PayoutFailure",
+      "PayoutOutcomeRequest",
+      "PayoutOutcomeResponse",
+      "ReleaseClaimSettlementsRequest",
+      "ReleaseClaimSettlementsResponse",
     ]) {
       expect(contract.components.schemas).toHaveProperty(name);
     }
@@ -84,6 +96,7 @@ describe("the contract file", () => {
     expect([...CLAIM_CAUSES]).toEqual(schemas.ClaimCause.enum);
     expect([...SETTLEMENT_KINDS]).toEqual(schemas.SettlementKind.enum);
     expect([...CLAIM_STATES]).toEqual(schemas.ClaimState.enum);
+    expect([...PAYOUT_OUTCOMES]).toEqual(schemas.PayoutOutcome.enum);
     // Every code the module may answer is in the contract (the type is checked, the list here).
     const codes: Record<ErrorCode, true> = {
       unauthorized: true,
@@ -116,6 +129,8 @@ describe("the contract file", () => {
   it("accepts a well-formed organization", () => {
     expect(matches("Organization", organization)).toBe(true);
     expect(matches("Organization", { ...organization, stripe_connect_status: "active", stripe_connect_synced_at: "2026-11-26T10:00:00.000Z" })).toBe(true);
+    expect(matches("Organization", { ...organization, payout_failure: FAILURE })).toBe(true);
+    expect(matches("Organization", { ...organization, payout_failure: { ...FAILURE, failure_code: null, failure_message: null } })).toBe(true);
   });
 
   it.each([
@@ -126,6 +141,9 @@ describe("the contract file", () => {
     ["a fee as text", { ...organization, platform_fee_percent: "10" }],
     ["a timestamp without milliseconds", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00Z" }],
     ["a timestamp with an offset", { ...organization, stripe_connect_synced_at: "2026-11-26T10:00:00.000+01:00" }],
+    ["no payout_failure", (({ payout_failure: _p, ...rest }) => rest)(organization)],
+    ["a payout failure without its created", { ...organization, payout_failure: { ...FAILURE, payout_created: undefined } }],
+    ["a payout failure with an extra field", { ...organization, payout_failure: { ...FAILURE, amount: 1 } }],
   ])("rejects an organization with %s", (_what, value) => {
     expect(matches("Organization", value)).toBe(false);
   });

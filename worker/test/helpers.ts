@@ -15,6 +15,7 @@ export const UNLINKED = {
   onboarding_step: DEFAULT_ONBOARDING_STEP,
   onboarding_rejection_reason: null,
   stripe_connect_synced_at: null,
+  payout_failure: null,
 } as const;
 
 let counter = 0;

@@ -13,6 +13,8 @@ const POSTS = [
   "/idempotency-keys/complete",
   "/idempotency-keys/release",
   "/claims",
+  "/claims/settlements/release",
+  "/payout-outcome",
 ];
 
 const NOT_JSON = { error: { code: "invalid_request", message: 'invalid field "body": not valid JSON', param: "body" } };

@@ -4,9 +4,12 @@ import type {
   ConnectStatus,
   ConsoleOrganization,
   OrganizationsQuery,
+  ReversalMade,
   StatusCounts,
   StatusName,
+  TransferItem,
 } from "../backend/client";
+import { CLAIMS_PAGE_SIZE, ClaimsCard } from "../kit/Claims";
 import { formatDateTime } from "../kit/formatDate";
 import { formatPercent } from "../kit/formatPercent";
 import { PayoutHistory, TransferHistory } from "../kit/History";
@@ -14,6 +17,7 @@ import { PagedCard } from "../kit/PagedCard";
 import { STATUS_LABELS, StatusBadge } from "../kit/StatusBadge";
 import { usePages } from "../kit/usePages";
 import { PlatformFeeForm } from "./PlatformFeeForm";
+import { remainingOf, ReversalResult, ReverseTransfer } from "./ReverseTransfer";
 import { TransferForm } from "./TransferForm";
 
 /** Organizations a page of the console's list holds. */
@@ -45,11 +49,12 @@ function queryOf(view: View, after: string | null): OrganizationsQuery {
 }
 
 /**
- * /admin/connect, for platform admins: every organization with its Connect status, fee and
- * last sync, searched by name, filtered by status and sorted by last sync, with the counts per
- * status at the top (the service counts them in one Worker call, never by paging); for the
- * one selected, its fee, a transfer (confirmed before anything moves) and its transfers and
- * payouts.
+ * /admin/connect, for platform admins: every organization's open claims with the totals per
+ * currency; every organization with its Connect status, fee and last sync, searched by name,
+ * filtered by status and sorted by last sync, with the counts per status at the top (the
+ * service counts them in one Worker call, never by paging); for the one selected, its fee, a
+ * transfer (confirmed before anything moves), its transfers (each with Reverse, confirmed
+ * before anything moves), its open claims and its payouts.
  */
 export function ConnectConsole({ backend }: { backend: BackendClient }) {
   const [view, setView] = useState<View>({ name: "", status: "", sort: "id" });
@@ -71,9 +76,22 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
   const [selectedId, setSelectedId] = useState<string | null>(null);
   const latest = (org: ConsoleOrganization): ConsoleOrganization => ({ ...org, ...updated[org.organization_id] });
   const selected = organizations.items.map(latest).find((org) => org.organization_id === selectedId) ?? null;
+  // Bumped after a reversal or a transfer (which settles claims first), so every list of
+  // claims is read again.
+  const [claimsChanged, setClaimsChanged] = useState(0);
+  const nameOf = (orgId: string) => organizations.items.find((org) => org.organization_id === orgId)?.name;
 
   return (
     <>
+      <ClaimsCard
+        title="Open claims"
+        testId="open-claims"
+        version={`open:${claimsChanged}`}
+        showOrganization
+        nameOf={nameOf}
+        empty="No organization owes the platform anything."
+        load={(cursor) => backend.openClaims({ limit: CLAIMS_PAGE_SIZE, ...(cursor ? { cursor } : {}) })}
+      />
       <PagedCard
         title="Organizations"
         pages={organizations}
@@ -165,6 +183,8 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
           backend={backend}
           organization={selected}
           onUpdated={(now) => setUpdated((all) => ({ ...all, [now.organization_id]: now }))}
+          claimsVersion={claimsChanged}
+          onClaimsChanged={() => setClaimsChanged((n) => n + 1)}
         />
       ) : organizations.items.length ? (
         <p className="muted">Choose an organization to set its fee, send it money or see its history.</p>
@@ -205,13 +225,40 @@ interface PanelProps {
   backend: BackendClient;
   organization: ConsoleOrganization;
   onUpdated: (status: ConnectStatus) => void;
+  /** Changes when claims may have changed (a reversal or a transfer here). */
+  claimsVersion: number;
+  onClaimsChanged: () => void;
 }
 
-/** One organization: its fee, a transfer to it, and what it received and paid out. */
-function OrganizationPanel({ backend, organization, onUpdated }: PanelProps) {
+/**
+ * One organization: its fee, a transfer to it, what it received (with Reverse on each
+ * transfer) and paid out, and what it still owes.
+ */
+function OrganizationPanel({ backend, organization, onUpdated, claimsVersion, onClaimsChanged }: PanelProps) {
   const orgId = organization.organization_id;
-  // Bumped after a transfer, so its history shows it.
+  // Bumped after a transfer or a reversal, so its history shows it.
   const [sent, setSent] = useState(0);
+  const [reversing, setReversing] = useState<TransferItem | null>(null);
+  const [reversal, setReversal] = useState<ReversalMade | null>(null);
+  const reversed = (made: ReversalMade) => {
+    setReversal(made);
+    setReversing(null);
+    setSent((n) => n + 1);
+    onClaimsChanged();
+  };
+  const reverseButton = (transfer: TransferItem) => (
+    <button
+      type="button"
+      aria-label={`Reverse transfer ${transfer.transfer_id}`}
+      disabled={remainingOf(transfer) <= 0 || reversing !== null}
+      onClick={() => {
+        setReversal(null);
+        setReversing(transfer);
+      }}
+    >
+      Reverse
+    </button>
+  );
   return (
     <>
       <section className="card" aria-labelledby="organization-title" data-testid="organization-panel">
@@ -224,7 +271,11 @@ function OrganizationPanel({ backend, organization, onUpdated }: PanelProps) {
             backend={backend}
             organization={organization}
             name={organization.name}
-            onSent={() => setSent((n) => n + 1)}
+            claimsVersion={claimsVersion}
+            onSent={() => {
+              setSent((n) => n + 1);
+              onClaimsChanged();
+            }}
           />
         ) : (
           <p className="muted small" data-testid="transfer-unavailable">
@@ -234,7 +285,32 @@ function OrganizationPanel({ backend, organization, onUpdated }: PanelProps) {
       </section>
       {organization.account_id ? (
         <>
-          <TransferHistory backend={backend} orgId={orgId} version={sent} />
+          {reversing || reversal ? (
+            <section className="card" aria-label="Reverse a transfer" data-testid="reversal-panel">
+              {reversing ? (
+                <ReverseTransfer
+                  key={reversing.transfer_id}
+                  backend={backend}
+                  orgId={orgId}
+                  transfer={reversing}
+                  name={organization.name}
+                  onReversed={reversed}
+                  onCancel={() => setReversing(null)}
+                />
+              ) : null}
+              {reversal ? <ReversalResult made={reversal} name={organization.name} /> : null}
+            </section>
+          ) : null}
+          <TransferHistory backend={backend} orgId={orgId} version={sent} action={reverseButton} />
+          <ClaimsCard
+            title={`Open claims of ${organization.name}`}
+            testId="organization-claims"
+            version={`${orgId}:${claimsVersion}`}
+            empty={`${organization.name} owes the platform nothing.`}
+            load={(cursor) =>
+              backend.claims(orgId, { state: "open", limit: CLAIMS_PAGE_SIZE, ...(cursor ? { cursor } : {}) })
+            }
+          />
           <PayoutHistory backend={backend} orgId={orgId} />
         </>
       ) : (

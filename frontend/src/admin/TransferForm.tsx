@@ -6,6 +6,7 @@ import { ErrorNotice } from "../kit/ErrorNotice";
 import { formatPercent } from "../kit/formatPercent";
 import { formatMoney, parseMoney } from "../kit/money";
 import { useAction } from "../kit/useAction";
+import { useResource } from "../kit/useResource";
 import { splitFee, type FeeSplit } from "./splitFee";
 
 interface Props {
@@ -15,6 +16,8 @@ interface Props {
   name: string;
   /** Called after the service made a transfer. */
   onSent: () => void;
+  /** Changes when the organization's claims may have changed (read again). */
+  claimsVersion?: number;
 }
 
 /** What the admin is about to confirm: the amount and the fee preview it was shown with. */
@@ -23,16 +26,22 @@ interface Review {
   currency: string;
   percent: number;
   split: FeeSplit;
+  /** What of the net settles the organization's open claims (oldest first) instead of being sent. */
+  claims: number;
 }
 
 /**
  * Sends money to the organization in two steps: the amount, then a confirmation showing gross,
- * fee and net (the service's rule, computed here) before anything moves. One confirmed
+ * fee and net (the service's rule, computed here), and what of the net settles the
+ * organization's open claims in that currency (the service settles them first, so that part is
+ * not sent), before anything moves. One confirmed
  * transfer has one Idempotency-Key: every retry of it (a lost answer, 5xx, 429) sends the same
  * key, so the money moves at most once; the next confirmed transfer gets a new one.
  */
-export function TransferForm({ backend, organization, name, onSent }: Props) {
+export function TransferForm({ backend, organization, name, onSent, claimsVersion = 0 }: Props) {
   const orgId = organization.organization_id;
+  // The open totals per currency: what the next transfer's net settles first.
+  const owed = useResource(`${orgId}:${claimsVersion}`, () => backend.claims(orgId, { state: "open", limit: 1 }));
   const transferring = useRef(new IdempotentAction());
   const [amountText, setAmountText] = useState("");
   const [currency, setCurrency] = useState("usd");
@@ -60,7 +69,9 @@ export function TransferForm({ backend, organization, name, onSent }: Props) {
     send.clearError();
     if (!valid) return;
     const percent = organization.platform_fee_percent;
-    setReview({ amount, currency: code, percent, split: splitFee(amount, percent) });
+    const split = splitFee(amount, percent);
+    const open = owed.data?.totals.find((total) => total.currency === code)?.open ?? 0;
+    setReview({ amount, currency: code, percent, split, claims: Math.min(open, Math.max(split.net, 0)) });
   };
 
   const cancel = () => {
@@ -117,11 +128,27 @@ export function TransferForm({ backend, organization, name, onSent }: Props) {
             <dd data-testid="preview-gross">{formatMoney(review.split.gross, review.currency)}</dd>
             <dt>Platform fee ({formatPercent(review.percent)})</dt>
             <dd data-testid="preview-fee">− {formatMoney(review.split.fee, review.currency)}</dd>
+            {review.claims > 0 ? (
+              <>
+                <dt>Settles what {name} owes (open claims)</dt>
+                <dd data-testid="preview-claims">− {formatMoney(review.claims, review.currency)}</dd>
+              </>
+            ) : null}
             <dt>The organization receives</dt>
             <dd data-testid="preview-net">
-              <strong>{formatMoney(review.split.net, review.currency)}</strong>
+              <strong>{formatMoney(review.split.net - review.claims, review.currency)}</strong>
             </dd>
           </dl>
+          {owed.state === "failed" ? (
+            <p className="muted small" data-testid="preview-claims-unknown">
+              What {name} owes could not be read: any open claims are settled from this net first.
+            </p>
+          ) : null}
+          {review.claims > 0 && review.claims === review.split.net ? (
+            <p className="notice notice-info">
+              The claims take the whole net: nothing is sent, and what {name} owes goes down by it.
+            </p>
+          ) : null}
           {review.split.net <= 0 ? (
             <p className="notice notice-error">The fee takes the whole amount: there is nothing to send.</p>
           ) : null}
@@ -146,13 +173,16 @@ export function TransferForm({ backend, organization, name, onSent }: Props) {
   );
 }
 
-/** What the service says it sent. */
+/** What the service says it sent, and what of the net settled the organization's claims. */
 function TransferResult({ sent, name }: { sent: Transfer; name: string }) {
   const money = (amount: number) => formatMoney(amount, sent.currency);
+  const fee = `${money(sent.gross_amount)} less the ${formatPercent(sent.platform_fee_percent)} fee of ${money(sent.fee_amount)}`;
+  const claims = sent.claims_settled > 0 ? `, less ${money(sent.claims_settled)} that settled what ${name} owed` : "";
   return (
     <p className="notice notice-ok" role="status" data-testid="transfer-result">
-      Sent {money(sent.transfer_amount)} to {name}: {money(sent.gross_amount)} less the{" "}
-      {formatPercent(sent.platform_fee_percent)} fee of {money(sent.fee_amount)} (transfer {sent.transfer_id}).
+      {sent.transfer_id === null
+        ? `Nothing sent to ${name}: ${fee} settled ${money(sent.claims_settled)} of what it owed.`
+        : `Sent ${money(sent.transfer_amount)} to ${name}: ${fee}${claims} (transfer ${sent.transfer_id}).`}
     </p>
   );
 }

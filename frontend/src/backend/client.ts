@@ -35,11 +35,22 @@ export type PayoutItem = Schemas["PayoutItem"];
 export type TransferHistory = Schemas["TransferHistory"];
 export type TransferItem = Schemas["TransferItem"];
 export type OrganizationList = Schemas["OrganizationList"];
+export type Reversal = Schemas["ReversalItem"];
+export type ReversalCause = NonNullable<Reversal["cause"]>;
+export type ReversalRequest = Schemas["ReversalCreate"];
+export type ReversalMade = Schemas["ReversalView"];
+export type ClaimList = Schemas["ClaimList"];
+export type Claim = Schemas["ClaimItem"];
+export type ClaimSettlement = Schemas["ClaimSettlementItem"];
+export type ClaimTotal = Schemas["ClaimTotalView"];
+export type PayoutFailure = Schemas["PayoutFailureView"];
 export type ConsoleOrganization = Schemas["ConsoleOrganization"];
 export type StatusCounts = Schemas["StatusCounts"];
 export type OrganizationsQuery = NonNullable<
   paths["/api/connect/organizations"]["get"]["parameters"]["query"]
 >;
+export type ClaimsQuery = NonNullable<paths["/api/connect/claims/{org_id}"]["get"]["parameters"]["query"]>;
+export type OpenClaimsQuery = NonNullable<paths["/api/connect/open-claims"]["get"]["parameters"]["query"]>;
 export type Health = Schemas["Health"];
 export type Ready = Schemas["Ready"];
 
@@ -253,6 +264,35 @@ export function createBackendClient(options: BackendClientOptions) {
     /** GET /api/connect/organizations — platform admins: organizations with their Connect status. */
     organizations: (query: OrganizationsQuery = {}) =>
       call<OrganizationList>(() => http.GET("/api/connect/organizations", { params: { query } })),
+
+    /**
+     * GET /api/connect/claims/{orgId} — owners/admins, platform admins: what the organization
+     * still owes the platform (reversals its balance could not cover), first in, first out,
+     * with each claim's settlements and the open totals per currency.
+     */
+    claims: (orgId: string, query: ClaimsQuery = {}) =>
+      call<ClaimList>(() =>
+        http.GET("/api/connect/claims/{org_id}", {
+          params: { path: { org_id: orgId }, query, header: org(orgId) },
+        }),
+      ),
+
+    /** GET /api/connect/open-claims — platform admins: every organization's open claims and totals. */
+    openClaims: (query: OpenClaimsQuery = {}) =>
+      call<ClaimList>(() => http.GET("/api/connect/open-claims", { params: { query } })),
+
+    /**
+     * POST /api/connect/transfers/{transferId}/reversals — platform admins: take back `amount`
+     * of a transfer (all that remains without one). When the organization's balance cannot
+     * cover it, the answer names the claim recorded instead (`reversal_id` null).
+     */
+    reverseTransfer: (transferId: string, body: ReversalRequest, { idempotencyKey }: Idempotent) =>
+      call<ReversalMade>(() =>
+        http.POST("/api/connect/transfers/{transfer_id}/reversals", {
+          params: { path: { transfer_id: transferId }, header: { "Idempotency-Key": idempotencyKey } },
+          body,
+        }),
+      ),
   };
 }
 

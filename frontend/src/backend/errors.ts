@@ -28,14 +28,17 @@ export class BackendError extends Error {
 
   /**
    * Whether trying the same call again (with the same Idempotency-Key) may succeed:
-   * no answer, the service or an upstream unavailable, or a key still in use.
+   * no answer, the service or an upstream unavailable, a key still in use, or a transfer's
+   * claims settled meanwhile by another (`claims_changed`: nothing was sent, and the service
+   * asks for the same key again).
    */
   get transient(): boolean {
     return (
       this.status === 0 ||
       this.status === 429 ||
       this.status >= 500 ||
-      this.code === "idempotency_key_in_use"
+      this.code === "idempotency_key_in_use" ||
+      this.code === "claims_changed"
     );
   }
 

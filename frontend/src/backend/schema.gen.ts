@@ -380,6 +380,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/connect/claims": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Claims Of Header Org
+         * @description Claims on the organization named by `X-Org-ID`, first in, first out.
+         */
+        get: operations["claims_of_header_org_api_connect_claims_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/claims/{org_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Claims
+         * @description What the organization still owes the platform (a reversal Stripe refused because the money was already paid out), first in, first out, each with how it was settled, and the open totals per currency. Every claim by default; `state=open` for the open ones.
+         */
+        get: operations["claims_api_connect_claims__org_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/connect/organizations": {
         parameters: {
             query?: never;
@@ -394,6 +434,27 @@ export interface paths {
          *     page.
          */
         get: operations["organizations_api_connect_organizations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/connect/open-claims": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open Claims
+         * @description Platform admins: every organization's open claims, first in, first out, with what they
+         *     add up to per currency.
+         */
+        get: operations["open_claims_api_connect_open_claims_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -441,6 +502,97 @@ export interface components {
             pending: components["schemas"]["MoneyAmount"][];
         };
         /**
+         * ClaimItem
+         * @description What an organization still owes the platform: the part of a reversal Stripe refused
+         *     because the money was already paid out, settled first in, first out.
+         */
+        ClaimItem: {
+            /** Claim Id */
+            claim_id: string;
+            /** Organization Id */
+            organization_id: string;
+            /** Currency */
+            currency: string;
+            /** Amount */
+            amount: number;
+            /** Settled */
+            settled: number;
+            /**
+             * Open
+             * @description What is still owed: `amount` less `settled`.
+             */
+            open: number;
+            /**
+             * Cause
+             * @enum {string}
+             */
+            cause: "refund" | "dispute" | "manual";
+            /**
+             * Cause Id
+             * @description The refund, the dispute, or the manual reversal's key.
+             */
+            cause_id: string;
+            /** Transfer Id */
+            transfer_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Settlements */
+            settlements: components["schemas"]["ClaimSettlementItem"][];
+        };
+        /**
+         * ClaimList
+         * @description A page of claims, first in, first out, and what the open ones add up to per currency
+         *     (all of them, not only the page).
+         */
+        ClaimList: {
+            /** Data */
+            data: components["schemas"]["ClaimItem"][];
+            /** Totals */
+            totals: components["schemas"]["ClaimTotalView"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page.
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * ClaimSettlementItem
+         * @description Part of a claim settled, and by what.
+         */
+        ClaimSettlementItem: {
+            /** Amount */
+            amount: number;
+            /**
+             * Kind
+             * @description A transfer sent net of it, a later reversal, or waived (its dispute was won).
+             * @enum {string}
+             */
+            kind: "transfer" | "reversal" | "waived";
+            /**
+             * Reference
+             * @description The reversal's id for `reversal`, the dispute's key for `waived`.
+             */
+            reference: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /**
+         * ClaimTotalView
+         * @description What the open claims in one currency add up to.
+         */
+        ClaimTotalView: {
+            /** Currency */
+            currency: string;
+            /** Open */
+            open: number;
+        };
+        /**
          * ConsoleOrganization
          * @description An organization as the platform's console lists it: its name, then its status.
          */
@@ -482,6 +634,8 @@ export interface components {
             platform_fee_percent: number;
             /** Synced At */
             synced_at: string | null;
+            /** @description The last payout failed (null: none since the last paid one). */
+            payout_failure?: components["schemas"]["PayoutFailureView"] | null;
             /** Name */
             name: string;
         };
@@ -661,6 +815,31 @@ export interface components {
             source_type?: "card" | "bank_account" | "fpx";
         };
         /**
+         * PayoutFailureView
+         * @description The organization's last payout failed: Stripe returned the money to its balance, and
+         *     nothing moves on its own. Cleared once a payout made after it is paid.
+         */
+        PayoutFailureView: {
+            /** Payout Id */
+            payout_id: string;
+            /**
+             * Failure Code
+             * @description Stripe's code.
+             */
+            failure_code: string | null;
+            /**
+             * Message
+             * @description Why it failed, in words: the settings page's banner.
+             */
+            message: string;
+            /**
+             * Payout Created
+             * Format: date-time
+             * @description When the failed payout was made.
+             */
+            payout_created: string;
+        };
+        /**
          * PayoutHistory
          * @description A page of the organization's payouts, newest first.
          */
@@ -823,6 +1002,28 @@ export interface components {
             reason?: string | null;
         };
         /**
+         * ReversalItem
+         * @description Money taken back of a transfer, and why.
+         */
+        ReversalItem: {
+            /** Reversal Id */
+            reversal_id: string;
+            /** Amount */
+            amount: number;
+            /** Created */
+            created: string | null;
+            /**
+             * Cause
+             * @description Why: a refund or a dispute of the charge it was paid from, by hand, or to settle a claim (null: a reversal made some other way).
+             */
+            cause: ("refund" | "dispute" | "manual" | "claim") | null;
+            /**
+             * Cause Id
+             * @description The refund's or the dispute's id.
+             */
+            cause_id: string | null;
+        };
+        /**
          * ReversalView
          * @description The reversal made, and the transfer's totals after it.
          */
@@ -861,10 +1062,25 @@ export interface components {
              */
             amount_reversed: number;
             /**
+             * Claimed
+             * @description What claims on the transfer still hold (owed, not yet reversed).
+             */
+            claimed: number;
+            /**
              * Remaining
-             * @description What is left to reverse.
+             * @description What is left to take back: sent, less reversed, less claimed.
              */
             remaining: number;
+        };
+        /**
+         * SettledClaim
+         * @description Part of an open claim settled from a transfer's net instead of being sent.
+         */
+        SettledClaim: {
+            /** Claim Id */
+            claim_id: string;
+            /** Amount */
+            amount: number;
         };
         /**
          * Status
@@ -908,6 +1124,8 @@ export interface components {
             platform_fee_percent: number;
             /** Synced At */
             synced_at: string | null;
+            /** @description The last payout failed (null: none since the last paid one). */
+            payout_failure?: components["schemas"]["PayoutFailureView"] | null;
         };
         /**
          * StatusCounts
@@ -973,7 +1191,8 @@ export interface components {
         };
         /**
          * TransferItem
-         * @description One transfer the platform made to the organization, with its fee as made.
+         * @description One transfer the platform made to the organization, with its fee as made and what was
+         *     taken back of it.
          */
         TransferItem: {
             /** Transfer Id */
@@ -993,19 +1212,44 @@ export interface components {
             platform_fee_percent: number | null;
             /**
              * Net Amount
-             * @description What the organization received.
+             * @description What the organization's account received.
              */
             net_amount: number;
+            /**
+             * Claims Settled
+             * @description What of the organization's net settled its claims instead of being sent.
+             */
+            claims_settled: number;
             /** Amount Reversed */
             amount_reversed: number;
+            /**
+             * Net After Reversals
+             * @description `net_amount` less `amount_reversed`.
+             */
+            net_after_reversals: number;
+            /**
+             * Reversals
+             * @description Its reversals, newest first (the first ten, as Stripe embeds them).
+             */
+            reversals: components["schemas"]["ReversalItem"][];
+            /**
+             * Returns For
+             * @description For money a won dispute gave back: the transfer it returns for.
+             */
+            returns_for: string | null;
         };
         /**
          * TransferView
-         * @description The transfer made, with the fee arithmetic that produced it.
+         * @description The transfer made, with the fee arithmetic that produced it: `gross_amount` less
+         *     `fee_amount` is what the organization earned; of it, `claims_settled` paid what it still
+         *     owed (its open claims, first in, first out) and `transfer_amount` was sent.
          */
         TransferView: {
-            /** Transfer Id */
-            transfer_id: string;
+            /**
+             * Transfer Id
+             * @description Null when the whole net settled claims and nothing was sent.
+             */
+            transfer_id: string | null;
             /** Organization Id */
             organization_id: string;
             /** Account Id */
@@ -1016,10 +1260,20 @@ export interface components {
             gross_amount: number;
             /** Fee Amount */
             fee_amount: number;
-            /** Transfer Amount */
+            /**
+             * Transfer Amount
+             * @description What was sent to the organization's account.
+             */
             transfer_amount: number;
             /** Platform Fee Percent */
             platform_fee_percent: number;
+            /**
+             * Claims Settled
+             * @description What of the net settled the organization's claims.
+             */
+            claims_settled: number;
+            /** Settled Claims */
+            settled_claims: components["schemas"]["SettledClaim"][];
         };
         /**
          * ValidationErrorBody
@@ -3455,6 +3709,234 @@ export interface operations {
             };
         };
     };
+    claims_of_header_org_api_connect_claims_get: {
+        parameters: {
+            query?: {
+                /** @description `open`: only claims with something left; `all`: every claim. */
+                state?: ("open" | "all") | null;
+                /** @description Items a page holds at most. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClaimList"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    claims_api_connect_claims__org_id__get: {
+        parameters: {
+            query?: {
+                /** @description `open`: only claims with something left; `all`: every claim. */
+                state?: ("open" | "all") | null;
+                /** @description Items a page holds at most. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path: {
+                org_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClaimList"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     organizations_api_connect_organizations_get: {
         parameters: {
             query?: {
@@ -3489,6 +3971,106 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrganizationList"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid or expired session (`missing_token`, `invalid_session`) */
+            401: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: `forbidden`, `not_a_member`, `user_mismatch` */
+            403: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation error: `error.details` names the fields */
+            422: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Rate limited (`rate_limited`): retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    /** @description Whole seconds until the call may succeed again. */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    open_claims_api_connect_open_claims_get: {
+        parameters: {
+            query?: {
+                /** @description Claims a page holds. */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description Optional: must be the session's own user id (else 403). */
+                "X-User-ID"?: string | null;
+                /** @description Names the organization, where path and body do not (they must agree). */
+                "X-Org-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClaimList"];
                 };
             };
             /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */

@@ -10,6 +10,8 @@ const MESSAGES: Record<string, string> = {
   insufficient_balance: "There is nothing available to pay out yet.",
   account_not_active: "Finish onboarding first.",
   account_inaccessible: "The Stripe account is no longer connected to the platform.",
+  claims_changed: "What the organization owes changed while the transfer was decided; nothing was sent. Try again.",
+  reversal_exceeds_transfer: "That is more than remains of the transfer: refresh its history and try a smaller amount.",
   rate_limited: "Too many attempts. Please wait a minute and try again.",
 };
 

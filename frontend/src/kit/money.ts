@@ -37,3 +37,11 @@ export function parseMoney(text: string, currency: string): number | null {
   const minor = Number(whole + fraction.padEnd(digits, "0"));
   return Number.isSafeInteger(minor) ? minor : null;
 }
+
+/** An amount in minor units as a person would type it back (10050 usd → "100.50"), no symbol. */
+export function formatAmountInput(amount: number, currency: string): string {
+  const digits = minorDigits(currency) ?? 0;
+  const text = String(Math.abs(amount)).padStart(digits + 1, "0");
+  const whole = digits ? text.slice(0, -digits) : text;
+  return `${amount < 0 ? "-" : ""}${whole}${digits ? `.${text.slice(-digits)}` : ""}`;
+}

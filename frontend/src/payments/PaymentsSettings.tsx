@@ -1,6 +1,8 @@
 import { useEffect, useRef, useState } from "react";
 import { canManagePayments } from "../auth/betterAuthClient";
 import type { BackendClient, ConnectStatus } from "../backend/client";
+import { BackendError } from "../backend/errors";
+import { ClaimsCard } from "../kit/Claims";
 import { ErrorNotice } from "../kit/ErrorNotice";
 import { PayoutHistory, TransferHistory } from "../kit/History";
 import { useAction } from "../kit/useAction";
@@ -9,6 +11,7 @@ import { SETTINGS_PATH } from "../paths";
 import { BalanceCard } from "./BalanceCard";
 import { ConnectStatusDetails } from "./ConnectStatusDetails";
 import { browserLocation, type PageLocation } from "./PageLocation";
+import { PayoutFailureBanner } from "./PayoutFailureBanner";
 import { PayoutScheduleForm } from "./PayoutScheduleForm";
 
 export interface PaymentsSettingsProps {
@@ -32,7 +35,8 @@ function onboardingLabel(status: ConnectStatus): string | null {
 /**
  * /settings/payments: the organization's Stripe Connect status for every member; for owners
  * and admins also onboarding, the Express dashboard, the balance, payouts and their schedule,
- * the payout history and the transfers received from the platform.
+ * the payout history, the transfers received from the platform (with what was taken back of
+ * them) and the open claims; every member sees the banner of a failed payout.
  * Handles Stripe's redirects back: `?connect=return` reads the status live, `?connect=refresh`
  * (an expired or reused link) mints a fresh link and goes straight back to Stripe.
  */
@@ -48,12 +52,22 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
   // Bumped after "Pay out now", so the payout history shows the new payout.
   const [paidOut, setPaidOut] = useState(0);
 
-  const onboard = useAction(async () => {
+  const onboardingLink = async () => {
     const redirect = (connect: string) => `${location.origin}${SETTINGS_PATH}?connect=${connect}`;
-    const link = await backend.onboard(orgId, { return_url: redirect("return"), refresh_url: redirect("refresh") });
-    location.assign(link.url);
-  });
+    return backend.onboard(orgId, { return_url: redirect("return"), refresh_url: redirect("refresh") });
+  };
+  const onboard = useAction(async () => location.assign((await onboardingLink()).url));
   const dashboard = useAction(async () => location.open((await backend.dashboardLink(orgId)).url));
+  // After a failed payout: the Express dashboard, where the owner fixes the bank account; an
+  // account without one (the service answers not_supported) gets an Account Link instead.
+  const fixBank = useAction(async () => {
+    try {
+      location.open((await backend.dashboardLink(orgId)).url);
+    } catch (error) {
+      if (!(error instanceof BackendError && error.code === "not_supported")) throw error;
+      location.assign((await onboardingLink()).url);
+    }
+  });
 
   // Stripe's redirect is handled once; the query string is then cleaned up.
   const handled = useRef(false);
@@ -100,6 +114,14 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
         ) : null}
         {status.state === "loading" && !data ? <p className="muted">Loading the payout status…</p> : null}
         {status.state === "failed" ? <ErrorNotice error={status.error} onRetry={() => void status.reload()} /> : null}
+        {data?.payout_failure ? (
+          <PayoutFailureBanner
+            failure={data.payout_failure}
+            busy={fixBank.busy}
+            {...(manage ? { onFix: () => void fixBank.run() } : {})}
+          />
+        ) : null}
+        {fixBank.error ? <ErrorNotice error={fixBank.error} /> : null}
         {data ? <ConnectStatusDetails status={data} /> : null}
         {data && manage ? (
           <div className="actions">
@@ -129,6 +151,13 @@ export function PaymentsSettings({ backend, orgId, role, location = browserLocat
           <PayoutScheduleForm backend={backend} orgId={orgId} />
           <PayoutHistory backend={backend} orgId={orgId} version={paidOut} />
           <TransferHistory backend={backend} orgId={orgId} />
+          <ClaimsCard
+            title="What you owe the platform"
+            testId="claims"
+            version={orgId}
+            hideWhenEmpty
+            load={(cursor) => backend.claims(orgId, { state: "open", ...(cursor ? { cursor } : {}) })}
+          />
         </>
       ) : null}
     </>

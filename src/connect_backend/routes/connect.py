@@ -35,6 +35,7 @@ from connect_backend.openapi import responses
 from connect_backend.rate_limits import RouteGroup
 from connect_backend.schemas import (
     BalanceView,
+    ClaimList,
     ConsoleOrganization,
     DashboardLink,
     MoneyAmount,
@@ -51,6 +52,7 @@ from connect_backend.schemas import (
     PlatformFeeUpdate,
     ReversalCreate,
     ReversalView,
+    SettledClaim,
     Status,
     StatusCounts,
     TransferCreate,
@@ -283,8 +285,10 @@ async def transfer(ctx: Transfers) -> TransferView:
         currency=made.currency,
         gross_amount=made.gross,
         fee_amount=made.fee,
-        transfer_amount=made.net,
+        transfer_amount=made.sent,
         platform_fee_percent=float(made.percent),
+        claims_settled=made.claims_settled,
+        settled_claims=[SettledClaim(claim_id=c.claim_id, amount=c.amount) for c in made.claims],
     )
 
 
@@ -451,7 +455,8 @@ async def reverse_transfer(transfer_id: TransferId, admin: Reverses) -> Reversal
         amount=made.amount,
         transfer_amount=after.amount,
         amount_reversed=after.amount_reversed,
-        remaining=after.amount - after.amount_reversed,
+        claimed=made.claimed,
+        remaining=after.reversible - made.claimed,
     )
 
 
@@ -540,6 +545,38 @@ async def payout_schedule_read(ctx: ReadsBalance) -> PayoutScheduleView:
     return PayoutScheduleView.of(ctx.organization.id, account_id, held)
 
 
+ClaimState = Annotated[
+    Literal["open", "all"] | None,
+    Query(description="`open`: only claims with something left; `all`: every claim."),
+]
+ClaimCursor = Annotated[
+    str | None,
+    Query(min_length=1, max_length=512, description="The `next_cursor` of the previous page."),
+]
+
+
+@for_each_form(
+    "/claims",
+    names=("claims_of_header_org", "claims"),
+    summaries=(
+        "Claims on the organization named by `X-Org-ID`, first in, first out.",
+        "What the organization still owes the platform (a reversal Stripe refused because the "
+        "money was already paid out), first in, first out, each with how it was settled, and "
+        "the open totals per currency. Every claim by default; `state=open` for the open ones.",
+    ),
+    response_model=ClaimList,
+    responses=responses(*_AUTHORIZED, 429),
+)
+async def claims(
+    ctx: ReadsBalance, state: ClaimState = None, limit: Limit = 20, cursor: ClaimCursor = None
+) -> ClaimList:
+    """The organization's claims, oldest first."""
+    page = await ctx.clients.worker.list_claims(
+        organization_id=ctx.organization.id, state=state or "all", limit=limit, cursor=cursor
+    )
+    return ClaimList.of(page.claims, page.totals, page.next_cursor)
+
+
 # --- the console: platform admins ----------------------------------------------------------
 
 ConsoleSort = Literal["id", "last_sync", "-last_sync"]
@@ -609,3 +646,21 @@ async def organizations(
         next_cursor=page.next_cursor,
         counts=counts,
     )
+
+
+@router.get(
+    "/open-claims",
+    response_model=ClaimList,
+    responses=responses(400, 401, 403, 422, 429, 503),
+)
+async def open_claims(
+    admin: RunsPlatform,
+    limit: Annotated[int, Query(ge=1, le=200, description="Claims a page holds.")] = 50,
+    cursor: ClaimCursor = None,
+) -> ClaimList:
+    """Platform admins: every organization's open claims, first in, first out, with what they
+    add up to per currency."""
+    page = await admin.clients.worker.list_claims(
+        organization_id=None, state="open", limit=limit, cursor=cursor
+    )
+    return ClaimList.of(page.claims, page.totals, page.next_cursor)

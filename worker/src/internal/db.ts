@@ -16,12 +16,23 @@ import {
   type IdempotencyOperation,
   type OnboardingStep,
   type OrganizationUpdates,
+  type PayoutOutcomeRequest,
   type RecordClaimRequest,
+  type ReleaseClaimSettlementsRequest,
   type SettleClaimRequest,
   type SettlementKind,
   type StatusFilter,
   STATUS_FILTERS,
 } from "./schemas";
+
+/** The organization's last failed payout, until a later one is paid (migrations/0006). */
+export interface PayoutFailure {
+  payout_id: string;
+  failure_code: string | null;
+  failure_message: string | null;
+  /** The failed payout's own `created`. */
+  payout_created: string;
+}
 
 /** The organization object of the contract. */
 export interface Organization {
@@ -34,17 +45,30 @@ export interface Organization {
   onboarding_step: OnboardingStep;
   onboarding_rejection_reason: string | null;
   stripe_connect_synced_at: string | null;
+  payout_failure: PayoutFailure | null;
+}
+
+/** The columns holding `payout_failure` (the id and created both null, or both set). */
+interface PayoutFailureColumns {
+  stripe_payout_failure_id: string | null;
+  stripe_payout_failure_code: string | null;
+  stripe_payout_failure_message: string | null;
+  stripe_payout_failed_created: string | null;
 }
 
 /**
  * A row of `organizations` as this API reads it: the object's columns, where the Connect ones
  * are unchecked text or null (rows that predate a column hold null).
  */
-export type OrganizationRow = Omit<Organization, "stripe_connect_status" | "platform_fee_percent" | "onboarding_step"> & {
-  stripe_connect_status: string | null;
-  platform_fee_percent: number | null;
-  onboarding_step: string | null;
-};
+export type OrganizationRow = Omit<
+  Organization,
+  "stripe_connect_status" | "platform_fee_percent" | "onboarding_step" | "payout_failure"
+> &
+  PayoutFailureColumns & {
+    stripe_connect_status: string | null;
+    platform_fee_percent: number | null;
+    onboarding_step: string | null;
+  };
 
 const COLUMNS = [
   "id",
@@ -56,7 +80,11 @@ const COLUMNS = [
   "onboarding_step",
   "onboarding_rejection_reason",
   "stripe_connect_synced_at",
-] as const satisfies ReadonlyArray<keyof Organization>;
+  "stripe_payout_failure_id",
+  "stripe_payout_failure_code",
+  "stripe_payout_failure_message",
+  "stripe_payout_failed_created",
+] as const satisfies ReadonlyArray<keyof OrganizationRow>;
 const ORG_COLUMNS = COLUMNS.join(", ");
 const ORG_COLUMNS_O = COLUMNS.map((c) => `o.${c}`).join(", ");
 
@@ -91,6 +119,15 @@ export function toOrganization(row: OrganizationRow): Organization {
     onboarding_step: (row.onboarding_step ?? DEFAULT_ONBOARDING_STEP) as OnboardingStep,
     onboarding_rejection_reason: row.onboarding_rejection_reason,
     stripe_connect_synced_at: isoOrNull(row.stripe_connect_synced_at),
+    payout_failure:
+      row.stripe_payout_failure_id === null || row.stripe_payout_failed_created === null
+        ? null
+        : {
+            payout_id: row.stripe_payout_failure_id,
+            failure_code: row.stripe_payout_failure_code,
+            failure_message: row.stripe_payout_failure_message,
+            payout_created: toIsoUtc(row.stripe_payout_failed_created),
+          },
   };
 }
 
@@ -446,6 +483,70 @@ export function isUniqueViolation(error: unknown): boolean {
   return error instanceof Error && /UNIQUE constraint failed/i.test(error.message);
 }
 
+/**
+ * Records what became of a payout, ordered by the payout's own `created` (`payoutCreated`,
+ * normalised ISO, so text order is time order), so events arriving in any order converge on
+ * the same row. Ties go to the failure: a failure is the safer thing to show, and Stripe may
+ * mark a payout paid and fail it later (never the other way round).
+ *
+ * - `failed` (one statement) stores the failure when no payout created after it was paid
+ *   (`stripe_payout_paid_created <= created`) and none is stored or the stored one is not later
+ *   by (created, payout id); a repeat that would store the same values changes nothing.
+ * - `paid` (one transactional batch) clears a stored failure whose payout was created strictly
+ *   before the paid one (so never the paid payout's own failure, nor a newer failure when an
+ *   older payout's `paid` arrives late), and keeps the latest paid `created`.
+ *
+ * Returns the row after, and whether `payout_failure` changed; null when no such organization.
+ */
+export async function recordPayoutOutcome(
+  db: D1Database,
+  outcome: PayoutOutcomeRequest,
+  payoutCreated: string,
+): Promise<{ row: OrganizationRow; changed: boolean } | null> {
+  const id = outcome.organization_id;
+  if (outcome.outcome === "paid") {
+    const [cleared, , after] = await db.batch([
+      db
+        .prepare(
+          `UPDATE organizations
+              SET stripe_payout_failure_id = NULL, stripe_payout_failure_code = NULL,
+                  stripe_payout_failure_message = NULL, stripe_payout_failed_created = NULL
+            WHERE id = ?1 AND stripe_payout_failure_id IS NOT NULL AND stripe_payout_failed_created < ?2
+            RETURNING id`,
+        )
+        .bind(id, payoutCreated),
+      db
+        .prepare(
+          `UPDATE organizations SET stripe_payout_paid_created = ?2
+            WHERE id = ?1 AND (stripe_payout_paid_created IS NULL OR stripe_payout_paid_created < ?2)`,
+        )
+        .bind(id, payoutCreated),
+      db.prepare(`SELECT ${ORG_COLUMNS} FROM organizations WHERE id = ?1`).bind(id),
+    ]);
+    const row = ((after?.results ?? [])[0] as OrganizationRow | undefined) ?? null;
+    return row && { row, changed: (cleared?.results.length ?? 0) > 0 };
+  }
+  const written = await db
+    .prepare(
+      `UPDATE organizations
+          SET stripe_payout_failure_id = ?2, stripe_payout_failure_code = ?3,
+              stripe_payout_failure_message = ?4, stripe_payout_failed_created = ?5
+        WHERE id = ?1
+          AND (stripe_payout_paid_created IS NULL OR stripe_payout_paid_created <= ?5)
+          AND (stripe_payout_failure_id IS NULL
+               OR (stripe_payout_failed_created, stripe_payout_failure_id) <= (?5, ?2))
+          AND (stripe_payout_failure_id IS NOT ?2 OR stripe_payout_failure_code IS NOT ?3
+               OR stripe_payout_failure_message IS NOT ?4 OR stripe_payout_failed_created IS NOT ?5)
+        RETURNING ${ORG_COLUMNS}`,
+    )
+    .bind(id, outcome.payout_id, outcome.failure_code ?? null, outcome.failure_message ?? null, payoutCreated)
+    .first<OrganizationRow>();
+  if (written) return { row: written, changed: true };
+  // Nothing written: the read only answers the row as it is (or says there is none).
+  const row = await getOrganization(db, id);
+  return row && { row, changed: false };
+}
+
 /** An idempotency record as the contract answers it (migrations/0004). */
 export interface IdempotencyRecord {
   organization_id: string;
@@ -743,4 +844,38 @@ export async function settleClaim(
     applied: (inserted?.results.length ?? 0) > 0,
     claim: ((after?.results ?? [])[0] as ClaimRow | undefined) ?? null,
   };
+}
+
+/**
+ * Undoes an organization's `transfer` settlements under `key` (a transfer sent net of claims
+ * that Stripe then refused) in one transactional batch: each affected claim's `settled`
+ * becomes the sum of its other settlements, then those settlements are deleted. Settlements
+ * of another kind, key or organization are left alone. Returns how many were deleted (0 when
+ * none: safe to repeat).
+ */
+export async function releaseClaimSettlements(
+  db: D1Database,
+  release: ReleaseClaimSettlementsRequest,
+): Promise<number> {
+  const released = "s.key = ?2 AND s.kind = 'transfer'";
+  const [, deleted] = await db.batch([
+    db
+      .prepare(
+        `UPDATE connect_claims AS c
+            SET settled = (SELECT COALESCE(SUM(s.amount), 0) FROM connect_claim_settlements s
+                            WHERE s.claim_id = c.id AND NOT (${released}))
+          WHERE c.organization_id = ?1
+            AND EXISTS (SELECT 1 FROM connect_claim_settlements s WHERE s.claim_id = c.id AND ${released})`,
+      )
+      .bind(release.organization_id, release.key),
+    db
+      .prepare(
+        `DELETE FROM connect_claim_settlements
+          WHERE key = ?2 AND kind = 'transfer'
+            AND claim_id IN (SELECT id FROM connect_claims WHERE organization_id = ?1)
+          RETURNING claim_id`,
+      )
+      .bind(release.organization_id, release.key),
+  ]);
+  return deleted?.results.length ?? 0;
 }

@@ -25,7 +25,9 @@ import {
   listClaimsQuery,
   listOrganizationsQuery,
   organizationCountsQuery,
+  payoutOutcomeRequest,
   recordClaimRequest,
+  releaseClaimSettlementsRequest,
   releaseIdempotencyKeyRequest,
   settleClaimRequest,
   updateOrganizationRequest,
@@ -33,7 +35,7 @@ import {
 } from "./schemas";
 import { jsonBody, queryParams } from "./validators";
 
-export type { Claim, ClaimSettlement, ClaimTotal, Organization } from "./db";
+export type { Claim, ClaimSettlement, ClaimTotal, Organization, PayoutFailure } from "./db";
 export { parseKeys, matchesAnyKey } from "./middleware";
 export { highestMemberRole } from "./roles";
 export { KEY_RULE, isStrongKey } from "./key-rule";
@@ -283,6 +285,23 @@ export function createInternalApi<E extends InternalBindings>(
     return errorResponse(c, 409, "account_in_use", "account is linked to another organization");
   }));
 
+  app.post("/payout-outcome", validated(jsonBody(payoutOutcomeRequest), async (c) => {
+    const body = c.req.valid("json");
+    const recorded = await db.recordPayoutOutcome(database(c.env), body, db.toIsoUtc(body.payout_created));
+    if (!recorded) return errorResponse(c, 404, "not_found", "organization not found");
+    const { row, changed } = recorded;
+    // Ids and Stripe's code only: the message is Stripe's prose, kept in D1, not in the log.
+    log({
+      event: `internal.payout_outcome.${body.outcome}${changed ? "" : ".unchanged"}`,
+      request_id: c.get("requestId"),
+      organization_id: body.organization_id,
+      payout_id: body.payout_id,
+      failure_code: body.failure_code ?? null,
+      stored_payout_id: row.stripe_payout_failure_id,
+    });
+    return c.json({ organization: db.toOrganization(row), changed });
+  }));
+
   app.post("/idempotency-keys/claim", validated(jsonBody(claimIdempotencyKeyRequest), async (c) => {
     const body = c.req.valid("json");
     const d1 = database(c.env);
@@ -383,6 +402,20 @@ export function createInternalApi<E extends InternalBindings>(
       totals,
       next_cursor: claims.length > limit && last ? encodeClaimCursor(last) : null,
     });
+  }));
+
+  // Before `/claims/:id/settlements`, though that pattern cannot match this path either.
+  app.post("/claims/settlements/release", validated(jsonBody(releaseClaimSettlementsRequest), async (c) => {
+    const body = c.req.valid("json");
+    const released = await db.releaseClaimSettlements(database(c.env), body);
+    log({
+      event: "internal.claim.settlements_released",
+      request_id: c.get("requestId"),
+      organization_id: body.organization_id,
+      key: body.key,
+      released,
+    });
+    return c.json({ released });
   }));
 
   app.post("/claims/:id/settlements", validated(jsonBody(settleClaimRequest), async (c) => {

@@ -180,8 +180,11 @@ export const organizationCountsQuery = z.strictObject({
 
 /** Why a claim exists (migrations/0005): the refused reversal's cause. */
 export const CLAIM_CAUSES = ["refund", "dispute", "manual"] as const;
-/** What settled part of a claim: a transfer sent net of it, or a later reversal. */
-export const SETTLEMENT_KINDS = ["transfer", "reversal"] as const;
+/**
+ * What settled part of a claim: a transfer sent net of it, a later reversal, or a won dispute
+ * that voided what the claim still held (`waived`, migrations/0006).
+ */
+export const SETTLEMENT_KINDS = ["transfer", "reversal", "waived"] as const;
 /** `GET /claims?state=`: only claims with something left, or every claim. */
 export const CLAIM_STATES = ["open", "all"] as const;
 /** `GET /claims`: the page size's bounds and default. */
@@ -208,6 +211,42 @@ export const settleClaimRequest = z.strictObject({
   kind: z.enum(SETTLEMENT_KINDS),
 });
 
+/**
+ * `POST /claims/settlements/release`: an organization's `transfer` settlements under one key
+ * (a transfer sent net of claims that Stripe then refused) are undone.
+ */
+export const releaseClaimSettlementsRequest = z.strictObject({
+  organization_id: id,
+  key: id,
+});
+
+/** What became of a payout (`payout.failed`, `payout.paid`). */
+export const PAYOUT_OUTCOMES = ["failed", "paid"] as const;
+export type PayoutOutcome = (typeof PAYOUT_OUTCOMES)[number];
+
+/**
+ * `POST /payout-outcome`: the payout's own `created` orders the writes (db.recordPayoutOutcome);
+ * `failure_code` and `failure_message` are Stripe's, kept for a failure only.
+ */
+export const payoutOutcomeRequest = z
+  .strictObject({
+    organization_id: id,
+    payout_id: id,
+    outcome: z.enum(PAYOUT_OUTCOMES),
+    payout_created: utcTimestamp,
+    failure_code: z.string().min(1).max(255).nullable().optional(),
+    failure_message: z.string().max(1000).nullable().optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.outcome !== "paid") return;
+    for (const field of ["failure_code", "failure_message"] as const) {
+      if (body[field] != null) {
+        ctx.addIssue({ code: "custom", message: "only a failed payout has one", path: [field] });
+        return;
+      }
+    }
+  });
+
 /** The query of `GET /claims` (each parameter at most once: `queryParams` in validators.ts). */
 export const listClaimsQuery = z.strictObject({
   organization_id: id.optional(),
@@ -230,6 +269,8 @@ export const listClaimsQuery = z.strictObject({
 export type RecordClaimRequest = z.infer<typeof recordClaimRequest>;
 export type SettleClaimRequest = z.infer<typeof settleClaimRequest>;
 export type ListClaimsQuery = z.infer<typeof listClaimsQuery>;
+export type ReleaseClaimSettlementsRequest = z.infer<typeof releaseClaimSettlementsRequest>;
+export type PayoutOutcomeRequest = z.infer<typeof payoutOutcomeRequest>;
 
 export type VerifyUserContextRequest = z.infer<typeof verifyUserContextRequest>;
 export type OrganizationUpdates = z.infer<typeof organizationUpdates>;

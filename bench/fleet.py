@@ -241,7 +241,7 @@ def _section(
             f"{fmt(_p(times, 95))} | {fmt(max(times))} |"
         )
     lines.append(MARK_END)
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"  # the marker's own line: the prose after it stays apart
 
 
 if __name__ == "__main__":

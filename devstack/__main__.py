@@ -10,13 +10,14 @@ import sys
 import threading
 from pathlib import Path
 
+from devstack import fleet, journey
 from devstack.stack import ROOT, BetterAuth, Member, Stack, StackConfig
 
 PASSWORD = "demo-password-123"  # noqa: S105 - a local demo account's password
 PEOPLE = {"admin": "Platform Admin", "owner": "Olive Owner", "member": "Max Member"}
 
 
-def _seed(stack: Stack, auth: BetterAuth, marker: Path) -> tuple[dict[str, Member], str]:
+def seed_demo(stack: Stack, auth: BetterAuth, marker: Path) -> tuple[dict[str, Member], str]:
     """Sign the demo people up (first run) or in (later runs); return them and the org id."""
     emails = {role: f"{role}@example.com" for role in PEOPLE}
     if marker.exists():
@@ -53,7 +54,17 @@ def main() -> None:
         metavar="N",
         help="worker processes per service process or replica (WEB_CONCURRENCY; default 1)",
     )
+    parser.add_argument(
+        "--orgs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also seed N organizations in mixed states (accounts at the simulator, rows in "
+        "D1), to try the console and reconcile at size",
+    )
     args = parser.parse_args()
+    if args.orgs < 0:
+        parser.error("--orgs must be 0 or more")
     if args.fresh:
         shutil.rmtree(args.state_dir, ignore_errors=True)
 
@@ -86,11 +97,29 @@ def main() -> None:
     with stack:
         auth = BetterAuth(config.worker_url)
         try:
-            people, org_id = _seed(stack, auth, args.state_dir / "seeded-org")
+            people, org_id = seed_demo(stack, auth, args.state_dir / "seeded-org")
         finally:
             auth.close()
         c = config
-        token = people["owner"].token
+        env_file = args.state_dir / journey.ENV_FILE
+        journey.write_env_file(env_file, stack.service_env())
+        seeded = ""
+        if args.orgs and c.use_simulator:
+            print(f"Seeding {args.orgs} organizations …", flush=True)
+            made = fleet.seed_fleet(stack, args.orgs)
+            shown = ", ".join(f"{status} {count}" for status, count in sorted(made.items()))
+            seeded = f"\nSeeded {args.orgs} organizations ({fleet.ID_PREFIX}…): {shown}.\n"
+        elif args.orgs:
+            seeded = "\n--orgs needs the simulator: nothing seeded with a real Stripe key.\n"
+        demo = journey.Demo(
+            org_id=org_id, owner_token=people["owner"].token, admin_token=people["admin"].token
+        )
+        walk = (
+            journey.script(c, demo, env_file)
+            if c.use_simulator
+            else "(With Stripe test mode, onboard through the frontend: the walk-through below "
+            "uses the simulator's helpers.)"
+        )
         stripe_line = (
             f"Stripe simulator   {c.sim_url}   (test double; /_sim/ helpers)"
             if c.use_simulator
@@ -126,17 +155,16 @@ Demo organization "Acme" ({org_id}); every password is {PASSWORD}:
   owner@example.com   owner of Acme
   member@example.com  member of Acme
 
+{seeded}
 Sign in to get a session token:
   curl -s {c.worker_url}/api/auth/sign-in/email -H 'Content-Type: application/json' \\
        -d '{{"email": "owner@example.com", "password": "{PASSWORD}"}}'
 
-The owner's token right now: {token}
-  curl -s {c.service_url}/api/connect/status/{org_id} \\
-       -H 'Authorization: Bearer {token}'
-  curl -s -X POST {c.service_url}/api/connect/onboard \\
-       -H 'Authorization: Bearer {token}' \\
-       -H 'Content-Type: application/json' -d '{{"organization_id": "{org_id}"}}'
-Open the "url" it returns in a browser to complete onboarding on the simulator.
+The journey, copy-paste in order into bash (first run, or after --fresh: the simulator
+forgets its accounts when it stops, D1 does not). The service's settings, for commands of your
+own: {env_file}
+
+{walk}
 
 Press Ctrl-C to stop everything.""",
             flush=True,

@@ -284,6 +284,13 @@ class Stack:
 
     def d1(self, sql: str) -> None:
         """Run one SQL statement on the local D1 (works while the Worker runs)."""
+        self._d1_execute("--command", sql)
+
+    def d1_file(self, path: Path) -> None:
+        """Run a file of SQL statements on the local D1 (works while the Worker runs)."""
+        self._d1_execute("--file", str(path))
+
+    def _d1_execute(self, *what: str) -> None:
         subprocess.run(  # noqa: S603 - fixed command line
             [
                 str(WRANGLER),
@@ -293,8 +300,7 @@ class Stack:
                 "--local",
                 "--persist-to",
                 str(self.config.state_dir / "d1"),
-                "--command",
-                sql,
+                *what,
             ],
             cwd=ROOT / "worker",
             check=True,

@@ -94,6 +94,62 @@ describe("the organizations", () => {
     expect(searches).toEqual(["?limit=25", "?limit=25&cursor=c2"]);
   });
 
+  it("shows the counts per status at the top, from the first page's answer", async () => {
+    const counts = { total: 10000, not_started: 1200, pending: 800, active: 7900, disabled: 100 };
+    renderConsole({
+      "GET /api/connect/organizations": () => json(200, { data: [org("org_a")], next_cursor: null, counts }),
+    });
+    const line = await screen.findByTestId("organization-counts");
+    expect(within(line).getByTestId("count-total").textContent).toBe("10,000 organizations");
+    expect(within(line).getByTestId("count-active").textContent).toContain("Active 7,900");
+    expect(within(line).getByTestId("count-not_started").textContent).toContain("Not started 1,200");
+    expect(within(line).getByTestId("count-disabled").textContent).toContain("Disabled 100");
+  });
+
+  it("searches by name, filters by status and sorts by last sync, asking the service each time", async () => {
+    const page = renderConsole({
+      "GET /api/connect/organizations": (request) => {
+        const name = new URL(request.url).searchParams.get("name");
+        const counts = name
+          ? { total: 1, not_started: 0, pending: 1, active: 0, disabled: 0 }
+          : { total: 2, not_started: 0, pending: 1, active: 1, disabled: 0 };
+        const data = name ? [org("org_b", { name: "Acme", status: "pending" })] : [org("org_a"), org("org_b", { name: "Acme" })];
+        return json(200, { data, next_cursor: null, counts });
+      },
+    });
+    const list = await screen.findByRole("region", { name: "Organizations" });
+    await waitFor(() => expect(within(list).getAllByTestId("organization")).toHaveLength(2));
+
+    fireEvent.change(within(list).getByLabelText("Name starts with"), { target: { value: " acme " } });
+    fireEvent.click(within(list).getByRole("button", { name: "Search" }));
+    await waitFor(() => expect(within(list).getAllByTestId("organization")).toHaveLength(1));
+    expect((await within(list).findByTestId("count-total")).textContent).toBe("1 named “acme…”");
+
+    fireEvent.change(within(list).getByLabelText("Status"), { target: { value: "pending" } });
+    fireEvent.change(within(list).getByLabelText("Sort"), { target: { value: "-last_sync" } });
+    await waitFor(() => expect(page.calls("GET", "/api/connect/organizations")).toHaveLength(4));
+    const searches = page.calls("GET", "/api/connect/organizations").map((r) => new URL(r.url).search);
+    expect(searches).toEqual([
+      "?limit=25",
+      "?limit=25&name=acme",
+      "?limit=25&name=acme&status=pending",
+      "?limit=25&name=acme&status=pending&sort=-last_sync",
+    ]);
+  });
+
+  it("says no organization matches a search that finds none", async () => {
+    renderConsole({
+      "GET /api/connect/organizations": (request) =>
+        new URL(request.url).searchParams.get("status") === "disabled"
+          ? json(200, { data: [], next_cursor: null, counts: { total: 1, not_started: 0, pending: 0, active: 1, disabled: 0 } })
+          : json(200, { data: [org("org_a")], next_cursor: null }),
+    });
+    const list = await screen.findByRole("region", { name: "Organizations" });
+    await within(list).findByTestId("organization");
+    fireEvent.change(within(list).getByLabelText("Status"), { target: { value: "disabled" } });
+    expect((await within(list).findByTestId("organizations-empty")).textContent).toBe("No organizations match.");
+  });
+
   it("shows the selected organization's transfers and payouts through the /{orgId} routes", async () => {
     const page = renderConsole(ONE_ORG);
     await select("org_a");

@@ -1,6 +1,7 @@
 """`python -m connect_backend`: serve the app with uvicorn, `WEB_CONCURRENCY` processes.
-`python -m connect_backend reconcile [--dry-run] [--concurrency N]`: bring D1 up to date with
-Stripe for every linked organization, once (`connect_backend.reconcile`), and exit.
+`python -m connect_backend reconcile [--dry-run] [--concurrency N] [--stale-after D] [--all]
+[--max-reads N]`: bring D1 up to date with Stripe for the organizations it chooses (the
+unsettled, then the stale; `connect_backend.reconcile`), once, and exit.
 `python -m connect_backend reconcile --money [--since DATE] [--dry-run]`: check what came back
 from organizations against the refund policy and settle open claims by reversal
 (`connect_backend.money_reconcile`); exit 1 when any transfer does not match.
@@ -72,7 +73,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "reconcile" and args.money:
         raise SystemExit(money_command(since=args.since, dry_run=args.dry_run))
     if args.command == "reconcile":
-        raise SystemExit(reconcile_command(dry_run=args.dry_run, concurrency=args.concurrency))
+        raise SystemExit(
+            reconcile_command(
+                dry_run=args.dry_run,
+                concurrency=args.concurrency,
+                selection=reconcile.Selection(
+                    stale_after=args.stale_after, every=args.all, max_reads=args.max_reads
+                ),
+            )
+        )
     serve()
 
 
@@ -84,10 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     command = commands.add_parser(
         "reconcile",
-        help="bring D1 up to date with Stripe for every linked organization, once",
-        description="Read every linked organization's account from Stripe again and store "
-        "what it says, ordered like webhooks; print a summary. Exit status: 0 when every "
-        "organization was checked, 1 when any failed, 2 for an invalid configuration.",
+        help="bring D1 up to date with Stripe for the unsettled and the stale accounts, once",
+        description="Read from Stripe again the accounts not yet settled, then those not "
+        "synced for --stale-after (every one with --all), oldest sync first, at most "
+        "--max-reads; store what each says, ordered like webhooks; print a summary (with what "
+        "was left for the next run). Exit status: 0 when every organization read was checked, "
+        "1 when any failed, 2 for an invalid configuration.",
     )
     command.add_argument(
         "--dry-run", action="store_true", help="report what would be written; write nothing"
@@ -99,6 +110,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"accounts read from Stripe at once, 1..{MAX_CONCURRENCY} "
         f"(default {reconcile.DEFAULT_CONCURRENCY})",
+    )
+    command.add_argument(
+        "--stale-after",
+        type=_duration,
+        default=reconcile.DEFAULT_STALE_AFTER,
+        metavar="D",
+        help="read a settled account not synced for this long: a whole number of days, "
+        "hours or minutes, e.g. 7d, 12h, 30m (default 7d)",
+    )
+    command.add_argument(
+        "--all",
+        action="store_true",
+        help="read every settled account, however recently synced",
+    )
+    command.add_argument(
+        "--max-reads",
+        type=_max_reads,
+        default=None,
+        metavar="N",
+        help="read at most N accounts this run (default: no bound); the rest wait for the next",
     )
     command.add_argument(
         "--money",
@@ -115,6 +146,22 @@ def _parser() -> argparse.ArgumentParser:
         f"{MONEY_WINDOW_DAYS} days ago)",
     )
     return parser
+
+
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _duration(text: str) -> timedelta:
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isascii() or not number.isdigit() or len(number) > 6:
+        raise argparse.ArgumentTypeError("must be a whole number and d, h or m, e.g. 7d")
+    return timedelta(**{_UNITS[unit]: int(number)})
+
+
+def _max_reads(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 10_000_000:
+        raise argparse.ArgumentTypeError("must be a whole number from 1 to 10000000")
+    return int(text)
 
 
 def _date(text: str) -> datetime:
@@ -158,15 +205,25 @@ def _concurrency(text: str) -> int:
     return value
 
 
-def reconcile_command(*, dry_run: bool, concurrency: int) -> int:
+def reconcile_command(
+    *, dry_run: bool, concurrency: int, selection: reconcile.Selection | None = None
+) -> int:
     """`reconcile` from the environment's settings: its summary on stdout, its logs on
     stderr; the exit status (2 when the settings are invalid)."""
     settings = _settings_or_exit()
     log.configure(settings.log_level, stream=sys.stderr)
-    return asyncio.run(run_reconcile(settings, dry_run=dry_run, concurrency=concurrency))
+    return asyncio.run(
+        run_reconcile(settings, dry_run=dry_run, concurrency=concurrency, selection=selection)
+    )
 
 
-async def run_reconcile(settings: Settings, *, dry_run: bool, concurrency: int) -> int:
+async def run_reconcile(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    concurrency: int,
+    selection: reconcile.Selection | None = None,
+) -> int:
     """One reconciliation with the clients a replica builds (`runtime.clients`: with
     `REDIS_URL`, the replicas' own Stripe budget); prints the summary, returns 0 when nothing
     failed, else 1."""
@@ -177,7 +234,11 @@ async def run_reconcile(settings: Settings, *, dry_run: bool, concurrency: int) 
     )
     async with runtime.clients(settings) as made:
         report = await reconcile.reconcile(
-            worker=made.worker, gateway=made.stripe, dry_run=dry_run, concurrency=concurrency
+            worker=made.worker,
+            gateway=made.stripe,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            selection=selection,
         )
     print("\n".join(report.lines()), flush=True)
     return report.exit_status

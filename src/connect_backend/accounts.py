@@ -148,11 +148,15 @@ async def store_read(
     *,
     worker: WorkerClient,
     gateway: StripeGateway,
+    confirm: bool = False,
 ) -> tuple[Organization, AccountSnapshot | None]:
     """Store what a read of the organization's account `account_id` says (`onboarding_of_read`); any
-    failure but Stripe's refusal of a deauthorized account is raised (nothing is written)."""
+    failure but Stripe's refusal of a deauthorized account is raised (nothing is written).
+    With `confirm`, see `store_onboarding`."""
     onboarding, seen_at = onboarding_of_read(read, asked_at, capabilities=gateway.capabilities)
-    updated = await store_onboarding(organization, account_id, onboarding, seen_at, worker=worker)
+    updated = await store_onboarding(
+        organization, account_id, onboarding, seen_at, worker=worker, confirm=confirm
+    )
     return updated, read.account if isinstance(read, AccountRead) else None
 
 
@@ -242,6 +246,7 @@ async def store_onboarding(
     seen_at: datetime,
     *,
     worker: WorkerClient,
+    confirm: bool = False,
 ) -> Organization:
     """Write a derived status of the account `account_id` through `update-organization`,
     ordered by `seen_at` (the service's clock when the view was taken).
@@ -251,8 +256,10 @@ async def store_onboarding(
     D1 never moves an account out of `deauthorized` on a view (only a new link does), so no
     clock can undo a deauthorization. Nothing is written when D1 already holds it: see README,
     "A sync that changes nothing writes nothing", for why `synced_at` ordering stays right.
+    With `confirm` (reconcile's checks), the same status is written too: D1's `synced_at` then
+    records when it was last confirmed, which is how reconcile tells whom to read next.
     """
-    if organization.onboarding == onboarding:
+    if organization.onboarding == onboarding and not confirm:
         log.debug("connect.status.unchanged", status=onboarding.status, step=onboarding.step)
         metrics.count_status_write("unchanged")
         return organization

@@ -26,6 +26,10 @@ OnboardingStep = Literal[
     "rejected",
     "deauthorized",
 ]
+StatusFilter = Literal["not_started", "pending", "active", "disabled"]
+"""A Connect status, or `not_started` for an organization holding no account."""
+OrganizationOrder = Literal["id", "synced_at", "-synced_at"]
+"""The Worker's orders of organizations: by id, or by last sync (oldest or newest first)."""
 MemberRole = Literal["owner", "admin", "member"]
 AccountApi = Literal["v1", "v2"]
 """The Stripe API an organization's account is used through (D1 records it with the link)."""
@@ -397,3 +401,21 @@ class Readiness:
 
     checks: dict[str, str] = field(default_factory=dict)
     worker_failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationFilter:
+    """Which organizations a Worker list or count holds (all given filters must pass).
+
+    `linked`: holding an account (True) or none (False); `unsettled`: holding one not yet
+    settled (pending, requirements due, under review) or (False) one that is; `synced_before`:
+    never synced or last synced before then; `name`: the name starts with it (ASCII case
+    folded); `status`: a Connect status or `not_started` (lists only: counts are per status).
+    """
+
+    status: StatusFilter | None = None
+    linked: bool | None = None
+    step: OnboardingStep | None = None
+    unsettled: bool | None = None
+    synced_before: datetime | None = None
+    name: str | None = None

@@ -582,12 +582,28 @@ class ConsoleOrganization(Status):
         return cls(**Status.of(organization).model_dump(), name=organization.name)
 
 
+class StatusCounts(_Output):
+    """How many organizations there are, in all and per Connect status (`not_started`: no
+    account), from one Worker call."""
+
+    total: int = Field(ge=0)
+    not_started: int = Field(ge=0)
+    pending: int = Field(ge=0)
+    active: int = Field(ge=0)
+    disabled: int = Field(ge=0)
+
+
 class OrganizationList(_Output):
     """Platform admins' console: a page of organizations with their names and Connect
     status."""
 
     data: list[ConsoleOrganization]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    counts: StatusCounts | None = Field(
+        default=None,
+        description="On the first page (no `cursor`): the organizations the `name` search "
+        "passes, in all and per status, whatever `status` filters; null on later pages.",
+    )
 
 
 class OrganizationRef(_Input):

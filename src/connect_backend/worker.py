@@ -40,6 +40,8 @@ from connect_backend.domain import (
     MemberRole,
     OnboardingStep,
     Organization,
+    OrganizationFilter,
+    OrganizationOrder,
     PayoutOutcome,
     Received,
     Session,
@@ -94,6 +96,13 @@ class OrganizationPage(Received):
 
     organizations: list[Organization]
     next_cursor: str | None = None
+
+
+class OrganizationCounts(Received):
+    """`GET organization-counts`' answer: how many pass the filters, in all and per status."""
+
+    total: int
+    by_status: dict[str, int]
 
 
 class ClaimResult(Received):
@@ -181,6 +190,22 @@ def _timeout_ext(timeout: float, *, connect: float | None = None) -> dict[str, f
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _filter_query(where: OrganizationFilter, *, linked: bool | None) -> dict[str, str | int]:
+    """The query parameters of the filters the list and the counts share."""
+    query: dict[str, str | int] = {}
+    if linked is not None:
+        query["linked"] = "true" if linked else "false"
+    if where.step is not None:
+        query["step"] = where.step
+    if where.unsettled is not None:
+        query["unsettled"] = "true" if where.unsettled else "false"
+    if where.synced_before is not None:
+        query["synced_before"] = _iso(where.synced_before)
+    if where.name is not None:
+        query["name"] = where.name
+    return query
 
 
 class WorkerClient:
@@ -280,22 +305,40 @@ class WorkerClient:
         cursor: str | None = None,
         status: str | None = None,
         linked: bool | None = None,
+        order: OrganizationOrder | None = None,
+        where: OrganizationFilter | None = None,
     ) -> OrganizationPage:
-        """One page of organizations in id order; pass `next_cursor` back for the next one.
+        """One page of organizations in id order (or `order`: by last sync); pass
+        `next_cursor` back, with the same order and filters, for the next one.
 
         `status` is a Connect status or `not_started` (no account); `linked` keeps only those
-        holding an account (True) or none (False). The Worker bounds `limit` to 1..200.
+        holding an account (True) or none (False); `where` adds the other filters (its own
+        `status` and `linked` when those are not given). The Worker bounds `limit` to 1..200.
         """
+        given = where or OrganizationFilter()
         query: dict[str, str | int] = {"limit": limit}
         if cursor is not None:
             query["cursor"] = cursor
+        if order is not None:
+            query["order"] = order
+        status = status if status is not None else given.status
         if status is not None:
             query["status"] = status
-        if linked is not None:
-            query["linked"] = "true" if linked else "false"
-        path = f"/organizations?{urlencode(query)}"
-        data = await self._call("GET", path)
+        linked = linked if linked is not None else given.linked
+        query |= _filter_query(given, linked=linked)
+        data = await self._call("GET", f"/organizations?{urlencode(query)}")
         return self._parse(OrganizationPage, data)
+
+    async def count_organizations(
+        self, where: OrganizationFilter | None = None
+    ) -> OrganizationCounts:
+        """How many organizations pass `where` (its `status` aside), in all and per status,
+        from one Worker call."""
+        given = where or OrganizationFilter()
+        query = _filter_query(given, linked=given.linked)
+        path = f"/organization-counts?{urlencode(query)}" if query else "/organization-counts"
+        data = await self._call("GET", path)
+        return self._parse(OrganizationCounts, data)
 
     async def create_connect_account(
         self,

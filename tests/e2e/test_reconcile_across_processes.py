@@ -1,7 +1,8 @@
 """`python -m connect_backend reconcile` as a real process against the whole stack: webhooks
 switched off at the simulator, accounts changed there (completed, requirements due, rejected,
-deauthorized), then one run brings D1 to Stripe's truth for every account, and a second run
-changes nothing. A dry run before writes nothing."""
+deauthorized), then one run with `--all` brings D1 to Stripe's truth for every account, and a
+second run changes nothing; a run without `--all` reads only the accounts not yet settled
+(the others were just synced). A dry run before writes nothing."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ async def test_one_run_brings_d1_to_stripes_truth_and_a_second_changes_nothing(
             for name in stale
         )
 
-        dry = stack.reconcile("--dry-run")
+        dry = stack.reconcile("--dry-run", "--all")
 
         assert dry.returncode == 0, dry.stderr
         assert dry.stdout.splitlines() == [
@@ -120,7 +121,7 @@ async def test_one_run_brings_d1_to_stripes_truth_and_a_second_changes_nothing(
         for name, (org_id, _) in orgs.items():
             assert stored(await d1_org(internal, org_id)) == before[name], name
 
-        first = stack.reconcile("--concurrency", "2")
+        first = stack.reconcile("--concurrency", "2", "--all")
 
         assert first.returncode == 0, first.stderr
         assert first.stdout.splitlines() == [
@@ -131,10 +132,31 @@ async def test_one_run_brings_d1_to_stripes_truth_and_a_second_changes_nothing(
         for name, (org_id, _) in orgs.items():
             assert stored(await d1_org(internal, org_id)) == after[name], name
 
-        second = stack.reconcile()
+        second = stack.reconcile("--all")
 
         assert second.returncode == 0, second.stderr
         assert second.stdout.splitlines() == ["reconcile: 5 checked, 0 changed, 0 failed"]
+
+        unsettled = sorted(
+            n
+            for n in orgs
+            if after[n].status == "pending" or after[n].step in ("action_required", "under_review")
+        )
+        assert unsettled == ["requirements-due", "untouched"]
+        bounded = stack.reconcile("--max-reads", "1")
+
+        assert bounded.returncode == 0, bounded.stderr
+        assert bounded.stdout.splitlines() == [
+            "reconcile: 1 checked, 0 changed, 0 failed",
+            "stopped at --max-reads 1: read 1 with requirements due, 0 other not yet settled, "
+            "0 settled, not synced for 7 days",
+            "left for the next run: 0 with requirements due, 1 other not yet settled, "
+            "0 settled, not synced for 7 days",
+        ]
+        third = stack.reconcile()
+
+        assert third.returncode == 0, third.stderr
+        assert third.stdout.splitlines() == ["reconcile: 2 checked, 0 changed, 0 failed"]
     finally:
         await sim.post("/_sim/config", json={"webhooks_enabled": True})
 

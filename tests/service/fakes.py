@@ -184,6 +184,8 @@ class FakeWorker:
             return _org(found[0]) if found else _error(404, "not_found", "no org")
         if path == "/organizations" and request.method == "GET":
             return self._list(request.url.query.decode())
+        if path == "/organization-counts" and request.method == "GET":
+            return self._count(request.url.query.decode())
         if path == "/update-organization":
             return self._update(body)
         if path == "/create-connect-account":
@@ -255,41 +257,81 @@ class FakeWorker:
         return httpx.Response(200, json={"organization": org, "applied": True})
 
     def _list(self, query: str) -> httpx.Response:
-        params = parse_qs(query, keep_blank_values=True)
-        for name, values in params.items():
-            if name not in _LIST_PARAMETERS or len(values) > 1:
-                return _error(400, "invalid_request", f'invalid field "{name}"', param=name)
-        given = {name: values[0] for name, values in params.items()}
+        given = _single_parameters(query, _LIST_PARAMETERS)
+        if isinstance(given, httpx.Response):
+            return given
         limit_text = given.get("limit", "50")
         if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= 200:
             return _error(400, "invalid_request", 'invalid field "limit"', param="limit")
-        after = _decode_cursor(given["cursor"]) if "cursor" in given else ""
-        if after is None:
-            return _error(400, "invalid_request", 'invalid field "cursor"', param="cursor")
+        order = given.get("order", "id")
+        if order not in ("id", "synced_at", "-synced_at"):
+            return _error(400, "invalid_request", 'invalid field "order"', param="order")
         status = given.get("status")
         if status is not None and status not in _STATUS_FILTERS:
             return _error(400, "invalid_request", 'invalid field "status"', param="status")
-        linked = given.get("linked")
-        if linked is not None and linked not in ("true", "false"):
-            return _error(400, "invalid_request", 'invalid field "linked"', param="linked")
+        passes = _organization_filter(given)
+        if isinstance(passes, httpx.Response):
+            return passes
         limit = int(limit_text)
 
-        def passes(org: dict[str, Any]) -> bool:
-            has_account = org["stripe_connect_account_id"] is not None
-            if status == "not_started" and has_account:
-                return False
-            if status not in (None, "not_started") and org["stripe_connect_status"] != status:
-                return False
-            return linked is None or has_account == (linked == "true")
+        def key(org: dict[str, Any]) -> tuple[str, str]:
+            return (
+                (org["stripe_connect_synced_at"] or "", org["id"])
+                if order != "id"
+                else ("", org["id"])
+            )
 
+        after: tuple[str, str] | None = None
+        if "cursor" in given:
+            position = _decode_after(given["cursor"])
+            if order == "id" and isinstance(position, str) and position:
+                after = ("", position)
+            elif (
+                order != "id"
+                and isinstance(position, dict)
+                and position.get("order") == order
+                and isinstance(position.get("synced"), str)
+                and isinstance(position.get("id"), str)
+            ):
+                after = (position["synced"], position["id"])
+            else:
+                return _error(400, "invalid_request", 'invalid field "cursor"', param="cursor")
+        descending = order == "-synced_at"
+        ordered = sorted(self.organizations.values(), key=key, reverse=descending)
         rows = [
             org
-            for org_id, org in sorted(self.organizations.items())
-            if org_id > after and passes(org)
+            for org in ordered
+            if (after is None or (key(org) < after if descending else key(org) > after))
+            and (status is None or _status_of(org) == status)
+            and passes(org)
         ][: limit + 1]
         page = rows[:limit]
-        next_cursor = _encode_cursor(page[-1]["id"]) if len(rows) > limit else None
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = _encode_cursor(
+                last["id"]
+                if order == "id"
+                else {"synced": key(last)[0], "id": last["id"], "order": order}
+            )
         return httpx.Response(200, json={"organizations": page, "next_cursor": next_cursor})
+
+    def _count(self, query: str) -> httpx.Response:
+        given = _single_parameters(query, _COUNT_PARAMETERS)
+        if isinstance(given, httpx.Response):
+            return given
+        passes = _organization_filter(given)
+        if isinstance(passes, httpx.Response):
+            return passes
+        by_status = dict.fromkeys(sorted(_STATUS_FILTERS), 0)
+        total = 0
+        for org in self.organizations.values():
+            if passes(org):
+                total += 1
+                status = _status_of(org)
+                if status is not None:
+                    by_status[status] += 1
+        return httpx.Response(200, json={"total": total, "by_status": by_status})
 
     def _link(self, body: dict[str, Any]) -> httpx.Response:
         org = self.organizations.get(body["organization_id"])
@@ -533,14 +575,87 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_LIST_PARAMETERS = {"limit", "cursor", "status", "linked"}
+_FILTER_PARAMETERS = {"linked", "step", "unsettled", "synced_before", "name"}
+_LIST_PARAMETERS = {"limit", "cursor", "status", "order"} | _FILTER_PARAMETERS
+_COUNT_PARAMETERS = _FILTER_PARAMETERS
 _CLAIM_PARAMETERS = {"organization_id", "state", "currency", "limit", "cursor"}
 _STATUS_FILTERS = {"not_started", "pending", "active", "disabled"}
 
 
-def _encode_cursor(after: str | list[str]) -> str:
+def _single_parameters(query: str, known: set[str]) -> dict[str, str] | httpx.Response:
+    """The query's parameters, or the Worker's 400 for an unknown or repeated one."""
+    params = parse_qs(query, keep_blank_values=True)
+    for name, values in params.items():
+        if name not in known or len(values) > 1:
+            return _error(400, "invalid_request", f'invalid field "{name}"', param=name)
+    return {name: values[0] for name, values in params.items()}
+
+
+_UNSETTLED_STEPS = {"action_required", "under_review"}
+
+
+def _status_of(org: dict[str, Any]) -> str | None:
+    """The organization's status as the Worker's filters and counts read it."""
+    if org["stripe_connect_account_id"] is None:
+        return "not_started"
+    status: str | None = org["stripe_connect_status"]
+    return status
+
+
+def _organization_filter(
+    given: dict[str, str],
+) -> Callable[[dict[str, Any]], bool] | httpx.Response:
+    """The Worker's shared filters (worker/src/internal/db.ts), or its 400 for a bad one."""
+    for name in ("linked", "unsettled"):
+        if given.get(name) not in (None, "true", "false"):
+            return _error(400, "invalid_request", f'invalid field "{name}"', param=name)
+    linked, unsettled = given.get("linked"), given.get("unsettled")
+    step, name = given.get("step"), given.get("name")
+    before: str | None = None
+    if "synced_before" in given:
+        try:
+            moment = datetime.fromisoformat(given["synced_before"].replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            return _error(
+                400, "invalid_request", 'invalid field "synced_before"', param="synced_before"
+            )
+        before = moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if name == "":
+        return _error(400, "invalid_request", 'invalid field "name"', param="name")
+
+    def passes(org: dict[str, Any]) -> bool:
+        has_account = org["stripe_connect_account_id"] is not None
+        if linked is not None and has_account != (linked == "true"):
+            return False
+        if step is not None and org["onboarding_step"] != step:
+            return False
+        if unsettled is not None:
+            waiting = has_account and (
+                org["stripe_connect_status"] in (None, "pending")
+                or org["onboarding_step"] in _UNSETTLED_STEPS
+            )
+            if not has_account or waiting != (unsettled == "true"):
+                return False
+        if before is not None and (org["stripe_connect_synced_at"] or "") >= before:
+            return False
+        return name is None or _ascii_folded(org["name"]).startswith(_ascii_folded(name))
+
+    return passes
+
+
+def _ascii_folded(text: str) -> str:
+    """SQLite's NOCASE: ASCII letters folded, nothing else."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _encode_cursor(after: str | list[str] | dict[str, str]) -> str:
     """The Worker's cursor: base64url, unpadded, of `{"after": …}` (opaque to callers): an
-    organization's id, or a claim's [created_at, id]."""
+    organization's id (or its last-sync position), or a claim's [created_at, id]."""
     raw = json.dumps({"after": after}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

@@ -11,6 +11,9 @@ import pytest
 from tests.service.fakes import FakeStripe, FakeWorker, stripe_error
 from tests.support.service import bearer, onboarded
 
+D1_OLD = "2026-11-01T10:00:00.000Z"
+D1_NEW = "2026-11-26T10:00:00.000Z"
+
 ACCOUNT = "acct_a0000000000"
 
 
@@ -337,6 +340,70 @@ async def test_the_console_lists_every_organization_in_pages_for_platform_admins
     verified = worker.calls("verify-user-context")
     assert len(verified) == 3
     assert all(b'"organization_id":null' in r.content.replace(b" ", b"") for r in verified)
+
+
+async def test_the_console_searches_by_name_sorts_by_last_sync_and_counts_per_status(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a", name="Acme Bikes", stripe_connect_synced_at=D1_OLD)
+    onboarded(worker, stripe, "org_b", name="acme Tools", stripe_connect_synced_at=D1_NEW)
+    onboarded(worker, stripe, "org_c", name="Acme Boats", state="due")  # never synced
+    worker.add_org("org_d", name="Bolt")
+    platform = _people(worker)["platform"]
+
+    async def listed(query: str) -> dict[str, Any]:
+        answer = await client.get(f"/api/connect/organizations?{query}", headers=bearer(platform))
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    everyone = await listed("")
+    acme = await listed("name=ACME")
+    oldest_first = await listed("name=acme&sort=last_sync")
+    newest_first = await listed("sort=-last_sync&limit=2")
+    later = await listed(f"sort=-last_sync&limit=2&cursor={newest_first['next_cursor']}")
+    acme_active = await listed("name=acme&status=active")
+
+    assert everyone["counts"] == {
+        "total": 4,
+        "not_started": 1,
+        "pending": 1,
+        "active": 2,
+        "disabled": 0,
+    }
+    assert [o["organization_id"] for o in acme["data"]] == ["org_a", "org_b", "org_c"]
+    assert acme["counts"]["total"] == 3
+    assert acme["counts"]["not_started"] == 0
+    assert [o["organization_id"] for o in oldest_first["data"]] == ["org_c", "org_a", "org_b"]
+    assert [o["organization_id"] for o in newest_first["data"]] == ["org_b", "org_a"]
+    assert [o["organization_id"] for o in later["data"]] == ["org_d", "org_c"]  # ties: id, desc
+    assert later["counts"] is None  # counted once, on the first page
+    # The status filter narrows the page, never the counts (they say what each filter holds).
+    assert [o["organization_id"] for o in acme_active["data"]] == ["org_a", "org_b"]
+    assert acme_active["counts"] == acme["counts"]
+    assert len(worker.calls("organization-counts")) == 5
+
+
+async def test_the_console_refuses_a_cursor_of_another_sort_and_a_bad_search(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    onboarded(worker, stripe, "org_a")
+    onboarded(worker, stripe, "org_b")
+    platform = _people(worker)["platform"]
+    first = await client.get(
+        "/api/connect/organizations?limit=1&sort=last_sync", headers=bearer(platform)
+    )
+
+    other_sort = await client.get(
+        f"/api/connect/organizations?cursor={first.json()['next_cursor']}",
+        headers=bearer(platform),
+    )
+    empty_name = await client.get("/api/connect/organizations?name=", headers=bearer(platform))
+    bad_sort = await client.get("/api/connect/organizations?sort=name", headers=bearer(platform))
+
+    assert (other_sort.status_code, other_sort.json()["error"]["code"]) == (400, "invalid_cursor")
+    assert empty_name.status_code == 422
+    assert bad_sort.status_code == 422
 
 
 @pytest.mark.parametrize("who", ["owner", "admin", "member"])

@@ -114,13 +114,33 @@ async def test_a_run_writes_what_differs_from_stripe_and_leaves_what_matches(
         "  org_c acct_c0000000000: pending/details_submission -> disabled/rejected "
         "(rejected.fraud)",
     ]
-    assert set(writes(worker)) == {"org_a", "org_c"}  # org_b matched: not written
+    # org_b matched: the same status written again, so its synced_at records the check.
+    assert writes(worker)["org_b"]["updates"] == {
+        "stripe_connect_status": "active",
+        "onboarding_step": "complete",
+        "onboarding_rejection_reason": None,
+    }
+    assert str(writes(worker)["org_b"]["synced_at"]) > D1_STAMP
     assert held(worker, "org_a") == ("active", "complete", None)
     assert held(worker, "org_c") == ("disabled", "rejected", "rejected.fraud")
     assert held(worker, "org_b") == ("active", "complete", None)
     assert len(stripe.calls("GET", ACCOUNT_READ)) == 3  # org_z, unlinked, is never read
     listed = worker.calls("organizations")
-    assert [r.url.params["linked"] for r in listed] == ["true"]
+    # Requirements due first, then the other unsettled, then the settled ones not synced for
+    # a week, oldest sync first.
+    assert [
+        (
+            r.url.params["linked"],
+            r.url.params["order"],
+            r.url.params.get("step"),
+            r.url.params.get("unsettled"),
+        )
+        for r in listed
+    ] == [
+        ("true", "synced_at", "action_required", None),
+        ("true", "synced_at", None, "true"),
+        ("true", "synced_at", None, "false"),
+    ]
 
 
 async def test_a_run_writes_with_the_stamp_of_its_own_read_of_stripe(
@@ -141,7 +161,15 @@ async def test_a_newer_view_in_d1_is_not_overwritten_by_a_run(
     """The webhooks' ordering: a view D1 holds from after the run's read stays (here, one
     stamped in the future stands for a webhook that landed while the run read Stripe)."""
     newer = "2999-01-01T00:00:00.000Z"
-    onboarded(worker, stripe, "org_a", state="active", stripe_connect_synced_at=newer, **PENDING)
+    account_id = onboarded(
+        worker, stripe, "org_a", state="active", stripe_connect_synced_at=D1_STAMP, **PENDING
+    )
+
+    def webhook_lands_meanwhile(_: httpx.Request) -> httpx.Response:
+        worker.organizations["org_a"]["stripe_connect_synced_at"] = newer
+        return httpx.Response(200, json=stripe.accounts[account_id])
+
+    stripe.fail("GET", ACCOUNT_READ, webhook_lands_meanwhile)
 
     status, lines = await run()
 
@@ -202,7 +230,7 @@ async def test_a_stripe_5xx_fails_its_organization_and_the_others_go_on(
         "failed:",
         "  org_c acct_c0000000000: stripe_error",
     ]
-    assert set(writes(worker)) == {"org_a"}
+    assert set(writes(worker)) == {"org_a", "org_b"}  # org_b: its check recorded
     assert held(worker, "org_c") == ("pending", "details_submission", None)
 
 
@@ -271,8 +299,9 @@ async def test_a_run_pages_through_the_workers_list(
     report = await walk(stripe, page_size=2)
 
     listed = worker.calls("organizations")
-    assert len(listed) == 3  # 2 + 2 + 1
-    assert ["cursor" in r.url.params for r in listed] == [False, True, True]
+    assert len(listed) == 5  # the due (none), the unsettled 2 + 2 + 1, then the stale (none)
+    assert ["cursor" in r.url.params for r in listed] == [False, False, True, True, False]
+    assert [r.url.params.get("unsettled") for r in listed] == [None] + ["true"] * 3 + ["false"]
     assert {r.url.params["limit"] for r in listed} == {"2"}
     assert report.checked == 5
     assert sorted(c.organization_id for c in report.changed) == [f"org_{n}" for n in range(5)]

@@ -59,6 +59,7 @@ def enum_values(name: str) -> set[str]:
         (client_module.UpdateResult, "UpdateOrganizationResponse"),
         (client_module.LinkResult, "CreateConnectAccountResponse"),
         (client_module.OrganizationPage, "OrganizationPage"),
+        (client_module.OrganizationCounts, "OrganizationCounts"),
         (client_module.OrganizationUpdates, "OrganizationUpdates"),
         (client_module.IdempotencyRecord, "IdempotencyRecord"),
         (client_module.ClaimResult, "ClaimIdempotencyKeyResponse"),
@@ -92,6 +93,8 @@ def test_the_payout_failure_has_exactly_the_contract_fields() -> None:
         (domain.ClaimCause, "ClaimCause"),
         (domain.SettlementKind, "SettlementKind"),
         (domain.ClaimState, "ClaimState"),
+        (domain.StatusFilter, "OrganizationStatusFilter"),
+        (domain.OrganizationOrder, "OrganizationOrder"),
         (domain.PayoutOutcome, "PayoutOutcome"),
     ],
 )
@@ -136,6 +139,7 @@ ANSWERS = {
     "/api/internal/organization-by-account/acct_1": "OrganizationResponse",
     "/api/internal/health": "HealthResponse",
     "/api/internal/organizations": "OrganizationPage",
+    "/api/internal/organization-counts": "OrganizationCounts",
 }
 
 
@@ -173,6 +177,17 @@ async def _drive_every_endpoint(fake: FakeWorker) -> list[httpx.Response]:
         assert first.next_cursor is not None
         await client.list_organizations(limit=1, cursor=first.next_cursor, linked=True)
         await client.list_organizations(status="not_started", linked=False)
+        stale = domain.OrganizationFilter(
+            linked=True,
+            unsettled=False,
+            step="complete",
+            synced_before=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+            name="Acme",
+        )
+        by_sync = await client.list_organizations(limit=1, order="synced_at", where=stale)
+        await client.list_organizations(order="-synced_at", cursor=by_sync.next_cursor)
+        await client.count_organizations(stale)
+        await client.count_organizations()
     return seen
 
 
@@ -197,22 +212,25 @@ def _query_parameters(path: str) -> dict[str, Draft202012Validator]:
     }
 
 
-async def test_every_query_the_client_sends_matches_the_contract(fake: FakeWorker) -> None:
+@pytest.mark.parametrize(("endpoint", "calls"), [("organizations", 5), ("organization-counts", 2)])
+async def test_every_query_the_client_sends_matches_the_contract(
+    fake: FakeWorker, endpoint: str, calls: int
+) -> None:
     await _drive_every_endpoint(fake)
-    parameters = _query_parameters("/api/internal/organizations")
-    sent = fake.calls("organizations")
-    assert len(sent) == 3
+    parameters = _query_parameters(f"/api/internal/{endpoint}")
+    sent = fake.calls(endpoint)
+    assert len(sent) == calls
     for request in sent:
         for name, value in request.url.params.multi_items():
             # Query values are text; the contract's integer and boolean read them as JSON does.
-            typed = json.loads(value) if name in ("limit", "linked") else value
+            typed = json.loads(value) if name in ("limit", "linked", "unsettled") else value
             parameters[name].validate(typed)
     assert {name for r in sent for name in r.url.params} == set(parameters)
 
 
 async def test_the_fake_worker_answers_in_the_contract_shapes(fake: FakeWorker) -> None:
     responses = await _drive_every_endpoint(fake)
-    assert len(responses) == 12
+    assert len(responses) == 16
     for response in responses:
         assert response.status_code == 200
         validator(ANSWERS[response.request.url.path]).validate(response.json())

@@ -39,3 +39,20 @@ def test_the_cron_job_runs_reconcile_from_the_same_image() -> None:
     assert re.fullmatch(r"(\S+ ){4}\S+", deploy["cronSchedule"])
     assert deploy["restartPolicyType"] == "NEVER"
     assert "healthcheckPath" not in deploy  # it serves nothing
+
+
+MINIMUM_READS_A_MONTH = 10_000
+"""Stripe's smallest monthly allocation of reads on behalf of connected accounts (issue 23)."""
+
+
+def test_the_cron_schedule_stays_inside_the_minimum_read_allocation() -> None:
+    """At most one run a day, each bounded by --max-reads: 31 runs a month fit the minimum."""
+    deploy = _config("railway.reconcile.toml")["deploy"]
+    minute, hour, *every_day = deploy["cronSchedule"].split()
+    assert minute.isdigit()
+    assert hour.isdigit()
+    assert every_day == ["*", "*", "*"]
+    options = _parser().parse_args(shlex.split(deploy["startCommand"])[3:])
+    assert options.max_reads is not None
+    assert not options.all
+    assert 31 * options.max_reads <= MINIMUM_READS_A_MONTH

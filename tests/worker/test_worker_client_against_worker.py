@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connect_backend.domain import Organization, PayoutFailure
+from connect_backend.domain import Organization, OrganizationFilter, PayoutFailure
 from connect_backend.errors import (
     AccountAlreadyLinked,
     AccountInUse,
@@ -337,6 +337,93 @@ async def test_list_organizations_filters(client: WorkerClient, auth: BetterAuth
 
     not_started = await _walk(client, status="not_started", linked=False)
     assert [o.id for o in not_started] == [o.id for o in unlinked]
+
+
+async def _fleet(client: WorkerClient, auth: BetterAuthApi) -> tuple[str, dict[str, str]]:
+    """Organizations under a fresh name prefix, in the states reconcile tells apart; the
+    prefix and their ids by what they are."""
+    someone = await auth.sign_up()
+    prefix = f"Fleet {uuid.uuid4().hex[:8]}"
+    states = {
+        "unlinked": None,
+        "pending": ("pending", "details_submission", SYNCED - timedelta(days=1)),
+        "due": ("active", "action_required", SYNCED - timedelta(days=20)),
+        "fresh": ("active", "complete", SYNCED),
+        "stale": ("active", "complete", SYNCED - timedelta(days=30)),
+        "rejected": ("disabled", "rejected", SYNCED - timedelta(days=10)),
+    }
+    ids: dict[str, str] = {}
+    for what, state in states.items():
+        ids[what] = await auth.create_organization(someone, name=f"{prefix} {what}")
+        if state is None:
+            continue
+        await client.create_connect_account(organization_id=ids[what], account_id=account_id())
+        status, step, synced_at = state
+        await client.update_organization(
+            organization_id=ids[what],
+            updates={"stripe_connect_status": status, "onboarding_step": step},
+            synced_at=synced_at,
+        )
+    return prefix.lower(), ids
+
+
+async def test_list_organizations_chooses_whom_reconcile_reads(
+    client: WorkerClient, auth: BetterAuthApi
+) -> None:
+    prefix, ids = await _fleet(client, auth)
+
+    async def walk(**where: Any) -> list[str]:
+        return [
+            o.id
+            for o in await _walk(
+                client, limit=1, order="synced_at", where=OrganizationFilter(name=prefix, **where)
+            )
+        ]
+
+    # Not yet settled: the requirements due first (the older sync), then the pending one.
+    assert await walk(unsettled=True) == [ids["due"], ids["pending"]]
+    # Settled and not synced for a week, oldest first; the fresh one waits.
+    week_ago = SYNCED - timedelta(days=7)
+    assert await walk(unsettled=False, synced_before=week_ago) == [ids["stale"], ids["rejected"]]
+    # Every linked account by last sync, newest first with the other order.
+    newest_first = await _walk(
+        client, order="-synced_at", where=OrganizationFilter(name=prefix, linked=True)
+    )
+    assert [o.id for o in newest_first] == [
+        ids["fresh"],
+        ids["pending"],
+        ids["rejected"],
+        ids["due"],
+        ids["stale"],
+    ]
+    assert await walk(step="rejected") == [ids["rejected"]]
+
+
+async def test_count_organizations_counts_per_status_in_one_call(
+    client: WorkerClient, auth: BetterAuthApi
+) -> None:
+    prefix, _ = await _fleet(client, auth)
+    counts = await client.count_organizations(OrganizationFilter(name=prefix.upper()))
+    assert counts.total == 6
+    assert counts.by_status == {"not_started": 1, "pending": 1, "active": 3, "disabled": 1}
+    unsettled = await client.count_organizations(OrganizationFilter(name=prefix, unsettled=True))
+    assert (unsettled.total, unsettled.by_status["active"]) == (2, 1)
+    everyone = await client.count_organizations()
+    assert everyone.total >= 6
+    assert sum(everyone.by_status.values()) == everyone.total
+
+
+async def test_a_cursor_of_another_order_is_the_callers(
+    client: WorkerClient, auth: BetterAuthApi
+) -> None:
+    prefix, _ = await _fleet(client, auth)
+    first = await client.list_organizations(
+        limit=1, order="synced_at", where=OrganizationFilter(name=prefix)
+    )
+    assert first.next_cursor is not None
+    with pytest.raises(BadRequest) as refused:
+        await client.list_organizations(cursor=first.next_cursor)
+    assert refused.value.code == "invalid_cursor"
 
 
 async def test_list_organizations_with_a_bad_limit_is_our_fault(client: WorkerClient) -> None:

@@ -8,7 +8,9 @@ import {
   CLAIM_STATES,
   CONNECT_STATUSES,
   IDEMPOTENCY_OPERATIONS,
+  LIST_ORDERS,
   MEMBER_ROLES,
+  NAME_FILTER_MAX,
   ONBOARDING_STEPS,
   PAGE_LIMIT,
   PAYOUT_OUTCOMES,
@@ -86,6 +88,10 @@ describe("the contract file", () => {
     expect([...ONBOARDING_STEPS]).toEqual(schemas.OnboardingStep.enum);
     expect([...MEMBER_ROLES]).toEqual(schemas.MemberRole.enum);
     expect([...STATUS_FILTERS]).toEqual(schemas.OrganizationStatusFilter.enum);
+    expect([...LIST_ORDERS]).toEqual(schemas.OrganizationOrder.enum);
+    expect(Object.keys(schemas.OrganizationCounts.properties.by_status.properties)).toEqual([...STATUS_FILTERS]);
+    const name = contract.paths["/api/internal/organizations"].get.parameters.find((p) => "name" in p && p.name === "name");
+    expect(name && "schema" in name ? name.schema : null).toEqual({ type: "string", minLength: 1, maxLength: NAME_FILTER_MAX });
     expect([...IDEMPOTENCY_OPERATIONS]).toEqual(schemas.IdempotencyOperation.enum);
     expect([...CLAIM_CAUSES]).toEqual(schemas.ClaimCause.enum);
     expect([...SETTLEMENT_KINDS]).toEqual(schemas.SettlementKind.enum);
@@ -150,6 +156,14 @@ describe("the contract file", () => {
     expect(matches("OrganizationPage", { organizations: [] })).toBe(false);
     expect(matches("OrganizationPage", { organizations: [], next_cursor: "" })).toBe(false);
     expect(matches("OrganizationPage", { organizations: [{ id: "x" }], next_cursor: null })).toBe(false);
+  });
+
+  it("checks the counts of organizations", () => {
+    const byStatus = { not_started: 1, pending: 2, active: 3, disabled: 0 };
+    expect(matches("OrganizationCounts", { total: 6, by_status: byStatus })).toBe(true);
+    expect(matches("OrganizationCounts", { total: 6, by_status: { ...byStatus, paused: 1 } })).toBe(false);
+    expect(matches("OrganizationCounts", { total: -1, by_status: byStatus })).toBe(false);
+    expect(matches("OrganizationCounts", { by_status: byStatus })).toBe(false);
   });
 
   it("rejects error bodies of another shape", () => {

@@ -1,5 +1,6 @@
 /** Calls into the Worker under test (its real fetch handler) and sets up users and organizations. */
 import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
 import { DEFAULT_ONBOARDING_STEP, DEFAULT_PLATFORM_FEE_PERCENT } from "../src/internal";
 import { assertContract } from "./contract";
 
@@ -142,4 +143,34 @@ export async function insertOrganization(): Promise<string> {
 /** The organization's row as D1 holds it. */
 export async function storedOrganization(id: string): Promise<Record<string, unknown> | null> {
   return env.DB.prepare(`SELECT * FROM organizations WHERE id = ?1`).bind(id).first();
+}
+
+/**
+ * Every item of a paged list, page after page: `fetchPage` answers the page a cursor names
+ * (null: the first), whose `items` field holds objects with an id. Also the number of pages.
+ */
+export async function walkPages(
+  fetchPage: (cursor: string | null) => Promise<Answer>,
+  items: string,
+): Promise<{ ids: string[]; pages: number }> {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const answer = await fetchPage(cursor);
+    expect(answer.status).toBe(200);
+    pages += 1;
+    ids.push(...answer.body[items].map((o: { id: string }) => o.id));
+    cursor = answer.body.next_cursor;
+  } while (cursor !== null && pages < 100);
+  return { ids, pages };
+}
+
+/** The answer is 400 `invalid_request` naming `field` in its message and its `param`. */
+export function expectInvalid(answer: Answer, field: string): void {
+  expect(answer.status).toBe(400);
+  expect(answer.body.error.code).toBe("invalid_request");
+  expect(answer.body.error.message).toContain(`"${field}"`);
+  // The same name, machine-readable, so a caller never parses the message.
+  expect(answer.body.error.param).toBe(field);
 }

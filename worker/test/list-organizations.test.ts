@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { encodeCursor } from "../src/internal/cursor";
-import { insertOrganization, internal, unique, type Answer } from "./helpers";
+import { expectInvalid, insertOrganization, internal, unique, walkPages, type Answer } from "./helpers";
 
 /** GET /organizations with these query parameters; the answer is checked against the contract. */
 function list(params: Record<string, string | number | boolean> | string = {}, key?: string | null): Promise<Answer> {
@@ -13,18 +13,8 @@ function list(params: Record<string, string | number | boolean> | string = {}, k
 }
 
 /** Every organization the filters pass, page by page with `limit`; also the number of pages. */
-async function walk(params: Record<string, string | number | boolean>): Promise<{ ids: string[]; pages: number }> {
-  const ids: string[] = [];
-  let cursor: string | null = null;
-  let pages = 0;
-  do {
-    const answer = await list(cursor === null ? params : { ...params, cursor });
-    expect(answer.status).toBe(200);
-    pages += 1;
-    ids.push(...answer.body.organizations.map((o: { id: string }) => o.id));
-    cursor = answer.body.next_cursor;
-  } while (cursor !== null && pages < 100);
-  return { ids, pages };
+function walk(params: Record<string, string | number | boolean>): Promise<{ ids: string[]; pages: number }> {
+  return walkPages((cursor) => list(cursor === null ? params : { ...params, cursor }), "organizations");
 }
 
 async function insertMany(n: number): Promise<string[]> {
@@ -191,12 +181,7 @@ describe("organizations: validation", () => {
     ["linked=", "linked"],
     ["page=2", "page"],
   ])("answers 400 invalid_request naming the parameter (message and param) for ?%s", async (query, field) => {
-    const answer = await list(query);
-    expect(answer.status).toBe(400);
-    expect(answer.body.error.code).toBe("invalid_request");
-    expect(answer.body.error.message).toContain(`"${field}"`);
-    // The same name, machine-readable, so a caller never parses the message.
-    expect(answer.body.error.param).toBe(field);
+    expectInvalid(await list(query), field);
   });
 
   it("needs the API key like every internal endpoint", async () => {

@@ -1,11 +1,20 @@
-import { useState } from "react";
-import type { BackendClient, ConnectStatus, ConsoleOrganization, ReversalMade, TransferItem } from "../backend/client";
+import { useState, type FormEvent } from "react";
+import type {
+  BackendClient,
+  ConnectStatus,
+  ConsoleOrganization,
+  OrganizationsQuery,
+  ReversalMade,
+  StatusCounts,
+  StatusName,
+  TransferItem,
+} from "../backend/client";
 import { CLAIMS_PAGE_SIZE, ClaimsCard } from "../kit/Claims";
 import { formatDateTime } from "../kit/formatDate";
 import { formatPercent } from "../kit/formatPercent";
 import { PayoutHistory, TransferHistory } from "../kit/History";
 import { PagedCard } from "../kit/PagedCard";
-import { StatusBadge } from "../kit/StatusBadge";
+import { STATUS_LABELS, StatusBadge } from "../kit/StatusBadge";
 import { usePages } from "../kit/usePages";
 import { PlatformFeeForm } from "./PlatformFeeForm";
 import { remainingOf, ReversalResult, ReverseTransfer } from "./ReverseTransfer";
@@ -14,16 +23,54 @@ import { TransferForm } from "./TransferForm";
 /** Organizations a page of the console's list holds. */
 export const ORGANIZATIONS_PAGE_SIZE = 25;
 
+type Sort = NonNullable<OrganizationsQuery["sort"]>;
+const SORTS: Record<Sort, string> = {
+  id: "Stable (by id)",
+  last_sync: "Last sync, oldest first",
+  "-last_sync": "Last sync, newest first",
+};
+
+/** What the list shows: the name searched for, the status kept, the order. */
+interface View {
+  name: string;
+  status: StatusName | "";
+  sort: Sort;
+}
+
+/** The service's query for a view: only what differs from the defaults is sent. */
+function queryOf(view: View, after: string | null): OrganizationsQuery {
+  return {
+    limit: ORGANIZATIONS_PAGE_SIZE,
+    ...(view.name ? { name: view.name } : {}),
+    ...(view.status ? { status: view.status } : {}),
+    ...(view.sort !== "id" ? { sort: view.sort } : {}),
+    ...(after ? { cursor: after } : {}),
+  };
+}
+
 /**
  * /admin/connect, for platform admins: every organization's open claims with the totals per
- * currency; every organization with its Connect status, fee and last sync; for the one
- * selected, its fee, a transfer (confirmed before anything moves), its transfers (each with
- * Reverse, confirmed before anything moves), its open claims and its payouts.
+ * currency; every organization with its Connect status, fee and last sync, searched by name,
+ * filtered by status and sorted by last sync, with the counts per status at the top (the
+ * service counts them in one Worker call, never by paging); for the one selected, its fee, a
+ * transfer (confirmed before anything moves), its transfers (each with Reverse, confirmed
+ * before anything moves), its open claims and its payouts.
  */
 export function ConnectConsole({ backend }: { backend: BackendClient }) {
-  const organizations = usePages("organizations", (after) =>
-    backend.organizations({ limit: ORGANIZATIONS_PAGE_SIZE, ...(after ? { cursor: after } : {}) }),
-  );
+  const [view, setView] = useState<View>({ name: "", status: "", sort: "id" });
+  const [typed, setTyped] = useState("");
+  const key = `organizations:${JSON.stringify(view)}`;
+  // The counts of the first page of the view shown (a late answer of another view is not).
+  const [counts, setCounts] = useState<{ key: string; counts: StatusCounts } | null>(null);
+  const organizations = usePages(key, async (after) => {
+    const page = await backend.organizations(queryOf(view, after));
+    if (page.counts) setCounts({ key, counts: page.counts });
+    return page;
+  });
+  const search = (event: FormEvent) => {
+    event.preventDefault();
+    setView((now) => ({ ...now, name: typed.trim() }));
+  };
   // What the service answered after a change here, shown instead of the row as first read.
   const [updated, setUpdated] = useState<Record<string, ConnectStatus>>({});
   const [selectedId, setSelectedId] = useState<string | null>(null);
@@ -49,8 +96,36 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
         title="Organizations"
         pages={organizations}
         what="organizations"
-        empty="No organizations yet."
+        empty={view.name || view.status ? "No organizations match." : "No organizations yet."}
         testId="organizations"
+        controls={
+          <>
+            <StatusCountsLine counts={counts?.key === key ? counts.counts : null} searched={view.name} />
+            <form className="filters" role="search" aria-label="Organizations" onSubmit={search}>
+              <label>
+                Name starts with
+                <input type="search" value={typed} maxLength={200} onChange={(e) => setTyped(e.target.value)} />
+              </label>
+              <button type="submit">Search</button>
+              <label>
+                Status
+                <select
+                  value={view.status}
+                  onChange={(e) => setView((now) => ({ ...now, status: e.target.value as View["status"] }))}
+                >
+                  <option value="">All statuses</option>
+                  <Options labels={STATUS_LABELS} />
+                </select>
+              </label>
+              <label>
+                Sort
+                <select value={view.sort} onChange={(e) => setView((now) => ({ ...now, sort: e.target.value as Sort }))}>
+                  <Options labels={SORTS} />
+                </select>
+              </label>
+            </form>
+          </>
+        }
       >
         {(items) => (
           <table className="history">
@@ -115,6 +190,34 @@ export function ConnectConsole({ backend }: { backend: BackendClient }) {
         <p className="muted">Choose an organization to set its fee, send it money or see its history.</p>
       ) : null}
     </>
+  );
+}
+
+/** A select's options: each value with its label. */
+function Options({ labels }: { labels: Record<string, string> }) {
+  return Object.entries(labels).map(([value, label]) => (
+    <option key={value} value={value}>
+      {label}
+    </option>
+  ));
+}
+
+/** How many organizations there are per status (those the search passes, when searching). */
+function StatusCountsLine({ counts, searched }: { counts: StatusCounts | null; searched: string }) {
+  if (!counts) return null;
+  const number = new Intl.NumberFormat("en-US");
+  return (
+    <p className="counts" data-testid="organization-counts">
+      <span data-testid="count-total">
+        {number.format(counts.total)} {searched ? `named “${searched}…”` : "organizations"}
+      </span>
+      {(Object.keys(STATUS_LABELS) as StatusName[]).map((status) => (
+        <span key={status} data-testid={`count-${status}`}>
+          {" · "}
+          {STATUS_LABELS[status]} {number.format(counts[status])}
+        </span>
+      ))}
+    </p>
   );
 }
 

@@ -46,6 +46,7 @@ export type ClaimSettlement = Schemas["ClaimSettlementItem"];
 export type ClaimTotal = Schemas["ClaimTotalView"];
 export type PayoutFailure = Schemas["PayoutFailureView"];
 export type ConsoleOrganization = Schemas["ConsoleOrganization"];
+export type StatusCounts = Schemas["StatusCounts"];
 export type OrganizationsQuery = NonNullable<
   paths["/api/connect/organizations"]["get"]["parameters"]["query"]
 >;

@@ -454,7 +454,8 @@ export interface paths {
         /**
          * Organizations
          * @description Platform admins: every organization with its Connect status, fee and last sync, in a
-         *     stable order (D1's, by id).
+         *     stable order (D1's, by id, or by last sync), with the counts per status on the first
+         *     page.
          */
         get: operations["organizations_api_connect_organizations_get"];
         put?: never;
@@ -821,6 +822,8 @@ export interface components {
              * @description Pass as `cursor` for the next page.
              */
             next_cursor: string | null;
+            /** @description On the first page (no `cursor`): the organizations the `name` search passes, in all and per status, whatever `status` filters; null on later pages. */
+            counts?: components["schemas"]["StatusCounts"] | null;
         };
         /**
          * OrganizationRef
@@ -1166,6 +1169,23 @@ export interface components {
             synced_at: string | null;
             /** @description The last payout failed (null: none since the last paid one). */
             payout_failure?: components["schemas"]["PayoutFailureView"] | null;
+        };
+        /**
+         * StatusCounts
+         * @description How many organizations there are, in all and per Connect status (`not_started`: no
+         *     account), from one Worker call.
+         */
+        StatusCounts: {
+            /** Total */
+            total: number;
+            /** Not Started */
+            not_started: number;
+            /** Pending */
+            pending: number;
+            /** Active */
+            active: number;
+            /** Disabled */
+            disabled: number;
         };
         /**
          * TransferCreate
@@ -4112,6 +4132,10 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Only organizations with this Connect status. */
                 status?: ("pending" | "active" | "disabled") | "not_started" | null;
+                /** @description Only organizations whose name starts with this (ASCII letters in either case). */
+                name?: string | null;
+                /** @description `id` (stable, the default); `last_sync`: never synced first, then oldest; `-last_sync`: newest sync first, never synced last. A cursor belongs to its sort. */
+                sort?: "id" | "last_sync" | "-last_sync";
             };
             header?: {
                 /** @description Optional: must be the session's own user id (else 403). */

@@ -10,12 +10,14 @@ interface Props<T> {
   /** The empty state, e.g. "No payouts yet." */
   empty: string;
   testId: string;
+  /** Drawn under the title, above the list: e.g. its search and filters. */
+  controls?: ReactNode;
   /** The loaded items, drawn once there is at least one. */
   children: (items: T[]) => ReactNode;
 }
 
 /** A card holding a paged list: loading, empty and error states, Refresh and Load more. */
-export function PagedCard<T>({ title, pages, what, empty, testId, children }: Props<T>) {
+export function PagedCard<T>({ title, pages, what, empty, testId, controls, children }: Props<T>) {
   const titleId = useId();
   const loading = pages.state === "loading";
   return (
@@ -26,6 +28,7 @@ export function PagedCard<T>({ title, pages, what, empty, testId, children }: Pr
           {loading && pages.loaded ? "Refreshing…" : "Refresh"}
         </button>
       </div>
+      {controls}
       {loading && !pages.loaded ? <p className="muted">Loading {what}…</p> : null}
       {pages.loaded && !pages.items.length && pages.state === "ready" ? (
         <p className="muted" data-testid={`${testId}-empty`}>

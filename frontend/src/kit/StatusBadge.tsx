@@ -1,6 +1,7 @@
 import type { StatusName } from "../backend/client";
 
-const STATUS_LABELS: Record<StatusName, string> = {
+/** Each status as people read it, in the order the console shows them. */
+export const STATUS_LABELS: Record<StatusName, string> = {
   not_started: "Not started",
   pending: "Pending",
   active: "Active",

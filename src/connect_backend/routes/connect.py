@@ -21,7 +21,13 @@ from connect_backend.auth import (
     Requirement,
     RunsPlatform,
 )
-from connect_backend.domain import ConnectStatus, Organization, PayoutSchedule
+from connect_backend.domain import (
+    ConnectStatus,
+    Organization,
+    OrganizationFilter,
+    OrganizationOrder,
+    PayoutSchedule,
+)
 from connect_backend.errors import BadRequest, Conflict, NotFound
 from connect_backend.json_body import StrictJSONRoute
 from connect_backend.money import split_fee
@@ -50,6 +56,7 @@ from connect_backend.schemas import (
     ReversalView,
     SettledClaim,
     Status,
+    StatusCounts,
     TransferCreate,
     TransferHistory,
     TransferItem,
@@ -599,6 +606,14 @@ async def claims(
 
 # --- the console: platform admins ----------------------------------------------------------
 
+ConsoleSort = Literal["id", "last_sync", "-last_sync"]
+"""The console's orders: stable by id, or by last sync (oldest or newest first)."""
+_ORDERS: dict[ConsoleSort, OrganizationOrder] = {
+    "id": "id",
+    "last_sync": "synced_at",
+    "-last_sync": "-synced_at",
+}
+
 
 @router.get(
     "/organizations",
@@ -620,13 +635,43 @@ async def organizations(
         ConnectStatus | Literal["not_started"] | None,
         Query(description="Only organizations with this Connect status."),
     ] = None,
+    name: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Only organizations whose name starts with this (ASCII letters in "
+            "either case).",
+        ),
+    ] = None,
+    sort: Annotated[
+        ConsoleSort,
+        Query(
+            description="`id` (stable, the default); `last_sync`: never synced first, then "
+            "oldest; `-last_sync`: newest sync first, never synced last. A cursor belongs "
+            "to its sort."
+        ),
+    ] = "id",
 ) -> OrganizationList:
     """Platform admins: every organization with its Connect status, fee and last sync, in a
-    stable order (D1's, by id)."""
-    page = await admin.clients.worker.list_organizations(limit=limit, cursor=cursor, status=status)
+    stable order (D1's, by id, or by last sync), with the counts per status on the first
+    page."""
+    worker = admin.clients.worker
+    where = OrganizationFilter(status=status, name=name)
+    listing = worker.list_organizations(
+        limit=limit, cursor=cursor, order=_ORDERS[sort], where=where
+    )
+    if cursor is None:
+        page, counted = await accounts.gather_both(
+            listing, worker.count_organizations(OrganizationFilter(name=name))
+        )
+        counts = StatusCounts(total=counted.total, **counted.by_status)
+    else:
+        page, counts = await listing, None
     return OrganizationList(
         data=[ConsoleOrganization.listed(o) for o in page.organizations],
         next_cursor=page.next_cursor,
+        counts=counts,
     )
 
 

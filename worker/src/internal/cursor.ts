@@ -1,6 +1,8 @@
 /**
  * The opaque page cursors: base64url (no padding) of a small JSON object naming where the next
  * page starts. `GET /organizations`: `{"after": "<id>"}`, the id the next page starts after.
+ * In last-sync order (`order=synced_at` or `-synced_at`): `{"after": {"synced": "<synced_at or empty>",
+ * "id": "<id>", "order": "<the order>"}}`, so a cursor of one order is refused by another.
  * `GET /claims`: `{"after": ["<created_at>", "<id>"]}`, the (created_at, id) it starts after.
  * Callers must not read them; the encoding may change.
  */
@@ -23,6 +25,29 @@ export function encodeCursor(id: string): string {
 export function decodeCursor(cursor: string): string | null {
   const after = decode(cursor);
   return isPart(after) ? after : null;
+}
+
+/** Where a page in last-sync order ended, and in which of the two orders. */
+export interface SyncCursor {
+  synced: string;
+  id: string;
+  order: "synced_at" | "-synced_at";
+}
+
+/** The cursor of a page in last-sync order whose last organization is at `last`. */
+export function encodeSyncCursor(last: SyncCursor): string {
+  return encode({ synced: last.synced, id: last.id, order: last.order });
+}
+
+/** The position a last-sync cursor starts after, or null when it is not one this API gave out. */
+export function decodeSyncCursor(cursor: string): SyncCursor | null {
+  const after = decode(cursor);
+  if (typeof after !== "object" || after === null || Array.isArray(after)) return null;
+  const { synced, id, order, ...rest } = after as Record<string, unknown>;
+  if (Object.keys(rest).length > 0 || !isPart(id)) return null;
+  if (typeof synced !== "string" || synced.length > 64) return null;
+  if (order !== "synced_at" && order !== "-synced_at") return null;
+  return { synced, id, order };
 }
 
 /** The cursor of a page whose last claim is `last`. */

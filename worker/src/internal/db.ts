@@ -23,6 +23,7 @@ import {
   type SettleClaimRequest,
   type SettlementKind,
   type StatusFilter,
+  STATUS_FILTERS,
 } from "./schemas";
 
 /** The organization's last failed payout, until a later one is paid (migrations/0006). */
@@ -159,41 +160,170 @@ export function getOrganizationByAccount(
     .first<OrganizationRow>();
 }
 
-/** Which organizations a page holds: those after `after` (by id) that pass the filters. */
-export interface PageQuery {
-  after: string | null;
-  limit: number;
+/** Where a page in last-sync order starts: after the (sync key, id) of the last one given. */
+export interface SyncPosition {
+  /** The stored `stripe_connect_synced_at`, or "" for never synced (it sorts first). */
+  synced: string;
+  id: string;
+}
+
+/** The orders of `GET /organizations`: by id, or by last sync (never synced first) either way. */
+export type ListOrder = "id" | "synced_at" | "-synced_at";
+
+/** The filters of `GET /organizations` and `GET /organization-counts`. */
+export interface OrganizationFilters {
   status?: StatusFilter | undefined;
   linked?: boolean | undefined;
+  step?: OnboardingStep | undefined;
+  unsettled?: boolean | undefined;
+  /** Only those never synced or last synced before this ISO 8601 UTC time. */
+  syncedBefore?: string | undefined;
+  /** Only those whose name starts with this (ASCII case folded). */
+  name?: string | undefined;
+}
+
+/** Which organizations a page holds: those after the cursor's position that pass the filters. */
+export interface PageQuery extends OrganizationFilters {
+  /** Where the page starts: after this id (id order) or this position (last-sync orders). */
+  after: string | SyncPosition | null;
+  limit: number;
+  order?: ListOrder | undefined;
 }
 
 /**
- * Up to `limit` organizations in id order (SQLite's binary order, so stable), starting after
- * `after`. `not_started` means no account; `linked` means holding one.
+ * The sort key of last-sync order, exactly as migrations/0007's indexes spell it (an
+ * expression index is used only for the same expression).
  */
-export async function listOrganizations(db: D1Database, query: PageQuery): Promise<OrganizationRow[]> {
+const SYNCED = "COALESCE(stripe_connect_synced_at, '')";
+/** Not yet settled: linked, and pending (or no status yet), or waiting on requirements or a review. */
+const UNSETTLED = `stripe_connect_account_id IS NOT NULL
+    AND (stripe_connect_status IS NULL OR stripe_connect_status = 'pending'
+         OR onboarding_step IN ('action_required', 'under_review'))`;
+/** Above every character a name can hold next: a prefix's upper bound. */
+const PAST_PREFIX = "\u{10FFFF}";
+
+/** The WHERE terms and their values for the filters (shared by the list and the counts). */
+function filterTerms(filters: OrganizationFilters): { where: string[]; values: unknown[] } {
   const where: string[] = [];
   const values: unknown[] = [];
-  if (query.after !== null) {
-    where.push("id > ?");
-    values.push(query.after);
-  }
-  if (query.status === "not_started") {
+  if (filters.status === "not_started") {
     where.push("stripe_connect_account_id IS NULL");
-  } else if (query.status !== undefined) {
+  } else if (filters.status !== undefined) {
     where.push("stripe_connect_status = ?");
-    values.push(query.status);
+    values.push(filters.status);
   }
-  if (query.linked !== undefined) {
-    where.push(`stripe_connect_account_id IS ${query.linked ? "NOT NULL" : "NULL"}`);
+  if (filters.linked !== undefined) {
+    where.push(`stripe_connect_account_id IS ${filters.linked ? "NOT NULL" : "NULL"}`);
   }
-  values.push(query.limit);
-  const filter = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+  if (filters.step !== undefined) {
+    where.push("onboarding_step = ?");
+    values.push(filters.step);
+  }
+  if (filters.unsettled === true) {
+    where.push(UNSETTLED);
+  } else if (filters.unsettled === false) {
+    // Settled: holding an account that is none of the above.
+    where.push(`stripe_connect_account_id IS NOT NULL AND NOT (${UNSETTLED})`);
+  }
+  if (filters.syncedBefore !== undefined) {
+    where.push(`${SYNCED} < ?`);
+    values.push(filters.syncedBefore);
+  }
+  if (filters.name !== undefined) {
+    where.push("name COLLATE NOCASE >= ? AND name COLLATE NOCASE < ?");
+    values.push(filters.name, filters.name + PAST_PREFIX);
+  }
+  return { where, values };
+}
+
+function whereClause(where: string[]): string {
+  return where.length > 0 ? `WHERE ${where.map((term) => `(${term})`).join(" AND ")}` : "";
+}
+
+/**
+ * Up to `limit` organizations that pass the filters, starting after `after`: in id order
+ * (SQLite's binary order, so stable), or with `order` by last sync (never synced first;
+ * `-synced_at` newest first, never synced last), ties by id. `not_started` means no account;
+ * `linked` means holding one.
+ */
+export async function listOrganizations(db: D1Database, query: PageQuery): Promise<OrganizationRow[]> {
+  const { sql, values } = listStatement(query);
   const { results } = await db
-    .prepare(`SELECT ${ORG_COLUMNS} FROM organizations ${filter} ORDER BY id LIMIT ?`)
+    .prepare(sql)
     .bind(...values)
     .all<OrganizationRow>();
   return results;
+}
+
+/** A statement and its values (exported so the tests can hold each to its index). */
+export interface Statement {
+  sql: string;
+  values: unknown[];
+}
+
+/** The statement of `listOrganizations`. */
+export function listStatement(query: PageQuery): Statement {
+  const { where, values } = filterTerms(query);
+  const order = query.order ?? "id";
+  const descending = order === "-synced_at";
+  if (order === "id") {
+    if (typeof query.after === "string") {
+      where.push("id > ?");
+      values.push(query.after);
+    }
+  } else if (query.after !== null && typeof query.after === "object") {
+    where.push(`(${SYNCED}, id) ${descending ? "<" : ">"} (?, ?)`);
+    values.push(query.after.synced, query.after.id);
+  }
+  const orderBy = order === "id" ? "id" : descending ? `${SYNCED} DESC, id DESC` : `${SYNCED}, id`;
+  values.push(query.limit);
+  return {
+    sql: `SELECT ${ORG_COLUMNS} FROM organizations ${whereClause(where)} ORDER BY ${orderBy} LIMIT ?`,
+    values,
+  };
+}
+
+/** Where the next page in last-sync order starts, after this row. */
+export function syncPosition(row: OrganizationRow): SyncPosition {
+  return { synced: row.stripe_connect_synced_at ?? "", id: row.id };
+}
+
+/** How many organizations pass the filters, in all and per status (`not_started`: no account). */
+export interface OrganizationCounts {
+  total: number;
+  by_status: Record<StatusFilter, number>;
+}
+
+/** The counts of the organizations that pass the filters, in one statement. */
+export async function countOrganizations(db: D1Database, filters: OrganizationFilters): Promise<OrganizationCounts> {
+  const { sql, values } = countStatement(filters);
+  const { results } = await db
+    .prepare(sql)
+    .bind(...values)
+    .all<{ status: string | null; n: number }>();
+  const counts: OrganizationCounts = {
+    total: 0,
+    by_status: Object.fromEntries(STATUS_FILTERS.map((s) => [s, 0])) as Record<StatusFilter, number>,
+  };
+  for (const { status, n } of results) {
+    counts.total += n;
+    // A linked row with no status (none the API writes) counts only in the total.
+    if (status !== null && status in counts.by_status) counts.by_status[status as StatusFilter] += n;
+  }
+  return counts;
+}
+
+/** The statement of `countOrganizations`. */
+export function countStatement(filters: OrganizationFilters): Statement {
+  const { where, values } = filterTerms(filters);
+  return {
+    sql: `SELECT CASE WHEN stripe_connect_account_id IS NULL THEN 'not_started'
+                      ELSE stripe_connect_status END AS status,
+                 COUNT(*) AS n
+            FROM organizations ${whereClause(where)}
+           GROUP BY 1`,
+    values,
+  };
 }
 
 /**

@@ -4,7 +4,7 @@
  * Contract: contract/worker-internal-api.openapi.json.
  */
 import { Hono, type Context, type Handler, type Input, type MiddlewareHandler } from "hono";
-import { encodeClaimCursor, encodeCursor } from "./cursor";
+import { encodeClaimCursor, encodeCursor, encodeSyncCursor } from "./cursor";
 import * as db from "./db";
 import { errorResponse } from "./errors";
 import {
@@ -24,6 +24,7 @@ import {
   createConnectAccountRequest,
   listClaimsQuery,
   listOrganizationsQuery,
+  organizationCountsQuery,
   payoutOutcomeRequest,
   recordClaimRequest,
   releaseClaimSettlementsRequest,
@@ -159,21 +160,40 @@ export function createInternalApi<E extends InternalBindings>(
   }));
 
   app.get("/organizations", validated(queryParams(listOrganizationsQuery), async (c) => {
-    const query = c.req.valid("query");
-    const limit = query.limit ?? PAGE_LIMIT.default;
+    const { limit: given, cursor, order: asked, ...filters } = c.req.valid("query");
+    const limit = given ?? PAGE_LIMIT.default;
+    const order = asked ?? "id";
     // One row past the page says whether another page follows.
     const rows = await db.listOrganizations(database(c.env), {
-      after: query.cursor ?? null,
+      after: cursor === undefined ? null : "after" in cursor ? cursor.after : cursor,
       limit: limit + 1,
-      status: query.status,
-      linked: query.linked,
+      order,
+      status: filters.status,
+      linked: filters.linked,
+      step: filters.step,
+      unsettled: filters.unsettled,
+      syncedBefore: filters.synced_before,
+      name: filters.name,
     });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
-    return c.json({
-      organizations: page.map(db.toOrganization),
-      next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null,
+    let next: string | null = null;
+    if (rows.length > limit && last) {
+      next = order === "id" ? encodeCursor(last.id) : encodeSyncCursor({ ...db.syncPosition(last), order });
+    }
+    return c.json({ organizations: page.map(db.toOrganization), next_cursor: next });
+  }));
+
+  app.get("/organization-counts", validated(queryParams(organizationCountsQuery), async (c) => {
+    const filters = c.req.valid("query");
+    const counts = await db.countOrganizations(database(c.env), {
+      linked: filters.linked,
+      step: filters.step,
+      unsettled: filters.unsettled,
+      syncedBefore: filters.synced_before,
+      name: filters.name,
     });
+    return c.json(counts);
   }));
 
   app.get("/organization/:id", async (c) =>

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { decodeClaimCursor, decodeCursor, type ClaimPosition } from "./cursor";
+import { decodeClaimCursor, decodeCursor, decodeSyncCursor, type ClaimPosition, type SyncCursor } from "./cursor";
 
 /** Contract enums (worker-internal-api.md). */
 export const CONNECT_STATUSES = ["pending", "active", "disabled"] as const;
@@ -125,25 +125,62 @@ export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;
 /** `GET /organizations?status=`: a Connect status, or `not_started` for no account. */
 export const STATUS_FILTERS = ["not_started", ...CONNECT_STATUSES] as const;
 
+/** `GET /organizations?order=`: by id (the default), or by last sync either way. */
+export const LIST_ORDERS = ["id", "synced_at", "-synced_at"] as const;
+/** `GET /organizations?name=`: the longest name prefix searched for. */
+export const NAME_FILTER_MAX = 200;
+
+const trueOrFalse = z
+  .enum(["true", "false"])
+  .transform((value) => value === "true")
+  .optional();
+
+/** The filters `GET /organizations` and `GET /organization-counts` share. */
+const organizationFilters = {
+  status: z.enum(STATUS_FILTERS).optional(),
+  linked: trueOrFalse,
+  step: z.enum(ONBOARDING_STEPS).optional(),
+  unsettled: trueOrFalse,
+  synced_before: utcTimestamp.transform((value) => new Date(value).toISOString()).optional(),
+  name: z.string().min(1).max(NAME_FILTER_MAX).optional(),
+};
+
+/** Where a page starts, as the cursor says: after an id (id order) or a last-sync position. */
+export type ListCursor = { after: string } | SyncCursor;
+
 /** The query of `GET /organizations` (each parameter at most once: `queryParams` in validators.ts). */
-export const listOrganizationsQuery = z.strictObject({
-  limit: pageLimit(PAGE_LIMIT),
-  cursor: z
-    .string()
-    .transform((value, ctx) => {
-      const after = decodeCursor(value);
-      if (after === null) {
+export const listOrganizationsQuery = z
+  .strictObject({
+    limit: pageLimit(PAGE_LIMIT),
+    cursor: z
+      .string()
+      .transform((value, ctx): ListCursor => {
+        const after = decodeCursor(value);
+        if (after !== null) return { after };
+        const position = decodeSyncCursor(value);
+        if (position !== null) return position;
         ctx.addIssue({ code: "custom", message: "not a cursor this API gave out" });
         return z.NEVER;
-      }
-      return after;
-    })
-    .optional(),
-  status: z.enum(STATUS_FILTERS).optional(),
-  linked: z
-    .enum(["true", "false"])
-    .transform((value) => value === "true")
-    .optional(),
+      })
+      .optional(),
+    order: z.enum(LIST_ORDERS).optional(),
+    ...organizationFilters,
+  })
+  .superRefine((query, ctx) => {
+    if (query.cursor === undefined) return;
+    const cursorOrder = "order" in query.cursor ? query.cursor.order : "id";
+    if (cursorOrder !== (query.order ?? "id")) {
+      ctx.addIssue({ code: "custom", path: ["cursor"], message: "a cursor of another order" });
+    }
+  });
+
+/** The query of `GET /organization-counts`: the list's filters but `status` (it counts per status). */
+export const organizationCountsQuery = z.strictObject({
+  linked: organizationFilters.linked,
+  step: organizationFilters.step,
+  unsettled: organizationFilters.unsettled,
+  synced_before: organizationFilters.synced_before,
+  name: organizationFilters.name,
 });
 
 /** Why a claim exists (migrations/0005): the refused reversal's cause. */

@@ -622,7 +622,8 @@ class AccountSessionCreated(_Output):
 
 
 class DashboardLink(_Output):
-    """A single-use login link to the Express dashboard."""
+    """A single-use link: a login link to the Express dashboard, or an `account_update` Account
+    Link for an account whose details the platform collects."""
 
     url: str
 

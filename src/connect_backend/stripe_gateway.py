@@ -448,16 +448,22 @@ class StripeGateway:
             return AccountLink(url=link.url, expires_at=datetime.fromisoformat(link.expires_at))
 
     async def create_account_link(
-        self, *, account_id: str, refresh_url: str, return_url: str
+        self,
+        *,
+        account_id: str,
+        refresh_url: str,
+        return_url: str,
+        purpose: Literal["account_onboarding", "account_update"] = "account_onboarding",
     ) -> AccountLink:
-        """A fresh onboarding link (single use, short-lived; a new one each time is harmless)."""
+        """A fresh onboarding link (single use, short-lived; a new one each time is harmless);
+        `account_update` for an account whose details the platform collects, to change them."""
         async with self._calling("account_links.create"):
             link = await self._stripe.account_links.create_async(
                 params={
                     "account": account_id,
                     "refresh_url": refresh_url,
                     "return_url": return_url,
-                    "type": "account_onboarding",
+                    "type": purpose,
                 }
             )
             return AccountLink(

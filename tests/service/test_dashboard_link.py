@@ -1,4 +1,5 @@
-"""`POST /api/connect/dashboard-link`: a login link to the Express dashboard."""
+"""`POST /api/connect/dashboard-link`: a login link to the Express dashboard, or, for an account
+whose details the platform collects, an `account_update` Account Link."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import httpx
 import pytest
 
 from connect_backend.stripe_objects import CONTROLLERS
-from tests.service.fakes import FakeStripe, FakeWorker
+from tests.service.fakes import FakeStripe, FakeWorker, form_to_nested
 from tests.support.service import bearer, make_settings, onboarded
 
 LINK = "/api/connect/dashboard-link"
@@ -45,18 +46,14 @@ async def test_dashboard_link_for_the_org_named_by_x_org_id_without_a_body(
 @pytest.mark.parametrize(
     "account",
     [
-        {"type": "custom", "controller": {"type": "application", **CONTROLLERS["custom"]}},
         {"type": "standard", "controller": {"type": "application", **CONTROLLERS["standard"]}},
-        {"type": "custom", "controller": {"type": "application"}},  # answered without them
         {"type": "none", "controller": {"stripe_dashboard": {"type": "none"}}},
         {"type": "none", "controller": {"stripe_dashboard": {"type": "full"}}},
         # The controller decides, not the legacy type beside it.
         {"type": "express", "controller": {"stripe_dashboard": {"type": "none"}}},
     ],
     ids=[
-        "legacy-custom",
         "legacy-standard",
-        "legacy-custom-without-controller-properties",
         "controller-none",
         "controller-full",
         "controller-over-type",
@@ -109,9 +106,11 @@ async def test_an_account_the_service_made_gets_a_link_by_its_controller(
 
 
 @pytest.mark.parametrize("settings", [make_settings(connect_account_type="custom")])
-async def test_a_custom_like_account_the_service_made_has_no_dashboard_link(
+async def test_a_custom_like_account_the_service_made_gets_an_account_update_link(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
+    """The platform collects its details: no dashboard to log in to, but an `account_update`
+    Account Link to change them (the failed-payout banner's button)."""
     worker.add_org("org_a", name="Acme")
     owner = worker.add_person("olive", org_a="owner")
     await client.post(
@@ -120,8 +119,35 @@ async def test_a_custom_like_account_the_service_made_has_no_dashboard_link(
 
     r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
 
-    assert r.status_code == 409
-    assert r.json()["error"]["code"] == "not_supported"
+    assert r.status_code == 200, r.text
+    [asked] = stripe.calls("POST", "/v1/account_links")[-1:]
+    params = form_to_nested(asked.content)
+    assert params["type"] == "account_update"
+    assert params["return_url"].endswith("/settings/payments?connect=return")
+    assert r.json()["url"].startswith("https://connect.stripe.test/setup/")
+    assert stripe.calls("POST", r"/v1/accounts/.+/login_links") == []
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        {"type": "custom", "controller": {"type": "application", **CONTROLLERS["custom"]}},
+        {"type": "custom", "controller": {"type": "application"}},  # answered without them
+    ],
+    ids=["legacy-custom", "legacy-custom-without-controller-properties"],
+)
+async def test_a_legacy_custom_account_gets_an_account_update_link(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe, account: dict[str, Any]
+) -> None:
+    account_id = onboarded(worker, stripe, "org_a")
+    stripe.accounts[account_id].update(account)
+    owner = worker.add_person("olive", org_a="owner")
+
+    r = await client.post(LINK, json={"organization_id": "org_a"}, headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
+    [asked] = stripe.calls("POST", "/v1/account_links")
+    assert form_to_nested(asked.content)["type"] == "account_update"
 
 
 async def test_an_express_dashboard_by_controller_gets_a_link(

@@ -231,7 +231,8 @@ export interface paths {
          * Dashboard Link
          * @description Owners/admins: a login link to the Express dashboard, for an account that has one (its
          *     own controller decides, `controller.stripe_dashboard.type`, not how new accounts are
-         *     made).
+         *     made); for a v1 account whose details the platform collects (Custom-like), an
+         *     `account_update` Account Link to change them, back to the settings page.
          */
         post: operations["dashboard_link_api_connect_dashboard_link_post"];
         delete?: never;
@@ -684,7 +685,8 @@ export interface components {
         };
         /**
          * DashboardLink
-         * @description A single-use login link to the Express dashboard.
+         * @description A single-use link: a login link to the Express dashboard, or an `account_update` Account
+         *     Link for an account whose details the platform collects.
          */
         DashboardLink: {
             /** Url */

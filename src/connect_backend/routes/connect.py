@@ -386,16 +386,27 @@ OpensDashboard = Annotated[
 async def dashboard_link(ctx: OpensDashboard) -> DashboardLink:
     """Owners/admins: a login link to the Express dashboard, for an account that has one (its
     own controller decides, `controller.stripe_dashboard.type`, not how new accounts are
-    made)."""
-    stripe = ctx.clients.stripe
+    made); for a v1 account whose details the platform collects (Custom-like), an
+    `account_update` Account Link to change them, back to the settings page."""
+    stripe, settings = ctx.clients.stripe, ctx.clients.settings
     account_id = accounts.require_account(ctx.organization)
-    read = await stripe.read_account(account_id, accounts.api_of(ctx.organization))
-    if not read.account.controller.express_dashboard:
-        raise Conflict(
-            "Only accounts with the Express dashboard have a Stripe dashboard to log in to.",
-            code="not_supported",
+    api = accounts.api_of(ctx.organization)
+    controller = (await stripe.read_account(account_id, api)).account.controller
+    if controller.express_dashboard:
+        return DashboardLink(url=await stripe.create_login_link(account_id))
+    if controller.platform_collects_requirements and api == "v1":
+        back = settings.frontend_url + "/settings/payments?connect="
+        link = await stripe.create_account_link(
+            account_id=account_id,
+            refresh_url=back + "refresh",
+            return_url=back + "return",
+            purpose="account_update",
         )
-    return DashboardLink(url=await stripe.create_login_link(account_id))
+        return DashboardLink(url=link.url)
+    raise Conflict(
+        "Only accounts with the Express dashboard have a Stripe dashboard to log in to.",
+        code="not_supported",
+    )
 
 
 @router.post(

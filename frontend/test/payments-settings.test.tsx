@@ -925,6 +925,25 @@ describe("embedded onboarding (a publishable key is set)", () => {
     await waitFor(() => expect(page.calls("GET", `/api/connect/status/${ORG}`).length).toBe(reads + 1));
   });
 
+  it("offers Stripe's hosted pages beside the embedded component", async () => {
+    const connect = stubConnect();
+    const page = renderPage({
+      role: "owner",
+      embedded: connect.embedded,
+      routes: {
+        ...statusRoute(statusOf({ status: "pending", onboarding_step: "details_submission", payouts_enabled: false })),
+        [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE),
+        "POST /api/connect/onboard": () => json(200, LINK),
+      },
+    });
+
+    fireEvent.click(await screen.findByRole("button", { name: "Continue on Stripe's site" }));
+
+    await waitFor(() => expect(page.location.assign).toHaveBeenCalledWith(LINK.url));
+    expect(page.calls("POST", "/api/connect/account-session")).toHaveLength(0);
+    expect(screen.queryByTestId("embedded-onboarding")).toBeNull();
+  });
+
   it("keeps the hosted link without a publishable key", async () => {
     const page = renderPage({
       role: "owner",
@@ -939,5 +958,6 @@ describe("embedded onboarding (a publishable key is set)", () => {
     await waitFor(() => expect(page.location.assign).toHaveBeenCalledWith(LINK.url));
     expect(screen.queryByTestId("embedded-onboarding")).toBeNull();
     expect(page.calls("POST", "/api/connect/account-session")).toHaveLength(0);
+    expect(screen.queryByRole("button", { name: "Continue on Stripe's site" })).toBeNull();
   });
 });

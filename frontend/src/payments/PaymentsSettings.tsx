@@ -82,6 +82,8 @@ export function PaymentsSettings({
     }
     location.assign((await onboardingLink()).url);
   });
+  // With embedded onboarding, Stripe's hosted pages stay on offer beside it.
+  const hosted = useAction(async () => location.assign((await onboardingLink()).url));
   const dashboard = useAction(async () => location.open((await backend.dashboardLink(orgId)).url));
   // After a failed payout: the Express dashboard, where the owner fixes the bank account; an
   // account without one (the service answers not_supported) gets an Account Link instead.
@@ -155,6 +157,11 @@ export function PaymentsSettings({
                 {onboard.busy ? "Opening Stripe…" : label}
               </button>
             ) : null}
+            {label && !embeddedOpen && flow === "embedded" ? (
+              <button type="button" disabled={hosted.busy || onboard.busy} onClick={() => void hosted.run()}>
+                {hosted.busy ? "Opening Stripe…" : "Continue on Stripe's site"}
+              </button>
+            ) : null}
             {data.status === "active" ? (
               <button type="button" disabled={dashboard.busy} onClick={() => void dashboard.run()}>
                 {dashboard.busy ? "Opening…" : "Open Stripe dashboard"}
@@ -163,6 +170,7 @@ export function PaymentsSettings({
           </div>
         ) : null}
         {onboard.error ? <ErrorNotice error={onboard.error} /> : null}
+        {hosted.error ? <ErrorNotice error={hosted.error} /> : null}
         {embedded && embeddedOpen && manage ? (
           <EmbeddedOnboarding
             backend={backend}

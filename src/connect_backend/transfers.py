@@ -21,7 +21,7 @@ from typing import Any
 from connect_backend import idempotency, log
 from connect_backend.errors import BadRequest, ClaimExceeded, Conflict, ConnectError
 from connect_backend.money import FeeSplit
-from connect_backend.stripe_gateway import StripeGateway
+from connect_backend.stripe_gateway import StripeGateway, idempotency_key
 from connect_backend.worker import WorkerClient
 
 
@@ -101,7 +101,8 @@ async def send(
         "claims": [asdict(c) for c in claims],
         "sent": split.net - sum(c.amount for c in claims),
     }
-    settlement_key = f"transfer:{request.organization_id}:{caller_key}"
+    # The transfer's own Stripe key (hashed where the caller's key would make it too long).
+    settlement_key = idempotency_key("transfer", request.organization_id, caller_key)
 
     async def make(decided: Mapping[str, Any]) -> str:
         settled = _settled(decided)

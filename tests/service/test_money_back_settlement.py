@@ -497,3 +497,19 @@ async def test_a_manual_reversal_counts_what_is_already_claimed_on_the_transfer(
         0,
     )
     assert sorted(c["amount"] for c in worker.claims.values()) == [400, 500]
+
+
+async def test_the_longest_idempotency_key_still_settles_claims(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """The settlements' key is the transfer's Stripe key, hashed where the caller's 255
+    characters would make it longer than D1 and Stripe take."""
+    onboarded(worker, stripe, "org_a")
+    _claim(worker, "clm_first", 300, created="2026-01-01T00:00:00.000Z")
+
+    r = await _send(client, worker, key="k" * 255)
+
+    assert r.status_code == 200, r.text
+    [settlement] = worker.claims["clm_first"]["settlements"]
+    assert len(settlement["key"]) <= 255
+    assert settlement["key"] == stripe.calls("POST", "/v1/transfers")[0].headers["idempotency-key"]

@@ -223,19 +223,13 @@ async def _reversals(transfer: Transfer, *, gateway: StripeGateway) -> list[Reve
 async def _all_claims(organization_id: str | None, worker: WorkerClient) -> list[Claim]:
     """Every claim (of one organization; of every one's open ones with None), first in,
     first out."""
-    found: list[Claim] = []
-    cursor: str | None = None
-    while True:
-        page = await worker.list_claims(
+    return [
+        c
+        async for c in worker.every_claim(
             organization_id=organization_id,
             state="all" if organization_id is not None else "open",
-            limit=200,
-            cursor=cursor,
         )
-        found.extend(page.claims)
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor
+    ]
 
 
 async def settle_claims(

@@ -155,20 +155,13 @@ async def _claims_on(
 ) -> list[Claim]:
     """The organization's claims on the transfer, from every page of its claims: one missed
     for being on a later page would let a reversal take twice."""
-    found: list[Claim] = []
-    cursor: str | None = None
-    while True:
-        page = await worker.list_claims(
-            organization_id=organization_id,
-            state="all",
-            currency=transfer.currency,
-            limit=200,
-            cursor=cursor,
+    return [
+        c
+        async for c in worker.every_claim(
+            organization_id=organization_id, state="all", currency=transfer.currency
         )
-        found.extend(c for c in page.claims if c.transfer_id == transfer.id)
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor
+        if c.transfer_id == transfer.id
+    ]
 
 
 async def reverse_by_hand(

@@ -181,21 +181,15 @@ async def _claims_to_settle(
     covers them."""
     left = net
     taken: list[ClaimSettled] = []
-    cursor: str | None = None
-    while left > 0:
-        page = await worker.list_claims(
-            organization_id=organization_id, state="open", currency=currency, cursor=cursor
-        )
-        for claim in page.claims:
-            part = min(claim.open, left)
-            if part > 0:
-                taken.append(ClaimSettled(claim.id, part))
-                left -= part
-            if left == 0:
-                break
-        if page.next_cursor is None:
+    async for claim in worker.every_claim(
+        organization_id=organization_id, state="open", currency=currency
+    ):
+        part = min(claim.open, left)
+        if part > 0:
+            taken.append(ClaimSettled(claim.id, part))
+            left -= part
+        if left == 0:
             break
-        cursor = page.next_cursor
     return taken
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -176,6 +176,8 @@ class _Transient(Exception):
         self.reason = reason
 
 
+CLAIM_PAGE = 200
+"""Claims asked of the Worker a page when every one is read (the most it gives)."""
 _FIRST_WAIT = wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05)
 """After the first attempt: 50 ms plus up to 50 ms of jitter."""
 _NEXT_WAITS = wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.05)
@@ -458,6 +460,30 @@ class WorkerClient:
             query["cursor"] = cursor
         data = await self._call("GET", f"/claims?{urlencode(query)}")
         return self._parse(ClaimPage, data)
+
+    async def every_claim(
+        self,
+        *,
+        organization_id: str | None,
+        state: ClaimState = "open",
+        currency: str | None = None,
+    ) -> AsyncIterator[Claim]:
+        """Every claim of the query, first in, first out, page after page (a caller that has
+        what it needs stops asking)."""
+        cursor: str | None = None
+        while True:
+            page = await self.list_claims(
+                organization_id=organization_id,
+                state=state,
+                currency=currency,
+                limit=CLAIM_PAGE,
+                cursor=cursor,
+            )
+            for claim in page.claims:
+                yield claim
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     async def settle_claim(
         self, claim_id: str, *, key: str, amount: int, kind: SettlementKind

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
@@ -53,10 +54,15 @@ def from_environment() -> FastAPI:
     return app
 
 
-def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> FastAPI:
-    """Build the service for `settings`; clients (`runtime.clients`) live as long as the
-    lifespan. Traces go to `traces`, else where the settings say (`tracing.provider`), if
-    anywhere."""
+def create_app(
+    settings: Settings,
+    *,
+    traces: TracerProvider | None = None,
+    worker_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the service for `settings`; clients (`runtime.clients`, the Worker's through
+    `worker_transport` if given) live as long as the lifespan. Traces go to `traces`, else
+    where the settings say (`tracing.provider`), if anywhere."""
     traces = traces or tracing.provider(settings)
     watched = [tracing.outbound(traces)] if traces is not None else []
 
@@ -64,7 +70,9 @@ def create_app(settings: Settings, *, traces: TracerProvider | None = None) -> F
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with (
             metrics.worker_process(),
-            runtime.clients(settings, trace_configs=watched) as made,
+            runtime.clients(
+                settings, trace_configs=watched, worker_transport=worker_transport
+            ) as made,
         ):
             yield State(
                 clients=Clients(settings=settings, worker=made.worker, stripe=made.stripe),

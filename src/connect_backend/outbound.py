@@ -1,8 +1,9 @@
 """The service's outbound HTTP: one aiohttp session, shared by the Worker and Stripe clients.
 
 aiohttp's connection pool is the well-kept part underneath both: the Worker client keeps
-httpx as its API over `httpx-aiohttp`'s `AiohttpTransport`, and stripe-python speaks through
-its own `AIOHTTPClient`. Both are handed this session through their public parameters.
+httpx as its API (its requests and answers are httpx's) over `httpx-aiohttp`'s
+`AiohttpTransport`, and stripe-python speaks through its own `AIOHTTPClient`. Both are handed
+this session through their public parameters.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
-from http.cookiejar import CookieJar
 
 import aiohttp
 import httpx
@@ -57,18 +57,7 @@ async def session(
         yield http
 
 
-class NoCookies(CookieJar):
-    """A cookie jar that keeps nothing: the Worker sets no cookies, so no answer's headers are
-    searched for them (httpx would otherwise parse every answer's for its jar)."""
-
-    def extract_cookies(self, response: object, request: object) -> None:
-        return None
-
-
-def httpx_client(http: aiohttp.ClientSession) -> httpx.AsyncClient:
-    """An `httpx.AsyncClient` whose requests travel over `http` (closing it closes `http`)."""
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(client=http, verify=tls_context()),
-        trust_env=False,
-        cookies=NoCookies(),
-    )
+def worker_transport(http: aiohttp.ClientSession) -> httpx.AsyncBaseTransport:
+    """The httpx transport the Worker client sends its requests through, over `http` (which
+    closes with the session; the transport holds nothing else)."""
+    return AiohttpTransport(client=http, verify=tls_context())

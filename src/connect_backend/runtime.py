@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+import httpx
 
 from connect_backend import outbound
 from connect_backend.settings import Settings
@@ -43,19 +44,24 @@ async def open_state_store(redis_url: str | None) -> AsyncIterator[StateStore]:
 
 @asynccontextmanager
 async def clients(
-    settings: Settings, *, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+    settings: Settings,
+    *,
+    trace_configs: Sequence[aiohttp.TraceConfig] = (),
+    worker_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Clients]:
     """The clients for `settings`, over one outbound session (watched by `trace_configs`);
-    Redis (with `REDIS_URL`) connects on first use. Everything is closed when the block ends."""
+    Redis (with `REDIS_URL`) connects on first use. Everything is closed when the block ends.
+
+    The Worker client sends through `worker_transport` if one is given (the tests' fake Worker
+    on respx's router), else through httpx-aiohttp's transport over the session."""
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     async with (
         open_state_store(redis_url) as state,
         outbound.session(trace_configs=trace_configs) as http,
-        outbound.httpx_client(http) as worker_http,
     ):
         yield Clients(
             worker=WorkerClient(
-                worker_http,
+                worker_transport or outbound.worker_transport(http),
                 base_url=settings.worker_base_url,
                 api_key=settings.worker_api_key.get_secret_value(),
                 timeout=settings.worker_timeout_seconds,

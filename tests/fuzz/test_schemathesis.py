@@ -41,7 +41,7 @@ from schemathesis.core.transport import Response
 
 from connect_backend.app import create_app
 from tests.service.fakes import FakeStripe, FakeWorker, Person
-from tests.support.service import WEBHOOK_SECRET, make_settings
+from tests.support.service import WEBHOOK_SECRET, make_settings, worker_on
 from tests.support.stripe_account import stripe_account
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
@@ -164,13 +164,17 @@ WORKER.people[ADMIN] = Person("usr_fuzz_admin", ADMIN, "admin@fuzz.test", role="
 # for the whole module on a loop of its own (see `_upstreams`).
 STRIPE_SOCKET = socket.socket()
 STRIPE_SOCKET.bind(("127.0.0.1", 0))
+# The fake Worker on a respx router of its own, which the app's Worker client sends through.
+WORKER_ROUTER = respx.MockRouter(assert_all_mocked=True, assert_all_called=False)
+WORKER.install(WORKER_ROUTER)
 APP = create_app(
     make_settings(
         stripe_api_base=f"http://127.0.0.1:{STRIPE_SOCKET.getsockname()[1]}",
         # Counted, but high enough that the happy paths stay reachable.
         rate_limit_onboarding_per_minute=1_000_000,
         rate_limit_money_per_minute=1_000_000,
-    )
+    ),
+    worker_transport=worker_on(WORKER_ROUTER),
 )
 # Refusals of schema-valid requests that the schema cannot express: which organization a
 # request names (path, body and X-Org-ID must agree, and one must be given), the redirect
@@ -207,14 +211,14 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 
 @pytest.fixture(scope="module", autouse=True)
 def _upstreams() -> Iterator[None]:
-    """The fake Worker and Stripe on the wire for the whole module (the app's clients are
+    """The fake Stripe on the wire for the whole module, and respx in front of every other httpx
+    call (the fake Worker is on `WORKER_ROUTER`; the app's clients are
     the lifespan's, which Schemathesis runs on its own event loop thread)."""
     with (
         respx.mock(using="httpx", assert_all_mocked=True, assert_all_called=False) as mock,
         STRIPE.serving_in_thread(STRIPE_SOCKET),
     ):
         mock.route(host="localhost").pass_through()  # Schemathesis's own calls to the app
-        WORKER.install(mock)
         yield
 
 

@@ -57,7 +57,7 @@ async def service(
     settings: Settings, upstreams: respx.MockRouter, stripe: FakeStripe
 ) -> AsyncIterator[ASGIApp]:
     """The service in process over the fake Worker and the fake Stripe."""
-    async with running(settings, stripe) as app:
+    async with running(settings, stripe, worker=upstreams) as app:
         yield app
 
 

@@ -65,7 +65,10 @@ def called(before: Samples, after: Samples, upstream: str, operation: str, outco
 async def test_without_a_token_configured_metrics_are_off(
     upstreams: respx.MockRouter, stripe: FakeStripe
 ) -> None:
-    async with running(make_settings(), stripe) as app, http_client(app) as client:
+    async with (
+        running(make_settings(), stripe, worker=upstreams) as app,
+        http_client(app) as client,
+    ):
         answer = await client.get("/metrics", headers=bearer(TOKEN))
 
     assert answer.status_code == 404

@@ -27,7 +27,7 @@ from connect_backend.settings import Settings
 from connect_backend.stripe_budget import StripeBudget, StripeClass
 from tests.secrets_guard import COLLECTED
 from tests.service.fakes import FakeStripe, FakeWorker, stripe_error
-from tests.support.service import make_settings, onboarded
+from tests.support.service import make_settings, on_the_wire, onboarded
 
 ACCOUNT_READ = r"/v1/accounts/acct_\w+"
 PENDING = {"stripe_connect_status": "pending", "onboarding_step": "details_submission"}
@@ -37,15 +37,14 @@ Run = Callable[..., Awaitable[tuple[int, list[str]]]]
 
 
 @pytest.fixture
-def run(upstreams: respx.MockRouter, stripe: FakeStripe, capsys: pytest.CaptureFixture[str]) -> Run:
+def run(worker: FakeWorker, stripe: FakeStripe, capsys: pytest.CaptureFixture[str]) -> Run:
     """`reconcile` as the command runs it (`run_reconcile`: the clients a replica builds, the
     summary printed); its exit status and the summary's lines."""
 
     async def reconciling(
         settings: Settings | None = None, *, dry_run: bool = False, concurrency: int = 4
     ) -> tuple[int, list[str]]:
-        async with stripe.serving() as stripe_url:
-            given = (settings or make_settings()).model_copy(update={"stripe_api_base": stripe_url})
+        async with on_the_wire(settings or make_settings(), stripe, worker) as given:
             status = await run_reconcile(given, dry_run=dry_run, concurrency=concurrency)
         out = capsys.readouterr().out
         COLLECTED.add("reconcile summary", out)  # no secret in it either (secrets guard)
@@ -54,13 +53,16 @@ def run(upstreams: respx.MockRouter, stripe: FakeStripe, capsys: pytest.CaptureF
     return reconciling
 
 
-async def walk(stripe: FakeStripe, settings: Settings | None = None, **options: int) -> Report:
+async def walk(
+    worker: FakeWorker, stripe: FakeStripe, settings: Settings | None = None, **options: int
+) -> Report:
     """`reconcile.reconcile` itself over the clients a replica builds, with `options` (page
     size, concurrency, budget attempts) the command line does not offer."""
-    async with stripe.serving() as stripe_url:
-        given = (settings or make_settings()).model_copy(update={"stripe_api_base": stripe_url})
-        async with runtime.clients(given) as made:
-            return await reconcile.reconcile(worker=made.worker, gateway=made.stripe, **options)
+    async with (
+        on_the_wire(settings or make_settings(), stripe, worker) as given,
+        runtime.clients(given) as made,
+    ):
+        return await reconcile.reconcile(worker=made.worker, gateway=made.stripe, **options)
 
 
 def held(worker: FakeWorker, org_id: str) -> tuple[str | None, str | None, str | None]:
@@ -296,7 +298,7 @@ async def test_a_run_pages_through_the_workers_list(
         onboarded(worker, stripe, f"org_{n}", state="active", **PENDING)
     worker.add_org("org_unlinked")
 
-    report = await walk(stripe, page_size=2)
+    report = await walk(worker, stripe, page_size=2)
 
     listed = worker.calls("organizations")
     assert len(listed) == 5  # the due (none), the unsettled 2 + 2 + 1, then the stale (none)
@@ -389,7 +391,7 @@ async def test_a_read_the_budget_keeps_refusing_fails_as_rate_limited(
     onboarded(worker, stripe, "org_a", state="active", **PENDING)
     onboarded(worker, stripe, "org_b", state="active", **PENDING)
 
-    report = await walk(stripe, ONE_READ_A_SECOND, concurrency=1, budget_attempts=1)
+    report = await walk(worker, stripe, ONE_READ_A_SECOND, concurrency=1, budget_attempts=1)
 
     assert [(f.organization_id, f.code) for f in report.failed] == [("org_b", "rate_limited")]
     assert report.exit_status == 1

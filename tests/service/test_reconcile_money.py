@@ -16,16 +16,19 @@ from connect_backend.__main__ import main, run_money
 from tests.secrets_guard import COLLECTED
 from tests.service import events
 from tests.service.fakes import FakeStripe, FakeWorker
-from tests.support.service import bearer, make_settings, onboarded
+from tests.support.service import bearer, make_settings, on_the_wire, onboarded
 
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 async def _money(
-    stripe: FakeStripe, capsys: pytest.CaptureFixture[str], *, dry_run: bool = False
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    dry_run: bool = False,
 ) -> tuple[int, list[str]]:
-    async with stripe.serving() as stripe_url:
-        settings = make_settings().model_copy(update={"stripe_api_base": stripe_url})
+    async with on_the_wire(make_settings(), stripe, worker) as settings:
         status = await run_money(settings, since=SINCE, dry_run=dry_run)
     out = capsys.readouterr().out
     COLLECTED.add("reconcile --money summary", out)
@@ -70,7 +73,7 @@ async def test_money_that_came_back_as_the_policy_says_matches(
         refund = stripe.refund(charge_id, amount)
         await events.deliver(client, events.event("refund.updated", copy.deepcopy(refund)))
 
-    status, lines = await _money(stripe, capsys)
+    status, lines = await _money(worker, stripe, capsys)
 
     assert status == 0
     assert lines == [
@@ -88,7 +91,7 @@ async def test_a_refund_whose_event_never_came_is_a_mismatch_and_exit_1(
     _, charge_id, transfer_id = await _charged_transfer(client, worker, stripe, available=10_000)
     stripe.refund(charge_id, 500)  # no event delivered
 
-    status, lines = await _money(stripe, capsys)
+    status, lines = await _money(worker, stripe, capsys)
 
     assert status == 1
     assert lines[0] == (
@@ -115,7 +118,7 @@ async def test_a_dispute_after_a_refund_is_checked_as_one_more_refund(
     dispute["amount"] = 5
     await events.deliver(client, events.event("charge.dispute.created", copy.deepcopy(dispute)))
 
-    status, lines = await _money(stripe, capsys)
+    status, lines = await _money(worker, stripe, capsys)
 
     by_cause = {r["metadata"]["cause"]: r["amount"] for r in _reversals(stripe, transfer_id)}
     assert by_cause == {"refund": 5, "dispute": 4}
@@ -153,7 +156,7 @@ async def test_a_won_dispute_whose_claim_a_transfer_settled_is_given_back_and_ma
     dispute["status"] = "won"
     await events.deliver(client, events.event("charge.dispute.closed", copy.deepcopy(dispute)))
 
-    status, lines = await _money(stripe, capsys)
+    status, lines = await _money(worker, stripe, capsys)
 
     assert (status, lines) == (
         0,
@@ -177,7 +180,7 @@ async def test_a_reversal_made_twice_is_a_mismatch(
     doubled = copy.deepcopy(_reversals(stripe, transfer_id)[0]) | {"id": "trr_doubled"}
     _reversals(stripe, transfer_id).append(doubled)
 
-    status, lines = await _money(stripe, capsys)
+    status, lines = await _money(worker, stripe, capsys)
 
     assert status == 1
     assert "owed=450 reversed=900" in lines[0]
@@ -198,13 +201,13 @@ async def test_an_open_claim_is_settled_by_reversal_once_a_balance_exists(
     [claim] = worker.claims.values()
     assert claim["amount"] == 900
 
-    dry_status, _ = await _money(stripe, capsys, dry_run=True)
+    dry_status, _ = await _money(worker, stripe, capsys, dry_run=True)
     untouched = claim["settled"]
     stripe.balances[account_id]["available"][0].update(amount=600, source_types={"card": 600})
-    status, lines = await _money(stripe, capsys)
+    status, lines = await _money(worker, stripe, capsys)
     stripe.balances[account_id]["available"][0].update(amount=5000, source_types={"card": 5000})
-    again, _ = await _money(stripe, capsys)
-    final, _ = await _money(stripe, capsys)
+    again, _ = await _money(worker, stripe, capsys)
+    final, _ = await _money(worker, stripe, capsys)
 
     assert (dry_status, untouched) == (0, 0)
     assert status == 0, lines
@@ -231,12 +234,12 @@ async def test_a_reversal_made_for_a_claim_but_not_recorded_is_recorded_not_repe
     [claim] = worker.claims.values()
     stripe.balances[account_id]["available"][0].update(amount=5000, source_types={"card": 5000})
     worker.fail_path(f"claims/{claim['id']}/settlements")
-    crashed, _ = await _money(stripe, capsys)  # reversed, then the record failed
+    crashed, _ = await _money(worker, stripe, capsys)  # reversed, then the record failed
     settled_then = claim["settled"]
     worker.heal(f"claims/{claim['id']}/settlements")
     stripe.replies.clear()  # and Stripe forgot the key
 
-    status, _ = await _money(stripe, capsys)
+    status, _ = await _money(worker, stripe, capsys)
 
     assert (crashed, settled_then) == (1, 0)
     assert status == 0

@@ -13,7 +13,7 @@ from connect_backend.__main__ import _parser, main, run_reconcile
 from connect_backend.reconcile import Selection
 from tests.secrets_guard import COLLECTED
 from tests.service.fakes import FakeStripe, FakeWorker
-from tests.support.service import make_settings, onboarded
+from tests.support.service import make_settings, on_the_wire, onboarded
 
 ACCOUNT_READ = r"/v1/accounts/acct_\w+"
 
@@ -52,6 +52,7 @@ def read_order(stripe: FakeStripe) -> list[str]:
 
 
 async def reconciling(
+    worker: FakeWorker,
     stripe: FakeStripe,
     capsys: pytest.CaptureFixture[str],
     selection: Selection | None = None,
@@ -59,8 +60,7 @@ async def reconciling(
     dry_run: bool = False,
 ) -> tuple[int, list[str]]:
     """`reconcile` as the command runs it, one account at a time; exit status and summary."""
-    async with stripe.serving() as stripe_url:
-        settings = make_settings().model_copy(update={"stripe_api_base": stripe_url})
+    async with on_the_wire(make_settings(), stripe, worker) as settings:
         status = await run_reconcile(settings, dry_run=dry_run, concurrency=1, selection=selection)
     out = capsys.readouterr().out
     COLLECTED.add("reconcile summary", out)
@@ -73,7 +73,7 @@ async def test_a_run_reads_the_unsettled_then_the_stale_oldest_sync_first(
 ) -> None:
     fleet(worker, stripe)
 
-    status, lines = await reconciling(stripe, capsys)
+    status, lines = await reconciling(worker, stripe, capsys)
 
     assert status == 0
     assert lines == ["reconcile: 5 checked, 0 changed, 0 failed"]
@@ -87,11 +87,11 @@ async def test_stale_after_moves_the_line_and_all_reads_every_account(
 ) -> None:
     fleet(worker, stripe)
 
-    await reconciling(stripe, capsys, Selection(stale_after=timedelta(days=15)))
+    await reconciling(worker, stripe, capsys, Selection(stale_after=timedelta(days=15)))
     assert read_order(stripe) == ["org_due", "org_pending", "org_never", "org_month"]
 
     stripe.requests.clear()
-    await reconciling(stripe, capsys, Selection(every=True))
+    await reconciling(worker, stripe, capsys, Selection(every=True))
     # Every account, the ones just checked too (not synced since this run began), once each,
     # oldest sync first: the two checked by the first run last.
     order = read_order(stripe)
@@ -105,7 +105,7 @@ async def test_max_reads_bounds_a_run_says_what_is_left_and_the_next_run_goes_on
 ) -> None:
     fleet(worker, stripe)
 
-    status, lines = await reconciling(stripe, capsys, Selection(max_reads=3))
+    status, lines = await reconciling(worker, stripe, capsys, Selection(max_reads=3))
 
     assert status == 0
     assert lines == [
@@ -123,7 +123,7 @@ async def test_max_reads_bounds_a_run_says_what_is_left_and_the_next_run_goes_on
     ] == [("action_required", None, "true"), (None, "true", "true"), (None, "false", "true")]
 
     stripe.requests.clear()
-    status, lines = await reconciling(stripe, capsys, Selection(max_reads=3))
+    status, lines = await reconciling(worker, stripe, capsys, Selection(max_reads=3))
 
     # The unsettled again (they are read every run), then the stale ones the first run left.
     assert read_order(stripe) == ["org_due", "org_pending", "org_month"]
@@ -139,7 +139,7 @@ async def test_a_dry_run_counts_what_it_read_as_still_left(
 ) -> None:
     fleet(worker, stripe)
 
-    _, lines = await reconciling(stripe, capsys, Selection(max_reads=3), dry_run=True)
+    _, lines = await reconciling(worker, stripe, capsys, Selection(max_reads=3), dry_run=True)
 
     assert worker.calls("update-organization") == []
     assert lines[-1] == (
@@ -154,7 +154,7 @@ async def test_a_run_that_reads_them_all_counts_nothing(
 ) -> None:
     fleet(worker, stripe)
 
-    _, lines = await reconciling(stripe, capsys, Selection(max_reads=5))
+    _, lines = await reconciling(worker, stripe, capsys, Selection(max_reads=5))
 
     assert lines == ["reconcile: 5 checked, 0 changed, 0 failed"]
     assert worker.calls("organization-counts") == []
@@ -167,7 +167,7 @@ async def test_when_the_worker_cannot_count_the_summary_says_so(
     fleet(worker, stripe)
     worker.fail_path("organization-counts", 503)
 
-    status, lines = await reconciling(stripe, capsys, Selection(max_reads=1))
+    status, lines = await reconciling(worker, stripe, capsys, Selection(max_reads=1))
 
     assert status == 0  # every account it read was checked
     assert lines[-1] == "left for the next run: unknown (the Worker could not count them)"

@@ -33,7 +33,7 @@ async def service(worker: FakeWorker, *, ttl: float) -> AsyncIterator[httpx.Asyn
         mock.route(host="service").pass_through()
         worker.install(mock)
         async with (
-            running(make_settings(session_cache_ttl_seconds=ttl), FakeStripe()) as app,
+            running(make_settings(session_cache_ttl_seconds=ttl), FakeStripe(), worker=mock) as app,
             http_client(app) as http,
         ):
             yield http

@@ -37,7 +37,7 @@ async def two_processes(
     async with AsyncExitStack() as stack:
         clients = []
         for _ in range(2):
-            app = await stack.enter_async_context(running(settings, stripe))
+            app = await stack.enter_async_context(running(settings, stripe, worker=upstreams))
             clients.append(await stack.enter_async_context(http_client(app)))
         yield clients
 

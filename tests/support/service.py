@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import respx
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 
@@ -62,15 +63,29 @@ class LogLines(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+def worker_on(router: respx.MockRouter) -> httpx.AsyncBaseTransport:
+    """The Worker client's transport to the fake Worker installed on respx's `router` (the
+    client sends through its transport, not an `httpx.AsyncClient` respx could patch)."""
+    return httpx.MockTransport(router.async_handler)
+
+
 @asynccontextmanager
 async def running(
-    settings: Settings, stripe: FakeStripe, *, traces: TracerProvider | None = None
+    settings: Settings,
+    stripe: FakeStripe,
+    *,
+    worker: respx.MockRouter | None = None,
+    traces: TracerProvider | None = None,
 ) -> AsyncIterator[ASGIApp]:
     """The service in process, its lifespan run, its Stripe calls reaching `stripe` on a
-    loopback socket (its Worker calls go wherever respx routes them); its traces, if any, go
-    to `traces`."""
+    loopback socket and its Worker calls respx's `worker` router (without one, the Worker at
+    `settings.worker_base_url` on the wire); its traces, if any, go to `traces`."""
     async with stripe.serving() as stripe_url:
-        app = create_app(settings.model_copy(update={"stripe_api_base": stripe_url}), traces=traces)
+        app = create_app(
+            settings.model_copy(update={"stripe_api_base": stripe_url}),
+            traces=traces,
+            worker_transport=worker_on(worker) if worker is not None else None,
+        )
         async with app.router.lifespan_context(app) as state:
 
             async def with_state(scope: Any, receive: Any, send: Any) -> None:
@@ -78,6 +93,18 @@ async def running(
                 await app(scope, receive, send)
 
             yield with_state
+
+
+@asynccontextmanager
+async def on_the_wire(
+    settings: Settings, stripe: FakeStripe, worker: FakeWorker
+) -> AsyncIterator[Settings]:
+    """`settings` naming `stripe` and `worker`, each served on a loopback socket: for the
+    commands (`reconcile`), which build their clients as a replica does."""
+    async with stripe.serving() as stripe_url, worker.serving() as worker_url:
+        yield settings.model_copy(
+            update={"stripe_api_base": stripe_url, "worker_base_url": worker_url}
+        )
 
 
 async def _remember_answer(response: httpx.Response) -> None:

@@ -30,6 +30,7 @@ from connect_backend.worker import WorkerClient
 from tests.service.fakes import WORKER_KEY, WORKER_URL, FakeWorker
 from tests.support import payout_outcomes
 from tests.support.contract import assert_response_matches, request_validator
+from tests.support.recording import Recording
 
 CONTRACT = json.loads(
     (
@@ -144,14 +145,9 @@ ANSWERS = {
 
 
 async def _drive_every_endpoint(fake: FakeWorker) -> list[httpx.Response]:
-    seen: list[httpx.Response] = []
-
-    async def record(response: httpx.Response) -> None:
-        await response.aread()
-        seen.append(response)
-
-    async with httpx.AsyncClient(event_hooks={"response": [record]}) as http:
-        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+    async with Recording() as recording:
+        seen = recording.responses
+        client = WorkerClient(recording, base_url=WORKER_URL, api_key=WORKER_KEY)
         await client.verify_user_context(session_token="tok_ada", organization_id="org_1")
         await client.verify_user_context(session_token="tok_ada", organization_id=None)
         await client.create_connect_account(organization_id="org_1", account_id="acct_1")
@@ -359,14 +355,9 @@ async def _drive_the_claims(fake: FakeWorker) -> list[httpx.Response]:
     """Every claims call the client makes, answered by the fake: records (new, held, unknown
     organization), settlements (applied, repeated, beyond what is open, unknown claim), and
     lists (one organization's, every one's page by page, filtered)."""
-    seen: list[httpx.Response] = []
-
-    async def record(response: httpx.Response) -> None:
-        await response.aread()
-        seen.append(response)
-
-    async with httpx.AsyncClient(event_hooks={"response": [record]}) as http:
-        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+    async with Recording() as recording:
+        seen = recording.responses
+        client = WorkerClient(recording, base_url=WORKER_URL, api_key=WORKER_KEY)
         first = await client.record_claim(
             organization_id="org_1",
             amount=1000,
@@ -486,16 +477,11 @@ RELEASE = "/api/internal/claims/settlements/release"
 
 async def _drive_payouts_and_releases(fake: FakeWorker) -> list[httpx.Response]:
     """The client's payout-outcome and release calls, answered by the fake."""
-    seen: list[httpx.Response] = []
-
-    async def record(response: httpx.Response) -> None:
-        await response.aread()
-        seen.append(response)
-
     t1 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     t2 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-    async with httpx.AsyncClient(event_hooks={"response": [record]}) as http:
-        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+    async with Recording() as recording:
+        seen = recording.responses
+        client = WorkerClient(recording, base_url=WORKER_URL, api_key=WORKER_KEY)
         failed = await client.record_payout_outcome(
             organization_id="org_1",
             payout_id="po_1",
@@ -572,8 +558,8 @@ async def test_the_fake_worker_orders_payout_outcomes_as_the_worker_does(
     fake: FakeWorker, events: list[payout_outcomes.Event], shown: str | None
 ) -> None:
     # The same scenarios run against the real Worker in tests/worker.
-    async with httpx.AsyncClient() as http:
-        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+    async with httpx.AsyncHTTPTransport() as transport:
+        client = WorkerClient(transport, base_url=WORKER_URL, api_key=WORKER_KEY)
         failure = await payout_outcomes.run(client, "org_1", events)
     assert (failure.payout_id if failure else None) == shown
     assert fake.organizations["org_1"]["payout_failure"] == (
@@ -584,8 +570,8 @@ async def test_the_fake_worker_orders_payout_outcomes_as_the_worker_does(
 async def test_the_fake_worker_releases_only_that_organizations_transfer_settlements(
     fake: FakeWorker,
 ) -> None:
-    async with httpx.AsyncClient() as http:
-        client = WorkerClient(http, base_url=WORKER_URL, api_key=WORKER_KEY)
+    async with httpx.AsyncHTTPTransport() as transport:
+        client = WorkerClient(transport, base_url=WORKER_URL, api_key=WORKER_KEY)
         ids = []
         for org, amount in [("org_1", 300), ("org_1", 1000), ("org_2", 500)]:
             recorded = await client.record_claim(

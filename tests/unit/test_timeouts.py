@@ -44,8 +44,10 @@ async def hanging() -> AsyncIterator[str]:
 async def test_a_hanging_worker_ends_in_503_after_the_timeout_of_each_attempt(
     hanging: str,
 ) -> None:
-    async with outbound.session() as pool, outbound.httpx_client(pool) as http:
-        worker = WorkerClient(http, base_url=hanging, api_key="k", timeout=0.3, attempts=2)
+    async with outbound.session() as pool:
+        worker = WorkerClient(
+            outbound.worker_transport(pool), base_url=hanging, api_key="k", timeout=0.3, attempts=2
+        )
         started = time.perf_counter()
 
         with pytest.raises(UpstreamUnavailable) as failed:
@@ -59,8 +61,8 @@ async def test_a_hanging_worker_ends_in_503_after_the_timeout_of_each_attempt(
 async def test_a_hanging_worker_fails_the_readiness_check_within_its_timeout(
     hanging: str,
 ) -> None:
-    async with outbound.session() as pool, outbound.httpx_client(pool) as http:
-        worker = WorkerClient(http, base_url=hanging, api_key="k")
+    async with outbound.session() as pool:
+        worker = WorkerClient(outbound.worker_transport(pool), base_url=hanging, api_key="k")
         started = time.perf_counter()
 
         with pytest.raises(UpstreamUnavailable) as failed:
@@ -141,7 +143,10 @@ async def test_a_full_pool_makes_the_next_call_wait_at_most_the_pool_timeout(
     hanging: str,
 ) -> None:
     timeout = httpx.Timeout(1.0, pool=0.2)
-    async with outbound.session(max_connections=2) as pool, outbound.httpx_client(pool) as http:
+    async with (
+        outbound.session(max_connections=2) as pool,
+        httpx.AsyncClient(transport=outbound.worker_transport(pool)) as http,
+    ):
         started = time.perf_counter()
         answers = await asyncio.gather(
             *(http.get(hanging, timeout=timeout) for _ in range(3)), return_exceptions=True
@@ -154,7 +159,7 @@ async def test_a_full_pool_makes_the_next_call_wait_at_most_the_pool_timeout(
 async def test_connections_to_one_origin_are_bounded_and_reused(answering: Answering) -> None:
     async with (
         outbound.session(max_connections=50, max_per_origin=3) as pool,
-        outbound.httpx_client(pool) as http,
+        httpx.AsyncClient(transport=outbound.worker_transport(pool)) as http,
     ):
         answers = await asyncio.gather(*(http.get(answering.url) for _ in range(20)))
         again = await asyncio.gather(*(http.get(answering.url) for _ in range(3)))

@@ -68,8 +68,8 @@ def mock() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[WorkerClient]:
-    async with httpx.AsyncClient() as http:
-        yield WorkerClient(http, base_url=BASE + "/", api_key=KEY, attempts=3)
+    async with httpx.AsyncHTTPTransport() as transport:
+        yield WorkerClient(transport, base_url=BASE + "/", api_key=KEY, attempts=3)
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -251,8 +251,8 @@ async def test_writes_are_retried_with_the_same_body(
 async def test_the_attempt_bound_is_configurable(mock: respx.MockRouter) -> None:
     route = mock.get("/organization/org_a").respond(503)
 
-    async with httpx.AsyncClient() as http:
-        client = WorkerClient(http, base_url=BASE, api_key=KEY, attempts=4)
+    async with httpx.AsyncHTTPTransport() as transport:
+        client = WorkerClient(transport, base_url=BASE, api_key=KEY, attempts=4)
         with pytest.raises(UpstreamUnavailable):
             await client.get_organization("org_a")
 
@@ -262,8 +262,8 @@ async def test_the_attempt_bound_is_configurable(mock: respx.MockRouter) -> None
 async def test_retries_stop_when_the_time_budget_is_spent(mock: respx.MockRouter) -> None:
     route = mock.get("/organization/org_a").respond(503)
 
-    async with httpx.AsyncClient() as http:
-        client = WorkerClient(http, base_url=BASE, api_key=KEY, attempts=50, retry_budget=0)
+    async with httpx.AsyncHTTPTransport() as transport:
+        client = WorkerClient(transport, base_url=BASE, api_key=KEY, attempts=50, retry_budget=0)
         with pytest.raises(UpstreamUnavailable):
             await client.get_organization("org_a")
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -28,6 +29,7 @@ from connect_backend.errors import (
 from connect_backend.worker import WorkerClient
 from tests.support import payout_outcomes
 from tests.support.contract import request_validator
+from tests.support.recording import Recording
 from tests.support.worker_stack import AuthUser, BetterAuthApi, WorkerStack
 
 pytestmark = pytest.mark.worker
@@ -40,8 +42,14 @@ def account_id() -> str:
 
 
 @pytest.fixture
-def client(http: httpx.AsyncClient, worker_stack: WorkerStack) -> WorkerClient:
-    return WorkerClient(http, base_url=worker_stack.base_url, api_key=worker_stack.api_key)
+async def transport() -> AsyncIterator[httpx.AsyncBaseTransport]:
+    async with httpx.AsyncHTTPTransport() as made:
+        yield made
+
+
+@pytest.fixture
+def client(transport: httpx.AsyncBaseTransport, worker_stack: WorkerStack) -> WorkerClient:
+    return WorkerClient(transport, base_url=worker_stack.base_url, api_key=worker_stack.api_key)
 
 
 @pytest.fixture
@@ -59,15 +67,19 @@ async def test_health(client: WorkerClient) -> None:
 
 
 async def test_health_with_a_wrong_key_raises(
-    http: httpx.AsyncClient, worker_stack: WorkerStack
+    transport: httpx.AsyncBaseTransport, worker_stack: WorkerStack
 ) -> None:
-    wrong = WorkerClient(http, base_url=worker_stack.base_url, api_key="wrong-key")
+    wrong = WorkerClient(transport, base_url=worker_stack.base_url, api_key="wrong-key")
     with pytest.raises(UpstreamUnavailable):
         await wrong.health()
 
 
-async def test_the_rotated_key_works(http: httpx.AsyncClient, worker_stack: WorkerStack) -> None:
-    rotated = WorkerClient(http, base_url=worker_stack.base_url, api_key=worker_stack.api_keys[1])
+async def test_the_rotated_key_works(
+    transport: httpx.AsyncBaseTransport, worker_stack: WorkerStack
+) -> None:
+    rotated = WorkerClient(
+        transport, base_url=worker_stack.base_url, api_key=worker_stack.api_keys[1]
+    )
     await rotated.health()
 
 
@@ -547,13 +559,11 @@ async def test_concurrent_replacements_link_one_account(
 async def test_every_request_the_client_sends_matches_the_contract(
     worker_stack: WorkerStack, owner: AuthUser, organization_id: str
 ) -> None:
-    sent: list[httpx.Request] = []
-
-    async def record(request: httpx.Request) -> None:
-        sent.append(request)
-
-    async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
-        client = WorkerClient(http, base_url=worker_stack.base_url, api_key=worker_stack.api_key)
+    async with Recording() as recording:
+        sent = recording.requests
+        client = WorkerClient(
+            recording, base_url=worker_stack.base_url, api_key=worker_stack.api_key
+        )
         await client.verify_user_context(session_token=owner.token, organization_id=None)
         await client.verify_user_context(session_token=owner.token, organization_id=organization_id)
         await client.update_organization(

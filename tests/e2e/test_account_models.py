@@ -101,6 +101,12 @@ def new_team(better_auth: BetterAuth, admin: Member) -> Team:
 
 
 @pytest.fixture
+def team(better_auth: BetterAuth, platform_admin: Member) -> Team:
+    """A fresh organization of this module's stack."""
+    return new_team(better_auth, platform_admin)
+
+
+@pytest.fixture
 async def stripe_api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """The simulator's Stripe API itself, with the platform's key (as Stripe's dashboard or
     another service of the platform would make accounts)."""
@@ -256,10 +262,8 @@ async def test_a_key_that_cannot_use_accounts_v2_is_a_409_and_changes_nothing(
     service: httpx.AsyncClient,
     sim: httpx.AsyncClient,
     internal: httpx.AsyncClient,
-    better_auth: BetterAuth,
-    platform_admin: Member,
+    team: Team,
 ) -> None:
-    team = new_team(better_auth, platform_admin)
     before = await d1_org(internal, team.org_id)
     await sim.delete("/_sim/requests")
     refused = await sim.post("/_sim/config", json={"platform": {"accounts_v2": False}})
@@ -290,10 +294,8 @@ async def test_a_custom_like_account_made_by_the_service_onboards_through_an_acc
     custom_service: httpx.AsyncClient,
     sim: httpx.AsyncClient,
     internal: httpx.AsyncClient,
-    better_auth: BetterAuth,
-    platform_admin: Member,
+    team: Team,
 ) -> None:
-    team = new_team(better_auth, platform_admin)
 
     account_id, _ = await onboard_linked(custom_service, internal, team, "v1")
     # What Stripe holds: the Custom-like controller properties (Stripe's equivalent of the

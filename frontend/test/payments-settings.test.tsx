@@ -263,6 +263,21 @@ describe("loading and errors", () => {
     expect(page.calls("GET", `/api/connect/status/${ORG}`)).toHaveLength(2);
   });
 
+  it("tells an owner in words when the platform's Stripe key cannot use Accounts v2", async () => {
+    renderPage({
+      role: "owner",
+      routes: {
+        ...statusRoute(NOT_STARTED),
+        "POST /api/connect/onboard": () => errorBody(409, "accounts_v2_not_enabled", "set CONNECT_ACCOUNTS_API=v1"),
+      },
+    });
+    fireEvent.click(await screen.findByRole("button", { name: "Set up payouts" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.getAttribute("data-code")).toBe("accounts_v2_not_enabled");
+    expect(alert.textContent).toContain("the platform's Stripe settings do not allow it yet");
+    expect(alert.textContent).not.toContain("CONNECT_ACCOUNTS_API");
+  });
+
   it("shows a failed onboarding call next to its button", async () => {
     renderPage({
       role: "owner",
@@ -812,6 +827,20 @@ describe("a failed payout", () => {
   });
 });
 
+/** The setters @stripe/react-connect-js calls on the elements of the components the page uses. */
+const STUB_SETTERS = [
+  "setOnLoadError",
+  "setOnLoaderStart",
+  "setCollectionOptions",
+  "setOnSectionOpen",
+  "setOnStepChange",
+  "setOnNotificationsChange",
+  "setFullTermsOfServiceUrl",
+  "setRecipientTermsOfServiceUrl",
+  "setPrivacyPolicyUrl",
+  "setSkipTermsOfServiceCollection",
+];
+
 /**
  * Connect.js stands in for itself: its loader always fetches Stripe's script from Stripe's CDN,
  * which these machines cannot reach. The stand-in records how it was initialized and hands the
@@ -828,6 +857,7 @@ function stubConnect() {
           setOnExit(listener: () => void) {
             element.onExit = listener;
           },
+          ...Object.fromEntries(STUB_SETTERS.map((name) => [name, () => undefined])),
         }) as HTMLElement & { onExit?: () => void };
         created.set(tag, element);
         return element;
@@ -959,5 +989,86 @@ describe("embedded onboarding (a publishable key is set)", () => {
     expect(screen.queryByTestId("embedded-onboarding")).toBeNull();
     expect(page.calls("POST", "/api/connect/account-session")).toHaveLength(0);
     expect(screen.queryByRole("button", { name: "Continue on Stripe's site" })).toBeNull();
+  });
+});
+
+describe("Stripe's account management and payouts components (a publishable key is set)", () => {
+  const ACTIVE_READS: Routes = {
+    [`GET /api/connect/balance/${ORG}`]: () => json(200, BALANCE),
+    "POST /api/connect/account-session": () => json(200, SESSION),
+  };
+
+  for (const role of ["owner", "admin"]) {
+    it(`renders both for an onboarded account's ${role}, on one Connect.js instance asking the service for sessions`, async () => {
+      const connect = stubConnect();
+      const page = renderPage({ role, embedded: connect.embedded, routes: { ...ACTIVE_READS, ...statusRoute(statusOf({})) } });
+
+      const card = await screen.findByTestId("embedded-account");
+      expect(card.querySelector("stub-account-management")).toBeTruthy();
+      expect(card.querySelector("stub-payouts")).toBeTruthy();
+      expect([...connect.created.keys()].sort()).toEqual(["account-management", "payouts"]);
+      expect(connect.load).toHaveBeenCalledTimes(1);
+      expect(connect.inits[0]?.publishableKey).toBe("pk_test_embedded");
+      // The page's own cards stay beside Stripe's.
+      expect(await screen.findByTestId("available-usd")).toBeTruthy();
+      expect(screen.getByRole("button", { name: "Open Stripe dashboard" })).toBeTruthy();
+      expect(page.calls("POST", "/api/connect/account-session")).toHaveLength(0); // only when asked
+
+      expect(await connect.inits[0]!.fetchClientSecret()).toBe(SESSION.client_secret);
+      const asked = page.calls("POST", "/api/connect/account-session");
+      expect(asked.map((r) => r.body)).toEqual([{ organization_id: ORG }]);
+    });
+  }
+
+  it("renders neither for a member, and loads nothing from Stripe", async () => {
+    const connect = stubConnect();
+    const page = renderPage({ role: "member", embedded: connect.embedded, routes: statusRoute(statusOf({})) });
+    await screen.findByTestId("member-note");
+    expect(screen.queryByTestId("embedded-account")).toBeNull();
+    expect(connect.load).not.toHaveBeenCalled();
+    expect(page.calls("POST", "/api/connect/account-session")).toHaveLength(0);
+  });
+
+  const notYet: [string, ConnectStatus][] = [
+    ["not started", NOT_STARTED],
+    ["pending", statusOf({ status: "pending", onboarding_step: "details_submission", payouts_enabled: false })],
+    ["rejected", statusOf({ status: "disabled", onboarding_step: "rejected", rejection_reason: "rejected.fraud" })],
+    ["deauthorized", statusOf({ status: "disabled", onboarding_step: "deauthorized", rejection_reason: "deauthorized" })],
+  ];
+  for (const [name, status] of notYet) {
+    it(`renders neither for an owner whose account is ${name}`, async () => {
+      const connect = stubConnect();
+      renderPage({ role: "owner", embedded: connect.embedded, routes: { ...ACTIVE_READS, ...statusRoute(status) } });
+      await screen.findByTestId("connect-status");
+      expect(screen.queryByTestId("embedded-account")).toBeNull();
+      expect(connect.load).not.toHaveBeenCalled();
+    });
+  }
+
+  it("renders neither without a publishable key: the page stays as it was", async () => {
+    renderPage({ role: "owner", routes: { ...ACTIVE_READS, ...statusRoute(statusOf({})) } });
+    expect(await screen.findByTestId("available-usd")).toBeTruthy();
+    expect(screen.queryByTestId("embedded-account")).toBeNull();
+    expect(document.querySelector("[data-testid^='embedded']")).toBeNull();
+  });
+
+  it("shares the instance with onboarding when an active account has something due", async () => {
+    const connect = stubConnect();
+    renderPage({
+      role: "owner",
+      embedded: connect.embedded,
+      routes: { ...ACTIVE_READS, ...statusRoute(statusOf({ onboarding_step: "action_required" })) },
+    });
+    await screen.findByTestId("embedded-account");
+    fireEvent.click(screen.getByRole("button", { name: "Continue onboarding" }));
+
+    expect(await screen.findByTestId("embedded-onboarding")).toBeTruthy();
+    expect(connect.load).toHaveBeenCalledTimes(1);
+    expect([...connect.created.keys()].sort()).toEqual([
+      "account-management",
+      "account-onboarding",
+      "notification-banner",
+      "payouts",
+    ]);
   });
 });

@@ -7,6 +7,8 @@ the metrics, and turns what the call raised into a `connect_backend.errors` erro
     stripe.IdempotencyError              Conflict (409) idempotency_conflict
     error.code `account_invalid`         AccountInaccessible (409): deauthorized
     any other stripe.PermissionError     StripeFailure (502): the platform's key
+    FeatureNotEnabledError on a v2 call  Conflict (409) accounts_v2_not_enabled: the key's
+                                         platform cannot use Accounts v2
     APIConnectionError, RateLimitError   UpstreamUnavailable (503)
     stripe.CardError                     402, Stripe's code or card_error
     InvalidRequestError it can act on    BadRequest (400) or Conflict (409): `ACTIONABLE`,
@@ -33,6 +35,10 @@ from connect_backend.errors import (
     UpstreamUnavailable,
 )
 from connect_backend.stripe_budget import StripeBudget, stripe_class
+
+# Stripe's v2 refusal (`error.type` `feature_not_enabled`, stripe-python's
+# `FeatureNotEnabledError`) of a platform that cannot use Accounts v2: the operator's to fix.
+ACCOUNTS_V2_NOT_ENABLED = "accounts_v2_not_enabled"
 
 # Stripe's refusals the caller can act on: Stripe's code → (status, the service's code); a
 # refusal without a code is read by the parameter it names. Everything else is a 502
@@ -82,6 +88,10 @@ MESSAGES: Mapping[str, str] = {
     "automatic_payouts": (
         "This account is paid out automatically on its schedule; set the payout schedule to "
         "manual to pay out now."
+    ),
+    ACCOUNTS_V2_NOT_ENABLED: (
+        "Accounts v2 is not enabled for this platform's Stripe key: set "
+        "CONNECT_ACCOUNTS_API=v1, or have Stripe enable Accounts v2 for the platform."
     ),
 }
 
@@ -175,6 +185,12 @@ def raise_mapped(operation: str, exc: stripe.StripeError, rename: Mapping[str, s
         raise AccountInaccessible(
             "The platform can no longer access this Stripe account."
         ) from None
+    if isinstance(exc, stripe.FeatureNotEnabledError) and operation.startswith("v2."):
+        # stripe-python raises it for a v2 answer of `error.type` `feature_not_enabled`
+        # (whatever its status): this platform's key cannot use Accounts v2. The operator
+        # chose CONNECT_ACCOUNTS_API=v2; nothing was made at Stripe.
+        log.error("stripe.accounts_v2_not_enabled", **fields)
+        raise Conflict(MESSAGES[ACCOUNTS_V2_NOT_ENABLED], code=ACCOUNTS_V2_NOT_ENABLED) from None
     if isinstance(exc, stripe.PermissionError):
         # Any other refusal of access is ours to fix (a restricted key without a permission,
         # say): nothing about the account is concluded from it.

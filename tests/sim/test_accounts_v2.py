@@ -225,3 +225,22 @@ async def test_a_v1_account_makes_no_thin_events(sim: Sim, destination: list[Any
     await sim.flush()
 
     assert destination[1:] == []
+
+
+async def test_a_platform_without_accounts_v2_gets_v2_s_feature_not_enabled(sim: Sim) -> None:
+    made = await _recipient(sim)
+    configured = await sim.admin.post("/_sim/config", json={"platform": {"accounts_v2": False}})
+    assert configured.status_code == 200
+    assert configured.json()["platform"]["accounts_v2"] is False
+
+    with pytest.raises(stripe.FeatureNotEnabledError) as refused:
+        await _recipient(sim)
+    with pytest.raises(stripe.FeatureNotEnabledError):
+        await sim.stripe.v2.core.accounts.retrieve_async(made.id)
+
+    assert refused.value.http_status == 400
+    assert refused.value.json_body["error"]["type"] == "feature_not_enabled"
+    listed = await sim.stripe.v1.accounts.list_async()
+    assert [a.id for a in listed.data] == [made.id]  # nothing made; v1 still answers
+    await sim.admin.post("/_sim/reset")
+    assert (await sim.admin.get("/_sim/config")).json()["platform"]["accounts_v2"] is True

@@ -88,6 +88,7 @@ async def test_transfers_alone_needs_the_platforms_approval(sim: Sim) -> None:
     assert answer.json()["platform"] == {
         "transfers_without_card_payments": False,
         "cross_border_payouts": True,
+        "accounts_v2": True,
     }
 
     error = await _refused(sim, capabilities=TRANSFERS)

@@ -13,6 +13,8 @@ const MESSAGES: Record<string, string> = {
   claims_changed: "What the organization owes changed while the transfer was decided; nothing was sent. Try again.",
   reversal_exceeds_transfer: "That is more than remains of the transfer: refresh its history and try a smaller amount.",
   rate_limited: "Too many attempts. Please wait a minute and try again.",
+  accounts_v2_not_enabled:
+    "Payouts cannot be set up right now: the platform's Stripe settings do not allow it yet. Please contact the platform's support.",
 };
 
 /** What went wrong, in words, with the request id for support. */

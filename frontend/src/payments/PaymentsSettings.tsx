@@ -10,7 +10,13 @@ import { useResource } from "../kit/useResource";
 import { SETTINGS_PATH } from "../paths";
 import { BalanceCard } from "./BalanceCard";
 import { ConnectStatusDetails } from "./ConnectStatusDetails";
-import { EmbeddedOnboarding, onboardingFlow, type EmbeddedConnect } from "./EmbeddedOnboarding";
+import {
+  EmbeddedAccount,
+  EmbeddedOnboarding,
+  onboardingFlow,
+  useConnectInstance,
+  type EmbeddedConnect,
+} from "./EmbeddedOnboarding";
 import { browserLocation, type PageLocation } from "./PageLocation";
 import { PayoutFailureBanner } from "./PayoutFailureBanner";
 import { PayoutScheduleForm } from "./PayoutScheduleForm";
@@ -43,7 +49,8 @@ function onboardingLabel(status: ConnectStatus): string | null {
  * them) and the open claims; every member sees the banner of a failed payout.
  * Handles Stripe's redirects back: `?connect=return` reads the status live, `?connect=refresh`
  * (an expired or reused link) mints a fresh link and goes straight back to Stripe. With
- * `embedded` (a publishable key), onboarding is Stripe's embedded component on this page instead.
+ * `embedded` (a publishable key), onboarding is Stripe's embedded component on this page instead,
+ * and an onboarded account also gets Stripe's account management and payouts components.
  */
 export function PaymentsSettings({
   backend,
@@ -68,6 +75,10 @@ export function PaymentsSettings({
     backend.onboard(orgId, { return_url: redirect("return"), refresh_url: redirect("refresh") });
   const flow = onboardingFlow(embedded);
   const [embeddedOpen, setEmbeddedOpen] = useState(false);
+  // Once onboarded, owners and admins also get Stripe's account management and payouts
+  // components (with a publishable key only; one Connect.js instance serves every component).
+  const embeddedAccount = flow === "embedded" && manage && !!accountId && status.data?.status === "active";
+  const connect = useConnectInstance(backend, orgId, embedded, manage && (embeddedOpen || embeddedAccount));
   const onboard = useAction(async () => {
     const needsAccount = !accountId || status.data?.onboarding_step === "deauthorized";
     if (flow === "embedded" && !resuming) {
@@ -171,11 +182,9 @@ export function PaymentsSettings({
         ) : null}
         {onboard.error ? <ErrorNotice error={onboard.error} /> : null}
         {hosted.error ? <ErrorNotice error={hosted.error} /> : null}
-        {embedded && embeddedOpen && manage ? (
+        {connect && embeddedOpen ? (
           <EmbeddedOnboarding
-            backend={backend}
-            orgId={orgId}
-            embedded={embedded}
+            instance={connect}
             onExit={() => {
               setEmbeddedOpen(false);
               void status.reload();
@@ -189,6 +198,7 @@ export function PaymentsSettings({
           </p>
         ) : null}
       </section>
+      {connect && embeddedAccount ? <EmbeddedAccount instance={connect} /> : null}
       {manage && accountId ? (
         <>
           <BalanceCard backend={backend} orgId={orgId} balance={balance} onPaidOut={() => setPaidOut((n) => n + 1)} />

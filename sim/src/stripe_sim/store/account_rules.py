@@ -63,12 +63,14 @@ class PlatformApprovals:
     transfers_without_card_payments: bool = True
     # Cross-border payouts: `recipient` accounts outside the platform's country.
     cross_border_payouts: bool = True
+    # The platform's keys may use Accounts v2 (`/v2/core/*`); off, every v2 call is refused.
+    accounts_v2: bool = True
 
     @classmethod
     def from_json(cls, raw: object) -> PlatformApprovals:
         if not isinstance(raw, dict):
             raise ValueError("platform must be an object")
-        unknown = set(raw) - {"transfers_without_card_payments", "cross_border_payouts"}
+        unknown = set(raw) - set(cls().to_json())
         if unknown:
             raise ValueError(f"unknown platform fields: {sorted(unknown)}")
         for name, value in raw.items():
@@ -80,6 +82,7 @@ class PlatformApprovals:
         return {
             "transfers_without_card_payments": self.transfers_without_card_payments,
             "cross_border_payouts": self.cross_border_payouts,
+            "accounts_v2": self.accounts_v2,
         }
 
 

@@ -116,6 +116,7 @@ class Report:
     retried: int = 0  # deliveries that needed one retry or more
     max_retries: int = 0
     answers: Counter[str] = field(default_factory=Counter)
+    retry_after: Counter[str] = field(default_factory=Counter)  # the refusals' Retry-After
     reads: int = 0
     peaks: dict[float, int] = field(default_factory=dict)
     budget: int = 0
@@ -129,7 +130,8 @@ class Report:
         return "\n".join(
             [
                 f"webhook burst: {self.accounts} accounts -> {self.events} account.updated "
-                f"at once; {self.attempts} delivery attempts {dict(sorted(self.answers.items()))}",
+                f"at once; {self.attempts} delivery attempts {dict(sorted(self.answers.items()))}"
+                f", Retry-After of the refusals {dict(sorted(self.retry_after.items()))}",
                 f"  acknowledged at the first attempt: {self.first_acks}; needed >= 1 retry: "
                 f"{self.retried}; most retries of one delivery: {self.max_retries}",
                 f"  Stripe account reads: {self.reads}; at most {windows} (budget {self.budget}/s)",
@@ -251,6 +253,7 @@ async def test_a_burst_of_account_updated_stays_within_the_stripe_budget(
     refused = [d for d in attempts if d["status"] != 200]
     assert {d["status"] for d in refused} <= {503}, report.answers  # never a 500
     assert all(d["retry_after"] is not None and d["retry_after"].isdigit() for d in refused)
+    report.retry_after = Counter(str(d["retry_after"]) for d in refused)
     tries = {d["event_id"]: d["attempt"] for d in attempts if d["status"] == 200}
     report.first_acks = sum(1 for n in tries.values() if n == 1)
     report.retried = sum(1 for n in tries.values() if n > 1)

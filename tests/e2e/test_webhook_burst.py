@@ -92,7 +92,7 @@ def budget_of(env: dict[str, str]) -> int:
     (`STRIPE_REQUESTS_PER_SECOND` unset: test mode's default). With Redis, as here, every
     process of every replica spends from this one budget."""
     with mock.patch.dict(os.environ, env):
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None)
     return settings.stripe_budget_per_second
 
 

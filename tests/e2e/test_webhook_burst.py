@@ -11,7 +11,7 @@ The stack: two replicas behind HAProxy sharing Redis (as the chaos file's `two-r
 the simulator delivering up to `DELIVERIES_AT_ONCE` webhooks at once. N organizations are
 seeded in mixed states (`devstack.fleet`: the simulator's accounts and D1's rows agree; no
 delivery pending), one more organization is onboarded through the service for a user whose
-status reads meet the burst, then `/_sim/requirements/change` makes a new requirement due
+status reads meet the burst (and four more begin onboarding as it begins), then `/_sim/requirements/change` makes a new requirement due
 on every fleet account at the same moment. The test checks, at the simulator (Stripe's side):
 no window of one second (or five) held more account reads than the budget allows; every refused
 delivery was a 503 with `Retry-After`, never a 500; every event acknowledged exactly once, none
@@ -62,6 +62,7 @@ NEW_REQUIREMENT = {
     "eventually_due": ["company.tax_id"],
 }
 READ_PATH = "/v1/accounts/"
+NEWCOMERS = 4  # organizations that begin onboarding (Stripe writes) as the burst begins
 
 
 SIM_ARGS = [
@@ -123,6 +124,7 @@ class Report:
     changed: int = 0  # organizations whose D1 row the burst changed
     user_reads: Counter[int] = field(default_factory=Counter)
     user_d1_reads: Counter[int] = field(default_factory=Counter)
+    onboards: Counter[int] = field(default_factory=Counter)  # started as the burst began
     timings: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
@@ -136,7 +138,8 @@ class Report:
                 f"{self.retried}; most retries of one delivery: {self.max_retries}",
                 f"  Stripe account reads: {self.reads}; at most {windows} (budget {self.budget}/s)",
                 f"  D1 rows the burst changed: {self.changed}; a user's status reads meanwhile:"
-                f" refresh {dict(self.user_reads)}, D1 {dict(self.user_d1_reads)}",
+                f" refresh {dict(self.user_reads)}, D1 {dict(self.user_d1_reads)}; "
+                f"onboardings begun with the burst: {dict(self.onboards)}",
                 "  took: " + ", ".join(f"{k} {s:.1f} s" for k, s in self.timings.items()),
             ]
         )
@@ -152,15 +155,23 @@ async def _fleet(stack: Stack, sim: httpx.AsyncClient) -> list[dict[str, Any]]:
     ]
 
 
-async def _burst(sim: httpx.AsyncClient, fleet: list[dict[str, Any]], per_second: int) -> set[str]:
-    """A new requirement due on every fleet account at once; waits until every delivery is
-    acknowledged or given up; the ids of the `account.updated` events."""
+async def _burst(
+    sim: httpx.AsyncClient,
+    fleet: list[dict[str, Any]],
+    per_second: int,
+    fired: asyncio.Event | None = None,
+) -> set[str]:
+    """A new requirement due on every fleet account at once (`fired` set once the events are
+    queued); waits until every delivery is acknowledged or given up; the ids of the
+    `account.updated` events."""
     changed = await sim.post(
         "/_sim/requirements/change",
         json={"requirements": NEW_REQUIREMENT, "accounts": [e["account"]["id"] for e in fleet]},
     )
     assert changed.status_code == 200, changed.text
     event_ids = set(changed.json()["events"])
+    if fired is not None:
+        fired.set()
     # At the budget the reads alone take len / per_second seconds; the backoff between
     # redeliveries adds up to as much again: four times that, and a margin.
     bound = 4 * len(event_ids) / max(per_second, 1) + 60
@@ -182,10 +193,16 @@ async def _read_times(sim: httpx.AsyncClient) -> list[float]:
 
 
 async def _poll_status(
-    service: httpx.AsyncClient, url: str, owner: Any, stop: asyncio.Event, report: Report
+    service: httpx.AsyncClient,
+    url: str,
+    owner: Any,
+    fired: asyncio.Event,
+    stop: asyncio.Event,
+    report: Report,
 ) -> None:
     """A user looking at their status while the burst runs: a Stripe refresh and a D1 read,
     every 0.2 s."""
+    await fired.wait()
     while not stop.is_set():
         fresh = await service.get(f"{url}?refresh=true", headers=auth(owner))
         report.user_reads[fresh.status_code] += 1
@@ -194,6 +211,24 @@ async def _poll_status(
         held = await service.get(url, headers=auth(owner))
         report.user_d1_reads[held.status_code] += 1
         await asyncio.sleep(0.2)
+
+
+async def _onboard_during(
+    service: httpx.AsyncClient, org_ids: list[str], owner: Any, fired: asyncio.Event
+) -> Counter[int]:
+    """Organizations onboarding (Stripe writes) as the burst begins, once each, together: the
+    answers."""
+    await fired.wait()
+
+    async def one(org_id: str) -> int:
+        answer = await service.post(
+            "/api/connect/onboard", json={"organization_id": org_id}, headers=auth(owner)
+        )
+        if answer.status_code == 503:
+            assert answer.headers["Retry-After"].isdigit(), answer.headers
+        return answer.status_code
+
+    return Counter(await asyncio.gather(*(one(o) for o in org_ids)))
 
 
 async def test_a_burst_of_account_updated_stays_within_the_stripe_budget(
@@ -212,6 +247,10 @@ async def test_a_burst_of_account_updated_stays_within_the_stripe_budget(
     with better_auth_api(stack.config.worker_url) as better_auth:
         owner = better_auth.sign_up("owner@burst.test", "burst-password-123", "Burst Owner")
         org_id = better_auth.create_organization(owner, "Burst Owner Org", "burst-owner")
+        newcomers = [
+            better_auth.create_organization(owner, f"Burst New {n}", f"burst-new-{n}")
+            for n in range(NEWCOMERS)
+        ]
     onboarded = await service.post(
         "/api/connect/onboard", json={"organization_id": org_id}, headers=auth(owner)
     )
@@ -226,17 +265,20 @@ async def test_a_burst_of_account_updated_stays_within_the_stripe_budget(
     await sim.delete("/_sim/requests")
     report.timings["set-up"] = time.monotonic() - began
 
-    # The burst, while the user reads their status.
+    # The burst, while the user reads their status and others onboard.
     started = time.monotonic()
-    stop = asyncio.Event()
+    fired, stop = asyncio.Event(), asyncio.Event()
     user = asyncio.create_task(
-        _poll_status(service, f"/api/connect/status/{org_id}", owner, stop, report)
+        _poll_status(service, f"/api/connect/status/{org_id}", owner, fired, stop, report)
     )
+    onboarding = asyncio.create_task(_onboard_during(service, newcomers, owner, fired))
     try:
-        event_ids = await _burst(sim, fleet, per_second)
+        event_ids = await _burst(sim, fleet, per_second, fired)
     finally:
         stop.set()
+        fired.set()
         await asyncio.wait_for(user, 30)
+        report.onboards = await asyncio.wait_for(onboarding, 60)
     report.timings["burst until every delivery settled"] = time.monotonic() - started
 
     # Every event acknowledged once; refusals 503 with Retry-After, never a 500.
@@ -278,8 +320,10 @@ async def test_a_burst_of_account_updated_stays_within_the_stripe_budget(
         assert held == truth(now), (org, held, truth(now))
         report.changed += held != held_before[org]
     assert report.changed > 0
-    # The user's D1 reads were served throughout.
+    # The user's D1 reads were served throughout; onboarding was served or refused 503
+    # (Retry-After checked), never a 500.
     assert set(report.user_d1_reads) == {200}
+    assert set(report.onboards) <= {200, 503}, report.onboards
     report.timings["total"] = time.monotonic() - began
     print("\n" + report.text())
 

@@ -23,7 +23,8 @@ What the budget allows in a window: `limits`' sliding window counter (in Redis) 
 hit starts them, not the clock), and fewer while the previous window's weight lasts. A window
 of k seconds anywhere overlaps at most k + 1 of them: at most `per_second * (k + 1)` calls, so
 up to twice the rate in one second at worst. A second test runs the same burst with the budget
-off and shows it breaks that bound: the assertion would fail without the budget.
+off: nothing is refused (so the first test's refusal assertion would fail) and a second holds
+more reads than the rate (in every run so far more than twice the rate, breaking the bound).
 
 CI-sized by default (100 accounts); larger: `BURST_ACCOUNTS=1000 pytest -s
 tests/e2e/test_webhook_burst.py`.
@@ -342,9 +343,10 @@ def unbudgeted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-async def test_without_the_budget_the_same_burst_breaks_its_bound(unbudgeted: Stack) -> None:
-    """The control: the same burst, the budget off. Stripe sees more reads in a second than
-    the budget would allow, so the bound asserted above holds because of the budget."""
+async def test_without_the_budget_nothing_is_refused_and_reads_exceed_it(unbudgeted: Stack) -> None:
+    """The control: the same burst, the budget off. No delivery is refused and Stripe sees
+    more reads in a second than the budget's rate: what the first test asserts holds because
+    of the budget."""
     env = {k: v for k, v in unbudgeted.service_env().items() if k != "STRIPE_REQUESTS_PER_SECOND"}
     per_second = budget_of(env)  # what the budget would have been
     async with httpx.AsyncClient(base_url=unbudgeted.config.sim_url, timeout=30.0) as sim:
@@ -360,5 +362,9 @@ async def test_without_the_budget_the_same_burst_breaks_its_bound(unbudgeted: St
         f"\nwithout the budget: {len(event_ids)} account.updated, {counts}, "
         f"{len(times)} reads, at most {most} in 1 s (the budget: {per_second}/s), {took:.1f} s"
     )
+    # Nothing refused (the first test's refusal assertion fails without the budget), and more
+    # reads in a second than the budget's rate. (Its bound, twice the rate, broken too in every
+    # run so far: 69 to 178 against 40; not asserted, as how fast one process reads on a busy
+    # machine is not the budget's doing.)
     assert counts["failed_attempts"] == 0
-    assert most > 2 * per_second
+    assert most > per_second

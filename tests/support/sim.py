@@ -82,6 +82,8 @@ class Receiver:
     events: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[tuple[str, int]] = field(default_factory=list)  # (path, status answered)
     refuse: int = 0  # answer 500 to this many next deliveries
+    refuse_status: int = 500
+    retry_after: str | None = None  # the `Retry-After` header of a refusal, if any
 
     def of_type(self, event_type: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["type"] == event_type]
@@ -98,8 +100,9 @@ class Receiver:
             return Response(status_code=400)
         if self.refuse > 0:
             self.refuse -= 1
-            self.attempts.append((request.url.path, 500))
-            return Response(status_code=500)
+            self.attempts.append((request.url.path, self.refuse_status))
+            headers = {"Retry-After": self.retry_after} if self.retry_after else None
+            return Response(status_code=self.refuse_status, headers=headers)
         self.attempts.append((request.url.path, 200))
         record = event.to_dict()
         record["_endpoint"] = request.url.path

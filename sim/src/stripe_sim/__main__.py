@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("WEBHOOK_MAX_ATTEMPTS", "8") or 8),
     )
     add(
+        "--webhook-workers",
+        type=int,
+        default=int(_env("WEBHOOK_WORKERS", "8") or 8),
+        help="deliveries on the wire at once",
+    )
+    add(
         "--api-key",
         action="append",
         default=[k for k in (_env("API_KEYS") or "").split(",") if k] or None,
@@ -83,6 +89,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         seed=args.seed,
         webhook_retry_base_s=args.webhook_retry_base,
         webhook_max_attempts=args.webhook_max_attempts,
+        webhook_workers=args.webhook_workers,
     )
 
 

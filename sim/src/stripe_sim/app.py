@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from stripe_sim.admin import AdminRoutes
 from stripe_sim.config import SimConfig
 from stripe_sim.hosted import HostedPages
+from stripe_sim.platform_changes import PlatformChanges
 from stripe_sim.simulator import Simulator
 from stripe_sim.v1.pipeline import StripeApi
 
@@ -44,6 +45,7 @@ def create_app(
         ).routes(),
         *HostedPages(sim.store).routes(),
         *AdminRoutes(sim).routes(),
+        *PlatformChanges(sim).routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sim = sim

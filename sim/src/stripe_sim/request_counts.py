@@ -4,11 +4,15 @@ called Stripe (``GET /_sim/requests``)."""
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections import Counter, deque
 from typing import Any
 
 # (method, path, Stripe-Account or None)
 CallKey = tuple[str, str, str | None]
+
+MAX_TIMES = 200_000
+"""Arrival times kept (the oldest forgotten past it)."""
 
 
 class RequestCounts:
@@ -16,10 +20,22 @@ class RequestCounts:
 
     def __init__(self) -> None:
         self._counts: Counter[CallKey] = Counter()
+        self._times: deque[tuple[float, str, str]] = deque(maxlen=MAX_TIMES)
 
     def record(self, method: str, path: str, stripe_account: str | None) -> None:
-        """Count one call (an empty ``Stripe-Account`` counts as none)."""
+        """Count one call (an empty ``Stripe-Account`` counts as none), and when it arrived."""
         self._counts[method.upper(), path, stripe_account or None] += 1
+        self._times.append((time.time(), method.upper(), path))
+
+    def times(self, *, method: str | None = None, path_prefix: str = "") -> list[float]:
+        """When each call arrived (Unix seconds, in order), of `method` (any case) and under
+        `path_prefix`; the last `MAX_TIMES` calls at most."""
+        wanted = method.upper() if method else None
+        return [
+            at
+            for at, m, p in self._times
+            if (wanted is None or m == wanted) and p.startswith(path_prefix)
+        ]
 
     def rows(
         self,
@@ -42,5 +58,6 @@ class RequestCounts:
         ]
 
     def clear(self) -> None:
-        """Start counting from zero."""
+        """Start counting from zero (the arrival times too)."""
         self._counts.clear()
+        self._times.clear()

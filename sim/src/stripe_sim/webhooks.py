@@ -86,6 +86,7 @@ class Attempt:
     at: float
     duration_ms: float
     outcome: Literal["delivered", "retry_scheduled", "abandoned", "dropped"]
+    retry_after: str | None = None  # the endpoint's `Retry-After` header, when it sent one
 
 
 @dataclass(eq=False)  # a job is itself: hashed by identity
@@ -306,11 +307,13 @@ class WebhookDispatcher:
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        retry_after: str | None = None
         try:
             response = await self._client.post(
                 endpoint.url, content=job.body, headers=headers, timeout=self.timeout
             )
             status = response.status_code
+            retry_after = response.headers.get("retry-after")
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -342,6 +345,7 @@ class WebhookDispatcher:
                 at=time.time(),
                 duration_ms=duration_ms,
                 outcome=outcome,
+                retry_after=retry_after,
             )
         )
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from connect_backend import log, metrics
@@ -58,7 +58,10 @@ class StripeBudget:
         self._all = RateLimitItemPerSecond(per_second) if per_second > 0 else None
         reads = max(1, math.floor(per_second * read_share))
         self._reads = RateLimitItemPerSecond(reads) if per_second > 0 else None
-        self._windows = SlidingWindowCounterRateLimiter(storage)
+        # A moving window: never more than `per_second` calls begun in any one-second span. (A
+        # sliding window counter, which weighs the previous fixed window, let more through in
+        # the second across two windows' boundary: docs/chaos.md, "A burst of account.updated".)
+        self._windows = MovingWindowRateLimiter(storage)
         self._wait = wait_seconds
 
     async def spend(self, kind: StripeClass) -> None:

@@ -18,13 +18,15 @@ no window of one second (or five) held more account reads than the budget allows
 delivery was a 503 with `Retry-After`, never a 500; every event acknowledged exactly once, none
 abandoned; D1 equal to Stripe's truth for every account. It prints the numbers (`-s`).
 
-What the budget allows in a window: `limits`' sliding window counter (in Redis) admits at most
-`per_second` calls in each of its own one-second windows (they follow one another; the first
-hit starts them, not the clock), and fewer while the previous window's weight lasts. A window
-of k seconds anywhere overlaps at most k + 1 of them: at most `per_second * (k + 1)` calls, so
-up to twice the rate in one second at worst. A second test runs the same burst with the budget
-off: nothing is refused (so the first test's refusal assertion would fail) and a second holds
-more reads than the rate (in every run so far more than twice the rate, breaking the bound).
+What the budget allows in a window: `limits`' moving window (in Redis) lets at most
+`per_second` calls begin in any one-second span at the service
+(`tests/service/test_stripe_budget.py::test_no_second_ever_begins_more_calls_than_the_budget`).
+At Stripe a call arrives a little after it took room (stripe-python, the event loop of a busy
+process): a k-second span at the simulator holds calls begun within k + d seconds, d the most
+any call took to leave, so at most `per_second * (k + 1)` while d stays under a second. A
+second test runs the same burst with the budget off: nothing is refused (so the first test's
+refusal assertion would fail) and a second holds more reads than the rate (in every run so far
+more than twice the rate, breaking the bound).
 
 CI-sized by default (100 accounts); larger: `BURST_ACCOUNTS=1000 pytest -s
 tests/e2e/test_webhook_burst.py`.

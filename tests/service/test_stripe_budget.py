@@ -5,11 +5,15 @@ own class even when it shares another caller's read."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import copy
+import time
 
 import httpx
 import pytest
+from limits.aio.storage import MemoryStorage
 
+from connect_backend.stripe_budget import StripeBudget, StripeClass
 from tests.service import events
 from tests.service.fakes import FakeStripe, FakeWorker
 from tests.support.service import bearer, make_settings, onboarded
@@ -121,3 +125,22 @@ async def test_a_webhook_sharing_a_member_s_refresh_is_not_refused_by_the_reads_
     delivered = await webhook
     assert delivered.status_code == 200, delivered.text
     assert delivered.json()["action"] == "synced"
+
+
+async def test_no_second_ever_begins_more_calls_than_the_budget() -> None:
+    """Writes waiting for room, as a burst of webhooks does: in any one-second span (not only
+    in the limiter's own windows) at most `per_second` of them were let through. A sliding
+    window counter let up to twice as many through across its windows' boundary."""
+    budget = StripeBudget(per_second=10, read_share=0.5, storage=MemoryStorage(), wait_seconds=5)
+    begun: list[float] = []
+
+    async def call() -> None:
+        await budget.spend(StripeClass.EVENT)
+        begun.append(time.monotonic())
+
+    await asyncio.gather(*(call() for _ in range(35)))
+
+    begun.sort()
+    busiest = max(bisect.bisect_right(begun, t + 1.0) - i for i, t in enumerate(begun))
+    assert busiest <= 10
+    assert begun[-1] - begun[0] >= 2.9  # 35 calls at 10 a second: about three seconds

@@ -617,7 +617,11 @@ class WorkerClient:
         )
         try:
             response = await self._transport.handle_async_request(request)
-            await response.aread()  # the whole answer, and the connection back to the pool
+            try:
+                await response.aread()  # the whole answer; the connection goes back to the pool
+            except BaseException:
+                await response.aclose()  # an answer cut off (or cancelled) lets it go too
+                raise
         except httpx.TransportError as exc:
             raise _Transient(type(exc).__name__) from None
         if response.status_code == 429 or response.status_code >= 500:

@@ -167,3 +167,45 @@ async def test_connections_to_one_origin_are_bounded_and_reused(answering: Answe
     assert {a.status_code for a in answers + again} == {200}
     assert answering.most_at_once == 3
     assert answering.accepted == 3  # the second burst reused the kept-alive connections
+
+
+@pytest.fixture
+async def half_answering() -> AsyncIterator[str]:
+    """`http://127.0.0.1:<port>`: answers `/api/internal/health` whole, and any other path with
+    its headers and a tenth of its body, then nothing more (the connection stays open)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                if b" /api/internal/health " in head:
+                    writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{"ok":true}')
+                else:
+                    writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"id":"org')
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_answer_cut_off_mid_body_gives_its_connection_back(half_answering: str) -> None:
+    """The Worker client reads each answer whole through its transport: when the body never
+    comes, the call fails at its timeout and the connection goes back to the pool (here of
+    one), so the next call is served."""
+    async with outbound.session(max_connections=1) as pool:
+        worker = WorkerClient(
+            outbound.worker_transport(pool), base_url=half_answering, api_key="k", timeout=0.3,
+            attempts=1,
+        )  # fmt: skip
+        with pytest.raises(UpstreamUnavailable):
+            await worker.get_organization("org_a")
+        await worker.health(timeout=1.0)

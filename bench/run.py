@@ -7,7 +7,9 @@ reports, per point, the ratio to the ideal the injected latency allows and the s
 overhead. `--workers N` runs the service as N uvicorn worker processes (WEB_CONCURRENCY),
 `--replicas N` as N replicas behind HAProxy sharing Redis; the CPU of every process counts.
 `--quick` is a smoke run for CI (tiny counts, under a minute): it exits non-zero if any
-request failed. A full run writes its table into docs/benchmarks.md.
+request failed. A full run writes its table into docs/benchmarks.md. Issue 21's money paths
+(`transfer`, `transfer replay`, `history`: `MONEY`) run only when named in `--scenarios`, on
+the stack only (`seed_money` makes them ready).
 """
 
 from __future__ import annotations

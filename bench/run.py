@@ -8,8 +8,8 @@ overhead. `--workers N` runs the service as N uvicorn worker processes (WEB_CONC
 `--replicas N` as N replicas behind HAProxy sharing Redis; the CPU of every process counts.
 `--quick` is a smoke run for CI (tiny counts, under a minute): it exits non-zero if any
 request failed. A full run writes its table into docs/benchmarks.md. Issue 21's money paths
-(`transfer`, `transfer replay`, `history`: `MONEY`) run only when named in `--scenarios`, on
-the stack only (`seed_money` makes them ready).
+(`transfer`, `transfer replay`, `history`: `MONEY`) run only when named in `--scenarios`
+(`seed_money` makes the stack ready for them); of them, the light upstreams serve the history.
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ class Scenario:
     via_service: bool = True
     """False for the references that call an upstream straight (no calls of the service's)."""
     money: bool = False
-    """Moves or reads platform money: needs `seed_money` (a platform admin, the platform funded
-    at the simulator, transfers to every organization), so the real stack only."""
+    """Moves or reads platform money: on the stack, needs `seed_money` (a platform admin, the
+    platform funded at the simulator, transfers to every organization)."""
+    light: bool = True
+    """Whether `bench.light`'s stand-ins serve it (`--upstreams light`)."""
 
     @property
     def requests_of(self) -> str:
@@ -157,6 +159,7 @@ MONEY = (
         "POST /transfer, a new Idempotency-Key each: session check, the organization's open "
         "claims (none: nothing to settle), claim the key, Stripe transfer, complete the key",
         money=True,
+        light=False,
     ),
     Scenario(
         "transfer replay",
@@ -164,6 +167,7 @@ MONEY = (
         "POST /transfer with a key already used for the same request: session check, open "
         "claims, the key's record (completed: its transfer is the answer, Stripe is not asked)",
         money=True,
+        light=False,
     ),
     Scenario(
         "history",
@@ -494,12 +498,17 @@ def _factories(stack: Stack, seed: Seed) -> dict[str, tuple[str, RequestFactory,
             ok(b'"organization"'),
         ),
         "health": (c.service_url, lambda n: Request("GET", "/health"), ok(b'"ok"')),
+        "history": (
+            c.service_url,
+            lambda n: Request("GET", f"/api/connect/transfers/{orgs[n % k]}", auth),
+            lambda status, body: status == 200 and b'"reversals":[{' in body,
+        ),
         **(_money_factories(c.service_url, seed) if seed.money is not None else {}),
     }
 
 
 def _money_factories(service_url: str, seed: Seed) -> dict[str, tuple[str, RequestFactory, Check]]:
-    """The money scenarios' requests (`seed_money` made their organizations ready)."""
+    """The transfers' requests (`seed_money` made their organizations ready)."""
     assert seed.money is not None
     money = seed.money
     orgs, k = seed.orgs, len(seed.orgs)
@@ -521,15 +530,6 @@ def _money_factories(service_url: str, seed: Seed) -> dict[str, tuple[str, Reque
             service_url,
             lambda n: transfer(n % k, money.seeded_key(n % k, 0)),
             made,
-        ),
-        "history": (
-            service_url,
-            lambda n: Request(
-                "GET",
-                f"/api/connect/transfers/{orgs[n % k]}",
-                {"Authorization": f"Bearer {seed.token}"},
-            ),
-            lambda status, body: status == 200 and b'"reversals":[{' in body,
         ),
     }
 
@@ -984,7 +984,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", help="comma-separated, e.g. 1,10,50,200")
     parser.add_argument("--scenarios", help="comma-separated subset of " + ", ".join(
         s.name for s in (*SCENARIOS, *SHARED, *REFERENCES))
-        + "; opt-in, on the stack only: " + ", ".join(s.name for s in MONEY))  # fmt: skip
+        + "; opt-in: " + ", ".join(s.name for s in MONEY) + " (history only with "
+        "--upstreams light)")  # fmt: skip
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument(
         "--upstreams",
@@ -1067,13 +1068,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         chosen = tuple(s for s in every if s.name in wanted)
-    money = [s.name for s in chosen if s.money]
-    if money and args.upstreams == "light":
+    heavy = [s.name for s in chosen if not s.light]
+    if heavy and args.upstreams == "light":
         raise SystemExit(
-            f"{', '.join(money)}: not with --upstreams light (bench.light serves no platform "
-            "admin, claims, idempotency records nor Stripe transfers: that would be a second "
-            "Worker); run them on the stack (--upstreams stack)"
+            f"{', '.join(heavy)}: not with --upstreams light (bench.light serves no platform "
+            "admin, claims nor idempotency records: that would be a second Worker); run them "
+            "on the stack (--upstreams stack)"
         )
+    money = any(s.money for s in chosen)
     use_wrk: bool = args.wrk if args.wrk is not None else not quick and wrk.available() is not None
     if use_wrk and wrk.available() is None:
         raise SystemExit("--wrk: wrk is not installed (./scripts/bootstrap installs it)")
@@ -1129,7 +1131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.sim.wait_http(f"{config.sim_url}/_sim/health")
         startup = start_service(stack, starts=1 if quick else 3)
         seed = seed or seed_organizations(stack, organizations)
-        if money:
+        if money and args.upstreams == "stack":
             seed = seed_money(stack, seed)
         print(f"Seeded {len(seed.orgs)} active organizations; measuring …", flush=True)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -5,12 +5,16 @@ refuse the ones that would mean another path was measured."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
-from bench import run
+from bench import light, run
 from bench.load import Check, Request, RequestFactory
+from connect_backend import stripe_objects
 from connect_backend.schemas import ReversalItem, TransferHistory, TransferItem, TransferView
+from devstack.stack import Stack, StackConfig
 
 ORGS = [f"org_{n}" for n in range(4)]
 MONEY = run.MoneySeed("admin-token", "r1")
@@ -18,7 +22,8 @@ SEED = run.Seed("owner-token", ORGS, [f"acct_{n}" for n in range(4)], MONEY)
 
 
 def factories() -> dict[str, tuple[str, RequestFactory, Check]]:
-    return run._money_factories("http://service", SEED)
+    """Every scenario's builder and check (a stack's configuration only: nothing starts)."""
+    return run._factories(Stack(StackConfig(state_dir=Path("/nonexistent"))), SEED)
 
 
 def body_of(request: Request) -> dict[str, object]:
@@ -74,6 +79,14 @@ def test_the_history_is_the_owners_read_of_each_organization() -> None:
     assert request.headers == {"Authorization": "Bearer owner-token"}
 
 
+def test_without_seeded_money_only_the_history_is_built() -> None:
+    """The light upstreams' seed has no platform admin: the transfers have no builder there."""
+    light = run.Seed("owner-token", ORGS, [f"acct_{n}" for n in range(4)])
+    built = run._factories(Stack(StackConfig(state_dir=Path("/nonexistent"))), light)
+    assert "history" in built
+    assert not {"transfer", "transfer replay"} & set(built)
+
+
 def test_the_transfer_check_takes_a_transfer_sent_and_nothing_else() -> None:
     _, _, check = factories()["transfer"]
     assert check(200, transfer_view())
@@ -126,9 +139,25 @@ def test_the_history_check_wants_a_reversal_embedded() -> None:
     assert not check(200, history(plain, plain))
 
 
-def test_the_money_scenarios_are_opt_in_and_refuse_the_light_upstreams() -> None:
+def test_the_money_scenarios_are_opt_in_and_transfers_refuse_the_light_upstreams() -> None:
     money = {s.name for s in run.MONEY}
     assert money == {"transfer", "transfer replay", "history"}
     assert not money & {s.name for s in (*run.SCENARIOS, *run.SHARED, *run.REFERENCES)}
-    with pytest.raises(SystemExit, match="not with --upstreams light"):
-        run.main(["--upstreams", "light", "--scenarios", "status,history"])
+    with pytest.raises(SystemExit, match=r"^transfer replay: not with --upstreams light"):
+        run.main(["--upstreams", "light", "--scenarios", "history,transfer replay"])
+
+
+def test_the_light_stripe_lists_each_accounts_transfers_as_the_service_reads_them() -> None:
+    account = light.account_id(7)
+    listed = light.transfers_to(account)
+    transfers = [stripe_objects.transfer(t) for t in listed["data"]]
+    assert [t.destination for t in transfers] == [account] * light.TRANSFERS
+    created = [t.created.timestamp() for t in transfers if t.created is not None]
+    assert created == sorted(created, reverse=True)
+    assert len(created) == light.TRANSFERS
+    assert [(t.gross_amount, t.fee_amount, t.amount) for t in transfers] == [(1000, 100, 900)] * 3
+    reversed_ = [t for t in transfers if t.reversals]
+    assert len(reversed_) == 1
+    assert reversed_[0].amount_reversed == 100
+    assert reversed_[0].reversals[0].cause == "manual"
+    assert reversed_[0].reversals_complete

@@ -9,7 +9,9 @@ what the numbers show. Not a test double: no rules, no faults, loopback only.
     worker: verify-user-context (one bench token, owner of every organization),
             organization/{id}, organization-by-account/{id}, update-organization (ordered
             by synced_at, as D1 does), create-connect-account (same id: created false), health
-    stripe: GET /v1/accounts/{id} (an active Express account), POST /v1/account_links
+    stripe: GET /v1/accounts/{id} (an active Express account), POST /v1/account_links,
+            GET /v1/transfers?destination= (the transfers `TRANSFERS` says, the first with a
+            reversal embedded)
 """
 
 from __future__ import annotations
@@ -169,8 +171,60 @@ def active_account(account: str) -> dict[str, Any]:
     }
 
 
+TRANSFERS = 3
+"""Transfers to each account in its history (10.00 gross, 9.00 sent, at 10 %)."""
+
+
+def transfers_to(account: str) -> dict[str, Any]:
+    """The platform's transfers to the account, newest first, as Stripe lists them: the oldest
+    has 1.00 reversed, embedded as Stripe embeds a transfer's reversals."""
+    items = []
+    for n in reversed(range(TRANSFERS)):
+        transfer = f"tr_{account.removeprefix('acct_')}{n}"
+        reversed_ = 100 if n == 0 else 0
+        reversals: list[dict[str, Any]] = [
+            {
+                "id": f"trr_{account.removeprefix('acct_')}{n}",
+                "object": "transfer_reversal",
+                "amount": reversed_,
+                "currency": "usd",
+                "created": 1764150000 + n,
+                "metadata": {"cause": "manual", "cause_id": f"bench-reversal-{n}"},
+                "transfer": transfer,
+            }
+        ][: int(reversed_ > 0)]
+        items.append(
+            {
+                "id": transfer,
+                "object": "transfer",
+                "amount": 900,
+                "amount_reversed": reversed_,
+                "created": 1764150000 + n,
+                "currency": "usd",
+                "destination": account,
+                "metadata": {
+                    "gross_amount": "1000",
+                    "fee_amount": "100",
+                    "platform_fee_percent": "10",
+                    "idempotency_key": f"bench-seed-{n}",
+                },
+                "reversals": {
+                    "object": "list",
+                    "data": reversals,
+                    "has_more": False,
+                    "url": f"/v1/transfers/{transfer}/reversals",
+                },
+                "reversed": False,
+                "source_transaction": None,
+                "transfer_group": None,
+            }
+        )
+    return {"object": "list", "data": items, "has_more": False, "url": "/v1/transfers"}
+
+
 class Stripe:
-    """`GET /v1/accounts/{id}` and `POST /v1/account_links`, in Stripe's shapes."""
+    """`GET /v1/accounts/{id}`, `POST /v1/account_links` and `GET /v1/transfers`, in Stripe's
+    shapes."""
 
     def __init__(self) -> None:
         self._links = itertools.count(1)
@@ -178,6 +232,8 @@ class Stripe:
     async def handle(self, request: web.BaseRequest) -> web.Response:
         if request.method == "GET" and request.path.startswith("/v1/accounts/"):
             return _json(200, active_account(request.path.rsplit("/", 1)[1]))
+        if request.method == "GET" and request.path == "/v1/transfers":
+            return _json(200, transfers_to(request.query.get("destination", "")))
         if request.method == "POST" and request.path == "/v1/account_links":
             await request.read()
             now = int(time.time())

@@ -7,13 +7,16 @@ reports, per point, the ratio to the ideal the injected latency allows and the s
 overhead. `--workers N` runs the service as N uvicorn worker processes (WEB_CONCURRENCY),
 `--replicas N` as N replicas behind HAProxy sharing Redis; the CPU of every process counts.
 `--quick` is a smoke run for CI (tiny counts, under a minute): it exits non-zero if any
-request failed. A full run writes its table into docs/benchmarks.md.
+request failed. A full run writes its table into docs/benchmarks.md. Issue 21's money paths
+(`transfer`, `transfer replay`, `history`: `MONEY`) run only when named in `--scenarios`
+(`seed_money` makes the stack ready for them); of them, the light upstreams serve the history.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import secrets
 import shlex
@@ -49,6 +52,14 @@ METRICS = "METRICS_TOKEN"
 DEFAULT_ORGS = 256
 """Organizations a full run spreads its load over: at 200 concurrent, each request does its own
 Worker and Stripe reads (with 10, about twenty share each read: `SHARED`)."""
+SEED_TRANSFERS = 3
+"""Transfers `seed_money` makes to each organization (the history's items; the replay's key is
+the first's)."""
+SEED_REVERSED = 100
+"""Taken back of each organization's first seeded transfer, so each history page holds a
+transfer with a reversal embedded."""
+TRANSFER_AMOUNT = 1000
+"""Gross of every transfer (10.00 USD: 9.00 sent at the default 10 % fee)."""
 CLIENTS = {"raw": "raw HTTP/1.1 on asyncio streams", "httpx": "httpx.AsyncClient"}
 
 
@@ -66,6 +77,11 @@ class Scenario:
     """The requests of this scenario (its name when empty)."""
     via_service: bool = True
     """False for the references that call an upstream straight (no calls of the service's)."""
+    money: bool = False
+    """Moves or reads platform money: on the stack, needs `seed_money` (a platform admin, the
+    platform funded at the simulator, transfers to every organization)."""
+    light: bool = True
+    """Whether `bench.light`'s stand-ins serve it (`--upstreams light`)."""
 
     @property
     def requests_of(self) -> str:
@@ -136,6 +152,32 @@ REFERENCES = (
     ),
     Scenario("health", (), "GET /health: the service with no upstream call"),
 )
+MONEY = (
+    Scenario(
+        "transfer",
+        (("W",), ("W",), ("W",), ("S",), ("W",)),
+        "POST /transfer, a new Idempotency-Key each: session check, the organization's open "
+        "claims (none: nothing to settle), claim the key, Stripe transfer, complete the key",
+        money=True,
+        light=False,
+    ),
+    Scenario(
+        "transfer replay",
+        (("W",), ("W",), ("W",)),
+        "POST /transfer with a key already used for the same request: session check, open "
+        "claims, the key's record (completed: its transfer is the answer, Stripe is not asked)",
+        money=True,
+        light=False,
+    ),
+    Scenario(
+        "history",
+        (("W",), ("S",)),
+        f"GET /transfers/{{org}} (the owner): session check or D1 read, Stripe's transfers to "
+        f"the account ({SEED_TRANSFERS} each, the first partly reversed)",
+        money=True,
+    ),
+)
+"""Issue 21's money paths: opt-in (`--scenarios`), never in the default run nor in `--quick`."""
 
 
 @dataclass
@@ -233,6 +275,25 @@ class Seed:
     token: str
     orgs: list[str]
     accounts: list[str]
+    money: MoneySeed | None = None
+
+
+@dataclass(frozen=True)
+class MoneySeed:
+    """What the money scenarios need besides the organizations (`seed_money`)."""
+
+    admin_token: str
+    """A platform admin's session (only platform admins move platform money)."""
+    run: str
+    """This run's own prefix of every Idempotency-Key the benchmark sends."""
+
+    def seeded_key(self, org: int, transfer: int) -> str:
+        """The Idempotency-Key of the `transfer`-th seeded transfer to the `org`-th organization."""
+        return f"bench-{self.run}-seed-{org}-{transfer}"
+
+    def new_key(self, n: int) -> str:
+        """The `n`-th measured transfer's key: each request numbered `n` is a new transfer."""
+        return f"bench-{self.run}-{n}"
 
 
 def light_upstreams(stack: Stack, *, organizations: int, worker_ms: float, sim_ms: float) -> Seed:
@@ -303,6 +364,65 @@ def seed_organizations(stack: Stack, organizations: int, *, name: str = "bench")
         # The simulator delivers its own account.updated events; let them land first.
         http.post(f"{c.sim_url}/_sim/webhooks/flush?timeout=20")
     return Seed(owner.token, orgs, accounts)
+
+
+def seed_money(stack: Stack, seed: Seed, *, concurrency: int = 16) -> Seed:
+    """Make ready for the money scenarios: a platform admin (`admin@bench.example.com`, made one
+    in D1 as an operator would), the platform funded at the simulator, then `SEED_TRANSFERS`
+    transfers to each organization through the service, the first of each partly reversed
+    (`SEED_REVERSED`). The reversals must be Stripe's (the account's balance covers them): a
+    claim recorded instead would be settled by the next transfers, and the transfer scenario
+    would measure settlements."""
+    c = stack.config
+    auth = BetterAuth(c.worker_url)
+    try:
+        admin = auth.sign_up("admin@bench.example.com", PASSWORD, "Bench Admin")
+    finally:
+        auth.close()
+    stack.d1("UPDATE user SET role = 'admin' WHERE email = 'admin@bench.example.com'")
+    money = MoneySeed(admin.token, secrets.token_hex(4))
+    # Every measured transfer included, far below what this puts in.
+    funded = httpx.post(
+        f"{c.sim_url}/_sim/platform/fund", json={"amount": 10_000_000_000, "currency": "usd"}
+    )
+    funded.raise_for_status()
+
+    async def seed_org(http: httpx.AsyncClient, gate: asyncio.Semaphore, index: int) -> None:
+        org = seed.orgs[index]
+        async with gate:
+            for number in range(SEED_TRANSFERS):
+                made = await http.post(
+                    "/api/connect/transfer",
+                    json={"organization_id": org, "amount": TRANSFER_AMOUNT, "currency": "usd"},
+                    headers={"Idempotency-Key": money.seeded_key(index, number)},
+                )
+                if made.status_code != 200 or made.json()["transfer_id"] is None:
+                    raise RuntimeError(f"seeding: a transfer to {org}: {made.text}")
+                if number:
+                    continue
+                reversed_ = await http.post(
+                    f"/api/connect/transfers/{made.json()['transfer_id']}/reversals",
+                    json={"amount": SEED_REVERSED},
+                    headers={"Idempotency-Key": f"bench-{money.run}-reversal-{index}"},
+                )
+                if reversed_.status_code != 200 or reversed_.json()["reversal_id"] is None:
+                    raise RuntimeError(f"seeding: a reversal for {org}: {reversed_.text}")
+
+    async def seed_all() -> None:
+        gate = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(
+            base_url=c.service_url,
+            timeout=60.0,
+            headers={"Authorization": f"Bearer {admin.token}"},
+        ) as http:
+            async with asyncio.TaskGroup() as group:
+                for index in range(len(seed.orgs)):
+                    group.create_task(seed_org(http, gate, index))
+            # The simulator's transfer and reversal events: let them land first.
+            await http.post(f"{c.sim_url}/_sim/webhooks/flush?timeout=60")
+
+    asyncio.run(seed_all())
+    return dataclasses.replace(seed, money=money)
 
 
 # ----------------------------------------------------------------------------- requests
@@ -378,6 +498,39 @@ def _factories(stack: Stack, seed: Seed) -> dict[str, tuple[str, RequestFactory,
             ok(b'"organization"'),
         ),
         "health": (c.service_url, lambda n: Request("GET", "/health"), ok(b'"ok"')),
+        "history": (
+            c.service_url,
+            lambda n: Request("GET", f"/api/connect/transfers/{orgs[n % k]}", auth),
+            lambda status, body: status == 200 and b'"reversals":[{' in body,
+        ),
+        **(_money_factories(c.service_url, seed) if seed.money is not None else {}),
+    }
+
+
+def _money_factories(service_url: str, seed: Seed) -> dict[str, tuple[str, RequestFactory, Check]]:
+    """The transfers' requests (`seed_money` made their organizations ready)."""
+    assert seed.money is not None
+    money = seed.money
+    orgs, k = seed.orgs, len(seed.orgs)
+    admin = {"Authorization": f"Bearer {money.admin_token}", "Content-Type": "application/json"}
+
+    def transfer(org: int, key: str) -> Request:
+        body = {"organization_id": orgs[org], "amount": TRANSFER_AMOUNT, "currency": "usd"}
+        return Request(
+            "POST", "/api/connect/transfer", {**admin, "Idempotency-Key": key}, orjson.dumps(body)
+        )
+
+    def made(status: int, body: bytes) -> bool:
+        # 900 of the 1000 sent (the default 10 % fee), nothing settled: a transfer of its own.
+        return status == 200 and b'"transfer_id":"tr_' in body and b'"claims_settled":0' in body
+
+    return {
+        "transfer": (service_url, lambda n: transfer(n % k, money.new_key(n)), made),
+        "transfer replay": (
+            service_url,
+            lambda n: transfer(n % k, money.seeded_key(n % k, 0)),
+            made,
+        ),
     }
 
 
@@ -449,7 +602,9 @@ def _scenario_factory(
 ) -> tuple[str, RequestFactory, Check]:
     """The scenario's base URL, request builder and check, over its organizations."""
     if scenario.orgs:
-        seed = Seed(seed.token, seed.orgs[: scenario.orgs], seed.accounts[: scenario.orgs])
+        seed = dataclasses.replace(
+            seed, orgs=seed.orgs[: scenario.orgs], accounts=seed.accounts[: scenario.orgs]
+        )
     return _factories(stack, seed)[scenario.requests_of]
 
 
@@ -828,7 +983,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--worker-latency-ms", type=int, default=20)
     parser.add_argument("--concurrency", help="comma-separated, e.g. 1,10,50,200")
     parser.add_argument("--scenarios", help="comma-separated subset of " + ", ".join(
-        s.name for s in (*SCENARIOS, *REFERENCES)))  # fmt: skip
+        s.name for s in (*SCENARIOS, *SHARED, *REFERENCES))
+        + "; opt-in: " + ", ".join(s.name for s in MONEY) + " (history only with "
+        "--upstreams light)")  # fmt: skip
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument(
         "--upstreams",
@@ -901,14 +1058,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         references=not quick,
         profile_dir=args.profile,
     )  # fmt: skip
-    every = (*SCENARIOS, *SHARED, *REFERENCES)
-    chosen: tuple[Scenario, ...] = every if plan.references else SCENARIOS
+    every = (*SCENARIOS, *SHARED, *REFERENCES, *MONEY)
+    chosen: tuple[Scenario, ...] = (
+        (*SCENARIOS, *SHARED, *REFERENCES) if plan.references else SCENARIOS
+    )
     if args.scenarios:
         wanted = set(args.scenarios.split(","))
         unknown = wanted - {s.name for s in every}
         if unknown:
             raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         chosen = tuple(s for s in every if s.name in wanted)
+    heavy = [s.name for s in chosen if not s.light]
+    if heavy and args.upstreams == "light":
+        raise SystemExit(
+            f"{', '.join(heavy)}: not with --upstreams light (bench.light serves no platform "
+            "admin, claims nor idempotency records: that would be a second Worker); run them "
+            "on the stack (--upstreams stack)"
+        )
+    money = any(s.money for s in chosen)
     use_wrk: bool = args.wrk if args.wrk is not None else not quick and wrk.available() is not None
     if use_wrk and wrk.available() is None:
         raise SystemExit("--wrk: wrk is not installed (./scripts/bootstrap installs it)")
@@ -964,6 +1131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.sim.wait_http(f"{config.sim_url}/_sim/health")
         startup = start_service(stack, starts=1 if quick else 3)
         seed = seed or seed_organizations(stack, organizations)
+        if money and args.upstreams == "stack":
+            seed = seed_money(stack, seed)
         print(f"Seeded {len(seed.orgs)} active organizations; measuring …", flush=True)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             points = runner.run(

@@ -70,6 +70,7 @@ class Worker:
                 "stripe_connect_synced_at": None,
                 "payout_failure": None,
                 "stripe_connect_account_api": "v1",
+                "stripe_connect_requirements_deadline": None,
             }
         self.by_account = {o["stripe_connect_account_id"]: o for o in self.orgs.values()}
 

@@ -155,7 +155,13 @@ async def store_read(
     With `confirm`, see `store_onboarding`."""
     onboarding, seen_at = onboarding_of_read(read, asked_at, capabilities=gateway.capabilities)
     updated = await store_onboarding(
-        organization, account_id, onboarding, seen_at, worker=worker, confirm=confirm
+        organization,
+        account_id,
+        onboarding,
+        seen_at,
+        worker=worker,
+        confirm=confirm,
+        deadline=deadline_of_read(read),
     )
     return updated, read.account if isinstance(read, AccountRead) else None
 
@@ -172,6 +178,18 @@ def onboarding_of_read(
     if isinstance(read, ConnectError):
         raise read
     return derive_status(read.account, required_capabilities=capabilities), read.seen_at
+
+
+def deadline_of_read(read: AccountRead | ConnectError) -> datetime | None:
+    """The requirements deadline a read says D1 should hold (v1 `current_deadline`, v2
+    `minimum_deadline.time`, both mapped into `current_deadline`), to the millisecond D1
+    keeps; None when Stripe names none or the account could not be read (deauthorized)."""
+    if not isinstance(read, AccountRead):
+        return None
+    deadline = read.account.requirements.current_deadline
+    if deadline is None:
+        return None
+    return deadline.replace(microsecond=deadline.microsecond // 1000 * 1000)
 
 
 async def sync_from_event(
@@ -247,9 +265,11 @@ async def store_onboarding(
     *,
     worker: WorkerClient,
     confirm: bool = False,
+    deadline: datetime | None = None,
 ) -> Organization:
     """Write a derived status of the account `account_id` through `update-organization`,
-    ordered by `seen_at` (the service's clock when the view was taken).
+    ordered by `seen_at` (the service's clock when the view was taken), with the view's
+    requirements `deadline` (None: Stripe names none), which reconcile reads first by.
 
     The write names the account it describes: D1 applies it only while the organization still
     holds that account, so a view of an account since replaced never lands on the new one; and
@@ -259,7 +279,11 @@ async def store_onboarding(
     With `confirm` (reconcile's checks), the same status is written too: D1's `synced_at` then
     records when it was last confirmed, which is how reconcile tells whom to read next.
     """
-    if organization.onboarding == onboarding and not confirm:
+    unchanged = (
+        organization.onboarding == onboarding
+        and organization.stripe_connect_requirements_deadline == deadline
+    )
+    if unchanged and not confirm:
         log.debug("connect.status.unchanged", status=onboarding.status, step=onboarding.step)
         metrics.count_status_write("unchanged")
         return organization
@@ -269,6 +293,7 @@ async def store_onboarding(
             "stripe_connect_status": onboarding.status,
             "onboarding_step": onboarding.step,
             "onboarding_rejection_reason": onboarding.rejection_reason,
+            "stripe_connect_requirements_deadline": deadline,
         },
         synced_at=seen_at,
         expected_account_id=account_id,

@@ -28,8 +28,9 @@ OnboardingStep = Literal[
 ]
 StatusFilter = Literal["not_started", "pending", "active", "disabled"]
 """A Connect status, or `not_started` for an organization holding no account."""
-OrganizationOrder = Literal["id", "synced_at", "-synced_at"]
-"""The Worker's orders of organizations: by id, or by last sync (oldest or newest first)."""
+OrganizationOrder = Literal["id", "synced_at", "-synced_at", "deadline"]
+"""The Worker's orders of organizations: by id, by last sync (oldest or newest first), or by
+requirements deadline (nearest first, none last; then oldest sync)."""
 MemberRole = Literal["owner", "admin", "member"]
 AccountApi = Literal["v1", "v2"]
 """The Stripe API an organization's account is used through (D1 records it with the link)."""
@@ -104,6 +105,8 @@ class Organization(Received):
     stripe_connect_synced_at: datetime | None = None
     payout_failure: PayoutFailure | None = None
     stripe_connect_account_api: AccountApi | None = None
+    stripe_connect_requirements_deadline: datetime | None = None
+    """Stripe's requirements deadline as of the last applied view (None: none named)."""
 
     @property
     def onboarding(self) -> Onboarding:

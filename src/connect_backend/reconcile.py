@@ -8,11 +8,13 @@ path a webhook's sync takes (`accounts.store_read`): the derived status, or `dea
 Stripe's `account_invalid`. D1 is written even when it already holds that status, so its
 `synced_at` records the check.
 
-Whom a run reads (`Selection`), in this order, each walked oldest sync first from the
-Worker's list (`order=synced_at`), never an organization synced since the run began:
+Whom a run reads (`Selection`), in this order, each walked from the Worker's list, never an
+organization synced since the run began:
 - the accounts with requirements due (`step=action_required`: Stripe disables them at a
-  deadline, which D1 does not hold, so the oldest sync stands in for the nearest deadline);
-- the other accounts not yet settled (`unsettled=true`: pending, under review);
+  deadline), nearest requirements deadline first (`order=deadline`: D1 holds the deadline of
+  the last sync; those without one last), ties oldest sync first;
+- the other accounts not yet settled (`unsettled=true`: pending, under review), oldest sync
+  first (`order=synced_at`, as the next);
 - the settled ones not synced for `stale_after` (7 days unless told); with `every`, all of
   them.
 At 10,000 organizations a read of each is far past a small platform's monthly allocation of
@@ -46,7 +48,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from connect_backend import accounts, log
-from connect_backend.domain import AccountApi, Onboarding, Organization, OrganizationFilter
+from connect_backend.domain import (
+    AccountApi,
+    Onboarding,
+    Organization,
+    OrganizationFilter,
+    OrganizationOrder,
+)
 from connect_backend.errors import ConnectError, RateLimited
 from connect_backend.stripe_budget import StripeClass, stripe_class
 from connect_backend.stripe_gateway import AccountRead, StripeGateway
@@ -71,13 +79,20 @@ Kind = Literal["due", "unsettled", "stale"]
 deadline), otherwise not yet settled (pending, under review), or settled but not synced for a
 while (with `every`: not synced since the run began)."""
 KINDS: tuple[Kind, ...] = ("due", "unsettled", "stale")
+ORDERS: dict[Kind, OrganizationOrder] = {
+    "due": "deadline",
+    "unsettled": "synced_at",
+    "stale": "synced_at",
+}
+"""In which order each kind is read: requirements due by nearest deadline (then oldest sync),
+the others oldest sync first."""
 
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """Whom a run reads: every account not yet settled (those with requirements due first),
-    then the settled ones not synced for `stale_after` (with `every`, all of them), oldest
-    sync first; at most `max_reads` in all (None: no bound)."""
+    """Whom a run reads: every account not yet settled (those with requirements due first,
+    nearest deadline first), then the settled ones not synced for `stale_after` (with
+    `every`, all of them), oldest sync first; at most `max_reads` in all (None: no bound)."""
 
     stale_after: timedelta = DEFAULT_STALE_AFTER
     every: bool = False
@@ -295,7 +310,7 @@ class _Run:
         bound = self.selection.max_reads
         chosen: set[str] = set()  # a row whose sync moved it during the walk is read once
         for kind, where in self.selection.filters(self.started_at).items():
-            async for linked in self._linked(where, page_size):
+            async for linked in self._linked(where, page_size, ORDERS[kind]):
                 if linked[0].id in chosen:
                     continue
                 if bound is not None and len(chosen) >= bound:
@@ -304,13 +319,15 @@ class _Run:
                 chosen.add(linked[0].id)
                 await queue.put((kind, linked))
 
-    async def _linked(self, where: OrganizationFilter, page_size: int) -> AsyncIterator[_Linked]:
+    async def _linked(
+        self, where: OrganizationFilter, page_size: int, order: OrganizationOrder
+    ) -> AsyncIterator[_Linked]:
         """The organizations `where` passes that hold a Stripe account, with their account,
-        oldest sync first, page after page."""
+        in `order`, page after page."""
         cursor: str | None = None
         while True:
             page = await self.worker.list_organizations(
-                limit=page_size, cursor=cursor, linked=True, order="synced_at", where=where
+                limit=page_size, cursor=cursor, linked=True, order=order, where=where
             )
             for organization in page.organizations:
                 if organization.stripe_connect_account_id is not None:

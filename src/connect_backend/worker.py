@@ -157,6 +157,8 @@ class OrganizationUpdates(BaseModel):
     onboarding_step: OnboardingStep | None = None
     onboarding_rejection_reason: str | None = None
     platform_fee_percent: float | None = Field(default=None, ge=0, le=100)
+    stripe_connect_requirements_deadline: datetime | None = None
+    """Part of Stripe's view: the Worker takes it only with `synced_at`."""
 
 
 class _OrganizationAnswer(Received):
@@ -292,7 +294,7 @@ class WorkerClient:
             updates = OrganizationUpdates.model_validate(updates)
         body: dict[str, Any] = {
             "organization_id": organization_id,
-            "updates": updates.model_dump(exclude_unset=True),
+            "updates": updates.model_dump(mode="json", exclude_unset=True),
         }
         if expected_account_id is not None:
             body["expected_account_id"] = expected_account_id
@@ -316,7 +318,7 @@ class WorkerClient:
         order: OrganizationOrder | None = None,
         where: OrganizationFilter | None = None,
     ) -> OrganizationPage:
-        """One page of organizations in id order (or `order`: by last sync); pass
+        """One page of organizations in id order (or `order`: by last sync or deadline); pass
         `next_cursor` back, with the same order and filters, for the next one.
 
         `status` is a Connect status or `not_started` (no account); `linked` keeps only those

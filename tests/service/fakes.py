@@ -67,6 +67,7 @@ def organization(org_id: str, **overrides: Any) -> dict[str, Any]:
         "stripe_connect_synced_at": None,
         "payout_failure": None,
         "stripe_connect_account_api": None,
+        "stripe_connect_requirements_deadline": None,
     }
     org.update(overrides)
     if org["stripe_connect_account_id"] is not None and org["stripe_connect_account_api"] is None:
@@ -233,13 +234,27 @@ class FakeWorker:
         )
 
     def _update(self, body: dict[str, Any]) -> httpx.Response:
+        updates = body["updates"]
+        if "stripe_connect_requirements_deadline" in updates:
+            # Part of Stripe's view: only with synced_at, stored as UTC with ms (migrations/0009).
+            deadline = updates["stripe_connect_requirements_deadline"]
+            if body.get("synced_at") is None or not (deadline is None or _utc_ms(deadline)):
+                return _error(
+                    400,
+                    "invalid_request",
+                    'invalid field "updates.stripe_connect_requirements_deadline"',
+                    param="updates.stripe_connect_requirements_deadline",
+                )
+            updates = {
+                **updates,
+                "stripe_connect_requirements_deadline": deadline and _utc_ms(deadline),
+            }
         org = self.organizations.get(body["organization_id"])
         if org is None:
             return _error(404, "not_found", "no org")
         synced_at = body.get("synced_at")
         stored = org["stripe_connect_synced_at"]
         expected = body.get("expected_account_id")
-        updates = body["updates"]
         if (
             (synced_at is not None and stored is not None and stored >= synced_at)
             or (expected is not None and org["stripe_connect_account_id"] != expected)
@@ -264,7 +279,7 @@ class FakeWorker:
         if not limit_text.isascii() or not limit_text.isdigit() or not 1 <= int(limit_text) <= 200:
             return _error(400, "invalid_request", 'invalid field "limit"', param="limit")
         order = given.get("order", "id")
-        if order not in ("id", "synced_at", "-synced_at"):
+        if order not in ("id", "synced_at", "-synced_at", "deadline"):
             return _error(400, "invalid_request", 'invalid field "order"', param="order")
         status = given.get("status")
         if status is not None and status not in _STATUS_FILTERS:
@@ -274,26 +289,27 @@ class FakeWorker:
             return passes
         limit = int(limit_text)
 
-        def key(org: dict[str, Any]) -> tuple[str, str]:
-            return (
-                (org["stripe_connect_synced_at"] or "", org["id"])
-                if order != "id"
-                else ("", org["id"])
-            )
+        def key(org: dict[str, Any]) -> tuple[str, ...]:
+            # The Worker's sort keys (worker/src/internal/db.ts): no deadline sorts last ("~").
+            synced = org["stripe_connect_synced_at"] or ""
+            if order == "deadline":
+                return (org["stripe_connect_requirements_deadline"] or "~", synced, org["id"])
+            return (synced, org["id"]) if order != "id" else (org["id"],)
 
-        after: tuple[str, str] | None = None
+        parts = {"deadline": ("deadline", "synced", "id")}.get(order, ("synced", "id"))
+        after: tuple[str, ...] | None = None
         if "cursor" in given:
             position = _decode_after(given["cursor"])
             if order == "id" and isinstance(position, str) and position:
-                after = ("", position)
+                after = (position,)
             elif (
                 order != "id"
                 and isinstance(position, dict)
-                and position.get("order") == order
-                and isinstance(position.get("synced"), str)
-                and isinstance(position.get("id"), str)
+                and set(position) == {*parts, "order"}
+                and position["order"] == order
+                and all(isinstance(position[part], str) for part in parts)
             ):
-                after = (position["synced"], position["id"])
+                after = tuple(position[part] for part in parts)
             else:
                 return _error(400, "invalid_request", 'invalid field "cursor"', param="cursor")
         descending = order == "-synced_at"
@@ -312,7 +328,7 @@ class FakeWorker:
             next_cursor = _encode_cursor(
                 last["id"]
                 if order == "id"
-                else {"synced": key(last)[0], "id": last["id"], "order": order}
+                else {**dict(zip(parts, key(last), strict=True)), "order": order}
             )
         return httpx.Response(200, json={"organizations": page, "next_cursor": next_cursor})
 
@@ -376,6 +392,7 @@ class FakeWorker:
         )
         if replacing is not None:
             org["stripe_connect_synced_at"] = None
+            org["stripe_connect_requirements_deadline"] = None
         return httpx.Response(200, json={"organization": org, "created": True})
 
     def _claim(self, body: dict[str, Any]) -> httpx.Response:
@@ -658,6 +675,17 @@ def _encode_cursor(after: str | list[str] | dict[str, str]) -> str:
     organization's id (or its last-sync position), or a claim's [created_at, id]."""
     raw = json.dumps({"after": after}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _utc_ms(moment: str) -> str | None:
+    """An ISO 8601 time with an offset as the Worker stores it (UTC, ms), else None."""
+    try:
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _decode_after(cursor: str) -> object:

@@ -121,6 +121,7 @@ async def test_a_run_writes_what_differs_from_stripe_and_leaves_what_matches(
         "stripe_connect_status": "active",
         "onboarding_step": "complete",
         "onboarding_rejection_reason": None,
+        "stripe_connect_requirements_deadline": None,
     }
     assert str(writes(worker)["org_b"]["synced_at"]) > D1_STAMP
     assert held(worker, "org_a") == ("active", "complete", None)
@@ -128,8 +129,8 @@ async def test_a_run_writes_what_differs_from_stripe_and_leaves_what_matches(
     assert held(worker, "org_b") == ("active", "complete", None)
     assert len(stripe.calls("GET", ACCOUNT_READ)) == 3  # org_z, unlinked, is never read
     listed = worker.calls("organizations")
-    # Requirements due first, then the other unsettled, then the settled ones not synced for
-    # a week, oldest sync first.
+    # Requirements due first (nearest deadline first), then the other unsettled, then the
+    # settled ones not synced for a week, oldest sync first.
     assert [
         (
             r.url.params["linked"],
@@ -139,7 +140,7 @@ async def test_a_run_writes_what_differs_from_stripe_and_leaves_what_matches(
         )
         for r in listed
     ] == [
-        ("true", "synced_at", "action_required", None),
+        ("true", "deadline", "action_required", None),
         ("true", "synced_at", None, "true"),
         ("true", "synced_at", None, "false"),
     ]
@@ -196,6 +197,7 @@ async def test_an_account_stripe_refuses_as_account_invalid_is_stored_deauthoriz
         "stripe_connect_status": "disabled",
         "onboarding_step": "deauthorized",
         "onboarding_rejection_reason": "deauthorized",
+        "stripe_connect_requirements_deadline": None,  # the account's view is gone
     }
     assert str(body["synced_at"]) > D1_STAMP  # stamped when the refused read began
 

@@ -81,6 +81,75 @@ async def test_a_run_reads_the_unsettled_then_the_stale_oldest_sync_first(
     assert read_order(stripe) == ["org_due", "org_pending", "org_never", "org_month", "org_week"]
 
 
+def due_by_deadline(worker: FakeWorker, stripe: FakeStripe) -> None:
+    """Accounts with requirements due whose deadlines (as D1 holds them) run against their
+    last syncs: the nearest deadline was synced most recently, one without a deadline the
+    longest ago; a settled one never synced."""
+    for org_id, deadline, synced in [
+        ("org_far", ago(days=-30), ago(days=20)),
+        ("org_none", None, ago(days=40)),
+        ("org_near", ago(days=-1), ago(hours=1)),
+        ("org_mid", ago(days=-5), ago(days=3)),
+    ]:
+        onboarded(
+            worker,
+            stripe,
+            org_id,
+            state="due",
+            stripe_connect_requirements_deadline=deadline,
+            stripe_connect_synced_at=synced,
+        )
+    onboarded(worker, stripe, "org_never", state="active")
+
+
+@pytest.mark.usefixtures("upstreams")
+async def test_requirements_due_are_read_nearest_deadline_first_under_max_reads(
+    worker: FakeWorker, stripe: FakeStripe, capsys: pytest.CaptureFixture[str]
+) -> None:
+    due_by_deadline(worker, stripe)
+
+    _, lines = await reconciling(worker, stripe, capsys, Selection(max_reads=2))
+
+    # Not the oldest syncs (org_none, org_far): the nearest deadlines.
+    assert read_order(stripe) == ["org_near", "org_mid"]
+    assert lines[0] == "reconcile: 2 checked, 0 changed, 0 failed"
+    assert lines[-1] == (
+        "left for the next run: 2 with requirements due, 0 other not yet settled, "
+        "1 settled, not synced for 7 days"
+    )
+    [due, *_] = worker.calls("organizations")
+    assert (due.url.params["step"], due.url.params["order"]) == ("action_required", "deadline")
+
+    stripe.requests.clear()
+    await reconciling(worker, stripe, capsys)
+    # The due are read every run. Stripe named no deadline for the two just read, so D1 now
+    # holds none for them: the one with a deadline first, then those without, oldest sync
+    # first; then the settled one.
+    assert read_order(stripe) == ["org_far", "org_none", "org_near", "org_mid", "org_never"]
+
+
+@pytest.mark.usefixtures("upstreams")
+async def test_a_run_stores_the_deadline_stripe_holds_so_the_next_run_reads_by_it(
+    worker: FakeWorker, stripe: FakeStripe, capsys: pytest.CaptureFixture[str]
+) -> None:
+    due_by_deadline(worker, stripe)
+    # Stripe moved org_far's deadline to the nearest of all; D1 does not know yet.
+    stripe.accounts["acct_far0000000000"]["requirements"]["current_deadline"] = int(
+        (datetime.now(UTC) + timedelta(hours=2)).timestamp()
+    )
+
+    await reconciling(worker, stripe, capsys, Selection(every=True))
+    held = worker.organizations["org_far"]["stripe_connect_requirements_deadline"]
+    assert held is not None
+    assert datetime.fromisoformat(held) - datetime.now(UTC) < timedelta(hours=2)
+    # The others' accounts name no deadline at Stripe: the check writes that too.
+    assert worker.organizations["org_near"]["stripe_connect_requirements_deadline"] is None
+
+    stripe.requests.clear()
+    await reconciling(worker, stripe, capsys, Selection(every=True, max_reads=1))
+    assert read_order(stripe) == ["org_far"]
+
+
 @pytest.mark.usefixtures("upstreams")
 async def test_stale_after_moves_the_line_and_all_reads_every_account(
     worker: FakeWorker, stripe: FakeStripe, capsys: pytest.CaptureFixture[str]

@@ -160,6 +160,7 @@ async def test_status_refresh_writes_the_derived_status_with_synced_at(
         stripe_connect_status="pending",
         onboarding_step="details_submission",  # D1's view is older than Stripe's
     )
+    stripe.accounts["acct_a0000000000"]["requirements"]["current_deadline"] = 1767225600
     owner = worker.add_person("olive", org_a="owner")
 
     await client.get("/api/connect/status/org_a?refresh=true", headers=bearer(owner.token))
@@ -171,8 +172,12 @@ async def test_status_refresh_writes_the_derived_status_with_synced_at(
         "stripe_connect_status": "pending",
         "onboarding_step": "action_required",
         "onboarding_rejection_reason": None,
+        "stripe_connect_requirements_deadline": "2026-01-01T00:00:00Z",
     }
     assert body["synced_at"].endswith("Z")
+    # The Worker stores it like every timestamp (UTC, ms), with the view (migrations/0009).
+    held = worker.organizations["org_a"]["stripe_connect_requirements_deadline"]
+    assert held == "2026-01-01T00:00:00.000Z"
     assert worker.organizations["org_a"]["onboarding_step"] == "action_required"
     assert worker.organizations["org_a"]["stripe_connect_synced_at"] == body["synced_at"]
 

@@ -309,11 +309,39 @@ async def test_account_updated_writes_the_status_derived_from_stripe_s_account(
         "stripe_connect_status": "active",
         "onboarding_step": "complete",
         "onboarding_rejection_reason": None,
+        "stripe_connect_requirements_deadline": None,  # Stripe names none
     }
     synced_at = datetime.fromisoformat(write["synced_at"])
     assert synced_at.utcoffset() is not None
     assert worker.organizations[ORG]["stripe_connect_synced_at"] == write["synced_at"]
     assert onboarding_of(worker) == ("active", "complete", None)
+
+
+async def test_a_moved_requirements_deadline_is_written_though_the_status_is_unchanged(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    # D1 holds Stripe's status already; only the deadline moved (issue 23: reconcile reads
+    # the accounts with requirements due by it), so the sync writes, with its view's order.
+    link(worker, stripe, truth="due")
+    worker.organizations[ORG].update(
+        stripe_connect_status="pending",
+        onboarding_step="action_required",
+        stripe_connect_requirements_deadline="2026-12-01T00:00:00.000Z",
+    )
+    stripe.accounts[ACCT]["requirements"]["current_deadline"] = 1764806400  # 2025-12-04
+    r = await events.deliver(client, events.account_updated(ACCT, state="due"))
+    ack(r, "synced")
+    [write] = written(worker)
+    assert write["updates"]["stripe_connect_requirements_deadline"] == "2025-12-04T00:00:00Z"
+    assert "synced_at" in write
+    held = worker.organizations[ORG]
+    assert held["stripe_connect_requirements_deadline"] == "2025-12-04T00:00:00.000Z"
+    assert held["stripe_connect_synced_at"] == write["synced_at"]
+
+    # The same view again (a redelivery) writes nothing.
+    again = await events.deliver(client, events.account_updated(ACCT, state="due"))
+    ack(again, "synced")
+    assert len(written(worker)) == 1
 
 
 async def test_stale_snapshot_in_the_event_loses_to_stripe_s_current_account(
@@ -445,6 +473,7 @@ async def test_deauthorization_disables_the_organization(
         "stripe_connect_status": "disabled",
         "onboarding_step": "deauthorized",
         "onboarding_rejection_reason": "deauthorized",
+        "stripe_connect_requirements_deadline": None,  # the account's view is gone
     }
     assert "synced_at" in write
     assert stripe.requests == []  # the account can no longer be read

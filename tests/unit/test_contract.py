@@ -157,6 +157,7 @@ async def _drive_every_endpoint(fake: FakeWorker) -> list[httpx.Response]:
                 "stripe_connect_status": "active",
                 "onboarding_step": "complete",
                 "onboarding_rejection_reason": None,
+                "stripe_connect_requirements_deadline": datetime(2026, 12, 1, tzinfo=UTC),
             },
             synced_at=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
         )
@@ -182,6 +183,9 @@ async def _drive_every_endpoint(fake: FakeWorker) -> list[httpx.Response]:
         )
         by_sync = await client.list_organizations(limit=1, order="synced_at", where=stale)
         await client.list_organizations(order="-synced_at", cursor=by_sync.next_cursor)
+        by_deadline = await client.list_organizations(limit=1, order="deadline")
+        assert by_deadline.next_cursor is not None
+        await client.list_organizations(order="deadline", cursor=by_deadline.next_cursor)
         await client.count_organizations(stale)
         await client.count_organizations()
     return seen
@@ -208,7 +212,7 @@ def _query_parameters(path: str) -> dict[str, Draft202012Validator]:
     }
 
 
-@pytest.mark.parametrize(("endpoint", "calls"), [("organizations", 5), ("organization-counts", 2)])
+@pytest.mark.parametrize(("endpoint", "calls"), [("organizations", 7), ("organization-counts", 2)])
 async def test_every_query_the_client_sends_matches_the_contract(
     fake: FakeWorker, endpoint: str, calls: int
 ) -> None:
@@ -226,7 +230,7 @@ async def test_every_query_the_client_sends_matches_the_contract(
 
 async def test_the_fake_worker_answers_in_the_contract_shapes(fake: FakeWorker) -> None:
     responses = await _drive_every_endpoint(fake)
-    assert len(responses) == 16
+    assert len(responses) == 18
     for response in responses:
         assert response.status_code == 200
         validator(ANSWERS[response.request.url.path]).validate(response.json())
@@ -593,3 +597,132 @@ async def test_the_fake_worker_releases_only_that_organizations_transfer_settlem
         assert await client.release_claim_settlements(organization_id="org_2", key="dp_won") == 0
     assert [fake.claims[i]["settled"] for i in ids] == [0, 100, 100]
     assert [s["key"] for s in fake.claims[ids[1]]["settlements"]] == ["tr_net_r"]
+
+
+# -- the requirements deadline (migrations/0009) --------------------------------------------
+
+
+async def test_the_fake_worker_orders_by_deadline_as_the_worker_does() -> None:
+    """The Worker's `order=deadline` (worker/test/organization-fleet.test.ts): nearest
+    deadline first, none last; ties by last sync (never synced first), then id; page after
+    page, whatever the page size; a cursor of another order refused."""
+    fake = FakeWorker()
+    rows = {
+        "org_far": ("2026-12-20T00:00:00.000Z", "2026-11-01T10:00:00.000Z"),
+        "org_near": ("2026-12-02T00:00:00.000Z", "2026-11-09T10:00:00.000Z"),
+        "org_none_old": (None, "2026-11-01T10:00:00.000Z"),
+        "org_none_never": (None, None),
+        "org_tie_b": ("2026-12-05T00:00:00.000Z", "2026-11-04T10:00:00.000Z"),
+        "org_tie_a": ("2026-12-05T00:00:00.000Z", "2026-11-04T10:00:00.000Z"),
+        "org_tie_never": ("2026-12-05T00:00:00.000Z", None),
+    }
+    for org_id, (deadline, synced) in rows.items():
+        fake.add_org(
+            org_id,
+            stripe_connect_account_id=f"acct_{org_id}",
+            stripe_connect_status="active",
+            onboarding_step="action_required",
+            stripe_connect_requirements_deadline=deadline,
+            stripe_connect_synced_at=synced,
+        )
+    expected = [
+        "org_near",
+        "org_tie_never",
+        "org_tie_a",
+        "org_tie_b",
+        "org_far",
+        "org_none_never",
+        "org_none_old",
+    ]
+    with respx.mock(assert_all_called=False) as mock:
+        fake.install(mock)
+        async with Recording() as recording:
+            client = WorkerClient(recording, base_url=WORKER_URL, api_key=WORKER_KEY)
+            for limit in (1, 2, 3, 50):
+                seen: list[str] = []
+                cursor: str | None = None
+                while True:
+                    page = await client.list_organizations(
+                        limit=limit, cursor=cursor, order="deadline"
+                    )
+                    seen += [o.id for o in page.organizations]
+                    if page.next_cursor is None:
+                        break
+                    cursor = page.next_cursor
+                assert seen == expected
+            first = await client.list_organizations(limit=1, order="deadline")
+            assert first.organizations[0].stripe_connect_requirements_deadline == datetime(
+                2026, 12, 2, tzinfo=UTC
+            )
+        async with httpx.AsyncClient() as http:
+            for order in ("synced_at", "-synced_at", "id"):
+                response = await http.get(
+                    f"{WORKER_URL}/api/internal/organizations",
+                    params={"order": order, "cursor": first.next_cursor},
+                    headers={"X-Internal-Api-Key": WORKER_KEY},
+                )
+                assert response.status_code == 400
+                assert response.json()["error"]["param"] == "cursor"
+
+
+@pytest.mark.parametrize(
+    ("extra", "deadline"),
+    [
+        ({}, "2026-12-01T00:00:00.000Z"),
+        ({"synced_at": None}, "2026-12-01T00:00:00.000Z"),
+        ({"synced_at": "2026-11-26T10:00:00.000Z"}, "soon"),
+    ],
+)
+async def test_the_fake_worker_takes_a_deadline_only_with_a_view(
+    fake: FakeWorker, extra: dict[str, Any], deadline: str
+) -> None:
+    body = {
+        "organization_id": "org_1",
+        "updates": {"stripe_connect_requirements_deadline": deadline},
+        **extra,
+    }
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{WORKER_URL}/api/internal/update-organization",
+            json=body,
+            headers={"X-Internal-Api-Key": WORKER_KEY},
+        )
+    assert response.status_code == 400
+    assert_response_matches("/api/internal/update-organization", "POST", 400, response.json())
+    assert response.json()["error"]["param"] == "updates.stripe_connect_requirements_deadline"
+    assert fake.organizations["org_1"]["stripe_connect_requirements_deadline"] is None
+
+
+async def test_the_fake_worker_stores_a_deadline_as_the_worker_does(fake: FakeWorker) -> None:
+    """UTC with ms, under the view's ordering: a stale view does not overwrite it."""
+    async with Recording() as recording:
+        client = WorkerClient(recording, base_url=WORKER_URL, api_key=WORKER_KEY)
+        written, stale = await _deadline_then_stale(client)
+    assert written.applied
+    assert fake.organizations["org_1"]["stripe_connect_requirements_deadline"] == (
+        "2026-12-01T00:00:00.000Z"
+    )
+    assert not stale.applied
+    assert stale.organization.stripe_connect_requirements_deadline == datetime(
+        2026, 12, 1, tzinfo=UTC
+    )
+
+
+async def _deadline_then_stale(
+    client: WorkerClient,
+) -> tuple[client_module.UpdateResult, client_module.UpdateResult]:
+    written = await client.update_organization(
+        organization_id="org_1",
+        updates={
+            "stripe_connect_requirements_deadline": datetime.fromisoformat(
+                "2026-12-01T01:00:00+01:00"
+            )
+        },
+        synced_at=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+    )
+    stale = await client.update_organization(
+        organization_id="org_1",
+        updates={"stripe_connect_requirements_deadline": None},
+        synced_at=datetime(2026, 11, 26, 9, 0, tzinfo=UTC),
+    )
+    return written, stale

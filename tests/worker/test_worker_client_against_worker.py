@@ -411,6 +411,59 @@ async def test_list_organizations_chooses_whom_reconcile_reads(
     assert await walk(step="rejected") == [ids["rejected"]]
 
 
+async def test_the_requirements_deadline_is_written_with_the_view_and_orders_the_due(
+    client: WorkerClient, auth: BetterAuthApi
+) -> None:
+    """Migration 0009 through the client: the deadline goes with the view (a stale view does
+    not overwrite it), and `order=deadline` reads the nearest first, none last."""
+    someone = await auth.sign_up()
+    prefix = f"Due {uuid.uuid4().hex[:8]}"
+    deadlines = {
+        "far": SYNCED + timedelta(days=30),
+        "none": None,
+        "near": SYNCED + timedelta(days=1),
+        "mid": datetime(2026, 12, 1, 1, tzinfo=timezone(timedelta(hours=1))),  # an offset
+    }
+    ids: dict[str, str] = {}
+    for what, deadline in deadlines.items():
+        ids[what] = await auth.create_organization(someone, name=f"{prefix} {what}")
+        account = account_id()
+        await client.create_connect_account(organization_id=ids[what], account_id=account)
+        written = await client.update_organization(
+            organization_id=ids[what],
+            updates={
+                "stripe_connect_status": "active",
+                "onboarding_step": "action_required",
+                "stripe_connect_requirements_deadline": deadline,
+            },
+            synced_at=SYNCED,
+            expected_account_id=account,
+        )
+        assert written.applied
+        assert written.organization.stripe_connect_requirements_deadline == deadline
+
+    due = OrganizationFilter(name=prefix.lower(), step="action_required", linked=True)
+    by_deadline = await _walk(client, limit=1, order="deadline", where=due)
+    assert [o.id for o in by_deadline] == [ids["near"], ids["mid"], ids["far"], ids["none"]]
+
+    stale = await client.update_organization(
+        organization_id=ids["near"],
+        updates={
+            "onboarding_step": "action_required",
+            "stripe_connect_requirements_deadline": None,
+        },
+        synced_at=SYNCED - timedelta(seconds=1),
+    )
+    assert not stale.applied
+    held = await client.get_organization(ids["near"])
+    assert held.stripe_connect_requirements_deadline == deadlines["near"]
+    # Only with a view's synced_at: the Worker's 400 is the service's own fault.
+    with pytest.raises(UpstreamUnavailable):
+        await client.update_organization(
+            organization_id=ids["near"], updates={"stripe_connect_requirements_deadline": None}
+        )
+
+
 async def test_count_organizations_counts_per_status_in_one_call(
     client: WorkerClient, auth: BetterAuthApi
 ) -> None:

@@ -17,6 +17,7 @@ export const UNLINKED = {
   stripe_connect_synced_at: null,
   payout_failure: null,
   stripe_connect_account_api: null,
+  stripe_connect_requirements_deadline: null,
 } as const;
 
 let counter = 0;

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { encodeCursor, encodeSyncCursor } from "../src/internal/cursor";
+import { encodeCursor, encodeDeadlineCursor, encodeSyncCursor } from "../src/internal/cursor";
 import { countStatement, listStatement, type OrganizationFilters, type PageQuery } from "../src/internal/db";
 import { expectInvalid, insertOrganization, internal, unique, walkPages, type Answer } from "./helpers";
 
@@ -35,6 +35,7 @@ interface Row {
   status?: string | null;
   step?: string;
   synced?: string | null;
+  deadline?: string | null;
 }
 
 /** An organization with these Connect columns (a fresh account id when `account`). */
@@ -43,10 +44,11 @@ async function org(row: Row = {}): Promise<string> {
   await env.DB.prepare(
     `UPDATE organizations
         SET name = COALESCE(?2, name), stripe_connect_account_id = ?3, stripe_connect_status = ?4,
-            onboarding_step = COALESCE(?5, onboarding_step), stripe_connect_synced_at = ?6
+            onboarding_step = COALESCE(?5, onboarding_step), stripe_connect_synced_at = ?6,
+            stripe_connect_requirements_deadline = ?7
       WHERE id = ?1`,
   )
-    .bind(id, row.name ?? null, row.account ? unique("acct_") : null, row.status ?? null, row.step ?? null, row.synced ?? null)
+    .bind(id, row.name ?? null, row.account ? unique("acct_") : null, row.status ?? null, row.step ?? null, row.synced ?? null, row.deadline ?? null)
     .run();
   return id;
 }
@@ -147,6 +149,57 @@ describe("organizations: last-sync order", () => {
   });
 });
 
+describe("organizations: requirements deadline order (migrations/0009)", () => {
+  const D = (day: number, hour = 0) => `2026-12-${String(day).padStart(2, "0")}T${String(hour).padStart(2, "0")}:00:00.000Z`;
+  const due = (deadline: string | null, synced: string | null) =>
+    org({ account: true, status: "active", step: "action_required", synced, deadline });
+
+  it("answers the nearest deadline first, none last; ties by last sync (never synced first), then id; page after page", async () => {
+    const far = await due(D(20), T(1));
+    const near = await due(D(2), T(9));
+    const noneOld = await due(null, T(1));
+    const noneNever = await due(null, null);
+    const tie = [await due(D(5), T(4)), await due(D(5), T(4)), await due(D(5), T(4))].sort();
+    const tieNever = await due(D(5), null);
+    const tieOlder = await due(D(5), T(2));
+    const nearHour = await due(D(2, 1), T(1));
+    const expected = [near, nearHour, tieNever, tieOlder, ...tie, far, noneNever, noneOld];
+    for (const limit of [1, 2, 3, 50]) expect(await walk({ order: "deadline", limit })).toEqual(expected);
+    // The filters apply as in any order: reconcile's first group.
+    const complete = await org({ account: true, status: "active", step: "complete", synced: T(1), deadline: D(1) });
+    expect(await walk({ order: "deadline", step: "action_required", linked: true, synced_before: T(5), limit: 2 })).toEqual([
+      nearHour,
+      tieNever,
+      tieOlder,
+      ...tie,
+      far,
+      noneNever,
+      noneOld,
+    ]);
+    expect((await walk({ order: "deadline", limit: 4 }))[0]).toBe(complete);
+  });
+
+  it("a row whose deadline moves behind the cursor during the walk is not seen twice", async () => {
+    const [a, b, c] = [await due(D(1), T(1)), await due(D(2), T(1)), await due(D(3), T(1))];
+    const first = await list({ order: "deadline", limit: 1 });
+    expect(first.body.organizations[0].id).toBe(a);
+    expect(first.body.organizations[0].stripe_connect_requirements_deadline).toBe(D(1));
+    await env.DB.prepare("UPDATE organizations SET stripe_connect_requirements_deadline = NULL WHERE id = ?1").bind(a).run();
+    expect(await walk({ order: "deadline", limit: 1, cursor: first.body.next_cursor })).toEqual([b, c, a]);
+  });
+
+  it("a deadline cursor is refused by every other order, and theirs by it", async () => {
+    for (let i = 0; i < 3; i++) await due(D(i + 1), T(1));
+    const deadlineCursor = (await list({ order: "deadline", limit: 1 })).body.next_cursor;
+    const syncCursor = (await list({ order: "synced_at", limit: 1 })).body.next_cursor;
+    const idCursor = (await list({ limit: 1 })).body.next_cursor;
+    for (const other of [{ order: "synced_at" }, { order: "-synced_at" }, {}] as Record<string, string>[]) {
+      expectInvalid(await list({ ...other, cursor: deadlineCursor }), "cursor");
+    }
+    for (const cursor of [syncCursor, idCursor]) expectInvalid(await list({ order: "deadline", cursor }), "cursor");
+  });
+});
+
 describe("organizations: name search", () => {
   it("answers the names that start with the text, ASCII case folded, in either order", async () => {
     const acme = await org({ name: "Acme Bikes" });
@@ -217,6 +270,9 @@ describe("organizations: the new parameters' validation", () => {
     ["name=", "name"],
     [`name=${"a".repeat(201)}`, "name"],
     [`cursor=${encodeSyncCursor({ synced: "", id: "org_1", order: "synced_at" })}`, "cursor"],
+    [`order=deadline&cursor=${encodeSyncCursor({ synced: "", id: "org_1", order: "synced_at" })}`, "cursor"],
+    [`cursor=${encodeDeadlineCursor({ deadline: "~", synced: "", id: "org_1" })}`, "cursor"],
+    ["order=-deadline", "order"],
   ])("answers 400 invalid_request naming the parameter for ?%s", async (text, field) => {
     expectInvalid(await list(text), field);
   });
@@ -230,7 +286,7 @@ async function plan(statement: { sql: string; values: unknown[] }): Promise<stri
   return results.map((r) => r.detail).join("\n");
 }
 
-describe("organizations: an index under every filter and order (migrations/0007)", () => {
+describe("organizations: an index under every filter and order (migrations/0007, 0009)", () => {
   const page = (query: Partial<PageQuery>): PageQuery => ({ after: null, limit: 101, ...query });
   it.each<[string, PageQuery, string]>([
     ["the console's default page", page({}), "sqlite_autoindex_organizations_1"],
@@ -243,10 +299,15 @@ describe("organizations: an index under every filter and order (migrations/0007)
     ["unsettled, by last sync, after a cursor", page({ unsettled: true, order: "synced_at", after: { synced: "", id: "o" }, syncedBefore: T(9) }), "organizations_by_step"],
     ["settled and stale, by last sync", page({ unsettled: false, order: "synced_at", syncedBefore: T(9) }), "organizations_by_sync"],
     ["synced before, by last sync", page({ linked: true, order: "synced_at", syncedBefore: T(9) }), "organizations_by_sync"],
+    ["by deadline", page({ order: "deadline" }), "organizations_by_deadline"],
+    ["by deadline, after a cursor", page({ order: "deadline", after: { deadline: "2026-12-01T00:00:00.000Z", synced: T(3), id: "o" } }), "organizations_by_deadline"],
+    ["reconcile's requirements due, by deadline, after a cursor", page({ step: "action_required", linked: true, order: "deadline", syncedBefore: T(9), after: { deadline: "~", synced: "", id: "o" } }), "organizations_by_step_deadline"],
   ])("%s", async (_what, query, index) => {
     const detail = await plan(listStatement(query));
     expect(detail).toContain(index);
     expect(detail).not.toMatch(/SCAN organizations$/m);
+    // The deadline orders are read in the index's order, never sorted afterwards.
+    if (query.order === "deadline") expect(detail).not.toContain("TEMP B-TREE");
   });
 
   it.each<[string, OrganizationFilters, string]>([

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createInternalApi } from "../src/internal";
-import { KEY, insertOrganization, internal, storedOrganization, unique } from "./helpers";
+import { KEY, expectInvalid, insertOrganization, internal, storedOrganization, unique } from "./helpers";
 
 const update = (body: unknown) => internal("POST", "/update-organization", { body });
 const link = (organization_id: string, stripe_connect_account_id: string, replace_account_id?: string) =>
@@ -398,5 +398,86 @@ describe("update-organization: validation", () => {
     const cleared = await update({ organization_id: id, updates: { stripe_connect_status: null } });
     expect(cleared.status).toBe(200);
     expect(cleared.body.organization.stripe_connect_status).toBeNull();
+  });
+});
+
+describe("update-organization: the requirements deadline (migrations/0009)", () => {
+  const T0 = "2026-11-26T10:00:00.000Z";
+  const T1 = "2026-11-26T10:00:01.000Z";
+  const linked = async () => {
+    const id = await insertOrganization();
+    const account = unique("acct_due");
+    await link(id, account);
+    return { id, account };
+  };
+
+  it("is written with the view's status and step, normalised to UTC with ms, and cleared by a newer view", async () => {
+    const { id, account } = await linked();
+    const due = await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "active", onboarding_step: "action_required", stripe_connect_requirements_deadline: "2026-12-01T01:00:00+01:00" },
+      synced_at: T0,
+      expected_account_id: account,
+    });
+    expect(due.body.applied).toBe(true);
+    expect(due.body.organization.stripe_connect_requirements_deadline).toBe("2026-12-01T00:00:00.000Z");
+    expect((await storedOrganization(id))!.stripe_connect_requirements_deadline).toBe("2026-12-01T00:00:00.000Z");
+    const done = await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "active", onboarding_step: "complete", stripe_connect_requirements_deadline: null },
+      synced_at: T1,
+      expected_account_id: account,
+    });
+    expect(done.body.organization).toMatchObject({ onboarding_step: "complete", stripe_connect_requirements_deadline: null });
+  });
+
+  it("is not overwritten by a stale view (the same synced_at ordering as the status)", async () => {
+    const { id, account } = await linked();
+    const deadline = "2026-12-01T00:00:00.000Z";
+    await update({ organization_id: id, updates: { onboarding_step: "action_required", stripe_connect_requirements_deadline: deadline }, synced_at: T1, expected_account_id: account });
+    for (const synced_at of [T0, T1]) {
+      const stale = await update({
+        organization_id: id,
+        updates: { onboarding_step: "action_required", stripe_connect_requirements_deadline: "2026-11-27T00:00:00.000Z" },
+        synced_at,
+      });
+      expect(stale.body.applied).toBe(false);
+      expect(stale.body.organization.stripe_connect_requirements_deadline).toBe(deadline);
+    }
+    expect((await storedOrganization(id))!.stripe_connect_requirements_deadline).toBe(deadline);
+  });
+
+  it("is left alone by a write that does not name it (the platform fee)", async () => {
+    const { id, account } = await linked();
+    await update({ organization_id: id, updates: { stripe_connect_requirements_deadline: "2026-12-01T00:00:00.000Z" }, synced_at: T0, expected_account_id: account });
+    const fee = await update({ organization_id: id, updates: { platform_fee_percent: 3 } });
+    expect(fee.body.organization).toMatchObject({ platform_fee_percent: 3, stripe_connect_requirements_deadline: "2026-12-01T00:00:00.000Z" });
+  });
+
+  it("is cleared by a replacement link, with synced_at", async () => {
+    const { id, account } = await linked();
+    await update({
+      organization_id: id,
+      updates: { stripe_connect_status: "disabled", onboarding_step: "deauthorized", stripe_connect_requirements_deadline: "2026-12-01T00:00:00.000Z" },
+      synced_at: T0,
+      expected_account_id: account,
+    });
+    const replaced = await link(id, unique("acct_new"), account);
+    expect(replaced.body.organization).toMatchObject({ stripe_connect_synced_at: null, stripe_connect_requirements_deadline: null });
+  });
+
+  it.each([
+    [{ synced_at: undefined }, "without synced_at"],
+    [{ synced_at: null }, "with a null synced_at"],
+  ])("answers 400 naming it when written %s, and changes nothing", async (extra, _what) => {
+    const id = await insertOrganization();
+    const answer = await update({ organization_id: id, updates: { stripe_connect_requirements_deadline: "2026-12-01T00:00:00.000Z" }, ...extra });
+    expectInvalid(answer, "updates.stripe_connect_requirements_deadline");
+    expect((await storedOrganization(id))!.stripe_connect_requirements_deadline).toBeNull();
+  });
+
+  it.each(["2026-12-01", "soon", 1764547200])("answers 400 naming it for %j", async (deadline) => {
+    const answer = await update({ organization_id: "org_x", updates: { stripe_connect_requirements_deadline: deadline }, synced_at: T0 });
+    expectInvalid(answer, "updates.stripe_connect_requirements_deadline");
   });
 });

@@ -3,6 +3,8 @@
  * page starts. `GET /organizations`: `{"after": "<id>"}`, the id the next page starts after.
  * In last-sync order (`order=synced_at` or `-synced_at`): `{"after": {"synced": "<synced_at or empty>",
  * "id": "<id>", "order": "<the order>"}}`, so a cursor of one order is refused by another.
+ * In deadline order (`order=deadline`): `{"after": {"deadline": "<deadline, or ~ for none>",
+ * "synced": "<synced_at or empty>", "id": "<id>", "order": "deadline"}}`.
  * `GET /claims`: `{"after": ["<created_at>", "<id>"]}`, the (created_at, id) it starts after.
  * Callers must not read them; the encoding may change.
  */
@@ -48,6 +50,31 @@ export function decodeSyncCursor(cursor: string): SyncCursor | null {
   if (typeof synced !== "string" || synced.length > 64) return null;
   if (order !== "synced_at" && order !== "-synced_at") return null;
   return { synced, id, order };
+}
+
+/** Where a page in deadline order ended: the sort key of its last organization. */
+export interface DeadlineCursor {
+  /** The stored deadline, or the key of none (it sorts last). */
+  deadline: string;
+  synced: string;
+  id: string;
+  order: "deadline";
+}
+
+/** The cursor of a page in deadline order whose last organization is at `last`. */
+export function encodeDeadlineCursor(last: Omit<DeadlineCursor, "order">): string {
+  return encode({ deadline: last.deadline, synced: last.synced, id: last.id, order: "deadline" });
+}
+
+/** The position a deadline cursor starts after, or null when it is not one this API gave out. */
+export function decodeDeadlineCursor(cursor: string): DeadlineCursor | null {
+  const after = decode(cursor);
+  if (typeof after !== "object" || after === null || Array.isArray(after)) return null;
+  const { deadline, synced, id, order, ...rest } = after as Record<string, unknown>;
+  if (Object.keys(rest).length > 0 || !isPart(id) || order !== "deadline") return null;
+  if (typeof synced !== "string" || synced.length > 64) return null;
+  if (typeof deadline !== "string" || deadline.length === 0 || deadline.length > 64) return null;
+  return { deadline, synced, id, order };
 }
 
 /** The cursor of a page whose last claim is `last`. */

@@ -48,6 +48,8 @@ export interface Organization {
   stripe_connect_synced_at: string | null;
   payout_failure: PayoutFailure | null;
   stripe_connect_account_api: AccountApi | null;
+  /** Stripe's requirements deadline as of the last applied view (migrations/0009), or null. */
+  stripe_connect_requirements_deadline: string | null;
 }
 
 /** The columns holding `payout_failure` (the id and created both null, or both set). */
@@ -88,6 +90,7 @@ const COLUMNS = [
   "stripe_payout_failure_message",
   "stripe_payout_failed_created",
   "stripe_connect_account_api",
+  "stripe_connect_requirements_deadline",
 ] as const satisfies ReadonlyArray<keyof OrganizationRow>;
 const ORG_COLUMNS = COLUMNS.join(", ");
 const ORG_COLUMNS_O = COLUMNS.map((c) => `o.${c}`).join(", ");
@@ -98,6 +101,7 @@ const UPDATABLE = [
   "onboarding_step",
   "onboarding_rejection_reason",
   "platform_fee_percent",
+  "stripe_connect_requirements_deadline",
 ] as const satisfies ReadonlyArray<keyof OrganizationUpdates & (typeof COLUMNS)[number]>;
 
 /** Stored timestamps are normalised ISO 8601 UTC with milliseconds, so text order is time order. */
@@ -135,6 +139,7 @@ export function toOrganization(row: OrganizationRow): Organization {
     // A linked row without it predates the column (migrations/0008): every such account was v1.
     stripe_connect_account_api:
       (row.stripe_connect_account_api as AccountApi | null) ?? (row.stripe_connect_account_id === null ? null : "v1"),
+    stripe_connect_requirements_deadline: isoOrNull(row.stripe_connect_requirements_deadline),
   };
 }
 
@@ -167,8 +172,17 @@ export interface SyncPosition {
   id: string;
 }
 
-/** The orders of `GET /organizations`: by id, or by last sync (never synced first) either way. */
-export type ListOrder = "id" | "synced_at" | "-synced_at";
+/** Where a page in deadline order starts: after the (deadline key, sync key, id) of the last one given. */
+export interface DeadlinePosition extends SyncPosition {
+  /** The stored `stripe_connect_requirements_deadline`, or `NO_DEADLINE` for none (it sorts last). */
+  deadline: string;
+}
+
+/**
+ * The orders of `GET /organizations`: by id, by last sync (never synced first) either way, or
+ * by requirements deadline (nearest first, none last), then last sync.
+ */
+export type ListOrder = "id" | "synced_at" | "-synced_at" | "deadline";
 
 /** The filters of `GET /organizations` and `GET /organization-counts`. */
 export interface OrganizationFilters {
@@ -184,8 +198,11 @@ export interface OrganizationFilters {
 
 /** Which organizations a page holds: those after the cursor's position that pass the filters. */
 export interface PageQuery extends OrganizationFilters {
-  /** Where the page starts: after this id (id order) or this position (last-sync orders). */
-  after: string | SyncPosition | null;
+  /**
+   * Where the page starts: after this id (id order) or this position (last-sync orders; a
+   * `DeadlinePosition` in deadline order).
+   */
+  after: string | SyncPosition | DeadlinePosition | null;
   limit: number;
   order?: ListOrder | undefined;
 }
@@ -195,6 +212,10 @@ export interface PageQuery extends OrganizationFilters {
  * expression index is used only for the same expression).
  */
 const SYNCED = "COALESCE(stripe_connect_synced_at, '')";
+/** The key of no deadline: after every stored time (they start with a digit). */
+export const NO_DEADLINE = "~";
+/** The sort key of deadline order, exactly as migrations/0009's index spells it. */
+const DEADLINE = `COALESCE(stripe_connect_requirements_deadline, '${NO_DEADLINE}')`;
 /** Not yet settled: linked, and pending (or no status yet), or waiting on requirements or a review. */
 const UNSETTLED = `stripe_connect_account_id IS NOT NULL
     AND (stripe_connect_status IS NULL OR stripe_connect_status = 'pending'
@@ -266,16 +287,27 @@ export function listStatement(query: PageQuery): Statement {
   const { where, values } = filterTerms(query);
   const order = query.order ?? "id";
   const descending = order === "-synced_at";
+  const after = query.after;
   if (order === "id") {
-    if (typeof query.after === "string") {
+    if (typeof after === "string") {
       where.push("id > ?");
-      values.push(query.after);
+      values.push(after);
     }
-  } else if (query.after !== null && typeof query.after === "object") {
+  } else if (order === "deadline") {
+    if (after !== null && typeof after === "object" && "deadline" in after) {
+      where.push(`(${DEADLINE}, ${SYNCED}, id) > (?, ?, ?)`);
+      values.push(after.deadline, after.synced, after.id);
+    }
+  } else if (after !== null && typeof after === "object") {
     where.push(`(${SYNCED}, id) ${descending ? "<" : ">"} (?, ?)`);
-    values.push(query.after.synced, query.after.id);
+    values.push(after.synced, after.id);
   }
-  const orderBy = order === "id" ? "id" : descending ? `${SYNCED} DESC, id DESC` : `${SYNCED}, id`;
+  const orderBy = {
+    id: "id",
+    synced_at: `${SYNCED}, id`,
+    "-synced_at": `${SYNCED} DESC, id DESC`,
+    deadline: `${DEADLINE}, ${SYNCED}, id`,
+  }[order];
   values.push(query.limit);
   return {
     sql: `SELECT ${ORG_COLUMNS} FROM organizations ${whereClause(where)} ORDER BY ${orderBy} LIMIT ?`,
@@ -286,6 +318,11 @@ export function listStatement(query: PageQuery): Statement {
 /** Where the next page in last-sync order starts, after this row. */
 export function syncPosition(row: OrganizationRow): SyncPosition {
   return { synced: row.stripe_connect_synced_at ?? "", id: row.id };
+}
+
+/** Where the next page in deadline order starts, after this row. */
+export function deadlinePosition(row: OrganizationRow): DeadlinePosition {
+  return { ...syncPosition(row), deadline: row.stripe_connect_requirements_deadline ?? NO_DEADLINE };
 }
 
 /** How many organizations pass the filters, in all and per status (`not_started`: no account). */
@@ -381,8 +418,10 @@ export async function updateOrganization(
   const values: unknown[] = [];
   for (const field of UPDATABLE) {
     if (field in updates) {
+      const value = updates[field] ?? null;
       sets.push(`${field} = ?`);
-      values.push(updates[field] ?? null);
+      // A timestamp is stored normalised, like every other (text order is time order).
+      values.push(field === "stripe_connect_requirements_deadline" && typeof value === "string" ? toIsoUtc(value) : value);
     }
   }
   if (syncedAt !== null) {
@@ -435,8 +474,8 @@ export function explainUpdate(
  * Compare-and-set in one statement: links `accountId` to the organization only when it holds
  * no account yet (or, with `replacing`, exactly that account with its step `deauthorized`) and
  * no other organization holds `accountId`. The link starts over: status `pending`, step
- * `details_submission`, no rejection reason, and after a replacement no `synced_at` (the old
- * account's view says nothing of the new one). Returns the row after the write, or null when
+ * `details_submission`, no rejection reason, and after a replacement no `synced_at` nor requirements
+ * deadline (the old account's view says nothing of the new one). Returns the row after the write, or null when
  * nothing was written (see `explainLink`). The unique partial index is the last guard; its
  * violation surfaces as `isUniqueViolation`.
  */
@@ -451,7 +490,9 @@ export function linkConnectAccount(
     replacing === null
       ? "stripe_connect_account_id IS NULL"
       : "stripe_connect_account_id = ?4 AND onboarding_step = 'deauthorized'";
-  const resetSynced = replacing === null ? "" : ", stripe_connect_synced_at = NULL";
+  // The old account's view (its sync and its requirements deadline) says nothing of the new one.
+  const resetSynced =
+    replacing === null ? "" : ", stripe_connect_synced_at = NULL, stripe_connect_requirements_deadline = NULL";
   return db
     .prepare(
       `UPDATE organizations

@@ -4,7 +4,7 @@
  * Contract: contract/worker-internal-api.openapi.json.
  */
 import { Hono, type Context, type Handler, type Input, type MiddlewareHandler } from "hono";
-import { encodeClaimCursor, encodeCursor, encodeSyncCursor } from "./cursor";
+import { encodeClaimCursor, encodeCursor, encodeDeadlineCursor, encodeSyncCursor } from "./cursor";
 import * as db from "./db";
 import { errorResponse } from "./errors";
 import {
@@ -179,7 +179,12 @@ export function createInternalApi<E extends InternalBindings>(
     const last = page.at(-1);
     let next: string | null = null;
     if (rows.length > limit && last) {
-      next = order === "id" ? encodeCursor(last.id) : encodeSyncCursor({ ...db.syncPosition(last), order });
+      next =
+        order === "id"
+          ? encodeCursor(last.id)
+          : order === "deadline"
+            ? encodeDeadlineCursor(db.deadlinePosition(last))
+            : encodeSyncCursor({ ...db.syncPosition(last), order });
     }
     return c.json({ organizations: page.map(db.toOrganization), next_cursor: next });
   }));

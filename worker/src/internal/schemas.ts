@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { decodeClaimCursor, decodeCursor, decodeSyncCursor, type ClaimPosition, type SyncCursor } from "./cursor";
+import {
+  decodeClaimCursor,
+  decodeCursor,
+  decodeDeadlineCursor,
+  decodeSyncCursor,
+  type ClaimPosition,
+  type DeadlineCursor,
+  type SyncCursor,
+} from "./cursor";
 
 /** Contract enums (worker-internal-api.md). */
 export const CONNECT_STATUSES = ["pending", "active", "disabled"] as const;
@@ -42,21 +50,35 @@ export const organizationUpdates = z
     onboarding_step: z.enum(ONBOARDING_STEPS).optional(),
     onboarding_rejection_reason: z.string().max(1000).nullable().optional(),
     platform_fee_percent: z.number().min(0).max(100).optional(),
+    /** Stripe's requirements deadline (migrations/0009): only with a view (`synced_at`). */
+    stripe_connect_requirements_deadline: utcTimestamp.nullable().optional(),
   })
   .refine((updates) => Object.keys(updates).length > 0, {
     message: "must hold at least one field",
   });
 
-export const updateOrganizationRequest = z.strictObject({
-  organization_id: id,
-  updates: organizationUpdates,
-  synced_at: utcTimestamp.nullable().optional(),
-  /**
-   * The account the caller's view describes: the write applies only while the organization
-   * still holds it (see db.updateOrganization). Any id-like text; the stored one is compared.
-   */
-  expected_account_id: id.optional(),
-});
+export const updateOrganizationRequest = z
+  .strictObject({
+    organization_id: id,
+    updates: organizationUpdates,
+    synced_at: utcTimestamp.nullable().optional(),
+    /**
+     * The account the caller's view describes: the write applies only while the organization
+     * still holds it (see db.updateOrganization). Any id-like text; the stored one is compared.
+     */
+    expected_account_id: id.optional(),
+  })
+  .superRefine((body, ctx) => {
+    // The deadline is part of Stripe's view of the account: an unordered write could land a
+    // stale one over a newer view, so it comes only with the view's `synced_at`.
+    if ("stripe_connect_requirements_deadline" in body.updates && !body.synced_at) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["updates", "stripe_connect_requirements_deadline"],
+        message: "only with synced_at (it is part of Stripe's view of the account)",
+      });
+    }
+  });
 
 const accountId = z
   .string()
@@ -125,8 +147,11 @@ export const PAGE_LIMIT = { min: 1, max: 200, default: 50 } as const;
 /** `GET /organizations?status=`: a Connect status, or `not_started` for no account. */
 export const STATUS_FILTERS = ["not_started", ...CONNECT_STATUSES] as const;
 
-/** `GET /organizations?order=`: by id (the default), or by last sync either way. */
-export const LIST_ORDERS = ["id", "synced_at", "-synced_at"] as const;
+/**
+ * `GET /organizations?order=`: by id (the default), by last sync either way, or by the
+ * requirements deadline (nearest first, none last; then by last sync).
+ */
+export const LIST_ORDERS = ["id", "synced_at", "-synced_at", "deadline"] as const;
 /** `GET /organizations?name=`: the longest name prefix searched for. */
 export const NAME_FILTER_MAX = 200;
 
@@ -145,8 +170,8 @@ const organizationFilters = {
   name: z.string().min(1).max(NAME_FILTER_MAX).optional(),
 };
 
-/** Where a page starts, as the cursor says: after an id (id order) or a last-sync position. */
-export type ListCursor = { after: string } | SyncCursor;
+/** Where a page starts, as the cursor says: after an id (id order), a last-sync or a deadline position. */
+export type ListCursor = { after: string } | SyncCursor | DeadlineCursor;
 
 /** The query of `GET /organizations` (each parameter at most once: `queryParams` in validators.ts). */
 export const listOrganizationsQuery = z
@@ -157,7 +182,7 @@ export const listOrganizationsQuery = z
       .transform((value, ctx): ListCursor => {
         const after = decodeCursor(value);
         if (after !== null) return { after };
-        const position = decodeSyncCursor(value);
+        const position = decodeSyncCursor(value) ?? decodeDeadlineCursor(value);
         if (position !== null) return position;
         ctx.addIssue({ code: "custom", message: "not a cursor this API gave out" });
         return z.NEVER;

@@ -93,6 +93,22 @@ class Process:
         """Whether it has not exited."""
         return self._popen is not None and self._popen.poll() is None
 
+    def peak_rss_kib(self) -> int | None:
+        """The most memory the running process has held so far, in KiB: the kernel's high-water
+        mark of its resident set (`VmHWM` in /proc/<pid>/status; Linux). None when it is not
+        running. Only the process itself, not its children (the service runs as one process
+        with its default `WEB_CONCURRENCY=1`)."""
+        if not self.running or self.pid is None:
+            return None
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return None
+
     def wait_until(self, ready: Callable[[], bool], *, what: str, timeout: float = 60.0) -> None:
         """Poll `ready` until it holds; RuntimeError with the log's tail if it exits first or
         `timeout` passes."""

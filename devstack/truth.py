@@ -8,7 +8,7 @@ from typing import Any
 
 from connect_backend.domain import Onboarding
 from connect_backend.onboarding import derive_status
-from connect_backend.stripe_objects import account_snapshot
+from connect_backend.stripe_objects import account_snapshot, v2_account_snapshot
 from stripe_sim import sign
 
 CAPABILITIES = ("transfers",)  # the service's CONNECT_CAPABILITIES as the stack runs it
@@ -20,6 +20,18 @@ def truth(entry: dict[str, Any]) -> Onboarding:
         account_snapshot(entry["account"]),
         required_capabilities=CAPABILITIES,
         deauthorized=bool(entry["deauthorized"]),
+    )
+
+
+def truth_v2(account: dict[str, Any], *, deauthorized: bool) -> Onboarding:
+    """D1's due view of an Accounts v2 account, from what Stripe shows through v2 (its
+    `GET /v2/core/accounts/{id}` with `V2_INCLUDE`: the recipient capability's status and the
+    requirement entries, by the README's v2 table), as a v2 integration sees it. `deauthorized`:
+    the simulator's truth says the platform can no longer reach it (closed)."""
+    return derive_status(
+        v2_account_snapshot(account),
+        required_capabilities=CAPABILITIES,
+        deauthorized=deauthorized or bool(account.get("closed")),
     )
 
 

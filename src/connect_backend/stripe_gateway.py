@@ -287,24 +287,12 @@ class StripeGateway:
                 code="country_not_supported",
             )
         dashboard = stripe_objects.CONTROLLERS[self.account_type]["stripe_dashboard"]["type"]
-        params = {
-            "display_name": organization_name,
-            "dashboard": dashboard,
-            "identity": {"country": country.lower()},
-            "defaults": {
-                "responsibilities": {
-                    "fees_collector": "application",
-                    "losses_collector": "application",
-                }
-            },
-            "configuration": {
-                "recipient": {
-                    "capabilities": {"stripe_balance": {"stripe_transfers": {"requested": True}}}
-                }
-            },
-            "metadata": {"organization_id": organization_id},
-            "include": stripe_objects.V2_INCLUDE,
-        }
+        params = stripe_objects.v2_account_params(
+            organization_id=organization_id,
+            organization_name=organization_name,
+            country=country,
+            dashboard=dashboard,
+        )
         parts = [organization_id, "v2", _params_digest(params), *([replacing] if replacing else [])]
         key = idempotency_key("connect-account", *parts)
         async with self._calling("v2.core.accounts.create"):
@@ -421,12 +409,21 @@ class StripeGateway:
             return parse(answer.data)
 
     async def _fetch_v2_account(self, account_id: str) -> AccountSnapshot:
-        """`GET /v2/core/accounts/{id}` with the recipient configuration and requirements."""
+        """`GET /v2/core/accounts/{id}` with the recipient configuration and requirements.
+
+        A closed account is still retrieved (`closed: true`, with only limited fields), but
+        the platform can no longer use it: `AccountInaccessible`, as v1's `account_invalid`
+        for a deauthorized account, so that a read of it marks the organization deauthorized
+        as the `v2.core.account.closed` event does, never a status from its limited fields."""
         async with self._calling("v2.core.accounts.retrieve"):
             account = await self._client.v2.core.accounts.retrieve_async(
                 account_id, params={"include": cast("Any", stripe_objects.V2_INCLUDE)}
             )
-            return stripe_objects.v2_account_snapshot(account.to_dict())
+            held = account.to_dict()
+        if held.get("closed"):
+            log.warning("stripe.account_inaccessible", account_id=account_id, closed=True)
+            raise errors.AccountInaccessible("This Stripe account is closed.")
+        return stripe_objects.v2_account_snapshot(held)
 
     async def create_account_link_v2(
         self, *, account_id: str, refresh_url: str, return_url: str

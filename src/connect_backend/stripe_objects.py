@@ -238,6 +238,32 @@ without `include`)."""
 _REJECTED_PREFIX = "rejected_"
 
 
+def v2_account_params(
+    *, organization_id: str, organization_name: str, country: str, dashboard: str
+) -> dict[str, Any]:
+    """The parameters of an Accounts v2 account made for an organization: the `recipient`
+    configuration with its `stripe_balance.stripe_transfers` capability, the given dashboard,
+    the platform collecting fees and carrying losses (`StripeGateway.create_account_v2`)."""
+    return {
+        "display_name": organization_name,
+        "dashboard": dashboard,
+        "identity": {"country": country.lower()},
+        "defaults": {
+            "responsibilities": {
+                "fees_collector": "application",
+                "losses_collector": "application",
+            }
+        },
+        "configuration": {
+            "recipient": {
+                "capabilities": {"stripe_balance": {"stripe_transfers": {"requested": True}}}
+            }
+        },
+        "metadata": {"organization_id": organization_id},
+        "include": V2_INCLUDE,
+    }
+
+
 def v2_account_snapshot(account: Mapping[str, Any]) -> AccountSnapshot:
     """A v2 Account (recipient configuration) read into the same snapshot as a v1 account, so
     one status rule serves both (README, "Accounts v2": the table of v2 field → status/step).

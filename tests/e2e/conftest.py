@@ -54,6 +54,15 @@ async def sim(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def stripe_api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The simulator's Stripe API itself, with the platform's key (as Stripe's dashboard or
+    another service of the platform would make accounts)."""
+    headers = {"Authorization": f"Bearer {stack.config.stripe_secret_key}"}
+    async with httpx.AsyncClient(base_url=stack.config.sim_url, headers=headers) as http:
+        yield http
+
+
+@pytest.fixture
 async def internal(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """The Worker's internal API, to read what D1 holds."""
     headers = {"X-Internal-Api-Key": stack.config.internal_api_key}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +17,15 @@ import pytest
 from devstack.procs import Process, free_port
 from devstack.stack import BetterAuth, Member, Stack, StackConfig
 from stripe_sim.objects import CONTROLLERS
-from tests.support.stack import Team, auth, better_auth_api, d1_org, settle
+from tests.support.stack import (
+    Team,
+    add_event_destination,
+    auth,
+    better_auth_api,
+    d1_org,
+    linked_v1_account,
+    settle,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -100,59 +107,6 @@ def new_team(better_auth: BetterAuth, admin: Member) -> Team:
     return Team(org_id=org_id, owner=owner, member=member, admin=admin)
 
 
-@pytest.fixture
-def team(better_auth: BetterAuth, platform_admin: Member) -> Team:
-    """A fresh organization of this module's stack."""
-    return new_team(better_auth, platform_admin)
-
-
-@pytest.fixture
-async def stripe_api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The simulator's Stripe API itself, with the platform's key (as Stripe's dashboard or
-    another service of the platform would make accounts)."""
-    headers = {"Authorization": f"Bearer {stack.config.stripe_secret_key}"}
-    async with httpx.AsyncClient(base_url=stack.config.sim_url, headers=headers) as http:
-        yield http
-
-
-def _form(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
-    for key, value in params.items():
-        name = f"{prefix}[{key}]" if prefix else key
-        if isinstance(value, dict):
-            flat.update(_form(value, name))
-        else:
-            flat[name] = str(value).lower() if isinstance(value, bool) else str(value)
-    return flat
-
-
-async def linked_v1_account(
-    stripe_api: httpx.AsyncClient, internal: httpx.AsyncClient, org_id: str, **params: Any
-) -> str:
-    """A v1 account made at Stripe and linked in D1 as v1 (an organization onboarded before
-    issue 22, or by another part of the platform)."""
-    made = await stripe_api.post(
-        "/v1/accounts",
-        data=_form(
-            {
-                "country": "US",
-                "capabilities": {"transfers": {"requested": True}},
-                "metadata": {"organization_id": org_id},
-                **params,
-            }
-        ),
-    )
-    assert made.status_code == 200, made.text
-    account_id: str = made.json()["id"]
-    linked = await internal.post(
-        "/create-connect-account",
-        json={"organization_id": org_id, "stripe_connect_account_id": account_id},
-    )
-    assert linked.status_code == 200, linked.text
-    assert linked.json()["organization"]["stripe_connect_account_api"] == "v1"
-    return account_id
-
-
 async def onboard_linked(
     service: httpx.AsyncClient, internal: httpx.AsyncClient, team: Team, api: str
 ) -> tuple[str, str]:
@@ -181,15 +135,9 @@ async def test_a_v2_organization_onboards_and_is_paid_and_pays_out(
 ) -> None:
     team = new_team(better_auth, platform_admin)
     # The platform's event destination: thin events, to the service's webhook route.
-    destination = await sim.post(
-        "/_sim/webhook_endpoints",
-        json={
-            "url": f"{stack.config.service_url}/api/connect/webhook",
-            "secret": stack.config.webhook_secret,
-            "thin": True,
-        },
+    destination = await add_event_destination(
+        sim, stack.config.service_url, stack.config.webhook_secret
     )
-    assert destination.status_code == 200, destination.text
     # Only thin events tell the service about this account: the snapshot endpoints are
     # taken away for the test (and put back after it).
     snapshot_endpoints = [
@@ -209,7 +157,7 @@ async def test_a_v2_organization_onboards_and_is_paid_and_pays_out(
                     "connect": endpoint["application"] == "connect",
                 },
             )
-        await sim.delete(f"/_sim/webhook_endpoints/{destination.json()['id']}")
+        await sim.delete(f"/_sim/webhook_endpoints/{destination}")
 
 
 async def _v2_journey(

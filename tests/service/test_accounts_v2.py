@@ -397,6 +397,28 @@ async def test_a_closed_v2_account_is_a_deauthorization(
     assert worker.organizations["org_a"]["onboarding_step"] == "deauthorized"
 
 
+async def test_an_event_read_after_the_account_closed_is_a_deauthorization(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """An earlier event delivered after the account was closed (its `closed` event not yet
+    handled): Stripe still answers the account, `closed: true` with limited fields; D1 holds
+    it deauthorized, not a status read from them, and the event is acknowledged (a refusal
+    would be redelivered for three days)."""
+    account_id, held = v2_org(worker, stripe, "org_a", transfers="active", payouts="active")
+    worker.organizations["org_a"]["stripe_connect_status"] = "active"
+    held.update(closed=True, configuration=None, requirements=None, defaults=None)
+    body = thin_event("v2.core.account[requirements].updated", account_id)
+
+    r = await client.post(WEBHOOK, content=body, headers=signed(body))
+
+    assert r.status_code == 200, r.text
+    stored = worker.organizations["org_a"]
+    assert (stored["stripe_connect_status"], stored["onboarding_step"]) == (
+        "disabled",
+        "deauthorized",
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "action"),
     [

@@ -119,13 +119,19 @@ async def test_v1_transfers_balance_and_payouts_serve_a_v2_account(sim: Sim) -> 
     assert await sim.available(account.id) == 3_000
 
 
-async def test_a_closed_v2_account_is_gone(sim: Sim) -> None:
+async def test_a_closed_v2_account_is_gone_but_still_retrieved_as_closed(sim: Sim) -> None:
     account = await _recipient(sim)
 
     await sim.stripe.v2.core.accounts.close_async(account.id)
 
+    held = await sim.stripe.v2.core.accounts.retrieve_async(account.id, params={"include": INCLUDE})  # type: ignore[typeddict-item]
+    assert held.closed is True
+    # Only limited information: nothing `include` names.
+    assert (held.configuration, held.requirements, held.identity) == (None, None, None)
     with pytest.raises(stripe.StripeError):
-        await sim.stripe.v2.core.accounts.retrieve_async(account.id)
+        await sim.stripe.v2.core.accounts.close_async(account.id)
+    with pytest.raises(stripe.StripeError):
+        await sim.stripe.v1.accounts.retrieve_async(account.id)
 
 
 @pytest.mark.parametrize(

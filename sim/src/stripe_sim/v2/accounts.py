@@ -112,8 +112,15 @@ def create_account(store: Store, call: Call) -> Json:
 
 
 def retrieve_account(store: Store, call: Call) -> Json:
-    """``GET /v2/core/accounts/{id}`` (``include`` to see configurations, requirements)."""
-    return view(_record(store, call), _includes(call.params.get("include")))
+    """``GET /v2/core/accounts/{id}`` (``include`` to see configurations, requirements). A
+    closed account is still retrieved, with ``closed: true`` and only its limited,
+    non-personal fields (nothing ``include`` names)."""
+    includes = _includes(call.params.get("include"))
+    account_id = call.path_params["id"]
+    closed = store.accounts.get(account_id)
+    if closed is not None and closed.livemode == call.livemode and (closed.v2 or {}).get("closed"):
+        return view(closed, [])
+    return view(_record(store, call), includes)
 
 
 def close_account(store: Store, call: Call) -> Json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Collection
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -25,7 +26,6 @@ from connect_backend.worker import WorkerClient
 
 A = TypeVar("A")
 B = TypeVar("B")
-T = TypeVar("T")
 
 
 def require_account(organization: Organization) -> str:
@@ -242,19 +242,19 @@ async def sync_from_event(
 
 
 async def gather_both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
-    """Both results, run at once; when one fails the other is cancelled and the failure
-    raised as itself (not as an exception group)."""
+    """Both results, run at once: `second` in a task of its own, `first` in the caller's
+    (one task a call, not two). A failure is raised as itself (not as an exception group):
+    when `first` fails (or the caller is cancelled) `second` is cancelled; when `second`
+    fails, once `first` is done."""
+    task = asyncio.ensure_future(second)
     try:
-        async with asyncio.TaskGroup() as group:
-            one = group.create_task(_awaited(first))
-            two = group.create_task(_awaited(second))
-    except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    return one.result(), two.result()
-
-
-async def _awaited(value: Awaitable[T]) -> T:
-    return await value
+        one = await first
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+    return one, await task
 
 
 async def store_onboarding(

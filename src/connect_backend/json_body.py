@@ -59,3 +59,15 @@ class StrictJSONRoute(APIRoute):
             return await handle(StrictJSONRequest(request.scope, request.receive))
 
         return strict
+
+
+class DirectRoute(APIRoute):
+    """An `APIRoute` whose endpoint takes the `Request` and returns the `Response` itself.
+
+    FastAPI still documents it from its decorator (`response_model`, `responses`,
+    `openapi_extra`), but per request it solves no dependencies and validates no response
+    model: for a route that needs neither, at the volume Stripe delivers (the webhook)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
+        return handle

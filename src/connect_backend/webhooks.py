@@ -1,4 +1,4 @@
-"""Stripe's deliveries, verified: a dependency over the raw body that yields the `Event`.
+"""Stripe's deliveries, verified: from the raw body of a request, its `Event`.
 
 The signature is checked by stripe-python's own verifier (`WebhookSignature.verify_header`),
 tried with each configured secret; which secrets, and the time window in both directions
@@ -12,17 +12,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 import stripe
-from fastapi import Depends, Request
+from fastapi import Request
 from pydantic import ValidationError
 
 from connect_backend import metrics
-from connect_backend.deps import SettingsDep, StripeDep
 from connect_backend.errors import BadRequest
 from connect_backend.schemas import StripeEventBody, ThinEventBody
+from connect_backend.settings import Settings
 from connect_backend.stripe_gateway import StripeGateway
 
 MAX_BODY = 1024 * 1024
@@ -160,7 +160,9 @@ def verify_thin(
     raise BadRequest("No signature matches.", code="invalid_signature")
 
 
-async def _verified_event(request: Request, settings: SettingsDep, gateway: StripeDep) -> Event:
+async def verified_event(request: Request, settings: Settings, gateway: StripeGateway) -> Event:
+    """The event of a delivery whose signature matched; 400 otherwise (`verify`,
+    `verify_thin`, `parse`)."""
     body = await request.body()  # at most MAX_BODY: RequestContext refuses more with 413
     try:
         if is_thin(body):
@@ -181,7 +183,3 @@ async def _verified_event(request: Request, settings: SettingsDep, gateway: Stri
     except BadRequest:
         metrics.count_webhook("unverified", "refused")
         raise
-
-
-VerifiedEvent = Annotated[Event, Depends(_verified_event)]
-"""A delivery whose signature matched: its event, parsed."""

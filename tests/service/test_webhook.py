@@ -68,8 +68,11 @@ def assert_untouched(worker: FakeWorker, stripe: FakeStripe) -> None:
 
 
 def ack(response: httpx.Response, action: str) -> None:
+    """The answer is the documented `WebhookAck` (the route writes it itself: `DirectRoute`)."""
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
+    assert set(body) == {"received", "event_id", "action"}
     assert body["received"] is True
     assert body["event_id"].startswith("evt_")
     assert body["action"] == action

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from connect_backend.errors import MalformedBody
 
@@ -71,3 +72,11 @@ class DirectRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
         return handle
+
+
+def json_answer(model: BaseModel) -> Response:
+    """`model` as a 200 JSON answer, serialized once by pydantic. Returned by a handler that
+    builds its route's response model itself: FastAPI passes a `Response` through, where it
+    would dump a returned model, validate the dump against the response model and serialize it
+    again. The route's `response_model` still documents it."""
+    return Response(model.model_dump_json(), media_type="application/json")

@@ -55,6 +55,7 @@ async def test_status_reads_d1_without_calling_stripe(
     r = await client.get(path, headers=bearer(member.token, **headers))
 
     assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
     assert r.json() == _d1_view()
     assert stripe.requests == []
     assert worker.calls("update-organization") == []

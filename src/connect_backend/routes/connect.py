@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from connect_backend import accounts, log, payouts, reversals, transfers
 from connect_backend.auth import (
@@ -29,7 +29,7 @@ from connect_backend.domain import (
     PayoutSchedule,
 )
 from connect_backend.errors import BadRequest, Conflict, NotFound
-from connect_backend.json_body import StrictJSONRoute
+from connect_backend.json_body import StrictJSONRoute, json_answer
 from connect_backend.money import split_fee
 from connect_backend.onboarding import session_components
 from connect_backend.openapi import responses
@@ -203,16 +203,17 @@ Refresh = Annotated[
     response_model=Status,
     responses=responses(*_AUTHORIZED, 409, 429, 502),
 )
-async def status(ctx: ReadsStatus, refresh: Refresh = False) -> Status:
-    """Onboarding status: D1's view, or with `refresh` Stripe's, synced into D1 first."""
+async def status(ctx: ReadsStatus, refresh: Refresh = False) -> Response:
+    """Onboarding status: D1's view, or with `refresh` Stripe's, synced into D1 first. (The
+    busiest read: answered as `json_answer`, serialized once.)"""
     organization = ctx.organization
     account_id = organization.stripe_connect_account_id
     if not refresh or account_id is None or organization.deauthorized:
-        return Status.of(organization)
+        return json_answer(Status.of(organization))
     organization, account = await accounts.sync_account(
         organization, account_id, worker=ctx.clients.worker, gateway=ctx.clients.stripe
     )
-    return Status.of(organization, account)
+    return json_answer(Status.of(organization, account))
 
 
 @for_each_form(

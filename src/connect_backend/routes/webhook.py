@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from connect_backend import events, metrics
-from connect_backend.json_body import DirectRoute
+from connect_backend.json_body import DirectRoute, json_answer
 from connect_backend.openapi import WEBHOOK_REQUEST, responses
 from connect_backend.schemas import WebhookAck
 from connect_backend.settings import Settings
@@ -49,5 +49,4 @@ async def webhook(request: Request) -> Response:
         metrics.count_webhook(event_type, "failed")  # Stripe delivers it again
         raise
     metrics.count_webhook(event_type, action)
-    ack = WebhookAck(event_id=event.id, action=action)
-    return Response(ack.model_dump_json(), media_type="application/json")
+    return json_answer(WebhookAck(event_id=event.id, action=action))

@@ -2,6 +2,26 @@
 // Do not edit: run `npm run generate:types` after changing the service's routes or schemas.
 
 export interface paths {
+    "/api/connect/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Webhook
+         * @description Verify a Stripe delivery and bring D1 up to date with what it announces.
+         */
+        post: operations["webhook_api_connect_webhook_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -482,26 +502,6 @@ export interface paths {
         get: operations["open_claims_api_connect_open_claims_get"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/connect/webhook": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Webhook
-         * @description Verify a Stripe delivery and bring D1 up to date with what it announces.
-         */
-        post: operations["webhook_api_connect_webhook_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1372,6 +1372,171 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    webhook_api_connect_webhook_post: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description `t=<unix time>,v1=<HMAC-SHA256 hex>[,v1=…]`, as Stripe signs. */
+                "Stripe-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A Stripe event (a webhook endpoint's snapshot event, or an event destination's thin `v2.core.event`), verified over its raw bytes (at most 1 MiB). */
+        requestBody: {
+            content: {
+                "application/json": ({
+                    /** Id */
+                    id: string;
+                    /** Type */
+                    type: string;
+                    /**
+                     * Livemode
+                     * @default false
+                     */
+                    livemode?: boolean;
+                    /**
+                     * Account
+                     * @description The connected account's id.
+                     */
+                    account?: string | null;
+                    /**
+                     * Created
+                     * @description When Stripe made it (Unix).
+                     */
+                    created?: number | null;
+                    /**
+                     * StripeEventData
+                     * @description `data` of a Stripe event: the object it is about (read as sent).
+                     */
+                    data: {
+                        /** Object */
+                        object: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                } & {
+                    [key: string]: unknown;
+                }) | ({
+                    /** Id */
+                    id: string;
+                    /**
+                     * Object
+                     * @constant
+                     */
+                    object: "v2.core.event";
+                    /**
+                     * Type
+                     * @description e.g. `v2.core.account[requirements].updated`.
+                     */
+                    type: string;
+                    /**
+                     * Created
+                     * @description RFC 3339, UTC.
+                     */
+                    created: string;
+                    /**
+                     * Livemode
+                     * @default false
+                     */
+                    livemode?: boolean;
+                    related_object?: ({
+                        /** Id */
+                        id: string;
+                        /** Type */
+                        type: string;
+                        /** Url */
+                        url: string;
+                    } & {
+                        [key: string]: unknown;
+                    }) | null;
+                } & {
+                    [key: string]: unknown;
+                });
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAck"];
+                };
+            };
+            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
+            400: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The organization does not exist */
+            404: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
+            409: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body is over the limit (`payload_too_large`) */
+            413: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Stripe failed (`stripe_error`) */
+            502: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
+            503: {
+                headers: {
+                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health_health_get: {
         parameters: {
             query?: never;
@@ -4312,171 +4477,6 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description Whole seconds until the call may succeed again. */
                     "Retry-After": number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A dependency is unavailable (`upstream_unavailable`, `not_ready`) */
-            503: {
-                headers: {
-                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
-                    "X-Request-ID"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    webhook_api_connect_webhook_post: {
-        parameters: {
-            query?: never;
-            header: {
-                /** @description `t=<unix time>,v1=<HMAC-SHA256 hex>[,v1=…]`, as Stripe signs. */
-                "Stripe-Signature": string;
-            };
-            path?: never;
-            cookie?: never;
-        };
-        /** @description A Stripe event (a webhook endpoint's snapshot event, or an event destination's thin `v2.core.event`), verified over its raw bytes (at most 1 MiB). */
-        requestBody: {
-            content: {
-                "application/json": ({
-                    /** Id */
-                    id: string;
-                    /** Type */
-                    type: string;
-                    /**
-                     * Livemode
-                     * @default false
-                     */
-                    livemode?: boolean;
-                    /**
-                     * Account
-                     * @description The connected account's id.
-                     */
-                    account?: string | null;
-                    /**
-                     * Created
-                     * @description When Stripe made it (Unix).
-                     */
-                    created?: number | null;
-                    /**
-                     * StripeEventData
-                     * @description `data` of a Stripe event: the object it is about (read as sent).
-                     */
-                    data: {
-                        /** Object */
-                        object: {
-                            [key: string]: unknown;
-                        };
-                    } & {
-                        [key: string]: unknown;
-                    };
-                } & {
-                    [key: string]: unknown;
-                }) | ({
-                    /** Id */
-                    id: string;
-                    /**
-                     * Object
-                     * @constant
-                     */
-                    object: "v2.core.event";
-                    /**
-                     * Type
-                     * @description e.g. `v2.core.account[requirements].updated`.
-                     */
-                    type: string;
-                    /**
-                     * Created
-                     * @description RFC 3339, UTC.
-                     */
-                    created: string;
-                    /**
-                     * Livemode
-                     * @default false
-                     */
-                    livemode?: boolean;
-                    related_object?: ({
-                        /** Id */
-                        id: string;
-                        /** Type */
-                        type: string;
-                        /** Url */
-                        url: string;
-                    } & {
-                        [key: string]: unknown;
-                    }) | null;
-                } & {
-                    [key: string]: unknown;
-                });
-            };
-        };
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
-                    "X-Request-ID"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["WebhookAck"];
-                };
-            };
-            /** @description Bad request: a stable `error.code`, e.g. `organization_mismatch` */
-            400: {
-                headers: {
-                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
-                    "X-Request-ID"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The organization does not exist */
-            404: {
-                headers: {
-                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
-                    "X-Request-ID"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The account's state does not allow this (`not_onboarded`, `account_not_active`, …) */
-            409: {
-                headers: {
-                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
-                    "X-Request-ID"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The body is over the limit (`payload_too_large`) */
-            413: {
-                headers: {
-                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
-                    "X-Request-ID"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Stripe failed (`stripe_error`) */
-            502: {
-                headers: {
-                    /** @description The caller's sane X-Request-ID, else a new one; also in error bodies. */
-                    "X-Request-ID"?: string;
                     [name: string]: unknown;
                 };
                 content: {

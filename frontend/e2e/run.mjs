@@ -45,13 +45,26 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-/** A JSON request from this script (not the browser), failing on anything but 2xx. */
+/**
+ * A JSON request from this script (not the browser), failing on anything but 2xx. A 429 with a
+ * short Retry-After is waited out and tried again, at most three times, as the frontend's own
+ * client does (src/backend/client.ts, LONGEST_RETRY_AFTER_S): the platform's Stripe budget
+ * refuses reads beyond its share for a second, and the page and the webhooks of this journey
+ * share it with this script.
+ */
 async function api(url, { method = "GET", body, headers = {} } = {}) {
-  const response = await fetch(url, {
-    method,
-    headers: { ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  for (let attempt = 0; ; attempt += 1) {
+    response = await fetch(url, {
+      method,
+      headers: { ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const wait = Number(response.headers.get("Retry-After") ?? "");
+    if (response.status !== 429 || attempt === 3 || !(wait > 0 && wait <= 5)) break;
+    await response.text();
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
   const text = await response.text();
   if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${text}`);
   return text ? JSON.parse(text) : null;

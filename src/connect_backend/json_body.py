@@ -5,6 +5,10 @@ differently (Python keeps the last, others the first): whatever checked one valu
 act on another. FastAPI's documented extension point does it ("Custom Request and APIRoute
 class"): a route class whose handler receives a `Request` whose `json()` refuses duplicates,
 in nested objects too. Routes without a body keep FastAPI's own handler, untouched.
+
+The same extension point, and the way out for JSON answers: `DirectRoute` (a handler that
+takes the request and writes its answer, for the webhook) and `json_answer` (a response model
+serialized once, for status).
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ class"): a route class whose handler receives a `Request` whose `json()` refuses
 in nested objects too. Routes without a body keep FastAPI's own handler, untouched.
 
 The same extension point, and the way out for JSON answers: `DirectRoute` (a handler that
-takes the request and writes its answer, for the webhook) and `json_answer` (a response model
-serialized once, for status).
+takes the request and writes its answer, for the webhook), `LeanRoute` (a read whose one
+dependency needs only the request, for status) and `json_answer` (a response model serialized
+once).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
@@ -76,6 +79,55 @@ class DirectRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
         return handle
+
+
+class LeanRoute(APIRoute):
+    """An `APIRoute` for a read whose one dependency needs nothing but the request (the
+    `Requirement`), whose other parameters are path and query parameters, and whose endpoint
+    returns its `Response` itself (`json_answer`).
+
+    FastAPI documents it from the endpoint's signature, as any route. Per request it calls the
+    dependency, then validates the parameters with FastAPI's own `request_params_to_args` (the
+    same values, the same 422 `RequestValidationError`, after the dependency as FastAPI orders
+    them), then calls the endpoint: none of the general handler's body reading, dependency
+    solving and response-model pass. A route of any other shape is refused when it is built."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        dependant = self.dependant
+        needs = dependant.dependencies
+        if (
+            self.body_field is not None
+            or dependant.header_params
+            or dependant.cookie_params
+            or len(needs) != 1
+            or not needs[0].request_param_name
+            or needs[0].dependencies
+            or needs[0].path_params
+            or needs[0].query_params
+            or needs[0].header_params
+            or needs[0].cookie_params
+            or needs[0].body_params
+            or needs[0].call is None
+            or needs[0].name is None
+        ):
+            raise TypeError(f"{self.path}: not a route LeanRoute can serve")
+        need, need_name = needs[0].call, needs[0].name
+        path_params, query_params = dependant.path_params, dependant.query_params
+        endpoint: Callable[..., Coroutine[Any, Any, Response]] = self.endpoint
+
+        async def lean(request: Request) -> Response:
+            granted = await need(request)
+            values, errors = request_params_to_args(path_params, request.path_params)
+            if query_params:
+                queried, query_errors = request_params_to_args(query_params, request.query_params)
+                values.update(queried)
+                errors.extend(query_errors)
+            if errors:
+                raise RequestValidationError(errors)
+            values[need_name] = granted
+            return await endpoint(**values)
+
+        return lean
 
 
 def json_answer(model: BaseModel) -> Response:

@@ -290,6 +290,41 @@ async def test_status_rejects_a_non_boolean_refresh(
     assert r.json()["error"]["details"][0]["loc"] == ["query", "refresh"]
 
 
+async def test_a_non_boolean_refresh_without_a_session_is_refused_for_the_session_first(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    # As FastAPI orders them: the route's dependency (the session check) before its own
+    # parameters, so a caller without a session learns nothing of the route's parameters.
+    onboarded(worker, stripe, "org_a", state="new")
+
+    r = await client.get("/api/connect/status/org_a?refresh=maybe")
+
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "missing_token"
+    assert worker.requests == []
+    assert stripe.requests == []
+
+
+@pytest.mark.parametrize(("given", "reads_stripe"), [("1", True), ("yes", True), ("off", False)])
+async def test_refresh_reads_the_booleans_fastapi_reads(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    given: str,
+    reads_stripe: bool,
+) -> None:
+    onboarded(worker, stripe, "org_a", state="new")
+    member = worker.add_person("mia", org_a="member")
+
+    r = await client.get(
+        f"/api/connect/status?refresh={given}",
+        headers=bearer(member.token, **{"X-Org-ID": "org_a"}),
+    )
+
+    assert r.status_code == 200, r.text
+    assert bool(stripe.requests) is reads_stripe
+
+
 # --- shared reads ---------------------------------------------------------------------------
 
 

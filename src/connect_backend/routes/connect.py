@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.routing import APIRoute
 
 from connect_backend import accounts, log, payouts, reversals, transfers
 from connect_backend.auth import (
@@ -29,7 +30,7 @@ from connect_backend.domain import (
     PayoutSchedule,
 )
 from connect_backend.errors import BadRequest, Conflict, NotFound
-from connect_backend.json_body import StrictJSONRoute, json_answer
+from connect_backend.json_body import LeanRoute, StrictJSONRoute, json_answer
 from connect_backend.money import split_fee
 from connect_backend.onboarding import session_components
 from connect_backend.openapi import responses
@@ -83,10 +84,12 @@ def for_each_form(
     summaries: tuple[str, str],
     response_model: Any,
     responses: dict[int | str, dict[str, Any]],
+    route_class: type[APIRoute] | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Register a read of one organization at `path` (the organization named by `X-Org-ID`)
     and at `path/{org_id}`: one handler, as the `Requirement` finds the organization itself.
-    The path form's endpoint declares `org_id` only so that the OpenAPI document names it."""
+    The path form's endpoint declares `org_id` only so that the OpenAPI document names it.
+    Both forms are `route_class` routes if given (else the router's)."""
 
     def register(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         header_form, path_form = names
@@ -98,6 +101,7 @@ def for_each_form(
             description=summaries[0],
             response_model=response_model,
             responses=responses,
+            route_class_override=route_class,
         )
 
         @functools.wraps(handler)
@@ -119,6 +123,7 @@ def for_each_form(
             description=summaries[1],
             response_model=response_model,
             responses=responses,
+            route_class_override=route_class,
         )
         return handler
 
@@ -202,10 +207,11 @@ Refresh = Annotated[
     ),
     response_model=Status,
     responses=responses(*_AUTHORIZED, 409, 429, 502),
+    route_class=LeanRoute,
 )
 async def status(ctx: ReadsStatus, refresh: Refresh = False) -> Response:
     """Onboarding status: D1's view, or with `refresh` Stripe's, synced into D1 first. (The
-    busiest read: answered as `json_answer`, serialized once.)"""
+    busiest read: a `LeanRoute`, answered as `json_answer`, serialized once.)"""
     organization = ctx.organization
     account_id = organization.stripe_connect_account_id
     if not refresh or account_id is None or organization.deauthorized:

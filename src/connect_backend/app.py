@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connect_backend import log, metrics, runtime, tracing
 from connect_backend.coalesce import RecentOutcome
@@ -34,6 +35,41 @@ collector ran several times a request, each time walking every object the reques
 still held. Cyclic garbage waits a little longer: a few MiB at most (docs/benchmarks.md)."""
 MAX_JSON_BODY = 64 * 1024
 """Every route's body limit (413 `payload_too_large`), but the webhook's (`webhook.MAX_BODY`)."""
+
+
+class CORSForBrowsers:
+    """Starlette's `CORSMiddleware` on every path but those no browser calls (`not_for`: Stripe's
+    deliveries). It wraps the `send` of every answer it sees, an `Origin` or not, to add
+    `Vary: Origin`; the webhook, the busiest route at a fleet's scale, goes around it. A
+    browser's preflight for the webhook is answered as any unknown method there is (405)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        not_for: frozenset[str],
+        allow_origins: Sequence[str],
+        allow_methods: Sequence[str],
+        allow_headers: Sequence[str],
+        expose_headers: Sequence[str],
+        max_age: int,
+    ) -> None:
+        self.app = app
+        self.not_for = not_for
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=allow_origins,
+            allow_methods=allow_methods,
+            allow_headers=allow_headers,
+            expose_headers=expose_headers,
+            max_age=max_age,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.not_for:
+            await self.app(scope, receive, send)
+        else:
+            await self.cors(scope, receive, send)
 
 
 def from_environment() -> FastAPI:
@@ -113,8 +149,10 @@ def create_app(
     app.api_routes = routes
 
     install_handlers(app)
+    webhook_path = app.url_path_for(webhook.webhook.__name__)
     app.add_middleware(
-        CORSMiddleware,
+        CORSForBrowsers,
+        not_for=frozenset({webhook_path}),
         allow_origins=settings.allowed_origins,
         allow_methods=sorted({m for r in routes for m in r.methods or ()} | {"OPTIONS"}),
         allow_headers=["Authorization", "X-User-ID", "X-Org-ID", "Idempotency-Key", "Content-Type"],
@@ -124,7 +162,7 @@ def create_app(
     app.add_middleware(
         RequestContext,
         max_body=MAX_JSON_BODY,
-        max_body_by_path={app.url_path_for(webhook.webhook.__name__): webhook.MAX_BODY},
+        max_body_by_path={webhook_path: webhook.MAX_BODY},
     )
     if traces is not None:
         tracing.instrument(app, traces)

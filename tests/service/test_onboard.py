@@ -466,6 +466,24 @@ async def test_allowed_origins_are_also_the_cors_allow_list(
     assert worker.requests == []
 
 
+async def test_answers_to_the_browser_carry_cors_headers_and_stripe_s_do_not(
+    client: httpx.AsyncClient,
+) -> None:
+    # Refused for want of a session or a signature: the answer a browser reads (an error too)
+    # carries CORS headers; the webhook's, which only Stripe reads, goes around CORS.
+    read = await client.get("/api/connect/status/org_a", headers={"Origin": FRONTEND})
+    delivery = await client.post(
+        "/api/connect/webhook", content=b"{}", headers={"Origin": FRONTEND}
+    )
+
+    assert read.status_code == 401
+    assert read.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert read.headers["Vary"] == "Origin"
+    assert delivery.status_code == 400
+    assert "Access-Control-Allow-Origin" not in delivery.headers
+    assert "Vary" not in delivery.headers
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

@@ -1,5 +1,5 @@
 """The service's one middleware: a request id in and out, the body limit, one JSON access-log
-line, and no 500 that leaks a trace. (CORS is Starlette's.)
+line, and no 500 that leaks a trace. (CORS is Starlette's: `app.CORSForBrowsers`.)
 
 FastAPI's own `max_body_size` is not used: for a declared `Content-Length` over the limit it
 answers with a plain-text 413 of its own, outside the service's error body.

@@ -14,11 +14,13 @@ once).
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -94,24 +96,16 @@ class LeanRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         dependant = self.dependant
-        needs = dependant.dependencies
+        one = dependant.dependencies[0] if len(dependant.dependencies) == 1 else None
+        need, need_name = (one.call, one.name) if one is not None else (None, None)
         if (
             self.body_field is not None
-            or dependant.header_params
-            or dependant.cookie_params
-            or len(needs) != 1
-            or not needs[0].request_param_name
-            or needs[0].dependencies
-            or needs[0].path_params
-            or needs[0].query_params
-            or needs[0].header_params
-            or needs[0].cookie_params
-            or needs[0].body_params
-            or needs[0].call is None
-            or needs[0].name is None
+            or one is None
+            or need is None
+            or need_name is None
+            or not _lean(dependant, one)
         ):
             raise TypeError(f"{self.path}: not a route LeanRoute can serve")
-        need, need_name = needs[0].call, needs[0].name
         path_params, query_params = dependant.path_params, dependant.query_params
         endpoint: Callable[..., Coroutine[Any, Any, Response]] = self.endpoint
 
@@ -128,6 +122,35 @@ class LeanRoute(APIRoute):
             return await endpoint(**values)
 
         return lean
+
+
+def _lean(endpoint: Dependant, need: Dependant) -> bool:
+    """Whether `endpoint` (async) takes only path and query parameters and `need`, and `need`
+    (async) takes only the request: what `LeanRoute` passes them, and all it passes."""
+    handed = (  # what FastAPI would hand a callable besides its parameters
+        "websocket_param_name",
+        "http_connection_param_name",
+        "response_param_name",
+        "background_tasks_param_name",
+        "security_scopes_param_name",
+    )
+    return (
+        _is_async(endpoint.call)
+        and _is_async(need.call)
+        and need.request_param_name is not None
+        and endpoint.request_param_name is None
+        and not any(getattr(d, name) for d in (endpoint, need) for name in handed)
+        and not (endpoint.header_params or endpoint.cookie_params or endpoint.body_params)
+        and not (need.dependencies or need.path_params or need.query_params)
+        and not (need.header_params or need.cookie_params or need.body_params)
+    )
+
+
+def _is_async(call: Callable[..., Any] | None) -> bool:
+    """A coroutine function, or an object whose `__call__` is one (a `Requirement`)."""
+    return callable(call) and (
+        inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(type(call).__call__)
+    )
 
 
 def json_answer(model: BaseModel) -> Response:

@@ -1,4 +1,6 @@
-"""`LeanRoute` serves only the shape it was made for, and says so when the app is built."""
+"""`LeanRoute` serves only the shape it was made for, and says so when the app is built.
+
+Every endpoint refused below is async (but one), so that each is refused for its own shape."""
 
 from __future__ import annotations
 
@@ -48,30 +50,52 @@ async def test_a_read_whose_one_dependency_needs_the_request_is_served() -> None
     assert [e["loc"] for e in refused.json()["detail"]] == [["query", "flag"]]
 
 
-def endpoint_with_a_body(granted: Annotated[str, Depends(needs_the_request)], body: Body) -> None:
+def needs_the_request_synchronously(request: Request) -> str:
+    return request.url.path
+
+
+async def endpoint_with_a_synchronous_dependency(
+    granted: Annotated[str, Depends(needs_the_request_synchronously)],
+) -> None:
     pass
 
 
-def endpoint_with_a_header(
+def synchronous_endpoint(granted: Annotated[str, Depends(needs_the_request)]) -> None:
+    pass
+
+
+async def endpoint_that_takes_the_response(
+    granted: Annotated[str, Depends(needs_the_request)], response: Response
+) -> None:
+    pass
+
+
+async def endpoint_with_a_body(
+    granted: Annotated[str, Depends(needs_the_request)], body: Body
+) -> None:
+    pass
+
+
+async def endpoint_with_a_header(
     granted: Annotated[str, Depends(needs_the_request)], x_user_id: Annotated[str, Header()]
 ) -> None:
     pass
 
 
-def endpoint_with_two_dependencies(
+async def endpoint_with_two_dependencies(
     granted: Annotated[str, Depends(needs_the_request)],
     again: Annotated[str, Depends(needs_the_request)],
 ) -> None:
     pass
 
 
-def endpoint_whose_dependency_reads_a_header(
+async def endpoint_whose_dependency_reads_a_header(
     granted: Annotated[str, Depends(needs_a_header)],
 ) -> None:
     pass
 
 
-def endpoint_without_a_dependency(flag: bool = False) -> None:
+async def endpoint_without_a_dependency(flag: bool = False) -> None:
     pass
 
 
@@ -83,6 +107,9 @@ def endpoint_without_a_dependency(flag: bool = False) -> None:
         endpoint_with_two_dependencies,
         endpoint_whose_dependency_reads_a_header,
         endpoint_without_a_dependency,
+        endpoint_with_a_synchronous_dependency,
+        synchronous_endpoint,
+        endpoint_that_takes_the_response,
     ],
 )
 def test_any_other_shape_is_refused_when_the_route_is_built(endpoint: object) -> None:

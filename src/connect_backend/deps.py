@@ -52,11 +52,6 @@ async def _worker(request: Request) -> WorkerClient:
     return worker
 
 
-async def _stripe(request: Request) -> StripeGateway:
-    gateway: StripeGateway = request.state.stripe
-    return gateway
-
-
 async def _store(request: Request) -> StateStore:
     state: StateStore = request.state.store
     return state
@@ -71,4 +66,3 @@ StoreDep = Annotated[StateStore, Depends(_store)]
 ReadinessDep = Annotated[RecentOutcome[Readiness], Depends(_readiness)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 WorkerDep = Annotated[WorkerClient, Depends(_worker)]
-StripeDep = Annotated[StripeGateway, Depends(_stripe)]

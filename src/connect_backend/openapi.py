@@ -10,7 +10,7 @@ route's answers to it (docs/security.md, API9).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
@@ -39,14 +39,11 @@ class ConnectAPI(FastAPI):
     """FastAPI, whose OpenAPI document also says what each route's `auth.Requirement` reads
     from the request itself: the session scheme and the headers (`document`)."""
 
-    api_routes: Sequence[APIRoute] = ()
-    """The routes served, as their routers declare them (FastAPI wraps included routers)."""
-
     def openapi(self) -> dict[str, Any]:
         kept = self.openapi_schema
         built = super().openapi()  # FastAPI keeps it, and makes it again if routes change
         if built is not kept:
-            document(built, self.api_routes)
+            document(built, (r for r in self.routes if isinstance(r, APIRoute)))
         return built
 
 

@@ -8,6 +8,8 @@ import inspect
 import httpx
 import pytest
 from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
 from connect_backend.app import create_app
 from connect_backend.auth import Action, PlatformRequirement, Requirement
@@ -28,8 +30,9 @@ def requirements_of(route: APIRoute) -> list[Requirement | PlatformRequirement]:
 
 def connect_routes() -> list[APIRoute]:
     app = create_app(make_settings())
-    assert any(r is not None for r in app.routes)  # the routers are included in the app
-    return [r for r in connect.router.routes if isinstance(r, APIRoute)]
+    served = [r for r in connect.router.routes if isinstance(r, APIRoute)]
+    assert all(r in app.routes for r in served)  # the app serves them as they are
+    return served
 
 
 def test_every_connect_route_declares_exactly_one_requirement() -> None:
@@ -220,3 +223,32 @@ async def test_reads_still_use_the_cache(
         assert r.status_code == 200
 
     assert len(worker.calls("verify-user-context")) == 1
+
+
+async def test_a_request_matches_its_route_once(
+    client: httpx.AsyncClient,
+    worker: FakeWorker,
+    stripe: FakeStripe,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The routers' routes are the app's own: FastAPI's `include_router` would have the app's
+    router ask a wrapper whether the path matches, then the wrapper match it again to find the
+    route, every request (docs/benchmarks.md, issue 24's fourth pass)."""
+    onboarded(worker, stripe, "org_a")
+    owner = worker.add_person("olive", org_a="owner")
+    (route,) = [
+        r for r in connect.router.routes if isinstance(r, APIRoute) and r.name == "status"
+    ]
+    asked: list[str] = []
+    matches = route.matches
+
+    def counted(scope: Scope) -> tuple[Match, Scope]:
+        asked.append(scope["path"])
+        return matches(scope)
+
+    monkeypatch.setattr(route, "matches", counted)
+
+    r = await client.get("/api/connect/status/org_a", headers=bearer(owner.token))
+
+    assert r.status_code == 200, r.text
+    assert asked == ["/api/connect/status/org_a"]

@@ -204,7 +204,8 @@ def _section(
         "### Latest fleet run (written by `bench/fleet.py`)",
         "",
         f"`{command}` on {machine['nproc']} x {machine['cpu']}, {machine['memory']}, "
-        f"load {machine['load']} at the end; Python {machine['python']}.",
+        f"load {machine['load']} at the end; Python {machine['python']}; machine speed "
+        f"{machine['speed']} (`bench.report.machine_speed_ms`, lower is faster).",
         "",
         f"{orgs:,} organizations seeded in {seeded_s:.0f} s: "
         + ", ".join(f"{k} {v:,}" for k, v in sorted(made.items()))

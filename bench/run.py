@@ -39,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench import light, wrk
 from bench.load import Check, Pool, Request, RequestFactory, Result
 from bench.procfs import group_cpu_seconds, group_peak_rss_mib, pid_of
-from bench.report import fmt, machine_info, publish
+from bench.report import fmt, machine_info, machine_speed_ms, publish
 from devstack.procs import Process
 from devstack.stack import ROOT, BetterAuth, Stack, StackConfig
 from devstack.truth import signature
@@ -910,6 +910,8 @@ def render(
         f"- Machine: {machine['nproc']} x {machine['cpu']}, {machine['memory']} RAM, "
         f"Linux {machine['kernel']}, Python {machine['python']}; "
         f"load average before the run: {machine['load']}",
+        f"- Machine speed (`bench.report.machine_speed_ms`, a fixed piece of Python work, lower "
+        f"is faster): {machine['speed']} before the run, {machine.get('speed_after', '-')} after",
         f"- Service code: {machine['service']}",
         f"- Service processes: {describe_service(workers, replicas)}",
         f"- Upstreams: {UPSTREAMS[upstreams]}",
@@ -1165,6 +1167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         stack.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
+    machine["speed_after"] = f"{machine_speed_ms():.0f} ms"
 
     section = render(
         points,

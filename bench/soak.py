@@ -691,7 +691,8 @@ def render(
         f"{'PASSED' if not verdict.failures else 'FAILED'}",
         f"- Machine: {machine['nproc']} x {machine['cpu']}, {machine['memory']} RAM, "
         f"Linux {machine['kernel']}, Python {machine['python']}; load average before: "
-        f"{machine['load']}, after: {load_after}",
+        f"{machine['load']}, after: {load_after}; machine speed before: {machine['speed']} "
+        "(`bench.report.machine_speed_ms`, lower is faster)",
         f"- Service code: {machine['service']}",
         f"- Injected latency: Worker {latency[0]} ms, simulator {latency[1]} ms; "
         f"{len(soak.world.orgs)} organizations ({stable} active throughout, {churned} moved "

@@ -42,7 +42,7 @@ _TEMPLATE = re.compile(r"^/api/connect/(\w+)/(org_\d+)$")
 
 
 def _calibration(rounds: int) -> int:
-    """A fixed piece of pure-Python work of the service's kind: small dicts and objects, string
+    """A fixed piece of pure-Python work of the service's kind: small dicts and lists, string
     formatting, JSON both ways, a regex; nothing of the service's own code or libraries."""
     kept = 0
     for n in range(rounds):

@@ -236,9 +236,7 @@ async def test_a_request_matches_its_route_once(
     route, every request (docs/benchmarks.md, issue 24's fourth pass)."""
     onboarded(worker, stripe, "org_a")
     owner = worker.add_person("olive", org_a="owner")
-    (route,) = [
-        r for r in connect.router.routes if isinstance(r, APIRoute) and r.name == "status"
-    ]
+    (route,) = [r for r in connect.router.routes if isinstance(r, APIRoute) and r.name == "status"]
     asked: list[str] = []
     matches = route.matches
 

@@ -655,7 +655,9 @@ class StripeEventBody(BaseModel):
     type: StrictStr
     livemode: StrictBool = False
     account: StrictStr | None = Field(default=None, description="The connected account's id.")
-    created: StrictInt | None = Field(default=None, description="When Stripe made it (Unix).")
+    created: Annotated[StrictInt, _WHOLE] | None = Field(
+        default=None, description="When Stripe made it (Unix)."
+    )
     data: StripeEventData
 
 

@@ -178,13 +178,15 @@ APP = create_app(
 )
 # Refusals of schema-valid requests that the schema cannot express: which organization a
 # request names (path, body and X-Org-ID must agree, and one must be given), the redirect
-# allow-list, a fee that leaves nothing to transfer, a list cursor that names nothing, and
-# webhook signatures. A schema-valid
+# allow-list, the countries the platform onboards from (a setting: the document, and the
+# frontend's types made from it, are the same in every deployment), a fee that leaves nothing
+# to transfer, a list cursor that names nothing, and webhook signatures. A schema-valid
 # request may be refused with 400 only for one of these.
 RULES_OUTSIDE_THE_SCHEMA = {
     "organization_mismatch",
     "organization_required",
     "invalid_redirect_url",
+    "country_not_allowed",
     "amount_too_small",
     "invalid_cursor",
     "missing_signature",

@@ -250,6 +250,25 @@ async def test_signed_json_that_is_not_an_event_is_refused(
     assert_untouched(worker, stripe)
 
 
+async def test_created_is_read_as_json_schema_reads_an_integer(
+    client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
+) -> None:
+    """`created` is an `integer` in the OpenAPI document, and JSON Schema's integer is any
+    number without a fraction: 1700000000.0 is the event Stripe made then; 1700000000.5 is no
+    Stripe event (Schemathesis found the first refused)."""
+    link(worker, stripe)
+    whole = events.account_updated(ACCT)
+    whole["created"] = 1_700_000_000.0
+    half = events.account_updated(ACCT)
+    half["created"] = 1_700_000_000.5
+
+    accepted = await events.deliver(client, whole)
+    refused = await events.deliver(client, half)
+
+    ack(accepted, "synced")
+    assert error_code(refused, 400) == "invalid_payload"
+
+
 async def test_body_over_1_mib_with_content_length_is_refused(
     client: httpx.AsyncClient, worker: FakeWorker, stripe: FakeStripe
 ) -> None:
